@@ -1,1 +1,0 @@
-//! Configuration shared by both frontends (to be written).

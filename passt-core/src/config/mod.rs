@@ -1,0 +1,320 @@
+//! Configuration shared by both frontends: validated once, immutable after.
+//!
+//! The CLIs (`passt`, `pasta`) fill a [`Config`] from the command line and from
+//! what they read of the host (addresses, routes, resolvers); the
+//! [`crate::Translator`] checks it once in `new()` and never changes it. All
+//! allocation happens here, at start-up: [`Limits`] sizes every table and
+//! ring so that the data path never allocates.
+//!
+//! Port-forwarding specs (`-t`, `-u`, `-T`, `-U`) live in [`ports`].
+
+pub mod ports;
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::addr::MacAddr;
+
+/// Which frontend drives the translator; a few defaults differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// A virtual machine on qemu's stream socket (`passt`).
+    #[default]
+    Passt,
+    /// A network namespace through a tap device (`pasta`).
+    Pasta,
+}
+
+/// The MAC address passt uses toward the guest by default: locally
+/// administered, unicast, easy to spot in captures.
+pub const DEFAULT_OUR_MAC: MacAddr = MacAddr([0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55]);
+
+/// Default MTU of the guest interface: 65520 (the largest multiple of 8 that
+/// fits an IPv4 total length with room for the Ethernet header).
+pub const DEFAULT_MTU: u16 = 65520;
+
+/// IPv4 as the guest sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ip4Config {
+    /// The guest's address (by default the host's own).
+    pub addr: Ipv4Addr,
+    /// Prefix length of the guest's subnet.
+    pub prefix_len: u8,
+    /// The guest's default gateway: answered by us, and mapped to the host
+    /// unless [`Ip4Config::map_host_loopback`] is `None`.
+    pub gateway: Ipv4Addr,
+    /// Guest-side address that stands for the host's loopback
+    /// (`--map-host-loopback`; the gateway by default, `None` with `--no-map-gw`).
+    pub map_host_loopback: Option<Ipv4Addr>,
+    /// Guest-side address that stands for the host's own address
+    /// (`--map-guest-addr`).
+    pub map_guest_addr: Option<Ipv4Addr>,
+    /// DNS servers offered to the guest (DHCP option 6).
+    pub dns: Vec<Ipv4Addr>,
+    /// Address the guest may send DNS queries to, forwarded to the host's
+    /// resolver (`--dns-forward`).
+    pub dns_forward: Option<Ipv4Addr>,
+}
+
+/// IPv6 as the guest sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ip6Config {
+    /// The guest's global address (by default the host's own), handed out by
+    /// DHCPv6; its /64 is advertised for SLAAC.
+    pub addr: Ipv6Addr,
+    /// Prefix length of the guest's subnet (64 for SLAAC).
+    pub prefix_len: u8,
+    /// The guest's default router (a link-local address as a rule).
+    pub gateway: Ipv6Addr,
+    /// Our own link-local address, the source of router advertisements.
+    pub our_link_local: Ipv6Addr,
+    /// Guest-side address that stands for the host's loopback.
+    pub map_host_loopback: Option<Ipv6Addr>,
+    /// Guest-side address that stands for the host's own address.
+    pub map_guest_addr: Option<Ipv6Addr>,
+    /// DNS servers offered to the guest (RDNSS, DHCPv6 option 23).
+    pub dns: Vec<Ipv6Addr>,
+    /// Address the guest may send DNS queries to, forwarded to the host's
+    /// resolver.
+    pub dns_forward: Option<Ipv6Addr>,
+}
+
+bitflags::bitflags! {
+    /// Local L2 services the translator answers itself; all on by default.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Services: u32 {
+        /// ARP replies (never turned off by an option; a guest needs them).
+        const ARP = 1 << 0;
+        /// DHCPv4 server (`--no-dhcp` turns it off).
+        const DHCP = 1 << 1;
+        /// Neighbour discovery replies (`--no-ndp`).
+        const NDP = 1 << 2;
+        /// Router advertisements (`--no-ra`).
+        const RA = 1 << 3;
+        /// DHCPv6 server (`--no-dhcpv6`).
+        const DHCPV6 = 1 << 4;
+        /// DNS servers in DHCP/DHCPv6/RA (`--no-dhcp-dns`).
+        const DHCP_DNS = 1 << 5;
+        /// Search list in DHCP/DHCPv6/RA (`--no-dhcp-search`).
+        const DHCP_SEARCH = 1 << 6;
+    }
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        Services::all()
+    }
+}
+
+/// Port forwarding in all four directions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Forwarding {
+    /// TCP from the host into the guest (`-t`).
+    pub tcp_in: ports::FwdSpec,
+    /// UDP from the host into the guest (`-u`).
+    pub udp_in: ports::FwdSpec,
+    /// TCP from the namespace to the host (`-T`, pasta only).
+    pub tcp_out: ports::FwdSpec,
+    /// UDP from the namespace to the host (`-U`, pasta only).
+    pub udp_out: ports::FwdSpec,
+}
+
+/// Capacities fixed at start-up. Every table and queue is allocated once with
+/// these sizes; running out is a counted drop or backpressure, never growth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Flow table capacity (TCP, UDP, ICMP flows together).
+    pub max_flows: u32,
+    /// Host sockets the translator may have open at once.
+    pub max_sockets: u32,
+    /// Socket operations queued between two drains of `poll_op`.
+    pub op_queue: u32,
+    /// Events queued between two drains of `poll_event`; more are counted
+    /// as lost.
+    pub event_queue: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_flows: 128 * 1024,
+            max_sockets: 128 * 1024,
+            op_queue: 4096,
+            event_queue: 1024,
+        }
+    }
+}
+
+/// Everything the translator needs to know, fixed at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Which frontend this is.
+    pub mode: Mode,
+    /// The MAC address we use as the source of frames to the guest
+    /// (`-M/--mac-addr`).
+    pub our_mac: MacAddr,
+    /// The guest's MAC address if known in advance (pasta creates the tap
+    /// with it); otherwise learned from the guest's first frame.
+    pub guest_mac: Option<MacAddr>,
+    /// MTU of the guest's link (`-m/--mtu`).
+    pub mtu: u16,
+    /// IPv4, or `None` for an IPv6-only guest (`-6`).
+    pub ip4: Option<Ip4Config>,
+    /// IPv6, or `None` for an IPv4-only guest (`-4`).
+    pub ip6: Option<Ip6Config>,
+    /// DNS search list (`-S/--search`), offered by DHCP, DHCPv6 and RA.
+    pub search: Vec<String>,
+    /// Which local services answer.
+    pub services: Services,
+    /// Port forwarding.
+    pub fwd: Forwarding,
+    /// Table and queue sizes.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Passt,
+            our_mac: DEFAULT_OUR_MAC,
+            guest_mac: None,
+            mtu: DEFAULT_MTU,
+            ip4: None,
+            ip6: None,
+            search: Vec::new(),
+            services: Services::default(),
+            fwd: Forwarding::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// MTU outside what IPv4 (576) or IPv6 (1280) needs, or above 65520.
+    #[error("MTU {mtu} out of range: {min}..=65520 for the enabled address families")]
+    Mtu {
+        /// The MTU asked for.
+        mtu: u16,
+        /// The smallest allowed for the enabled families.
+        min: u16,
+    },
+    /// Neither IPv4 nor IPv6 is configured.
+    #[error("no address family enabled: need IPv4, IPv6 or both")]
+    NoFamily,
+    /// A prefix length beyond the family's address width.
+    #[error("prefix length /{0} out of range")]
+    PrefixLen(u8),
+    /// The guest's own MAC address is not a unicast one.
+    #[error("MAC address {0} is not a unicast address")]
+    MacNotUnicast(MacAddr),
+    /// A capacity of zero, or one too large to index.
+    #[error("limit {name} = {value} out of range")]
+    Limit {
+        /// Which limit.
+        name: &'static str,
+        /// The value given.
+        value: u32,
+    },
+    /// A search domain that does not fit DNS names (labels up to 63
+    /// bytes, names up to 253).
+    #[error("invalid search domain {0:?}")]
+    SearchDomain(String),
+}
+
+impl Config {
+    /// Check the configuration as a whole.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.ip4.is_none() && self.ip6.is_none() {
+            return Err(ConfigError::NoFamily);
+        }
+        // RFC 791 (576) and RFC 8200 §5 (1280) minimums.
+        let min = if self.ip6.is_some() { 1280 } else { 576 };
+        if self.mtu < min || self.mtu > DEFAULT_MTU {
+            return Err(ConfigError::Mtu { mtu: self.mtu, min });
+        }
+        if let Some(ip4) = &self.ip4 {
+            if ip4.prefix_len > 32 {
+                return Err(ConfigError::PrefixLen(ip4.prefix_len));
+            }
+        }
+        if let Some(ip6) = &self.ip6 {
+            if ip6.prefix_len > 128 {
+                return Err(ConfigError::PrefixLen(ip6.prefix_len));
+            }
+        }
+        for mac in [Some(self.our_mac), self.guest_mac].into_iter().flatten() {
+            if mac.is_multicast() || mac.is_zero() {
+                return Err(ConfigError::MacNotUnicast(mac));
+            }
+        }
+        let l = &self.limits;
+        for (name, value, max) in [
+            ("max_flows", l.max_flows, 1 << 24),
+            ("max_sockets", l.max_sockets, 1 << 24),
+            ("op_queue", l.op_queue, 1 << 20),
+            ("event_queue", l.event_queue, 1 << 20),
+        ] {
+            if value == 0 || value > max {
+                return Err(ConfigError::Limit { name, value });
+            }
+        }
+        for d in &self.search {
+            let d = d.strip_suffix('.').unwrap_or(d);
+            let bad_label = d.split('.').any(|l| l.is_empty() || l.len() > 63);
+            if d.is_empty() || d.len() > 253 || bad_label {
+                return Err(ConfigError::SearchDomain(d.to_owned()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4() -> Ip4Config {
+        Ip4Config {
+            addr: Ipv4Addr::new(192, 0, 2, 10),
+            prefix_len: 24,
+            gateway: Ipv4Addr::new(192, 0, 2, 1),
+            map_host_loopback: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            map_guest_addr: None,
+            dns: vec![],
+            dns_forward: None,
+        }
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let mut c = Config::default();
+        assert_eq!(c.validate(), Err(ConfigError::NoFamily));
+        c.ip4 = Some(v4());
+        assert_eq!(c.validate(), Ok(()));
+        c.mtu = 575;
+        assert_eq!(c.validate(), Err(ConfigError::Mtu { mtu: 575, min: 576 }));
+        c.mtu = 1500;
+        c.guest_mac = Some(MacAddr::BROADCAST);
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::MacNotUnicast(MacAddr::BROADCAST))
+        );
+        c.guest_mac = None;
+        c.search = vec!["example.com".into(), "a..b".into()];
+        assert_eq!(c.validate(), Err(ConfigError::SearchDomain("a..b".into())));
+        c.search.clear();
+        c.limits.max_flows = 0;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Limit {
+                name: "max_flows",
+                ..
+            })
+        ));
+    }
+}

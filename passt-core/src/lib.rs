@@ -7,6 +7,17 @@
 #![warn(unreachable_pub)]
 
 pub mod addr;
+pub mod buf;
 pub mod config;
+pub mod l2;
+mod queue;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
+mod translator;
 pub mod wire;
+
+pub use translator::{
+    Completion, Done, DropReason, Errno, Event, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
+    Stats, Translator,
+};

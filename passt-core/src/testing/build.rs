@@ -1,0 +1,62 @@
+//! Frame builders for tests: state only what differs from a typical frame.
+
+use core::net::Ipv4Addr;
+
+use crate::addr::MacAddr;
+use crate::config::{Config, Ip4Config, Mode};
+use crate::wire::arp::{ArpOp, ArpRepr};
+use crate::wire::ethernet::{ethertype, EthernetRepr};
+
+/// The guest's MAC address in test networks.
+pub const GUEST_MAC: MacAddr = MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+/// The guest's IPv4 address in test networks.
+pub const GUEST4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+/// The gateway of test networks.
+pub const GW4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// A remote IPv4 host.
+pub const REMOTE4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+
+/// A dual-purpose test configuration: IPv4 192.0.2.10/24 via 192.0.2.1.
+pub fn test_config() -> Config {
+    Config {
+        mode: Mode::Passt,
+        ip4: Some(Ip4Config {
+            addr: GUEST4,
+            prefix_len: 24,
+            gateway: GW4,
+            map_host_loopback: Some(GW4),
+            map_guest_addr: None,
+            dns: vec![GW4],
+            dns_forward: None,
+        }),
+        ..Config::default()
+    }
+}
+
+/// An Ethernet frame: header then payload.
+pub fn eth(dst: MacAddr, src: MacAddr, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let e = EthernetRepr::new(dst, src, ethertype);
+    let mut f = vec![0u8; e.buffer_len()];
+    e.emit(&mut f).expect("sized above");
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A broadcast ARP request from `sha`/`spa` asking for `tpa`.
+pub fn arp_request(sha: MacAddr, spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+    let a = ArpRepr {
+        op: ArpOp::Request,
+        sha,
+        spa,
+        tha: MacAddr::ZERO,
+        tpa,
+    };
+    let mut body = [0u8; 28];
+    a.emit(&mut body).expect("28 bytes");
+    eth(MacAddr::BROADCAST, sha, ethertype::ARP, &body)
+}
+
+/// Bytes as lowercase hex, for failure messages.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

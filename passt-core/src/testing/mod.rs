@@ -1,0 +1,163 @@
+//! Test doubles: a fake host, a fake clock and frame builders, so that whole
+//! conversations with the [`Translator`] run without a kernel.
+//!
+//! Available in this crate's tests and, with the `testing` feature, to other
+//! crates (the CLIs' tests, fuzz targets, benches). Unlike the rest of the
+//! crate this module allocates freely and panics on unexpected behaviour:
+//! that is how a test fails.
+
+pub mod build;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::buf::{FrameDesc, RxBatch, TxRing};
+use crate::config::Config;
+use crate::time::Instant;
+use crate::{Completion, Event, SockOp, Translator};
+
+/// A socket layer that runs nothing: it records every operation the
+/// translator asks for, and the test decides what each one gave.
+#[derive(Debug, Default)]
+pub struct FakeHost {
+    /// Operations not yet inspected by the test, oldest first.
+    pub ops: VecDeque<SockOp>,
+}
+
+/// A translator with a fake guest, a [`FakeHost`] and a clock that moves only
+/// when told.
+pub struct Harness {
+    /// The translator under test.
+    pub t: Translator,
+    /// Operations it asked for.
+    pub host: FakeHost,
+    /// Frames it sent to the guest, oldest first.
+    pub to_guest: VecDeque<Vec<u8>>,
+    /// Events it reported, oldest first.
+    pub events: VecDeque<Event>,
+    tx: TxRing,
+    now: Instant,
+}
+
+impl Harness {
+    /// A translator over `config`, at time zero.
+    ///
+    /// # Panics
+    /// If the configuration is invalid.
+    pub fn new(config: Config) -> Self {
+        let now = Instant::from_nanos(1_000_000_000);
+        Harness {
+            t: Translator::new(config, now).expect("valid test configuration"),
+            host: FakeHost::default(),
+            to_guest: VecDeque::new(),
+            events: VecDeque::new(),
+            tx: TxRing::new(256, crate::buf::MAX_FRAME_LEN, 4),
+            now,
+        }
+    }
+
+    /// The fake clock.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Deliver frames from the guest as one batch.
+    pub fn guest_batch(&mut self, frames: &[&[u8]]) {
+        let mut arena = Vec::new();
+        let mut descs = Vec::new();
+        for f in frames {
+            descs.push(FrameDesc::new(arena.len() as u32, f.len() as u32));
+            arena.extend_from_slice(f);
+        }
+        let rx = RxBatch::new(&arena, &descs).expect("descriptors built above");
+        self.t.handle_tap(self.now, &rx, &mut self.tx);
+        self.settle();
+    }
+
+    /// Deliver one frame from the guest.
+    pub fn guest(&mut self, frame: &[u8]) {
+        self.guest_batch(&[frame]);
+    }
+
+    /// Feed the result of an operation back.
+    pub fn complete(&mut self, done: Completion) {
+        self.t.handle_completion(self.now, done, &mut self.tx);
+        self.settle();
+    }
+
+    /// Move the clock forward, running timeouts that fall due on the way in
+    /// order.
+    pub fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while let Some(at) = self.t.poll_timeout().filter(|at| *at <= end) {
+            self.now = self.now.max(at);
+            self.t.handle_timeout(self.now, &mut self.tx);
+            self.settle();
+        }
+        self.now = end;
+    }
+
+    /// Drain everything the translator produced into the recorders.
+    fn settle(&mut self) {
+        while let Some(op) = self.t.poll_op() {
+            self.host.ops.push_back(op);
+        }
+        for v in self.tx.iter() {
+            self.to_guest.push_back(v.frame.to_vec());
+        }
+        self.tx.clear();
+        while let Some(e) = self.t.poll_event() {
+            self.events.push_back(e);
+        }
+    }
+
+    /// The next frame sent to the guest.
+    ///
+    /// # Panics
+    /// If there is none.
+    #[track_caller]
+    pub fn expect_frame(&mut self) -> Vec<u8> {
+        self.to_guest
+            .pop_front()
+            .expect("expected a frame to the guest, got none")
+    }
+
+    /// Assert that no frame went to the guest.
+    ///
+    /// # Panics
+    /// If one did; the message shows it in hex.
+    #[track_caller]
+    pub fn expect_no_frame(&mut self) {
+        if let Some(f) = self.to_guest.pop_front() {
+            panic!("expected no frame to the guest, got {}", build::hex(&f));
+        }
+    }
+
+    /// The next socket operation.
+    ///
+    /// # Panics
+    /// If there is none.
+    #[track_caller]
+    pub fn expect_op(&mut self) -> SockOp {
+        self.host
+            .ops
+            .pop_front()
+            .expect("expected a socket operation, got none")
+    }
+
+    /// Assert that no socket operation was asked for.
+    ///
+    /// # Panics
+    /// If one was.
+    #[track_caller]
+    pub fn expect_no_op(&mut self) {
+        if let Some(op) = self.host.ops.pop_front() {
+            panic!("expected no socket operation, got {op:?}");
+        }
+    }
+
+    /// Take the events reported so far.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.events.drain(..).collect()
+    }
+}

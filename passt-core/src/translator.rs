@@ -1,0 +1,649 @@
+//! The [`Translator`]: frames, readiness, completions and time in; frames,
+//! socket operations, events and the next deadline out.
+//!
+//! See the crate documentation for the model and the driver contract. This
+//! file holds the public vocabulary of that contract ([`SockId`], [`SockOp`],
+//! [`Completion`], [`Ready`], [`Event`], [`DropReason`], [`Stats`]) and the
+//! ingress dispatcher that hands each frame to the module that owns it.
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::addr::{MacAddr, SockAddrAny};
+use crate::buf::{Offload, RxBatch, RxSpan, TxRing, TxSlots, TxStorage};
+use crate::config::{Config, ConfigError};
+use crate::l2;
+use crate::queue::FixedQueue;
+use crate::time::Instant;
+use crate::wire::arp::ArpRepr;
+use crate::wire::ethernet::{ethertype, EthernetRepr};
+use crate::wire::WireError;
+
+/// A host socket as the translator names it.
+///
+/// The driver keeps a table from [`SockId::slot`] to its file descriptor.
+/// `gen` changes whenever a slot is reused, so a readiness event or a
+/// completion for a socket that was closed meanwhile is recognised and
+/// dropped instead of reaching the slot's new owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SockId {
+    slot: u32,
+    gen: u32,
+}
+
+impl SockId {
+    /// Index into the driver's descriptor table, below
+    /// [`crate::config::Limits::max_sockets`].
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// Generation of the slot.
+    pub fn gen(&self) -> u32 {
+        self.gen
+    }
+
+    /// Rebuild an id from its parts (drivers that store ids in epoll data).
+    pub fn from_parts(slot: u32, gen: u32) -> Self {
+        SockId { slot, gen }
+    }
+
+    /// Pack into 64 bits (e.g. `epoll_event.u64`).
+    pub fn to_u64(self) -> u64 {
+        (u64::from(self.gen) << 32) | u64::from(self.slot)
+    }
+
+    /// Unpack from [`SockId::to_u64`].
+    pub fn from_u64(v: u64) -> Self {
+        SockId {
+            slot: v as u32,
+            gen: (v >> 32) as u32,
+        }
+    }
+}
+
+/// Transport protocol of a host socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Proto {
+    /// `SOCK_STREAM`, `IPPROTO_TCP`.
+    Tcp,
+    /// `SOCK_DGRAM`, `IPPROTO_UDP`.
+    Udp,
+    /// Unprivileged echo ("ping") socket: `SOCK_DGRAM`, `IPPROTO_ICMP` or
+    /// `IPPROTO_ICMPV6`.
+    Icmp,
+}
+
+bitflags::bitflags! {
+    /// Socket options a [`SockSpec`] asks for.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub struct SockFlags: u32 {
+        /// `SO_REUSEADDR` before binding.
+        const REUSEADDR = 1 << 0;
+        /// `IPV6_V6ONLY` on an IPv6 socket.
+        const V6ONLY = 1 << 1;
+        /// Listen instead of connecting (TCP).
+        const LISTEN = 1 << 2;
+        /// `SO_PEEK_OFF`, so that `Peek` can skip already-sent bytes.
+        const PEEK_OFF = 1 << 3;
+        /// Report ICMP errors through the error queue (`IP_RECVERR`).
+        const RECVERR = 1 << 4;
+    }
+}
+
+/// What socket to open: created non-blocking, then bound and/or connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SockSpec {
+    /// Transport protocol.
+    pub proto: Proto,
+    /// Whether the socket is IPv6 (`AF_INET6`) rather than IPv4.
+    pub ipv6: bool,
+    /// Local address and port to bind, if any.
+    pub bind: Option<SockAddrAny>,
+    /// Peer to connect to, if any (a non-blocking `connect`).
+    pub peer: Option<SockAddrAny>,
+    /// Options.
+    pub flags: SockFlags,
+}
+
+impl SockSpec {
+    /// A spec with nothing bound or connected yet.
+    pub fn new(proto: Proto, ipv6: bool) -> Self {
+        SockSpec {
+            proto,
+            ipv6,
+            bind: None,
+            peer: None,
+            flags: SockFlags::empty(),
+        }
+    }
+}
+
+/// Work for the driver, drained with [`Translator::poll_op`].
+///
+/// Operations carry no borrows: guest payload is named by [`RxSpan`] into the
+/// batch of the `handle_tap` call that queued it, host payload lands in tx
+/// ring slots named by [`TxSlots`]. Results come back through
+/// [`Translator::handle_completion`]; an operation that cannot fail
+/// (`Discard`, `Close`) needs no completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SockOp {
+    /// Create, configure, bind and/or connect a socket, and register it for
+    /// readiness with `id`. Completes with [`Done::Opened`].
+    Open {
+        /// The new socket's id.
+        id: SockId,
+        /// What to open.
+        spec: SockSpec,
+    },
+    /// Accept one connection from `listener` as `id`. Completes with
+    /// [`Done::Accepted`].
+    Accept {
+        /// The listening socket.
+        listener: SockId,
+        /// Id for the accepted socket.
+        id: SockId,
+    },
+    /// Write guest payload to a connected socket. Completes with
+    /// [`Done::Bytes`] (how much the kernel took).
+    Send {
+        /// The socket.
+        id: SockId,
+        /// The payload, in the current rx batch.
+        payload: RxSpan,
+    },
+    /// Send one datagram to `dst`. Completes with [`Done::Bytes`].
+    SendTo {
+        /// The socket.
+        id: SockId,
+        /// Destination.
+        dst: SockAddrAny,
+        /// The payload, in the current rx batch.
+        payload: RxSpan,
+    },
+    /// Read without dequeuing (`MSG_PEEK`), skipping `skip` bytes already
+    /// sent to the guest, into the payload areas of `into`. Completes with
+    /// [`Done::Bytes`].
+    Peek {
+        /// The socket.
+        id: SockId,
+        /// Bytes to skip from the head of the receive queue.
+        skip: u32,
+        /// Where the bytes go.
+        into: TxSlots,
+    },
+    /// Receive datagrams into the payload areas of `into`, one per slot.
+    /// Completes with [`Done::Datagrams`].
+    Recv {
+        /// The socket.
+        id: SockId,
+        /// Where the datagrams go.
+        into: TxSlots,
+    },
+    /// Dequeue `len` bytes the guest acknowledged. No completion.
+    Discard {
+        /// The socket.
+        id: SockId,
+        /// Bytes to drop from the head of the receive queue.
+        len: u32,
+    },
+    /// `shutdown(SHUT_WR)` (or `SHUT_RD` with `write: false`). No completion.
+    Shutdown {
+        /// The socket.
+        id: SockId,
+        /// Shut the write side (else the read side).
+        write: bool,
+    },
+    /// Close the socket and forget `id`. No completion.
+    Close {
+        /// The socket.
+        id: SockId,
+    },
+}
+
+/// An error number from the host, as the driver got it (Linux values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Errno(pub i32);
+
+#[allow(missing_docs)]
+impl Errno {
+    pub const EPERM: Errno = Errno(1);
+    pub const EAGAIN: Errno = Errno(11);
+    pub const EACCES: Errno = Errno(13);
+    pub const ENFILE: Errno = Errno(23);
+    pub const EMFILE: Errno = Errno(24);
+    pub const EPIPE: Errno = Errno(32);
+    pub const EADDRINUSE: Errno = Errno(98);
+    pub const ENETUNREACH: Errno = Errno(101);
+    pub const ECONNRESET: Errno = Errno(104);
+    pub const ETIMEDOUT: Errno = Errno(110);
+    pub const ECONNREFUSED: Errno = Errno(111);
+    pub const EHOSTUNREACH: Errno = Errno(113);
+    pub const EINPROGRESS: Errno = Errno(115);
+}
+
+/// What a successful operation gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Done {
+    /// The socket exists (a connect may still be in progress: its outcome
+    /// arrives as readiness).
+    Opened,
+    /// A connection was accepted from `peer`.
+    Accepted {
+        /// The remote end.
+        peer: SockAddrAny,
+        /// Our end.
+        local: SockAddrAny,
+    },
+    /// Bytes sent, peeked or received.
+    Bytes(u32),
+    /// Datagrams received into consecutive slots, one per slot.
+    Datagrams {
+        /// Datagrams received.
+        count: u32,
+    },
+}
+
+/// The result of one [`SockOp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// The socket the operation was for.
+    pub id: SockId,
+    /// What it gave.
+    pub res: Result<Done, Errno>,
+}
+
+bitflags::bitflags! {
+    /// Readiness of a host socket, as the driver's poller reported it.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub struct Ready: u8 {
+        /// Data (or a connection, or EOF) to read.
+        const READABLE = 1 << 0;
+        /// Room to write; a pending connect finished.
+        const WRITABLE = 1 << 1;
+        /// The peer closed (`EPOLLRDHUP`/`EPOLLHUP`).
+        const HANGUP = 1 << 2;
+        /// An error is pending (`EPOLLERR`).
+        const ERROR = 1 << 3;
+    }
+}
+
+/// Why a frame (or an input) was dropped; each has a counter in [`Stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// Shorter than its headers or length fields say.
+    Truncated,
+    /// Length fields that disagree.
+    BadLength,
+    /// A checksum that does not verify.
+    BadChecksum,
+    /// A field value the protocol forbids.
+    Malformed,
+    /// A protocol or variant we don't translate.
+    Unsupported,
+    /// An IP fragment (never reassembled).
+    Fragment,
+    /// Too many VLAN tags, options or extension headers.
+    TooMany,
+    /// A source MAC address that is not unicast.
+    BadSourceMac,
+    /// The frame's address family is turned off (`-4`/`-6`).
+    FamilyDisabled,
+    /// No translation for this protocol yet in this build.
+    NoHandler,
+    /// The tx ring had no room for a reply.
+    TxFull,
+    /// The operation queue was full.
+    OpQueueFull,
+    /// A completion or readiness for a socket that no longer exists.
+    StaleSocket,
+}
+
+impl DropReason {
+    /// Number of reasons (the length of [`Stats::drops`]).
+    pub const COUNT: usize = DropReason::StaleSocket as usize + 1;
+
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; DropReason::COUNT] = [
+        DropReason::Truncated,
+        DropReason::BadLength,
+        DropReason::BadChecksum,
+        DropReason::Malformed,
+        DropReason::Unsupported,
+        DropReason::Fragment,
+        DropReason::TooMany,
+        DropReason::BadSourceMac,
+        DropReason::FamilyDisabled,
+        DropReason::NoHandler,
+        DropReason::TxFull,
+        DropReason::OpQueueFull,
+        DropReason::StaleSocket,
+    ];
+}
+
+impl From<WireError> for DropReason {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated => DropReason::Truncated,
+            WireError::BadLength => DropReason::BadLength,
+            WireError::BadChecksum => DropReason::BadChecksum,
+            WireError::Malformed => DropReason::Malformed,
+            WireError::Fragment => DropReason::Fragment,
+            WireError::TooMany => DropReason::TooMany,
+            WireError::Unsupported | WireError::BufferTooSmall => DropReason::Unsupported,
+        }
+    }
+}
+
+/// Something the driver may log or count, drained with
+/// [`Translator::poll_event`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A frame from the guest was dropped.
+    Dropped {
+        /// Why.
+        reason: DropReason,
+        /// Its length.
+        len: u32,
+    },
+    /// The guest's MAC address was learned or changed.
+    GuestMac(MacAddr),
+    /// The guest's IPv4 address was seen for the first time.
+    GuestAddr4(Ipv4Addr),
+    /// The guest's IPv6 address was seen for the first time.
+    GuestAddr6(Ipv6Addr),
+}
+
+/// Counters, always on, read with [`Translator::stats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Frames received from the guest.
+    pub frames_in: u64,
+    /// Frames queued to the guest.
+    pub frames_out: u64,
+    /// ARP requests answered.
+    pub arp_replies: u64,
+    /// Frames dropped, by [`DropReason`] (index with `reason as usize`).
+    pub drops: [u64; DropReason::COUNT],
+    /// Events that did not fit the event queue.
+    pub events_lost: u64,
+}
+
+impl Stats {
+    /// The counter for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+}
+
+/// Socket slots with generations; allocated once with the socket limit.
+struct SockSlots {
+    gens: Box<[u32]>,
+    live: Box<[bool]>,
+    free: Vec<u32>,
+}
+
+impl SockSlots {
+    fn new(max: u32) -> Self {
+        SockSlots {
+            gens: vec![0; max as usize].into_boxed_slice(),
+            live: vec![false; max as usize].into_boxed_slice(),
+            // Lowest slots first, so descriptor tables stay dense.
+            free: (0..max).rev().collect(),
+        }
+    }
+
+    #[allow(dead_code)] // used by the L4 handlers as they land
+    fn alloc(&mut self) -> Option<SockId> {
+        let slot = self.free.pop()?;
+        let i = slot as usize;
+        self.gens[i] = self.gens[i].wrapping_add(1);
+        self.live[i] = true;
+        Some(SockId {
+            slot,
+            gen: self.gens[i],
+        })
+    }
+
+    fn is_live(&self, id: SockId) -> bool {
+        let i = id.slot as usize;
+        self.live.get(i).copied().unwrap_or(false) && self.gens.get(i) == Some(&id.gen)
+    }
+
+    #[allow(dead_code)] // used by the L4 handlers as they land
+    fn release(&mut self, id: SockId) {
+        if self.is_live(id) {
+            self.live[id.slot as usize] = false;
+            // Cannot exceed capacity: one push per live slot.
+            self.free.push(id.slot);
+        }
+    }
+}
+
+/// The translator between a guest's Layer-2 link and host Layer-4 sockets.
+///
+/// # Contract
+/// After any `handle_*` call, the driver drains [`Translator::poll_op`] and
+/// runs every operation (feeding results back through
+/// [`Translator::handle_completion`], whose own operations are drained the
+/// same way) **before** it reuses the rx arena of the last batch or writes out
+/// the tx ring. It writes out committed tx frames in order, drains
+/// [`Translator::poll_event`] when convenient, and calls
+/// [`Translator::handle_timeout`] once [`Translator::poll_timeout`] has passed.
+///
+/// No call blocks, reads a clock, or makes a syscall; after `new`, no call
+/// allocates.
+pub struct Translator {
+    config: Config,
+    guest_mac: Option<MacAddr>,
+    now: Instant,
+    ops: FixedQueue<SockOp>,
+    events: FixedQueue<Event>,
+    socks: SockSlots,
+    stats: Stats,
+}
+
+impl Translator {
+    /// Check `config` and allocate every table and queue it sizes.
+    ///
+    /// # Errors
+    /// The [`ConfigError`] that makes the configuration unusable.
+    pub fn new(config: Config, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let l = config.limits;
+        Ok(Translator {
+            guest_mac: config.guest_mac,
+            now,
+            ops: FixedQueue::new(l.op_queue as usize),
+            events: FixedQueue::new(l.event_queue as usize),
+            socks: SockSlots::new(l.max_sockets),
+            stats: Stats::default(),
+            config,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The guest's MAC address, once known.
+    pub fn guest_mac(&self) -> Option<MacAddr> {
+        self.guest_mac
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Take in a batch of frames from the guest.
+    ///
+    /// Local services (ARP, and DHCP/NDP as they land) answer into `tx`;
+    /// transport packets become socket operations. Work bound: one pass over
+    /// the batch, a constant amount of work per frame.
+    pub fn handle_tap<S: TxStorage>(&mut self, now: Instant, rx: &RxBatch<'_>, tx: &mut TxRing<S>) {
+        self.now = now;
+        for (_, frame, offload) in rx.iter() {
+            self.stats.frames_in += 1;
+            let before = tx.len();
+            if let Err(reason) = self.tap_frame(frame, offload, tx) {
+                self.drop_frame(reason, frame.len());
+            }
+            self.stats.frames_out += (tx.len().saturating_sub(before)) as u64;
+        }
+    }
+
+    /// Dispatch one guest frame to the module that owns it.
+    fn tap_frame<S: TxStorage>(
+        &mut self,
+        frame: &[u8],
+        _offload: Offload,
+        tx: &mut TxRing<S>,
+    ) -> Result<(), DropReason> {
+        let (eth, payload) = EthernetRepr::parse(frame)?;
+        if eth.src.is_multicast() || eth.src.is_zero() {
+            return Err(DropReason::BadSourceMac);
+        }
+        if self.guest_mac != Some(eth.src) {
+            self.guest_mac = Some(eth.src);
+            self.event(Event::GuestMac(eth.src));
+        }
+        match eth.ethertype {
+            ethertype::ARP => {
+                if self.config.ip4.is_none() {
+                    return Err(DropReason::FamilyDisabled);
+                }
+                let arp = ArpRepr::parse(payload)?;
+                match l2::arp::handle(&self.config, &eth, &arp, tx) {
+                    l2::arp::ArpOutcome::Replied => self.stats.arp_replies += 1,
+                    l2::arp::ArpOutcome::Ignored => {}
+                    l2::arp::ArpOutcome::TxFull => return Err(DropReason::TxFull),
+                }
+                Ok(())
+            }
+            ethertype::IPV4 if self.config.ip4.is_none() => Err(DropReason::FamilyDisabled),
+            ethertype::IPV6 if self.config.ip6.is_none() => Err(DropReason::FamilyDisabled),
+            ethertype::IPV4 | ethertype::IPV6 => Err(DropReason::NoHandler),
+            _ => Err(DropReason::Unsupported),
+        }
+    }
+
+    /// Take in readiness of a host socket.
+    ///
+    /// Readiness for a socket closed meanwhile is counted and ignored.
+    pub fn handle_ready<S: TxStorage>(
+        &mut self,
+        now: Instant,
+        id: SockId,
+        ready: Ready,
+        tx: &mut TxRing<S>,
+    ) {
+        self.now = now;
+        let _ = (ready, tx);
+        if !self.socks.is_live(id) {
+            self.count_drop(DropReason::StaleSocket);
+        }
+    }
+
+    /// Take in the result of an operation from [`Translator::poll_op`].
+    ///
+    /// A completion for a socket closed meanwhile is counted and ignored.
+    pub fn handle_completion<S: TxStorage>(
+        &mut self,
+        now: Instant,
+        done: Completion,
+        tx: &mut TxRing<S>,
+    ) {
+        self.now = now;
+        let _ = tx;
+        if !self.socks.is_live(done.id) {
+            self.count_drop(DropReason::StaleSocket);
+        }
+    }
+
+    /// Let time pass: expire whatever deadline is due at `now`.
+    pub fn handle_timeout<S: TxStorage>(&mut self, now: Instant, tx: &mut TxRing<S>) {
+        self.now = now;
+        let _ = tx;
+    }
+
+    /// The next queued socket operation.
+    #[must_use = "queued operations must run before the next input"]
+    pub fn poll_op(&mut self) -> Option<SockOp> {
+        self.ops.pop()
+    }
+
+    /// The next event for the driver's log.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+
+    /// The earliest deadline at which [`Translator::handle_timeout`] has work,
+    /// if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    /// The time of the latest input.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn event(&mut self, e: Event) {
+        if self.events.push(e).is_err() {
+            self.stats.events_lost += 1;
+        }
+    }
+
+    fn count_drop(&mut self, reason: DropReason) {
+        self.stats.drops[reason as usize] += 1;
+    }
+
+    fn drop_frame(&mut self, reason: DropReason, len: usize) {
+        self.count_drop(reason);
+        self.event(Event::Dropped {
+            reason,
+            len: len as u32,
+        });
+    }
+
+    #[allow(dead_code)] // used by the L4 handlers as they land
+    fn queue_op(&mut self, op: SockOp) -> Result<(), DropReason> {
+        self.ops.push(op).map_err(|_| DropReason::OpQueueFull)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sock_ids_carry_generations() {
+        let mut s = SockSlots::new(2);
+        let a = s.alloc().unwrap();
+        let b = s.alloc().unwrap();
+        assert_eq!((a.slot(), b.slot()), (0, 1));
+        assert!(s.alloc().is_none());
+        s.release(a);
+        s.release(a); // twice: no double free
+        let c = s.alloc().unwrap();
+        assert_eq!(c.slot(), 0);
+        assert_ne!(c, a);
+        assert!(!s.is_live(a) && s.is_live(c));
+        assert!(s.alloc().is_none());
+        assert_eq!(SockId::from_u64(c.to_u64()), c);
+        assert!(!s.is_live(SockId::from_parts(7, 1)));
+    }
+
+    #[test]
+    fn drop_reasons_index_their_counters() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+    }
+}

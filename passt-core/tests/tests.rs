@@ -1,0 +1,3 @@
+//! Integration tests of passt-core through its public API only.
+
+mod conversation;

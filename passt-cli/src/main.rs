@@ -1,2 +1,25 @@
-//! placeholder
-fn main() {}
+//! `passt`: connects a qemu VM (its UNIX stream socket) to the host's network.
+//!
+//! Foundation build: the binary exists so that every later capability has
+//! its home; it parses `--help` and `--version` and refuses to run. The
+//! frontend proper lands with its issue (see the README).
+
+use argh::FromArgs;
+
+/// passt: connects a qemu VM (its UNIX stream socket) to the host's network (not functional in this build yet).
+#[derive(FromArgs)]
+struct Args {
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
+}
+
+fn main() {
+    let args: Args = argh::from_env();
+    if args.version {
+        println!("passt {}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    eprintln!("passt: not functional in this build yet; see README.md");
+    std::process::exit(1);
+}

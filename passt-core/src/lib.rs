@@ -9,6 +9,9 @@
 pub mod addr;
 pub mod buf;
 pub mod config;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod l2;
 mod queue;
 #[cfg(any(test, feature = "testing"))]

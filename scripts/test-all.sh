@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The whole test suite, installing what it needs on Debian (run as root, or
+# with sudo available). .ci/run calls exactly this.
+#
+#   FUZZ_SECONDS=N   seconds of fuzzing per target in the smoke run (default 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+step() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+step "tools"
+if ! command -v cargo >/dev/null; then
+    echo "cargo not found: install Rust (https://rustup.rs) first" >&2
+    exit 1
+fi
+if command -v rustup >/dev/null; then
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+    rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+fi
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+# Debian packages the tests use (tcpdump reads the checked-in captures back).
+missing=()
+for pkg in tcpdump; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+step "format"
+cargo fmt --all -- --check
+
+step "build"
+cargo build --workspace --all-targets
+# passt-core must build without its optional features: no syscalls, no test doubles.
+cargo build -p passt-core --no-default-features
+
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "docs"
+RUSTDOCFLAGS="-D warnings" cargo doc -p passt-core --no-deps
+
+step "tests"
+cargo test --workspace
+
+step "fuzz smoke (${FUZZ_SECONDS}s per target)"
+corpus=$(mktemp -d)
+trap 'rm -rf "$corpus"' EXIT
+(
+    cd fuzz
+    for target in $(cargo fuzz list); do
+        mkdir -p "$corpus/$target"
+        seeds=()
+        [ -d "seeds/$target" ] && seeds=("seeds/$target")
+        echo "-- $target"
+        status=0
+        cargo fuzz run -s none "$target" "$corpus/$target" "${seeds[@]}" -- \
+            -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 >"$corpus/$target.log" 2>&1 || status=$?
+        grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec|ERROR|panicked|SUMMARY' "$corpus/$target.log" || true
+        if [ "$status" != 0 ]; then
+            tail -n 60 "$corpus/$target.log" >&2
+            echo "fuzz target $target failed (exit $status)" >&2
+            exit 1
+        fi
+    done
+)
+step "all passed"

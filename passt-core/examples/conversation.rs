@@ -29,13 +29,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The bytes a Linux guest (52:54:00:12:34:56, 192.0.2.10) sends.
     let request: [u8; 42] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x06, // Ethernet
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08,
+        0x06, // Ethernet
         0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, // ARP request
         0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 192, 0, 2, 10, // sender
         0, 0, 0, 0, 0, 0, 192, 0, 2, 1, // target
     ];
     let asked = ArpRepr::parse(&request[14..])?;
-    println!("guest -> us : who has {}? tell {} ({})", asked.tpa, asked.spa, asked.sha);
+    println!(
+        "guest -> us : who has {}? tell {} ({})",
+        asked.tpa, asked.spa, asked.sha
+    );
     let descs = [FrameDesc::new(0, request.len() as u32)];
     let rx = RxBatch::new(&request, &descs)?;
     t.handle_tap(Instant::ZERO, &rx, &mut tx);

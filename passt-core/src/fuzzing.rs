@@ -18,7 +18,11 @@ struct Input<'a>(&'a [u8]);
 
 impl Input<'_> {
     fn u8(&mut self) -> u8 {
-        let (b, rest) = self.0.split_first().map(|(b, r)| (*b, r)).unwrap_or((0, &[]));
+        let (b, rest) = self
+            .0
+            .split_first()
+            .map(|(b, r)| (*b, r))
+            .unwrap_or((0, &[]));
         self.0 = rest;
         b
     }
@@ -51,7 +55,9 @@ pub fn translator(data: &[u8]) {
     config.limits.max_sockets = 64;
     let our_mac = config.our_mac;
     let mut now = Instant::from_nanos(1);
-    let Ok(mut t) = Translator::new(config, now) else { return };
+    let Ok(mut t) = Translator::new(config, now) else {
+        return;
+    };
     let mut tx = TxRing::new(16, crate::buf::MAX_FRAME_LEN, 0);
     let mut input = Input(data);
     let mut frames_seen = 0u64;
@@ -112,7 +118,8 @@ pub fn frame(data: &[u8]) {
     let _ = EthernetRepr::parse(data);
 }
 
-/// The port-forwarding spec parser fed `data` (filled in as it lands).
+/// The port-forwarding spec parser fed `data`; see
+/// [`crate::config::ports::fuzz_parse`] for the invariants.
 pub fn port_spec(data: &[u8]) {
-    let _ = data;
+    crate::config::ports::fuzz_parse(data);
 }

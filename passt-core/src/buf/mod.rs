@@ -22,7 +22,7 @@
 
 mod tx;
 
-pub use tx::{TxFrame, TxRing, TxSlots, TxStorage, TxView};
+pub use tx::{TxFrame, TxRing, TxRingError, TxSlots, TxStorage, TxView};
 
 /// Largest frame we accept or build: a 64 KiB IP packet plus an Ethernet
 /// header with two VLAN tags.

@@ -1,6 +1,116 @@
 //! # passt-core: user-mode networking as a sans-IO translator
 //!
-//! (crate documentation is completed with the Translator API)
+//! A guest (a virtual machine, or a network namespace behind a tap device)
+//! sends Ethernet frames; the host offers Layer-4 sockets. `passt-core`
+//! translates between the two without a TCP/IP stack of its own: a guest TCP
+//! connection becomes a host TCP socket, a UDP flow a UDP socket, an ICMP
+//! echo an unprivileged "ping" socket, and the host kernel does the rest.
+//! What only makes sense on the guest's link (ARP, DHCP, NDP, DHCPv6) is
+//! answered here, by [`l2`].
+//!
+//! The crate does no I/O. It never makes a syscall, reads a clock, holds a
+//! file descriptor or blocks: a *driver* (the `passt` and `pasta` binaries,
+//! or a VMM embedding the crate) does all of that and talks to the
+//! [`Translator`] in values.
+//!
+//! ## The model
+//!
+//! ```text
+//!          frames (RxBatch)                     socket ops (SockOp)
+//!  guest ------------------> +-------------+ ----------------------> driver
+//!        <------------------ | Translator  | <---------------------- (host
+//!          frames (TxRing)   +-------------+   completions, readiness  sockets)
+//!                                   ^  |          (Completion, Ready)
+//!                        now (Instant) |  next deadline (poll_timeout)
+//!                                      v  events, counters (Event, Stats)
+//! ```
+//!
+//! Inputs enter through `handle_*` calls, each carrying the driver's `now`:
+//! [`Translator::handle_tap`] (a batch of guest frames),
+//! [`Translator::handle_ready`] (a socket became readable or writable),
+//! [`Translator::handle_completion`] (the result of an operation) and
+//! [`Translator::handle_timeout`]. Outputs leave through `poll_*` calls:
+//! [`Translator::poll_op`] (socket work), [`Translator::poll_event`] (logs),
+//! [`Translator::poll_timeout`] (the next deadline); frames for the guest are
+//! written into the caller's [`buf::TxRing`] during the `handle_*` call.
+//!
+//! ## The driver contract
+//!
+//! After any `handle_*` call the driver drains `poll_op()`, runs each
+//! operation and feeds its result back with `handle_completion` (draining
+//! again), all **before** it refills the rx arena of the last batch (an
+//! operation may name guest payload in it by [`buf::RxSpan`]) or writes out
+//! the tx ring (an operation may fill slots of it). Then it writes out the
+//! committed tx frames in order, drains `poll_event()`, and sleeps until
+//! readiness or `poll_timeout()`. In code:
+//!
+//! ```text
+//! loop {
+//!     wait for tap or socket readiness, at most until t.poll_timeout();
+//!     let now = clock.now();
+//!     t.handle_tap(now, &rx, &mut tx)          // or handle_ready / handle_timeout
+//!     while let Some(op) = t.poll_op() {        // run every operation
+//!         let res = host.run(op, &rx, &mut tx);
+//!         if let Some(done) = res { t.handle_completion(now, done, &mut tx) }
+//!     }
+//!     tap.write_all(tx.iter()); tx.clear();     // one writev for the lot
+//!     while let Some(e) = t.poll_event() { log(e) }
+//! }
+//! ```
+//!
+//! Sockets are named by [`SockId`]s the translator allocates: a slot index
+//! for the driver's descriptor table and a generation, so that a late event
+//! for a closed socket is recognised and dropped.
+//!
+//! ## Memory
+//!
+//! Everything is sized once, from [`config::Limits`], in [`Translator::new`];
+//! after that no call allocates. Guest frames stay in the driver's memory
+//! ([`buf::RxBatch`] checks the descriptors once), frames for the guest are
+//! built in place in the slots of a preallocated [`buf::TxRing`], and host
+//! payload is read by the driver straight into those slots. Queues are
+//! fixed-capacity: a full one is a counted [`DropReason`], never growth.
+//!
+//! ## Planned for, in the API today
+//!
+//! - **Offloads.** Every received and sent frame carries a [`buf::Offload`]
+//!   record mirroring the virtio-net header (partial checksum, GSO type and
+//!   segment size), so a tap opened with `IFF_VNET_HDR` can hand in and take
+//!   back 64 KiB super-frames; [`buf::TxRing`] slots have headroom for the
+//!   header.
+//! - **Frames in someone else's memory.** An [`buf::RxBatch`] borrows any
+//!   byte slice (vhost-user descriptors mapped from guest memory, a VMM's
+//!   buffers); a [`buf::TxRing`] is generic over its storage
+//!   ([`buf::TxStorage`]), so it can be laid over guest memory too.
+//! - **Several translators in one process.** There is no global state; each
+//!   [`Translator`] owns its tables and is `Send`.
+//! - **A multi-threaded driver.** Flows will be partitioned by a hash of their
+//!   addresses: a driver can run one translator per thread, steer guest
+//!   frames by that hash (as RSS does) and give each translator a disjoint
+//!   range of socket slots; nothing is shared on the hot path.
+//!
+//! ## Errors
+//!
+//! Malformed input is never a panic. Wire parsers return a [`wire::WireError`];
+//! the translator turns it into a counted [`DropReason`] and an
+//! [`Event::Dropped`], and goes on with the next frame. Host failures come back
+//! as [`Errno`] in completions. Only start-up can fail with an error type of
+//! its own ([`config::ConfigError`]).
+//!
+//! ## Modules
+//!
+//! | module | part |
+//! |---|---|
+//! | [`wire`] | stateless parse/emit of every header: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP, ICMPv6, NDP, DHCP, DHCPv6; checksums |
+//! | [`buf`] | received-frame batches, the tx ring, offload metadata |
+//! | [`l2`] | services answered locally: ARP (DHCP, NDP, DHCPv6 to come) |
+//! | [`config`] | configuration, limits, port-forwarding specs |
+//! | [`addr`] | MAC addresses, one address type for both IP families |
+//! | [`time`] | the driver-supplied clock |
+//! | `testing` | (feature `testing`) fake host, fake clock, frame builders, pcap files |
+//!
+//! Dependencies point one way: the translator uses `l2` (and the transport
+//! modules to come), which use `wire`, `buf`, `addr` and `time`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -16,7 +16,9 @@ use crate::queue::FixedQueue;
 use crate::time::Instant;
 use crate::wire::arp::ArpRepr;
 use crate::wire::ethernet::{ethertype, EthernetRepr};
-use crate::wire::WireError;
+use crate::wire::ipv4::Ipv4Repr;
+use crate::wire::ipv6::Ipv6Repr;
+use crate::wire::{ip_proto, WireError};
 
 /// A host socket as the translator names it.
 ///
@@ -526,9 +528,41 @@ impl Translator {
                 }
                 Ok(())
             }
-            ethertype::IPV4 if self.config.ip4.is_none() => Err(DropReason::FamilyDisabled),
-            ethertype::IPV6 if self.config.ip6.is_none() => Err(DropReason::FamilyDisabled),
-            ethertype::IPV4 | ethertype::IPV6 => Err(DropReason::NoHandler),
+            ethertype::IPV4 => {
+                if self.config.ip4.is_none() {
+                    return Err(DropReason::FamilyDisabled);
+                }
+                // RFC 1122 §3.2.1.2: a datagram with a bad header checksum is
+                // silently discarded.
+                let (ip, l4) = Ipv4Repr::parse(payload, true)?;
+                if ip.is_fragment() {
+                    return Err(DropReason::Fragment);
+                }
+                self.l4_packet(ip.protocol, l4)
+            }
+            ethertype::IPV6 => {
+                if self.config.ip6.is_none() {
+                    return Err(DropReason::FamilyDisabled);
+                }
+                let (ip, l4) = Ipv6Repr::parse(payload)?;
+                if ip.is_fragment() {
+                    return Err(DropReason::Fragment);
+                }
+                self.l4_packet(ip.upper_protocol, l4)
+            }
+            _ => Err(DropReason::Unsupported),
+        }
+    }
+
+    /// Hand a transport packet to its protocol's handler.
+    fn l4_packet(&mut self, protocol: u8, l4: &[u8]) -> Result<(), DropReason> {
+        let _ = l4;
+        match protocol {
+            // TCP, UDP (and DHCP, DHCPv6 on it), ICMP and ICMPv6 (and NDP on
+            // it) each get a handler in their own issue.
+            ip_proto::TCP | ip_proto::UDP | ip_proto::ICMP | ip_proto::ICMPV6 => {
+                Err(DropReason::NoHandler)
+            }
             _ => Err(DropReason::Unsupported),
         }
     }

@@ -1,3 +1,4 @@
 //! Integration tests of passt-core through its public API only.
 
+mod alloc;
 mod conversation;

@@ -60,3 +60,31 @@ pub fn arp_request(sha: MacAddr, spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// A UDP datagram over IPv4 from the guest to us, in an Ethernet frame.
+pub fn udp4(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
+    use crate::wire::{checksum, ip_proto, ipv4::Ipv4Repr, udp::UdpRepr};
+    let udp = UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+        checksum: 0,
+        payload,
+    };
+    let l4_len = udp.buffer_len();
+    let mut l4 = vec![0u8; l4_len];
+    let pseudo = checksum::pseudo_header_v4(src, dst, ip_proto::UDP, l4_len as u16);
+    udp.emit_with_checksum(&mut l4, pseudo)
+        .expect("sized above");
+    let ip = Ipv4Repr::new(src, dst, ip_proto::UDP, 64);
+    let mut pkt = vec![0u8; ip.buffer_len() + l4_len];
+    let hl = ip
+        .emit_with_checksum(&mut pkt, l4_len)
+        .expect("sized above");
+    pkt[hl..].copy_from_slice(&l4);
+    eth(
+        crate::config::DEFAULT_OUR_MAC,
+        GUEST_MAC,
+        ethertype::IPV4,
+        &pkt,
+    )
+}

@@ -10,7 +10,16 @@ use std::time::Duration;
 use crate::buf::{FrameDesc, RxBatch, TxRing};
 use crate::testing::build::test_config;
 use crate::time::Instant;
-use crate::wire::ethernet::EthernetRepr;
+use crate::wire::arp::ArpRepr;
+use crate::wire::ethernet::{ethertype, EthernetRepr};
+use crate::wire::icmp::IcmpRepr;
+use crate::wire::icmpv6::{Icmpv6Packet, Icmpv6Repr};
+use crate::wire::ip_proto;
+use crate::wire::ipv4::Ipv4Repr;
+use crate::wire::ipv6::Ipv6Repr;
+use crate::wire::ndp::NdpOption;
+use crate::wire::tcp::TcpRepr;
+use crate::wire::udp::UdpRepr;
 use crate::{Completion, Done, Errno, Ready, SockId, Translator};
 
 /// A byte reader that yields zeroes once the input is exhausted.
@@ -113,9 +122,134 @@ pub fn translator(data: &[u8]) {
     assert_eq!(t.stats().frames_in, frames_seen);
 }
 
-/// Every wire parser fed `data` as a frame (filled in as parsers land).
+/// Assert that re-emitting a parsed header gave back the input bytes.
+#[track_caller]
+fn same(layer: &str, input: &[u8], emitted: Result<usize, crate::wire::WireError>, out: &[u8]) {
+    let n = emitted.unwrap_or_else(|e| panic!("{layer}: parsed but could not be emitted: {e}"));
+    let Some(head) = input.get(..n) else {
+        panic!(
+            "{layer}: emitted {n} bytes from a {}-byte input",
+            input.len()
+        )
+    };
+    assert_eq!(
+        &out[..n],
+        head,
+        "{layer}: parse then emit changed the bytes"
+    );
+}
+
+/// Every wire parser fed `data`: the first byte picks a parser to call on the
+/// rest directly, or (0 and anything unassigned) a whole Ethernet frame is
+/// dissected layer by layer. Wherever a parser accepts its input, emitting
+/// the result must give back exactly the input bytes. Checksums are not
+/// verified, so that the fuzzer reaches every layer.
 pub fn frame(data: &[u8]) {
-    let _ = EthernetRepr::parse(data);
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let mut out = vec![0u8; 70_000];
+    match sel {
+        1 => l4(ip_proto::TCP, false, rest, &mut out),
+        2 => l4(ip_proto::UDP, false, rest, &mut out),
+        3 => l4(ip_proto::UDP, true, rest, &mut out),
+        4 => l4(ip_proto::ICMP, false, rest, &mut out),
+        5 => l4(ip_proto::ICMPV6, true, rest, &mut out),
+        6 => ipv4(rest, &mut out),
+        7 => ipv6(rest, &mut out),
+        8 => udp_payload(67, false, rest, &mut out),
+        9 => udp_payload(547, true, rest, &mut out),
+        _ => ethernet(rest, &mut out),
+    }
+}
+
+fn ethernet(f: &[u8], out: &mut [u8]) {
+    let Ok((eth, payload)) = EthernetRepr::parse(f) else {
+        return;
+    };
+    same("ethernet", f, eth.emit(out), out);
+    match eth.ethertype {
+        ethertype::ARP => {
+            if let Ok(arp) = ArpRepr::parse(payload) {
+                same("arp", payload, arp.emit(out), out);
+            }
+        }
+        ethertype::IPV4 => ipv4(payload, out),
+        ethertype::IPV6 => ipv6(payload, out),
+        _ => {}
+    }
+}
+
+fn ipv4(p: &[u8], out: &mut [u8]) {
+    let Ok((ip, l4_bytes)) = Ipv4Repr::parse(p, false) else {
+        return;
+    };
+    same("ipv4", p, ip.emit(out, l4_bytes.len()), out);
+    if !ip.is_fragment() {
+        l4(ip.protocol, false, l4_bytes, out);
+    }
+}
+
+fn ipv6(p: &[u8], out: &mut [u8]) {
+    let Ok((ip, l4_bytes)) = Ipv6Repr::parse(p) else {
+        return;
+    };
+    same("ipv6", p, ip.emit(out), out);
+    if !ip.is_fragment() {
+        l4(ip.upper_protocol, true, l4_bytes, out);
+    }
+}
+
+fn l4(proto: u8, v6: bool, p: &[u8], out: &mut [u8]) {
+    match proto {
+        ip_proto::TCP => {
+            if let Ok((tcp, _payload)) = TcpRepr::parse(p, None) {
+                same("tcp", p, tcp.emit(out), out);
+                let _ = (
+                    tcp.mss(),
+                    tcp.window_scale(),
+                    tcp.sack_permitted(),
+                    tcp.timestamps(),
+                );
+                if let Some(sack) = tcp.sack() {
+                    for (l, r) in sack.iter() {
+                        let _ = l.lt(r);
+                    }
+                }
+            }
+        }
+        ip_proto::UDP => {
+            if let Ok(udp) = UdpRepr::parse(p, None, v6) {
+                same("udp", p, udp.emit(out), out);
+                udp_payload(udp.dst_port, v6, udp.payload, out);
+            }
+        }
+        ip_proto::ICMP => {
+            if let Ok((icmp, csum)) = IcmpRepr::parse(p, false) {
+                same("icmp", p, icmp.emit_exact(out, csum), out);
+            }
+        }
+        ip_proto::ICMPV6 => {
+            if let Ok(pkt) = Icmpv6Packet::parse(p, None) {
+                same("icmpv6", p, pkt.emit(out), out);
+                if let Icmpv6Repr::Ndp(ndp) = &pkt.repr {
+                    for opt in ndp.options() {
+                        if let NdpOption::Dnssl { domains, .. } = opt {
+                            for d in domains {
+                                let _ = d.labels().count();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// DHCP (ports 67/68) and DHCPv6 (546/547) payloads.
+fn udp_payload(port: u16, v6: bool, p: &[u8], out: &mut [u8]) {
+    let _ = (port, v6, p, out);
 }
 
 /// The port-forwarding spec parser fed `data`; see

@@ -11,6 +11,8 @@ use crate::buf::{FrameDesc, RxBatch, TxRing};
 use crate::testing::build::test_config;
 use crate::time::Instant;
 use crate::wire::arp::ArpRepr;
+use crate::wire::dhcp::{DhcpRepr, DnsNameList};
+use crate::wire::dhcpv6::Dhcpv6Repr;
 use crate::wire::ethernet::{ethertype, EthernetRepr};
 use crate::wire::icmp::IcmpRepr;
 use crate::wire::icmpv6::{Icmpv6Packet, Icmpv6Repr};
@@ -249,7 +251,37 @@ fn l4(proto: u8, v6: bool, p: &[u8], out: &mut [u8]) {
 
 /// DHCP (ports 67/68) and DHCPv6 (546/547) payloads.
 fn udp_payload(port: u16, v6: bool, p: &[u8], out: &mut [u8]) {
-    let _ = (port, v6, p, out);
+    match (port, v6) {
+        (67 | 68, false) => {
+            if let Ok(d) = DhcpRepr::parse(p) {
+                same("dhcp", p, d.emit(out), out);
+                let _ = (
+                    d.message_type(),
+                    d.requested_ip(),
+                    d.server_id(),
+                    d.client_id(),
+                );
+                let _ = d.concat_option(crate::wire::dhcp::opt::DOMAIN_SEARCH, out);
+                if let Some(search) = d.option(crate::wire::dhcp::opt::DOMAIN_SEARCH) {
+                    let _ = DnsNameList::compressed(search).validate();
+                }
+            }
+        }
+        (546 | 547, true) => {
+            if let Ok(d) = Dhcpv6Repr::parse(p) {
+                same("dhcpv6", p, d.emit(out), out);
+                for ia in d.ia_nas() {
+                    let _ = ia.addresses().count();
+                }
+                let _ = (
+                    d.oro().count(),
+                    d.dns_servers().count(),
+                    d.domain_list().map(|l| l.validate()),
+                );
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The port-forwarding spec parser fed `data`; see

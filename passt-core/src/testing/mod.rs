@@ -7,6 +7,7 @@
 //! that is how a test fails.
 
 pub mod build;
+pub mod pcap;
 
 use std::collections::VecDeque;
 use std::time::Duration;

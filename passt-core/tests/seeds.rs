@@ -27,3 +27,13 @@ fn replay(target: &str, body: fn(&[u8])) -> usize {
 fn port_spec_seeds() {
     assert!(replay("port_spec", passt_core::fuzzing::port_spec) >= 15);
 }
+
+#[test]
+fn frame_seeds() {
+    assert!(replay("frame", passt_core::fuzzing::frame) >= 140);
+}
+
+#[test]
+fn translator_seeds() {
+    assert!(replay("translator", passt_core::fuzzing::translator) >= 10);
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Write fuzz seeds for the `frame` and `translator` targets from the real
+captures in passt-core/tests/vectors/*.pcap (classic pcap, Ethernet).
+
+frame seeds:      0x00 (whole-frame mode) + the frame
+translator seeds: one "batch of one frame" command per frame
+                  (0x00, count-1 = 0x00, u16 LE length, frame bytes)
+Run from anywhere: python3 fuzz/make-seeds.py
+"""
+import glob
+import os
+import struct
+
+here = os.path.dirname(os.path.abspath(__file__))
+vectors = os.path.join(here, "..", "passt-core", "tests", "vectors")
+
+
+def frames(path):
+    data = open(path, "rb").read()
+    magic = struct.unpack("<I", data[:4])[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    off = 24
+    while off + 16 <= len(data):
+        _, _, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
+        yield data[off + 16:off + 16 + incl]
+        off += 16 + incl
+
+
+for target in ("frame", "translator"):
+    os.makedirs(os.path.join(here, "seeds", target), exist_ok=True)
+for path in sorted(glob.glob(os.path.join(vectors, "*.pcap"))):
+    base = os.path.splitext(os.path.basename(path))[0]
+    script = b""
+    for i, f in enumerate(frames(path)):
+        with open(os.path.join(here, "seeds", "frame", f"{base}-{i:02}"), "wb") as out:
+            out.write(b"\x00" + f)
+        script += b"\x00\x00" + struct.pack("<H", len(f)) + f
+    # One translator seed per file: the whole capture as a conversation.
+    with open(os.path.join(here, "seeds", "translator", base), "wb") as out:
+        out.write(script)

@@ -9,15 +9,18 @@
 use core::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::addr::{MacAddr, SockAddrAny};
-use crate::buf::{Offload, RxBatch, RxSpan, TxRing, TxSlots, TxStorage};
-use crate::config::{Config, ConfigError};
-use crate::l2;
+use crate::buf::{Offload, OffloadFlags, RxBatch, RxSpan, TxRing, TxSlots, TxStorage};
+use crate::config::{Config, ConfigError, Services};
+use crate::l2::{self, L2Context, Outcome};
 use crate::queue::FixedQueue;
 use crate::time::Instant;
 use crate::wire::arp::ArpRepr;
+use crate::wire::checksum::{pseudo_header_v4, pseudo_header_v6};
 use crate::wire::ethernet::{ethertype, EthernetRepr};
+use crate::wire::icmpv6::Icmpv6Repr;
 use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::ipv6::Ipv6Repr;
+use crate::wire::udp::UdpRepr;
 use crate::wire::{ip_proto, WireError};
 
 /// A host socket as the translator names it.
@@ -369,6 +372,15 @@ pub struct Stats {
     pub frames_out: u64,
     /// ARP requests answered.
     pub arp_replies: u64,
+    /// DHCP messages answered.
+    pub dhcp_replies: u64,
+    /// NDP messages answered (neighbour and router advertisements sent in
+    /// reply to solicitations).
+    pub ndp_replies: u64,
+    /// Unsolicited router advertisements sent.
+    pub ra_sent: u64,
+    /// DHCPv6 messages answered.
+    pub dhcpv6_replies: u64,
     /// Frames dropped, by [`DropReason`] (index with `reason as usize`).
     pub drops: [u64; DropReason::COUNT],
     /// Events that did not fit the event queue.
@@ -447,6 +459,9 @@ pub struct Translator {
     events: FixedQueue<Event>,
     socks: SockSlots,
     stats: Stats,
+    dhcp: l2::dhcp::Dhcp,
+    ndp: l2::ndp::Ndp,
+    dhcpv6: l2::dhcpv6::Dhcpv6,
 }
 
 impl Translator {
@@ -464,6 +479,9 @@ impl Translator {
             events: FixedQueue::new(l.event_queue as usize),
             socks: SockSlots::new(l.max_sockets),
             stats: Stats::default(),
+            dhcp: l2::dhcp::Dhcp::new(&config),
+            ndp: l2::ndp::Ndp::new(&config, now),
+            dhcpv6: l2::dhcpv6::Dhcpv6::new(&config),
             config,
         })
     }
@@ -504,7 +522,7 @@ impl Translator {
     fn tap_frame<S: TxStorage>(
         &mut self,
         frame: &[u8],
-        _offload: Offload,
+        offload: Offload,
         tx: &mut TxRing<S>,
     ) -> Result<(), DropReason> {
         let (eth, payload) = EthernetRepr::parse(frame)?;
@@ -515,18 +533,24 @@ impl Translator {
             self.guest_mac = Some(eth.src);
             self.event(Event::GuestMac(eth.src));
         }
+        // A partial checksum (to be completed by offload) or one the guest's
+        // device already checked is not verified again.
+        let verify = !offload
+            .flags
+            .intersects(OffloadFlags::NEEDS_CSUM | OffloadFlags::DATA_VALID);
         match eth.ethertype {
             ethertype::ARP => {
                 if self.config.ip4.is_none() {
                     return Err(DropReason::FamilyDisabled);
                 }
                 let arp = ArpRepr::parse(payload)?;
-                match l2::arp::handle(&self.config, &eth, &arp, tx) {
-                    l2::arp::ArpOutcome::Replied => self.stats.arp_replies += 1,
-                    l2::arp::ArpOutcome::Ignored => {}
-                    l2::arp::ArpOutcome::TxFull => return Err(DropReason::TxFull),
-                }
-                Ok(())
+                let cx = L2Context {
+                    config: &self.config,
+                    now: self.now,
+                    guest_mac: self.guest_mac,
+                };
+                let outcome = l2::arp::handle(&cx, &eth, &arp, tx);
+                self.l2_outcome(outcome, |s| &mut s.arp_replies)
             }
             ethertype::IPV4 => {
                 if self.config.ip4.is_none() {
@@ -538,7 +562,24 @@ impl Translator {
                 if ip.is_fragment() {
                     return Err(DropReason::Fragment);
                 }
-                self.l4_packet(ip.protocol, l4)
+                match ip.protocol {
+                    ip_proto::UDP => {
+                        let pseudo =
+                            pseudo_header_v4(ip.src, ip.dst, ip_proto::UDP, l4.len() as u16);
+                        let udp = UdpRepr::parse(l4, verify.then_some(pseudo), false)?;
+                        if udp.dst_port == 67 && self.config.services.contains(Services::DHCP) {
+                            let cx = L2Context {
+                                config: &self.config,
+                                now: self.now,
+                                guest_mac: self.guest_mac,
+                            };
+                            let outcome = self.dhcp.handle(&cx, &eth, &ip, &udp, tx);
+                            return self.l2_outcome(outcome, |s| &mut s.dhcp_replies);
+                        }
+                        self.l4_packet(ip.protocol, l4)
+                    }
+                    p => self.l4_packet(p, l4),
+                }
             }
             ethertype::IPV6 => {
                 if self.config.ip6.is_none() {
@@ -548,9 +589,54 @@ impl Translator {
                 if ip.is_fragment() {
                     return Err(DropReason::Fragment);
                 }
-                self.l4_packet(ip.upper_protocol, l4)
+                let pseudo = pseudo_header_v6(&ip.src, &ip.dst, ip.upper_protocol, l4.len() as u32);
+                match ip.upper_protocol {
+                    ip_proto::UDP => {
+                        let udp = UdpRepr::parse(l4, verify.then_some(pseudo), true)?;
+                        if udp.dst_port == 547 && self.config.services.contains(Services::DHCPV6) {
+                            let cx = L2Context {
+                                config: &self.config,
+                                now: self.now,
+                                guest_mac: self.guest_mac,
+                            };
+                            let outcome = self.dhcpv6.handle(&cx, &eth, &ip, &udp, tx);
+                            return self.l2_outcome(outcome, |s| &mut s.dhcpv6_replies);
+                        }
+                        self.l4_packet(ip_proto::UDP, l4)
+                    }
+                    ip_proto::ICMPV6 => {
+                        let msg = Icmpv6Repr::parse(l4, verify.then_some(pseudo))?;
+                        if let Icmpv6Repr::Ndp(ndp) = &msg {
+                            let cx = L2Context {
+                                config: &self.config,
+                                now: self.now,
+                                guest_mac: self.guest_mac,
+                            };
+                            let outcome = self.ndp.handle(&cx, &eth, &ip, ndp, tx);
+                            return self.l2_outcome(outcome, |s| &mut s.ndp_replies);
+                        }
+                        self.l4_packet(ip_proto::ICMPV6, l4)
+                    }
+                    p => self.l4_packet(p, l4),
+                }
             }
             _ => Err(DropReason::Unsupported),
+        }
+    }
+
+    /// Count what a local service did.
+    fn l2_outcome(
+        &mut self,
+        outcome: Outcome,
+        counter: fn(&mut Stats) -> &mut u64,
+    ) -> Result<(), DropReason> {
+        match outcome {
+            Outcome::Replied => {
+                *counter(&mut self.stats) += 1;
+                Ok(())
+            }
+            Outcome::Ignored => Ok(()),
+            Outcome::Dropped(reason) => Err(reason),
         }
     }
 
@@ -558,8 +644,8 @@ impl Translator {
     fn l4_packet(&mut self, protocol: u8, l4: &[u8]) -> Result<(), DropReason> {
         let _ = l4;
         match protocol {
-            // TCP, UDP (and DHCP, DHCPv6 on it), ICMP and ICMPv6 (and NDP on
-            // it) each get a handler in their own issue.
+            // TCP, UDP, ICMP and ICMPv6 echo each get a handler in their own
+            // issue.
             ip_proto::TCP | ip_proto::UDP | ip_proto::ICMP | ip_proto::ICMPV6 => {
                 Err(DropReason::NoHandler)
             }
@@ -603,7 +689,18 @@ impl Translator {
     /// Let time pass: expire whatever deadline is due at `now`.
     pub fn handle_timeout<S: TxStorage>(&mut self, now: Instant, tx: &mut TxRing<S>) {
         self.now = now;
-        let _ = tx;
+        if self.ndp.poll_timeout().is_some_and(|at| at <= now) {
+            let before = tx.len();
+            let cx = L2Context {
+                config: &self.config,
+                now,
+                guest_mac: self.guest_mac,
+            };
+            self.ndp.handle_timeout(&cx, tx);
+            let sent = tx.len().saturating_sub(before) as u64;
+            self.stats.ra_sent += sent;
+            self.stats.frames_out += sent;
+        }
     }
 
     /// The next queued socket operation.
@@ -620,7 +717,7 @@ impl Translator {
     /// The earliest deadline at which [`Translator::handle_timeout`] has work,
     /// if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        self.ndp.poll_timeout()
     }
 
     /// The time of the latest input.

@@ -9,36 +9,28 @@
 //! back with the same VLAN tags as the request, unicast to the requester.
 
 use crate::buf::{TxRing, TxStorage};
-use crate::config::Config;
+use crate::l2::{L2Context, Outcome};
 use crate::wire::arp::{ArpOp, ArpRepr};
 use crate::wire::ethernet::{ethertype, EthernetRepr};
+use crate::DropReason;
 
-/// What the responder did with an ARP message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArpOutcome {
-    /// A reply was queued to the guest.
-    Replied,
-    /// Nothing to answer (a reply, an announcement, a probe or request for
-    /// the guest's own address, or IPv4 is off).
-    Ignored,
-    /// The reply could not be queued: the tx ring is full.
-    TxFull,
-}
-
-/// Answer one ARP message from the guest.
+/// Answer one ARP message from the guest: [`Outcome::Ignored`] for a reply,
+/// an announcement, a probe or a request for the guest's own address, or
+/// with IPv4 off.
 ///
 /// Work bound: at most one frame written, constant time.
 pub fn handle<S: TxStorage>(
-    config: &Config,
+    cx: &L2Context<'_>,
     eth: &EthernetRepr,
     req: &ArpRepr,
     tx: &mut TxRing<S>,
-) -> ArpOutcome {
+) -> Outcome {
+    let config = cx.config;
     let Some(ip4) = &config.ip4 else {
-        return ArpOutcome::Ignored;
+        return Outcome::Ignored;
     };
     if req.op != ArpOp::Request || req.is_gratuitous() || req.tpa == ip4.addr {
-        return ArpOutcome::Ignored;
+        return Outcome::Ignored;
     }
     let reply = ArpRepr {
         op: ArpOp::Reply,
@@ -66,8 +58,8 @@ pub fn handle<S: TxStorage>(
         Some(hl + al)
     });
     if pushed {
-        ArpOutcome::Replied
+        Outcome::Replied
     } else {
-        ArpOutcome::TxFull
+        Outcome::Dropped(DropReason::TxFull)
     }
 }

@@ -3,7 +3,41 @@
 //! The guest's link has exactly two stations: the guest and us. Everything
 //! the guest wants to reach (its gateway, every remote address) lives
 //! "behind" our MAC address, so the address-resolution and configuration
-//! protocols of the link are answered here: ARP ([`arp`]), and in later
-//! steps DHCP, NDP with router advertisements, and DHCPv6.
+//! protocols of the link are answered here: ARP ([`arp`]), DHCP ([`dhcp`]),
+//! neighbour discovery with router advertisements ([`ndp`]) and DHCPv6
+//! ([`dhcpv6`]). Each service takes one parsed message, writes at most a
+//! bounded number of replies into the tx ring, and reports an [`Outcome`].
 
 pub mod arp;
+pub mod dhcp;
+pub mod dhcpv6;
+pub mod ndp;
+
+use crate::addr::MacAddr;
+use crate::config::Config;
+use crate::time::Instant;
+use crate::DropReason;
+
+/// What a service needs to know besides the message itself.
+#[derive(Clone, Copy, Debug)]
+pub struct L2Context<'c> {
+    /// The configuration in force.
+    pub config: &'c Config,
+    /// The time of the input being handled.
+    pub now: Instant,
+    /// The guest's MAC address, once known.
+    pub guest_mac: Option<MacAddr>,
+}
+
+/// What a service did with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A reply (or several) was queued to the guest.
+    Replied,
+    /// Nothing to answer: a valid message that needs no reply, or a service
+    /// turned off.
+    Ignored,
+    /// The message was dropped, for this reason (malformed content, a full
+    /// tx ring...).
+    Dropped(DropReason),
+}

@@ -15,6 +15,7 @@ pub mod checksum;
 pub mod dhcp;
 pub mod dhcpv6;
 pub mod ethernet;
+pub mod frame;
 pub mod icmp;
 pub mod icmpv6;
 pub mod ipv4;

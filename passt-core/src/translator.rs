@@ -18,8 +18,9 @@ use crate::wire::arp::ArpRepr;
 use crate::wire::checksum::{pseudo_header_v4, pseudo_header_v6};
 use crate::wire::ethernet::{ethertype, EthernetRepr};
 use crate::wire::icmpv6::Icmpv6Repr;
-use crate::wire::ipv4::Ipv4Repr;
+use crate::wire::ipv4::{option_kind as ipv4_opt, Ipv4Repr};
 use crate::wire::ipv6::Ipv6Repr;
+use crate::wire::ndp::validate as ndp_validate;
 use crate::wire::udp::UdpRepr;
 use crate::wire::{ip_proto, WireError};
 
@@ -211,20 +212,32 @@ pub enum SockOp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Errno(pub i32);
 
-#[allow(missing_docs)]
 impl Errno {
+    /// Operation not permitted.
     pub const EPERM: Errno = Errno(1);
+    /// Try again: nothing to read, no room to write.
     pub const EAGAIN: Errno = Errno(11);
+    /// Permission denied (e.g. binding a low port, ping sockets not allowed).
     pub const EACCES: Errno = Errno(13);
+    /// The system's file table is full.
     pub const ENFILE: Errno = Errno(23);
+    /// The process is out of file descriptors.
     pub const EMFILE: Errno = Errno(24);
+    /// Broken pipe: the peer closed for reading.
     pub const EPIPE: Errno = Errno(32);
+    /// Address already in use.
     pub const EADDRINUSE: Errno = Errno(98);
+    /// Network unreachable.
     pub const ENETUNREACH: Errno = Errno(101);
+    /// Connection reset by the peer.
     pub const ECONNRESET: Errno = Errno(104);
+    /// Connection timed out.
     pub const ETIMEDOUT: Errno = Errno(110);
+    /// Connection refused.
     pub const ECONNREFUSED: Errno = Errno(111);
+    /// Host unreachable.
     pub const EHOSTUNREACH: Errno = Errno(113);
+    /// A non-blocking connect is under way.
     pub const EINPROGRESS: Errno = Errno(115);
 }
 
@@ -562,6 +575,14 @@ impl Translator {
                 if ip.is_fragment() {
                     return Err(DropReason::Fragment);
                 }
+                // Source routing (RFC 791 §3.1 LSRR/SSRR): the pseudo-header
+                // would need the final destination, and we don't route.
+                if ip
+                    .options_iter()
+                    .any(|o| matches!(o.kind, ipv4_opt::LSRR | ipv4_opt::SSRR))
+                {
+                    return Err(DropReason::Unsupported);
+                }
                 match ip.protocol {
                     ip_proto::UDP => {
                         let pseudo =
@@ -589,6 +610,14 @@ impl Translator {
                 if ip.is_fragment() {
                     return Err(DropReason::Fragment);
                 }
+                // A Routing header with segments left (RFC 8200 §4.4) names
+                // another final destination for the pseudo-header (§8.1).
+                let routed = ip.ext_header_iter().any(|h| {
+                    h.kind == ip_proto::ROUTING && h.bytes.get(3).is_some_and(|&left| left > 0)
+                });
+                if routed {
+                    return Err(DropReason::Unsupported);
+                }
                 let pseudo = pseudo_header_v6(&ip.src, &ip.dst, ip.upper_protocol, l4.len() as u32);
                 match ip.upper_protocol {
                     ip_proto::UDP => {
@@ -607,6 +636,12 @@ impl Translator {
                     ip_proto::ICMPV6 => {
                         let msg = Icmpv6Repr::parse(l4, verify.then_some(pseudo))?;
                         if let Icmpv6Repr::Ndp(ndp) = &msg {
+                            if !self.config.services.contains(Services::NDP) {
+                                return Ok(());
+                            }
+                            // RFC 4861 §6.1.1, §7.1.1: invalid messages are
+                            // silently discarded.
+                            ndp_validate(ndp, ip.hop_limit, &ip.src, &ip.dst)?;
                             let cx = L2Context {
                                 config: &self.config,
                                 now: self.now,

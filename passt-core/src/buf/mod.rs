@@ -56,6 +56,12 @@ pub enum GsoType {
 
 /// Offload metadata of one frame, as in the virtio-net header (virtio spec
 /// 1.2 §5.1.6). `Offload::default()` is a plain, fully checksummed frame.
+///
+/// Received metadata is as untrusted as the frame it came with: offsets are
+/// range-checked before use, and `DATA_VALID` skips checksum verification,
+/// so a driver must clear it on frames from a virtio *driver* (a guest may
+/// not set it, virtio 1.2 §5.1.6.2.1) and keep it only where a trusted
+/// device set it (a tap opened with `IFF_VNET_HDR`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Offload {
     /// Checksum state.

@@ -74,14 +74,11 @@ impl TxRing<Box<[u8]>> {
     /// `headroom` bytes. Allocates once.
     ///
     /// # Panics
-    /// If `slots` is zero or the total size overflows `usize`; both are
-    /// programming errors of the driver at start-up.
+    /// If `slots` or `frame_cap` is zero, `frame_cap` exceeds `u32::MAX`, or
+    /// the total size overflows `usize`: programming errors of the driver at
+    /// start-up.
     pub fn new(slots: usize, frame_cap: usize, headroom: usize) -> Self {
-        let total = headroom
-            .checked_add(frame_cap)
-            .and_then(|s| s.checked_mul(slots))
-            .filter(|_| slots > 0)
-            .expect("TxRing geometry");
+        let total = geometry(slots, frame_cap, headroom).expect("TxRing geometry");
         Self::with_storage(
             vec![0u8; total].into_boxed_slice(),
             slots,
@@ -90,6 +87,14 @@ impl TxRing<Box<[u8]>> {
         )
         .expect("storage sized above")
     }
+}
+
+/// Bytes of storage a ring geometry needs, if the geometry is valid.
+fn geometry(slots: usize, frame_cap: usize, headroom: usize) -> Option<usize> {
+    headroom
+        .checked_add(frame_cap)
+        .and_then(|s| s.checked_mul(slots))
+        .filter(|_| slots > 0 && frame_cap > 0 && u32::try_from(frame_cap).is_ok())
 }
 
 impl<S: TxStorage> TxRing<S> {
@@ -103,11 +108,7 @@ impl<S: TxStorage> TxRing<S> {
         frame_cap: usize,
         headroom: usize,
     ) -> Result<Self, TxRingError> {
-        let need = headroom
-            .checked_add(frame_cap)
-            .and_then(|s| s.checked_mul(slots))
-            .filter(|_| slots > 0 && frame_cap > 0 && u32::try_from(frame_cap).is_ok())
-            .ok_or(TxRingError::Geometry)?;
+        let need = geometry(slots, frame_cap, headroom).ok_or(TxRingError::Geometry)?;
         let have = storage.as_ref().len();
         if have < need {
             return Err(TxRingError::StorageTooSmall { need, have });

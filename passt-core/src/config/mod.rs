@@ -192,7 +192,7 @@ impl Default for Config {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// MTU outside what IPv4 (576) or IPv6 (1280) needs, or above 65520.
+    /// MTU outside what IPv4 (68) or IPv6 (1280) needs, or above 65520.
     #[error("MTU {mtu} out of range: {min}..=65520 for the enabled address families")]
     Mtu {
         /// The MTU asked for.
@@ -232,8 +232,9 @@ impl Config {
         if self.ip4.is_none() && self.ip6.is_none() {
             return Err(ConfigError::NoFamily);
         }
-        // RFC 791 (576) and RFC 8200 §5 (1280) minimums.
-        let min = if self.ip6.is_some() { 1280 } else { 576 };
+        // RFC 791 §3.2 (every host handles 68-byte datagrams) and RFC 8200
+        // §5 (1280) minimums, as the original's range for -m.
+        let min = if self.ip6.is_some() { 1280 } else { 68 };
         if self.mtu < min || self.mtu > DEFAULT_MTU {
             return Err(ConfigError::Mtu { mtu: self.mtu, min });
         }
@@ -296,8 +297,8 @@ mod tests {
         assert_eq!(c.validate(), Err(ConfigError::NoFamily));
         c.ip4 = Some(v4());
         assert_eq!(c.validate(), Ok(()));
-        c.mtu = 575;
-        assert_eq!(c.validate(), Err(ConfigError::Mtu { mtu: 575, min: 576 }));
+        c.mtu = 67;
+        assert_eq!(c.validate(), Err(ConfigError::Mtu { mtu: 67, min: 68 }));
         c.mtu = 1500;
         c.guest_mac = Some(MacAddr::BROADCAST);
         assert_eq!(

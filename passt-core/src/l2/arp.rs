@@ -4,7 +4,9 @@
 //! A request is answered when it asks for any address other than the
 //! guest's own (that one is the guest's, and answering would make duplicate
 //! address detection fail, RFC 5227 §2.1.1) and is not a gratuitous
-//! announcement (sender address equal to target address, RFC 5227 §3).
+//! announcement (sender address equal to target address, RFC 5227 §3). A
+//! probe (sender address 0.0.0.0) for any other address is answered like a
+//! request, to the probing MAC address.
 //! Replies and announcements from the guest need no answer. The reply goes
 //! back with the same VLAN tags as the request, unicast to the requester.
 
@@ -15,8 +17,8 @@ use crate::wire::ethernet::{ethertype, EthernetRepr};
 use crate::DropReason;
 
 /// Answer one ARP message from the guest: [`Outcome::Ignored`] for a reply,
-/// an announcement, a probe or a request for the guest's own address, or
-/// with IPv4 off.
+/// an announcement, a request or probe for the guest's own address, or with
+/// IPv4 off.
 ///
 /// Work bound: at most one frame written, constant time.
 pub fn handle<S: TxStorage>(

@@ -41,7 +41,7 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// A translator over `config`, at time zero.
+    /// A translator over `config`, its clock at one second past the epoch.
     ///
     /// # Panics
     /// If the configuration is invalid.
@@ -88,9 +88,16 @@ impl Harness {
 
     /// Move the clock forward, running timeouts that fall due on the way in
     /// order.
+    ///
+    /// # Panics
+    /// If the translator keeps asking for a deadline that does not move
+    /// (more than 100 000 timeouts in one call).
     pub fn advance(&mut self, d: Duration) {
         let end = self.now + d;
+        let mut rounds = 0u32;
         while let Some(at) = self.t.poll_timeout().filter(|at| *at <= end) {
+            rounds += 1;
+            assert!(rounds < 100_000, "deadline {at:?} does not move forward");
             self.now = self.now.max(at);
             self.t.handle_timeout(self.now, &mut self.tx);
             self.settle();

@@ -72,7 +72,8 @@ pub struct EthernetRepr {
     pub src: MacAddr,
     /// VLAN tags, outermost first; `tag_count` of them are valid.
     pub tags: [VlanTag; MAX_TAGS],
-    /// How many entries of `tags` are in use.
+    /// How many entries of `tags` are in use; values above [`MAX_TAGS`] count
+    /// as none.
     pub tag_count: u8,
     /// The EtherType of the payload (after any tags).
     pub ethertype: u16,
@@ -128,7 +129,7 @@ impl EthernetRepr {
 
     /// Length of the header with its tags.
     pub fn buffer_len(&self) -> usize {
-        HEADER_LEN + TAG_LEN * usize::from(self.tag_count)
+        HEADER_LEN + TAG_LEN * self.tags().len()
     }
 
     /// Write the header (and tags) at the start of `buf`; returns its length.

@@ -140,9 +140,10 @@ bitflags::bitflags! {
 /// and comparisons are modular (RFC 9293 §3.4, RFC 1982).
 ///
 /// Deliberately not `PartialOrd`: modular order is not transitive. Two
-/// numbers exactly 2^31 apart are undefined in RFC 1982; here `a.lt(b)` is
-/// then true for whichever has the larger raw value minus the other
-/// wrapping to 2^31, i.e. a fixed but arbitrary choice.
+/// numbers exactly 2^31 apart are incomparable (RFC 1982 §3.2 leaves the
+/// case undefined): neither comes before the other, and `max`/`min` then
+/// return `self`. TCP windows are below 2^30 (RFC 7323 §2.3), so the case
+/// never arises between numbers of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SeqNum(pub u32);
 
@@ -158,24 +159,25 @@ impl SeqNum {
         self.0.wrapping_sub(earlier.0)
     }
 
-    /// Whether `self` comes strictly before `other`.
+    /// Whether `self` comes strictly before `other`: `other` lies 1 to
+    /// 2^31 - 1 ahead (RFC 1982 §3.2).
     pub fn lt(self, other: SeqNum) -> bool {
-        self.diff(other) < 0
+        (1..1u32 << 31).contains(&other.0.wrapping_sub(self.0))
     }
 
     /// Whether `self` comes before or is `other`.
     pub fn le(self, other: SeqNum) -> bool {
-        self.diff(other) <= 0
+        self == other || self.lt(other)
     }
 
     /// Whether `self` comes strictly after `other`.
     pub fn gt(self, other: SeqNum) -> bool {
-        self.diff(other) > 0
+        other.lt(self)
     }
 
     /// Whether `self` comes after or is `other`.
     pub fn ge(self, other: SeqNum) -> bool {
-        self.diff(other) >= 0
+        self == other || other.lt(self)
     }
 
     /// The later of the two in sequence space.
@@ -1293,11 +1295,20 @@ mod tests {
         assert!(!SeqNum(u32::MAX - 10).in_window(a, 20));
         assert!(!a.in_window(a, 0));
         // Just under half the circle apart is still ordered; 2^31 apart
-        // is the RFC 1982 undefined case, and we pick one answer.
+        // is the RFC 1982 undefined case: incomparable both ways.
         let far = SeqNum(0) + (1 << 31) - 1;
         assert!(SeqNum(0).lt(far) && far.gt(SeqNum(0)));
+        assert!(!far.lt(SeqNum(0)) && !SeqNum(0).gt(far));
         let half = SeqNum(1 << 31);
-        assert_eq!(SeqNum(0).lt(half), half.lt(SeqNum(0)));
+        for (x, y) in [
+            (SeqNum(0), half),
+            (half, SeqNum(0)),
+            (SeqNum(7), SeqNum(7) + (1 << 31)),
+        ] {
+            assert!(!x.lt(y) && !x.gt(y) && !x.le(y) && !x.ge(y), "{x} vs {y}");
+            assert_eq!(x.max(y), x);
+            assert_eq!(x.min(y), x);
+        }
         assert_eq!(format!("{}", SeqNum(42)), "42");
     }
 }

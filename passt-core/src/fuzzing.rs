@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::buf::{FrameDesc, RxBatch, TxRing};
+use crate::buf::{FrameDesc, OffloadFlags, RxBatch, TxRing};
 use crate::testing::build::test_config;
 use crate::time::Instant;
 use crate::wire::arp::ArpRepr;
@@ -61,6 +61,7 @@ impl Input<'_> {
 /// comes from our MAC address; counters add up.
 pub fn translator(data: &[u8]) {
     let mut config = test_config();
+    config.ip6 = Some(crate::testing::build::test_ip6());
     config.limits.op_queue = 64;
     config.limits.event_queue = 64;
     config.limits.max_sockets = 64;
@@ -82,9 +83,17 @@ pub fn translator(data: &[u8]) {
                 let mut arena = Vec::new();
                 let mut descs = Vec::new();
                 for _ in 0..count {
-                    let len = usize::from(input.u16()) % 2048;
+                    let raw = input.u16();
+                    // The top bit marks the frame's checksums as already
+                    // verified, so that random bytes reach every service.
+                    let valid = raw & 0x8000 != 0;
+                    let len = usize::from(raw & 0x7fff) % 2048;
                     let bytes = input.bytes(len);
-                    descs.push(FrameDesc::new(arena.len() as u32, bytes.len() as u32));
+                    let mut desc = FrameDesc::new(arena.len() as u32, bytes.len() as u32);
+                    if valid {
+                        desc.offload.flags = OffloadFlags::DATA_VALID;
+                    }
+                    descs.push(desc);
                     arena.extend_from_slice(bytes);
                 }
                 let rx = RxBatch::new(&arena, &descs).expect("built in bounds");

@@ -557,6 +557,7 @@ impl FwdSpec {
 
     /// Check every structural invariant; panics if one does not hold.
     /// For tests and fuzzing only.
+    #[cfg(any(test, feature = "fuzzing"))]
     fn assert_invariants(&self) {
         let mut prev_last: Option<u16> = None;
         let mut total = 0u32;
@@ -607,6 +608,7 @@ impl FwdSpec {
 /// UTF-8 (lossily), is parsed whole, then split at newlines into specs added
 /// one after the other. Panics only if an invariant breaks.
 #[doc(hidden)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_parse(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     match FwdSpec::parse(&text) {

@@ -1,9 +1,9 @@
 //! Frame builders for tests: state only what differs from a typical frame.
 
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::addr::MacAddr;
-use crate::config::{Config, Ip4Config, Mode};
+use crate::config::{Config, Ip4Config, Ip6Config, Mode};
 use crate::wire::arp::{ArpOp, ArpRepr};
 use crate::wire::ethernet::{ethertype, EthernetRepr};
 
@@ -30,6 +30,26 @@ pub fn test_config() -> Config {
             dns_forward: None,
         }),
         ..Config::default()
+    }
+}
+
+/// The guest's IPv6 address in test networks.
+pub const GUEST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
+/// Our link-local address, the guest's IPv6 router, in test networks.
+pub const GW6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+
+/// IPv6 for test networks: 2001:db8::10/64 via fe80::1, resolver
+/// 2001:db8::53.
+pub fn test_ip6() -> Ip6Config {
+    Ip6Config {
+        addr: GUEST6,
+        prefix_len: 64,
+        gateway: GW6,
+        our_link_local: GW6,
+        map_host_loopback: Some(GW6),
+        map_guest_addr: None,
+        dns: vec![Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x53)],
+        dns_forward: None,
     }
 }
 

@@ -4,11 +4,12 @@
 //! so nothing is copied and nothing is allocated.
 //!
 //! Used by the local services (DHCP, DHCPv6, NDP) and by datagram
-//! translation.
+//! translation. The Ethernet header's addresses and VLAN tags come from the
+//! caller; its EtherType is set to match the IP version built.
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-use super::ethernet::EthernetRepr;
+use super::ethernet::{ethertype, EthernetRepr};
 use super::ipv4::Ipv4Repr;
 use super::ipv6::Ipv6Repr;
 use super::{checksum, ip_proto, Result, WireError};
@@ -37,12 +38,20 @@ pub fn udp4(
     ttl: u8,
     payload: impl FnOnce(&mut [u8]) -> Result<usize>,
 ) -> Result<usize> {
+    let eth = &EthernetRepr {
+        ethertype: ethertype::IPV4,
+        ..*eth
+    };
     let el = eth.buffer_len();
     let ip = Ipv4Repr::new(src, dst, ip_proto::UDP, ttl);
     let il = ip.buffer_len();
     let at = el + il + UDP_LEN;
     let space = buf.get_mut(at..).ok_or(WireError::BufferTooSmall)?;
+    let room = space.len();
     let plen = payload(space)?;
+    if plen > room {
+        return Err(WireError::BadLength);
+    }
     let udp_len = u16::try_from(UDP_LEN + plen).map_err(|_| WireError::BadLength)?;
     if usize::from(udp_len) + il > 65535 {
         return Err(WireError::BadLength);
@@ -76,12 +85,20 @@ pub fn udp6(
     hop_limit: u8,
     payload: impl FnOnce(&mut [u8]) -> Result<usize>,
 ) -> Result<usize> {
+    let eth = &EthernetRepr {
+        ethertype: ethertype::IPV6,
+        ..*eth
+    };
     let el = eth.buffer_len();
     let ip = Ipv6Repr::new(src, dst, ip_proto::UDP, hop_limit);
     let il = ip.buffer_len();
     let at = el + il + UDP_LEN;
     let space = buf.get_mut(at..).ok_or(WireError::BufferTooSmall)?;
+    let room = space.len();
     let plen = payload(space)?;
+    if plen > room {
+        return Err(WireError::BadLength);
+    }
     let udp_len = u16::try_from(UDP_LEN + plen).map_err(|_| WireError::BadLength)?;
     eth.emit(buf)?;
     let l4 = buf
@@ -110,12 +127,17 @@ pub fn icmpv6(
     hop_limit: u8,
     body: impl FnOnce(&mut [u8]) -> Result<usize>,
 ) -> Result<usize> {
+    let eth = &EthernetRepr {
+        ethertype: ethertype::IPV6,
+        ..*eth
+    };
     let el = eth.buffer_len();
     let ip = Ipv6Repr::new(src, dst, ip_proto::ICMPV6, hop_limit);
     let at = el + ip.buffer_len();
     let space = buf.get_mut(at..).ok_or(WireError::BufferTooSmall)?;
+    let room = space.len();
     let len = body(space)?;
-    if !(4..=65535).contains(&len) {
+    if !(4..=65535).contains(&len) || len > room {
         return Err(WireError::BadLength);
     }
     eth.emit(buf)?;
@@ -145,7 +167,6 @@ fn write_udp(l4: &mut [u8], sport: u16, dport: u16, len: u16, pseudo: u32) {
 mod tests {
     use super::*;
     use crate::addr::MacAddr;
-    use crate::wire::ethernet::ethertype;
     use crate::wire::icmpv6::Icmpv6Packet;
     use crate::wire::udp::UdpRepr;
 

@@ -6,7 +6,10 @@ use std::cell::Cell;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing};
 use passt_core::testing::build::{arp_request, test_config, udp4, GUEST4, GUEST_MAC, GW4, REMOTE4};
+use passt_core::testing::pcap::read_pcap;
 use passt_core::time::Instant;
+use passt_core::wire::ethernet::EthernetRepr;
+use passt_core::wire::frame;
 use passt_core::Translator;
 
 /// Counts allocations made by the current thread (tests run in parallel).
@@ -77,4 +80,65 @@ fn steady_traffic_allocates_nothing() {
     assert_eq!(replies, 20_000, "two ARP replies per round");
     assert_eq!(t.stats().frames_in, 40_000);
     assert_eq!(after - before, 0, "allocations on the data path");
+}
+
+#[test]
+fn dhcp_exchanges_allocate_nothing() {
+    // The real udhcpc and dhclient DISCOVER and REQUEST for 192.0.2.104,
+    // a RELEASE (no reply) and a REQUEST for another address (NAK), with a
+    // search list so that every option is written.
+    let mut config = test_config();
+    config.ip4.as_mut().unwrap().addr = core::net::Ipv4Addr::new(192, 0, 2, 104);
+    config.search = vec!["example.org".into(), "test.example".into()];
+    let mut t = Translator::new(config, Instant::ZERO).unwrap();
+    let mut tx = TxRing::new(64, 2048, 4);
+    let captured = read_pcap(include_bytes!("vectors/dhcp.pcap")).unwrap();
+    // udhcpc's REQUEST asking for 192.0.2.105 instead (option 50), rebuilt
+    // with its lengths and checksums before counting starts.
+    let request = &captured[2].data;
+    let mut dhcp = request[14 + 20 + 8..].to_vec();
+    let opt50 = 240 + 3 + 2;
+    assert_eq!(dhcp[opt50 - 2..opt50 + 4], [50, 4, 192, 0, 2, 104]);
+    dhcp[opt50 + 3] = 105;
+    let eth = EthernetRepr::parse(request).unwrap().0;
+    let mut nak = vec![0u8; 1000];
+    let any = core::net::Ipv4Addr::UNSPECIFIED;
+    let bcast = core::net::Ipv4Addr::BROADCAST;
+    let n = frame::udp4(&mut nak, &eth, any, 68, bcast, 67, 64, |p| {
+        p[..dhcp.len()].copy_from_slice(&dhcp);
+        Ok(dhcp.len())
+    })
+    .unwrap();
+    nak.truncate(n);
+    let mut arena = Vec::new();
+    let mut descs = Vec::new();
+    for f in [
+        &captured[0].data,
+        &captured[2].data,
+        &captured[4].data,
+        &captured[5].data,
+        &captured[7].data,
+        &nak,
+    ] {
+        descs.push(FrameDesc::new(arena.len() as u32, f.len() as u32));
+        arena.extend_from_slice(f);
+    }
+    let mut replies = 0usize;
+
+    let before = allocs();
+    for round in 0..2_000u64 {
+        let rx = RxBatch::new(&arena, &descs).unwrap();
+        let now = Instant::from_nanos(round * 1000);
+        t.handle_tap(now, &rx, &mut tx);
+        while t.poll_op().is_some() {}
+        replies += tx.len();
+        tx.clear();
+        while t.poll_event().is_some() {}
+    }
+    let after = allocs();
+
+    assert_eq!(replies, 10_000, "five replies per round");
+    assert_eq!(t.stats().dhcp_replies, 10_000);
+    assert_eq!(t.stats().drops.iter().sum::<u64>(), 0);
+    assert_eq!(after - before, 0, "allocations on the DHCP path");
 }

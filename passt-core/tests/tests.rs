@@ -3,5 +3,6 @@
 mod alloc;
 mod captures;
 mod conversation;
+mod dhcp;
 mod dhcpv6;
 mod seeds;

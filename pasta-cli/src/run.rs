@@ -1,0 +1,307 @@
+//! Start-up and the event loop: the tap device on one side, the
+//! [`Translator`] on the other, one clock and one timer.
+//!
+//! # Start-up
+//! Check the configuration (the translator does, before anything else
+//! happens). Open the host's namespace (to come back to) and the target's; inside the
+//! target, create the tap device, bring `lo` up, set the tap's MAC
+//! (`--ns-mac-addr`) and bring it up; return to the host's namespace. No
+//! addresses are configured: the namespace's own DHCP, SLAAC and DHCPv6
+//! clients get them from the translator.
+//!
+//! # The loop
+//! One epoll instance watches the non-blocking tap descriptor
+//! (level-triggered); its timeout is the translator's next deadline
+//! ([`Translator::poll_timeout`]) on the driver's clock, `CLOCK_MONOTONIC` as
+//! nanoseconds in a [`passt_core::time::Instant`]. On each wake-up:
+//!
+//! 1. read up to [`BATCH`] frames, one `read(2)` each, packed into the rx
+//!    arena, and describe them in an [`RxBatch`];
+//! 2. [`Translator::handle_tap`], then drain [`Translator::poll_op`] (there
+//!    are no host sockets in this build: operations are logged and dropped);
+//! 3. write each committed frame of the [`TxRing`] with one `write(2)` (a tap
+//!    takes one frame per write), then clear the ring;
+//! 4. if the deadline has passed, [`Translator::handle_timeout`], and steps
+//!    2–3 again;
+//! 5. drain [`Translator::poll_event`] to the debug log.
+//!
+//! Level-triggered readiness means a batch that stopped at [`BATCH`] frames
+//! is simply continued on the next wake-up, after timers had their turn.
+//!
+//! # Errors
+//! Losing the tap (`EBADFD`: the device was deleted) or any unexpected
+//! `epoll`/`read` failure ends the process with a message and status 1. A
+//! frame the kernel refuses on write (link down: `EIO`; no buffer space) is
+//! dropped and logged.
+//!
+//! Syscalls: those of [`crate::netns`], [`crate::tap`] and
+//! [`crate::netlink`] at start-up; then `epoll_create1`, `epoll_ctl`,
+//! `epoll_wait`, `clock_gettime(CLOCK_MONOTONIC)`, `read`, `write`.
+
+use core::convert::Infallible;
+use core::time::Duration;
+use std::os::fd::OwnedFd;
+
+use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
+use passt_core::time::Instant;
+use passt_core::{Event, Translator};
+use rustix::buffer::spare_capacity;
+use rustix::event::{epoll, Timespec};
+use rustix::io::Errno;
+use rustix::time::{clock_gettime, ClockId};
+
+use crate::config::Setup;
+use crate::netlink::Netlink;
+use crate::netns::NetNs;
+use crate::pcap::Pcap;
+use crate::tap::Tap;
+use crate::{debug, Error};
+
+/// Most frames read from the tap per wake-up.
+pub(crate) const BATCH: usize = 64;
+
+/// Rx arena size: room for a batch of ordinary frames, and always for one
+/// frame of the largest size.
+const ARENA_LEN: usize = 256 * 1024 + MAX_FRAME_LEN;
+
+/// Frames the translator may queue for the namespace between two flushes.
+const TX_SLOTS: usize = 256;
+
+/// epoll token of the tap descriptor.
+const TOKEN_TAP: u64 = 0;
+
+/// Events collected per `epoll_wait`.
+const EPOLL_EVENTS: usize = 8;
+
+/// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
+fn now() -> Instant {
+    let ts = clock_gettime(ClockId::Monotonic);
+    let nanos = (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64);
+    Instant::from_nanos(nanos)
+}
+
+/// Set everything up from `setup` and run until a fatal error.
+///
+/// # Errors
+/// The fatal error, for `main` to print.
+pub(crate) fn start(setup: Setup) -> Result<Infallible, Error> {
+    // Refuse a bad configuration before touching any namespace.
+    let translator = Translator::new(setup.core, now())
+        .map_err(|e| Error::msg(format!("invalid configuration: {e}")))?;
+    let host = NetNs::current()?;
+    let target = NetNs::open(&setup.netns)?;
+    let tap = target.run_in(&host, || {
+        let tap = Tap::create(&setup.ifname)?;
+        let mut nl = Netlink::open().map_err(|e| Error::sys("opening netlink socket", e))?;
+        let lo = nl
+            .link_index("lo")
+            .map_err(|e| Error::sys("looking up lo", e))?;
+        nl.link_up(lo, None)
+            .map_err(|e| Error::sys("bringing lo up", e))?;
+        let index = nl
+            .link_index(tap.name())
+            .map_err(|e| Error::sys(format!("looking up {}", tap.name()), e))?;
+        nl.link_up(index, setup.ns_mac)
+            .map_err(|e| Error::sys(format!("setting up {}", tap.name()), e))?;
+        Ok(tap)
+    })?;
+    debug!(
+        "tap device {} up in {}{}",
+        tap.name(),
+        target.path().display(),
+        setup
+            .ns_mac
+            .map(|m| format!(", MAC {m}"))
+            .unwrap_or_default()
+    );
+    let pcap = setup.pcap.as_deref().map(Pcap::create).transpose()?;
+    let mut driver = Driver::new(translator, tap, pcap)?;
+    driver.run()
+}
+
+/// The event loop's state: everything is allocated here, once.
+struct Driver {
+    t: Translator,
+    tap: Tap,
+    epoll: OwnedFd,
+    arena: Box<[u8]>,
+    descs: Box<[FrameDesc]>,
+    tx: TxRing,
+    pcap: Option<Pcap>,
+    /// Frames for the namespace the kernel refused.
+    tx_dropped: u64,
+}
+
+impl Driver {
+    fn new(t: Translator, tap: Tap, pcap: Option<Pcap>) -> Result<Driver, Error> {
+        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)
+            .map_err(|e| Error::sys("creating epoll instance", e))?;
+        epoll::add(
+            &ep,
+            &tap,
+            epoll::EventData::new_u64(TOKEN_TAP),
+            epoll::EventFlags::IN,
+        )
+        .map_err(|e| Error::sys("adding tap to epoll", e))?;
+        Ok(Driver {
+            t,
+            tap,
+            epoll: ep,
+            arena: vec![0u8; ARENA_LEN].into_boxed_slice(),
+            descs: vec![FrameDesc::default(); BATCH].into_boxed_slice(),
+            tx: TxRing::new(TX_SLOTS, MAX_FRAME_LEN, 0),
+            pcap,
+            tx_dropped: 0,
+        })
+    }
+
+    fn run(&mut self) -> Result<Infallible, Error> {
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(EPOLL_EVENTS);
+        loop {
+            let timeout = self
+                .t
+                .poll_timeout()
+                .map(|at| timespec(at.saturating_since(now())));
+            events.clear();
+            match epoll::wait(&self.epoll, spare_capacity(&mut events), timeout.as_ref()) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => return Err(Error::sys("waiting for events", e)),
+            }
+            for ev in events.iter().copied() {
+                if ev.data.u64() == TOKEN_TAP {
+                    self.tap_input(ev.flags)?;
+                }
+            }
+            let now = now();
+            if self.t.poll_timeout().is_some_and(|at| at <= now) {
+                self.t.handle_timeout(now, &mut self.tx);
+                drain_ops(&mut self.t);
+                self.flush()?;
+            }
+            self.log_events();
+        }
+    }
+
+    /// Read a batch of frames from the tap and hand them to the translator.
+    fn tap_input(&mut self, flags: epoll::EventFlags) -> Result<(), Error> {
+        let mut count = 0;
+        let mut off = 0;
+        while count < BATCH {
+            let Some(buf) = self.arena.get_mut(off..off + MAX_FRAME_LEN) else {
+                break;
+            };
+            let n = match self.tap.read_frame(buf) {
+                Ok(Some(n)) => n,
+                Ok(None) => break,
+                Err(e) => return Err(tap_gone(&self.tap, "reading from", e)),
+            };
+            if n == 0 {
+                // Not something a tap does; don't spin on it.
+                break;
+            }
+            if let Some(p) = &mut self.pcap {
+                if let Err(e) = p.frame(&buf[..n]) {
+                    debug!("capture: {e}");
+                }
+            }
+            // Both fit in u32: the arena is far smaller than 4 GiB.
+            self.descs[count] = FrameDesc::new(off as u32, n as u32);
+            count += 1;
+            // Keep frames 16-byte aligned in the arena.
+            off += (n + 15) & !15;
+        }
+        if count == 0 {
+            if flags.intersects(epoll::EventFlags::ERR | epoll::EventFlags::HUP) {
+                return Err(Error::msg(format!(
+                    "tap device {} reported an error or hang-up",
+                    self.tap.name()
+                )));
+            }
+            return Ok(());
+        }
+        let rx = RxBatch::new(&self.arena, &self.descs[..count])
+            .map_err(|e| Error::msg(format!("internal error: rx batch refused: {e}")))?;
+        self.t.handle_tap(now(), &rx, &mut self.tx);
+        // Operations may name bytes in `rx`: they run before the arena is
+        // read into again.
+        drain_ops(&mut self.t);
+        self.flush()
+    }
+
+    /// Write every committed frame to the tap, one `write(2)` each.
+    fn flush(&mut self) -> Result<(), Error> {
+        for v in self.tx.iter() {
+            if let Some(p) = &mut self.pcap {
+                if let Err(e) = p.frame(v.frame) {
+                    debug!("capture: {e}");
+                }
+            }
+            match self.tap.write_frame(v.frame) {
+                Ok(()) => {}
+                // Link down, queue full, or a frame the device refuses: the
+                // frame is lost, as on a real link.
+                Err(
+                    e @ (Errno::IO
+                    | Errno::AGAIN
+                    | Errno::NOBUFS
+                    | Errno::NOMEM
+                    | Errno::INVAL
+                    | Errno::MSGSIZE),
+                ) => {
+                    self.tx_dropped += 1;
+                    debug!(
+                        "frame of {} bytes to {} dropped: {e} ({} so far)",
+                        v.frame.len(),
+                        self.tap.name(),
+                        self.tx_dropped
+                    );
+                }
+                Err(e) => return Err(tap_gone(&self.tap, "writing to", e)),
+            }
+        }
+        self.tx.clear();
+        Ok(())
+    }
+
+    /// Print the translator's events (with `-d`).
+    fn log_events(&mut self) {
+        while let Some(e) = self.t.poll_event() {
+            match e {
+                Event::GuestMac(mac) => debug!("guest MAC address {mac}"),
+                Event::GuestAddr4(a) => debug!("guest IPv4 address {a}"),
+                Event::GuestAddr6(a) => debug!("guest IPv6 address {a}"),
+                Event::Dropped { reason, len } => {
+                    debug!("dropped frame of {len} bytes from guest: {reason:?}")
+                }
+                other => debug!("{other:?}"),
+            }
+        }
+    }
+}
+
+/// Run the translator's queued socket operations. There are no host sockets
+/// in this build: each is logged and dropped.
+fn drain_ops(t: &mut Translator) {
+    while let Some(op) = t.poll_op() {
+        debug!("socket operation ignored (no host sockets yet): {op:?}");
+    }
+}
+
+/// The error for a failed tap read or write.
+fn tap_gone(tap: &Tap, doing: &str, e: Errno) -> Error {
+    if e == Errno::BADFD {
+        Error::msg(format!("tap device {} went away", tap.name()))
+    } else {
+        Error::sys(format!("{doing} tap device {}", tap.name()), e)
+    }
+}
+
+/// A `Duration` as an epoll timeout.
+fn timespec(d: Duration) -> Timespec {
+    Timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}

@@ -66,11 +66,11 @@ fn bad_values_exit_1_with_a_message() {
                 "--netns",
                 "x",
                 "-m",
-                "500",
+                "67",
                 "--test-ip4",
                 "192.0.2.2/24,192.0.2.1",
             ],
-            "MTU 500",
+            "MTU 67",
         ),
         // Refused at start-up.
         (

@@ -5,4 +5,5 @@ mod captures;
 mod conversation;
 mod dhcp;
 mod dhcpv6;
+mod ndp;
 mod seeds;

@@ -21,9 +21,10 @@ if command -v rustup >/dev/null; then
     rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-# Debian packages the tests use (tcpdump reads the checked-in captures back).
+# Debian packages the tests use: pasta's end-to-end tests run busybox udhcpc,
+# ISC dhclient (-4 and -6), rdisc6 and ip in network namespaces they create.
 missing=()
-for pkg in tcpdump; do
+for pkg in tcpdump busybox iproute2 isc-dhcp-client ndisc6 iputils-ping; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

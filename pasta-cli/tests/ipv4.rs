@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{can_run, key_values, run, stdout, Guest, OUR_MAC};
+use crate::support::{can_run, key_values, run, stdout, wait_for, Guest, OUR_MAC};
 
 #[test]
 fn tap_comes_up_with_its_mac_and_arp_is_answered() {
@@ -73,11 +73,7 @@ printf 'ip=%s\nsubnet=%s\nrouter=%s\ndns=%s\ndomain=%s\nsearch=%s\nmtu=%s\nserve
     "$ip" "$subnet" "$router" "$dns" "$domain" "$search" "$mtu" "$serverid" "$lease"
 "#;
 
-// PENDING: needs the DHCP server (passt_core::l2::dhcp, issue 3). Until it
-// lands, udhcpc gets no lease ("no lease, failing"); remove the `ignore`
-// when merging it.
 #[test]
-#[ignore = "pending the DHCP server (passt_core::l2::dhcp)"]
 fn udhcpc_gets_the_configured_lease() {
     if !can_run("udhcpc_gets_the_configured_lease") {
         return;
@@ -115,4 +111,59 @@ fn udhcpc_gets_the_configured_lease() {
     assert_eq!(lease["dns"], "192.0.2.53 192.0.2.54");
     assert_eq!(lease["search"], "example.com example.org");
     assert_eq!(lease["mtu"], "1400");
+}
+
+/// The dhclient script: keep the environment of the bound lease.
+const DHCLIENT_SCRIPT: &str = r#"#!/bin/sh
+case "$reason" in
+BOUND|REBOOT) env > "$0.lease.tmp" && mv "$0.lease.tmp" "$0.lease" ;;
+esac
+exit 0
+"#;
+
+#[test]
+fn dhclient_gets_the_configured_lease() {
+    if !can_run("dhclient_gets_the_configured_lease") {
+        return;
+    }
+    let mut g = Guest::new("dhcl4");
+    g.start_pasta(&[
+        "--test-ip4",
+        "192.0.2.7/25,192.0.2.1",
+        "--test-dns",
+        "192.0.2.53",
+        "--test-search",
+        "example.net",
+        "-m",
+        "9000",
+    ]);
+    let script = g.script("dhclient.sh", DHCLIENT_SCRIPT);
+    let lease_file = g.dir.join("dhclient.leases");
+    let pid_file = g.dir.join("dhclient.pid");
+    let mut client = g.spawn(&[
+        "dhclient",
+        "-4",
+        "-1",
+        "-d",
+        "-sf",
+        script.to_str().expect("utf-8 path"),
+        "-lf",
+        lease_file.to_str().expect("utf-8 path"),
+        "-pf",
+        pid_file.to_str().expect("utf-8 path"),
+        "tap0",
+    ]);
+    let lease = wait_for(Duration::from_secs(15), || {
+        std::fs::read_to_string(script.with_extension("sh.lease")).ok()
+    });
+    let _ = client.kill();
+    let _ = client.wait();
+    let lease = key_values(&lease.unwrap_or_else(|| panic!("dhclient got no lease\n{}", g.log())));
+    assert_eq!(lease["new_ip_address"], "192.0.2.7");
+    assert_eq!(lease["new_subnet_mask"], "255.255.255.128");
+    assert_eq!(lease["new_routers"], "192.0.2.1");
+    assert_eq!(lease["new_domain_name_servers"], "192.0.2.53");
+    assert_eq!(lease["new_domain_search"], "example.net.");
+    assert_eq!(lease["new_interface_mtu"], "9000");
+    assert_eq!(lease["new_dhcp_server_identifier"], "192.0.2.1");
 }

@@ -28,11 +28,7 @@ fn guest6(tag: &str) -> Guest {
     g
 }
 
-// PENDING: needs NDP with router advertisements (passt_core::l2::ndp, issue
-// 3). Until it lands, no global address appears; remove the `ignore` when
-// merging it.
 #[test]
-#[ignore = "pending NDP and router advertisements (passt_core::l2::ndp)"]
 fn slaac_address_default_route_and_gateway_neighbour() {
     if !can_run("slaac_address_default_route_and_gateway_neighbour") {
         return;
@@ -76,10 +72,7 @@ esac
 exit 0
 "#;
 
-// PENDING: needs the DHCPv6 server (passt_core::l2::dhcpv6, issue 3). Until
-// it lands, dhclient gets no reply; remove the `ignore` when merging it.
 #[test]
-#[ignore = "pending the DHCPv6 server (passt_core::l2::dhcpv6)"]
 fn dhclient6_gets_the_configured_lease() {
     if !can_run("dhclient6_gets_the_configured_lease") {
         return;
@@ -113,4 +106,28 @@ fn dhclient6_gets_the_configured_lease() {
         lease["new_dhcp6_domain_search"].contains("example.com"),
         "{lease:?}"
     );
+}
+
+#[test]
+fn router_advertisement_carries_resolver_and_search_list() {
+    if !can_run("router_advertisement_carries_resolver_and_search_list") {
+        return;
+    }
+    let g = guest6("rdisc");
+    // rdisc6 solicits and prints the advertisement it gets (RFC 8106 options).
+    let o = g.exec(&["rdisc6", "-1", "-w", "2000", "-r", "3", "tap0"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{o:?}\n{}", g.log());
+    let field = |name: &str| -> Vec<String> {
+        out.lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    };
+    assert_eq!(field("Prefix"), ["2001:db8::/64"], "{out}");
+    assert_eq!(field("Recursive DNS server"), ["2001:db8::53"], "{out}");
+    assert_eq!(field("DNS search list"), ["example.com"], "{out}");
+    assert_eq!(field("MTU"), ["65520 bytes (valid)"], "{out}");
+    assert!(out.contains("from fe80::1"), "{out}");
 }

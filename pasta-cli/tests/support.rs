@@ -36,6 +36,7 @@ fn ensure_tools() {
             ("busybox", "busybox"),
             ("ip", "iproute2"),
             ("dhclient", "isc-dhcp-client"),
+            ("rdisc6", "ndisc6"),
         ];
         let missing: Vec<&str> = wanted
             .iter()

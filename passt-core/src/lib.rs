@@ -119,6 +119,7 @@
 pub mod addr;
 pub mod buf;
 pub mod config;
+pub mod flow;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;

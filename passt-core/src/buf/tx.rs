@@ -67,6 +67,7 @@ pub struct TxRing<S: TxStorage = Box<[u8]>> {
     offload: Box<[Offload]>,
     head: usize,
     count: usize,
+    pending: usize,
 }
 
 impl TxRing<Box<[u8]>> {
@@ -122,6 +123,7 @@ impl<S: TxStorage> TxRing<S> {
             offload: vec![Offload::default(); slots].into_boxed_slice(),
             head: 0,
             count: 0,
+            pending: 0,
         })
     }
 
@@ -140,9 +142,14 @@ impl<S: TxStorage> TxRing<S> {
         self.count == 0
     }
 
-    /// Whether every slot holds a committed frame.
+    /// Whether every slot holds a committed or pending frame.
     pub fn is_full(&self) -> bool {
-        self.count == self.slots
+        self.count + self.pending == self.slots
+    }
+
+    /// Slots neither committed nor pending.
+    pub fn free(&self) -> usize {
+        self.slots - self.count - self.pending
     }
 
     /// The largest frame a slot holds.
@@ -159,9 +166,10 @@ impl<S: TxStorage> TxRing<S> {
         slot * (self.headroom + self.frame_cap)
     }
 
-    /// Reserve the next free slot for a new frame; `None` if the ring is full.
+    /// Reserve the next free slot for a new frame; `None` if the ring is
+    /// full or slots are pending (see [`TxRing::reserve_slots`]).
     pub fn reserve(&mut self) -> Option<TxFrame<'_, S>> {
-        if self.is_full() {
+        if self.is_full() || self.pending > 0 {
             return None;
         }
         let slot = (self.head + self.count) % self.slots;
@@ -214,6 +222,97 @@ impl<S: TxStorage> TxRing<S> {
         }
     }
 
+    /// Reserve up to `count` consecutive free slots after the committed
+    /// frames, for a socket read to fill their payload areas
+    /// (`SockOp::Peek`). The range never wraps around the end of the ring,
+    /// so it may be shorter than asked; `None` if no slot is free or slots
+    /// are already pending. While slots are pending, [`TxRing::reserve`]
+    /// refuses: pending slots are committed in order with
+    /// [`TxRing::commit_pending`], and the rest given back with
+    /// [`TxRing::cancel_pending`].
+    pub fn reserve_slots(
+        &mut self,
+        count: u32,
+        payload_offset: u16,
+        payload_len: u16,
+    ) -> Option<TxSlots> {
+        if self.pending > 0 || self.is_full() || count == 0 {
+            return None;
+        }
+        if usize::from(payload_offset) + usize::from(payload_len) > self.frame_cap {
+            return None;
+        }
+        let first = (self.head + self.count) % self.slots;
+        let room = (self.slots - first).min(self.free());
+        let n = (count as usize).min(room);
+        self.pending = n;
+        Some(TxSlots {
+            first: first as u32,
+            count: n as u32,
+            payload_offset,
+            payload_len,
+        })
+    }
+
+    /// Slots reserved and not yet committed or cancelled.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// The frame area of a pending slot, to write headers (translator) or
+    /// payload (driver); `None` for a slot that is not pending.
+    pub fn pending_frame_mut(&mut self, slot: u32) -> Option<&mut [u8]> {
+        let first = (self.head + self.count) % self.slots;
+        let slot = slot as usize;
+        if self.pending == 0 || slot < first || slot >= first + self.pending {
+            return None;
+        }
+        let start = self.slot_start(slot) + self.headroom;
+        let cap = self.frame_cap;
+        Some(&mut self.storage.as_mut()[start..start + cap])
+    }
+
+    /// The payload areas of `slots` (which must be the pending range), in
+    /// order, for one vectored read.
+    pub fn payload_areas(&mut self, slots: TxSlots) -> impl Iterator<Item = &mut [u8]> + '_ {
+        let first = (self.head + self.count) % self.slots;
+        let ok = self.pending > 0
+            && slots.first as usize == first
+            && slots.count as usize <= self.pending;
+        let n = if ok { slots.count as usize } else { 0 };
+        let size = self.headroom + self.frame_cap;
+        let (hr, off, len) = (
+            self.headroom,
+            usize::from(slots.payload_offset),
+            usize::from(slots.payload_len),
+        );
+        self.storage
+            .as_mut()
+            .chunks_exact_mut(size)
+            .skip(first)
+            .take(n)
+            .map(move |slot| &mut slot[hr + off..hr + off + len])
+    }
+
+    /// Publish the oldest pending slot as a frame of `len` bytes; `false`
+    /// (and nothing published) if none is pending or `len` is out of range.
+    pub fn commit_pending(&mut self, len: usize, offload: Offload) -> bool {
+        if self.pending == 0 || len == 0 || len > self.frame_cap {
+            return false;
+        }
+        let slot = (self.head + self.count) % self.slots;
+        self.lens[slot] = len as u32;
+        self.offload[slot] = offload;
+        self.count += 1;
+        self.pending -= 1;
+        true
+    }
+
+    /// Give back every pending slot.
+    pub fn cancel_pending(&mut self) {
+        self.pending = 0;
+    }
+
     /// Drop the `n` oldest frames (they were written out); at most all.
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.count);
@@ -221,7 +320,7 @@ impl<S: TxStorage> TxRing<S> {
         self.count -= n;
     }
 
-    /// Drop every committed frame.
+    /// Drop every committed frame (pending slots stay pending).
     pub fn clear(&mut self) {
         self.consume(self.count);
     }
@@ -292,6 +391,44 @@ mod tests {
         assert_eq!(frames, [vec![3, 3, 3], vec![9]]);
         r.clear();
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn pending_slots_are_filled_in_place_then_committed_in_order() {
+        let mut r = TxRing::new(4, 16, 2);
+        assert!(r.push_with(|b| {
+            b[0] = 1;
+            Some(1)
+        }));
+        // Two slots, payload at offset 4, 8 bytes each.
+        let s = r.reserve_slots(8, 4, 8).unwrap();
+        assert_eq!((s.first, s.count), (1, 3));
+        assert!(r.is_full());
+        assert!(r.reserve().is_none());
+        assert!(r.reserve_slots(1, 0, 1).is_none());
+        r.pending_frame_mut(1).unwrap()[..4].copy_from_slice(b"HDR1");
+        r.pending_frame_mut(2).unwrap()[..4].copy_from_slice(b"HDR2");
+        assert!(r.pending_frame_mut(0).is_none());
+        for (i, area) in r.payload_areas(s).enumerate() {
+            assert_eq!(area.len(), 8);
+            area.fill(b'a' + i as u8);
+        }
+        assert!(r.commit_pending(12, Offload::default()));
+        assert!(r.commit_pending(6, Offload::default()));
+        r.cancel_pending();
+        let frames: Vec<Vec<u8>> = r.iter().map(|v| v.frame.to_vec()).collect();
+        assert_eq!(frames[1], b"HDR1aaaaaaaa");
+        assert_eq!(frames[2], b"HDR2bb");
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.free(), 1);
+        // The range never wraps: after consuming, the tail has one slot left.
+        r.consume(3);
+        let s = r.reserve_slots(4, 0, 16).unwrap();
+        assert_eq!((s.first, s.count), (3, 1));
+        assert!(!r.commit_pending(17, Offload::default()));
+        r.cancel_pending();
+        assert!(!r.commit_pending(1, Offload::default()));
+        assert_eq!(r.reserve_slots(1, 10, 10), None);
     }
 
     #[test]

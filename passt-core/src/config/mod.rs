@@ -169,6 +169,10 @@ pub struct Config {
     pub fwd: Forwarding,
     /// Table and queue sizes.
     pub limits: Limits,
+    /// Secret key of the flow index hash, random per process (the driver
+    /// reads it from the kernel's random source), so that a guest cannot
+    /// predict collisions.
+    pub secret: [u8; 16],
 }
 
 impl Default for Config {
@@ -184,6 +188,7 @@ impl Default for Config {
             services: Services::default(),
             fwd: Forwarding::default(),
             limits: Limits::default(),
+            secret: [0; 16],
         }
     }
 }

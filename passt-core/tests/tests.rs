@@ -3,4 +3,5 @@
 mod alloc;
 mod captures;
 mod conversation;
+mod options;
 mod seeds;

@@ -105,6 +105,7 @@
 //! | [`buf`] | received-frame batches, the tx ring, offload metadata |
 //! | [`l2`] | services answered locally: ARP (DHCP, NDP, DHCPv6 to come) |
 //! | [`config`] | configuration, limits, port-forwarding specs |
+//! | [`options`] | command-line options of passt and pasta (GNU `getopt_long` syntax), laid over a [`config::Config`] |
 //! | [`addr`] | MAC addresses, one address type for both IP families |
 //! | [`time`] | the driver-supplied clock |
 //! | `testing` | (feature `testing`) fake host, fake clock, frame builders, pcap files |
@@ -124,6 +125,7 @@ pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod l2;
+pub mod options;
 mod queue;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -6,4 +6,5 @@ mod conversation;
 mod dhcp;
 mod dhcpv6;
 mod ndp;
+mod options;
 mod seeds;

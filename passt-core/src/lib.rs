@@ -107,6 +107,7 @@
 //! | [`config`] | configuration, limits, port-forwarding specs |
 //! | [`addr`] | MAC addresses, one address type for both IP families |
 //! | [`time`] | the driver-supplied clock |
+//! | `host` | (feature `host`) the host's network configuration for the frontends: rtnetlink, `/etc/resolv.conf`, guest defaults |
 //! | `testing` | (feature `testing`) fake host, fake clock, frame builders, pcap files |
 //!
 //! Dependencies point one way: the translator uses `l2` (and the transport
@@ -122,6 +123,8 @@ pub mod config;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "host")]
+pub mod host;
 pub mod l2;
 mod queue;
 #[cfg(any(test, feature = "testing"))]

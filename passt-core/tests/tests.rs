@@ -3,4 +3,6 @@
 mod alloc;
 mod captures;
 mod conversation;
+#[cfg(feature = "host")]
+mod host;
 mod seeds;

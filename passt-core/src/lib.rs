@@ -108,6 +108,7 @@
 //! | [`options`] | command-line options of passt and pasta (GNU `getopt_long` syntax), laid over a [`config::Config`] |
 //! | [`addr`] | MAC addresses, one address type for both IP families |
 //! | [`time`] | the driver-supplied clock |
+//! | `host` | (feature `host`) the host's network configuration for the frontends: rtnetlink, `/etc/resolv.conf`, guest defaults |
 //! | `testing` | (feature `testing`) fake host, fake clock, frame builders, pcap files |
 //!
 //! Dependencies point one way: the translator uses `l2` (and the transport
@@ -124,6 +125,8 @@ pub mod flow;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "host")]
+pub mod host;
 pub mod l2;
 pub mod options;
 mod queue;

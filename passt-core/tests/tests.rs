@@ -5,6 +5,8 @@ mod captures;
 mod conversation;
 mod dhcp;
 mod dhcpv6;
+#[cfg(feature = "host")]
+mod host;
 mod ndp;
 mod options;
 mod seeds;

@@ -298,3 +298,107 @@ fn udp_payload(port: u16, v6: bool, p: &[u8], out: &mut [u8]) {
 pub fn port_spec(data: &[u8]) {
     crate::config::ports::fuzz_parse(data);
 }
+
+/// qemu's stream framing ([`crate::wire::stream`]) fed `data`: the first
+/// byte picks how reads are cut (fixed sizes, or sizes taken from the
+/// input), the rest is the byte stream.
+///
+/// Invariants: no panic; the incremental decoder yields exactly the
+/// records, skips and stop that a whole-stream reading of the same bytes
+/// gives, wherever the reads are cut; every frame lies inside the bytes
+/// received; after a stop nothing more comes out.
+pub fn stream(data: &[u8]) {
+    use crate::wire::stream::{StreamDecoder, StreamError, MAX_FRAME_LEN, MIN_BUFFER};
+
+    #[derive(Debug, PartialEq, Eq)]
+    enum Out<'a> {
+        Frame(&'a [u8]),
+        Skip(StreamError),
+    }
+    let Some((&mode, stream)) = data.split_first() else {
+        return;
+    };
+
+    // Whole-stream reading: the reference.
+    let mut want: Vec<Out<'_>> = Vec::new();
+    let mut rest = stream;
+    let mut want_pending = 0;
+    while let Some((hdr, body)) = rest.split_at_checked(4) {
+        let len = u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+        if len as usize > MAX_FRAME_LEN {
+            want.push(Out::Skip(StreamError::TooLong { len }));
+            rest = &[];
+            break;
+        }
+        let Some((frame, next)) = body.split_at_checked(len as usize) else {
+            break;
+        };
+        want.push(match len {
+            0 => Out::Skip(StreamError::Empty),
+            1..=13 => Out::Skip(StreamError::Runt { len }),
+            _ => Out::Frame(frame),
+        });
+        rest = next;
+    }
+    if !want
+        .last()
+        .is_some_and(|o| matches!(o, Out::Skip(e) if e.is_fatal()))
+    {
+        want_pending = rest.len();
+    }
+
+    // Incremental reading, reads cut by `mode`.
+    let mut d = StreamDecoder::with_capacity(MIN_BUFFER + usize::from(mode & 0x0f) * 1000);
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut skips: Vec<(usize, StreamError)> = Vec::new();
+    let mut sizes = stream.iter().cycle();
+    let mut at = 0;
+    while at < stream.len() && !d.is_stopped() {
+        let want_n = match mode >> 4 {
+            0 => 1,
+            1 => 7,
+            2 => 4096,
+            3 => usize::from(*sizes.next().unwrap_or(&1)).max(1),
+            _ => usize::from(*sizes.next().unwrap_or(&1)).max(1) * 64,
+        };
+        let room = d.read_buf();
+        assert!(!room.is_empty(), "no room to read with a record unfinished");
+        let n = want_n.min(room.len()).min(stream.len() - at);
+        room[..n].copy_from_slice(&stream[at..at + n]);
+        d.commit_read(n);
+        at += n;
+        while let Some(r) = d.next_frame() {
+            match r {
+                Ok(desc) => {
+                    let (o, l) = (desc.offset as usize, desc.len as usize);
+                    assert!((14..=MAX_FRAME_LEN).contains(&l));
+                    let f = d.data().get(o..o + l).expect("frame inside the buffer");
+                    got.push(f.to_vec());
+                }
+                Err(e) => skips.push((got.len() + skips.len(), e)),
+            }
+        }
+    }
+    assert!(d.next_frame().is_none());
+
+    // Interleave frames and skips back into one sequence and compare.
+    let mut frames = got.iter();
+    let mut skip_iter = skips.iter().peekable();
+    let mut seq: Vec<Out<'_>> = Vec::new();
+    for i in 0..got.len() + skips.len() {
+        if skip_iter.peek().is_some_and(|(at, _)| *at == i) {
+            let (_, e) = skip_iter.next().expect("peeked");
+            seq.push(Out::Skip(*e));
+        } else if let Some(f) = frames.next() {
+            seq.push(Out::Frame(f));
+        }
+    }
+    assert_eq!(seq, want);
+    if !d.is_stopped() {
+        assert_eq!(d.pending(), want_pending);
+    }
+    let stats = *d.stats();
+    d.reset();
+    assert!(d.next_frame().is_none());
+    assert_eq!(d.stats().frames, stats.frames);
+}

@@ -1,25 +1,168 @@
-//! `passt`: connects a qemu VM (its UNIX stream socket) to the host's network.
+//! `passt`: connects a qemu virtual machine, through a UNIX domain stream
+//! socket, to the host's network.
 //!
-//! Foundation build: the binary exists so that every later capability has
-//! its home; it parses `--help` and `--version` and refuses to run. The
-//! frontend proper lands with its issue (see the README).
+//! qemu (7.2 and later) connects to passt's socket by itself with
+//! `-netdev stream,server=off,addr.type=unix,addr.path=PATH`; older ones run
+//! under `qrap`, which connects and hands qemu the descriptor. Frames travel
+//! as qemu's stream format ([`passt_core::wire::stream`]): a 4-byte
+//! big-endian length, then the Ethernet frame.
+//!
+//! Start-up, in order: parse the command line (passt(1)'s options,
+//! [`passt_core::options`]); `--help`, `--version` and
+//! `--print-capabilities` answer and exit; read the host's configuration
+//! and build the translator's ([`setup`]); bind the socket or take `-F`'s
+//! descriptor ([`socket`]) and print how to start qemu; open the capture
+//! file; go to the background and write the PID file ([`daemon`]); give up
+//! root; then serve guests ([`run`]) until `-1` says stop.
+//!
+//! | module | part |
+//! |---|---|
+//! | [`setup`] | options and host configuration to a [`passt_core::config::Config`] |
+//! | [`socket`] | the listening socket: default names, stale sockets, `-F` |
+//! | [`daemon`] | background, PID file, `--runas` |
+//! | [`run`] | the event loop: epoll, stream decoding, batched writes |
+//! | [`log`] | messages: standard error, `-l` log file, levels |
+//! | [`pcap`] | `-p` capture file |
 
-use argh::FromArgs;
+#![deny(unsafe_op_in_unsafe_fn)]
 
-/// passt: connects a qemu VM (its UNIX stream socket) to the host's network (not functional in this build yet).
-#[derive(FromArgs)]
-struct Args {
-    /// print the version and exit
-    #[argh(switch)]
-    version: bool,
+mod daemon;
+mod log;
+mod pcap;
+mod run;
+mod setup;
+mod socket;
+
+use std::fmt;
+use std::fs::OpenOptions;
+
+use passt_core::config::Mode;
+use passt_core::options::{self, Options, Parsed};
+use passt_core::Translator;
+
+use crate::log::{error, info, Level};
+
+/// A fatal error: what we were doing, and the system's reason if any.
+#[derive(Debug)]
+pub(crate) struct Error {
+    what: String,
+    cause: Option<rustix::io::Errno>,
 }
 
-fn main() {
-    let args: Args = argh::from_env();
-    if args.version {
-        println!("passt {}", env!("CARGO_PKG_VERSION"));
-        return;
+impl Error {
+    /// An error with a message only.
+    pub(crate) fn msg(what: impl Into<String>) -> Self {
+        Error {
+            what: what.into(),
+            cause: None,
+        }
     }
-    eprintln!("passt: not functional in this build yet; see README.md");
-    std::process::exit(1);
+
+    /// A failed system call while doing `what`.
+    pub(crate) fn sys(what: impl Into<String>, cause: rustix::io::Errno) -> Self {
+        Error {
+            what: what.into(),
+            cause: Some(cause),
+        }
+    }
+
+    /// A failed `std::io` operation while doing `what`.
+    pub(crate) fn io(what: impl Into<String>, e: &std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(n) => Error::sys(what, rustix::io::Errno::from_raw_os_error(n)),
+            None => Error::msg(format!("{}: {e}", what.into())),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.cause {
+            Some(e) => write!(f, "{}: {}", self.what, e),
+            None => f.write_str(&self.what),
+        }
+    }
+}
+
+/// What `--print-capabilities` prints: the back-end capabilities of the
+/// vhost-user conventions (qemu `docs/interop/vhost-user.json`,
+/// `VHostUserBackendCapabilities`), which libvirt reads. passt is a `net`
+/// back-end; no optional features are advertised.
+pub(crate) const CAPABILITIES: &str = "{\n  \"type\": \"net\"\n}\n";
+
+fn main() {
+    let o = match Options::parse(Mode::Passt, std::env::args().skip(1)) {
+        Ok(Parsed::Run(o)) => o,
+        Ok(Parsed::Help) => {
+            print!("{}", options::usage(Mode::Passt));
+            std::process::exit(0);
+        }
+        Ok(Parsed::Version) => {
+            println!("{}", options::version(Mode::Passt));
+            std::process::exit(0);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    if o.print_capabilities {
+        print!("{CAPABILITIES}");
+        std::process::exit(0);
+    }
+    if let Err(e) = start(&o) {
+        error!("{e}");
+        std::process::exit(1);
+    }
+}
+
+/// Set everything up from `o` and serve guests.
+fn start(o: &Options) -> Result<(), Error> {
+    let level = if o.trace {
+        Level::Trace
+    } else if o.debug {
+        Level::Debug
+    } else if o.quiet {
+        Level::Warn
+    } else {
+        Level::Info
+    };
+    let log_file = match &o.log_file {
+        Some(p) => Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| Error::io(format!("opening log file {p}"), &e))?,
+        ),
+        None => None,
+    };
+    log::init(level, log_file, o.log_size);
+
+    let (config, summary) = setup::config(o)?;
+    for line in &summary {
+        info!("{line}");
+    }
+    // Refuse a bad configuration before binding anything.
+    let t = Translator::new(config, run::now())
+        .map_err(|e| Error::msg(format!("invalid configuration: {e}")))?;
+
+    let source = match o.fd {
+        Some(fd) => run::Source::Connected(socket::adopt_fd(fd)?),
+        None => {
+            let (l, path) = socket::listen(o.socket.as_deref())?;
+            info!("{}", socket::usage_hint(&path));
+            run::Source::Listener(l, path)
+        }
+    };
+    let pcap = o
+        .pcap
+        .as_deref()
+        .map(|p| pcap::Pcap::create(std::path::Path::new(p)))
+        .transpose()?;
+
+    let foreground = o.foreground || o.debug || o.trace;
+    daemon::daemonise(foreground, o.pid_file.as_deref())?;
+    daemon::drop_root(o.runas.as_ref())?;
+    run::run(t, source, o.one_off, pcap)
 }

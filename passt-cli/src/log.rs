@@ -1,0 +1,129 @@
+//! Messages: standard error while in the foreground, and a log file with
+//! `-l/--log-file` (kept under `--log-size` by starting it over).
+//!
+//! Levels as passt(1) has them: errors and warnings always, information
+//! unless `-q`, debug messages with `-d`, per-frame ones with `--trace`.
+//! Once daemonised, standard error is `/dev/null` and only the log file
+//! (if any) gets messages.
+//!
+//! Syscalls: `write` (standard error, the file), `open`, `ftruncate`.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::Mutex;
+
+/// How much to say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Level {
+    /// Something failed.
+    Error,
+    /// Something odd.
+    Warn,
+    /// What a user wants to know (start-up summary, clients).
+    Info,
+    /// What a developer wants to know (`-d`).
+    Debug,
+    /// Every frame (`--trace`).
+    Trace,
+}
+
+struct Logger {
+    max: Level,
+    stderr: bool,
+    file: Option<File>,
+    file_len: u64,
+    file_max: u64,
+}
+
+static LOGGER: Mutex<Logger> = Mutex::new(Logger {
+    max: Level::Info,
+    stderr: true,
+    file: None,
+    file_len: 0,
+    file_max: u64::MAX,
+});
+
+/// Set the level and the log file (`None`: standard error only).
+pub(crate) fn init(max: Level, file: Option<File>, file_max: u64) {
+    let mut l = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
+    l.max = max;
+    l.file_len = file
+        .as_ref()
+        .and_then(|f| f.metadata().ok())
+        .map_or(0, |m| m.len());
+    l.file = file;
+    l.file_max = file_max;
+}
+
+/// Stop writing to standard error (after daemonising).
+pub(crate) fn detach_stderr() {
+    LOGGER.lock().unwrap_or_else(|e| e.into_inner()).stderr = false;
+}
+
+/// Whether messages of `level` go anywhere.
+pub(crate) fn enabled(level: Level) -> bool {
+    level <= LOGGER.lock().unwrap_or_else(|e| e.into_inner()).max
+}
+
+/// Emit one message.
+pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
+    let mut l = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
+    if level > l.max {
+        return;
+    }
+    let line = format!("passt: {args}\n");
+    if l.stderr {
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+    let (len, max) = (l.file_len, l.file_max);
+    if let Some(f) = &mut l.file {
+        let mut written = len;
+        if len + line.len() as u64 > max {
+            // Start over rather than grow past --log-size.
+            if f.set_len(0).is_ok() {
+                written = 0;
+                let note = b"passt: log file full, started over\n";
+                if f.write_all(note).is_ok() {
+                    written += note.len() as u64;
+                }
+            }
+        }
+        if f.write_all(line.as_bytes()).is_ok() {
+            written += line.len() as u64;
+        }
+        l.file_len = written;
+    }
+}
+
+/// Log at a level.
+macro_rules! log {
+    ($level:expr, $($arg:tt)*) => {
+        $crate::log::emit($level, format_args!($($arg)*))
+    };
+}
+pub(crate) use log;
+
+/// Log an error.
+macro_rules! error { ($($arg:tt)*) => { $crate::log::log!($crate::log::Level::Error, $($arg)*) }; }
+/// Log a warning.
+macro_rules! warning { ($($arg:tt)*) => { $crate::log::log!($crate::log::Level::Warn, $($arg)*) }; }
+/// Log information.
+macro_rules! info { ($($arg:tt)*) => { $crate::log::log!($crate::log::Level::Info, $($arg)*) }; }
+/// Log a debug message (checked first: arguments are not formatted for
+/// nothing).
+macro_rules! debug {
+    ($($arg:tt)*) => {
+        if $crate::log::enabled($crate::log::Level::Debug) {
+            $crate::log::log!($crate::log::Level::Debug, $($arg)*)
+        }
+    };
+}
+/// Log a per-frame message.
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if $crate::log::enabled($crate::log::Level::Trace) {
+            $crate::log::log!($crate::log::Level::Trace, $($arg)*)
+        }
+    };
+}
+pub(crate) use {debug, error, info, trace, warning};

@@ -1,0 +1,504 @@
+//! The event loop: qemu's stream socket on one side, the [`Translator`] on
+//! the other, one clock and one timer.
+//!
+//! # Connections
+//! One epoll instance watches the listening socket (if any) and the guest's
+//! connection, level-triggered. One guest at a time: a connection that
+//! arrives while one is served is accepted and closed at once (qrap's probe
+//! and a second qemu see end-of-file). When the guest disconnects, passt
+//! waits for the next one, or exits with `-1/--one-off` (implied by `-F`).
+//! The translator lives on across guests.
+//!
+//! # Reading
+//! Each wake-up reads the socket into the receive buffer of a
+//! [`StreamDecoder`] (256 KiB plus one record of the largest size), up to
+//! [`READS_PER_WAKEUP`] `recv` calls, stopping at `EAGAIN`. After each read,
+//! complete frames are taken out in batches of up to [`BATCH`] descriptors
+//! into an [`RxBatch`] over the same buffer (no copy), handed to
+//! [`Translator::handle_tap`], and the translator's socket operations run
+//! ([`run_ops`]) before the buffer is read into again. A record with a
+//! length of 0 or shorter than an Ethernet header is skipped; one longer
+//! than the largest frame resets the connection. Both are logged, and the
+//! decoder counts them.
+//!
+//! # Writing
+//! Frames for the guest are built in a [`TxRing`] with [`LEN_PREFIX`] bytes
+//! of headroom; a flush writes every frame's length into its headroom and
+//! sends up to [`IOVECS`] records per `sendmsg` (`MSG_NOSIGNAL`), each
+//! record one contiguous slice of the ring. If the socket is full, the rest
+//! stays in the ring (a record cut by a short write continues where it
+//! stopped), the connection is watched for `EPOLLOUT` instead of
+//! `EPOLLIN`, and reading resumes once the ring is empty: the guest is
+//! slowed down rather than frames lost.
+//!
+//! # Time
+//! `epoll_wait` sleeps until the translator's next deadline
+//! ([`Translator::poll_timeout`]) on `CLOCK_MONOTONIC`; due deadlines go to
+//! [`Translator::handle_timeout`]. Frames made while no guest is connected
+//! are dropped.
+//!
+//! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
+//! `clock_gettime(CLOCK_MONOTONIC)`, `accept4`, `recvfrom`, `sendmsg`,
+//! `close`, `unlink` (at exit).
+
+use core::time::Duration;
+use std::io::IoSlice;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+
+use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
+use passt_core::time::Instant;
+use passt_core::wire::stream::{self, StreamDecoder, LEN_PREFIX};
+use passt_core::{Event, Translator};
+use rustix::event::{epoll, Timespec};
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
+use rustix::time::{clock_gettime, ClockId};
+
+use crate::log::{debug, info, trace, warning};
+use crate::pcap::Pcap;
+use crate::Error;
+
+/// Most frames handed to the translator in one batch.
+pub(crate) const BATCH: usize = 128;
+
+/// Receive buffer beyond the one largest record it must hold.
+const RX_BUFFER: usize = 256 * 1024;
+
+/// `recv` calls per wake-up before timers and other events get a turn.
+pub(crate) const READS_PER_WAKEUP: usize = 16;
+
+/// Frames the translator may queue for the guest between flushes.
+const TX_SLOTS: usize = 512;
+
+/// Records per `sendmsg`.
+pub(crate) const IOVECS: usize = 128;
+
+/// epoll token of the listening socket.
+const TOKEN_LISTENER: u64 = 0;
+/// epoll token of the guest's connection.
+const TOKEN_GUEST: u64 = 1;
+
+/// Events collected per `epoll_wait`.
+const EPOLL_EVENTS: usize = 8;
+
+/// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
+pub(crate) fn now() -> Instant {
+    let ts = clock_gettime(ClockId::Monotonic);
+    let nanos = (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64);
+    Instant::from_nanos(nanos)
+}
+
+/// Where guests come from.
+pub(crate) enum Source {
+    /// A listening socket at a path (removed at exit).
+    Listener(UnixListener, PathBuf),
+    /// One connection handed over with `-F`.
+    Connected(OwnedFd),
+}
+
+/// Run the translator's queued socket operations.
+///
+/// There is no socket executor in this build yet (it arrives as
+/// `passt_core::host::exec`): each operation is logged and dropped, so
+/// transport traffic goes nowhere while ARP, DHCP, NDP and DHCPv6 work.
+/// This is the one place to swap for the executor: it gets the batch the
+/// operations may name guest payload in and the ring they may fill.
+pub(crate) fn run_ops(t: &mut Translator, now: Instant, rx: &RxBatch<'_>, tx: &mut TxRing) {
+    let _ = (now, rx, &tx);
+    while let Some(op) = t.poll_op() {
+        debug!("socket operation ignored (no host sockets yet): {op:?}");
+    }
+}
+
+/// Why the guest's connection ends.
+enum Hangup {
+    /// The guest closed it.
+    Closed,
+    /// An error, or a stream we cannot follow.
+    Reset(String),
+}
+
+/// The event loop's state; everything is allocated here, once.
+struct Driver {
+    t: Translator,
+    listener: Option<(UnixListener, PathBuf)>,
+    guest: Option<OwnedFd>,
+    one_off: bool,
+    epoll: OwnedFd,
+    dec: StreamDecoder,
+    descs: Box<[FrameDesc]>,
+    tx: TxRing,
+    /// Bytes of the oldest tx record already written.
+    tx_sent: usize,
+    /// Reading paused until the tx ring drains.
+    blocked: bool,
+    pcap: Option<Pcap>,
+    guests: u64,
+}
+
+/// Serve guests from `source` until `-1` says stop (or forever).
+///
+/// # Errors
+/// An unexpected failure of epoll or of the listening socket.
+pub(crate) fn run(
+    t: Translator,
+    source: Source,
+    one_off: bool,
+    pcap: Option<Pcap>,
+) -> Result<(), Error> {
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC)
+        .map_err(|e| Error::sys("creating epoll instance", e))?;
+    let (listener, guest, one_off) = match source {
+        Source::Listener(l, p) => {
+            epoll::add(
+                &ep,
+                &l,
+                epoll::EventData::new_u64(TOKEN_LISTENER),
+                epoll::EventFlags::IN,
+            )
+            .map_err(|e| Error::sys("adding listener to epoll", e))?;
+            (Some((l, p)), None, one_off)
+        }
+        Source::Connected(fd) => (None, Some(fd), true),
+    };
+    let mut d = Driver {
+        t,
+        listener,
+        guest: None,
+        one_off,
+        epoll: ep,
+        dec: StreamDecoder::with_capacity(RX_BUFFER + stream::MIN_BUFFER),
+        descs: vec![FrameDesc::default(); BATCH].into_boxed_slice(),
+        tx: TxRing::new(TX_SLOTS, MAX_FRAME_LEN, LEN_PREFIX),
+        tx_sent: 0,
+        blocked: false,
+        pcap,
+        guests: 0,
+    };
+    if let Some(fd) = guest {
+        d.connect(fd)?;
+    }
+    let r = d.run();
+    if let Some((_, path)) = &d.listener {
+        let _ = std::fs::remove_file(path);
+    }
+    r
+}
+
+impl Driver {
+    fn run(&mut self) -> Result<(), Error> {
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(EPOLL_EVENTS);
+        loop {
+            let timeout = self
+                .t
+                .poll_timeout()
+                .map(|at| timespec(at.saturating_since(now())));
+            events.clear();
+            match epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut events),
+                timeout.as_ref(),
+            ) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => return Err(Error::sys("waiting for events", e)),
+            }
+            for ev in events.iter().copied() {
+                match ev.data.u64() {
+                    TOKEN_LISTENER => self.accept()?,
+                    TOKEN_GUEST => {
+                        if let Err(h) = self.guest_event(ev.flags) {
+                            if self.hang_up(h) {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let now = now();
+            if self.t.poll_timeout().is_some_and(|at| at <= now) {
+                self.t.handle_timeout(now, &mut self.tx);
+                run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+                if let Err(h) = self.flush() {
+                    if self.hang_up(h) {
+                        return Ok(());
+                    }
+                }
+            }
+            self.log_events();
+        }
+    }
+
+    /// A connection on the listener: the guest, or one too many.
+    fn accept(&mut self) -> Result<(), Error> {
+        let Some((l, _)) = &self.listener else {
+            return Ok(());
+        };
+        let fd = match rustix::net::accept_with(
+            l,
+            rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC,
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::AGAIN | Errno::INTR | Errno::CONNABORTED) => return Ok(()),
+            // Out of descriptors or memory: the connection waits in the
+            // backlog, try again on the next wake-up.
+            Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
+                warning!("accepting a connection: {e}");
+                return Ok(());
+            }
+            Err(e) => return Err(Error::sys("accepting a connection", e)),
+        };
+        if self.guest.is_some() {
+            info!("another guest is connected: refusing the new connection");
+            return Ok(()); // `fd` is closed here
+        }
+        self.connect(fd)
+    }
+
+    /// Start serving a guest connection.
+    fn connect(&mut self, fd: OwnedFd) -> Result<(), Error> {
+        epoll::add(
+            &self.epoll,
+            &fd,
+            epoll::EventData::new_u64(TOKEN_GUEST),
+            epoll::EventFlags::IN | epoll::EventFlags::RDHUP,
+        )
+        .map_err(|e| Error::sys("adding guest connection to epoll", e))?;
+        self.guests += 1;
+        info!("guest connected");
+        self.dec.reset();
+        self.tx.clear();
+        self.tx_sent = 0;
+        self.blocked = false;
+        self.guest = Some(fd);
+        Ok(())
+    }
+
+    /// Close the guest's connection; whether passt should exit.
+    fn hang_up(&mut self, h: Hangup) -> bool {
+        match h {
+            Hangup::Closed => info!("guest disconnected"),
+            Hangup::Reset(why) => warning!("guest connection reset: {why}"),
+        }
+        if self.dec.pending() > 0 {
+            debug!(
+                "dropped {} bytes of an unfinished frame from the guest",
+                self.dec.pending()
+            );
+        }
+        if let Some(fd) = self.guest.take() {
+            let _ = epoll::delete(&self.epoll, &fd);
+        }
+        self.dec.reset();
+        self.tx.clear();
+        self.tx_sent = 0;
+        self.blocked = false;
+        let s = self.dec.stats();
+        debug!(
+            "stream so far: {} frames, {} bytes in; skipped {} empty, {} short, {} too long, {} unfinished",
+            s.frames, s.bytes, s.empty, s.runts, s.too_long, s.truncated
+        );
+        if self.one_off {
+            info!("client closed connection, exiting (one-off)");
+            return true;
+        }
+        self.listener.is_none()
+    }
+
+    /// Readiness of the guest's connection.
+    fn guest_event(&mut self, flags: epoll::EventFlags) -> Result<(), Hangup> {
+        if flags.contains(epoll::EventFlags::OUT) {
+            self.flush()?;
+            if !self.blocked {
+                // Frames may be waiting in the buffer since we paused.
+                self.frames()?;
+                self.flush()?;
+            }
+        }
+        if flags.contains(epoll::EventFlags::IN) && !self.blocked {
+            self.read()?;
+        } else if flags.intersects(epoll::EventFlags::ERR | epoll::EventFlags::HUP) {
+            return Err(Hangup::Closed);
+        }
+        Ok(())
+    }
+
+    /// Read what the guest sent and hand it to the translator.
+    fn read(&mut self) -> Result<(), Hangup> {
+        for _ in 0..READS_PER_WAKEUP {
+            let Some(fd) = &self.guest else {
+                return Ok(());
+            };
+            let buf = self.dec.read_buf();
+            if buf.is_empty() {
+                return Err(Hangup::Reset("receive buffer full".into()));
+            }
+            match rustix::net::recv(fd, buf, RecvFlags::DONTWAIT) {
+                Ok((0, _)) => return Err(Hangup::Closed),
+                Ok((n, _)) => self.dec.commit_read(n),
+                Err(Errno::AGAIN) => break,
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(Hangup::Reset(format!("reading: {e}"))),
+            }
+            self.frames()?;
+            self.flush()?;
+            if self.blocked {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Take complete frames out of the decoder, a batch at a time.
+    fn frames(&mut self) -> Result<(), Hangup> {
+        loop {
+            let mut count = 0;
+            while count < BATCH {
+                match self.dec.next_frame() {
+                    None => break,
+                    Some(Ok(desc)) => {
+                        self.descs[count] = desc;
+                        count += 1;
+                    }
+                    Some(Err(e)) if e.is_fatal() => {
+                        return Err(Hangup::Reset(format!("bad frame from guest: {e}")));
+                    }
+                    Some(Err(e)) => debug!("skipped a record from the guest: {e}"),
+                }
+            }
+            if count == 0 {
+                return Ok(());
+            }
+            let Ok(rx) = RxBatch::new(self.dec.data(), &self.descs[..count]) else {
+                return Err(Hangup::Reset("internal error: batch refused".into()));
+            };
+            for (_, f, _) in rx.iter() {
+                trace!("frame from guest, {} bytes", f.len());
+                if let Some(p) = &mut self.pcap {
+                    if let Err(e) = p.frame(f) {
+                        debug!("capture: {e}");
+                    }
+                }
+            }
+            let now = now();
+            self.t.handle_tap(now, &rx, &mut self.tx);
+            // Operations may name bytes in `rx`: they run before the buffer
+            // is read into again, and before the ring is written out.
+            run_ops(&mut self.t, now, &rx, &mut self.tx);
+            if count < BATCH {
+                return Ok(());
+            }
+            self.flush()?;
+            if self.blocked {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Write out committed frames; pause reading if the socket is full.
+    fn flush(&mut self) -> Result<(), Hangup> {
+        let Some(fd) = &self.guest else {
+            self.tx.clear();
+            return Ok(());
+        };
+        if stream::fill_ring_prefixes(&mut self.tx).is_err() {
+            return Err(Hangup::Reset("internal error: no headroom".into()));
+        }
+        while !self.tx.is_empty() {
+            let mut iov = [IoSlice::new(&[]); IOVECS];
+            let mut n_iov = 0;
+            for (i, v) in self.tx.iter().take(IOVECS).enumerate() {
+                let rec = stream::framed(&v);
+                let skip = if i == 0 { self.tx_sent } else { 0 };
+                iov[i] = IoSlice::new(rec.get(skip..).unwrap_or_default());
+                n_iov += 1;
+            }
+            let sent = match rustix::net::sendmsg(
+                fd,
+                &iov[..n_iov],
+                &mut SendAncillaryBuffer::default(),
+                SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+            ) {
+                Ok(n) => n,
+                Err(Errno::INTR) => continue,
+                Err(Errno::AGAIN) => {
+                    self.pause(true)?;
+                    return Ok(());
+                }
+                Err(e) => return Err(Hangup::Reset(format!("writing: {e}"))),
+            };
+            let mut left = sent;
+            let mut done = 0;
+            for v in self.tx.iter() {
+                let rest = stream::framed(&v).len() - self.tx_sent;
+                if left < rest {
+                    self.tx_sent += left;
+                    break;
+                }
+                left -= rest;
+                self.tx_sent = 0;
+                done += 1;
+                trace!("frame to guest, {} bytes", v.frame.len());
+                if let Some(p) = &mut self.pcap {
+                    if let Err(e) = p.frame(v.frame) {
+                        debug!("capture: {e}");
+                    }
+                }
+            }
+            self.tx.consume(done);
+        }
+        self.pause(false)
+    }
+
+    /// Watch the connection for room to write (and stop reading), or the
+    /// other way round.
+    fn pause(&mut self, blocked: bool) -> Result<(), Hangup> {
+        if blocked == self.blocked {
+            return Ok(());
+        }
+        let Some(fd) = &self.guest else {
+            return Ok(());
+        };
+        let flags = if blocked {
+            epoll::EventFlags::OUT | epoll::EventFlags::RDHUP
+        } else {
+            epoll::EventFlags::IN | epoll::EventFlags::RDHUP
+        };
+        epoll::modify(
+            &self.epoll,
+            fd.as_fd(),
+            epoll::EventData::new_u64(TOKEN_GUEST),
+            flags,
+        )
+        .map_err(|e| Hangup::Reset(format!("epoll: {e}")))?;
+        self.blocked = blocked;
+        Ok(())
+    }
+
+    /// Log the translator's events.
+    fn log_events(&mut self) {
+        while let Some(e) = self.t.poll_event() {
+            match e {
+                Event::GuestMac(mac) => debug!("guest MAC address {mac}"),
+                Event::GuestAddr4(a) => info!("guest IPv4 address {a}"),
+                Event::GuestAddr6(a) => info!("guest IPv6 address {a}"),
+                Event::Dropped { reason, len } => {
+                    trace!("dropped frame of {len} bytes from guest: {reason:?}");
+                }
+                other => debug!("{other:?}"),
+            }
+        }
+    }
+}
+
+/// A `Duration` as an epoll timeout.
+fn timespec(d: Duration) -> Timespec {
+    Timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}

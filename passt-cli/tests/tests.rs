@@ -1,0 +1,1 @@
+//! passt end-to-end tests.

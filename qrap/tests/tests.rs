@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::Duration;
@@ -35,7 +35,7 @@ impl Drop for Scratch {
 /// A fake qemu: writes its arguments and what descriptor 5 is into
 /// `out`, sends a framed 46-byte record through descriptor 5 and copies the
 /// 4 + 6 bytes that come back, in hex, into `out` too.
-fn fake_qemu(dir: &PathBuf, fd: u32) -> PathBuf {
+fn fake_qemu(dir: &Path, fd: u32) -> PathBuf {
     let out = dir.join("out");
     let script = format!(
         "#!/bin/bash\n\
@@ -76,7 +76,7 @@ fn fake_passt(path: PathBuf) -> thread::JoinHandle<(Vec<u8>, Vec<u8>)> {
     })
 }
 
-fn run_qrap(sock: &PathBuf, args: &[&str]) -> Output {
+fn run_qrap(sock: &Path, args: &[&str]) -> Output {
     Command::new(QRAP)
         .args(args)
         .env("QRAP_SOCKET", sock)

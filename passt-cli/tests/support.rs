@@ -1,0 +1,278 @@
+//! Test support: passt started on a socket in a scratch directory, a guest
+//! link over that socket speaking the length-prefixed format, cleanup on
+//! failure too.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// The `passt` binary under test.
+pub const PASST: &str = env!("CARGO_BIN_EXE_passt");
+/// The relay helper.
+pub const RELAY: &str = env!("CARGO_BIN_EXE_passt-relay");
+
+/// A scratch directory named after the test, removed when dropped (kept,
+/// and named on stderr, when the test fails).
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// `/tmp/passt-w3-<pid>-<tag>`, empty.
+    pub fn new(tag: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("passt-w3-{}-{tag}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).expect("scratch directory");
+        Scratch(d)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {}", self.0.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A passt process serving a socket in a scratch directory.
+pub struct Passt {
+    child: Option<Child>,
+    /// Its socket.
+    pub sock: PathBuf,
+    /// Scratch directory: passt.log (stderr), passt.pcap.
+    pub dir: Scratch,
+}
+
+impl Passt {
+    /// Start `passt -f -d -s DIR/passt.socket -p DIR/passt.pcap ARGS` and
+    /// wait until it accepts connections.
+    pub fn start(tag: &str, args: &[&str]) -> Passt {
+        let dir = Scratch::new(tag);
+        let sock = dir.0.join("passt.socket");
+        let log = fs::File::create(dir.0.join("passt.log")).expect("log file");
+        let child = Command::new(PASST)
+            .args(["-f", "-d", "-s"])
+            .arg(&sock)
+            .arg("-p")
+            .arg(dir.0.join("passt.pcap"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start passt");
+        let mut p = Passt {
+            child: Some(child),
+            sock,
+            dir,
+        };
+        p.wait_ready();
+        p
+    }
+
+    /// Wait until the log says the socket is bound.
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains("UNIX domain socket bound at") {
+            if let Some(s) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("passt exited ({s}) before binding:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "passt not ready:\n{}",
+                self.log()
+            );
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// passt's messages so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.0.join("passt.log")).unwrap_or_default()
+    }
+
+    /// Connect to passt as a guest.
+    pub fn connect(&self) -> Link {
+        Link::connect(&self.sock)
+    }
+
+    /// Whether passt is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// Wait for passt to exit by itself, at most `limit`; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Some(status) = child.try_wait().ok().flatten() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Passt {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("passt log:\n{}", self.log());
+        }
+    }
+}
+
+/// The guest's side of passt's socket.
+pub struct Link(pub UnixStream);
+
+impl Link {
+    /// Connect to `sock` (reads time out after 3 s).
+    pub fn connect(sock: &std::path::Path) -> Link {
+        let s = UnixStream::connect(sock).expect("connect to passt");
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        Link(s)
+    }
+
+    /// Send one frame with its length prefix.
+    pub fn send(&mut self, frame: &[u8]) {
+        let mut rec = (frame.len() as u32).to_be_bytes().to_vec();
+        rec.extend_from_slice(frame);
+        self.0.write_all(&rec).expect("send to passt");
+    }
+
+    /// Send raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.0.write_all(bytes).expect("send to passt");
+    }
+
+    /// The next record's frame; `None` on a timeout or at end of stream.
+    pub fn recv(&mut self) -> Option<Vec<u8>> {
+        let mut len = [0u8; 4];
+        match self.0.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return None
+            }
+            Err(_) => return None,
+        }
+        let mut f = vec![0u8; u32::from_be_bytes(len) as usize];
+        self.0.read_exact(&mut f).ok()?;
+        Some(f)
+    }
+
+    /// The next frame of EtherType `ethertype` (others, such as router
+    /// advertisements, are passed over).
+    pub fn recv_type(&mut self, ethertype: u16) -> Option<Vec<u8>> {
+        for _ in 0..32 {
+            let f = self.recv()?;
+            if f.len() >= 14 && u16::from_be_bytes([f[12], f[13]]) == ethertype {
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    /// Whether passt closed the connection (end of stream within 3 s).
+    pub fn closed_by_peer(&mut self) -> bool {
+        let mut b = [0u8; 4096];
+        loop {
+            match self.0.read(&mut b) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// Whether tests that need root (namespaces, taps, qemu) can run here; says
+/// why not on stderr.
+pub fn can_run_as_root(test: &str) -> bool {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("{test}: skipped: needs root");
+        return false;
+    }
+    true
+}
+
+/// `apt-get install` the packages whose command is missing, once per test
+/// binary per set.
+pub fn ensure_packages(wanted: &[(&str, &str)]) {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(path, _)| !std::path::Path::new(path).exists() && !on_path(path))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    static UPDATE: Once = Once::new();
+    UPDATE.call_once(|| {
+        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+    });
+    eprintln!("installing {missing:?}");
+    let ok = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "could not install {missing:?} with apt-get");
+}
+
+/// Whether `cmd` is a command on `PATH`.
+pub fn on_path(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run a command, panicking if it cannot start; its output.
+pub fn run(cmd: &str, args: &[&str]) -> std::process::Output {
+    Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+}
+
+/// Poll `f` every 50 ms until it returns `Some`, at most `limit`.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        sleep(Duration::from_millis(50));
+    }
+}

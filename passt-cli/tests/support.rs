@@ -55,10 +55,24 @@ impl Passt {
     /// Start `passt -f -d -s DIR/passt.socket -p DIR/passt.pcap ARGS` and
     /// wait until it accepts connections.
     pub fn start(tag: &str, args: &[&str]) -> Passt {
+        Passt::start_in(None, tag, args)
+    }
+
+    /// [`Passt::start`] inside network namespace `netns`, if given
+    /// (`ip netns exec` replaces itself with passt).
+    pub fn start_in(netns: Option<&str>, tag: &str, args: &[&str]) -> Passt {
         let dir = Scratch::new(tag);
         let sock = dir.0.join("passt.socket");
         let log = fs::File::create(dir.0.join("passt.log")).expect("log file");
-        let child = Command::new(PASST)
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, PASST]);
+                c
+            }
+            None => Command::new(PASST),
+        };
+        let child = cmd
             .args(["-f", "-d", "-s"])
             .arg(&sock)
             .arg("-p")
@@ -275,4 +289,99 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
         }
         sleep(Duration::from_millis(50));
     }
+}
+
+/// The simulated host of TESTING.md: namespace `host` (where passt runs)
+/// connected by a veth pair to namespace `remote` ("the internet"), with
+/// addresses from the documentation ranges and default routes through
+/// `remote`, and a resolv.conf for `host` naming a resolver in `remote`.
+/// Dropping it deletes both namespaces and the resolv.conf.
+pub struct Topology {
+    /// passt's namespace.
+    pub host: String,
+    /// The far side.
+    pub remote: String,
+}
+
+/// The host's IPv4 address (the guest gets it too).
+pub const HOST4: &str = "203.0.113.2";
+/// The host's IPv4 gateway, in `remote`.
+pub const REMOTE4: &str = "203.0.113.1";
+/// The host's IPv6 address.
+pub const HOST6: &str = "2001:db8:2::2";
+/// The host's IPv6 gateway, in `remote`.
+pub const REMOTE6: &str = "2001:db8:2::1";
+
+impl Topology {
+    /// Build it; names start with `passtw3-<pid>-<tag>`.
+    pub fn new(tag: &str) -> Topology {
+        let base = format!("passtw3-{}-{tag}", std::process::id());
+        let t = Topology {
+            host: format!("{base}-host"),
+            remote: format!("{base}-remote"),
+        };
+        let (h, r) = (t.host.as_str(), t.remote.as_str());
+        for ns in [h, r] {
+            let _ = run("ip", &["netns", "del", ns]);
+            sh(&["ip", "netns", "add", ns]);
+        }
+        sh(&[
+            "ip", "-n", h, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
+            "netns", r,
+        ]);
+        for (ns, addr4, addr6) in [(h, HOST4, HOST6), (r, REMOTE4, REMOTE6)] {
+            let dev = if ns == h { "veth0" } else { "veth1" };
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr4}/24"),
+                "dev",
+                dev,
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("{addr6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ]);
+        }
+        sh(&["ip", "-n", h, "route", "add", "default", "via", REMOTE4]);
+        sh(&[
+            "ip", "-n", h, "-6", "route", "add", "default", "via", REMOTE6,
+        ]);
+        let etc = PathBuf::from("/etc/netns").join(h);
+        fs::create_dir_all(&etc).expect("/etc/netns");
+        fs::write(
+            etc.join("resolv.conf"),
+            format!("nameserver {REMOTE4}\nnameserver {REMOTE6}\nsearch example.org\n"),
+        )
+        .expect("resolv.conf");
+        t
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in [&self.host, &self.remote] {
+            let _ = run("ip", &["netns", "del", ns]);
+        }
+        let _ = fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.host));
+    }
+}
+
+/// Run a command that must succeed.
+pub fn sh(args: &[&str]) {
+    let o = run(args[0], &args[1..]);
+    assert!(o.status.success(), "{args:?}: {o:?}");
 }

@@ -101,7 +101,7 @@
 //!
 //! | module | part |
 //! |---|---|
-//! | [`wire`] | stateless parse/emit of every header: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP, ICMPv6, NDP, DHCP, DHCPv6; checksums |
+//! | [`wire`] | stateless parse/emit of every header: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP, ICMPv6, NDP, DHCP, DHCPv6; checksums; qemu's length-prefixed stream framing |
 //! | [`buf`] | received-frame batches, the tx ring, offload metadata |
 //! | [`l2`] | services answered locally: ARP (DHCP, NDP, DHCPv6 to come) |
 //! | [`config`] | configuration, limits, port-forwarding specs |
@@ -113,6 +113,45 @@
 //!
 //! Dependencies point one way: the translator uses `l2` (and the transport
 //! modules to come), which use `wire`, `buf`, `addr` and `time`.
+//!
+//! ## Embedding in a VMM
+//!
+//! A virtual machine monitor written in Rust can run the translator in its
+//! own process instead of starting `passt`: the `passt` binary uses nothing
+//! that is not public here, and `examples/embed.rs` is the same loop in a
+//! page (`cargo run -p passt-core --example embed`). What the VMM does:
+//!
+//! 1. **Configure once.** Fill a [`config::Config`] (addresses, gateway,
+//!    resolvers; with feature `host`, `host::read_host_net`,
+//!    `host::resolv::ResolvConf` and `host::defaults::guest_defaults` derive
+//!    them from the host as passt does) and put random bytes in
+//!    [`config::Config::secret`]. [`Translator::new`] checks it and
+//!    allocates everything; keep one translator per guest NIC.
+//! 2. **Own the memory.** Guest frames are described by [`buf::FrameDesc`]s
+//!    over any byte slice (a virtqueue buffer mapped from guest memory, a
+//!    receive buffer) and checked once by [`buf::RxBatch::new`]. Frames for
+//!    the guest are built in a [`buf::TxRing`], over a boxed slice or over
+//!    storage of the VMM's ([`buf::TxStorage`]); its headroom is where a
+//!    virtio-net header (or the 4-byte length of qemu's stream format,
+//!    [`wire::stream`]) goes, in front of each frame, so that one
+//!    `writev` or one descriptor chain carries it.
+//! 3. **Run the loop**, on the VMM's clock (monotonic, as a
+//!    [`time::Instant`]): guest frames to [`Translator::handle_tap`], socket
+//!    readiness to [`Translator::handle_ready`], expired
+//!    [`Translator::poll_timeout`] to [`Translator::handle_timeout`]; after
+//!    each, drain [`Translator::poll_op`], run every [`SockOp`] on host
+//!    sockets and return results with [`Translator::handle_completion`],
+//!    before reusing the rx memory or handing tx frames to the guest (the
+//!    driver contract above). Then deliver the committed tx frames in order
+//!    and [`buf::TxRing::consume`] them, and drain
+//!    [`Translator::poll_event`] into the VMM's log.
+//! 4. **Offloads.** With a virtio-net device, pass the guest's
+//!    `virtio_net_hdr` as [`buf::Offload`] on each [`buf::FrameDesc`]
+//!    (clearing `DATA_VALID`: a guest may not claim it) and write
+//!    [`buf::TxView::offload`] back into the headroom of each frame.
+//!
+//! Nothing is global: several translators (one per NIC, or per thread with
+//! frames steered by flow hash) live side by side, and each is `Send`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

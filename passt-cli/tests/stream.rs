@@ -301,3 +301,28 @@ fn default_socket_name_is_the_first_free_one_and_printed_with_qemu_usage() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{text}");
 }
+
+#[test]
+fn a_connected_descriptor_from_the_parent_is_served_once() {
+    let dir = Scratch::new("fd");
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let log = std::fs::File::create(dir.0.join("log")).unwrap();
+    // -F 0: the socket is passt's standard input.
+    let mut child = std::process::Command::new(PASST)
+        .args(args(&["-f", "-F", "0"]))
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            theirs,
+        )))
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    ours.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut link = Link(ours);
+    arp_exchange(&mut link);
+    drop(link);
+    let status = wait_for(Duration::from_secs(5), || child.try_wait().ok().flatten());
+    let _ = child.kill();
+    let text = std::fs::read_to_string(dir.0.join("log")).unwrap_or_default();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{text}");
+    assert!(!text.contains("UNIX domain socket bound"), "{text}");
+}

@@ -126,10 +126,14 @@ fn arp_and_dhcp_are_answered_through_the_socket() {
     assert_eq!(kind, DhcpMessageType::Ack);
     assert_eq!(yiaddr, GUEST);
 
-    // Both directions are in the capture file: 3 frames in, 3 out.
-    let pcap = std::fs::read(p.dir.0.join("passt.pcap")).unwrap();
-    let frames = passt_core::testing::pcap::read_pcap(&pcap).unwrap();
-    assert_eq!(frames.len(), 6, "{frames:?}");
+    // Both directions are in the capture file: 3 frames in, 3 out (a frame
+    // to the guest is recorded once written, maybe after we read it).
+    let frames = wait_for(Duration::from_secs(3), || {
+        let pcap = std::fs::read(p.dir.0.join("passt.pcap")).ok()?;
+        let frames = passt_core::testing::pcap::read_pcap(&pcap).ok()?;
+        (frames.len() == 6).then_some(frames)
+    })
+    .expect("6 frames in the capture");
     assert_eq!(frames[0].data, arp_request(GUEST_MAC, GUEST, GW));
 }
 

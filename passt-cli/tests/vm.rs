@@ -7,7 +7,8 @@
 //! the IPv4 and IPv6 gateways (the echo itself needs passt's ICMP handler;
 //! the neighbour entries show that ARP and NDP were answered), prints
 //! `MARK ...` lines on the serial console and powers off. The test checks
-//! the marks, and that `passt -1` exits once qemu has gone.
+//! the marks, and that `passt -1` exits once qemu has gone. A second guest
+//! boots through `qrap` with an old-style `-netdev socket,fd=5`.
 //!
 //! Packages (installed if missing): qemu-system-x86, linux-image-cloud-amd64,
 //! cpio; busybox-static is downloaded and unpacked rather than installed
@@ -54,6 +55,7 @@ if udhcpc -i eth0 -s /udhcpc.sh -n -q -t 5 -T 2 >/dev/null 2>&1; then echo "MARK
 echo "MARK addr4 $(ip -4 -o addr show dev eth0 | awk '{print $4}')"
 echo "MARK route4 $(ip -4 route show default)"
 i=0
+grep -q nov6 /proc/cmdline && i=20
 while [ $i -lt 20 ]; do
   a=$(ip -6 -o addr show dev eth0 scope global | awk '{print $4}' | head -n 1)
   [ -n "$a" ] && break
@@ -149,6 +151,9 @@ fn static_busybox(cache: &Path) -> PathBuf {
 
 /// Build (or reuse) the initramfs for kernel `version`.
 fn initramfs(version: &str) -> PathBuf {
+    // Tests boot in parallel: one builds, the others wait for it.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("passt-vm");
     fs::create_dir_all(&cache).unwrap();
     let key = {
@@ -225,27 +230,25 @@ fn mark<'a>(console: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
-#[test]
-fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
-    let test = "linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it";
-    if !can_run_as_root(test) {
-        return;
-    }
-    ensure_packages(&[("qemu-system-x86_64", "qemu-system-x86"), ("cpio", "cpio")]);
-    if kernel().is_none() {
-        ensure_packages(&[("/nonexistent/kernel", "linux-image-cloud-amd64")]);
-    }
-    let Some((kernel, version)) = kernel() else {
-        panic!("no cloud kernel in /boot after installing linux-image-cloud-amd64");
-    };
+/// Boot the guest with `netdev` arguments for its NIC, through `wrapper`
+/// (qrap) if given, with `append` added to the kernel command line (`nov6`:
+/// don't wait for SLAAC); the console, or `None` if it did not power off in
+/// time.
+fn boot(passt: &Passt, wrapper: &[&str], netdev: &[String], append: &str) -> Option<String> {
+    let (kernel, version) = kernel().expect("cloud kernel");
     let image = initramfs(&version);
-
-    let topo = Topology::new("vm");
-    let mut passt = Passt::start_in(Some(&topo.host), "vm", &["-1"]);
     let console_path = passt.dir.0.join("console.log");
     let console_file = fs::File::create(&console_path).unwrap();
     let started = Instant::now();
-    let mut qemu = Command::new("qemu-system-x86_64")
+    let mut cmd = match wrapper.split_first() {
+        Some((w, rest)) => {
+            let mut c = Command::new(w);
+            c.args(rest).arg("qemu-system-x86_64");
+            c
+        }
+        None => Command::new("qemu-system-x86_64"),
+    };
+    let mut qemu = cmd
         .args([
             "-accel",
             "tcg",
@@ -260,19 +263,16 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
         .arg(&kernel)
         .arg("-initrd")
         .arg(&image)
-        .args(["-append", "console=ttyS0 quiet panic=-1"])
+        .args(["-append", &format!("console=ttyS0 quiet panic=-1 {append}")])
         .args([
             "-device",
             &format!("virtio-net-pci,netdev=n0,mac={GUEST_MAC}"),
         ])
-        .arg("-netdev")
-        .arg(format!(
-            "stream,id=n0,server=off,addr.type=unix,addr.path={}",
-            passt.sock.display()
-        ))
+        .args(netdev)
+        .env("QRAP_SOCKET", &passt.sock)
         .stdin(Stdio::null())
         .stdout(console_file)
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("start qemu");
     let status = loop {
@@ -287,22 +287,55 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let console = fs::read_to_string(&console_path).unwrap_or_default();
-    let ctx = || format!("console:\n{console}\npasst:\n{}", passt.log());
-    assert!(
-        status.is_some(),
-        "guest still running after {VM_LIMIT:?}\n{}",
-        ctx()
-    );
     eprintln!("guest ran {:?}", started.elapsed());
     for l in console.lines().filter(|l| l.contains("MARK ")) {
         eprintln!("  {}", l.trim_end_matches('\r'));
     }
-    assert_eq!(mark(&console, "done"), Some(""), "{}", ctx());
-    assert_eq!(mark(&console, "link"), Some(GUEST_MAC), "{}", ctx());
-    assert_eq!(mark(&console, "dhcp"), Some("ok"), "{}", ctx());
+    status.map(|_| console)
+}
+
+/// Install what booting needs; `false` (with a note) where it cannot run.
+fn prepare(test: &str) -> bool {
+    if !can_run_as_root(test) {
+        return false;
+    }
+    ensure_packages(&[("qemu-system-x86_64", "qemu-system-x86"), ("cpio", "cpio")]);
+    if kernel().is_none() {
+        ensure_packages(&[("/nonexistent/kernel", "linux-image-cloud-amd64")]);
+    }
+    assert!(
+        kernel().is_some(),
+        "no cloud kernel in /boot after installing linux-image-cloud-amd64"
+    );
+    true
+}
+
+#[test]
+fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
+    let test = "linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it";
+    if !prepare(test) {
+        return;
+    }
+    let topo = Topology::new("vm");
+    let mut passt = Passt::start_in(Some(&topo.host), "vm", &["-1"]);
+    let netdev = [
+        "-netdev".to_owned(),
+        format!(
+            "stream,id=n0,server=off,addr.type=unix,addr.path={}",
+            passt.sock.display()
+        ),
+    ];
+    let console = boot(&passt, &[], &netdev, "");
+    let ctx = || format!("console:\n{console:?}\npasst:\n{}", passt.log());
+    let Some(console) = console.as_deref() else {
+        panic!("guest still running after {VM_LIMIT:?}\n{}", ctx());
+    };
+    assert_eq!(mark(console, "done"), Some(""), "{}", ctx());
+    assert_eq!(mark(console, "link"), Some(GUEST_MAC), "{}", ctx());
+    assert_eq!(mark(console, "dhcp"), Some("ok"), "{}", ctx());
     // The host's own address and gateway, and its resolver (which is the
     // gateway: not mapped, so passed on as it is).
-    let lease = mark(&console, "lease").unwrap_or_default();
+    let lease = mark(console, "lease").unwrap_or_default();
     assert!(
         lease.contains(&format!("ip={HOST4} mask=24 router={REMOTE4}")),
         "{}",
@@ -311,39 +344,39 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
     assert!(lease.contains(&format!("dns={REMOTE4}")), "{}", ctx());
     assert!(lease.contains("search=example.org"), "{}", ctx());
     assert_eq!(
-        mark(&console, "addr4"),
+        mark(console, "addr4"),
         Some(&*format!("{HOST4}/24")),
         "{}",
         ctx()
     );
     assert!(
-        mark(&console, "route4")
+        mark(console, "route4")
             .unwrap_or_default()
             .starts_with(&format!("default via {REMOTE4}")),
         "{}",
         ctx()
     );
     // SLAAC in the host's /64, via a link-local router.
-    let addr6 = mark(&console, "addr6").unwrap_or_default();
+    let addr6 = mark(console, "addr6").unwrap_or_default();
     assert!(
         addr6.starts_with("2001:db8:2:") && addr6.ends_with("/64"),
         "{}",
         ctx()
     );
-    let route6 = mark(&console, "route6").unwrap_or_default();
+    let route6 = mark(console, "route6").unwrap_or_default();
     assert!(route6.starts_with("default via fe80::"), "{}", ctx());
     // DHCPv6 hands out the host's address, where busybox has udhcpc6.
-    match mark(&console, "dhcp6") {
+    match mark(console, "dhcp6") {
         Some("absent") => eprintln!("{test}: busybox without udhcpc6: DHCPv6 not checked"),
         _ => {
-            let lease6 = mark(&console, "lease6").unwrap_or_default();
+            let lease6 = mark(console, "lease6").unwrap_or_default();
             assert!(lease6.contains(&format!("ipv6={HOST6}")), "{}", ctx());
         }
     }
     // ARP and NDP answered with passt's MAC address.
-    let neigh4 = mark(&console, "neigh4").unwrap_or_default();
+    let neigh4 = mark(console, "neigh4").unwrap_or_default();
     assert!(neigh4.contains("lladdr 9a:55:9a:55:9a:55"), "{}", ctx());
-    let neigh6 = mark(&console, "neigh6").unwrap_or_default();
+    let neigh6 = mark(console, "neigh6").unwrap_or_default();
     assert!(neigh6.contains("lladdr 9a:55:9a:55:9a:55"), "{}", ctx());
     // qemu closed the socket when the guest powered off: passt -1 is done.
     let exit = passt.wait_exit(Duration::from_secs(5));
@@ -354,4 +387,54 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
         passt.log()
     );
     drop(topo);
+}
+
+#[test]
+fn linux_guest_under_qrap_with_a_socket_netdev() {
+    let test = "linux_guest_under_qrap_with_a_socket_netdev";
+    // qrap is another package's binary: there when the workspace was built.
+    let qrap = Path::new(crate::support::PASST).with_file_name("qrap");
+    if !qrap.exists() {
+        eprintln!("{test}: skipped: {} not built", qrap.display());
+        return;
+    }
+    if !prepare(test) {
+        return;
+    }
+    let mut passt = Passt::start(
+        "qrap",
+        &[
+            "-1",
+            "-4",
+            "-a",
+            "192.0.2.10/24",
+            "-g",
+            "192.0.2.1",
+            "-D",
+            "192.0.2.53",
+        ],
+    );
+    let netdev = ["-netdev".to_owned(), "socket,fd=5,id=n0".to_owned()];
+    // IPv4 only (-4): the guest need not wait for SLAAC.
+    let console = boot(&passt, &[qrap.to_str().unwrap(), "5"], &netdev, "nov6");
+    let ctx = || format!("console:\n{console:?}\npasst:\n{}", passt.log());
+    let Some(console) = console.as_deref() else {
+        panic!("guest still running after {VM_LIMIT:?}\n{}", ctx());
+    };
+    assert_eq!(mark(console, "done"), Some(""), "{}", ctx());
+    let lease = mark(console, "lease").unwrap_or_default();
+    assert!(
+        lease.contains("ip=192.0.2.10 mask=24 router=192.0.2.1 dns=192.0.2.53"),
+        "{}",
+        ctx()
+    );
+    let neigh4 = mark(console, "neigh4").unwrap_or_default();
+    assert!(neigh4.contains("lladdr 9a:55:9a:55:9a:55"), "{}", ctx());
+    let exit = passt.wait_exit(Duration::from_secs(5));
+    assert_eq!(
+        exit,
+        Some(0),
+        "console:\n{console}\npasst:\n{}",
+        passt.log()
+    );
 }

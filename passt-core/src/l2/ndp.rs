@@ -503,6 +503,7 @@ mod tests {
                 map_guest_addr: None,
                 dns: vec![ip("2001:db8::53")],
                 dns_forward: None,
+                dns_host: None,
             }),
             ..Config::default()
         }

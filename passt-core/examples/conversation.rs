@@ -21,6 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             map_guest_addr: None,
             dns: vec![],
             dns_forward: None,
+            dns_host: None,
         }),
         ..Config::default()
     };

@@ -104,6 +104,8 @@
 //! | [`wire`] | stateless parse/emit of every header: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP, ICMPv6, NDP, DHCP, DHCPv6; checksums; qemu's length-prefixed stream framing |
 //! | [`buf`] | received-frame batches, the tx ring, offload metadata |
 //! | [`l2`] | services answered locally: ARP (DHCP, NDP, DHCPv6 to come) |
+//! | [`udp`] | UDP flows to host sockets and back, forwarded UDP ports, DNS forwarding, ICMP port unreachable |
+//! | [`icmp`] | ICMP and ICMPv6 echo through unprivileged ping sockets |
 //! | [`config`] | configuration, limits, port-forwarding specs |
 //! | [`options`] | command-line options of passt and pasta (GNU `getopt_long` syntax), laid over a [`config::Config`] |
 //! | [`addr`] | MAC addresses, one address type for both IP families |
@@ -166,6 +168,7 @@ pub mod flow;
 pub mod fuzzing;
 #[cfg(feature = "host")]
 pub mod host;
+pub mod icmp;
 pub mod l2;
 pub mod options;
 mod queue;
@@ -173,6 +176,7 @@ mod queue;
 pub mod testing;
 pub mod time;
 mod translator;
+pub mod udp;
 pub mod wire;
 
 pub use translator::{

@@ -8,7 +8,7 @@
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::addr::{MacAddr, SockAddrAny};
+use crate::addr::{InAny, MacAddr, SockAddrAny};
 use crate::buf::{Offload, OffloadFlags, RxBatch, RxSpan, TxRing, TxSlots, TxStorage};
 use crate::config::{Config, ConfigError, Services};
 use crate::l2::{self, L2Context, Outcome};
@@ -93,6 +93,11 @@ bitflags::bitflags! {
         const PEEK_OFF = 1 << 3;
         /// Report ICMP errors through the error queue (`IP_RECVERR`).
         const RECVERR = 1 << 4;
+        /// If binding `bind` fails because its port is taken or privileged
+        /// (`EADDRINUSE`, `EACCES`), bind the same address with port 0
+        /// instead: UDP flows keep the guest's source port where they can
+        /// and fall back to an ephemeral one, in one operation.
+        const BIND_FALLBACK = 1 << 5;
     }
 }
 
@@ -179,8 +184,24 @@ pub enum SockOp {
         /// Where the bytes go.
         into: TxSlots,
     },
-    /// Receive datagrams into the payload areas of `into`, one per slot.
-    /// Completes with [`Done::Datagrams`].
+    /// Receive datagrams into the payload areas of `into`, one per slot,
+    /// in slot order (`recvmmsg`, or one `recvfrom` per slot, with
+    /// `MSG_TRUNC` so that an oversized datagram reports its real length).
+    ///
+    /// Unlike other operations, a `Recv` gets **several completions**, fed
+    /// back in this order before the next operation runs: one
+    /// [`Done::Datagram`] per datagram received (its length and sender),
+    /// then exactly one final completion that ends the operation:
+    /// `Ok(`[`Done::Datagrams`]`)` with the number reported, or, if the
+    /// first receive already failed, `Err(errno)` (`EAGAIN` when nothing
+    /// was queued, `ECONNREFUSED` for an ICMP port unreachable recorded on
+    /// a connected socket). An error after some datagrams ends the batch
+    /// with `Ok`; the socket reports it again through readiness.
+    ///
+    /// The translator writes the frame headers in front of each payload
+    /// after its completion and publishes the slot; slots not filled are
+    /// given back at the final completion. On a ping socket a datagram is
+    /// the whole ICMP message.
     Recv {
         /// The socket.
         id: SockId,
@@ -233,8 +254,13 @@ impl Errno {
     pub const ECONNRESET: Errno = Errno(104);
     /// Connection timed out.
     pub const ETIMEDOUT: Errno = Errno(110);
-    /// Connection refused.
+    /// Connection refused (for UDP: an ICMP port unreachable came back).
     pub const ECONNREFUSED: Errno = Errno(111);
+    /// Message too long for the socket or the path.
+    pub const EMSGSIZE: Errno = Errno(90);
+    /// Bad file descriptor (an operation on a socket the driver does not
+    /// have, e.g. after a failed `Open`).
+    pub const EBADF: Errno = Errno(9);
     /// Host unreachable.
     pub const EHOSTUNREACH: Errno = Errno(113);
     /// A non-blocking connect is under way.
@@ -257,7 +283,18 @@ pub enum Done {
     },
     /// Bytes sent, peeked or received.
     Bytes(u32),
-    /// Datagrams received into consecutive slots, one per slot.
+    /// One datagram of a [`SockOp::Recv`], in the payload area of the next
+    /// slot of its range.
+    Datagram {
+        /// Its length: the bytes written, or more if it did not fit the
+        /// payload area (`MSG_TRUNC`), in which case it is dropped.
+        len: u32,
+        /// Who sent it (for a ping socket, the echo reply's source; the
+        /// port is then 0).
+        from: SockAddrAny,
+    },
+    /// The end of a [`SockOp::Recv`]: this many [`Done::Datagram`]
+    /// completions came before.
     Datagrams {
         /// Datagrams received.
         count: u32,
@@ -318,11 +355,17 @@ pub enum DropReason {
     OpQueueFull,
     /// A completion or readiness for a socket that no longer exists.
     StaleSocket,
+    /// No room for a new flow: the table (or the socket slots) is full of
+    /// flows active too recently to be evicted.
+    FlowTableFull,
+    /// A host datagram larger than the guest's MTU allows (see
+    /// [`crate::udp`]).
+    TooBig,
 }
 
 impl DropReason {
     /// Number of reasons (the length of [`Stats::drops`]).
-    pub const COUNT: usize = DropReason::StaleSocket as usize + 1;
+    pub const COUNT: usize = DropReason::TooBig as usize + 1;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -339,6 +382,8 @@ impl DropReason {
         DropReason::TxFull,
         DropReason::OpQueueFull,
         DropReason::StaleSocket,
+        DropReason::FlowTableFull,
+        DropReason::TooBig,
     ];
 }
 
@@ -374,6 +419,13 @@ pub enum Event {
     GuestAddr4(Ipv4Addr),
     /// The guest's IPv6 address was seen for the first time.
     GuestAddr6(Ipv6Addr),
+    /// Opening a ping socket was refused (`EACCES`/`EPERM`): the host's
+    /// `net.ipv4.ping_group_range` does not include our group, so ICMP
+    /// echo requests of this family are dropped. Reported once per family.
+    PingDenied {
+        /// Whether it was an ICMPv6 socket.
+        ipv6: bool,
+    },
 }
 
 /// Counters, always on, read with [`Translator::stats`].
@@ -398,6 +450,10 @@ pub struct Stats {
     pub drops: [u64; DropReason::COUNT],
     /// Events that did not fit the event queue.
     pub events_lost: u64,
+    /// UDP flows and datagrams.
+    pub udp: crate::udp::UdpStats,
+    /// ICMP and ICMPv6 echo.
+    pub icmp: crate::icmp::IcmpStats,
 }
 
 impl Stats {
@@ -407,10 +463,26 @@ impl Stats {
     }
 }
 
+/// Which module a socket belongs to, and which of its objects, so that
+/// readiness and completions reach their flow in O(1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum SockOwner {
+    /// Allocated with [`SockSlots::alloc`], no owner recorded.
+    #[default]
+    Unowned,
+    /// The socket of UDP flow slot `n` ([`crate::udp`]).
+    UdpFlow(u32),
+    /// UDP listening socket `n` of a forwarded port ([`crate::udp`]).
+    UdpListener(u32),
+    /// The ping socket of echo flow slot `n` ([`crate::icmp`]).
+    Echo(u32),
+}
+
 /// Socket slots with generations; allocated once with the socket limit.
-struct SockSlots {
+pub(crate) struct SockSlots {
     gens: Box<[u32]>,
     live: Box<[bool]>,
+    owner: Box<[SockOwner]>,
     free: Vec<u32>,
 }
 
@@ -419,36 +491,143 @@ impl SockSlots {
         SockSlots {
             gens: vec![0; max as usize].into_boxed_slice(),
             live: vec![false; max as usize].into_boxed_slice(),
+            owner: vec![SockOwner::Unowned; max as usize].into_boxed_slice(),
             // Lowest slots first, so descriptor tables stay dense.
             free: (0..max).rev().collect(),
         }
     }
 
     #[allow(dead_code)] // used by the L4 handlers as they land
-    fn alloc(&mut self) -> Option<SockId> {
+    pub(crate) fn alloc(&mut self) -> Option<SockId> {
+        self.alloc_owned(SockOwner::Unowned)
+    }
+
+    /// A new id whose readiness and completions go to `owner`.
+    pub(crate) fn alloc_owned(&mut self, owner: SockOwner) -> Option<SockId> {
         let slot = self.free.pop()?;
         let i = slot as usize;
         self.gens[i] = self.gens[i].wrapping_add(1);
         self.live[i] = true;
+        self.owner[i] = owner;
         Some(SockId {
             slot,
             gen: self.gens[i],
         })
     }
 
-    fn is_live(&self, id: SockId) -> bool {
+    /// The owner of a live socket; `None` if `id` is stale.
+    pub(crate) fn owner(&self, id: SockId) -> Option<SockOwner> {
+        self.is_live(id)
+            .then(|| self.owner.get(id.slot as usize).copied())
+            .flatten()
+    }
+
+    pub(crate) fn is_live(&self, id: SockId) -> bool {
         let i = id.slot as usize;
         self.live.get(i).copied().unwrap_or(false) && self.gens.get(i) == Some(&id.gen)
     }
 
-    #[allow(dead_code)] // used by the L4 handlers as they land
-    fn release(&mut self, id: SockId) {
+    pub(crate) fn release(&mut self, id: SockId) {
         if self.is_live(id) {
             self.live[id.slot as usize] = false;
             // Cannot exceed capacity: one push per live slot.
             self.free.push(id.slot);
         }
     }
+}
+
+/// What a transport handler gets besides its own state: the shared socket
+/// slots, queues and counters of the [`Translator`] (built by `l4cx!`).
+pub(crate) struct L4Cx<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) now: Instant,
+    pub(crate) guest_mac: Option<MacAddr>,
+    pub(crate) socks: &'a mut SockSlots,
+    pub(crate) ops: &'a mut FixedQueue<SockOp>,
+    pub(crate) events: &'a mut FixedQueue<Event>,
+    pub(crate) stats: &'a mut Stats,
+}
+
+impl L4Cx<'_> {
+    /// Queue an operation.
+    pub(crate) fn op(&mut self, op: SockOp) -> Result<(), DropReason> {
+        self.ops.push(op).map_err(|_| DropReason::OpQueueFull)
+    }
+
+    /// Report an event (counted as lost if the queue is full).
+    pub(crate) fn event(&mut self, e: Event) {
+        if self.events.push(e).is_err() {
+            self.stats.events_lost += 1;
+        }
+    }
+
+    /// Count a drop of something other than a guest frame (host datagrams).
+    pub(crate) fn count_drop(&mut self, reason: DropReason) {
+        self.stats.drops[reason as usize] += 1;
+    }
+
+    /// Where frames to the guest go: its MAC once known, else broadcast.
+    pub(crate) fn guest_mac(&self) -> MacAddr {
+        self.guest_mac.unwrap_or(MacAddr::BROADCAST)
+    }
+}
+
+/// A transport packet from the guest, as the dispatcher hands it on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct L4Packet<'a> {
+    /// Source address (IPv4 v4-mapped).
+    pub(crate) src: InAny,
+    /// Destination address.
+    pub(crate) dst: InAny,
+    /// Transport protocol ([`ip_proto`]).
+    pub(crate) protocol: u8,
+    /// The transport header and payload.
+    pub(crate) l4: &'a [u8],
+    /// Where `l4` lies in the batch, for operations naming guest payload.
+    pub(crate) span: RxSpan,
+    /// Whether checksums the dispatcher did not check must be verified.
+    pub(crate) verify: bool,
+}
+
+impl L4Packet<'_> {
+    /// The span of `sub`, a sub-slice of [`L4Packet::l4`].
+    pub(crate) fn span_of(&self, sub: &[u8]) -> Option<RxSpan> {
+        let off = (sub.as_ptr() as usize).checked_sub(self.l4.as_ptr() as usize)?;
+        if off.checked_add(sub.len())? > self.l4.len() {
+            return None;
+        }
+        Some(RxSpan {
+            frame: self.span.frame,
+            offset: self.span.offset.checked_add(u32::try_from(off).ok()?)?,
+            len: u32::try_from(sub.len()).ok()?,
+        })
+    }
+}
+
+/// The span of `l4` within frame `i` (`l4` being a sub-slice of `frame`).
+fn l4_span(i: usize, frame: &[u8], l4: &[u8]) -> RxSpan {
+    let off = (l4.as_ptr() as usize).saturating_sub(frame.as_ptr() as usize);
+    RxSpan {
+        frame: i as u32,
+        offset: off as u32,
+        len: l4.len() as u32,
+    }
+}
+
+/// An [`L4Cx`] over the translator's fields, borrowed disjointly from the
+/// transport module being called.
+macro_rules! l4cx {
+    ($t:expr) => {
+        L4Cx {
+            config: &$t.config,
+            now: $t.now,
+            guest_mac: $t.guest_mac,
+            socks: &mut $t.socks,
+            ops: &mut $t.ops,
+            events: &mut $t.events,
+            stats: &mut $t.stats,
+        }
+    };
 }
 
 /// The translator between a guest's Layer-2 link and host Layer-4 sockets.
@@ -475,6 +654,8 @@ pub struct Translator {
     dhcp: l2::dhcp::Dhcp,
     ndp: l2::ndp::Ndp,
     dhcpv6: l2::dhcpv6::Dhcpv6,
+    udp: crate::udp::Udp,
+    icmp: crate::icmp::Icmp,
 }
 
 impl Translator {
@@ -495,6 +676,8 @@ impl Translator {
             dhcp: l2::dhcp::Dhcp::new(&config),
             ndp: l2::ndp::Ndp::new(&config, now),
             dhcpv6: l2::dhcpv6::Dhcpv6::new(&config),
+            udp: crate::udp::Udp::new(&config),
+            icmp: crate::icmp::Icmp::new(&config),
             config,
         })
     }
@@ -521,10 +704,10 @@ impl Translator {
     /// the batch, a constant amount of work per frame.
     pub fn handle_tap<S: TxStorage>(&mut self, now: Instant, rx: &RxBatch<'_>, tx: &mut TxRing<S>) {
         self.now = now;
-        for (_, frame, offload) in rx.iter() {
+        for (i, frame, offload) in rx.iter() {
             self.stats.frames_in += 1;
             let before = tx.len();
-            if let Err(reason) = self.tap_frame(frame, offload, tx) {
+            if let Err(reason) = self.tap_frame(i, frame, offload, tx) {
                 self.drop_frame(reason, frame.len());
             }
             self.stats.frames_out += (tx.len().saturating_sub(before)) as u64;
@@ -534,6 +717,7 @@ impl Translator {
     /// Dispatch one guest frame to the module that owns it.
     fn tap_frame<S: TxStorage>(
         &mut self,
+        i: usize,
         frame: &[u8],
         offload: Offload,
         tx: &mut TxRing<S>,
@@ -597,9 +781,9 @@ impl Translator {
                             let outcome = self.dhcp.handle(&cx, &eth, &ip, &udp, tx);
                             return self.l2_outcome(outcome, |s| &mut s.dhcp_replies);
                         }
-                        self.l4_packet(ip.protocol, l4)
+                        self.l4_packet(l4_packet4(&ip, i, frame, l4, verify), tx)
                     }
-                    p => self.l4_packet(p, l4),
+                    _ => self.l4_packet(l4_packet4(&ip, i, frame, l4, verify), tx),
                 }
             }
             ethertype::IPV6 => {
@@ -631,7 +815,7 @@ impl Translator {
                             let outcome = self.dhcpv6.handle(&cx, &eth, &ip, &udp, tx);
                             return self.l2_outcome(outcome, |s| &mut s.dhcpv6_replies);
                         }
-                        self.l4_packet(ip_proto::UDP, l4)
+                        self.l4_packet(l4_packet6(&ip, i, frame, l4, verify), tx)
                     }
                     ip_proto::ICMPV6 => {
                         let msg = Icmpv6Repr::parse(l4, verify.then_some(pseudo))?;
@@ -650,9 +834,9 @@ impl Translator {
                             let outcome = self.ndp.handle(&cx, &eth, &ip, ndp, tx);
                             return self.l2_outcome(outcome, |s| &mut s.ndp_replies);
                         }
-                        self.l4_packet(ip_proto::ICMPV6, l4)
+                        self.l4_packet(l4_packet6(&ip, i, frame, l4, verify), tx)
                     }
-                    p => self.l4_packet(p, l4),
+                    _ => self.l4_packet(l4_packet6(&ip, i, frame, l4, verify), tx),
                 }
             }
             _ => Err(DropReason::Unsupported),
@@ -676,14 +860,16 @@ impl Translator {
     }
 
     /// Hand a transport packet to its protocol's handler.
-    fn l4_packet(&mut self, protocol: u8, l4: &[u8]) -> Result<(), DropReason> {
-        let _ = l4;
-        match protocol {
-            // TCP, UDP, ICMP and ICMPv6 echo each get a handler in their own
-            // issue.
-            ip_proto::TCP | ip_proto::UDP | ip_proto::ICMP | ip_proto::ICMPV6 => {
-                Err(DropReason::NoHandler)
-            }
+    fn l4_packet<S: TxStorage>(
+        &mut self,
+        pkt: L4Packet<'_>,
+        tx: &mut TxRing<S>,
+    ) -> Result<(), DropReason> {
+        match pkt.protocol {
+            ip_proto::UDP => self.udp.handle_tap(&mut l4cx!(self), &pkt, tx),
+            ip_proto::ICMP | ip_proto::ICMPV6 => self.icmp.handle_tap(&mut l4cx!(self), &pkt, tx),
+            // TCP gets a handler in its own issue.
+            ip_proto::TCP => Err(DropReason::NoHandler),
             _ => Err(DropReason::Unsupported),
         }
     }
@@ -699,9 +885,14 @@ impl Translator {
         tx: &mut TxRing<S>,
     ) {
         self.now = now;
-        let _ = (ready, tx);
-        if !self.socks.is_live(id) {
-            self.count_drop(DropReason::StaleSocket);
+        match self.socks.owner(id) {
+            None => self.count_drop(DropReason::StaleSocket),
+            Some(owner @ (SockOwner::UdpFlow(_) | SockOwner::UdpListener(_))) => {
+                self.udp
+                    .handle_ready(&mut l4cx!(self), id, owner, ready, tx);
+            }
+            Some(SockOwner::Echo(n)) => self.icmp.handle_ready(&mut l4cx!(self), id, n, ready, tx),
+            Some(SockOwner::Unowned) => {}
         }
     }
 
@@ -715,9 +906,14 @@ impl Translator {
         tx: &mut TxRing<S>,
     ) {
         self.now = now;
-        let _ = tx;
-        if !self.socks.is_live(done.id) {
-            self.count_drop(DropReason::StaleSocket);
+        match self.socks.owner(done.id) {
+            None => self.count_drop(DropReason::StaleSocket),
+            Some(owner @ (SockOwner::UdpFlow(_) | SockOwner::UdpListener(_))) => {
+                self.udp
+                    .handle_completion(&mut l4cx!(self), owner, done, tx);
+            }
+            Some(SockOwner::Echo(n)) => self.icmp.handle_completion(&mut l4cx!(self), n, done, tx),
+            Some(SockOwner::Unowned) => {}
         }
     }
 
@@ -736,12 +932,20 @@ impl Translator {
             self.stats.ra_sent += sent;
             self.stats.frames_out += sent;
         }
+        self.udp.handle_timeout(&mut l4cx!(self), tx);
+        self.icmp.handle_timeout(&mut l4cx!(self), tx);
     }
 
     /// The next queued socket operation.
+    ///
+    /// Right after [`Translator::new`] this already yields work: the
+    /// listening sockets of forwarded UDP ports (`-u`), opened lazily as the
+    /// queue drains so that any number of ports fits the queue.
     #[must_use = "queued operations must run before the next input"]
     pub fn poll_op(&mut self) -> Option<SockOp> {
-        self.ops.pop()
+        self.ops
+            .pop()
+            .or_else(|| self.udp.next_listener_op(&mut self.socks))
     }
 
     /// The next event for the driver's log.
@@ -752,7 +956,8 @@ impl Translator {
     /// The earliest deadline at which [`Translator::handle_timeout`] has work,
     /// if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.ndp.poll_timeout()
+        let t = Instant::min_deadline(self.ndp.poll_timeout(), self.udp.poll_timeout());
+        Instant::min_deadline(t, self.icmp.poll_timeout())
     }
 
     /// The time of the latest input.
@@ -781,6 +986,42 @@ impl Translator {
     #[allow(dead_code)] // used by the L4 handlers as they land
     fn queue_op(&mut self, op: SockOp) -> Result<(), DropReason> {
         self.ops.push(op).map_err(|_| DropReason::OpQueueFull)
+    }
+}
+
+/// An IPv4 transport packet for [`Translator::l4_packet`].
+fn l4_packet4<'a>(
+    ip: &Ipv4Repr<'_>,
+    i: usize,
+    frame: &[u8],
+    l4: &'a [u8],
+    verify: bool,
+) -> L4Packet<'a> {
+    L4Packet {
+        src: ip.src.into(),
+        dst: ip.dst.into(),
+        protocol: ip.protocol,
+        l4,
+        span: l4_span(i, frame, l4),
+        verify,
+    }
+}
+
+/// An IPv6 transport packet for [`Translator::l4_packet`].
+fn l4_packet6<'a>(
+    ip: &Ipv6Repr<'_>,
+    i: usize,
+    frame: &[u8],
+    l4: &'a [u8],
+    verify: bool,
+) -> L4Packet<'a> {
+    L4Packet {
+        src: ip.src.into(),
+        dst: ip.dst.into(),
+        protocol: ip.upper_protocol,
+        l4,
+        span: l4_span(i, frame, l4),
+        verify,
     }
 }
 

@@ -4,13 +4,16 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use passt_core::addr::SockAddrAny;
 use passt_core::buf::{FrameDesc, RxBatch, TxRing};
-use passt_core::testing::build::{arp_request, test_config, udp4, GUEST4, GUEST_MAC, GW4, REMOTE4};
+use passt_core::testing::build::{
+    arp_request, icmp4_echo, test_config, udp4, GUEST4, GUEST_MAC, GW4, REMOTE4,
+};
 use passt_core::testing::pcap::read_pcap;
 use passt_core::time::Instant;
 use passt_core::wire::ethernet::EthernetRepr;
 use passt_core::wire::frame;
-use passt_core::Translator;
+use passt_core::{Completion, Done, Ready, SockId, SockOp, Translator};
 
 /// Counts allocations made by the current thread (tests run in parallel).
 struct Counting;
@@ -53,7 +56,7 @@ fn steady_traffic_allocates_nothing() {
     let frames = [
         arp_request(GUEST_MAC, GUEST4, GW4),
         arp_request(GUEST_MAC, GUEST4, REMOTE4),
-        udp4(GUEST4, 40000, REMOTE4, 53, b"no handler yet: counted drop"),
+        udp4(GUEST4, 40000, REMOTE4, 53, b"a Send on its UDP flow"),
         vec![0u8; 7], // truncated: counted drop with an event
     ];
     let mut arena = Vec::new();
@@ -141,4 +144,70 @@ fn dhcp_exchanges_allocate_nothing() {
     assert_eq!(t.stats().dhcp_replies, 10_000);
     assert_eq!(t.stats().drops.iter().sum::<u64>(), 0);
     assert_eq!(after - before, 0, "allocations on the DHCP path");
+}
+
+/// Run every queued operation as a driver would: opens and sends succeed,
+/// a receive gets one datagram (`reply`) and ends.
+fn run_ops(t: &mut Translator, tx: &mut TxRing, now: Instant, reply: &[u8], from: SockAddrAny) {
+    while let Some(op) = t.poll_op() {
+        let (id, res): (SockId, _) = match op {
+            SockOp::Open { id, .. } => (id, Ok(Done::Opened)),
+            SockOp::Send { id, payload } => (id, Ok(Done::Bytes(payload.len))),
+            SockOp::Recv { id, into } => {
+                let area = tx.payload_areas(into).next().unwrap();
+                area[..reply.len()].copy_from_slice(reply);
+                let len = reply.len() as u32;
+                let res = Ok(Done::Datagram { len, from });
+                t.handle_completion(now, Completion { id, res }, tx);
+                (id, Ok(Done::Datagrams { count: 1 }))
+            }
+            op => panic!("{op:?}"),
+        };
+        t.handle_completion(now, Completion { id, res }, tx);
+    }
+}
+
+#[test]
+fn udp_and_echo_flows_allocate_nothing() {
+    let mut t = Translator::new(test_config(), Instant::ZERO).unwrap();
+    let mut tx = TxRing::new(64, 2048, 4);
+    let frames = [
+        udp4(GUEST4, 40000, REMOTE4, 5000, b"datagram to a flow"),
+        icmp4_echo(GUEST4, REMOTE4, 7, 1, b"ping"),
+    ];
+    let mut arena = Vec::new();
+    let mut descs = Vec::new();
+    for f in &frames {
+        descs.push(FrameDesc::new(arena.len() as u32, f.len() as u32));
+        arena.extend_from_slice(f);
+    }
+    let rx = RxBatch::new(&arena, &descs).unwrap();
+    // Set-up round: the flows and their sockets (ids 0 and 1).
+    t.handle_tap(Instant::ZERO, &rx, &mut tx);
+    let from = SockAddrAny::new(REMOTE4, 5000);
+    run_ops(&mut t, &mut tx, Instant::ZERO, b"", from);
+    let (udp, echo) = (SockId::from_parts(0, 1), SockId::from_parts(1, 1));
+    let reply = [0u8, 0, 0, 0, 0, 99, 0, 1, b'p', b'i', b'n', b'g'];
+    tx.clear();
+
+    let before = allocs();
+    for round in 1..5_000u64 {
+        let now = Instant::from_nanos(round * 1_000_000);
+        t.handle_tap(now, &rx, &mut tx);
+        run_ops(&mut t, &mut tx, now, b"", from);
+        t.handle_ready(now, udp, Ready::READABLE, &mut tx);
+        run_ops(&mut t, &mut tx, now, b"reply from the host", from);
+        t.handle_ready(now, echo, Ready::READABLE, &mut tx);
+        run_ops(&mut t, &mut tx, now, &reply, SockAddrAny::new(REMOTE4, 0));
+        assert_eq!(tx.len(), 2, "round {round}");
+        tx.clear();
+        while t.poll_event().is_some() {}
+        t.handle_timeout(now, &mut tx);
+    }
+    let after = allocs();
+
+    let s = t.stats();
+    assert_eq!((s.udp.to_guest, s.icmp.replies), (4_999, 4_999));
+    assert_eq!(s.drops.iter().sum::<u64>(), 0);
+    assert_eq!(after - before, 0, "allocations on the UDP and echo paths");
 }

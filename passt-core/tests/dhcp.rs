@@ -939,9 +939,11 @@ fn no_dhcp_means_no_reply_at_all() {
     }
     let s = h.t.stats();
     assert_eq!((s.frames_in, s.frames_out, s.dhcp_replies), (4, 0, 0));
-    // Not a DHCP drop: the datagram went on to UDP, which has no handler.
+    // Not a DHCP drop: the datagram went on to UDP, which does not
+    // forward broadcasts.
     assert_eq!(s.dropped(DropReason::Malformed), 0);
-    assert_eq!(s.dropped(DropReason::NoHandler), 4);
+    assert_eq!(s.dropped(DropReason::Unsupported), 4);
+    h.expect_no_op();
 }
 
 // ---------------------------------------------------------------------------

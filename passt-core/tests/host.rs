@@ -234,6 +234,7 @@ fn reads_interface_addresses_and_gateways() {
             map_guest_addr: None,
             dns: vec![gw4],
             dns_forward: Some(gw4),
+            dns_host: Some(Ipv4Addr::new(127, 0, 0, 53)),
         })
     );
     let gw6: Ipv6Addr = "2001:db8::1".parse().unwrap();
@@ -248,6 +249,7 @@ fn reads_interface_addresses_and_gateways() {
             map_guest_addr: None,
             dns: vec!["2001:db8::53".parse().unwrap()],
             dns_forward: None,
+            dns_host: Some("2001:db8::53".parse().unwrap()),
         })
     );
     assert_eq!(d.template_if4.as_deref(), Some("hv0"));

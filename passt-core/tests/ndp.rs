@@ -54,6 +54,7 @@ fn config6() -> Config {
             map_guest_addr: None,
             dns: vec![ip("2001:db8::53")],
             dns_forward: None,
+            dns_host: None,
         }),
         search: vec!["example.org".into(), "test.example".into()],
         ..test_config()

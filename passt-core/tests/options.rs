@@ -1116,6 +1116,7 @@ fn host_config() -> Config {
             map_guest_addr: None,
             dns: vec![v4("192.0.2.53")],
             dns_forward: None,
+            dns_host: None,
         }),
         ip6: Some(Ip6Config {
             addr: v6("2001:db8::10"),
@@ -1126,6 +1127,7 @@ fn host_config() -> Config {
             map_guest_addr: None,
             dns: vec![v6("2001:db8::53")],
             dns_forward: None,
+            dns_host: None,
         }),
         search: vec!["host.example".into()],
         ..Config::default()

@@ -7,6 +7,8 @@ mod dhcp;
 mod dhcpv6;
 #[cfg(feature = "host")]
 mod host;
+mod icmp;
 mod ndp;
 mod options;
 mod seeds;
+mod udp;

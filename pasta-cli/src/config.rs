@@ -151,6 +151,7 @@ fn build(args: Args) -> Result<Setup, Error> {
             })
             .collect(),
         dns_forward: None,
+        dns_host: None,
     });
     let ip6 = args.test_ip6.map(|(addr, prefix_len, gateway)| Ip6Config {
         addr,
@@ -167,6 +168,7 @@ fn build(args: Args) -> Result<Setup, Error> {
             })
             .collect(),
         dns_forward: None,
+        dns_host: None,
     });
     if ip4.is_none() && ip6.is_none() {
         return Err(Error::msg(

@@ -53,6 +53,11 @@ pub struct Ip4Config {
     /// Address the guest may send DNS queries to, forwarded to the host's
     /// resolver (`--dns-forward`).
     pub dns_forward: Option<Ipv4Addr>,
+    /// The host's resolver that queries to [`Ip4Config::dns_forward`] go
+    /// to (`--dns-host`; by default the first IPv4 nameserver of the host's
+    /// resolv.conf). Without it, port 53 of `dns_forward` is not
+    /// redirected.
+    pub dns_host: Option<Ipv4Addr>,
 }
 
 /// IPv6 as the guest sees it.
@@ -76,6 +81,10 @@ pub struct Ip6Config {
     /// Address the guest may send DNS queries to, forwarded to the host's
     /// resolver.
     pub dns_forward: Option<Ipv6Addr>,
+    /// The host's resolver that queries to [`Ip6Config::dns_forward`] go
+    /// to (`--dns-host`; by default the first IPv6 nameserver of the host's
+    /// resolv.conf).
+    pub dns_host: Option<Ipv6Addr>,
 }
 
 bitflags::bitflags! {
@@ -293,6 +302,7 @@ mod tests {
             map_guest_addr: None,
             dns: vec![],
             dns_forward: None,
+            dns_host: None,
         }
     }
 

@@ -32,7 +32,8 @@
 //! - **DNS** (unless `-D` names servers of that family, which are passed
 //!   unchanged, or `-D none`): the host's resolv.conf nameservers of the
 //!   family, in order. The first becomes the *host resolver*
-//!   ([`GuestDefaults::dns_host4`], unless `--dns-host`) that forwarded
+//!   ([`GuestDefaults::dns_host4`], also in [`Ip4Config::dns_host`] and
+//!   [`Ip6Config::dns_host`], unless `--dns-host`) that forwarded
 //!   queries go to. A nameserver the guest cannot reach as such, a loopback
 //!   address (127.0.0.53, ::1) or the address that already stands for the
 //!   host's loopback (a gateway that is also the resolver), is replaced by
@@ -346,6 +347,7 @@ fn ip4(host: Option<&HostIp4>, rc: &ResolvConf, ov: &GuestOverrides) -> Family4 
             map_guest_addr: ov.map_guest_addr4,
             dns,
             dns_forward,
+            dns_host,
         },
         dns_host,
         template: template_name,
@@ -480,6 +482,7 @@ fn ip6(host: Option<&HostIp6>, rc: &ResolvConf, ov: &GuestOverrides) -> Family6 
             map_guest_addr: ov.map_guest_addr6,
             dns,
             dns_forward,
+            dns_host,
         },
         dns_host,
         scope,
@@ -599,6 +602,7 @@ mod tests {
                 map_guest_addr: None,
                 dns: vec![Ipv4Addr::new(192, 0, 2, 53)],
                 dns_forward: None,
+                dns_host: Some(Ipv4Addr::new(192, 0, 2, 53)),
             })
         );
         let ll: Ipv6Addr = "fe80::1".parse().unwrap();
@@ -613,6 +617,7 @@ mod tests {
                 map_guest_addr: None,
                 dns: vec!["2001:db8::53".parse().unwrap()],
                 dns_forward: None,
+                dns_host: Some("2001:db8::53".parse().unwrap()),
             })
         );
         assert_eq!(d.dns_host4, Some(Ipv4Addr::new(192, 0, 2, 53)));
@@ -730,6 +735,7 @@ mod tests {
                 map_guest_addr: None,
                 dns: vec![LOCAL_GATEWAY4],
                 dns_forward: Some(LOCAL_GATEWAY4),
+                dns_host: Some(Ipv4Addr::new(127, 0, 0, 53)),
             })
         );
         assert_eq!(
@@ -743,6 +749,7 @@ mod tests {
                 map_guest_addr: None,
                 dns: vec![],
                 dns_forward: None,
+                dns_host: None,
             })
         );
         assert_eq!(d.template_if4, None);

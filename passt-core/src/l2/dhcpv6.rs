@@ -392,6 +392,7 @@ mod tests {
             map_guest_addr: None,
             dns: vec![],
             dns_forward: None,
+            dns_host: None,
         }
     }
 

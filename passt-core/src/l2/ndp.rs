@@ -132,7 +132,7 @@ use crate::wire::ethernet::{ethertype, EthernetRepr, VlanTag, MAX_TAGS};
 use crate::wire::frame;
 use crate::wire::ipv6::{Ipv6Repr, HEADER_LEN as IPV6_HEADER_LEN};
 use crate::wire::ndp::{
-    encode_dns_name, option_kind, validate, NdpRepr, NdpWriter, RouterAdvertSpec, NDP_HOP_LIMIT,
+    option_kind, validate, NdpRepr, NdpWriter, RouterAdvertSpec, NDP_HOP_LIMIT,
 };
 use crate::wire::{Result, WireError};
 use crate::DropReason;
@@ -459,7 +459,7 @@ fn write_ra(buf: &mut [u8], config: &Config, ip6: &Ip6Config) -> Result<usize> {
             let Some(dst) = data.get_mut(len..) else {
                 break;
             };
-            let n = match encode_dns_name(name, dst) {
+            let n = match crate::wire::dns::encode_name(name, dst) {
                 Ok(n) => n,
                 Err(WireError::Malformed) => continue, // not a DNS name
                 Err(_) => break,                       // no room left
@@ -503,6 +503,7 @@ mod tests {
                 map_guest_addr: None,
                 dns: vec![ip("2001:db8::53")],
                 dns_forward: None,
+                dns_host: None,
             }),
             ..Config::default()
         }

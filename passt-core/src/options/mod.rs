@@ -836,8 +836,11 @@ impl Options {
     ///   the man page: none for passt; `auto` for all four in pasta (except
     ///   for a protocol switched off by `--no-tcp`/`--no-udp`).
     ///
+    /// - `--dns-host` sets [`crate::config::Ip4Config::dns_host`] /
+    ///   [`crate::config::Ip6Config::dns_host`] of its family.
+    ///
     /// Options with no [`Config`] field (logging, `-o`, `-i`,
-    /// `--dns-host`, namespaces, ...) are for the frontend to read from
+    /// namespaces, ...) are for the frontend to read from
     /// `self`. `config.validate()` is still to be called afterwards.
     ///
     /// # Errors
@@ -903,6 +906,9 @@ impl Options {
             if let Some(a) = self.dns_forward4 {
                 ip4.dns_forward = Some(a);
             }
+            if let Some(a) = self.dns_host4 {
+                ip4.dns_host = Some(a);
+            }
         }
 
         if let Some(ip6) = &mut config.ip6 {
@@ -937,6 +943,9 @@ impl Options {
             }
             if let Some(a) = self.dns_forward6 {
                 ip6.dns_forward = Some(a);
+            }
+            if let Some(a) = self.dns_host6 {
+                ip6.dns_host = Some(a);
             }
         }
 

@@ -28,6 +28,7 @@ pub fn test_config() -> Config {
             map_guest_addr: None,
             dns: vec![GW4],
             dns_forward: None,
+            dns_host: None,
         }),
         ..Config::default()
     }
@@ -50,6 +51,7 @@ pub fn test_ip6() -> Ip6Config {
         map_guest_addr: None,
         dns: vec![Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x53)],
         dns_forward: None,
+        dns_host: None,
     }
 }
 
@@ -107,4 +109,49 @@ pub fn udp4(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]
         ethertype::IPV4,
         &pkt,
     )
+}
+
+/// A UDP datagram over IPv6 from the guest, in an Ethernet frame.
+pub fn udp6(src: Ipv6Addr, sport: u16, dst: Ipv6Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 40 + 8 + payload.len()];
+    let e = EthernetRepr::new(crate::config::DEFAULT_OUR_MAC, GUEST_MAC, ethertype::IPV6);
+    let n = crate::wire::frame::udp6(&mut f, &e, src, sport, dst, dport, 64, |p| {
+        p[..payload.len()].copy_from_slice(payload);
+        Ok(payload.len())
+    })
+    .expect("sized above");
+    f.truncate(n);
+    f
+}
+
+/// An ICMP echo request over IPv4 from the guest, in an Ethernet frame.
+pub fn icmp4_echo(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    use crate::wire::{icmp::IcmpRepr, ip_proto, ipv4::Ipv4Repr};
+    let msg = IcmpRepr::EchoRequest { ident, seq, data };
+    let mut l4 = vec![0u8; msg.buffer_len()];
+    msg.emit(&mut l4).expect("sized above");
+    let ip = Ipv4Repr::new(src, dst, ip_proto::ICMP, 64);
+    let mut pkt = vec![0u8; ip.buffer_len() + l4.len()];
+    let hl = ip
+        .emit_with_checksum(&mut pkt, l4.len())
+        .expect("sized above");
+    pkt[hl..].copy_from_slice(&l4);
+    eth(
+        crate::config::DEFAULT_OUR_MAC,
+        GUEST_MAC,
+        ethertype::IPV4,
+        &pkt,
+    )
+}
+
+/// An ICMPv6 echo request from the guest, in an Ethernet frame.
+pub fn icmp6_echo(src: Ipv6Addr, dst: Ipv6Addr, ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    use crate::wire::icmpv6::Icmpv6Repr;
+    let msg = Icmpv6Repr::EchoRequest { ident, seq, data };
+    let mut f = vec![0u8; 14 + 40 + msg.buffer_len()];
+    let e = EthernetRepr::new(crate::config::DEFAULT_OUR_MAC, GUEST_MAC, ethertype::IPV6);
+    let n = crate::wire::frame::icmpv6(&mut f, &e, src, dst, 64, |m| msg.emit(m, 0))
+        .expect("sized above");
+    f.truncate(n);
+    f
 }

@@ -12,10 +12,11 @@ pub mod pcap;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::buf::{FrameDesc, RxBatch, TxRing};
+use crate::addr::SockAddrAny;
+use crate::buf::{FrameDesc, RxBatch, TxRing, TxSlots};
 use crate::config::Config;
 use crate::time::Instant;
-use crate::{Completion, Event, SockOp, Translator};
+use crate::{Completion, Done, Errno, Event, SockId, SockOp, Translator};
 
 /// A socket layer that runs nothing: it records every operation the
 /// translator asks for, and the test decides what each one gave.
@@ -83,6 +84,39 @@ impl Harness {
     /// Feed the result of an operation back.
     pub fn complete(&mut self, done: Completion) {
         self.t.handle_completion(self.now, done, &mut self.tx);
+        self.settle();
+    }
+
+    /// Run a [`SockOp::Recv`] as a driver would: each datagram is written
+    /// into the payload area of the next slot of `into` (cut to fit, its
+    /// full length reported) and completed with [`Done::Datagram`]; then
+    /// the operation ends with [`Done::Datagrams`], or `EAGAIN` if there
+    /// was nothing to read.
+    pub fn recv(&mut self, id: SockId, into: TxSlots, datagrams: &[(SockAddrAny, &[u8])]) {
+        for (area, (_, d)) in self.tx.payload_areas(into).zip(datagrams) {
+            let n = d.len().min(area.len());
+            area[..n].copy_from_slice(&d[..n]);
+        }
+        for (from, d) in datagrams.iter().take(into.count as usize) {
+            let res = Ok(Done::Datagram {
+                len: d.len() as u32,
+                from: *from,
+            });
+            self.t
+                .handle_completion(self.now, Completion { id, res }, &mut self.tx);
+        }
+        let res = match datagrams.len().min(into.count as usize) {
+            0 => Err(Errno::EAGAIN),
+            n => Ok(Done::Datagrams { count: n as u32 }),
+        };
+        self.t
+            .handle_completion(self.now, Completion { id, res }, &mut self.tx);
+        self.settle();
+    }
+
+    /// Report readiness of a socket.
+    pub fn ready(&mut self, id: SockId, ready: crate::Ready) {
+        self.t.handle_ready(self.now, id, ready, &mut self.tx);
         self.settle();
     }
 

@@ -887,14 +887,6 @@ fn write_labels<'n>(
     Ok(at)
 }
 
-/// Write one domain name uncompressed in DNS wire form (RFC 1035 §3.1) at
-/// `out[at..]`; returns the new end offset.
-pub(crate) fn write_name(name: &str, out: &mut [u8], at: usize) -> Result<usize> {
-    let end = write_labels(name_labels(name)?, out, at)?;
-    *out.get_mut(end).ok_or(WireError::BufferTooSmall)? = 0;
-    Ok(end + 1)
-}
-
 /// Whether the (possibly compressed) name at `pos` in `data` equals exactly
 /// the labels of `suffix`. `data` is our own output, but reads stay checked.
 fn name_at_equals(data: &[u8], mut pos: usize, suffix: &str) -> bool {

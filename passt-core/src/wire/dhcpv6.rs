@@ -44,8 +44,8 @@ use core::net::Ipv6Addr;
 use zerocopy::byteorder::network_endian::U32;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use super::dhcp::write_name;
 pub use super::dhcp::DnsNameList;
+use super::dns;
 use super::{Result, WireError};
 use crate::addr::MacAddr;
 
@@ -683,9 +683,9 @@ pub fn duid_ll(mac: MacAddr) -> [u8; DUID_LL_LEN] {
 /// `Malformed` for an empty label, a label over 63 bytes or a name over 255
 /// bytes; `BufferTooSmall` if `out` is too short.
 pub fn encode_domain_list(domains: &[&str], out: &mut [u8]) -> Result<usize> {
-    domains
-        .iter()
-        .try_fold(0, |at, name| write_name(name, out, at))
+    domains.iter().try_fold(0, |at, name| {
+        Ok(at + dns::encode_name(name, out.get_mut(at..).ok_or(WireError::BufferTooSmall)?)?)
+    })
 }
 
 /// Writes a new DHCPv6 message (a reply) into a caller buffer, without

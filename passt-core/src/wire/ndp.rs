@@ -53,6 +53,7 @@ use zerocopy::byteorder::network_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::addr::MacAddr;
+use crate::wire::dns;
 use crate::wire::icmpv6::{self, msg_type, Icmpv6Repr};
 use crate::wire::{Result, WireError};
 
@@ -968,56 +969,6 @@ impl<'a> Iterator for DnsLabels<'a> {
     }
 }
 
-/// Length of `name` (dotted, a final dot optional) in DNS wire form.
-///
-/// # Errors
-///
-/// [`WireError::Malformed`] for an empty name or label, a label longer than
-/// 63 octets or a name longer than 255 octets in wire form (RFC 1035
-/// §2.3.4).
-pub fn dns_name_len(name: &str) -> Result<usize> {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    if name.is_empty() {
-        return Err(WireError::Malformed);
-    }
-    let mut len = 1; // final zero
-    for label in name.split('.') {
-        if label.is_empty() || label.len() > MAX_DNS_LABEL_LEN {
-            return Err(WireError::Malformed);
-        }
-        len += 1 + label.len();
-    }
-    if len > MAX_DNS_NAME_LEN {
-        return Err(WireError::Malformed);
-    }
-    Ok(len)
-}
-
-/// Encode `name` (dotted, a final dot optional) in uncompressed DNS wire
-/// form (RFC 1035 §3.1) at the start of `out`; returns the length written.
-///
-/// # Errors
-///
-/// Those of [`dns_name_len`], and [`WireError::BufferTooSmall`].
-pub fn encode_dns_name(name: &str, out: &mut [u8]) -> Result<usize> {
-    let len = dns_name_len(name)?;
-    let out = out.get_mut(..len).ok_or(WireError::BufferTooSmall)?;
-    let name = name.strip_suffix('.').unwrap_or(name);
-    let mut pos = 0;
-    for label in name.split('.') {
-        let dst = out
-            .get_mut(pos..pos + 1 + label.len())
-            .ok_or(WireError::BufferTooSmall)?;
-        if let Some((first, rest)) = dst.split_first_mut() {
-            *first = label.len() as u8; // at most 63, checked above
-            rest.copy_from_slice(label.as_bytes());
-        }
-        pos += 1 + label.len();
-    }
-    *out.get_mut(pos).ok_or(WireError::BufferTooSmall)? = 0;
-    Ok(len)
-}
-
 /// Appends NDP options to a caller buffer, each padded to a multiple of 8
 /// octets with zeros (RFC 4861 §4.6). A failed append writes nothing.
 #[derive(Debug)]
@@ -1189,7 +1140,7 @@ impl<'b> NdpOptionWriter<'b> {
     /// # Errors
     ///
     /// [`WireError::Malformed`] if `domains` is empty, a name is invalid
-    /// (see [`dns_name_len`]) or the option would exceed 2040 octets;
+    /// (see [`dns::name_len`]) or the option would exceed 2040 octets;
     /// [`WireError::BufferTooSmall`].
     pub fn dnssl(&mut self, lifetime: u32, domains: &[&str]) -> Result<()> {
         if domains.is_empty() {
@@ -1197,14 +1148,14 @@ impl<'b> NdpOptionWriter<'b> {
         }
         let mut names_len = 0;
         for name in domains {
-            names_len += dns_name_len(name)?;
+            names_len += dns::name_len(name)?;
         }
         let units = (8 + names_len).div_ceil(8);
         let opt = self.room(option_kind::DNSSL, units)?;
         let (hdr, mut names) = opt.split_at_mut(size_of::<LifetimeOptionHeader>());
         write_lifetime(hdr, lifetime);
         for name in domains {
-            let n = encode_dns_name(name, names)?;
+            let n = dns::encode_name(name, names)?;
             names = names.get_mut(n..).ok_or(WireError::BufferTooSmall)?;
         }
         self.pos += units * 8;
@@ -1964,23 +1915,23 @@ mod tests {
     #[test]
     fn dns_name_encoding() {
         let mut out = [0xffu8; 300];
-        assert_eq!(encode_dns_name("example.com", &mut out), Ok(13));
+        assert_eq!(dns::encode_name("example.com", &mut out), Ok(13));
         assert_eq!(&out[..13], b"\x07example\x03com\x00");
-        assert_eq!(encode_dns_name("example.com.", &mut out), Ok(13));
+        assert_eq!(dns::encode_name("example.com.", &mut out), Ok(13));
         let label63 = "a".repeat(63);
-        assert_eq!(dns_name_len(&label63), Ok(65));
-        assert_eq!(dns_name_len(&"a".repeat(64)), Err(WireError::Malformed));
+        assert_eq!(dns::name_len(&label63), Ok(65));
+        assert_eq!(dns::name_len(&"a".repeat(64)), Err(WireError::Malformed));
         for bad in ["", ".", "a..b", ".a", "a.b.."] {
-            assert_eq!(dns_name_len(bad), Err(WireError::Malformed), "{bad:?}");
+            assert_eq!(dns::name_len(bad), Err(WireError::Malformed), "{bad:?}");
         }
         // 3 × 64 + 62 octets + final zero = 255: the longest name.
         let longest = format!("{label63}.{label63}.{label63}.{}", "b".repeat(61));
-        assert_eq!(dns_name_len(&longest), Ok(255));
-        assert_eq!(encode_dns_name(&longest, &mut out), Ok(255));
+        assert_eq!(dns::name_len(&longest), Ok(255));
+        assert_eq!(dns::encode_name(&longest, &mut out), Ok(255));
         let too_long = format!("{longest}b");
-        assert_eq!(dns_name_len(&too_long), Err(WireError::Malformed));
+        assert_eq!(dns::name_len(&too_long), Err(WireError::Malformed));
         assert_eq!(
-            encode_dns_name("example.com", &mut out[..12]),
+            dns::encode_name("example.com", &mut out[..12]),
             Err(WireError::BufferTooSmall)
         );
         // Octets that are not printable are escaped when displayed.

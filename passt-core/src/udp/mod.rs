@@ -1,0 +1,963 @@
+//! UDP: guest datagrams to host sockets and back (RFC 768), forwarded UDP
+//! ports, DNS forwarding, and ICMP port unreachable for refused datagrams.
+//!
+//! # Model
+//!
+//! A *flow* is one conversation as the guest sees it: its address and port
+//! and the remote address and port, the key of a keyed hash index
+//! ([`crate::flow::index::FlowIndex`]). Its two sides ([`FlowSide`]) are the
+//! guest's tap (`endpoint` the guest, `ours` the remote as the guest sees
+//! it) and the host (`endpoint` where datagrams go, `ours` our bound
+//! address).
+//!
+//! - **From the guest**: the first datagram of a conversation opens a host
+//!   socket bound to the guest's source port ([`SockFlags::REUSEADDR`], so
+//!   that several flows from one guest port can coexist) and connected to
+//!   the destination; if that port is taken or privileged the driver binds
+//!   an ephemeral one instead ([`SockFlags::BIND_FALLBACK`]). Every datagram
+//!   is a [`SockOp::Send`] naming its payload in the guest's frame; nothing
+//!   is copied here. Replies arrive on the connected socket only.
+//! - **Forwarded ports** (`-u`, [`crate::config::Forwarding::udp_in`]): one
+//!   listening socket per port and family (opened lazily through
+//!   [`crate::Translator::poll_op`]). A datagram from host sender `S`
+//!   becomes a frame to the guest's address and the rule's target port,
+//!   from `S` as mapped below, and creates a flow keyed by both ends, so
+//!   that the guest's replies go back to `S` with a [`SockOp::SendTo`] on
+//!   the listening socket.
+//! - **To the guest**: readiness of a flow's or listener's socket reserves
+//!   up to [`RECV_BATCH`] tx slots with room for the headers and queues one
+//!   [`SockOp::Recv`]; the driver reads each datagram straight into a
+//!   slot's payload area and reports its length and sender
+//!   ([`crate::Done::Datagram`]); the headers are then written in front of
+//!   it ([`crate::wire::frame::udp4`], [`crate::wire::frame::udp6`]) and the
+//!   slot published.
+//!
+//! # Addresses (passt(1): `--map-host-loopback`, `--map-guest-addr`,
+//! `--dns-forward`, `--dns-host`)
+//!
+//! Toward the host: the `map_host_loopback` address (the gateway by
+//! default) becomes the host's loopback (127.0.0.1, ::1), `map_guest_addr`
+//! the guest's assigned address on the host, and port 53 of `dns_forward`
+//! the host's resolver (`dns_host`); replies come back from the address the
+//! guest used, since the flow remembers it. Toward the guest, a sender on
+//! the host's loopback appears as `map_host_loopback`, and one using the
+//! host's (= the guest's) own address as `map_guest_addr`, else
+//! `map_host_loopback`; without such an address the datagram is dropped.
+//!
+//! # Limits
+//!
+//! The table holds `min(Limits::max_flows, MAX_FLOWS)` flows. When it is
+//! full (or no socket slot is left), the least recently active flow is
+//! evicted if it has been idle for [`EVICT_MIN_IDLE`]; otherwise the new
+//! datagram is dropped ([`DropReason::FlowTableFull`]). A flood of
+//! datagrams to thousands of ports therefore costs at most a table of
+//! sockets, and pushes out idle flows before active ones.
+//!
+//! Host datagrams longer than the guest's MTU allows are dropped and
+//! counted ([`DropReason::TooBig`], [`UdpStats::too_big`]). A router would
+//! fragment an IPv4 datagram (RFC 791 §2.3) or answer with ICMP
+//! "fragmentation needed" / "packet too big" to the sender (RFC 1191 §4,
+//! RFC 8201 §4); the datagram already left the sender's stack as far as
+//! the host socket is concerned, an unprivileged socket cannot send ICMP
+//! back, and we do not fragment: dropping is what the sender sees from any
+//! link that cannot carry the datagram. Guest datagrams are bounded by the
+//! guest's own MTU.
+//!
+//! # Errors
+//!
+//! An ICMP port unreachable from the destination is recorded on the
+//! connected socket and reported as `ECONNREFUSED` by its next send or
+//! receive; it becomes an ICMP destination unreachable (port) or ICMPv6
+//! destination unreachable (port, RFC 4443 §3.1) to the guest, quoting the
+//! IP and UDP headers of the guest's last datagram as rebuilt from the
+//! flow (the payload is gone). At most [`ICMP_BURST`] such messages are
+//! sent at once and one per [`ICMP_INTERVAL`] afterwards (RFC 1812
+//! §4.3.2.8, RFC 4443 §2.4(f)).
+//!
+//! Malformed guest datagrams never reach this module (the dispatcher drops
+//! truncated headers, lengths that disagree with the IP length and bad
+//! checksums); datagrams from or to port 0 are dropped as
+//! [`DropReason::Malformed`], to broadcast or multicast destinations as
+//! [`DropReason::Unsupported`].
+//!
+//! # Timeouts
+//!
+//! A flow ends after [`IDLE_TIMEOUT`] without a datagram in either
+//! direction (180 s as in the original). Flows sit in least-recently-used
+//! order, so expiry and eviction look at the front only.
+
+mod lru;
+mod recv;
+
+pub(crate) use lru::Lru;
+pub(crate) use recv::RecvBatch;
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+use core::time::Duration;
+
+use crate::addr::{InAny, SockAddrAny};
+use crate::buf::{TxRing, TxStorage};
+use crate::config::Config;
+use crate::flow::index::{FlowIndex, FlowKey};
+use crate::flow::siphash::SipHasher13;
+use crate::flow::table::FlowTable;
+use crate::flow::{FlowId, FlowSide, Pif};
+use crate::time::Instant;
+use crate::translator::{L4Cx, L4Packet, SockOwner, SockSlots};
+use crate::wire::ethernet::EthernetRepr;
+use crate::wire::icmp::{error_excerpt, IcmpRepr};
+use crate::wire::icmpv6::{unreach_code, Icmpv6Repr};
+use crate::wire::ipv4::Ipv4Repr;
+use crate::wire::ipv6::Ipv6Repr;
+use crate::wire::udp::UdpRepr;
+use crate::wire::{frame, ip_proto, WireError};
+use crate::{
+    Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
+};
+
+/// A flow ends after this long without a datagram (the original's 180 s).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+/// A flow must have been idle this long to be evicted for a new one.
+pub const EVICT_MIN_IDLE: Duration = Duration::from_secs(1);
+/// Most UDP flows, whatever [`crate::config::Limits::max_flows`] allows.
+pub const MAX_FLOWS: u32 = 16 * 1024;
+/// Most datagrams one [`SockOp::Recv`] reads.
+pub const RECV_BATCH: u32 = 32;
+/// ICMP errors sent at once before the rate limit applies.
+pub const ICMP_BURST: u32 = 10;
+/// One more ICMP error allowed per this interval.
+pub const ICMP_INTERVAL: Duration = Duration::from_millis(100);
+/// TTL / hop limit of frames we build for the guest.
+const TTL: u8 = 64;
+/// Ethernet header length of frames we build (no VLAN tags).
+const ETH_LEN: usize = 14;
+/// UDP header length.
+const UDP_LEN: usize = 8;
+/// The DNS port.
+const DNS_PORT: u16 = 53;
+
+/// UDP counters, in [`crate::Stats::udp`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UdpStats {
+    /// Flows opened by a guest datagram.
+    pub flows_opened: u64,
+    /// Flows created by a datagram to a forwarded port.
+    pub flows_inbound: u64,
+    /// Flows ended by [`IDLE_TIMEOUT`].
+    pub flows_expired: u64,
+    /// Flows evicted for a new one.
+    pub flows_evicted: u64,
+    /// Sockets the host could not open (the flow is dropped).
+    pub open_failed: u64,
+    /// Listening sockets of forwarded ports opened.
+    pub listeners: u64,
+    /// Listening sockets that could not be opened.
+    pub listen_failed: u64,
+    /// Datagrams from the guest handed to a socket.
+    pub to_host: u64,
+    /// Datagrams from the host framed to the guest.
+    pub to_guest: u64,
+    /// Sends that failed on the host.
+    pub send_errors: u64,
+    /// Host datagrams dropped for exceeding the guest's MTU.
+    pub too_big: u64,
+    /// ICMP port unreachable messages sent to the guest.
+    pub port_unreachable: u64,
+    /// ICMP errors suppressed by the rate limit.
+    pub icmp_rate_limited: u64,
+}
+
+/// A flow as the guest sees it: both ends, IPv4 v4-mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct UdpKey {
+    guest: SockAddrAny,
+    remote: SockAddrAny,
+}
+
+impl FlowKey for UdpKey {
+    fn hash_into(&self, h: &mut SipHasher13) {
+        h.write(&self.guest.addr.0.octets());
+        h.write(&self.guest.port.to_be_bytes());
+        h.write(&self.remote.addr.0.octets());
+        h.write(&self.remote.port.to_be_bytes());
+    }
+}
+
+/// One UDP conversation.
+#[derive(Clone, Copy, Debug)]
+struct UdpFlow {
+    /// The guest's side: `endpoint` the guest, `ours` the remote as the
+    /// guest addresses it.
+    tap: FlowSide,
+    /// The host's side: `endpoint` where datagrams go, `ours` our bound
+    /// address (port 0: chosen by the host).
+    host: FlowSide,
+    /// The socket carrying it: the flow's own, or a listener's.
+    sock: SockId,
+    /// Whether `sock` is a forwarded port's listening socket (shared, sent
+    /// to with `SendTo`, not closed with the flow).
+    listener: bool,
+    /// The `Open` of `sock` has not completed yet.
+    opening: bool,
+    /// Last datagram in either direction.
+    last: Instant,
+    /// Payload length of the guest's last datagram, quoted in ICMP errors.
+    last_len: u16,
+}
+
+impl UdpFlow {
+    fn key(&self) -> UdpKey {
+        UdpKey {
+            guest: self.tap.endpoint,
+            remote: self.tap.ours,
+        }
+    }
+}
+
+/// A forwarded port's listening socket.
+#[derive(Clone, Copy, Debug)]
+struct Listener {
+    /// Where it is bound on the host.
+    bind: SockAddrAny,
+    /// The guest's port datagrams go to.
+    target: u16,
+    /// Its socket, once asked for.
+    sock: Option<SockId>,
+    /// The `Open` has not completed yet.
+    opening: bool,
+}
+
+/// UDP flows and forwarded ports.
+pub(crate) struct Udp {
+    flows: FlowTable<UdpFlow>,
+    index: FlowIndex<UdpKey>,
+    lru: Lru,
+    listeners: Box<[Listener]>,
+    next_listener: usize,
+    recv: Option<RecvBatch>,
+    icmp_tokens: u32,
+    icmp_refill: Instant,
+}
+
+impl Udp {
+    /// Tables sized from `config.limits`; one listener per forwarded port
+    /// and enabled family.
+    pub(crate) fn new(config: &Config) -> Self {
+        let cap = config.limits.max_flows.min(MAX_FLOWS);
+        let mut listeners = Vec::new();
+        for rule in config.fwd.udp_in.rules() {
+            let fams: [Option<InAny>; 2] = match rule.addr {
+                None => [
+                    config.ip4.as_ref().map(|_| InAny::UNSPECIFIED4),
+                    config.ip6.as_ref().map(|_| InAny::UNSPECIFIED6),
+                ],
+                Some(a) => {
+                    let a = InAny::from(a);
+                    let on = if a.is_v4() {
+                        config.ip4.is_some()
+                    } else {
+                        config.ip6.is_some()
+                    };
+                    [on.then_some(a), None]
+                }
+            };
+            for port in rule.first..=rule.last {
+                let Some(target) = rule.target(port) else {
+                    continue;
+                };
+                for addr in fams.into_iter().flatten() {
+                    listeners.push(Listener {
+                        bind: SockAddrAny { addr, port },
+                        target,
+                        sock: None,
+                        opening: false,
+                    });
+                }
+            }
+        }
+        Udp {
+            flows: FlowTable::new(cap),
+            index: FlowIndex::new(cap, config.secret),
+            lru: Lru::new(cap),
+            listeners: listeners.into_boxed_slice(),
+            next_listener: 0,
+            recv: None,
+            icmp_tokens: ICMP_BURST,
+            icmp_refill: Instant::ZERO,
+        }
+    }
+
+    /// The `Open` of the next forwarded port's listening socket, if any is
+    /// left to open and a socket slot is free.
+    pub(crate) fn next_listener_op(&mut self, socks: &mut SockSlots) -> Option<SockOp> {
+        let n = self.next_listener;
+        let l = self.listeners.get_mut(n)?;
+        let id = socks.alloc_owned(SockOwner::UdpListener(n as u32))?;
+        self.next_listener += 1;
+        l.sock = Some(id);
+        l.opening = true;
+        let ipv6 = !l.bind.addr.is_v4();
+        let mut flags = SockFlags::REUSEADDR;
+        if ipv6 {
+            flags |= SockFlags::V6ONLY;
+        }
+        Some(SockOp::Open {
+            id,
+            spec: SockSpec {
+                proto: Proto::Udp,
+                ipv6,
+                bind: Some(l.bind),
+                peer: None,
+                flags,
+            },
+        })
+    }
+
+    /// A datagram from the guest: find or open its flow, send the payload.
+    pub(crate) fn handle_tap<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        pkt: &L4Packet<'_>,
+        tx: &mut TxRing<S>,
+    ) -> Result<(), DropReason> {
+        let udp = UdpRepr::parse(pkt.l4, None, !pkt.src.is_v4())?;
+        if udp.src_port == 0 || udp.dst_port == 0 {
+            return Err(DropReason::Malformed);
+        }
+        if !is_unicast(cx.config, pkt.dst) {
+            return Err(DropReason::Unsupported);
+        }
+        if !is_unicast(cx.config, pkt.src) {
+            return Err(DropReason::Malformed);
+        }
+        let key = UdpKey {
+            guest: SockAddrAny::new(pkt.src, udp.src_port),
+            remote: SockAddrAny::new(pkt.dst, udp.dst_port),
+        };
+        let fid = match self.index.get(&key) {
+            Some(fid) => fid,
+            None => self.open_flow(cx, key, tx)?,
+        };
+        let payload = pkt.span_of(udp.payload).ok_or(DropReason::Malformed)?;
+        let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
+        flow.last = cx.now;
+        flow.last_len = udp.payload.len() as u16;
+        let op = if flow.listener {
+            SockOp::SendTo {
+                id: flow.sock,
+                dst: flow.host.endpoint,
+                payload,
+            }
+        } else {
+            SockOp::Send {
+                id: flow.sock,
+                payload,
+            }
+        };
+        self.lru.touch(fid.index());
+        cx.op(op)?;
+        cx.stats.udp.to_host += 1;
+        Ok(())
+    }
+
+    /// A new flow from the guest, with its socket being opened.
+    fn open_flow<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        key: UdpKey,
+        tx: &mut TxRing<S>,
+    ) -> Result<FlowId, DropReason> {
+        if self.flows.is_full() && !self.evict(cx, tx) {
+            return Err(DropReason::FlowTableFull);
+        }
+        let mut next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
+        let sock = match cx.socks.alloc_owned(SockOwner::UdpFlow(next.index())) {
+            Some(s) => s,
+            None => {
+                if !self.evict(cx, tx) {
+                    return Err(DropReason::FlowTableFull);
+                }
+                next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
+                cx.socks
+                    .alloc_owned(SockOwner::UdpFlow(next.index()))
+                    .ok_or(DropReason::FlowTableFull)?
+            }
+        };
+        let peer = to_host(cx.config, key.remote, true);
+        let ipv6 = !peer.addr.is_v4();
+        let bind = SockAddrAny {
+            addr: if ipv6 {
+                InAny::UNSPECIFIED6
+            } else {
+                InAny::UNSPECIFIED4
+            },
+            port: key.guest.port,
+        };
+        let mut flags = SockFlags::REUSEADDR | SockFlags::BIND_FALLBACK;
+        if ipv6 {
+            flags |= SockFlags::V6ONLY;
+        }
+        let open = SockOp::Open {
+            id: sock,
+            spec: SockSpec {
+                proto: Proto::Udp,
+                ipv6,
+                bind: Some(bind),
+                peer: Some(peer),
+                flags,
+            },
+        };
+        if let Err(e) = cx.op(open) {
+            cx.socks.release(sock);
+            return Err(e);
+        }
+        let flow = UdpFlow {
+            tap: FlowSide {
+                pif: Pif::Tap,
+                endpoint: key.guest,
+                ours: key.remote,
+            },
+            host: FlowSide {
+                pif: Pif::Host,
+                endpoint: peer,
+                ours: SockAddrAny { port: 0, ..bind },
+            },
+            sock,
+            listener: false,
+            opening: true,
+            last: cx.now,
+            last_len: 0,
+        };
+        let fid = self.insert(flow);
+        debug_assert_eq!(fid, next);
+        cx.stats.udp.flows_opened += 1;
+        Ok(fid)
+    }
+
+    /// Publish a flow in the table, the index and the LRU order.
+    fn insert(&mut self, flow: UdpFlow) -> FlowId {
+        let key = flow.key();
+        let fid = match self.flows.insert(flow) {
+            Ok(fid) => fid,
+            // Callers made room first; nothing to publish otherwise.
+            Err(_) => {
+                return FlowId {
+                    index: u32::MAX,
+                    gen: 0,
+                }
+            }
+        };
+        let indexed = self.index.insert(key, fid);
+        debug_assert!(indexed, "index and table have the same capacity");
+        self.lru.touch(fid.index());
+        fid
+    }
+
+    /// Evict the least recently active flow if it has been idle long
+    /// enough; whether one was.
+    fn evict<S: TxStorage>(&mut self, cx: &mut L4Cx<'_>, tx: &mut TxRing<S>) -> bool {
+        let Some(front) = self.lru.front() else {
+            return false;
+        };
+        let Some(fid) = self.flows.id_at(front as usize) else {
+            self.lru.remove(front);
+            return false;
+        };
+        let idle = self
+            .flows
+            .get(fid)
+            .is_some_and(|f| cx.now.saturating_since(f.last) >= EVICT_MIN_IDLE);
+        if idle {
+            self.close(cx, fid, true, tx);
+            cx.stats.udp.flows_evicted += 1;
+        }
+        idle
+    }
+
+    /// End a flow; `opened` says whether its own socket exists on the host
+    /// (a `Close` is due).
+    fn close<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        fid: FlowId,
+        opened: bool,
+        tx: &mut TxRing<S>,
+    ) {
+        let Some(flow) = self.flows.remove(fid) else {
+            return;
+        };
+        self.index.remove(&flow.key());
+        self.lru.remove(fid.index());
+        if flow.listener {
+            return;
+        }
+        if let Some(b) = self.recv.filter(|b| b.sock == flow.sock) {
+            b.finish(tx);
+            self.recv = None;
+        }
+        if !opened || cx.op(SockOp::Close { id: flow.sock }).is_ok() {
+            cx.socks.release(flow.sock);
+        } else {
+            // The socket stays ours, orphaned: its next event closes it.
+            cx.count_drop(DropReason::OpQueueFull);
+        }
+    }
+
+    /// Close a socket whose flow is gone (a `Close` did not fit the queue).
+    fn close_orphan(cx: &mut L4Cx<'_>, id: SockId) {
+        if cx.op(SockOp::Close { id }).is_ok() {
+            cx.socks.release(id);
+        }
+    }
+
+    /// The flow in slot `n` if `id` is its socket.
+    fn flow_of(&self, n: u32, id: SockId) -> Option<FlowId> {
+        let fid = self.flows.id_at(n as usize)?;
+        (self.flows.get(fid)?.sock == id).then_some(fid)
+    }
+
+    /// Readiness of a flow's or a listener's socket: read what is queued.
+    pub(crate) fn handle_ready<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        id: SockId,
+        owner: SockOwner,
+        ready: Ready,
+        tx: &mut TxRing<S>,
+    ) {
+        // A receive the driver never finished: give its slots back.
+        if let Some(b) = self.recv.take() {
+            b.finish(tx);
+        }
+        let ipv6 = match owner {
+            SockOwner::UdpFlow(n) => match self.flow_of(n, id).and_then(|f| self.flows.get(f)) {
+                Some(f) => !f.tap.endpoint.addr.is_v4(),
+                None => return Self::close_orphan(cx, id),
+            },
+            SockOwner::UdpListener(n) => match self.listeners.get(n as usize) {
+                Some(l) => !l.bind.addr.is_v4(),
+                None => return,
+            },
+            _ => return,
+        };
+        if !ready.intersects(Ready::READABLE | Ready::ERROR | Ready::HANGUP) {
+            return;
+        }
+        let ip_len = if ipv6 { 40 } else { 20 };
+        let max = usize::from(cx.config.mtu).saturating_sub(ip_len + UDP_LEN);
+        let Some(b) = RecvBatch::reserve(tx, id, RECV_BATCH, ETH_LEN + ip_len + UDP_LEN, max)
+        else {
+            cx.count_drop(DropReason::TxFull);
+            return;
+        };
+        if cx.op(SockOp::Recv { id, into: b.slots }).is_err() {
+            b.finish(tx);
+            cx.count_drop(DropReason::OpQueueFull);
+            return;
+        }
+        self.recv = Some(b);
+    }
+
+    /// The result of an operation on a flow's or a listener's socket.
+    pub(crate) fn handle_completion<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        owner: SockOwner,
+        done: Completion,
+        tx: &mut TxRing<S>,
+    ) {
+        let id = done.id;
+        if let Some(mut b) = self.recv.filter(|b| b.sock == id) {
+            match done.res {
+                Ok(Done::Datagram { len, from }) => {
+                    self.datagram(cx, owner, &mut b, len as usize, from, tx);
+                    self.recv = Some(b);
+                    return;
+                }
+                Ok(Done::Datagrams { .. }) | Err(_) => {
+                    b.finish(tx);
+                    self.recv = None;
+                    if done.res == Err(Errno::ECONNREFUSED) {
+                        if let SockOwner::UdpFlow(n) = owner {
+                            if let Some(fid) = self.flow_of(n, id) {
+                                self.port_unreachable(cx, fid, tx);
+                            }
+                        }
+                    }
+                    return;
+                }
+                Ok(_) => {}
+            }
+        }
+        match owner {
+            SockOwner::UdpListener(n) => {
+                let Some(l) = self.listeners.get_mut(n as usize) else {
+                    return;
+                };
+                if l.opening {
+                    l.opening = false;
+                    match done.res {
+                        Ok(_) => cx.stats.udp.listeners += 1,
+                        Err(_) => {
+                            cx.stats.udp.listen_failed += 1;
+                            l.sock = None;
+                            cx.socks.release(id);
+                        }
+                    }
+                } else if done.res.is_err() {
+                    cx.stats.udp.send_errors += 1;
+                }
+            }
+            SockOwner::UdpFlow(n) => {
+                let Some(fid) = self.flow_of(n, id) else {
+                    return Self::close_orphan(cx, id);
+                };
+                let Some(flow) = self.flows.get_mut(fid) else {
+                    return;
+                };
+                if flow.opening {
+                    flow.opening = false;
+                    if done.res.is_err() {
+                        cx.stats.udp.open_failed += 1;
+                        self.close(cx, fid, false, tx);
+                    }
+                    return;
+                }
+                match done.res {
+                    Ok(_) => {}
+                    Err(Errno::ECONNREFUSED) => self.port_unreachable(cx, fid, tx),
+                    Err(_) => cx.stats.udp.send_errors += 1,
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// One datagram of the receive in flight: frame it for the guest.
+    fn datagram<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        owner: SockOwner,
+        b: &mut RecvBatch,
+        len: usize,
+        from: SockAddrAny,
+        tx: &mut TxRing<S>,
+    ) {
+        let fid = match owner {
+            SockOwner::UdpFlow(n) => self.flow_of(n, b.sock).ok_or(DropReason::StaleSocket),
+            SockOwner::UdpListener(n) => self.inbound(cx, n, from, tx),
+            _ => Err(DropReason::StaleSocket),
+        };
+        let fid = match fid {
+            Ok(fid) if len <= b.payload_len() => fid,
+            Ok(_) => {
+                b.skip();
+                cx.count_drop(DropReason::TooBig);
+                cx.stats.udp.too_big += 1;
+                return;
+            }
+            Err(reason) => {
+                b.skip();
+                cx.count_drop(reason);
+                return;
+            }
+        };
+        let Some(flow) = self.flows.get_mut(fid) else {
+            b.skip();
+            return;
+        };
+        let (src, dst) = (flow.tap.ours, flow.tap.endpoint);
+        let eth = EthernetRepr::new(cx.guest_mac(), cx.config.our_mac, 0);
+        let Some(buf) = b.place(tx, len) else {
+            cx.count_drop(DropReason::TooBig);
+            return;
+        };
+        let built = match (src.addr.v4(), dst.addr.v4()) {
+            (Some(s), Some(d)) => {
+                frame::udp4(buf, &eth, s, src.port, d, dst.port, TTL, |_| Ok(len))
+            }
+            (None, None) => frame::udp6(
+                buf,
+                &eth,
+                src.addr.0,
+                src.port,
+                dst.addr.0,
+                dst.port,
+                TTL,
+                |_| Ok(len),
+            ),
+            _ => Err(WireError::Unsupported),
+        };
+        match built {
+            Ok(n) if b.commit(tx, n) => {
+                flow.last = cx.now;
+                self.lru.touch(fid.index());
+                cx.stats.udp.to_guest += 1;
+                cx.stats.frames_out += 1;
+            }
+            _ => cx.count_drop(DropReason::Unsupported),
+        }
+    }
+
+    /// The flow for a datagram from `from` to listener `n`, created if new.
+    fn inbound<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        n: u32,
+        from: SockAddrAny,
+        tx: &mut TxRing<S>,
+    ) -> Result<FlowId, DropReason> {
+        let l = *self
+            .listeners
+            .get(n as usize)
+            .ok_or(DropReason::StaleSocket)?;
+        let sock = l.sock.ok_or(DropReason::StaleSocket)?;
+        let remote = to_guest(cx.config, from.addr).ok_or(DropReason::Unsupported)?;
+        let guest = guest_addr(cx.config, remote.is_v4()).ok_or(DropReason::Unsupported)?;
+        let key = UdpKey {
+            guest: SockAddrAny::new(guest, l.target),
+            remote: SockAddrAny::new(remote, from.port),
+        };
+        if let Some(fid) = self.index.get(&key) {
+            return Ok(fid);
+        }
+        if self.flows.is_full() && !self.evict(cx, tx) {
+            return Err(DropReason::FlowTableFull);
+        }
+        let fid = self.insert(UdpFlow {
+            tap: FlowSide {
+                pif: Pif::Tap,
+                endpoint: key.guest,
+                ours: key.remote,
+            },
+            host: FlowSide {
+                pif: Pif::Host,
+                endpoint: from,
+                ours: l.bind,
+            },
+            sock,
+            listener: true,
+            opening: false,
+            last: cx.now,
+            last_len: 0,
+        });
+        cx.stats.udp.flows_inbound += 1;
+        Ok(fid)
+    }
+
+    /// Tell the guest that the destination of flow `fid` refused it
+    /// (RFC 792 type 3 code 3; RFC 4443 §3.1 code 4), rate-limited.
+    fn port_unreachable<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        fid: FlowId,
+        tx: &mut TxRing<S>,
+    ) {
+        let Some(flow) = self.flows.get(fid) else {
+            return;
+        };
+        let since = cx.now.saturating_since(self.icmp_refill);
+        let refill = (since.as_nanos() / ICMP_INTERVAL.as_nanos()).min(u128::from(ICMP_BURST));
+        if refill > 0 {
+            self.icmp_tokens = (self.icmp_tokens + refill as u32).min(ICMP_BURST);
+            self.icmp_refill = cx.now;
+        }
+        if self.icmp_tokens == 0 {
+            cx.stats.udp.icmp_rate_limited += 1;
+            return;
+        }
+        let (guest, remote) = (flow.tap.endpoint, flow.tap.ours);
+        let eth = EthernetRepr::new(cx.guest_mac(), cx.config.our_mac, 0);
+        let udp_len = UDP_LEN + usize::from(flow.last_len);
+        let mut quote = [0u8; 48];
+        let sent = match (guest.addr.v4(), remote.addr.v4()) {
+            (Some(g), Some(r)) => {
+                let ip = Ipv4Repr::new(g, r, ip_proto::UDP, TTL);
+                let Ok(hl) = ip.emit_with_checksum(&mut quote, udp_len) else {
+                    return;
+                };
+                let Some(q) = write_udp_header(&mut quote, hl, guest.port, remote.port, udp_len)
+                else {
+                    return;
+                };
+                let msg = IcmpRepr::port_unreachable(error_excerpt(q));
+                tx.push_with(|buf| crate::icmp::icmp4_frame(buf, &eth, r, g, |m| msg.emit(m)).ok())
+            }
+            (None, None) => {
+                let ip = Ipv6Repr::new(guest.addr.0, remote.addr.0, ip_proto::UDP, TTL);
+                let Ok(hl) = ip.emit_with_len(&mut quote, udp_len) else {
+                    return;
+                };
+                let Some(q) = write_udp_header(&mut quote, hl, guest.port, remote.port, udp_len)
+                else {
+                    return;
+                };
+                let msg = Icmpv6Repr::dst_unreachable(unreach_code::PORT_UNREACHABLE, q);
+                tx.push_with(|buf| {
+                    frame::icmpv6(buf, &eth, remote.addr.0, guest.addr.0, TTL, |m| {
+                        msg.emit(m, 0)
+                    })
+                    .ok()
+                })
+            }
+            _ => false,
+        };
+        if sent {
+            self.icmp_tokens -= 1;
+            cx.stats.udp.port_unreachable += 1;
+            cx.stats.frames_out += 1;
+        } else {
+            cx.count_drop(DropReason::TxFull);
+        }
+    }
+
+    /// End flows idle for [`IDLE_TIMEOUT`].
+    pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut L4Cx<'_>, tx: &mut TxRing<S>) {
+        while let Some(front) = self.lru.front() {
+            let Some(fid) = self.flows.id_at(front as usize) else {
+                self.lru.remove(front);
+                continue;
+            };
+            let last = self.flows.get(fid).map_or(Instant::ZERO, |f| f.last);
+            if last + IDLE_TIMEOUT > cx.now {
+                break;
+            }
+            let opened = self.flows.get(fid).is_some_and(|f| !f.opening);
+            self.close(cx, fid, opened, tx);
+            cx.stats.udp.flows_expired += 1;
+        }
+    }
+
+    /// When the idlest flow expires.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let front = self.lru.front()?;
+        let fid = self.flows.id_at(front as usize)?;
+        Some(self.flows.get(fid)?.last + IDLE_TIMEOUT)
+    }
+}
+
+/// Write a UDP header (checksum 0) after the IP header of `quote` and
+/// return the quoted bytes.
+fn write_udp_header(
+    quote: &mut [u8],
+    at: usize,
+    sport: u16,
+    dport: u16,
+    len: usize,
+) -> Option<&[u8]> {
+    let h = quote.get_mut(at..at + UDP_LEN)?;
+    h[0..2].copy_from_slice(&sport.to_be_bytes());
+    h[2..4].copy_from_slice(&dport.to_be_bytes());
+    h[4..6].copy_from_slice(&(len.min(65535) as u16).to_be_bytes());
+    h[6..8].fill(0);
+    quote.get(..at + UDP_LEN)
+}
+
+/// Whether the guest may address `a` as a single host: not unspecified,
+/// broadcast (limited or of the guest's subnet) or multicast.
+pub(crate) fn is_unicast(config: &Config, a: InAny) -> bool {
+    match a.v4() {
+        Some(v4) => {
+            let subnet_bcast = config.ip4.as_ref().is_some_and(|ip4| {
+                let len = u32::from(ip4.prefix_len.min(32));
+                let host_mask = u32::MAX.checked_shr(len).unwrap_or(0);
+                len < 31 && u32::from(v4) == u32::from(ip4.addr) | host_mask
+            });
+            !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || subnet_bcast)
+        }
+        None => !(a.0.is_unspecified() || a.0.is_multicast()),
+    }
+}
+
+/// Where a datagram the guest sends to `dst` goes on the host (see the
+/// module docs); `dns` enables the `dns_forward` redirection of port 53.
+pub(crate) fn to_host(config: &Config, dst: SockAddrAny, dns: bool) -> SockAddrAny {
+    let port = dst.port;
+    match dst.addr.v4() {
+        Some(a) => {
+            let Some(ip4) = &config.ip4 else {
+                return dst;
+            };
+            if dns && port == DNS_PORT && ip4.dns_forward == Some(a) {
+                if let Some(h) = ip4.dns_host {
+                    return SockAddrAny::new(h, DNS_PORT);
+                }
+            }
+            if ip4.map_host_loopback == Some(a) {
+                SockAddrAny::new(Ipv4Addr::LOCALHOST, port)
+            } else if ip4.map_guest_addr == Some(a) {
+                SockAddrAny::new(ip4.addr, port)
+            } else {
+                dst
+            }
+        }
+        None => {
+            let a = dst.addr.0;
+            let Some(ip6) = &config.ip6 else {
+                return dst;
+            };
+            if dns && port == DNS_PORT && ip6.dns_forward == Some(a) {
+                if let Some(h) = ip6.dns_host {
+                    return SockAddrAny::new(h, DNS_PORT);
+                }
+            }
+            if ip6.map_host_loopback == Some(a) {
+                SockAddrAny::new(Ipv6Addr::LOCALHOST, port)
+            } else if ip6.map_guest_addr == Some(a) {
+                SockAddrAny::new(ip6.addr, port)
+            } else {
+                dst
+            }
+        }
+    }
+}
+
+/// How the guest sees a host address a datagram came from (see the module
+/// docs); `None` if it has no address to stand for it.
+pub(crate) fn to_guest(config: &Config, from: InAny) -> Option<InAny> {
+    match from.v4() {
+        Some(a) => {
+            let ip4 = config.ip4.as_ref()?;
+            if a.is_loopback() {
+                ip4.map_host_loopback.map(InAny::from)
+            } else if a == ip4.addr {
+                ip4.map_guest_addr
+                    .or(ip4.map_host_loopback)
+                    .map(InAny::from)
+            } else if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
+                None
+            } else {
+                Some(from)
+            }
+        }
+        None => {
+            let ip6 = config.ip6.as_ref()?;
+            let a = from.0;
+            if a.is_loopback() {
+                ip6.map_host_loopback.map(InAny::from)
+            } else if a == ip6.addr {
+                ip6.map_guest_addr
+                    .or(ip6.map_host_loopback)
+                    .map(InAny::from)
+            } else if a.is_unspecified() || a.is_multicast() {
+                None
+            } else {
+                Some(from)
+            }
+        }
+    }
+}
+
+/// The guest's assigned address of a family, if it has one.
+pub(crate) fn guest_addr(config: &Config, v4: bool) -> Option<InAny> {
+    if v4 {
+        config.ip4.as_ref().map(|c| InAny::from(c.addr))
+    } else {
+        config
+            .ip6
+            .as_ref()
+            .map(|c| c.addr)
+            .filter(|a| !a.is_unspecified())
+            .map(InAny::from)
+    }
+}

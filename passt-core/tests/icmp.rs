@@ -1,0 +1,236 @@
+//! ICMP and ICMPv6 echo through the Translator on the fake host.
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use passt_core::addr::SockAddrAny;
+use passt_core::config::Config;
+use passt_core::testing::build::{
+    icmp4_echo, icmp6_echo, test_config, test_ip6, GUEST4, GUEST6, GUEST_MAC, GW4, GW6, REMOTE4,
+};
+use passt_core::testing::Harness;
+use passt_core::wire::checksum::pseudo_header_v6;
+use passt_core::wire::ethernet::EthernetRepr;
+use passt_core::wire::icmp::IcmpRepr;
+use passt_core::wire::icmpv6::{Icmpv6Packet, Icmpv6Repr};
+use passt_core::wire::ip_proto;
+use passt_core::wire::ipv4::Ipv4Repr;
+use passt_core::wire::ipv6::Ipv6Repr;
+use passt_core::{
+    Completion, Done, DropReason, Errno, Event, Proto, Ready, SockId, SockOp, SockSpec,
+};
+
+const REMOTE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
+
+fn dual() -> Config {
+    Config {
+        ip6: Some(test_ip6()),
+        ..test_config()
+    }
+}
+
+fn complete(h: &mut Harness, id: SockId, res: Result<Done, Errno>) {
+    h.complete(Completion { id, res });
+}
+
+/// The Open and the Send of a new echo flow.
+#[track_caller]
+fn expect_flow(h: &mut Harness) -> (SockId, SockSpec, u32) {
+    let (id, spec) = match h.expect_op() {
+        SockOp::Open { id, spec } => (id, spec),
+        op => panic!("{op:?}"),
+    };
+    match h.expect_op() {
+        SockOp::Send { id: sid, payload } => {
+            assert_eq!(sid, id);
+            (id, spec, payload.len)
+        }
+        op => panic!("{op:?}"),
+    }
+}
+
+/// What the kernel hands back on a ping socket: an echo reply with its own
+/// identifier and a checksum we do not trust.
+fn kernel_reply(v6: bool, ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let mut m = vec![if v6 { 129 } else { 0 }, 0, 0xde, 0xad];
+    m.extend_from_slice(&ident.to_be_bytes());
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(data);
+    m
+}
+
+#[test]
+fn echo4_to_a_remote_host_and_back_with_the_guests_identifier() {
+    let mut h = Harness::new(test_config());
+    h.guest(&icmp4_echo(GUEST4, REMOTE4, 0x1234, 1, b"ping data"));
+    let (id, spec, len) = expect_flow(&mut h);
+    assert_eq!(spec.proto, Proto::Icmp);
+    assert!(!spec.ipv6);
+    assert_eq!(spec.bind, None);
+    assert_eq!(spec.peer, Some(SockAddrAny::new(REMOTE4, 0)));
+    // The whole ICMP message goes to the socket; the kernel sets its id.
+    assert_eq!(len, 8 + 9);
+    complete(&mut h, id, Ok(Done::Opened));
+    complete(&mut h, id, Ok(Done::Bytes(17)));
+    // Same identifier, next sequence number: same flow.
+    h.guest(&icmp4_echo(GUEST4, REMOTE4, 0x1234, 2, b"ping data"));
+    assert!(matches!(h.expect_op(), SockOp::Send { id: s, .. } if s == id));
+
+    h.ready(id, Ready::READABLE);
+    let into = match h.expect_op() {
+        SockOp::Recv { id: s, into } if s == id => into,
+        op => panic!("{op:?}"),
+    };
+    assert_eq!(into.payload_offset, 14 + 20);
+    let r1 = kernel_reply(false, 0x4242, 1, b"ping data");
+    let r2 = kernel_reply(false, 0x4242, 2, b"ping data");
+    let from = SockAddrAny::new(REMOTE4, 0);
+    h.recv(id, into, &[(from, &r1), (from, &r2)]);
+    for seq in 1..=2 {
+        let f = h.expect_frame();
+        let (eth, l3) = EthernetRepr::parse(&f).unwrap();
+        assert_eq!(eth.dst, GUEST_MAC);
+        let (ip, l4) = Ipv4Repr::parse(l3, true).unwrap();
+        assert_eq!(
+            (ip.src, ip.dst, ip.protocol),
+            (REMOTE4, GUEST4, ip_proto::ICMP)
+        );
+        let (msg, _) = IcmpRepr::parse(l4, true).expect("checksum verifies");
+        assert_eq!(
+            msg,
+            IcmpRepr::EchoReply {
+                ident: 0x1234,
+                seq,
+                data: b"ping data"
+            }
+        );
+    }
+    h.expect_no_frame();
+    let s = &h.t.stats().icmp;
+    assert_eq!((s.flows_opened, s.requests, s.replies), (1, 2, 2));
+}
+
+#[test]
+fn echo_to_the_gateway_goes_to_host_loopback_both_families() {
+    let mut h = Harness::new(dual());
+    h.guest(&icmp4_echo(GUEST4, GW4, 7, 1, b""));
+    let (_, spec, _) = expect_flow(&mut h);
+    assert_eq!(spec.peer, Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, 0)));
+    h.guest(&icmp6_echo(GUEST6, GW6, 7, 1, b"six"));
+    let (id6, spec, len) = expect_flow(&mut h);
+    assert!(spec.ipv6);
+    assert_eq!(spec.peer, Some(SockAddrAny::new(Ipv6Addr::LOCALHOST, 0)));
+    assert_eq!(len, 11);
+    complete(&mut h, id6, Ok(Done::Opened));
+    h.ready(id6, Ready::READABLE);
+    let into = match h.expect_op() {
+        SockOp::Recv { into, .. } => into,
+        op => panic!("{op:?}"),
+    };
+    assert_eq!(into.payload_offset, 14 + 40);
+    let r = kernel_reply(true, 99, 1, b"six");
+    h.recv(id6, into, &[(SockAddrAny::new(Ipv6Addr::LOCALHOST, 0), &r)]);
+    let f = h.expect_frame();
+    let (ip, l4) = Ipv6Repr::parse(&f[14..]).unwrap();
+    assert_eq!((ip.src, ip.dst), (GW6, GUEST6));
+    let p = pseudo_header_v6(&ip.src, &ip.dst, ip_proto::ICMPV6, l4.len() as u32);
+    let msg = Icmpv6Packet::parse(l4, Some(p)).expect("checksum").repr;
+    assert_eq!(
+        msg,
+        Icmpv6Repr::EchoReply {
+            ident: 7,
+            seq: 1,
+            data: b"six"
+        }
+    );
+}
+
+#[test]
+fn echo6_to_a_remote_host() {
+    let mut h = Harness::new(dual());
+    h.guest(&icmp6_echo(GUEST6, REMOTE6, 0xbeef, 5, b"abc"));
+    let (id, spec, _) = expect_flow(&mut h);
+    assert_eq!(spec.peer, Some(SockAddrAny::new(REMOTE6, 0)));
+    complete(&mut h, id, Ok(Done::Opened));
+    h.ready(id, Ready::READABLE);
+    let into = match h.expect_op() {
+        SockOp::Recv { into, .. } => into,
+        op => panic!("{op:?}"),
+    };
+    let r = kernel_reply(true, 1, 5, b"abc");
+    // Something that is not an echo reply is dropped, the reply delivered.
+    let junk = [1u8, 4, 0, 0, 0, 0, 0, 0];
+    let from = SockAddrAny::new(REMOTE6, 0);
+    h.recv(id, into, &[(from, &junk), (from, &r)]);
+    let f = h.expect_frame();
+    let (_, l4) = Ipv6Repr::parse(&f[14..]).unwrap();
+    assert_eq!(&l4[4..8], &[0xbe, 0xef, 0, 5]);
+    h.expect_no_frame();
+    assert_eq!(h.t.stats().dropped(DropReason::Unsupported), 1);
+}
+
+#[test]
+fn ping_sockets_refused_warn_once_and_drop_requests() {
+    let mut h = Harness::new(test_config());
+    h.guest(&icmp4_echo(GUEST4, REMOTE4, 1, 1, b""));
+    let (id, _, _) = expect_flow(&mut h);
+    complete(&mut h, id, Err(Errno::EACCES));
+    complete(&mut h, id, Err(Errno::EBADF));
+    assert_eq!(
+        h.take_events(),
+        vec![
+            Event::GuestMac(GUEST_MAC),
+            Event::PingDenied { ipv6: false }
+        ]
+    );
+    h.guest(&icmp4_echo(GUEST4, REMOTE4, 1, 2, b""));
+    h.expect_no_op();
+    assert!(h
+        .take_events()
+        .iter()
+        .all(|e| !matches!(e, Event::PingDenied { .. })));
+    assert_eq!(h.t.stats().icmp.denied, 1);
+}
+
+#[test]
+fn echo_flows_expire_after_a_minute() {
+    let mut h = Harness::new(test_config());
+    h.guest(&icmp4_echo(GUEST4, REMOTE4, 1, 1, b""));
+    let (id, _, _) = expect_flow(&mut h);
+    complete(&mut h, id, Ok(Done::Opened));
+    h.advance(Duration::from_secs(59));
+    h.expect_no_op();
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.expect_op(), SockOp::Close { id });
+    assert_eq!(h.t.stats().icmp.flows_expired, 1);
+}
+
+#[test]
+fn bogus_icmp_is_counted_and_dropped() {
+    let mut h = Harness::new(test_config());
+    // Four bytes of ICMP.
+    let mut f = icmp4_echo(GUEST4, REMOTE4, 1, 1, b"");
+    f.truncate(14 + 20 + 4);
+    f[16..18].copy_from_slice(&24u16.to_be_bytes());
+    f[24..26].fill(0);
+    let c = passt_core::wire::checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    h.guest(&f);
+    assert_eq!(h.t.stats().dropped(DropReason::Truncated), 1);
+    // A bad ICMP checksum.
+    let mut f = icmp4_echo(GUEST4, REMOTE4, 1, 1, b"data");
+    let last = f.len() - 1;
+    f[last] ^= 1;
+    h.guest(&f);
+    assert_eq!(h.t.stats().dropped(DropReason::BadChecksum), 1);
+    // An echo reply from the guest, and an echo to a broadcast address.
+    let mut f = icmp4_echo(GUEST4, REMOTE4, 1, 1, b"");
+    f[34] = 0;
+    f[36..38].fill(0);
+    let c = passt_core::wire::checksum::checksum(&f[34..]);
+    f[36..38].copy_from_slice(&c.to_be_bytes());
+    h.guest(&f);
+    h.guest(&icmp4_echo(GUEST4, Ipv4Addr::BROADCAST, 1, 1, b""));
+    assert_eq!(h.t.stats().dropped(DropReason::Unsupported), 2);
+    h.expect_no_op();
+}

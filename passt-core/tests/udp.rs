@@ -1,0 +1,559 @@
+//! UDP through the Translator on the fake host: flows both ways, address
+//! mapping, DNS forwarding, timeouts, port unreachable, bad input, floods.
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use passt_core::addr::SockAddrAny;
+use passt_core::buf::{RxSpan, TxSlots};
+use passt_core::config::ports::FwdSpec;
+use passt_core::config::Config;
+use passt_core::testing::build::{
+    test_config, test_ip6, udp4, udp6, GUEST4, GUEST6, GUEST_MAC, GW4, GW6, REMOTE4,
+};
+use passt_core::testing::Harness;
+use passt_core::wire::checksum::{pseudo_header_v4, pseudo_header_v6};
+use passt_core::wire::ethernet::{ethertype, EthernetRepr};
+use passt_core::wire::icmp::IcmpRepr;
+use passt_core::wire::icmpv6::{Icmpv6Packet, Icmpv6Repr};
+use passt_core::wire::ip_proto;
+use passt_core::wire::ipv4::Ipv4Repr;
+use passt_core::wire::ipv6::Ipv6Repr;
+use passt_core::wire::udp::UdpRepr;
+use passt_core::{
+    Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
+};
+
+const REMOTE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
+
+fn sa(a: impl Into<core::net::IpAddr>, port: u16) -> SockAddrAny {
+    SockAddrAny::new(a.into(), port)
+}
+
+fn ok(h: &mut Harness, id: SockId, done: Done) {
+    h.complete(Completion { id, res: Ok(done) });
+}
+
+fn err(h: &mut Harness, id: SockId, e: Errno) {
+    h.complete(Completion { id, res: Err(e) });
+}
+
+/// The Open of a new flow; checks nothing.
+#[track_caller]
+fn expect_open(h: &mut Harness) -> (SockId, SockSpec) {
+    match h.expect_op() {
+        SockOp::Open { id, spec } => (id, spec),
+        op => panic!("expected Open, got {op:?}"),
+    }
+}
+
+#[track_caller]
+fn expect_send(h: &mut Harness) -> (SockId, RxSpan) {
+    match h.expect_op() {
+        SockOp::Send { id, payload } => (id, payload),
+        op => panic!("expected Send, got {op:?}"),
+    }
+}
+
+#[track_caller]
+fn expect_recv(h: &mut Harness, sock: SockId) -> TxSlots {
+    match h.expect_op() {
+        SockOp::Recv { id, into } if id == sock => into,
+        op => panic!("expected Recv on {sock:?}, got {op:?}"),
+    }
+}
+
+/// A UDP frame to the guest, decoded with its checksum verified:
+/// (source, destination, payload).
+#[track_caller]
+fn udp_frame(f: &[u8]) -> (SockAddrAny, SockAddrAny, Vec<u8>) {
+    let (eth, l3) = EthernetRepr::parse(f).unwrap();
+    assert_eq!(eth.dst, GUEST_MAC);
+    match eth.ethertype {
+        ethertype::IPV4 => {
+            let (ip, l4) = Ipv4Repr::parse(l3, true).unwrap();
+            assert_eq!(ip.protocol, ip_proto::UDP);
+            let p = pseudo_header_v4(ip.src, ip.dst, ip_proto::UDP, l4.len() as u16);
+            let u = UdpRepr::parse(l4, Some(p), false).unwrap();
+            assert_ne!(u.checksum, 0);
+            (
+                sa(ip.src, u.src_port),
+                sa(ip.dst, u.dst_port),
+                u.payload.to_vec(),
+            )
+        }
+        ethertype::IPV6 => {
+            let (ip, l4) = Ipv6Repr::parse(l3).unwrap();
+            let p = pseudo_header_v6(&ip.src, &ip.dst, ip_proto::UDP, l4.len() as u32);
+            let u = UdpRepr::parse(l4, Some(p), true).unwrap();
+            (
+                sa(ip.src, u.src_port),
+                sa(ip.dst, u.dst_port),
+                u.payload.to_vec(),
+            )
+        }
+        t => panic!("ethertype {t:#x}"),
+    }
+}
+
+fn dual_config() -> Config {
+    Config {
+        ip6: Some(test_ip6()),
+        ..test_config()
+    }
+}
+
+/// Open a flow from GUEST4:40000 to `dst` and complete its Open and Send.
+fn open4(h: &mut Harness, dst: SocketV4) -> SockId {
+    h.guest(&udp4(GUEST4, 40000, dst.0, dst.1, b"x"));
+    let (id, _) = expect_open(h);
+    let _ = expect_send(h);
+    ok(h, id, Done::Opened);
+    ok(h, id, Done::Bytes(1));
+    id
+}
+
+type SocketV4 = (Ipv4Addr, u16);
+
+#[test]
+fn guest_datagrams_open_a_flow_on_the_same_port_and_replies_come_back() {
+    let mut h = Harness::new(test_config());
+    let frame = udp4(GUEST4, 40000, REMOTE4, 5000, b"hello");
+    h.guest(&frame);
+    let (id, spec) = expect_open(&mut h);
+    assert_eq!(spec.proto, Proto::Udp);
+    assert!(!spec.ipv6);
+    assert_eq!(spec.bind, Some(sa(Ipv4Addr::UNSPECIFIED, 40000)));
+    assert_eq!(spec.peer, Some(sa(REMOTE4, 5000)));
+    assert_eq!(spec.flags, SockFlags::REUSEADDR | SockFlags::BIND_FALLBACK);
+    let (sid, span) = expect_send(&mut h);
+    assert_eq!(sid, id);
+    // The payload is named where it lies in the guest's frame.
+    assert_eq!(
+        span,
+        RxSpan {
+            frame: 0,
+            offset: 42,
+            len: 5
+        }
+    );
+    assert_eq!(&frame[42..47], b"hello");
+    ok(&mut h, id, Done::Opened);
+    ok(&mut h, id, Done::Bytes(5));
+
+    // The same conversation reuses the flow.
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 5000, b"again"));
+    assert_eq!(expect_send(&mut h).0, id);
+    ok(&mut h, id, Done::Bytes(5));
+    h.expect_no_op();
+    // Another destination port is another flow, from the same guest port.
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 5001, b"other"));
+    let (id2, spec2) = expect_open(&mut h);
+    assert_ne!(id2, id);
+    assert_eq!(spec2.bind, Some(sa(Ipv4Addr::UNSPECIFIED, 40000)));
+    let _ = expect_send(&mut h);
+
+    // Replies: two datagrams in one receive, each in its own frame.
+    h.ready(id, Ready::READABLE);
+    let into = expect_recv(&mut h, id);
+    assert_eq!(into.payload_offset, 42);
+    assert_eq!(into.payload_len, 65520 - 28);
+    h.recv(
+        id,
+        into,
+        &[(sa(REMOTE4, 5000), b"world"), (sa(REMOTE4, 5000), b"")],
+    );
+    let (src, dst, payload) = udp_frame(&h.expect_frame());
+    assert_eq!((src, dst), (sa(REMOTE4, 5000), sa(GUEST4, 40000)));
+    assert_eq!(payload, b"world");
+    let (_, _, payload) = udp_frame(&h.expect_frame());
+    assert_eq!(payload, b"");
+    h.expect_no_frame();
+    // Nothing more to read: the receive ends without a frame.
+    h.ready(id, Ready::READABLE);
+    let into = expect_recv(&mut h, id);
+    h.recv(id, into, &[]);
+    h.expect_no_frame();
+
+    let s = &h.t.stats().udp;
+    assert_eq!((s.flows_opened, s.to_host, s.to_guest), (2, 3, 2));
+    assert_eq!(h.t.stats().frames_out, 2);
+}
+
+#[test]
+fn ipv6_flows_both_ways() {
+    let mut h = Harness::new(dual_config());
+    h.guest(&udp6(GUEST6, 50000, REMOTE6, 4242, b"six"));
+    let (id, spec) = expect_open(&mut h);
+    assert!(spec.ipv6);
+    assert_eq!(spec.bind, Some(sa(Ipv6Addr::UNSPECIFIED, 50000)));
+    assert_eq!(spec.peer, Some(sa(REMOTE6, 4242)));
+    assert!(spec.flags.contains(SockFlags::V6ONLY));
+    let (_, span) = expect_send(&mut h);
+    assert_eq!((span.offset, span.len), (62, 3));
+    ok(&mut h, id, Done::Opened);
+    ok(&mut h, id, Done::Bytes(3));
+    h.ready(id, Ready::READABLE);
+    let into = expect_recv(&mut h, id);
+    assert_eq!(into.payload_offset, 62);
+    h.recv(id, into, &[(sa(REMOTE6, 4242), b"reply")]);
+    let (src, dst, payload) = udp_frame(&h.expect_frame());
+    assert_eq!((src, dst), (sa(REMOTE6, 4242), sa(GUEST6, 50000)));
+    assert_eq!(payload, b"reply");
+}
+
+#[test]
+fn gateway_is_host_loopback_and_dns_forward_reaches_the_host_resolver() {
+    let fwd4 = Ipv4Addr::new(192, 0, 2, 53);
+    let host_dns4 = Ipv4Addr::new(203, 0, 113, 53);
+    let host_dns6: Ipv6Addr = "2001:db8:3::53".parse().unwrap();
+    let fwd6: Ipv6Addr = "2001:db8::53".parse().unwrap();
+    let mut c = dual_config();
+    let ip4 = c.ip4.as_mut().unwrap();
+    ip4.dns_forward = Some(fwd4);
+    ip4.dns_host = Some(host_dns4);
+    ip4.map_guest_addr = Some(Ipv4Addr::new(192, 0, 2, 99));
+    let ip6 = c.ip6.as_mut().unwrap();
+    ip6.dns_forward = Some(fwd6);
+    ip6.dns_host = Some(host_dns6);
+    let mut h = Harness::new(c);
+
+    let peer_of = |h: &mut Harness, frame: Vec<u8>| {
+        h.guest(&frame);
+        let (id, spec) = expect_open(h);
+        let _ = expect_send(h);
+        ok(h, id, Done::Opened);
+        (id, spec.peer.unwrap())
+    };
+    let (_, p) = peer_of(&mut h, udp4(GUEST4, 1000, GW4, 7, b"echo"));
+    assert_eq!(p, sa(Ipv4Addr::LOCALHOST, 7));
+    let (_, p) = peer_of(
+        &mut h,
+        udp4(GUEST4, 1000, Ipv4Addr::new(192, 0, 2, 99), 7, b"me"),
+    );
+    assert_eq!(p, sa(GUEST4, 7));
+    let (dns, p) = peer_of(&mut h, udp4(GUEST4, 1001, fwd4, 53, b"query"));
+    assert_eq!(p, sa(host_dns4, 53));
+    // Only DNS is redirected.
+    let (_, p) = peer_of(&mut h, udp4(GUEST4, 1001, fwd4, 54, b"not dns"));
+    assert_eq!(p, sa(fwd4, 54));
+    let (dns6, p) = peer_of(&mut h, udp6(GUEST6, 1002, fwd6, 53, b"query6"));
+    assert_eq!(p, sa(host_dns6, 53));
+    let (_, p) = peer_of(&mut h, udp6(GUEST6, 1003, GW6, 9, b"gw"));
+    assert_eq!(p, sa(Ipv6Addr::LOCALHOST, 9));
+
+    // The resolver's answers come back from the dns_forward address.
+    h.ready(dns, Ready::READABLE);
+    let into = expect_recv(&mut h, dns);
+    h.recv(dns, into, &[(sa(host_dns4, 53), b"answer")]);
+    let (src, dst, payload) = udp_frame(&h.expect_frame());
+    assert_eq!(
+        (src, dst, payload.as_slice()),
+        (sa(fwd4, 53), sa(GUEST4, 1001), &b"answer"[..])
+    );
+    h.ready(dns6, Ready::READABLE);
+    let into = expect_recv(&mut h, dns6);
+    h.recv(dns6, into, &[(sa(host_dns6, 53), b"answer6")]);
+    let (src, dst, _) = udp_frame(&h.expect_frame());
+    assert_eq!((src, dst), (sa(fwd6, 53), sa(GUEST6, 1002)));
+}
+
+#[test]
+fn idle_flows_expire_after_180_seconds_of_silence_either_way() {
+    let mut h = Harness::new(test_config());
+    let start = h.now();
+    let id = open4(&mut h, (REMOTE4, 5000));
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(180)));
+    h.advance(Duration::from_secs(100));
+    // A reply counts as activity.
+    h.ready(id, Ready::READABLE);
+    let into = expect_recv(&mut h, id);
+    h.recv(id, into, &[(sa(REMOTE4, 5000), b"r")]);
+    let _ = h.expect_frame();
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(280)));
+    h.advance(Duration::from_secs(179));
+    h.expect_no_op();
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.expect_op(), SockOp::Close { id });
+    assert_eq!(h.t.poll_timeout(), None);
+    assert_eq!(h.t.stats().udp.flows_expired, 1);
+    // Late readiness for the closed socket is stale.
+    h.ready(id, Ready::READABLE);
+    h.expect_no_op();
+    assert_eq!(h.t.stats().dropped(DropReason::StaleSocket), 1);
+    // A new datagram opens a new flow.
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 5000, b"x"));
+    assert!(matches!(h.expect_op(), SockOp::Open { .. }));
+}
+
+#[test]
+fn refused_datagrams_become_port_unreachable_rate_limited() {
+    let mut h = Harness::new(test_config());
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 9, b"anyone?"));
+    let (id, _) = expect_open(&mut h);
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Opened);
+    ok(&mut h, id, Done::Bytes(7));
+    // The ICMP error shows up as a socket error, read as ECONNREFUSED.
+    h.ready(id, Ready::ERROR);
+    let _ = expect_recv(&mut h, id);
+    err(&mut h, id, Errno::ECONNREFUSED);
+    let f = h.expect_frame();
+    let (eth, l3) = EthernetRepr::parse(&f).unwrap();
+    assert_eq!(eth.dst, GUEST_MAC);
+    let (ip, l4) = Ipv4Repr::parse(l3, true).unwrap();
+    assert_eq!(
+        (ip.src, ip.dst, ip.protocol),
+        (REMOTE4, GUEST4, ip_proto::ICMP)
+    );
+    let (msg, _) = IcmpRepr::parse(l4, true).unwrap();
+    let IcmpRepr::DestUnreachable {
+        code: 3, original, ..
+    } = msg
+    else {
+        panic!("{msg:?}");
+    };
+    // The quote: the guest's IP header and UDP header, rebuilt.
+    assert_eq!(original.len(), 28);
+    assert_eq!(original[9], ip_proto::UDP);
+    assert_eq!(&original[2..4], &35u16.to_be_bytes());
+    assert_eq!(&original[12..16], &GUEST4.octets());
+    assert_eq!(&original[16..20], &REMOTE4.octets());
+    assert_eq!(passt_core::wire::checksum::checksum(&original[..20]), 0);
+    assert_eq!(&original[20..24], &[0x9c, 0x40, 0, 9]);
+    assert_eq!(&original[24..26], &15u16.to_be_bytes());
+    assert_eq!(h.t.stats().udp.port_unreachable, 1);
+
+    // A send refused the same way; then a burst is cut by the rate limit.
+    for _ in 0..20 {
+        h.guest(&udp4(GUEST4, 40000, REMOTE4, 9, b"again"));
+        let _ = expect_send(&mut h);
+        err(&mut h, id, Errno::ECONNREFUSED);
+    }
+    assert_eq!(h.to_guest.len(), 9, "burst of 10 in all");
+    h.to_guest.clear();
+    assert_eq!(h.t.stats().udp.icmp_rate_limited, 11);
+    h.advance(Duration::from_millis(250));
+    for _ in 0..5 {
+        h.guest(&udp4(GUEST4, 40000, REMOTE4, 9, b"later"));
+        let _ = expect_send(&mut h);
+        err(&mut h, id, Errno::ECONNREFUSED);
+    }
+    assert_eq!(h.to_guest.len(), 2, "one per 100 ms");
+    // Other errors are only counted.
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 9, b"x"));
+    let _ = expect_send(&mut h);
+    err(&mut h, id, Errno::ENETUNREACH);
+    assert_eq!(h.t.stats().udp.send_errors, 1);
+}
+
+#[test]
+fn ipv6_port_unreachable() {
+    let mut h = Harness::new(dual_config());
+    h.guest(&udp6(GUEST6, 50000, REMOTE6, 9, b"hi"));
+    let (id, _) = expect_open(&mut h);
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Opened);
+    err(&mut h, id, Errno::ECONNREFUSED);
+    let f = h.expect_frame();
+    let (ip, l4) = Ipv6Repr::parse(&f[14..]).unwrap();
+    assert_eq!((ip.src, ip.dst), (REMOTE6, GUEST6));
+    let p = pseudo_header_v6(&ip.src, &ip.dst, ip_proto::ICMPV6, l4.len() as u32);
+    let msg = Icmpv6Packet::parse(l4, Some(p)).unwrap().repr;
+    let Icmpv6Repr::DstUnreachable {
+        code: 4, original, ..
+    } = msg
+    else {
+        panic!("{msg:?}");
+    };
+    assert_eq!(original.len(), 48);
+    assert_eq!(&original[8..24], &GUEST6.octets());
+    assert_eq!(&original[24..40], &REMOTE6.octets());
+    assert_eq!(&original[40..44], &[0xc3, 0x50, 0, 9]);
+}
+
+#[test]
+fn forwarded_port_delivers_host_datagrams_and_replies_reach_the_sender() {
+    let mut c = test_config();
+    c.fwd.udp_in = FwdSpec::parse("5353:53").unwrap();
+    // Nothing came from the guest yet: its MAC is known from the start, as
+    // in pasta.
+    c.guest_mac = Some(GUEST_MAC);
+    let mut h = Harness::new(c);
+    // The listening socket is asked for as soon as ops are polled.
+    let op = h.t.poll_op().expect("listener open");
+    let SockOp::Open { id: lid, spec } = op else {
+        panic!("{op:?}");
+    };
+    assert_eq!(spec.bind, Some(sa(Ipv4Addr::UNSPECIFIED, 5353)));
+    assert_eq!(spec.peer, None);
+    assert!(h.t.poll_op().is_none());
+    ok(&mut h, lid, Done::Opened);
+    assert_eq!(h.t.stats().udp.listeners, 1);
+
+    let sender = sa(Ipv4Addr::new(203, 0, 113, 9), 40001);
+    let local = sa(Ipv4Addr::LOCALHOST, 40002);
+    h.ready(lid, Ready::READABLE);
+    let into = expect_recv(&mut h, lid);
+    h.recv(lid, into, &[(sender, b"query"), (local, b"from loopback")]);
+    let (src, dst, payload) = udp_frame(&h.expect_frame());
+    assert_eq!(
+        (src, dst, payload.as_slice()),
+        (sender, sa(GUEST4, 53), &b"query"[..])
+    );
+    let (src, dst, _) = udp_frame(&h.expect_frame());
+    assert_eq!((src, dst), (sa(GW4, 40002), sa(GUEST4, 53)));
+    assert_eq!(h.t.stats().udp.flows_inbound, 2);
+
+    // The guest answers: back to each original sender, on the listener.
+    h.guest(&udp4(
+        GUEST4,
+        53,
+        Ipv4Addr::new(203, 0, 113, 9),
+        40001,
+        b"answer",
+    ));
+    match h.expect_op() {
+        SockOp::SendTo { id, dst, payload } => {
+            assert_eq!((id, dst, payload.len), (lid, sender, 6));
+        }
+        op => panic!("{op:?}"),
+    }
+    h.guest(&udp4(GUEST4, 53, GW4, 40002, b"answer"));
+    match h.expect_op() {
+        SockOp::SendTo { id, dst, .. } => assert_eq!((id, dst), (lid, local)),
+        op => panic!("{op:?}"),
+    }
+    h.expect_no_op();
+    // Expiry ends the flows but never closes the listener.
+    h.advance(Duration::from_secs(181));
+    h.expect_no_op();
+    h.ready(lid, Ready::READABLE);
+    let _ = expect_recv(&mut h, lid);
+}
+
+#[test]
+fn oversized_host_datagrams_are_dropped_and_the_rest_delivered() {
+    let mut c = test_config();
+    c.mtu = 1500;
+    let mut h = Harness::new(c);
+    let id = open4(&mut h, (REMOTE4, 5000));
+    h.ready(id, Ready::READABLE);
+    let into = expect_recv(&mut h, id);
+    assert_eq!(into.payload_len, 1472);
+    let big = vec![7u8; 1473];
+    let fits = vec![8u8; 1472];
+    h.recv(
+        id,
+        into,
+        &[
+            (sa(REMOTE4, 5000), &big),
+            (sa(REMOTE4, 5000), &fits),
+            (sa(REMOTE4, 5000), b"end"),
+        ],
+    );
+    let f = h.expect_frame();
+    assert_eq!(f.len(), 14 + 1500);
+    assert_eq!(udp_frame(&f).2, fits);
+    assert_eq!(udp_frame(&h.expect_frame()).2, b"end");
+    h.expect_no_frame();
+    assert_eq!(h.t.stats().udp.too_big, 1);
+    assert_eq!(h.t.stats().dropped(DropReason::TooBig), 1);
+}
+
+#[test]
+fn bad_datagrams_are_counted_drops() {
+    let mut h = Harness::new(test_config());
+    // Port 0 either way.
+    h.guest(&udp4(GUEST4, 0, REMOTE4, 53, b"x"));
+    h.guest(&udp4(GUEST4, 1000, REMOTE4, 0, b"x"));
+    assert_eq!(h.t.stats().dropped(DropReason::Malformed), 2);
+    // Broadcast and multicast destinations.
+    h.guest(&udp4(GUEST4, 1000, Ipv4Addr::BROADCAST, 53, b"x"));
+    h.guest(&udp4(GUEST4, 1000, Ipv4Addr::new(192, 0, 2, 255), 53, b"x"));
+    h.guest(&udp4(
+        GUEST4,
+        1000,
+        Ipv4Addr::new(224, 0, 0, 251),
+        5353,
+        b"x",
+    ));
+    assert_eq!(h.t.stats().dropped(DropReason::Unsupported), 3);
+    // A UDP length that disagrees with the IP length.
+    let mut f = udp4(GUEST4, 1000, REMOTE4, 53, b"abcd");
+    f[38..40].copy_from_slice(&11u16.to_be_bytes());
+    h.guest(&f);
+    assert_eq!(h.t.stats().dropped(DropReason::BadLength), 1);
+    // A UDP header cut short: 4 bytes of IP payload.
+    let ip = Ipv4Repr::new(GUEST4, REMOTE4, ip_proto::UDP, 64);
+    let mut pkt = vec![0u8; 24];
+    ip.emit_with_checksum(&mut pkt, 4).unwrap();
+    pkt[20..24].copy_from_slice(&[0x03, 0xe8, 0, 53]);
+    let mut f = udp4(GUEST4, 1, REMOTE4, 1, b"")[..14].to_vec();
+    f.extend_from_slice(&pkt);
+    h.guest(&f);
+    assert_eq!(h.t.stats().dropped(DropReason::Truncated), 1);
+    h.expect_no_op();
+    h.expect_no_frame();
+    assert_eq!(h.t.stats().udp.flows_opened, 0);
+}
+
+#[test]
+fn flood_is_bounded_by_the_table_and_evicts_idle_flows_first() {
+    let mut c = test_config();
+    c.limits.max_flows = 64;
+    let mut h = Harness::new(c);
+    let old = open4(&mut h, (REMOTE4, 1));
+    h.advance(Duration::from_secs(5));
+    let mut opened = Vec::new();
+    for port in 1000..1200u16 {
+        h.guest(&udp4(GUEST4, 40000, REMOTE4, port, b"flood"));
+        while let Some(op) = h.host.ops.pop_front() {
+            match op {
+                SockOp::Open { id, .. } => opened.push(id),
+                SockOp::Close { id } => assert_eq!(id, old, "only the idle flow goes"),
+                SockOp::Send { .. } => {}
+                op => panic!("{op:?}"),
+            }
+        }
+    }
+    assert_eq!(opened.len(), 64);
+    let s = &h.t.stats();
+    assert_eq!(s.udp.flows_evicted, 1);
+    assert_eq!(s.dropped(DropReason::FlowTableFull), 200 - 64);
+    // Once the flood's flows have been idle, new flows push them out in
+    // the order they came.
+    h.advance(Duration::from_secs(2));
+    h.guest(&udp4(GUEST4, 40001, REMOTE4, 7, b"legit"));
+    assert_eq!(h.expect_op(), SockOp::Close { id: opened[0] });
+    assert!(matches!(h.expect_op(), SockOp::Open { .. }));
+}
+
+#[test]
+fn failed_opens_end_the_flow_and_the_next_datagram_retries() {
+    let mut h = Harness::new(test_config());
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 5000, b"x"));
+    let (id, _) = expect_open(&mut h);
+    let _ = expect_send(&mut h);
+    err(&mut h, id, Errno::EMFILE);
+    // The queued send fails too; its socket is gone.
+    err(&mut h, id, Errno::EBADF);
+    assert_eq!(h.t.stats().udp.open_failed, 1);
+    assert_eq!(h.t.stats().dropped(DropReason::StaleSocket), 1);
+    assert_eq!(h.t.poll_timeout(), None);
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 5000, b"x"));
+    let (id2, _) = expect_open(&mut h);
+    assert_ne!(id2, id);
+}
+
+#[test]
+fn guest_mac_is_the_destination_and_our_mac_the_source() {
+    let mut h = Harness::new(test_config());
+    let id = open4(&mut h, (REMOTE4, 5000));
+    h.ready(id, Ready::READABLE);
+    let into = expect_recv(&mut h, id);
+    h.recv(id, into, &[(sa(REMOTE4, 5000), b"m")]);
+    let f = h.expect_frame();
+    let (eth, _) = EthernetRepr::parse(&f).unwrap();
+    assert_eq!((eth.dst, eth.src), (GUEST_MAC, h.t.config().our_mac));
+}

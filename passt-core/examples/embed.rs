@@ -79,6 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             map_guest_addr: None,
             dns: vec!["192.0.2.1".parse()?],
             dns_forward: None,
+            dns_host: None,
         }),
         ..Config::default() // a real VMM fills `secret` with random bytes
     };

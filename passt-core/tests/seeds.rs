@@ -37,3 +37,8 @@ fn frame_seeds() {
 fn translator_seeds() {
     assert!(replay("translator", passt_core::fuzzing::translator) >= 10);
 }
+
+#[test]
+fn stream_seeds() {
+    assert!(replay("stream", passt_core::fuzzing::stream) >= 6);
+}

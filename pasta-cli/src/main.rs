@@ -118,9 +118,19 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.cause {
-            Some(e) => write!(f, "{}: {}", self.what, e),
+            Some(e) => write!(f, "{}: {}", self.what, errno_text(e)),
             None => f.write_str(&self.what),
         }
+    }
+}
+
+/// The system's text for `e`, as strerror(3) gives it ("Permission
+/// denied"), without Rust's " (os error 13)".
+pub(crate) fn errno_text(e: rustix::io::Errno) -> String {
+    let text = std::io::Error::from_raw_os_error(e.raw_os_error()).to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
     }
 }
 

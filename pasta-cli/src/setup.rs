@@ -19,7 +19,9 @@
 //! 7. Spawn mode: let the command run. Otherwise, unless `-f`, go to the
 //!    background ([`crate::daemon`]); write the PID file.
 //! 8. Start the namespace thread for later work inside the target, drop
-//!    privileges ([`crate::privs`]), run the loop.
+//!    privileges ([`crate::privs`]), set up the loop; in the background,
+//!    tell the waiting parent that all went well (it exits 0 then); run the
+//!    loop.
 //!
 //! A failure at any step is an error message and exit status 1, and leaves
 //! nothing behind: the child of spawn mode exits unstarted, the tap device
@@ -182,6 +184,7 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     };
 
     let pid_file = opts.pid_file.as_deref().map(Path::new);
+    let mut detached = None;
     match spawned {
         Some(s) => {
             // The command runs in the foreground with pasta as its parent:
@@ -193,20 +196,24 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
             write_own_pid(pid_file, &mut made)?;
         }
         None if !opts.foreground => {
-            // The parent writes the PID file and exits 0 here.
-            daemon::daemonise(pid_file)?;
+            // The parent waits here until the child is ready, writes the
+            // PID file and exits 0.
+            detached = Some(daemon::daemonise(pid_file)?);
         }
         None => write_own_pid(pid_file, &mut made)?,
     }
 
     let ns_thread = NsThread::start(&target)?;
     privs::drop_privileges(started_as_root, joined_userns, opts.runas.as_ref())?;
-    made.keep();
 
     let mut driver = Driver::new(translator, tap, pcap)?;
     if let Some(w) = watch {
         driver.add_watch(w)?;
     }
+    if let Some(d) = detached {
+        d.ready()?;
+    }
+    made.keep();
     // Held for the socket handlers: work inside the namespace from now on.
     let _ns_thread = ns_thread;
     driver.run()
@@ -352,7 +359,10 @@ fn configure(
         match nl.add_addr(index, IpAddr::V6(ip6.addr), ip6.prefix_len) {
             Ok(()) => {}
             Err(e) if ipv6_off(e) => {
-                warning!("IPv6 is disabled in the namespace ({e}): not configured");
+                warning!(
+                    "IPv6 is disabled in the namespace ({}): not configured",
+                    crate::errno_text(e)
+                );
                 ip6_on = false;
             }
             Err(e) => {

@@ -146,4 +146,24 @@ fn unusable_targets_exit_1_and_leave_nothing_behind() {
         assert_eq!(links.lines().count(), 1, "{args:?} left a link: {links}");
         assert!(!std::path::Path::new(pcap).exists(), "{args:?} left {pcap}");
     }
+    // The same failure after going to the background: the parent waits for
+    // the child's start-up, so it still exits 1 with the child's message.
+    let o = host
+        .command(&[
+            PASTA,
+            "--netns",
+            &guest_ns,
+            "--runas",
+            "nosuchuser",
+            "--pcap",
+            pcap,
+        ])
+        .output()
+        .expect("run pasta");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("--runas: no user named"), "{err}");
+    let links = stdout(&run("ip", &["-n", &guest.name, "-o", "link"]));
+    assert_eq!(links.lines().count(), 1, "left a link: {links}");
+    assert!(!std::path::Path::new(pcap).exists(), "left {pcap}");
 }

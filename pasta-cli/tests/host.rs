@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use crate::support::clients::{dhclient, field, rdisc6, udhcpc};
-use crate::support::{can_run, stdout, wait_for, Guest, HostKind, SimHost};
+use crate::support::{can_run, must, run, stdout, wait_for, Guest, HostKind, SimHost};
 
 /// The guest's MAC, so that its SLAAC address is known.
 const GUEST_MAC: &str = "02:00:00:00:00:42";
@@ -261,11 +261,68 @@ const OVERRIDES: &[(&[&str], Check)] = &[
         &["-M", "02:00:00:00:00:99"],
         Check::GatewayMac("02:00:00:00:00:99"),
     ),
+    // The host's second uplink (veth2, default route of a higher metric)
+    // as the template instead of the default route's; the tap keeps its
+    // name with -I.
+    (
+        &["-i", "veth2", "-I", "veth0"],
+        Check::Dhcp("ip", "192.0.2.9"),
+    ),
+    (
+        &["--outbound-if4", "veth2", "-I", "veth0"],
+        Check::Dhcp("router", "192.0.2.1"),
+    ),
+    (
+        &["--outbound-if4", "veth2", "-I", "veth0"],
+        Check::Ra("Prefix", "2001:db8:2::/64"),
+    ),
 ];
+
+/// Deletes a namespace when dropped.
+struct DelNetns(String);
+
+impl Drop for DelNetns {
+    fn drop(&mut self) {
+        let _ = run("ip", &["netns", "del", &self.0]);
+    }
+}
 
 /// Run the override cases whose index `i` has `i % parts == part`.
 fn overrides(part: usize, parts: usize) {
     let host = SimHost::new(&format!("ovr{part}"), HostKind::Full);
+    // A second uplink, veth2, to a namespace of its own.
+    let uplink = format!("{}-u", host.name);
+    let _ = run("ip", &["netns", "del", &uplink]);
+    must("ip", &["netns", "add", &uplink]);
+    let _cleanup = DelNetns(uplink.clone());
+    must(
+        "ip",
+        &[
+            "link", "add", "veth2", "netns", &host.name, "type", "veth", "peer", "name", "veth3",
+            "netns", &uplink,
+        ],
+    );
+    must("ip", &["-n", &uplink, "link", "set", "veth3", "up"]);
+    let h = &host.name;
+    must("ip", &["-n", h, "link", "set", "veth2", "up"]);
+    must(
+        "ip",
+        &["-n", h, "addr", "add", "192.0.2.9/24", "dev", "veth2"],
+    );
+    must(
+        "ip",
+        &[
+            "-n",
+            h,
+            "route",
+            "add",
+            "default",
+            "via",
+            "192.0.2.1",
+            "metric",
+            "100",
+        ],
+    );
     let mut failures = Vec::new();
     for (i, (args, check)) in OVERRIDES.iter().enumerate() {
         if i % parts != part {

@@ -384,3 +384,92 @@ fn no_netns_quit_outlives_the_namespace_file() {
     std::thread::sleep(Duration::from_secs(1));
     assert!(alive(daemon.pid), "pasta quit despite --no-netns-quit");
 }
+
+#[test]
+fn an_unprivileged_user_joins_its_own_namespace_but_not_roots() {
+    if !can_run("an_unprivileged_user_joins_its_own_namespace_but_not_roots") {
+        return;
+    }
+    let _ = std::process::Command::new("chmod")
+        .args(["0666", "/dev/net/tun"])
+        .status();
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let can = std::process::Command::new(nobody[0])
+        .args(&nobody[1..])
+        .args([PASTA, "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !can {
+        eprintln!("an_unprivileged_user_joins_its_own_namespace_but_not_roots: skipped: nobody cannot run {PASTA}");
+        return;
+    }
+    let host = SimHost::new("j-user", HostKind::Full);
+    // The rootless case: a user and network namespace of nobody's, joined
+    // by PID (pasta joins its user namespace first).
+    let mut args = nobody.to_vec();
+    args.extend_from_slice(&["unshare", "-rUn", "sleep", "60"]);
+    let mut sleeper = host
+        .command(&args)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("unshare");
+    let pid = sleeper.id();
+    let ready = wait_for(Duration::from_secs(5), || {
+        let uid_map = fs::read_to_string(format!("/proc/{pid}/uid_map")).ok()?;
+        uid_map.trim().starts_with('0').then_some(())
+    });
+    assert!(ready.is_some(), "unshare did not start");
+    let pid_file = std::env::temp_dir().join(format!("pst-j-user-{pid}.pid"));
+    let _ = fs::remove_file(&pid_file);
+    let pid_str = pid.to_string();
+    let mut args = nobody.to_vec();
+    args.extend_from_slice(&[
+        PASTA,
+        "--config-net",
+        "-P",
+        pid_file.to_str().unwrap(),
+        &pid_str,
+    ]);
+    let o = host
+        .command(&args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("pasta");
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let daemon = Daemon::from_pid_file(&pid_file);
+    let _ = fs::remove_file(&pid_file);
+    assert_configured(
+        &ip_in(pid, &["addr"]),
+        &ip_in(pid, &["route"]),
+        &ip_in(pid, &["-6", "route"]),
+        "veth0",
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(daemon.gone_within(Duration::from_secs(10)));
+
+    // A namespace of root's: refused, named, nothing left.
+    let guest = Guest::on(&host, "j-user-root");
+    let path = format!("/run/netns/{}", guest.name);
+    let mut args = nobody.to_vec();
+    args.extend_from_slice(&[PASTA, "--netns", &path]);
+    let o = host
+        .command(&args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("pasta");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stderr(&o).contains(&format!(
+            "joining network namespace {path}: Operation not permitted"
+        )),
+        "{o:?}"
+    );
+    let links = stdout(&guest.exec(&["ip", "-o", "link"]));
+    assert_eq!(links.lines().count(), 1, "{links}");
+}

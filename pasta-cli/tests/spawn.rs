@@ -59,7 +59,7 @@ fn the_command_sees_the_hosts_configuration() {
             "sh",
             "-c",
             "ip -j addr show veth0; echo; ip -o link show lo; ip route; \
-             ip -6 route; id -u",
+             ip -6 route; echo mtu6=$(cat /proc/sys/net/ipv6/conf/veth0/mtu); id -u",
         ],
     );
     let out = stdout(&o);
@@ -74,10 +74,11 @@ fn the_command_sees_the_hosts_configuration() {
         assert!(out.contains(addr), "namespace lacks {addr}: {out}");
     }
     let lines: Vec<&str> = out.lines().collect();
-    // (/sys shows the host's devices: it belongs to the namespace that
-    // mounted it.)
     assert!(out.contains("\"ifname\":\"veth0\""), "{out}");
     assert!(out.contains("\"mtu\":65520"), "{out}");
+    // /proc/sys/net is the reader's namespace's (unlike /sys, which shows
+    // the devices of the namespace that mounted it: the host's here).
+    assert!(lines.contains(&"mtu6=65520"), "{out}");
     assert!(out.contains("lo: <LOOPBACK,UP,LOWER_UP>"), "{out}");
     for route in [
         "default via 203.0.113.1 dev veth0",

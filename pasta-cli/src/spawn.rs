@@ -12,6 +12,9 @@
 //! with the command's exit status (128 + the signal number if a signal
 //! ended it, as shells report it).
 //!
+//! The command starts with default signal dispositions (pasta's runtime
+//! ignores `SIGPIPE`, which `execve(2)` would pass on).
+//!
 //! If pasta fails before that, the child reads end-of-file instead of the
 //! go-ahead and exits without running anything, and pasta reaps it: nothing
 //! is left behind. If the command cannot be run, the child prints why and
@@ -203,6 +206,9 @@ fn child(ready: OwnedFd, go: OwnedFd, argv: &[CString], uid: u32, gid: u32) -> !
         sys::exit_now(1);
     }
     drop(go);
+    // Rust ignores SIGPIPE in its programs; the command gets the default
+    // back (ignored signals stay ignored across execve(2)).
+    sys::ignore_signal(libc::SIGPIPE, false);
     let e = sys::exec(argv);
     let name = argv
         .first()

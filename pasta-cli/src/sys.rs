@@ -94,7 +94,8 @@ pub(crate) fn set_ids(uid: u32, gid: u32, clear_groups: bool) -> Result<(), Errn
 }
 
 /// Ignore `sig` (`SIGINT` and `SIGQUIT` while a spawned command runs in the
-/// foreground, as `system(3)` does), or restore its default action.
+/// foreground, as `system(3)` does), or restore its default action
+/// (`SIGPIPE` for the spawned command).
 pub(crate) fn ignore_signal(sig: libc::c_int, ignore: bool) {
     let action = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
     // SAFETY: SIG_IGN and SIG_DFL are not handlers: no code of ours runs in

@@ -37,6 +37,17 @@ fn the_commands_exit_status_is_pastas() {
         let o = pasta(&host, args);
         assert_eq!(o.status.code(), Some(*want), "{args:?}: {o:?}");
     }
+    // The command does not inherit Rust's ignored SIGPIPE (signal 13: bit
+    // 12 of the mask), nor pasta's ignored SIGINT and SIGQUIT (2, 3).
+    let o = pasta(&host, &["--", "grep", "SigIgn", "/proc/self/status"]);
+    let mask = stdout(&o);
+    let mask = mask.trim().strip_prefix("SigIgn:").map(str::trim);
+    let mask = mask.and_then(|m| u64::from_str_radix(m, 16).ok());
+    assert_eq!(
+        mask.map(|m| m & (1 << 12 | 1 << 1 | 1 << 2)),
+        Some(0),
+        "{o:?}"
+    );
     let o = pasta(&host, &["--", "/nonexistent/command"]);
     assert_eq!(o.status.code(), Some(127), "{o:?}");
     assert!(

@@ -2,7 +2,7 @@
 //!
 //! | level | shown | macro |
 //! |---|---|---|
-//! | error, warning | always | [`crate::error!`], [`crate::warn!`] |
+//! | error, warning | always | [`crate::error!`], [`crate::warning!`] |
 //! | information | unless `-q/--quiet` | [`crate::info!`] |
 //! | debug | with `-d/--debug` or `--trace` | [`crate::debug!`] |
 //! | trace (per packet) | with `--trace` | [`crate::trace!`] |

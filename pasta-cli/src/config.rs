@@ -1,354 +1,384 @@
-//! Command line to [`Config`]: the temporary options of this first driver.
+//! Command line and host to [`Setup`]: what pasta will do, before it does
+//! anything.
 //!
-//! Until the real option parser (`passt_core::options`) and the host reader
-//! (`passt_core::host`) land, the guest's addresses are given explicitly with
-//! `--test-ip4`, `--test-ip6`, `--test-dns` and `--test-search` instead of
-//! being copied from the host. Everything the rest of the binary needs is in
-//! [`Setup`], built by [`from_env`] and nothing else: replacing this file is
-//! all it takes to switch parsers.
+//! 1. [`Options::parse`] reads the command line (GNU `getopt_long` syntax,
+//!    glibc's error wording: `main` prints usage, version or the error).
+//! 2. [`read_host`] reads the host's network configuration in the namespace
+//!    pasta was started in, before any other namespace is entered:
+//!    interfaces, routes and addresses over rtnetlink
+//!    ([`passt_core::host::read_host_net`], with `-i`, `--outbound-if4` and
+//!    `--outbound-if6`), and `/etc/resolv.conf` ([`ResolvConf`]).
+//! 3. [`guest_defaults`] turns them into the guest's IPv4 and IPv6
+//!    configuration: the host's own address, prefix and gateway, its
+//!    resolvers (loopback ones mapped to the address that stands for the
+//!    host), or "local mode" for a family without a usable route. That is
+//!    never an error: each family gets one summary line in the log.
+//! 4. [`Options::overrides`] lays the command line over the result, and the
+//!    flow hash key ([`Config::secret`]) is read from the kernel's random
+//!    source (`getrandom(2)`).
+//!
+//! Syscalls: those of [`passt_core::host::read_host_net`] (netlink),
+//! `open`/`read` of `/etc/resolv.conf`, `getrandom`.
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use argh::FromArgs;
-use passt_core::addr::MacAddr;
-use passt_core::config::{Config, Ip4Config, Ip6Config, Mode, DEFAULT_MTU};
+use passt_core::config::{Config, Mode, Services};
+use passt_core::host::defaults::{guest_defaults, DnsChoice, GuestOverrides, LoopbackMap};
+use passt_core::host::resolv::ResolvConf;
+use passt_core::host::{read_host_net, HostNet, InterfaceChoice};
+use passt_core::options::{MapAddr, Options};
 
-use crate::Error;
+use crate::{debug, Error};
 
-/// Directory where `ip netns add` keeps named namespaces.
-const NETNS_RUN_DIR: &str = "/run/netns";
+/// Where the host's resolvers are listed.
+const RESOLV_CONF: &str = "/etc/resolv.conf";
 
-/// Tap device name when `-I` is not given.
+/// Tap device name when neither `-I` nor a host template interface gives
+/// one.
 pub(crate) const DEFAULT_IFNAME: &str = "tap0";
 
-/// pasta: connects a network namespace, through a tap device, to the host's
-/// network (first driver: local L2 services only, no host sockets yet).
-#[derive(FromArgs)]
-struct Args {
-    /// network namespace to join: a path, or a name under /run/netns
-    #[argh(option)]
-    netns: Option<String>,
-
-    /// name of the tap device in the namespace (default: tap0)
-    #[argh(option, short = 'I', long = "ns-ifname")]
-    ns_ifname: Option<String>,
-
-    /// MAC address of the tap device (default: the kernel's)
-    #[argh(option, long = "ns-mac-addr", from_str_fn(parse_mac))]
-    ns_mac_addr: Option<MacAddr>,
-
-    /// guest IPv4 as ADDR/PREFIX,GATEWAY (temporary option)
-    #[argh(option, long = "test-ip4", from_str_fn(parse_ip4))]
-    test_ip4: Option<(Ipv4Addr, u8, Ipv4Addr)>,
-
-    /// guest IPv6 as ADDR/PREFIX,GATEWAY where the gateway is link-local
-    /// (temporary option)
-    #[argh(option, long = "test-ip6", from_str_fn(parse_ip6))]
-    test_ip6: Option<(Ipv6Addr, u8, Ipv6Addr)>,
-
-    /// DNS server offered to the guest, IPv4 or IPv6 (repeatable; temporary
-    /// option)
-    #[argh(option, long = "test-dns", from_str_fn(parse_ip))]
-    test_dns: Vec<IpAddr>,
-
-    /// DNS search domain offered to the guest (repeatable; temporary option)
-    #[argh(option, long = "test-search")]
-    test_search: Vec<String>,
-
-    /// MTU offered to the guest (default: 65520)
-    #[argh(option, short = 'm', long = "mtu", from_str_fn(parse_mtu))]
-    mtu: Option<u16>,
-
-    /// print debug messages to stderr
-    #[argh(switch, short = 'd', long = "debug")]
-    debug: bool,
-
-    /// stay in the foreground (always the case in this build)
-    #[argh(switch, short = 'f', long = "foreground")]
-    foreground: bool,
-
-    /// write every frame to FILE in pcap format
-    #[argh(option, long = "pcap")]
-    pcap: Option<PathBuf>,
-
-    /// print the version and exit
-    #[argh(switch)]
-    version: bool,
+/// The namespace pasta serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// None given: make a new user and network namespace and run this
+    /// command in it (empty: the user's shell).
+    Spawn(Vec<String>),
+    /// `pasta PID`: the namespaces of this process.
+    Pid(u32),
+    /// `--netns PATH|NAME`: a namespace file (a bind mount as `ip netns`
+    /// makes, or a `/proc/PID/ns/net` link).
+    Path(PathBuf),
 }
 
-/// Everything the driver needs, from the command line.
+/// Everything pasta will do, worked out before it does any of it.
 #[derive(Debug)]
 pub(crate) struct Setup {
     /// The translator's configuration, not yet validated (the translator
     /// does that).
     pub(crate) core: Config,
-    /// The namespace to join: a path to a namespace file.
-    pub(crate) netns: PathBuf,
+    /// The command line, for what has no place in [`Config`] (logging,
+    /// namespaces, files).
+    pub(crate) opts: Box<Options>,
+    /// The namespace to serve.
+    pub(crate) target: Target,
+    /// The user namespace to join first, if any (`--userns`, or the
+    /// target process's).
+    pub(crate) userns: Option<PathBuf>,
     /// Tap device name.
     pub(crate) ifname: String,
-    /// MAC address to give the tap device, if any.
-    pub(crate) ns_mac: Option<MacAddr>,
-    /// Debug messages on stderr.
-    pub(crate) debug: bool,
-    /// Capture file, if any.
-    pub(crate) pcap: Option<PathBuf>,
+    /// What was read of the host (for `--config-net`).
+    pub(crate) host: HostNet,
+    /// One line per address family on what the guest gets.
+    pub(crate) summary: [String; 2],
 }
 
-/// Parse the process's command line into a [`Setup`].
-///
-/// `--help`, `--version` and syntax errors are handled here (argh prints
-/// and exits: status 0 for help, 1 for errors).
+/// Where `opts` points pasta: a new namespace, a process or a file.
+pub(crate) fn target(opts: &Options) -> Target {
+    match (opts.pid, opts.netns_path()) {
+        (Some(pid), _) => Target::Pid(pid),
+        (None, Some(path)) => Target::Path(PathBuf::from(path)),
+        (None, None) => Target::Spawn(opts.command.clone()),
+    }
+}
+
+/// The command-line settings [`guest_defaults`] takes.
+pub(crate) fn guest_overrides(o: &Options) -> GuestOverrides {
+    fn map<A>(m: MapAddr<A>) -> LoopbackMap<A> {
+        match m {
+            MapAddr::Default => LoopbackMap::Default,
+            MapAddr::Disabled => LoopbackMap::Off,
+            MapAddr::To(a) => LoopbackMap::To(a),
+        }
+    }
+    fn guest<A>(m: MapAddr<A>) -> Option<A> {
+        match m {
+            MapAddr::To(a) => Some(a),
+            MapAddr::Default | MapAddr::Disabled => None,
+        }
+    }
+    GuestOverrides {
+        ipv4_only: o.ipv4_only,
+        ipv6_only: o.ipv6_only,
+        addr4: o.addr4,
+        prefix_len4: o.prefix_len4,
+        gateway4: o.gateway4,
+        addr6: o.addr6,
+        gateway6: o.gateway6,
+        map_host_loopback4: map(o.map_host_loopback4),
+        map_host_loopback6: map(o.map_host_loopback6),
+        no_map_gw: o.no_map_gw,
+        map_guest_addr4: guest(o.map_guest_addr4),
+        map_guest_addr6: guest(o.map_guest_addr6),
+        dns: match &o.dns {
+            None => DnsChoice::FromHost,
+            Some(list) if list.is_empty() => DnsChoice::None,
+            Some(list) => DnsChoice::Given(list.clone()),
+        },
+        dns_forward4: o.dns_forward4,
+        dns_forward6: o.dns_forward6,
+        dns_host4: o.dns_host4,
+        dns_host6: o.dns_host6,
+        search: o.search.clone(),
+    }
+}
+
+/// Read the host's interfaces, routes and resolvers in the current network
+/// namespace. A missing or unreadable resolv.conf means no resolvers.
 ///
 /// # Errors
-/// An [`Error`] for values that parse but do not fit together.
-pub(crate) fn from_env() -> Result<Setup, Error> {
-    let args: Args = argh::from_env();
-    if args.version {
-        println!("pasta {}", env!("CARGO_PKG_VERSION"));
-        std::process::exit(0);
-    }
-    build(args)
-}
-
-/// Turn parsed options into a [`Setup`].
-fn build(args: Args) -> Result<Setup, Error> {
-    let _ = args.foreground; // daemonising comes later: always foreground
-    let netns = match args.netns {
-        Some(n) if n.contains('/') => PathBuf::from(n),
-        Some(n) if !n.is_empty() && n != "." && n != ".." => PathBuf::from(NETNS_RUN_DIR).join(n),
-        Some(n) => return Err(Error::msg(format!("invalid namespace name {n:?}"))),
-        None => {
-            return Err(Error::msg(
-                "--netns PATH|NAME is required (new namespaces come later)",
-            ))
+/// An interface named by `-i`/`--outbound-if4`/`--outbound-if6` that does
+/// not exist, or a netlink failure.
+pub(crate) fn read_host(opts: &Options) -> Result<(HostNet, Option<ResolvConf>), Error> {
+    let choice = InterfaceChoice {
+        ip4: opts.interface.as_deref().or(opts.outbound_if4.as_deref()),
+        ip6: opts.interface.as_deref().or(opts.outbound_if6.as_deref()),
+    };
+    let host = read_host_net(&choice)
+        .map_err(|e| Error::msg(format!("reading the host's network configuration: {e}")))?;
+    let resolv = match ResolvConf::read(Path::new(RESOLV_CONF)) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            debug!("{RESOLV_CONF}: {e}: no host resolvers");
+            None
         }
     };
-    let ifname = args.ns_ifname.unwrap_or_else(|| DEFAULT_IFNAME.to_owned());
-    // IFNAMSIZ is 16 with the terminating NUL.
-    if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ', '\0']) {
-        return Err(Error::msg(format!("invalid interface name {ifname:?}")));
-    }
-    if let Some(mac) = args.ns_mac_addr {
-        if mac.is_multicast() || mac.is_zero() {
-            return Err(Error::msg(format!("--ns-mac-addr {mac} is not unicast")));
-        }
-    }
+    Ok((host, resolv))
+}
 
-    let (dns4, dns6): (Vec<IpAddr>, Vec<IpAddr>) =
-        args.test_dns.into_iter().partition(IpAddr::is_ipv4);
-    let ip4 = args.test_ip4.map(|(addr, prefix_len, gateway)| Ip4Config {
-        addr,
-        prefix_len,
-        gateway,
-        map_host_loopback: Some(gateway),
-        map_guest_addr: None,
-        dns: dns4
-            .iter()
-            .filter_map(|a| match a {
-                IpAddr::V4(a) => Some(*a),
-                IpAddr::V6(_) => None,
-            })
-            .collect(),
-        dns_forward: None,
-        dns_host: None,
-    });
-    let ip6 = args.test_ip6.map(|(addr, prefix_len, gateway)| Ip6Config {
-        addr,
-        prefix_len,
-        gateway,
-        our_link_local: gateway,
-        map_host_loopback: Some(gateway),
-        map_guest_addr: None,
-        dns: dns6
-            .iter()
-            .filter_map(|a| match a {
-                IpAddr::V6(a) => Some(*a),
-                IpAddr::V4(_) => None,
-            })
-            .collect(),
-        dns_forward: None,
-        dns_host: None,
-    });
-    if ip4.is_none() && ip6.is_none() {
-        return Err(Error::msg(
-            "give --test-ip4 and/or --test-ip6 (host addresses are not read yet)",
-        ));
-    }
-    if ip4.is_none() && !dns4.is_empty() {
-        return Err(Error::msg("IPv4 --test-dns needs --test-ip4"));
-    }
-    if ip6.is_none() && !dns6.is_empty() {
-        return Err(Error::msg("IPv6 --test-dns needs --test-ip6"));
-    }
-
-    let core = Config {
+/// Build the [`Setup`] from options and what was read of the host.
+///
+/// # Errors
+/// Options that do not fit the host (an MTU too small for the IPv6 the host
+/// has), or no random bytes for the hash key.
+pub(crate) fn build(
+    opts: Box<Options>,
+    host: HostNet,
+    resolv: Option<&ResolvConf>,
+) -> Result<Setup, Error> {
+    let d = guest_defaults(&host, resolv, &guest_overrides(&opts));
+    let mut core = Config {
         mode: Mode::Pasta,
-        guest_mac: args.ns_mac_addr,
-        mtu: args.mtu.unwrap_or(DEFAULT_MTU),
-        ip4,
-        ip6,
-        search: args.test_search,
+        ip4: d.ip4,
+        ip6: d.ip6,
+        search: d.search,
         ..Config::default()
+    };
+    if d.no_dhcp {
+        core.services.remove(Services::DHCP);
+    }
+    opts.overrides(&mut core)
+        .map_err(|e| Error::msg(e.kind().to_string()))?;
+    core.secret = random_key()?;
+    let ifname = opts
+        .ns_ifname
+        .clone()
+        .or(d.template_if4)
+        .or(d.template_if6)
+        .unwrap_or_else(|| DEFAULT_IFNAME.to_owned());
+    let target = target(&opts);
+    let userns = if opts.netns_only {
+        None
+    } else {
+        opts.userns_path().map(PathBuf::from)
     };
     Ok(Setup {
         core,
-        netns,
+        target,
+        userns,
         ifname,
-        ns_mac: args.ns_mac_addr,
-        debug: args.debug,
-        pcap: args.pcap,
+        host,
+        summary: [d.summary4, d.summary6],
+        opts,
     })
 }
 
-fn parse_mac(s: &str) -> Result<MacAddr, String> {
-    s.parse::<MacAddr>()
-        .map_err(|_| format!("{s:?} is not a MAC address (like 9a:55:9a:55:9a:55)"))
-}
-
-fn parse_ip(s: &str) -> Result<IpAddr, String> {
-    s.parse().map_err(|_| format!("{s:?} is not an IP address"))
-}
-
-fn parse_mtu(s: &str) -> Result<u16, String> {
-    s.parse()
-        .map_err(|_| format!("{s:?} is not an MTU (a number up to 65520)"))
-}
-
-/// Split `ADDR/PREFIX,GATEWAY` and check the prefix length against `max`.
-fn split_spec(s: &str, max: u8) -> Result<(&str, u8, &str), String> {
-    let bad = || format!("{s:?} is not ADDR/PREFIX,GATEWAY");
-    let (net, gw) = s.split_once(',').ok_or_else(bad)?;
-    let (addr, prefix) = net.split_once('/').ok_or_else(bad)?;
-    let prefix: u8 = prefix
-        .parse()
-        .map_err(|_| format!("{prefix:?} is not a prefix length"))?;
-    if prefix > max {
-        return Err(format!("prefix length /{prefix} is longer than {max}"));
+/// 16 random bytes for the flow hash key.
+fn random_key() -> Result<[u8; 16], Error> {
+    let mut key = [0u8; 16];
+    let mut filled = 0;
+    // getrandom(2) returns fewer bytes only when interrupted.
+    while filled < key.len() {
+        match rustix::rand::getrandom(&mut key[filled..], rustix::rand::GetRandomFlags::empty()) {
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Error::sys("reading random bytes", e)),
+        }
     }
-    Ok((addr, prefix, gw))
-}
-
-fn parse_ip4(s: &str) -> Result<(Ipv4Addr, u8, Ipv4Addr), String> {
-    let (addr, prefix, gw) = split_spec(s, 32)?;
-    let addr = addr
-        .parse()
-        .map_err(|_| format!("{addr:?} is not an IPv4 address"))?;
-    let gw = gw
-        .parse()
-        .map_err(|_| format!("{gw:?} is not an IPv4 address"))?;
-    Ok((addr, prefix, gw))
-}
-
-fn parse_ip6(s: &str) -> Result<(Ipv6Addr, u8, Ipv6Addr), String> {
-    let (addr, prefix, gw) = split_spec(s, 128)?;
-    let addr = addr
-        .parse()
-        .map_err(|_| format!("{addr:?} is not an IPv6 address"))?;
-    let gw: Ipv6Addr = gw
-        .parse()
-        .map_err(|_| format!("{gw:?} is not an IPv6 address"))?;
-    // fe80::/10 (RFC 4291 §2.5.6).
-    if gw.segments()[0] & 0xffc0 != 0xfe80 {
-        return Err(format!("gateway {gw} is not link-local (fe80::/10)"));
-    }
-    Ok((addr, prefix, gw))
+    Ok(key)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::{Ipv4Addr, Ipv6Addr};
+    use passt_core::host::{HostAddr, HostIp4, HostIp6, HostLink, Selection};
+    use passt_core::options::Parsed;
 
-    fn args(list: &[&str]) -> Result<Setup, String> {
-        let a = Args::from_args(&["pasta"], list).map_err(|e| e.output)?;
-        build(a).map_err(|e| e.to_string())
+    fn opts(args: &[&str]) -> Box<Options> {
+        match Options::parse(Mode::Pasta, args) {
+            Ok(Parsed::Run(o)) => o,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn link(name: &str) -> HostLink {
+        HostLink {
+            index: 2,
+            name: name.into(),
+            mtu: 1500,
+            mac: None,
+            up: true,
+            loopback: false,
+        }
+    }
+
+    /// The simulated host of TESTING.md.
+    fn host() -> HostNet {
+        HostNet {
+            ip4: Some(HostIp4 {
+                link: link("eth0"),
+                selection: Selection::DefaultRoute,
+                gateway: Some(Ipv4Addr::new(203, 0, 113, 1)),
+                metric: Some(0),
+                addrs: vec![HostAddr {
+                    addr: Ipv4Addr::new(203, 0, 113, 2),
+                    prefix_len: 24,
+                }],
+            }),
+            ip6: Some(HostIp6 {
+                link: link("eth0"),
+                selection: Selection::DefaultRoute,
+                gateway: Some("fe80::1".parse().unwrap()),
+                metric: Some(1024),
+                addrs: vec![HostAddr {
+                    addr: "2001:db8:2::2".parse().unwrap(),
+                    prefix_len: 64,
+                }],
+                link_local: vec![HostAddr {
+                    addr: "fe80::2".parse().unwrap(),
+                    prefix_len: 64,
+                }],
+            }),
+        }
+    }
+
+    fn resolv() -> ResolvConf {
+        ResolvConf::parse(b"nameserver 127.0.0.53\nnameserver 198.51.100.53\nsearch example.com\n")
     }
 
     #[test]
-    fn test_options_become_a_config() {
-        let s = args(&[
-            "--netns",
-            "guest",
-            "-I",
-            "eth9",
-            "--ns-mac-addr",
-            "02:00:00:00:00:01",
-            "--test-ip4",
-            "192.0.2.2/24,192.0.2.1",
-            "--test-ip6",
-            "2001:db8::2/64,fe80::1",
-            "--test-dns",
-            "192.0.2.53",
-            "--test-dns",
-            "2001:db8::53",
-            "--test-search",
-            "example.com",
-            "-m",
-            "1400",
-        ])
-        .unwrap();
-        assert_eq!(s.netns, PathBuf::from("/run/netns/guest"));
-        assert_eq!(s.ifname, "eth9");
-        let mac = MacAddr([2, 0, 0, 0, 0, 1]);
-        assert_eq!(s.ns_mac, Some(mac));
-        assert_eq!(s.core.guest_mac, Some(mac));
-        assert_eq!(s.core.mtu, 1400);
-        assert_eq!(s.core.mode, Mode::Pasta);
+    fn the_guest_mirrors_the_host() {
+        let s = build(opts(&[]), host(), Some(&resolv())).unwrap();
         let ip4 = s.core.ip4.as_ref().unwrap();
-        assert_eq!(ip4.addr, Ipv4Addr::new(192, 0, 2, 2));
+        assert_eq!(ip4.addr, Ipv4Addr::new(203, 0, 113, 2));
         assert_eq!(ip4.prefix_len, 24);
-        assert_eq!(ip4.gateway, Ipv4Addr::new(192, 0, 2, 1));
-        assert_eq!(ip4.dns, [Ipv4Addr::new(192, 0, 2, 53)]);
+        assert_eq!(ip4.gateway, Ipv4Addr::new(203, 0, 113, 1));
+        // The loopback resolver is reached through the gateway.
+        assert_eq!(
+            ip4.dns,
+            [
+                Ipv4Addr::new(203, 0, 113, 1),
+                Ipv4Addr::new(198, 51, 100, 53)
+            ]
+        );
         let ip6 = s.core.ip6.as_ref().unwrap();
-        assert_eq!(ip6.addr, "2001:db8::2".parse::<Ipv6Addr>().unwrap());
-        assert_eq!(ip6.gateway, "fe80::1".parse::<Ipv6Addr>().unwrap());
-        assert_eq!(ip6.our_link_local, ip6.gateway);
-        assert_eq!(ip6.dns, ["2001:db8::53".parse::<Ipv6Addr>().unwrap()]);
+        assert_eq!(ip6.addr, "2001:db8:2::2".parse::<Ipv6Addr>().unwrap());
         assert_eq!(s.core.search, ["example.com"]);
+        assert_eq!(s.ifname, "eth0");
+        assert_eq!(s.core.mode, Mode::Pasta);
+        assert_eq!(s.core.mtu, 65520);
+        // pasta passes neither resolvers nor search list unless asked.
+        assert!(!s.core.services.contains(Services::DHCP_DNS));
+        assert!(!s.core.services.contains(Services::DHCP_SEARCH));
+        assert_ne!(s.core.secret, [0; 16]);
+        assert_eq!(s.target, Target::Spawn(vec![]));
+        assert!(
+            s.summary[0].starts_with("IPv4: template eth0"),
+            "{:?}",
+            s.summary
+        );
+        assert!(
+            s.summary[1].starts_with("IPv6: template eth0"),
+            "{:?}",
+            s.summary
+        );
         assert_eq!(s.core.validate(), Ok(()));
     }
 
     #[test]
-    fn defaults_and_paths() {
-        let s = args(&[
-            "--netns",
-            "/proc/1/ns/net",
-            "--test-ip4",
-            "192.0.2.2/24,192.0.2.1",
-        ])
+    fn options_override_the_host() {
+        let s = build(
+            opts(&[
+                "-a",
+                "192.0.2.7",
+                "-n",
+                "25",
+                "-g",
+                "192.0.2.1",
+                "-D",
+                "192.0.2.53",
+                "-S",
+                "example.org",
+                "-m",
+                "1400",
+                "--ns-mac-addr",
+                "02:00:00:00:00:01",
+                "-I",
+                "guest0",
+                "--dhcp-dns",
+                "--netns",
+                "guest",
+            ]),
+            host(),
+            Some(&resolv()),
+        )
         .unwrap();
-        assert_eq!(s.netns, PathBuf::from("/proc/1/ns/net"));
-        assert_eq!(s.ifname, "tap0");
-        assert_eq!(s.core.mtu, 65520);
-        assert_eq!(s.core.guest_mac, None);
-        assert!(s.core.ip6.is_none());
+        let ip4 = s.core.ip4.as_ref().unwrap();
+        assert_eq!(ip4.addr, Ipv4Addr::new(192, 0, 2, 7));
+        assert_eq!(ip4.prefix_len, 25);
+        assert_eq!(ip4.gateway, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(ip4.dns, [Ipv4Addr::new(192, 0, 2, 53)]);
+        assert_eq!(s.core.search, ["example.org"]);
+        assert_eq!(s.core.mtu, 1400);
+        assert_eq!(
+            s.core.guest_mac,
+            Some(passt_core::addr::MacAddr([2, 0, 0, 0, 0, 1]))
+        );
+        assert_eq!(s.ifname, "guest0");
+        assert!(s.core.services.contains(Services::DHCP_DNS));
+        assert_eq!(s.target, Target::Path("/run/netns/guest".into()));
+        assert_eq!(s.userns, None);
     }
 
     #[test]
-    fn bad_values_are_named() {
-        let e = args(&["--netns", "x", "--test-ip4", "192.0.2.2/33,192.0.2.1"]).unwrap_err();
-        assert!(e.contains("/33"), "{e}");
-        let e = args(&["--netns", "x", "--test-ip4", "192.0.2.2,192.0.2.1"]).unwrap_err();
-        assert!(e.contains("ADDR/PREFIX,GATEWAY"), "{e}");
-        let e = args(&["--netns", "x", "--test-ip6", "2001:db8::2/64,2001:db8::1"]).unwrap_err();
-        assert!(e.contains("not link-local"), "{e}");
-        let e = args(&["--netns", "x", "--ns-mac-addr", "zz"]).unwrap_err();
-        assert!(e.contains("not a MAC"), "{e}");
-        let e = args(&["--netns", "x"]).unwrap_err();
-        assert!(e.contains("--test-ip4"), "{e}");
-        let e = args(&["--test-ip4", "192.0.2.2/24,192.0.2.1"]).unwrap_err();
-        assert!(e.contains("--netns"), "{e}");
-        let e = args(&["--netns", "x", "-I", "a-very-long-interface-name"]).unwrap_err();
-        assert!(e.contains("interface name"), "{e}");
-        let e = args(&[
-            "--netns",
-            "x",
-            "--test-ip4",
-            "192.0.2.2/24,192.0.2.1",
-            "--test-dns",
-            "2001:db8::53",
-        ])
-        .unwrap_err();
-        assert!(e.contains("--test-ip6"), "{e}");
+    fn a_host_without_routes_gives_local_mode() {
+        let s = build(opts(&["42"]), HostNet::default(), None).unwrap();
+        let ip4 = s.core.ip4.as_ref().unwrap();
+        assert_eq!(ip4.addr, Ipv4Addr::new(169, 254, 2, 1));
+        assert_eq!(ip4.gateway, Ipv4Addr::new(169, 254, 2, 2));
+        assert!(s.core.ip6.is_some());
+        assert_eq!(s.ifname, DEFAULT_IFNAME);
+        assert!(s.summary[0].contains("local mode"), "{:?}", s.summary);
+        assert!(s.summary[1].contains("local mode"), "{:?}", s.summary);
+        assert_eq!(s.target, Target::Pid(42));
+        assert_eq!(s.userns, Some("/proc/42/ns/user".into()));
+        assert_eq!(s.core.validate(), Ok(()));
+    }
+
+    #[test]
+    fn no_ipv4_gateway_turns_dhcp_off() {
+        let mut h = host();
+        h.ip4.as_mut().unwrap().gateway = None;
+        h.ip4.as_mut().unwrap().selection = Selection::AnyRoute;
+        let s = build(opts(&[]), h, None).unwrap();
+        assert!(!s.core.services.contains(Services::DHCP));
+    }
+
+    #[test]
+    fn conflicts_with_the_host_are_errors() {
+        let e = build(opts(&["-m", "1000"]), host(), None).unwrap_err();
+        assert!(e.to_string().contains("too small for IPv6"), "{e}");
+        // With -4 the same MTU is fine.
+        assert!(build(opts(&["-m", "1000", "-4"]), host(), None).is_ok());
     }
 }

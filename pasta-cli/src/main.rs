@@ -1,48 +1,94 @@
 //! `pasta`: connects a network namespace, through a tap device, to the host.
 //!
-//! This first driver joins an existing namespace, creates the tap device in
-//! it, returns to the host's namespace and runs the [`passt_core::Translator`]
-//! on the tap: the namespace's own DHCP, NDP and DHCPv6 clients are answered
-//! by the translator's local services. There are no host sockets yet.
+//! `pasta [OPTION]... [COMMAND [ARG]...]` runs COMMAND (default: a shell) in
+//! a new user and network namespace; `pasta [OPTION]... PID` and
+//! `pasta [OPTION]... --netns PATH|NAME` serve an existing namespace. pasta
+//! creates a tap device in the namespace and runs the
+//! [`passt_core::Translator`] on it from the host's namespace: the
+//! namespace's DHCP, NDP and DHCPv6 clients are answered by the translator,
+//! which mirrors the host's addresses, routes and resolvers; `--config-net`
+//! configures the device directly instead.
 //!
 //! | module | part |
 //! |---|---|
-//! | [`config`] | command line to [`passt_core::config::Config`] (temporary options) |
-//! | [`netns`] | joining the target namespace and returning to the host's |
+//! | [`config`] | command line and host to a [`config::Setup`] |
+//! | [`setup`] | start-up, step by step, to the running loop |
+//! | [`spawn`] | spawn mode: new namespaces, the command, its exit status |
+//! | [`netns`] | entering namespaces from threads; user namespaces |
 //! | [`tap`] | the tap device: `/dev/net/tun`, `TUNSETIFF`, frame I/O |
-//! | [`netlink`] | bringing links up and setting their MAC (rtnetlink) |
+//! | [`netlink`] | links, addresses, routes (rtnetlink) |
+//! | [`daemon`] | going to the background, PID file |
+//! | [`privs`] | dropping root after start-up (`--runas`) |
+//! | [`watch`] | what ends pasta: the command, the process, the netns file |
 //! | [`run`] | the event loop: epoll, clock, batches, tx ring |
 //! | [`pcap`] | optional capture file of every frame (`--pcap`) |
+//! | [`log`] | messages, levels, `--log-file` |
+//! | [`sys`] | the few `unsafe` system call wrappers |
+//!
+//! Exit status: 0 on `--help` and `--version`, when the namespace goes away,
+//! and in the parent once pasta went to the background; the command's
+//! status in spawn mode; 1 for any error, with a message on standard error.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod config;
+mod daemon;
+mod log;
 mod netlink;
 mod netns;
 mod pcap;
+mod privs;
 mod run;
+mod setup;
+mod spawn;
+mod sys;
 mod tap;
+mod watch;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::fs::OpenOptions;
 
-/// Whether `-d` asked for debug messages on stderr.
-static DEBUG: AtomicBool = AtomicBool::new(false);
+use passt_core::config::Mode;
+use passt_core::options::{usage, version, Options, Parsed};
 
-/// Whether debug messages are on.
-fn debug_enabled() -> bool {
-    DEBUG.load(Ordering::Relaxed)
+/// Log an error (always shown).
+macro_rules! error {
+    ($($arg:tt)*) => {
+        $crate::log::emit($crate::log::Level::Error, format_args!($($arg)*))
+    };
 }
-
-/// Print a debug message to stderr if `-d` was given.
+/// Log a warning (always shown).
+macro_rules! warning {
+    ($($arg:tt)*) => {
+        $crate::log::emit($crate::log::Level::Warn, format_args!($($arg)*))
+    };
+}
+/// Log information (hidden by `--quiet`).
+macro_rules! info {
+    ($($arg:tt)*) => {
+        $crate::log::emit($crate::log::Level::Info, format_args!($($arg)*))
+    };
+}
+/// Log a debug message (shown with `-d`).
 macro_rules! debug {
     ($($arg:tt)*) => {
-        if $crate::debug_enabled() {
-            eprintln!("pasta: {}", format_args!($($arg)*));
+        if $crate::log::enabled($crate::log::Level::Debug) {
+            $crate::log::emit($crate::log::Level::Debug, format_args!($($arg)*))
         }
     };
 }
-pub(crate) use debug;
+/// Log a per-packet message (shown with `--trace`).
+#[allow(unused_macros)] // For the data path.
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if $crate::log::enabled($crate::log::Level::Trace) {
+            $crate::log::emit($crate::log::Level::Trace, format_args!($($arg)*))
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use trace;
+pub(crate) use {debug, error, info, warning};
 
 /// A fatal error: what we were doing, and the system's reason if any.
 #[derive(Debug)]
@@ -72,19 +118,77 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.cause {
-            Some(e) => write!(f, "{}: {}", self.what, e),
+            Some(e) => write!(f, "{}: {}", self.what, errno_text(e)),
             None => f.write_str(&self.what),
         }
     }
 }
 
+/// The system's text for `e`, as strerror(3) gives it ("Permission
+/// denied"), without Rust's " (os error 13)".
+pub(crate) fn errno_text(e: rustix::io::Errno) -> String {
+    let text = std::io::Error::from_raw_os_error(e.raw_os_error()).to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// An [`Error`] from a `std::io::Error`.
+pub(crate) fn io_error(what: String, e: &std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(n) => Error::sys(what, rustix::io::Errno::from_raw_os_error(n)),
+        None => Error::msg(format!("{what}: {e}")),
+    }
+}
+
 fn main() {
-    let setup = match config::from_env() {
+    // Whether pasta starts as root: it then drops to nobody after start-up
+    // (read before any user namespace is joined, where IDs are mapped).
+    let started_as_root = rustix::process::geteuid().is_root();
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let opts = match Options::parse(Mode::Pasta, &args) {
+        Ok(Parsed::Run(o)) => o,
+        Ok(Parsed::Help) => {
+            print!("{}", usage(Mode::Pasta));
+            std::process::exit(0)
+        }
+        Ok(Parsed::Version) => {
+            println!("{}", version(Mode::Pasta));
+            std::process::exit(0)
+        }
+        Err(e) => {
+            // glibc's wording, program name first: callers match on it.
+            eprintln!("{e}");
+            std::process::exit(1)
+        }
+    };
+    log::set_level(opts.quiet, opts.debug, opts.trace);
+    if let Some(path) = &opts.log_file {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(|e| io_error(format!("opening log file {path}"), &e))
+            .and_then(|f| {
+                log::set_file(f, opts.log_size)
+                    .map_err(|e| io_error(format!("opening log file {path}"), &e))
+            });
+        if let Err(e) = file {
+            fatal(&e);
+        }
+    }
+    let setup = config::read_host(&opts)
+        .and_then(|(host, resolv)| config::build(opts, host, resolv.as_ref()));
+    let setup = match setup {
         Ok(s) => s,
         Err(e) => fatal(&e),
     };
-    DEBUG.store(setup.debug, Ordering::Relaxed);
-    let e = match run::start(setup) {
+    let e = match setup::start(setup, started_as_root) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -93,6 +197,6 @@ fn main() {
 
 /// Report `e` and exit with status 1.
 fn fatal(e: &Error) -> ! {
-    eprintln!("pasta: {e}");
+    error!("{e}");
     std::process::exit(1)
 }

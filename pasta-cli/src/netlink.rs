@@ -1,22 +1,37 @@
-//! A minimal rtnetlink client: set a link's MAC address and bring it up.
+//! A minimal rtnetlink client: links up, MAC and MTU, addresses and routes
+//! (`--config-net`), and the host's routes to copy.
 //!
-//! Links are changed with an `RTM_NEWLINK` request on a `NETLINK_ROUTE`
-//! socket (RFC 3549 §2.3.3.1; Linux `rtnetlink(7)`): a `struct nlmsghdr`,
-//! a `struct ifinfomsg` naming the interface by index, with `ifi_change`
-//! masking the flags to set, and an optional `IFLA_ADDRESS` attribute
-//! carrying the new hardware address. `NLM_F_ACK` asks for an
-//! `NLMSG_ERROR` reply whose error code is 0 on success or a negative
-//! errno. Netlink headers are in host byte order.
+//! Requests go to the kernel on a `NETLINK_ROUTE` socket (RFC 3549
+//! §2.3.3; Linux `rtnetlink(7)`): a `struct nlmsghdr`, a family header and
+//! type-length-value attributes, all in host byte order, 4-byte aligned.
 //!
-//! A netlink socket acts in the namespace it was created in, so this is used
-//! while the driver is inside the target namespace.
+//! | request | family header | attributes |
+//! |---|---|---|
+//! | `RTM_NEWLINK` | `ifinfomsg`: index, `IFF_UP` in flags and change mask | `IFLA_ADDRESS` (MAC), `IFLA_MTU` |
+//! | `RTM_NEWADDR` | `ifaddrmsg`: family, prefix length, `IFA_F_NODAD` for IPv6, index | `IFA_LOCAL`, `IFA_ADDRESS`, `IFA_FLAGS` |
+//! | `RTM_NEWROUTE` | `rtmsg`: family, destination length, main table, `RTPROT_BOOT`, scope, unicast, `RTNH_F_ONLINK` with a gateway | `RTA_DST`, `RTA_GATEWAY`, `RTA_OIF` |
+//! | `RTM_GETROUTE` dump | `rtmsg`: family | none |
+//!
+//! `NLM_F_ACK` asks for an `NLMSG_ERROR` reply whose error code is 0 on
+//! success or a negative errno. A dump reply is parsed with
+//! [`passt_core::host::netlink`]'s codec.
+//!
+//! IPv6 addresses are added with `IFA_F_NODAD` (usable at once: nobody else
+//! is on the link), and routes through a gateway with `RTNH_F_ONLINK`, so
+//! that a gateway outside the guest's prefix (`-g` with a narrow `-n`) is
+//! accepted as reachable on the tap, as it is: everything is.
+//!
+//! A netlink socket acts in the namespace it was created in, so this is
+//! opened in the namespace to change (or the host's, to read it).
 //!
 //! Syscalls: `socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)`,
 //! `ioctl(SIOCGIFINDEX)` (through rustix), `sendto`, `recv`.
 
+use core::net::IpAddr;
 use std::os::fd::OwnedFd;
 
 use passt_core::addr::MacAddr;
+use passt_core::host::netlink::{self as codec, NlErrRepr, NlMsgIter, RouteRepr};
 use rustix::io::{self, Errno};
 use rustix::net::netlink::SocketAddrNetlink;
 use rustix::net::{
@@ -26,18 +41,124 @@ use rustix::net::{
 
 /// `struct nlmsghdr`: length, type, flags, sequence number, port id.
 const NLMSG_HDRLEN: usize = 16;
-/// `struct ifinfomsg`: family, pad, type, index, flags, change.
-const IFINFOMSG_LEN: usize = 16;
 /// `struct nlattr` header: length, type.
 const NLA_HDRLEN: usize = 4;
 /// Link attribute: hardware address (`include/uapi/linux/if_link.h`).
 const IFLA_ADDRESS: u16 = 1;
+/// Link attribute: MTU.
+const IFLA_MTU: u16 = 4;
+/// Address attributes (`include/uapi/linux/if_addr.h`).
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_FLAGS: u16 = 8;
+/// Skip duplicate address detection.
+const IFA_F_NODAD: u32 = 0x02;
+/// Route attributes (`include/uapi/linux/rtnetlink.h`).
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+/// Route flag: the gateway is on the link whatever the prefixes say.
+const RTNH_F_ONLINK: u32 = 4;
+/// `rtm_protocol` for routes set up at configuration time.
+const RTPROT_BOOT: u8 = 3;
+/// Datagrams read for one dump, at most.
+const MAX_DUMP_DATAGRAMS: usize = 4096;
 
 /// A `NETLINK_ROUTE` socket in the namespace it was opened in.
 #[derive(Debug)]
 pub(crate) struct Netlink {
     fd: OwnedFd,
     seq: u32,
+}
+
+/// A netlink request being built: header, family header, attributes.
+struct Msg {
+    buf: Vec<u8>,
+}
+
+impl Msg {
+    /// A request of `kind` with `flags`, followed by the family header
+    /// `fixed`.
+    fn new(kind: u16, flags: u16, seq: u32, fixed: &[u8]) -> Msg {
+        let mut buf = Vec::with_capacity(128);
+        buf.extend_from_slice(&0u32.to_ne_bytes());
+        buf.extend_from_slice(&kind.to_ne_bytes());
+        buf.extend_from_slice(&flags.to_ne_bytes());
+        buf.extend_from_slice(&seq.to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes());
+        buf.extend_from_slice(fixed);
+        Msg { buf }
+    }
+
+    /// Append an attribute, padded to 4 bytes.
+    fn attr(mut self, kind: u16, data: &[u8]) -> Msg {
+        let len = (NLA_HDRLEN + data.len()) as u16;
+        self.buf.extend_from_slice(&len.to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(data);
+        while self.buf.len() % 4 != 0 {
+            self.buf.push(0);
+        }
+        self
+    }
+
+    /// The finished message, its length filled in.
+    fn finish(mut self) -> Vec<u8> {
+        let len = self.buf.len() as u32;
+        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
+        self.buf
+    }
+}
+
+/// The bytes of an address.
+fn ip_bytes(a: IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+/// `AF_INET` or `AF_INET6`.
+fn family_of(a: IpAddr) -> u8 {
+    match a {
+        IpAddr::V4(_) => libc::AF_INET as u8,
+        IpAddr::V6(_) => libc::AF_INET6 as u8,
+    }
+}
+
+/// A route to add: destination (`None`: default), gateway, interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Route {
+    /// Destination prefix, `None` for a default route.
+    pub(crate) dst: Option<(IpAddr, u8)>,
+    /// Gateway, `None` for a route on the link.
+    pub(crate) gateway: Option<IpAddr>,
+    /// Whether this is IPv6 (needed for a default route without gateway).
+    pub(crate) ipv6: bool,
+}
+
+impl Route {
+    /// The default route of a family through `gateway`.
+    pub(crate) fn default_via(gateway: IpAddr) -> Route {
+        Route {
+            dst: None,
+            gateway: Some(gateway),
+            ipv6: gateway.is_ipv6(),
+        }
+    }
+}
+
+impl core::fmt::Display for Route {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.dst {
+            Some((a, len)) => write!(f, "{a}/{len}")?,
+            None => f.write_str("default")?,
+        }
+        match self.gateway {
+            Some(g) => write!(f, " via {g}"),
+            None => f.write_str(" on link"),
+        }
+    }
 }
 
 impl Netlink {
@@ -64,6 +185,11 @@ impl Netlink {
         netdevice::name_to_index(&self.fd, name)
     }
 
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
     /// Set the MAC address of link `index` (if `mac` is given), then bring
     /// it up.
     ///
@@ -71,33 +197,162 @@ impl Netlink {
     /// The kernel's answer (`ENODEV`, `EPERM`, `EADDRNOTAVAIL`...) or a
     /// socket error.
     pub(crate) fn link_up(&mut self, index: u32, mac: Option<MacAddr>) -> io::Result<()> {
-        let mut msg = [0u8; NLMSG_HDRLEN + IFINFOMSG_LEN + NLA_HDRLEN + 8];
-        let mut len = NLMSG_HDRLEN + IFINFOMSG_LEN;
-        self.seq = self.seq.wrapping_add(1);
-        let flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16;
-        let iff_up = libc::IFF_UP as u32;
+        self.link_set(index, mac, None, true)
+    }
+
+    /// Set the MTU of link `index`.
+    ///
+    /// # Errors
+    /// As [`Netlink::link_up`] (`EINVAL` for an MTU the device refuses).
+    pub(crate) fn set_mtu(&mut self, index: u32, mtu: u32) -> io::Result<()> {
+        self.link_set(index, None, Some(mtu), false)
+    }
+
+    /// `RTM_NEWLINK` on an existing link: MAC, MTU, and `IFF_UP` if `up`.
+    fn link_set(
+        &mut self,
+        index: u32,
+        mac: Option<MacAddr>,
+        mtu: Option<u32>,
+        up: bool,
+    ) -> io::Result<()> {
+        let seq = self.next_seq();
+        let iff_up = if up { libc::IFF_UP as u32 } else { 0 };
         // struct ifinfomsg: AF_UNSPEC, pad, ARPHRD 0 (any), index, flags,
         // change mask.
-        msg[NLMSG_HDRLEN + 4..NLMSG_HDRLEN + 8].copy_from_slice(&index.to_ne_bytes());
-        msg[NLMSG_HDRLEN + 8..NLMSG_HDRLEN + 12].copy_from_slice(&iff_up.to_ne_bytes());
-        msg[NLMSG_HDRLEN + 12..NLMSG_HDRLEN + 16].copy_from_slice(&iff_up.to_ne_bytes());
+        let mut ifi = [0u8; 16];
+        ifi[4..8].copy_from_slice(&index.to_ne_bytes());
+        ifi[8..12].copy_from_slice(&iff_up.to_ne_bytes());
+        ifi[12..16].copy_from_slice(&iff_up.to_ne_bytes());
+        let flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16;
+        let mut msg = Msg::new(libc::RTM_NEWLINK, flags, seq, &ifi);
         if let Some(mac) = mac {
-            // IFLA_ADDRESS: 4-byte attribute header, 6 bytes, padded to 8.
-            let attr_len = (NLA_HDRLEN + 6) as u16;
-            msg[len..len + 2].copy_from_slice(&attr_len.to_ne_bytes());
-            msg[len + 2..len + 4].copy_from_slice(&IFLA_ADDRESS.to_ne_bytes());
-            msg[len + 4..len + 10].copy_from_slice(&mac.0);
-            len += NLA_HDRLEN + 8;
+            msg = msg.attr(IFLA_ADDRESS, &mac.0);
         }
-        msg[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
-        msg[4..6].copy_from_slice(&libc::RTM_NEWLINK.to_ne_bytes());
-        msg[6..8].copy_from_slice(&flags.to_ne_bytes());
-        msg[8..12].copy_from_slice(&self.seq.to_ne_bytes());
-        self.request(&msg[..len])
+        if let Some(mtu) = mtu {
+            msg = msg.attr(IFLA_MTU, &mtu.to_ne_bytes());
+        }
+        self.request(&msg.finish(), seq)
+    }
+
+    /// Add `addr/prefix_len` to link `index` (IPv6 without duplicate
+    /// address detection).
+    ///
+    /// # Errors
+    /// The kernel's answer: `EEXIST` if it is there already, `EINVAL`...
+    pub(crate) fn add_addr(&mut self, index: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()> {
+        let seq = self.next_seq();
+        let nodad = if addr.is_ipv6() { IFA_F_NODAD } else { 0 };
+        // struct ifaddrmsg: family, prefix length, flags, scope (universe),
+        // index.
+        let mut ifa = [0u8; 8];
+        ifa[0] = family_of(addr);
+        ifa[1] = prefix_len;
+        ifa[2] = nodad as u8;
+        ifa[4..8].copy_from_slice(&index.to_ne_bytes());
+        let flags =
+            (libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16;
+        let bytes = ip_bytes(addr);
+        let msg = Msg::new(libc::RTM_NEWADDR, flags, seq, &ifa)
+            .attr(IFA_LOCAL, &bytes)
+            .attr(IFA_ADDRESS, &bytes)
+            .attr(IFA_FLAGS, &nodad.to_ne_bytes());
+        self.request(&msg.finish(), seq)
+    }
+
+    /// Add `route` through link `index`, in the main table.
+    ///
+    /// # Errors
+    /// The kernel's answer: `EEXIST` if it is there already,
+    /// `ENETUNREACH`...
+    pub(crate) fn add_route(&mut self, index: u32, route: &Route) -> io::Result<()> {
+        let seq = self.next_seq();
+        let family = if route.ipv6 {
+            libc::AF_INET6 as u8
+        } else {
+            libc::AF_INET as u8
+        };
+        let (scope, rt_flags) = match route.gateway {
+            Some(_) => (libc::RT_SCOPE_UNIVERSE, RTNH_F_ONLINK),
+            None => (libc::RT_SCOPE_LINK, 0),
+        };
+        // struct rtmsg: family, dst_len, src_len, tos, table, protocol,
+        // scope, type, flags.
+        let mut rtm = [0u8; 12];
+        rtm[0] = family;
+        rtm[1] = route.dst.map_or(0, |(_, len)| len);
+        rtm[4] = libc::RT_TABLE_MAIN;
+        rtm[5] = RTPROT_BOOT;
+        rtm[6] = scope;
+        rtm[7] = libc::RTN_UNICAST;
+        rtm[8..12].copy_from_slice(&rt_flags.to_ne_bytes());
+        let flags =
+            (libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16;
+        let mut msg = Msg::new(libc::RTM_NEWROUTE, flags, seq, &rtm);
+        if let Some((dst, _)) = route.dst {
+            msg = msg.attr(RTA_DST, &ip_bytes(dst));
+        }
+        if let Some(gw) = route.gateway {
+            msg = msg.attr(RTA_GATEWAY, &ip_bytes(gw));
+        }
+        msg = msg.attr(RTA_OIF, &index.to_ne_bytes());
+        self.request(&msg.finish(), seq)
+    }
+
+    /// The routes of the main table through link `oif` (unicast only, the
+    /// default route and multipath routes left out), IPv6 if `ipv6`, else
+    /// IPv4.
+    ///
+    /// # Errors
+    /// Socket errors, or `EPROTO` for a reply that does not parse.
+    pub(crate) fn routes(&mut self, ipv6: bool, oif: u32) -> io::Result<Vec<Route>> {
+        let seq = self.next_seq();
+        let mut rtm = [0u8; 12];
+        rtm[0] = if ipv6 {
+            libc::AF_INET6 as u8
+        } else {
+            libc::AF_INET as u8
+        };
+        let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
+        let msg = Msg::new(libc::RTM_GETROUTE, flags, seq, &rtm).finish();
+        sendto(
+            &self.fd,
+            &msg,
+            SendFlags::empty(),
+            &SocketAddrNetlink::new(0, 0),
+        )?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        for _ in 0..MAX_DUMP_DATAGRAMS {
+            let n = recv_retry(&self.fd, &mut buf)?;
+            for m in NlMsgIter::new(buf.get(..n).unwrap_or(&[])) {
+                let m = m.map_err(|_| Errno::PROTO)?;
+                if m.seq != seq {
+                    continue;
+                }
+                match m.msg_type {
+                    codec::msg_type::DONE => return Ok(out),
+                    codec::msg_type::ERROR => {
+                        let e = NlErrRepr::parse(m.payload).map_err(|_| Errno::PROTO)?;
+                        return Err(Errno::from_raw_os_error(e.error.saturating_neg()));
+                    }
+                    codec::msg_type::NEWROUTE => {
+                        let Ok(r) = RouteRepr::parse(m.payload) else {
+                            continue;
+                        };
+                        if let Some(route) = copyable(&r, oif) {
+                            out.push(route);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Err(Errno::PROTO)
     }
 
     /// Send one request and wait for its acknowledgement.
-    fn request(&self, msg: &[u8]) -> io::Result<()> {
+    fn request(&self, msg: &[u8], seq: u32) -> io::Result<()> {
         sendto(
             &self.fd,
             msg,
@@ -108,18 +363,53 @@ impl Netlink {
         // Bounded: each datagram is either our answer or skipped, and the
         // kernel answers every request with NLM_F_ACK.
         for _ in 0..64 {
-            let (_, n) = loop {
-                match recv(&self.fd, &mut buf, RecvFlags::empty()) {
-                    Err(Errno::INTR) => continue,
-                    r => break r?,
-                }
-            };
-            if let Some(res) = ack_for(buf.get(..n).unwrap_or(&[]), self.seq) {
+            let n = recv_retry(&self.fd, &mut buf)?;
+            if let Some(res) = ack_for(buf.get(..n).unwrap_or(&[]), seq) {
                 return res;
             }
         }
         Err(Errno::PROTO)
     }
+}
+
+/// `recv(2)`, retried on `EINTR`.
+fn recv_retry(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match recv(fd, &mut *buf, RecvFlags::empty()) {
+            Err(Errno::INTR) => continue,
+            r => return r.map(|(_, n)| n),
+        }
+    }
+}
+
+/// The route to copy into the namespace for host route `r`, if it is one:
+/// main table, unicast, through `oif`, not a default route (the namespace
+/// gets its own), not link-local nor multicast.
+fn copyable(r: &RouteRepr, oif: u32) -> Option<Route> {
+    if r.table != codec::rt::TABLE_MAIN
+        || r.route_type != codec::rt::TYPE_UNICAST
+        || r.oif != Some(oif)
+        || r.nexthop.is_some()
+    {
+        return None;
+    }
+    let dst = r.dst?;
+    if r.dst_len == 0 {
+        return None;
+    }
+    let skip = match dst {
+        IpAddr::V4(a) => a.is_link_local() || a.is_multicast() || a.is_loopback(),
+        // fe80::/10 (RFC 4291 §2.5.6), multicast.
+        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80 || a.is_multicast(),
+    };
+    if skip {
+        return None;
+    }
+    Some(Route {
+        dst: Some((dst, r.dst_len)),
+        gateway: r.gateway,
+        ipv6: dst.is_ipv6(),
+    })
 }
 
 /// Look through one netlink datagram for the `NLMSG_ERROR` answering
@@ -149,6 +439,7 @@ fn ack_for(mut data: &[u8], seq: u32) -> Option<io::Result<()>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::Ipv4Addr;
 
     fn error_msg(seq: u32, code: i32) -> Vec<u8> {
         let mut m = Vec::new();
@@ -182,5 +473,66 @@ mod tests {
         let mut bad = error_msg(7, 0);
         bad[0..4].copy_from_slice(&3u32.to_ne_bytes());
         assert!(ack_for(&bad, 7).is_none());
+    }
+
+    #[test]
+    fn requests_are_laid_out_as_the_kernel_reads_them() {
+        // RTM_NEWADDR for 192.0.2.2/24 on link 5: header, ifaddrmsg, three
+        // 8-byte attributes.
+        let m = Msg::new(libc::RTM_NEWADDR, 0x605, 9, &[2, 24, 0, 0, 5, 0, 0, 0])
+            .attr(IFA_LOCAL, &[192, 0, 2, 2])
+            .attr(IFA_ADDRESS, &[192, 0, 2, 2])
+            .attr(IFA_FLAGS, &0u32.to_ne_bytes())
+            .finish();
+        assert_eq!(m.len(), 16 + 8 + 3 * 8);
+        assert_eq!(u32::from_ne_bytes(m[0..4].try_into().unwrap()), 48);
+        assert_eq!(u16::from_ne_bytes(m[4..6].try_into().unwrap()), 20);
+        assert_eq!(u32::from_ne_bytes(m[8..12].try_into().unwrap()), 9);
+        assert_eq!(&m[24..32], &[8, 0, 2, 0, 192, 0, 2, 2][..]);
+        // An odd-sized attribute (a MAC) is padded to 4 bytes.
+        let m = Msg::new(libc::RTM_NEWLINK, 5, 1, &[0; 16])
+            .attr(IFLA_ADDRESS, &[2, 0, 0, 0, 0, 1])
+            .finish();
+        assert_eq!(m.len(), 16 + 16 + 12);
+        assert_eq!(&m[32..44], &[10, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 0][..]);
+    }
+
+    #[test]
+    fn only_plain_routes_of_the_interface_are_copied() {
+        let base = RouteRepr {
+            family: 2,
+            dst_len: 24,
+            table: codec::rt::TABLE_MAIN,
+            scope: 0,
+            route_type: codec::rt::TYPE_UNICAST,
+            dst: Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0))),
+            gateway: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1))),
+            oif: Some(3),
+            priority: 0,
+            nexthop: None,
+        };
+        assert_eq!(
+            copyable(&base, 3).map(|r| r.to_string()).as_deref(),
+            Some("198.51.100.0/24 via 203.0.113.1")
+        );
+        assert!(copyable(&base, 4).is_none());
+        assert!(copyable(&RouteRepr { table: 255, ..base }, 3).is_none());
+        assert!(copyable(
+            &RouteRepr {
+                dst: None,
+                dst_len: 0,
+                ..base
+            },
+            3
+        )
+        .is_none());
+        let ll = RouteRepr {
+            family: 10,
+            dst_len: 64,
+            dst: Some("fe80::".parse().unwrap()),
+            gateway: None,
+            ..base
+        };
+        assert!(copyable(&ll, 3).is_none());
     }
 }

@@ -1,22 +1,36 @@
-//! Network namespaces: joining the target namespace and coming back.
+//! Namespaces: the target network namespace, held open and worked in from
+//! other threads; the user namespace that owns it.
 //!
-//! pasta creates its tap device *inside* the namespace it serves, then
-//! returns to the namespace it started in (the host's): a tap file
-//! descriptor stays bound to the device, and so to the namespace, wherever
-//! the process goes, while host sockets opened later belong to the host's
-//! namespace. A namespace is held by an open file descriptor on its
-//! `/proc/PID/ns/net` link or on a bind mount of it (`/run/netns/NAME`, as
-//! `ip netns add` makes), and entered with `setns(2)` (`CLONE_NEWNET`).
+//! pasta itself stays in the network namespace it started in (the host's):
+//! its host sockets belong there. Work inside the target namespace (creating
+//! the tap device, configuring it through netlink, opening sockets there)
+//! runs on a thread that moves into the namespace with `setns(2)`
+//! (`CLONE_NEWNET` only moves the calling thread) and ends with it:
+//! [`NetNs::run_in`] for start-up, [`NsThread`] for later. A file descriptor
+//! made there (tap, socket) stays bound to the namespace wherever it is used
+//! from.
 //!
-//! `setns` moves only the calling thread; the driver is single-threaded, and
-//! does this before anything else runs.
+//! `setns` into a network namespace needs `CAP_SYS_ADMIN` both in the
+//! caller's user namespace and in the one owning the target. Root has it
+//! everywhere; an unprivileged user has it in a user namespace it made (or
+//! that `unshare -rUn` made for it), so it first joins that user namespace
+//! with [`join_userns`] — for the whole process, which must still be single
+//! threaded then, and for good: from then on pasta can no longer enter the
+//! host's network namespace, which it never needs to.
 //!
-//! Syscalls: `open` (`O_RDONLY | O_CLOEXEC`), `setns`.
+//! A namespace is held by an open file descriptor on its `/proc/PID/ns/net`
+//! link or a bind mount of it (`/run/netns/NAME`, as `ip netns add` makes).
+//!
+//! Syscalls: `open` (`O_RDONLY | O_CLOEXEC`), `fstat`, `setns`, `capget`,
+//! `clone` (threads).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
 
-use rustix::fs::{open, Mode, OFlags};
+use rustix::fs::{fstat, open, Mode, OFlags};
+use rustix::io::Errno;
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 
 use crate::Error;
@@ -43,7 +57,7 @@ impl NetNs {
     /// If the file cannot be opened.
     pub(crate) fn open(path: &Path) -> Result<NetNs, Error> {
         let fd = open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| Error::sys(format!("opening namespace {}", path.display()), e))?;
+            .map_err(|e| Error::sys(format!("opening network namespace {}", path.display()), e))?;
         Ok(NetNs {
             fd,
             path: path.to_owned(),
@@ -55,6 +69,11 @@ impl NetNs {
         &self.path
     }
 
+    /// Whether `self` and `other` are the same namespace.
+    pub(crate) fn same_as(&self, other: &NetNs) -> bool {
+        same_file(self.fd.as_fd(), other.fd.as_fd())
+    }
+
     /// Move the calling thread into this namespace.
     ///
     /// # Errors
@@ -62,26 +81,194 @@ impl NetNs {
     /// `CAP_SYS_ADMIN` over it.
     pub(crate) fn enter(&self) -> Result<(), Error> {
         move_into_link_name_space(self.fd.as_fd(), Some(LinkNameSpaceType::Network)).map_err(|e| {
-            Error::sys(
-                format!("joining network namespace {}", self.path.display()),
-                e,
-            )
+            let what = match e {
+                Errno::INVAL => format!("{} is not a network namespace", self.path.display()),
+                _ => format!("joining network namespace {}", self.path.display()),
+            };
+            match e {
+                Errno::INVAL => Error::msg(what),
+                _ => Error::sys(what, e),
+            }
         })
     }
 
-    /// Run `f` inside `self`, then return to `home`, whatever `f` returned.
+    /// Run `f` inside this namespace, on a thread of its own that ends with
+    /// it; the calling thread stays where it is.
     ///
     /// # Errors
-    /// If either move fails; failing to return is reported even if `f`
-    /// failed too, as the process is then in the wrong namespace.
-    pub(crate) fn run_in<T>(
+    /// If the namespace cannot be entered or the thread not started, or
+    /// what `f` returns.
+    pub(crate) fn run_in<T: Send>(
         &self,
-        home: &NetNs,
-        f: impl FnOnce() -> Result<T, Error>,
+        f: impl FnOnce() -> Result<T, Error> + Send,
     ) -> Result<T, Error> {
-        self.enter()?;
-        let res = f();
-        home.enter()?;
-        res
+        thread::scope(|s| {
+            let worker = thread::Builder::new()
+                .name("pasta-netns".into())
+                .spawn_scoped(s, || {
+                    self.enter()?;
+                    f()
+                })
+                .map_err(|e| Error::msg(format!("starting a thread: {e}")))?;
+            worker
+                .join()
+                .unwrap_or_else(|_| Err(Error::msg("internal error: namespace thread panicked")))
+        })
+    }
+}
+
+impl AsFd for NetNs {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Whether two descriptors are on the same file (namespaces are files of
+/// the `nsfs` filesystem: same device and inode, same namespace).
+fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
+    match (fstat(a), fstat(b)) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
+    }
+}
+
+/// Whether the process has `CAP_SYS_ADMIN` in its user namespace, which
+/// (with the same in the target's owner) lets it enter any network
+/// namespace.
+pub(crate) fn have_sys_admin() -> bool {
+    rustix::thread::capabilities(None).is_ok_and(|c| {
+        c.effective
+            .contains(rustix::thread::CapabilitySet::SYS_ADMIN)
+    })
+}
+
+/// Join the user namespace at `path` for the whole process, unless the
+/// process is in it already. Returns whether it moved.
+///
+/// Must be called while the process has a single thread (`setns(2)`:
+/// `EINVAL` otherwise).
+///
+/// # Errors
+/// If the file cannot be opened or is not a user namespace, or `setns`
+/// refuses (`EPERM`: no `CAP_SYS_ADMIN` in it).
+pub(crate) fn join_userns(path: &Path) -> Result<bool, Error> {
+    let what = || format!("joining user namespace {}", path.display());
+    let fd = open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::sys(format!("opening user namespace {}", path.display()), e))?;
+    let ours = open(
+        "/proc/self/ns/user",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("opening /proc/self/ns/user", e))?;
+    if same_file(fd.as_fd(), ours.as_fd()) {
+        return Ok(false);
+    }
+    move_into_link_name_space(fd.as_fd(), Some(LinkNameSpaceType::User))
+        .map_err(|e| Error::sys(what(), e))?;
+    Ok(true)
+}
+
+/// Work for an [`NsThread`].
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A thread that stays in the target namespace, to make sockets there
+/// after pasta has dropped the privileges it needed to enter it (root
+/// becomes `nobody` after start-up, see [`crate::privs`]).
+///
+/// Start it after going to the background (threads do not survive
+/// `fork(2)`) and before dropping privileges.
+#[derive(Debug)]
+pub(crate) struct NsThread {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl NsThread {
+    /// Start the thread and move it into `ns`.
+    ///
+    /// # Errors
+    /// If the thread cannot start or enter the namespace.
+    pub(crate) fn start(ns: &NetNs) -> Result<NsThread, Error> {
+        let fd = ns
+            .fd
+            .try_clone()
+            .map_err(|e| Error::msg(format!("duplicating a namespace descriptor: {e}")))?;
+        let ns = NetNs {
+            fd,
+            path: ns.path.clone(),
+        };
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready) = mpsc::channel();
+        thread::Builder::new()
+            .name("pasta-netns".into())
+            .spawn(move || {
+                let entered = ns.enter();
+                let ok = entered.is_ok();
+                let _ = ready_tx.send(entered);
+                if ok {
+                    while let Ok(job) = rx.recv() {
+                        job();
+                    }
+                }
+            })
+            .map_err(|e| Error::msg(format!("starting a thread: {e}")))?;
+        ready
+            .recv()
+            .unwrap_or_else(|_| Err(Error::msg("internal error: namespace thread died")))?;
+        Ok(NsThread { jobs })
+    }
+
+    /// Run `f` on the thread, in the namespace, and wait for its result.
+    ///
+    /// # Errors
+    /// If the thread is gone.
+    #[allow(dead_code)] // For the socket handlers: sockets inside the namespace.
+    pub(crate) fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.jobs
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .map_err(|_| Error::msg("internal error: namespace thread gone"))?;
+        rx.recv()
+            .map_err(|_| Error::msg("internal error: namespace thread gone"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_runs_in_the_namespace_and_the_caller_stays() {
+        let me = NetNs::current().unwrap();
+        // The current namespace stands in for a target: entering it needs
+        // no privilege beyond what setns(2) checks, which root has; without
+        // root, only the failure path is exercised.
+        let inside = me.run_in(NetNs::current);
+        match inside {
+            Ok(ns) => assert!(ns.same_as(&me)),
+            Err(e) => assert!(e.to_string().contains("joining"), "{e}"),
+        }
+        assert!(NetNs::current().unwrap().same_as(&me));
+        if let Ok(t) = NsThread::start(&me) {
+            let ns = t.run(|| NetNs::current().map(|n| n.path().to_owned()));
+            assert!(ns.is_ok());
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_no_namespace_is_named() {
+        let ns = NetNs::open(Path::new("/proc/self/stat")).unwrap();
+        let e = ns.run_in(|| Ok(())).unwrap_err().to_string();
+        assert!(
+            e.contains("/proc/self/stat is not a network namespace") || e.contains("joining"),
+            "{e}"
+        );
+        let e = NetNs::open(Path::new("/nonexistent/ns")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ns"), "{e}");
     }
 }

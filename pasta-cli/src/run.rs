@@ -1,13 +1,5 @@
-//! Start-up and the event loop: the tap device on one side, the
-//! [`Translator`] on the other, one clock and one timer.
-//!
-//! # Start-up
-//! Check the configuration (the translator does, before anything else
-//! happens). Open the host's namespace (to come back to) and the target's; inside the
-//! target, create the tap device, bring `lo` up, set the tap's MAC
-//! (`--ns-mac-addr`) and bring it up; return to the host's namespace. No
-//! addresses are configured: the namespace's own DHCP, SLAAC and DHCPv6
-//! clients get them from the translator.
+//! The event loop: the tap device on one side, the [`Translator`] on the
+//! other, one clock and one timer. Start-up is in [`crate::setup`].
 //!
 //! # The loop
 //! One epoll instance watches the non-blocking tap descriptor
@@ -25,6 +17,11 @@
 //!    2–3 again;
 //! 5. drain [`Translator::poll_event`] to the debug log.
 //!
+//! Besides the tap, the epoll set holds the [`Watch`]es that end pasta (the
+//! spawned command or the target process exiting, the namespace file
+//! deleted), under tokens from [`TOKEN_WATCH`] up; when one says so, the
+//! process exits with the status it gives.
+//!
 //! Level-triggered readiness means a batch that stopped at [`BATCH`] frames
 //! is simply continued on the next wake-up, after timers had their turn.
 //!
@@ -34,9 +31,8 @@
 //! frame the kernel refuses on write (link down: `EIO`; no buffer space) is
 //! dropped and logged.
 //!
-//! Syscalls: those of [`crate::netns`], [`crate::tap`] and
-//! [`crate::netlink`] at start-up; then `epoll_create1`, `epoll_ctl`,
-//! `epoll_wait`, `clock_gettime(CLOCK_MONOTONIC)`, `read`, `write`.
+//! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
+//! `clock_gettime(CLOCK_MONOTONIC)`, `read`, `write`.
 
 use core::convert::Infallible;
 use core::time::Duration;
@@ -50,11 +46,9 @@ use rustix::event::{epoll, Timespec};
 use rustix::io::Errno;
 use rustix::time::{clock_gettime, ClockId};
 
-use crate::config::Setup;
-use crate::netlink::Netlink;
-use crate::netns::NetNs;
 use crate::pcap::Pcap;
 use crate::tap::Tap;
+use crate::watch::Watch;
 use crate::{debug, Error};
 
 /// Most frames read from the tap per wake-up.
@@ -70,11 +64,15 @@ const TX_SLOTS: usize = 256;
 /// epoll token of the tap descriptor.
 const TOKEN_TAP: u64 = 0;
 
+/// epoll token of the first [`Watch`] (the others follow): far above any
+/// token of the tap or of sockets.
+const TOKEN_WATCH: u64 = 1 << 62;
+
 /// Events collected per `epoll_wait`.
 const EPOLL_EVENTS: usize = 8;
 
 /// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
-fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     let ts = clock_gettime(ClockId::Monotonic);
     let nanos = (ts.tv_sec as u64)
         .saturating_mul(1_000_000_000)
@@ -82,47 +80,8 @@ fn now() -> Instant {
     Instant::from_nanos(nanos)
 }
 
-/// Set everything up from `setup` and run until a fatal error.
-///
-/// # Errors
-/// The fatal error, for `main` to print.
-pub(crate) fn start(setup: Setup) -> Result<Infallible, Error> {
-    // Refuse a bad configuration before touching any namespace.
-    let translator = Translator::new(setup.core, now())
-        .map_err(|e| Error::msg(format!("invalid configuration: {e}")))?;
-    let host = NetNs::current()?;
-    let target = NetNs::open(&setup.netns)?;
-    let tap = target.run_in(&host, || {
-        let tap = Tap::create(&setup.ifname)?;
-        let mut nl = Netlink::open().map_err(|e| Error::sys("opening netlink socket", e))?;
-        let lo = nl
-            .link_index("lo")
-            .map_err(|e| Error::sys("looking up lo", e))?;
-        nl.link_up(lo, None)
-            .map_err(|e| Error::sys("bringing lo up", e))?;
-        let index = nl
-            .link_index(tap.name())
-            .map_err(|e| Error::sys(format!("looking up {}", tap.name()), e))?;
-        nl.link_up(index, setup.ns_mac)
-            .map_err(|e| Error::sys(format!("setting up {}", tap.name()), e))?;
-        Ok(tap)
-    })?;
-    debug!(
-        "tap device {} up in {}{}",
-        tap.name(),
-        target.path().display(),
-        setup
-            .ns_mac
-            .map(|m| format!(", MAC {m}"))
-            .unwrap_or_default()
-    );
-    let pcap = setup.pcap.as_deref().map(Pcap::create).transpose()?;
-    let mut driver = Driver::new(translator, tap, pcap)?;
-    driver.run()
-}
-
 /// The event loop's state: everything is allocated here, once.
-struct Driver {
+pub(crate) struct Driver {
     t: Translator,
     tap: Tap,
     epoll: OwnedFd,
@@ -132,10 +91,16 @@ struct Driver {
     pcap: Option<Pcap>,
     /// Frames for the namespace the kernel refused.
     tx_dropped: u64,
+    /// What ends pasta besides errors.
+    watches: Vec<Box<dyn Watch>>,
 }
 
 impl Driver {
-    fn new(t: Translator, tap: Tap, pcap: Option<Pcap>) -> Result<Driver, Error> {
+    /// Set up the loop around `t` and `tap`.
+    ///
+    /// # Errors
+    /// If the epoll instance cannot be made.
+    pub(crate) fn new(t: Translator, tap: Tap, pcap: Option<Pcap>) -> Result<Driver, Error> {
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)
             .map_err(|e| Error::sys("creating epoll instance", e))?;
         epoll::add(
@@ -154,10 +119,41 @@ impl Driver {
             tx: TxRing::new(TX_SLOTS, MAX_FRAME_LEN, 0),
             pcap,
             tx_dropped: 0,
+            watches: Vec::new(),
         })
     }
 
-    fn run(&mut self) -> Result<Infallible, Error> {
+    /// Also wait on `w`; the process exits when it says so.
+    ///
+    /// # Errors
+    /// If its descriptor cannot be added to the epoll set.
+    pub(crate) fn add_watch(&mut self, w: Box<dyn Watch>) -> Result<(), Error> {
+        let token = TOKEN_WATCH + self.watches.len() as u64;
+        epoll::add(
+            &self.epoll,
+            w.fd(),
+            epoll::EventData::new_u64(token),
+            epoll::EventFlags::IN,
+        )
+        .map_err(|e| Error::sys("adding a watch to epoll", e))?;
+        self.watches.push(w);
+        Ok(())
+    }
+
+    /// A watch fired: exit if it says so.
+    fn watch_ready(&mut self, token: u64) {
+        let i = (token - TOKEN_WATCH) as usize;
+        if let Some(code) = self.watches.get_mut(i).and_then(|w| w.ready()) {
+            self.log_events();
+            std::process::exit(code);
+        }
+    }
+
+    /// Run until a fatal error, or until a watch ends the process.
+    ///
+    /// # Errors
+    /// The fatal error, for `main` to print.
+    pub(crate) fn run(&mut self) -> Result<Infallible, Error> {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(EPOLL_EVENTS);
         loop {
             let timeout = self
@@ -172,6 +168,8 @@ impl Driver {
             for ev in events.iter().copied() {
                 if ev.data.u64() == TOKEN_TAP {
                     self.tap_input(ev.flags)?;
+                } else if ev.data.u64() >= TOKEN_WATCH {
+                    self.watch_ready(ev.data.u64());
                 }
             }
             let now = now();

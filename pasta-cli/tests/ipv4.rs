@@ -16,14 +16,16 @@ fn tap_comes_up_with_its_mac_and_arp_is_answered() {
         "guest0",
         "--ns-mac-addr",
         "02:00:00:00:00:42",
-        "--test-ip4",
-        "192.0.2.2/24,192.0.2.1",
+        "-a",
+        "192.0.2.2/24",
+        "-g",
+        "192.0.2.1",
     ]);
     let link = g.link();
     assert!(link.contains("link/ether 02:00:00:00:00:42"), "{link}");
     let lo = stdout(&run("ip", &["-n", &g.name, "-o", "link", "show", "lo"]));
     assert!(lo.contains(",UP"), "{lo}");
-    // pasta configures no addresses itself (no --config-net yet).
+    // Without --config-net, pasta configures no addresses itself.
     let addrs = stdout(&g.exec(&["ip", "-4", "-o", "addr", "show", "dev", "guest0"]));
     assert_eq!(addrs.trim(), "");
 
@@ -59,7 +61,7 @@ fn deleted_tap_ends_pasta_with_status_1() {
         return;
     }
     let mut g = Guest::new("gone");
-    g.start_pasta(&["--test-ip4", "192.0.2.2/24,192.0.2.1"]);
+    g.start_pasta(&["-a", "192.0.2.2/24", "-g", "192.0.2.1"]);
     let o = g.exec(&["ip", "link", "del", "tap0"]);
     assert!(o.status.success(), "{o:?}");
     assert_eq!(g.wait_pasta(Duration::from_secs(5)), Some(1), "{}", g.log());
@@ -80,23 +82,29 @@ fn udhcpc_gets_the_configured_lease() {
     }
     let mut g = Guest::new("dhcp4");
     g.start_pasta(&[
-        "--test-ip4",
-        "192.0.2.2/24,192.0.2.1",
-        "--test-dns",
+        "-a",
+        "192.0.2.2",
+        "-n",
+        "255.255.255.0",
+        "-g",
+        "192.0.2.1",
+        "-D",
         "192.0.2.53",
-        "--test-dns",
+        "-D",
         "192.0.2.54",
-        "--test-search",
+        "-S",
         "example.com",
-        "--test-search",
+        "-S",
         "example.org",
+        "--dhcp-dns",
+        "--dhcp-search",
         "-m",
         "1400",
     ]);
     let script = g.script("udhcpc.sh", UDHCPC_SCRIPT);
     let script = script.to_str().expect("utf-8 path");
     let o = g.exec(&[
-        "busybox", "udhcpc", "-i", "tap0", "-f", "-n", "-q", "-t", "4", "-T", "1", "-s", script,
+        "busybox", "udhcpc", "-i", &g.ifname, "-f", "-n", "-q", "-t", "4", "-T", "1", "-s", script,
         "-O", "mtu", "-O", "search", "-O", "domain", "-O", "dns", "-O", "router", "-O", "subnet",
     ]);
     let lease = key_values(&stdout(&o));
@@ -128,12 +136,16 @@ fn dhclient_gets_the_configured_lease() {
     }
     let mut g = Guest::new("dhcl4");
     g.start_pasta(&[
-        "--test-ip4",
-        "192.0.2.7/25,192.0.2.1",
-        "--test-dns",
+        "-a",
+        "192.0.2.7/25",
+        "-g",
+        "192.0.2.1",
+        "-D",
         "192.0.2.53",
-        "--test-search",
+        "-S",
         "example.net",
+        "--dhcp-dns",
+        "--dhcp-search",
         "-m",
         "9000",
     ]);
@@ -151,7 +163,7 @@ fn dhclient_gets_the_configured_lease() {
         lease_file.to_str().expect("utf-8 path"),
         "-pf",
         pid_file.to_str().expect("utf-8 path"),
-        "tap0",
+        &g.ifname,
     ]);
     let lease = wait_for(Duration::from_secs(15), || {
         std::fs::read_to_string(script.with_extension("sh.lease")).ok()

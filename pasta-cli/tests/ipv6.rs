@@ -11,19 +11,23 @@ const GUEST_MAC: &str = "02:00:00:00:00:42";
 
 /// Start pasta with IPv6 on a namespace whose interfaces skip duplicate
 /// address detection, so that the kernel solicits routers at once.
-fn guest6(tag: &str) -> Guest {
+fn guest6(tag: &str) -> Guest<'static> {
     let mut g = Guest::new(tag);
     g.prepare(&["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"]);
     g.prepare(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
     g.start_pasta(&[
         "--ns-mac-addr",
         GUEST_MAC,
-        "--test-ip6",
-        "2001:db8::2/64,fe80::1",
-        "--test-dns",
+        "-a",
+        "2001:db8::2",
+        "-g",
+        "fe80::1",
+        "-D",
         "2001:db8::53",
-        "--test-search",
+        "-S",
         "example.com",
+        "--dhcp-dns",
+        "--dhcp-search",
     ]);
     g
 }

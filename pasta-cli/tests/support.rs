@@ -1,5 +1,5 @@
-//! Test support: tools, a guest namespace with pasta on it, and cleanup that
-//! runs on failure too.
+//! Test support: tools, the simulated host of TESTING.md, a guest namespace
+//! with pasta on it, and cleanup that runs on failure too.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,8 @@ fn ensure_tools() {
             ("ip", "iproute2"),
             ("dhclient", "isc-dhcp-client"),
             ("rdisc6", "ndisc6"),
+            ("tcpdump", "tcpdump"),
+            ("setpriv", "util-linux"),
         ];
         let missing: Vec<&str> = wanted
             .iter()
@@ -76,38 +78,244 @@ pub fn run(cmd: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
 }
 
+/// Run a command that must succeed.
+pub fn must(cmd: &str, args: &[&str]) {
+    let o = run(cmd, args);
+    assert!(o.status.success(), "{cmd} {args:?}: {o:?}");
+}
+
 /// Text of a command's stdout.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// A network namespace made for one test, with pasta serving it. Dropping
-/// it kills pasta (by PID), deletes the namespace and the scratch directory.
-pub struct Guest {
+/// Text of a command's stderr.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A unique namespace name prefix for one test.
+pub fn unique(tag: &str) -> String {
+    format!("pst{}-{tag}", std::process::id())
+}
+
+/// What the simulated host has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKind {
+    /// TESTING.md's host: 203.0.113.2/24 and 2001:db8:2::2/64 on `veth0`,
+    /// default routes via the remote side (203.0.113.1, 2001:db8:2::1), a
+    /// route to 198.51.100.0/24, and a resolv.conf with a loopback, a
+    /// remote and an IPv6 loopback resolver and two search domains.
+    Full,
+    /// The same without any IPv6 address or route.
+    NoIpv6,
+    /// An address on `veth0` but no route at all (offline).
+    NoRoutes,
+    /// Only `lo`, up; an empty resolv.conf.
+    Bare,
+}
+
+/// The resolv.conf of [`HostKind::Full`].
+pub const HOST_RESOLV_CONF: &str = "nameserver 127.0.0.53\n\
+                                    nameserver 198.51.100.53\n\
+                                    nameserver ::1\n\
+                                    search example.com example.org\n";
+
+/// The simulated host of TESTING.md: a "remote" namespace and a "host"
+/// namespace where pasta runs, joined by a veth pair. Dropping it deletes
+/// both and the host's `/etc/netns` directory.
+pub struct SimHost {
+    /// The host namespace's name.
+    pub name: String,
+    remote: Option<String>,
+    etc: PathBuf,
+    /// The interface the host's default routes use (pasta's default tap
+    /// name), `tap0` without one.
+    pub template_if: &'static str,
+}
+
+impl SimHost {
+    /// Build a host of `kind` for test `tag`.
+    pub fn new(tag: &str, kind: HostKind) -> SimHost {
+        let name = format!("{}-h", unique(tag));
+        let remote = format!("{}-r", unique(tag));
+        let etc = PathBuf::from("/etc/netns").join(&name);
+        let _ = run("ip", &["netns", "del", &name]);
+        let _ = run("ip", &["netns", "del", &remote]);
+        must("ip", &["netns", "add", &name]);
+        let mut host = SimHost {
+            name: name.clone(),
+            remote: None,
+            etc: etc.clone(),
+            template_if: "tap0",
+        };
+        fs::create_dir_all(&etc).expect("/etc/netns directory");
+        let resolv = if kind == HostKind::Bare {
+            ""
+        } else {
+            HOST_RESOLV_CONF
+        };
+        fs::write(etc.join("resolv.conf"), resolv).expect("resolv.conf");
+        must("ip", &["-n", &name, "link", "set", "lo", "up"]);
+        if kind == HostKind::Bare {
+            return host;
+        }
+        must("ip", &["netns", "add", &remote]);
+        host.remote = Some(remote.clone());
+        must(
+            "ip",
+            &[
+                "link", "add", "veth0", "netns", &name, "type", "veth", "peer", "name", "veth1",
+                "netns", &remote,
+            ],
+        );
+        let h = |args: &[&str]| {
+            let mut all = vec!["-n", name.as_str()];
+            all.extend_from_slice(args);
+            must("ip", &all);
+        };
+        let r = |args: &[&str]| {
+            let mut all = vec!["-n", remote.as_str()];
+            all.extend_from_slice(args);
+            must("ip", &all);
+        };
+        r(&["link", "set", "lo", "up"]);
+        r(&["link", "set", "veth1", "up"]);
+        r(&["addr", "add", "203.0.113.1/24", "dev", "veth1"]);
+        r(&["addr", "add", "2001:db8:2::1/64", "dev", "veth1", "nodad"]);
+        h(&["link", "set", "veth0", "up"]);
+        h(&["addr", "add", "203.0.113.2/24", "dev", "veth0"]);
+        if kind != HostKind::NoIpv6 {
+            h(&["addr", "add", "2001:db8:2::2/64", "dev", "veth0", "nodad"]);
+        } else {
+            must(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &name,
+                    "sysctl",
+                    "-qw",
+                    "net.ipv6.conf.veth0.disable_ipv6=1",
+                ],
+            );
+        }
+        if kind == HostKind::NoRoutes {
+            // The address's own prefix route goes too: no route at all.
+            h(&["route", "del", "203.0.113.0/24", "dev", "veth0"]);
+            if kind != HostKind::NoIpv6 {
+                let _ = run(
+                    "ip",
+                    &[
+                        "-n",
+                        &name,
+                        "-6",
+                        "route",
+                        "del",
+                        "2001:db8:2::/64",
+                        "dev",
+                        "veth0",
+                    ],
+                );
+            }
+            return host;
+        }
+        host.template_if = "veth0";
+        h(&["route", "add", "default", "via", "203.0.113.1"]);
+        h(&["route", "add", "198.51.100.0/24", "via", "203.0.113.1"]);
+        if kind == HostKind::Full {
+            h(&["-6", "route", "add", "default", "via", "2001:db8:2::1"]);
+        }
+        host
+    }
+
+    /// A command line running `args` in the host namespace.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(args);
+        c
+    }
+
+    /// `ip -o ADDR-ARGS` in the host namespace.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        stdout(&run("ip", &all))
+    }
+}
+
+impl Drop for SimHost {
+    fn drop(&mut self) {
+        let _ = run("ip", &["netns", "del", &self.name]);
+        if let Some(r) = &self.remote {
+            let _ = run("ip", &["netns", "del", r]);
+        }
+        let _ = fs::remove_dir_all(&self.etc);
+    }
+}
+
+/// Where pasta runs for a [`Guest`].
+enum HostRef<'a> {
+    Own(SimHost),
+    Shared(&'a SimHost),
+}
+
+/// A network namespace made for one test, with pasta serving it from a
+/// simulated host. Dropping it kills pasta (by PID), deletes the namespace
+/// and the scratch directory.
+pub struct Guest<'a> {
     /// Namespace name (under /run/netns).
     pub name: String,
     /// Scratch directory for scripts, leases, pasta's log.
     pub dir: PathBuf,
     pasta: Option<Child>,
-    ifname: String,
+    /// The tap device's name.
+    pub ifname: String,
+    host: HostRef<'a>,
 }
 
-impl Guest {
-    /// Create namespace `pastatap-<pid>-<tag>-guest` and a scratch directory.
-    pub fn new(tag: &str) -> Guest {
-        let name = format!("pastatap-{}-{tag}-guest", std::process::id());
+impl Guest<'static> {
+    /// A guest on a host of its own with nothing but `lo`: pasta's
+    /// configuration then comes from the command line only.
+    pub fn new(tag: &str) -> Guest<'static> {
+        let host = SimHost::new(tag, HostKind::Bare);
+        Guest::make(tag, HostRef::Own(host))
+    }
+}
+
+impl<'a> Guest<'a> {
+    /// A guest of `host`.
+    pub fn on(host: &'a SimHost, tag: &str) -> Guest<'a> {
+        Guest::make(tag, HostRef::Shared(host))
+    }
+
+    fn make(tag: &str, host: HostRef<'a>) -> Guest<'a> {
+        let name = format!("{}-g", unique(tag));
         let dir = std::env::temp_dir().join(&name);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("scratch directory");
         // Any leftover of an earlier run with the same pid goes first.
         let _ = run("ip", &["netns", "del", &name]);
-        let o = run("ip", &["netns", "add", &name]);
-        assert!(o.status.success(), "ip netns add {name}: {o:?}");
+        must("ip", &["netns", "add", &name]);
+        let ifname = match &host {
+            HostRef::Own(h) => h.template_if,
+            HostRef::Shared(h) => h.template_if,
+        }
+        .to_owned();
         Guest {
             name,
             dir,
             pasta: None,
-            ifname: "tap0".into(),
+            ifname,
+            host,
+        }
+    }
+
+    /// The host pasta runs on.
+    pub fn host(&self) -> &SimHost {
+        match &self.host {
+            HostRef::Own(h) => h,
+            HostRef::Shared(h) => h,
         }
     }
 
@@ -117,17 +325,21 @@ impl Guest {
         assert!(o.status.success(), "{args:?}: {o:?}");
     }
 
-    /// Start pasta on the namespace with `args` (plus `--netns` and `-d`)
-    /// and wait until its tap device is up.
+    /// Start pasta in the host namespace on this namespace with `args` (plus
+    /// `--netns`, `-f`, `-d` and `--pcap`) and wait until its tap device is
+    /// up.
     pub fn start_pasta(&mut self, args: &[&str]) {
         if let Some(i) = args.iter().position(|a| *a == "-I") {
             self.ifname = args[i + 1].to_owned();
         }
         let log = fs::File::create(self.dir.join("pasta.log")).expect("pasta log");
-        let child = Command::new(PASTA)
-            .args(["--netns", &self.name, "-d", "--pcap"])
-            .arg(self.dir.join("pasta.pcap"))
-            .args(args)
+        let pcap = self.dir.join("pasta.pcap");
+        let pcap = pcap.to_str().expect("utf-8 path");
+        let mut all = vec![PASTA, "--netns", &self.name, "-f", "-d", "--pcap", pcap];
+        all.extend_from_slice(args);
+        let child = self
+            .host()
+            .command(&all)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -225,7 +437,7 @@ impl Guest {
     }
 }
 
-impl Drop for Guest {
+impl Drop for Guest<'_> {
     fn drop(&mut self) {
         if let Some(mut c) = self.pasta.take() {
             let _ = c.kill();
@@ -259,5 +471,116 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
             return None;
         }
         sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether process `pid` exists (a zombie counts as gone).
+pub fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Kill process `pid` (one the test started, found through its PID file).
+pub fn kill(pid: u32) {
+    let _ = run("kill", &["-KILL", &pid.to_string()]);
+}
+
+/// The clients the tests run, with their scripts.
+pub mod clients {
+    use super::*;
+
+    /// The udhcpc script: print the lease's variables when bound.
+    pub const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+[ "$1" = bound ] || exit 0
+printf 'ip=%s\nsubnet=%s\nrouter=%s\ndns=%s\ndomain=%s\nsearch=%s\nmtu=%s\nserverid=%s\nlease=%s\n' \
+    "$ip" "$subnet" "$router" "$dns" "$domain" "$search" "$mtu" "$serverid" "$lease"
+"#;
+
+    /// The dhclient script: keep the environment of the bound lease.
+    pub const DHCLIENT_SCRIPT: &str = r#"#!/bin/sh
+case "$reason" in
+BOUND|REBOOT|BOUND6|REBOOT6) env > "$0.lease.tmp" && mv "$0.lease.tmp" "$0.lease" ;;
+esac
+exit 0
+"#;
+
+    /// busybox udhcpc on the guest's tap: the lease's variables, or
+    /// `None` if no lease came within `tries` seconds.
+    pub fn udhcpc(g: &Guest<'_>, tries: u32) -> Option<std::collections::BTreeMap<String, String>> {
+        let script = g.script("udhcpc.sh", UDHCPC_SCRIPT);
+        let script = script.to_str().expect("utf-8 path");
+        let tries = tries.to_string();
+        let o = g.exec(&[
+            "busybox", "udhcpc", "-i", &g.ifname, "-f", "-n", "-q", "-t", &tries, "-T", "1", "-s",
+            script, "-O", "mtu", "-O", "search", "-O", "domain", "-O", "dns", "-O", "router", "-O",
+            "subnet",
+        ]);
+        let lease = key_values(&stdout(&o));
+        (o.status.success() && lease.contains_key("ip")).then_some(lease)
+    }
+
+    /// ISC dhclient (`-4` or `-6`) on the guest's tap: the environment of
+    /// the bound lease, or `None` within `limit`.
+    pub fn dhclient(
+        g: &Guest<'_>,
+        family: &str,
+        limit: Duration,
+    ) -> Option<std::collections::BTreeMap<String, String>> {
+        let script = g.script(&format!("dhclient{family}.sh"), DHCLIENT_SCRIPT);
+        let lease_file = g.dir.join(format!("dhclient{family}.leases"));
+        let pid_file = g.dir.join(format!("dhclient{family}.pid"));
+        let mut client = g.spawn(&[
+            "dhclient",
+            family,
+            "-1",
+            "-d",
+            "-sf",
+            script.to_str().expect("utf-8 path"),
+            "-lf",
+            lease_file.to_str().expect("utf-8 path"),
+            "-pf",
+            pid_file.to_str().expect("utf-8 path"),
+            &g.ifname,
+        ]);
+        let lease = wait_for(limit, || {
+            fs::read_to_string(script.with_extension("sh.lease")).ok()
+        });
+        let _ = client.kill();
+        let _ = client.wait();
+        lease.map(|l| key_values(&l))
+    }
+
+    /// rdisc6's report of the router advertisement it solicited, as
+    /// `(field, value)` pairs, or `None` without one.
+    pub fn rdisc6(g: &Guest<'_>, tries: u32) -> Option<Vec<(String, String)>> {
+        let tries = tries.to_string();
+        let o = g.exec(&["rdisc6", "-1", "-w", "1000", "-r", &tries, &g.ifname]);
+        if !o.status.success() {
+            return None;
+        }
+        let out = stdout(&o);
+        let mut fields: Vec<(String, String)> = out
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        if let Some(from) = out.lines().find_map(|l| l.trim().strip_prefix("from ")) {
+            fields.push(("from".into(), from.trim().to_owned()));
+        }
+        Some(fields)
+    }
+
+    /// All values of `name` in an rdisc6 report.
+    pub fn field(report: &[(String, String)], name: &str) -> Vec<String> {
+        report
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }

@@ -97,6 +97,7 @@ use core::time::Duration;
 
 use crate::addr::{InAny, SockAddrAny};
 use crate::buf::{TxRing, TxStorage};
+use crate::config::ports::FwdMode;
 use crate::config::Config;
 use crate::flow::index::{FlowIndex, FlowKey};
 use crate::flow::siphash::SipHasher13;
@@ -241,11 +242,17 @@ pub(crate) struct Udp {
 
 impl Udp {
     /// Tables sized from `config.limits`; one listener per forwarded port
-    /// and enabled family.
+    /// and enabled family (none for `auto`, whose ports the driver reports).
     pub(crate) fn new(config: &Config) -> Self {
         let cap = config.limits.max_flows.min(MAX_FLOWS);
         let mut listeners = Vec::new();
-        for rule in config.fwd.udp_in.rules() {
+        // `auto` forwards only the ports the driver finds bound on the
+        // other side (pasta scans them): no static listeners.
+        let rules = match config.fwd.udp_in.mode() {
+            FwdMode::Ports | FwdMode::All => config.fwd.udp_in.rules(),
+            FwdMode::Auto | FwdMode::None => &[],
+        };
+        for rule in rules {
             let fams: [Option<InAny>; 2] = match rule.addr {
                 None => [
                     config.ip4.as_ref().map(|_| InAny::UNSPECIFIED4),

@@ -8,6 +8,7 @@ mod dhcpv6;
 #[cfg(feature = "host")]
 mod host;
 mod icmp;
+mod manpage;
 mod ndp;
 mod options;
 mod seeds;

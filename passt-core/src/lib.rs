@@ -130,6 +130,7 @@ pub mod host;
 pub mod l2;
 pub mod options;
 mod queue;
+pub mod tcp;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;

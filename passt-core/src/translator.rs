@@ -8,11 +8,12 @@
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::addr::{MacAddr, SockAddrAny};
+use crate::addr::{InAny, MacAddr, SockAddrAny};
 use crate::buf::{Offload, OffloadFlags, RxBatch, RxSpan, TxRing, TxSlots, TxStorage};
 use crate::config::{Config, ConfigError, Services};
 use crate::l2::{self, L2Context, Outcome};
 use crate::queue::FixedQueue;
+use crate::tcp;
 use crate::time::Instant;
 use crate::wire::arp::ArpRepr;
 use crate::wire::checksum::{pseudo_header_v4, pseudo_header_v6};
@@ -21,6 +22,7 @@ use crate::wire::icmpv6::Icmpv6Repr;
 use crate::wire::ipv4::{option_kind as ipv4_opt, Ipv4Repr};
 use crate::wire::ipv6::Ipv6Repr;
 use crate::wire::ndp::validate as ndp_validate;
+use crate::wire::tcp::TcpRepr;
 use crate::wire::udp::UdpRepr;
 use crate::wire::{ip_proto, WireError};
 
@@ -408,7 +410,7 @@ impl Stats {
 }
 
 /// Socket slots with generations; allocated once with the socket limit.
-struct SockSlots {
+pub(crate) struct SockSlots {
     gens: Box<[u32]>,
     live: Box<[bool]>,
     free: Vec<u32>,
@@ -424,8 +426,7 @@ impl SockSlots {
         }
     }
 
-    #[allow(dead_code)] // used by the L4 handlers as they land
-    fn alloc(&mut self) -> Option<SockId> {
+    pub(crate) fn alloc(&mut self) -> Option<SockId> {
         let slot = self.free.pop()?;
         let i = slot as usize;
         self.gens[i] = self.gens[i].wrapping_add(1);
@@ -436,13 +437,12 @@ impl SockSlots {
         })
     }
 
-    fn is_live(&self, id: SockId) -> bool {
+    pub(crate) fn is_live(&self, id: SockId) -> bool {
         let i = id.slot as usize;
         self.live.get(i).copied().unwrap_or(false) && self.gens.get(i) == Some(&id.gen)
     }
 
-    #[allow(dead_code)] // used by the L4 handlers as they land
-    fn release(&mut self, id: SockId) {
+    pub(crate) fn release(&mut self, id: SockId) {
         if self.is_live(id) {
             self.live[id.slot as usize] = false;
             // Cannot exceed capacity: one push per live slot.
@@ -475,6 +475,20 @@ pub struct Translator {
     dhcp: l2::dhcp::Dhcp,
     ndp: l2::ndp::Ndp,
     dhcpv6: l2::dhcpv6::Dhcpv6,
+    tcp: tcp::Tcp,
+}
+
+/// The TCP handler's context, built from the translator's disjoint fields.
+macro_rules! tcp_cx {
+    ($t:expr) => {
+        tcp::Cx {
+            config: &$t.config,
+            now: $t.now,
+            guest_mac: $t.guest_mac,
+            socks: &mut $t.socks,
+            ops: &mut $t.ops,
+        }
+    };
 }
 
 impl Translator {
@@ -485,7 +499,7 @@ impl Translator {
     pub fn new(config: Config, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
         let l = config.limits;
-        Ok(Translator {
+        let mut t = Translator {
             guest_mac: config.guest_mac,
             now,
             ops: FixedQueue::new(l.op_queue as usize),
@@ -495,8 +509,24 @@ impl Translator {
             dhcp: l2::dhcp::Dhcp::new(&config),
             ndp: l2::ndp::Ndp::new(&config, now),
             dhcpv6: l2::dhcpv6::Dhcpv6::new(&config),
+            tcp: tcp::Tcp::new(&config),
             config,
-        })
+        };
+        // Listening sockets of forwarded ports: the driver drains these
+        // `Open`s before its first wait.
+        let mut cx = tcp_cx!(t);
+        t.tcp.open_listeners(&mut cx);
+        Ok(t)
+    }
+
+    /// Counters of the TCP handler.
+    pub fn tcp_stats(&self) -> &tcp::TcpStats {
+        &self.tcp.stats
+    }
+
+    /// TCP connections in the flow table.
+    pub fn tcp_flows(&self) -> usize {
+        self.tcp.len()
     }
 
     /// The configuration in force.
@@ -521,19 +551,55 @@ impl Translator {
     /// the batch, a constant amount of work per frame.
     pub fn handle_tap<S: TxStorage>(&mut self, now: Instant, rx: &RxBatch<'_>, tx: &mut TxRing<S>) {
         self.now = now;
-        for (_, frame, offload) in rx.iter() {
+        for (i, frame, offload) in rx.iter() {
             self.stats.frames_in += 1;
             let before = tx.len();
-            if let Err(reason) = self.tap_frame(frame, offload, tx) {
+            if let Err(reason) = self.tap_frame(rx, i, frame, offload, tx) {
                 self.drop_frame(reason, frame.len());
             }
             self.stats.frames_out += (tx.len().saturating_sub(before)) as u64;
         }
+        self.flush_l4(tx);
+    }
+
+    /// Let the transport handlers emit deferred segments and start reads:
+    /// the last thing of every `handle_*` call (see [`crate::tcp`]).
+    fn flush_l4<S: TxStorage>(&mut self, tx: &mut TxRing<S>) {
+        let before = tx.len();
+        let mut cx = tcp_cx!(self);
+        self.tcp.flush(&mut cx, tx);
+        self.stats.frames_out += (tx.len().saturating_sub(before)) as u64;
+    }
+
+    /// Parse a TCP segment and hand it to the TCP handler.
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_segment(
+        &mut self,
+        rx: &RxBatch<'_>,
+        i: usize,
+        src: InAny,
+        dst: InAny,
+        pseudo: u32,
+        verify: bool,
+        l4: &[u8],
+    ) -> Result<(), DropReason> {
+        let (seg, payload) = TcpRepr::parse(l4, verify.then_some(pseudo))?;
+        let p = tcp::TcpIn {
+            src,
+            dst,
+            seg,
+            payload,
+            span: rx.span_of(i, payload),
+        };
+        let mut cx = tcp_cx!(self);
+        self.tcp.handle_segment(&mut cx, &p)
     }
 
     /// Dispatch one guest frame to the module that owns it.
     fn tap_frame<S: TxStorage>(
         &mut self,
+        rx: &RxBatch<'_>,
+        i: usize,
         frame: &[u8],
         offload: Offload,
         tx: &mut TxRing<S>,
@@ -599,6 +665,11 @@ impl Translator {
                         }
                         self.l4_packet(ip.protocol, l4)
                     }
+                    ip_proto::TCP => {
+                        let pseudo =
+                            pseudo_header_v4(ip.src, ip.dst, ip_proto::TCP, l4.len() as u16);
+                        self.tcp_segment(rx, i, ip.src.into(), ip.dst.into(), pseudo, verify, l4)
+                    }
                     p => self.l4_packet(p, l4),
                 }
             }
@@ -652,6 +723,9 @@ impl Translator {
                         }
                         self.l4_packet(ip_proto::ICMPV6, l4)
                     }
+                    ip_proto::TCP => {
+                        self.tcp_segment(rx, i, ip.src.into(), ip.dst.into(), pseudo, verify, l4)
+                    }
                     p => self.l4_packet(p, l4),
                 }
             }
@@ -681,9 +755,7 @@ impl Translator {
         match protocol {
             // TCP, UDP, ICMP and ICMPv6 echo each get a handler in their own
             // issue.
-            ip_proto::TCP | ip_proto::UDP | ip_proto::ICMP | ip_proto::ICMPV6 => {
-                Err(DropReason::NoHandler)
-            }
+            ip_proto::UDP | ip_proto::ICMP | ip_proto::ICMPV6 => Err(DropReason::NoHandler),
             _ => Err(DropReason::Unsupported),
         }
     }
@@ -699,10 +771,15 @@ impl Translator {
         tx: &mut TxRing<S>,
     ) {
         self.now = now;
-        let _ = (ready, tx);
         if !self.socks.is_live(id) {
             self.count_drop(DropReason::StaleSocket);
+            return;
         }
+        if self.tcp.owns(id) {
+            let mut cx = tcp_cx!(self);
+            self.tcp.handle_ready(&mut cx, id, ready);
+        }
+        self.flush_l4(tx);
     }
 
     /// Take in the result of an operation from [`Translator::poll_op`].
@@ -715,10 +792,22 @@ impl Translator {
         tx: &mut TxRing<S>,
     ) {
         self.now = now;
-        let _ = tx;
         if !self.socks.is_live(done.id) {
             self.count_drop(DropReason::StaleSocket);
+            // A read for a socket closed meanwhile gives its slots back.
+            if tx.pending() > 0 {
+                tx.cancel_pending();
+            }
+            self.flush_l4(tx);
+            return;
         }
+        let before = tx.len();
+        if self.tcp.owns(done.id) {
+            let mut cx = tcp_cx!(self);
+            self.tcp.handle_completion(&mut cx, done, tx);
+        }
+        self.stats.frames_out += (tx.len().saturating_sub(before)) as u64;
+        self.flush_l4(tx);
     }
 
     /// Let time pass: expire whatever deadline is due at `now`.
@@ -736,6 +825,9 @@ impl Translator {
             self.stats.ra_sent += sent;
             self.stats.frames_out += sent;
         }
+        let mut cx = tcp_cx!(self);
+        self.tcp.handle_timeout(&mut cx);
+        self.flush_l4(tx);
     }
 
     /// The next queued socket operation.
@@ -752,7 +844,7 @@ impl Translator {
     /// The earliest deadline at which [`Translator::handle_timeout`] has work,
     /// if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.ndp.poll_timeout()
+        Instant::min_deadline(self.ndp.poll_timeout(), self.tcp.poll_timeout(self.now))
     }
 
     /// The time of the latest input.

@@ -10,3 +10,4 @@ mod host;
 mod ndp;
 mod options;
 mod seeds;
+mod tcp;

@@ -12,10 +12,10 @@ pub mod pcap;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::buf::{FrameDesc, RxBatch, TxRing};
+use crate::buf::{FrameDesc, RxBatch, TxRing, TxSlots};
 use crate::config::Config;
 use crate::time::Instant;
-use crate::{Completion, Event, SockOp, Translator};
+use crate::{Completion, Done, Event, Ready, SockId, SockOp, Translator};
 
 /// A socket layer that runs nothing: it records every operation the
 /// translator asks for, and the test decides what each one gave.
@@ -47,14 +47,41 @@ impl Harness {
     /// If the configuration is invalid.
     pub fn new(config: Config) -> Self {
         let now = Instant::from_nanos(1_000_000_000);
-        Harness {
+        let mut h = Harness {
             t: Translator::new(config, now).expect("valid test configuration"),
             host: FakeHost::default(),
             to_guest: VecDeque::new(),
             events: VecDeque::new(),
             tx: TxRing::new(256, crate::buf::MAX_FRAME_LEN, 4),
             now,
+        };
+        // Operations queued by `new` (listening sockets).
+        h.settle();
+        h
+    }
+
+    /// Report readiness of a socket.
+    pub fn ready(&mut self, id: SockId, ready: Ready) {
+        self.t.handle_ready(self.now, id, ready, &mut self.tx);
+        self.settle();
+    }
+
+    /// Complete a `Peek` into `into` with `data` (at most what fits the
+    /// slots), as a socket read would: the bytes land in the payload areas
+    /// of the pending slots, in order.
+    pub fn complete_peek(&mut self, id: SockId, into: TxSlots, data: &[u8]) {
+        let mut rest = data;
+        let mut n = 0usize;
+        for area in self.tx.payload_areas(into) {
+            let k = area.len().min(rest.len());
+            area[..k].copy_from_slice(&rest[..k]);
+            rest = &rest[k..];
+            n += k;
         }
+        self.complete(Completion {
+            id,
+            res: Ok(Done::Bytes(n as u32)),
+        });
     }
 
     /// The fake clock.

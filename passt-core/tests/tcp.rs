@@ -218,7 +218,7 @@ fn lost_data_is_read_again_from_the_acknowledged_offset() {
             .syn()
             .seq(ISN)
             .options(
-                &passt_core::wire::tcp::TcpOptionsWriter::syn(100, Some(0), false, None).as_bytes(),
+                passt_core::wire::tcp::TcpOptionsWriter::syn(100, Some(0), false, None).as_bytes(),
             )
             .build(),
     );

@@ -56,6 +56,11 @@ struct Args {
     #[argh(option, long = "test-search")]
     test_search: Vec<String>,
 
+    /// forward host TCP PORT to the namespace (repeatable; temporary option
+    /// until -t is parsed here)
+    #[argh(option, long = "test-tcp-fwd")]
+    test_tcp_fwd: Vec<u16>,
+
     /// MTU offered to the guest (default: 65520)
     #[argh(option, short = 'm', long = "mtu", from_str_fn(parse_mtu))]
     mtu: Option<u16>,
@@ -180,8 +185,15 @@ fn build(args: Args) -> Result<Setup, Error> {
         return Err(Error::msg("IPv6 --test-dns needs --test-ip6"));
     }
 
+    let mut fwd = passt_core::config::Forwarding::default();
+    for p in &args.test_tcp_fwd {
+        fwd.tcp_in
+            .add(&p.to_string())
+            .map_err(|e| Error::msg(format!("--test-tcp-fwd {p}: {e}")))?;
+    }
     let core = Config {
         mode: Mode::Pasta,
+        fwd,
         guest_mac: args.ns_mac_addr,
         mtu: args.mtu.unwrap_or(DEFAULT_MTU),
         ip4,

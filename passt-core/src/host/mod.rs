@@ -39,6 +39,7 @@
 //!   was interrupted by a concurrent change (`NLM_F_DUMP_INTR`).
 
 pub mod defaults;
+pub mod exec;
 pub mod netlink;
 pub mod resolv;
 mod socket;

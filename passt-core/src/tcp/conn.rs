@@ -69,6 +69,9 @@ bitflags::bitflags! {
         const PROBE_DUE = 1 << 13;
         /// The connection is being torn down: reset the guest and close.
         const RESET_DUE = 1 << 14;
+        /// The peer closed its side (`EPOLLRDHUP`): a short read is followed
+        /// by another, which finds end of file, since no edge will come.
+        const SOCK_HUP = 1 << 15;
     }
 }
 

@@ -814,8 +814,8 @@ impl Tcp {
                     return;
                 }
                 // Data waits until the handshake completes.
-                if ready.contains(Ready::READABLE) {
-                    c.flags.remove(ConnFlags::SOCK_DRAINED);
+                if ready.contains(Ready::HANGUP) {
+                    c.flags |= ConnFlags::SOCK_HUP;
                 }
                 return;
             }
@@ -826,6 +826,9 @@ impl Tcp {
             return;
         }
         c.last_activity = cx.now;
+        if ready.contains(Ready::HANGUP) {
+            c.flags |= ConnFlags::SOCK_HUP;
+        }
         if ready.intersects(Ready::READABLE | Ready::HANGUP) {
             c.flags.remove(ConnFlags::SOCK_DRAINED);
             self.want_peek(fid);
@@ -1067,15 +1070,16 @@ impl Tcp {
         tx.cancel_pending();
         c.seq_to_tap += done;
         c.last_activity = cx.now;
-        if done < asked {
+        if done < asked && !c.flags.contains(ConnFlags::SOCK_HUP) {
             c.flags |= ConnFlags::SOCK_DRAINED;
         }
+        let again = !c.flags.contains(ConnFlags::SOCK_DRAINED);
         if c.rto_at.is_none() && done > 0 {
             let at = cx.now + c.rto();
             c.rto_at = Some(at);
             self.arm(at);
         }
-        if done == asked {
+        if again {
             self.want_peek(fid);
         }
     }

@@ -13,3 +13,4 @@ mod cli;
 mod ipv4;
 mod ipv6;
 mod support;
+mod tcp;

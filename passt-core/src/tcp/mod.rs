@@ -894,8 +894,11 @@ impl Tcp {
         res: Result<Done, Errno>,
         tx: &mut TxRing<S>,
     ) {
+        // Operations run in order: `Send`s queued before the read complete
+        // before it (a read is always the last operation of a call).
+        let sending = self.flows.get(fid).is_some_and(|c| c.sends_inflight > 0);
         if let Some((pf, slots)) = self.peek_out {
-            if pf == fid {
+            if pf == fid && !sending {
                 self.peek_out = None;
                 self.peek_done(cx, fid, slots, res, tx);
                 return;

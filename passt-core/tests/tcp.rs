@@ -575,7 +575,13 @@ fn send_completions_before_a_read_are_not_taken_for_it() {
     let mut h = Harness::new(test_config());
     let (id, s) = connect(&mut h, 40070);
     // Data from the guest and readability in one go: Send, then Peek.
-    h.guest(&tcp4(GUEST4, 40070, REMOTE4, 80).seq(ISN + 1).ack(s).payload(b"req").build());
+    h.guest(
+        &tcp4(GUEST4, 40070, REMOTE4, 80)
+            .seq(ISN + 1)
+            .ack(s)
+            .payload(b"req")
+            .build(),
+    );
     h.ready(id, Ready::READABLE);
     assert!(matches!(h.expect_op(), SockOp::Send { .. }));
     let (_, _, into) = expect_peek(&mut h);
@@ -583,7 +589,10 @@ fn send_completions_before_a_read_are_not_taken_for_it() {
     h.expect_no_frame(); // the ACK waits for the read's slots
     h.complete_peek(id, into, b"resp");
     let d = out(&mut h);
-    assert_eq!((d.seq, d.ack, d.payload.as_slice()), (s, ISN + 4, &b"resp"[..]));
+    assert_eq!(
+        (d.seq, d.ack, d.payload.as_slice()),
+        (s, ISN + 4, &b"resp"[..])
+    );
     let a = out(&mut h);
     assert_eq!((a.flags, a.ack), (TcpFlags::ACK, ISN + 4));
 }

@@ -69,7 +69,9 @@ use rustix::net::{
 
 use crate::buf::{RxBatch, TxRing, TxStorage};
 use crate::time::Instant;
-use crate::{Completion, Done, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec, Translator};
+use crate::{
+    Completion, Done, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec, Translator,
+};
 
 /// Sets `SO_PEEK_OFF` on a socket (supplied by the driver: needs `unsafe`).
 pub type PeekOffHook = fn(BorrowedFd<'_>, i32) -> Result<(), RErrno>;
@@ -336,7 +338,8 @@ impl SockExec {
         let peer = peer
             .and_then(|a| SocketAddr::try_from(a).ok())
             .ok_or(RErrno::AFNOSUPPORT)?;
-        let local = SocketAddr::try_from(net::getsockname(&fd)?).map_err(|_| RErrno::AFNOSUPPORT)?;
+        let local =
+            SocketAddr::try_from(net::getsockname(&fd)?).map_err(|_| RErrno::AFNOSUPPORT)?;
         self.set_peek_off(id, fd.as_fd(), 0);
         self.install(id, fd, false)?;
         Ok(Done::Accepted {
@@ -389,7 +392,10 @@ impl SockExec {
                 0
             } else if got <= prefix {
                 // Nothing past the skipped bytes: end of file, or not yet?
-                let mut pfd = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::RDHUP)];
+                let mut pfd = [rustix::event::PollFd::new(
+                    fd,
+                    rustix::event::PollFlags::RDHUP,
+                )];
                 let zero = rustix::event::Timespec {
                     tv_sec: 0,
                     tv_nsec: 0,
@@ -449,9 +455,7 @@ impl SockExec {
 /// sockets become v4-mapped.
 fn sock_addr(a: SocketAddr, ipv6: bool) -> SocketAddr {
     match (a, ipv6) {
-        (SocketAddr::V4(v4), true) => {
-            SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
-        }
+        (SocketAddr::V4(v4), true) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
         _ => a,
     }
 }

@@ -187,7 +187,7 @@ fn steady_tcp_data_allocates_nothing() {
     }
     let mut sent = 0u64;
     let mut got = 0u64;
-    let mut run_ops = |t: &mut Translator, tx: &mut TxRing, sent: &mut u64| {
+    let run_ops = |t: &mut Translator, tx: &mut TxRing, sent: &mut u64| {
         while let Some(op) = t.poll_op() {
             let res = match op {
                 SockOp::Send { payload, .. } => Some(Ok(Done::Bytes(payload.len))),

@@ -596,3 +596,276 @@ fn send_completions_before_a_read_are_not_taken_for_it() {
     let a = out(&mut h);
     assert_eq!((a.flags, a.ack), (TcpFlags::ACK, ISN + 4));
 }
+
+/// xorshift64, for the seeded runs.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// Both streams arrive intact through loss, reordering, short writes and
+/// zero windows, over many seeds. A failure names its seed.
+#[test]
+fn seeded_runs_keep_both_streams_intact() {
+    for seed in 1..=40u64 {
+        seeded_run(seed);
+    }
+}
+
+fn seeded_run(seed: u64) {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40100);
+    let len = 40_000 + (rng.next() % 40_000) as usize;
+    let host_src: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+    let guest_src: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+    // Host socket model.
+    let mut head = 0usize; // bytes discarded
+    let mut host_got = Vec::new();
+    let mut host_fin = false;
+    let mut blocked = false;
+    // Guest model.
+    let mut rcv_nxt = s;
+    let mut guest_got = Vec::new();
+    let mut guest_fin = false;
+    let mut snd_una = 0u32; // offsets into guest_src
+    let mut snd_nxt = 0u32;
+    let mut peer_wnd = 1u32;
+    let mut stalled = 0u32;
+    let mut fin_sent = false;
+    for round in 0..20_000u32 {
+        // Guest -> translator: some data segments (maybe lost or
+        // reordered) and an ACK with a window, sometimes zero.
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        let window = if rng.chance(5) { 0 } else { 512 };
+        let seg = |seq_off: u32| {
+            tcp4(GUEST4, 40100, REMOTE4, 80)
+                .seq(ISN + 1 + seq_off)
+                .ack(rcv_nxt)
+                .window(window)
+        };
+        if peer_wnd > 0 {
+            for _ in 0..(rng.next() % 6) {
+                let off = snd_nxt as usize;
+                if off >= guest_src.len() {
+                    break;
+                }
+                let n = (1 + rng.next() % 1460) as usize;
+                let end = (off + n).min(guest_src.len());
+                let f = seg(snd_nxt).payload(&guest_src[off..end]).build();
+                snd_nxt = end as u32;
+                if !rng.chance(10) {
+                    batch.push(f);
+                }
+            }
+        }
+        if snd_una as usize == guest_src.len() && !fin_sent {
+            batch.push(seg(snd_una).flags(TcpFlags::FIN | TcpFlags::ACK).build());
+            fin_sent = true;
+        }
+        batch.push(seg(snd_nxt).build());
+        if rng.chance(20) {
+            batch.reverse();
+        }
+        let refs: Vec<&[u8]> = batch.iter().map(|f| f.as_slice()).collect();
+        blocked = blocked && !rng.chance(0);
+        h.guest_batch(&refs);
+        let mut drain_blocked = false;
+        run_fake_ops(
+            &mut h,
+            &mut rng,
+            id,
+            &host_src,
+            &mut head,
+            &mut host_got,
+            &mut host_fin,
+            &mut drain_blocked,
+        );
+        blocked |= drain_blocked;
+        // Host events.
+        if blocked && rng.chance(50) {
+            blocked = false;
+            h.ready(id, Ready::WRITABLE);
+            let mut b = false;
+            run_fake_ops(
+                &mut h,
+                &mut rng,
+                id,
+                &host_src,
+                &mut head,
+                &mut host_got,
+                &mut host_fin,
+                &mut b,
+            );
+        }
+        if rng.chance(60) {
+            h.ready(id, Ready::READABLE | Ready::HANGUP);
+            let mut b = false;
+            run_fake_ops(
+                &mut h,
+                &mut rng,
+                id,
+                &host_src,
+                &mut head,
+                &mut host_got,
+                &mut host_fin,
+                &mut b,
+            );
+        }
+        h.advance(Duration::from_millis(150));
+        let mut b = false;
+        run_fake_ops(
+            &mut h,
+            &mut rng,
+            id,
+            &host_src,
+            &mut head,
+            &mut host_got,
+            &mut host_fin,
+            &mut b,
+        );
+        // Translator -> guest, with loss.
+        let before = snd_una;
+        let frames: Vec<Vec<u8>> = h.to_guest.drain(..).collect();
+        for f in frames {
+            if rng.chance(10) {
+                continue;
+            }
+            let o = parse_tcp(&f);
+            // A reset answers segments after the close: fine then.
+            let closed = guest_fin && host_fin && h.t.tcp_flows() == 0;
+            assert!(closed || !o.flags.contains(TcpFlags::RST), "seed {seed}: reset in round {round}: {o:?} host {}/{len} fin {host_fin} guest {}/{len} fin {guest_fin} flows {} una {snd_una} nxt {snd_nxt} rcv {rcv_nxt} s {s}", host_got.len(), guest_got.len(), h.t.tcp_flows());
+            if o.seq == rcv_nxt && !o.payload.is_empty() {
+                guest_got.extend_from_slice(&o.payload);
+                rcv_nxt = rcv_nxt.wrapping_add(o.payload.len() as u32);
+            }
+            if o.flags.contains(TcpFlags::FIN)
+                && o.seq.wrapping_add(o.payload.len() as u32) == rcv_nxt
+            {
+                rcv_nxt = rcv_nxt.wrapping_add(1);
+                if std::env::var("TCP_DEBUG").is_ok() {
+                    eprintln!(
+                        "seed {seed} round {round}: FIN at {} head {head} got {}",
+                        o.seq.wrapping_sub(s),
+                        guest_got.len()
+                    );
+                }
+                guest_fin = true;
+            }
+            let acked = o.ack.wrapping_sub(ISN + 1);
+            if acked > snd_una && acked <= snd_nxt + 1 {
+                snd_una = acked.min(guest_src.len() as u32);
+            }
+            peer_wnd = u32::from(o.window);
+        }
+        // Go back to the acknowledged point when nothing moves.
+        if snd_una == before && snd_una < snd_nxt {
+            stalled += 1;
+            if stalled > 3 {
+                snd_nxt = snd_una;
+                peer_wnd = peer_wnd.max(1);
+                stalled = 0;
+            }
+        } else {
+            stalled = 0;
+        }
+        if fin_sent && !host_fin && rng.chance(20) {
+            fin_sent = false; // the FIN may have been lost: send it again
+        }
+        if guest_fin && host_fin && h.t.tcp_flows() == 0 {
+            assert!(
+                host_got == guest_src,
+                "seed {seed}: guest -> host stream differs"
+            );
+            assert!(
+                guest_got == host_src,
+                "seed {seed}: host -> guest stream differs"
+            );
+            return;
+        }
+    }
+    panic!(
+        "seed {seed}: not done: host got {}/{} fin {host_fin}, guest got {}/{} fin {guest_fin}, flows {}",
+        host_got.len(),
+        guest_src.len(),
+        guest_got.len(),
+        host_src.len(),
+        h.t.tcp_flows()
+    );
+}
+
+/// Run the translator's operations on a fake socket: sends sometimes short
+/// or refused (and then refused for the rest of the drain), reads from the
+/// host stream past the skipped bytes, end of file after it.
+#[allow(clippy::too_many_arguments)]
+fn run_fake_ops(
+    h: &mut Harness,
+    rng: &mut Rng,
+    id: SockId,
+    src: &[u8],
+    head: &mut usize,
+    got: &mut Vec<u8>,
+    fin: &mut bool,
+    blocked: &mut bool,
+) {
+    while let Some(op) = h.host.ops.pop_front() {
+        match op {
+            SockOp::Send { payload, .. } => {
+                let n = if *blocked || rng.chance(5) {
+                    *blocked = true;
+                    h.complete(Completion {
+                        id,
+                        res: Err(Errno::EAGAIN),
+                    });
+                    continue;
+                } else if rng.chance(5) {
+                    *blocked = true;
+                    rng.next() as u32 % payload.len
+                } else {
+                    payload.len
+                };
+                // The bytes: re-derived from the guest frame is not possible
+                // here, so the fake records them through the span's content
+                // in the Harness's last batch.
+                let bytes = h.last_span(payload);
+                got.extend_from_slice(&bytes[..n as usize]);
+                h.complete(ok(id, Done::Bytes(n)));
+            }
+            SockOp::Peek { skip, into, .. } => {
+                let at = *head + skip as usize;
+                if std::env::var("TCP_DEBUG").is_ok() {
+                    eprintln!("peek head {head} skip {skip} count {}", into.count);
+                }
+                if at >= src.len() {
+                    if at == src.len() {
+                        h.complete_peek(id, into, b"");
+                    } else {
+                        panic!("peek past the end: {at} > {}", src.len());
+                    }
+                } else if rng.chance(5) {
+                    h.complete(Completion {
+                        id,
+                        res: Err(Errno::EAGAIN),
+                    });
+                } else {
+                    h.complete_peek(id, into, &src[at..]);
+                }
+            }
+            SockOp::Discard { len, .. } => {
+                *head += len as usize;
+                assert!(*head <= src.len());
+            }
+            SockOp::Shutdown { write: true, .. } => *fin = true,
+            SockOp::Close { .. } => {}
+            op => panic!("unexpected {op:?}"),
+        }
+    }
+}

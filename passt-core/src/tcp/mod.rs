@@ -764,8 +764,9 @@ impl Tcp {
         self.stats.retransmits += 1;
         c.dup_acks = 0;
         c.seq_to_tap = c.seq_ack_from_tap;
+        // End of file is found again by the reads that follow the data.
         c.flags
-            .remove(ConnFlags::FIN_SENT | ConnFlags::SOCK_DRAINED);
+            .remove(ConnFlags::FIN_SENT | ConnFlags::SOCK_DRAINED | ConnFlags::SOCK_EOF);
         self.want_peek(fid);
     }
 

@@ -38,6 +38,7 @@ pub struct Harness {
     pub events: VecDeque<Event>,
     tx: TxRing,
     now: Instant,
+    last_batch: Vec<Vec<u8>>,
 }
 
 impl Harness {
@@ -54,10 +55,21 @@ impl Harness {
             events: VecDeque::new(),
             tx: TxRing::new(256, crate::buf::MAX_FRAME_LEN, 4),
             now,
+            last_batch: Vec::new(),
         };
         // Operations queued by `new` (listening sockets).
         h.settle();
         h
+    }
+
+    /// The bytes an [`crate::buf::RxSpan`] names in the last guest batch
+    /// (what a `Send` would write).
+    ///
+    /// # Panics
+    /// If the span does not fit the batch.
+    pub fn last_span(&self, s: crate::buf::RxSpan) -> Vec<u8> {
+        let f = &self.last_batch[s.frame as usize];
+        f[s.offset as usize..(s.offset + s.len) as usize].to_vec()
     }
 
     /// Report readiness of a socket.
@@ -97,6 +109,7 @@ impl Harness {
             descs.push(FrameDesc::new(arena.len() as u32, f.len() as u32));
             arena.extend_from_slice(f);
         }
+        self.last_batch = frames.iter().map(|f| f.to_vec()).collect();
         let rx = RxBatch::new(&arena, &descs).expect("descriptors built above");
         self.t.handle_tap(self.now, &rx, &mut self.tx);
         self.settle();

@@ -213,7 +213,8 @@ impl Driver {
                     self.tap_input(ev.flags)?;
                 } else if let Some(id) = id_of(token) {
                     let now = now();
-                    self.t.handle_ready(now, id, ready_of(ev.flags), &mut self.tx);
+                    self.t
+                        .handle_ready(now, id, ready_of(ev.flags), &mut self.tx);
                     self.exec
                         .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
                     if self.tx.len() >= TX_SLOTS / 2 {

@@ -55,15 +55,42 @@ impl Topo {
             "link", "add", &v0, "netns", &r, "type", "veth", "peer", "name", &v1, "netns", &h,
         ]);
         ip(&["-n", &r, "addr", "add", "203.0.113.1/24", "dev", &v0]);
-        ip(&["-n", &r, "addr", "add", "2001:db8:2::1/64", "dev", &v0, "nodad"]);
+        ip(&[
+            "-n",
+            &r,
+            "addr",
+            "add",
+            "2001:db8:2::1/64",
+            "dev",
+            &v0,
+            "nodad",
+        ]);
         ip(&["-n", &r, "addr", "add", "198.51.100.1/32", "dev", "lo"]);
         ip(&["-n", &r, "addr", "add", "2001:db8:3::1/128", "dev", "lo"]);
         ip(&["-n", &r, "link", "set", &v0, "up"]);
         ip(&["-n", &h, "addr", "add", "203.0.113.2/24", "dev", &v1]);
-        ip(&["-n", &h, "addr", "add", "2001:db8:2::2/64", "dev", &v1, "nodad"]);
+        ip(&[
+            "-n",
+            &h,
+            "addr",
+            "add",
+            "2001:db8:2::2/64",
+            "dev",
+            &v1,
+            "nodad",
+        ]);
         ip(&["-n", &h, "link", "set", &v1, "up"]);
         ip(&["-n", &h, "route", "add", "default", "via", "203.0.113.1"]);
-        ip(&["-n", &h, "-6", "route", "add", "default", "via", "2001:db8:2::1"]);
+        ip(&[
+            "-n",
+            &h,
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            "2001:db8:2::1",
+        ]);
         let mut t = t;
         let mut args = vec![
             "netns",
@@ -87,7 +114,10 @@ impl Topo {
                 .expect("start pasta"),
         );
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !run("ip", &["-n", &g, "link", "show", "tap0"]).status.success() {
+        while !run("ip", &["-n", &g, "link", "show", "tap0"])
+            .status
+            .success()
+        {
             assert!(Instant::now() < deadline, "pasta created no tap0");
             thread::sleep(Duration::from_millis(50));
         }
@@ -95,8 +125,20 @@ impl Topo {
         ip(&["-n", &g, "link", "set", "tap0", "mtu", "65520"]);
         ip(&["-n", &g, "addr", "add", "203.0.113.2/24", "dev", "tap0"]);
         ip(&["-n", &g, "route", "add", "default", "via", "203.0.113.1"]);
-        ip(&["-n", &g, "-6", "addr", "add", "2001:db8:2::2/64", "dev", "tap0", "nodad"]);
-        ip(&["-n", &g, "-6", "route", "add", "default", "via", "fe80::1", "dev", "tap0"]);
+        ip(&[
+            "-n",
+            &g,
+            "-6",
+            "addr",
+            "add",
+            "2001:db8:2::2/64",
+            "dev",
+            "tap0",
+            "nodad",
+        ]);
+        ip(&[
+            "-n", &g, "-6", "route", "add", "default", "via", "fe80::1", "dev", "tap0",
+        ]);
         t
     }
 
@@ -152,9 +194,13 @@ fn ensure_socat() {
     if run("sh", &["-c", "command -v socat"]).status.success() {
         return;
     }
-    let ok = run("apt-get", &["install", "-y", "-qq", "socat"]).status.success()
+    let ok = run("apt-get", &["install", "-y", "-qq", "socat"])
+        .status
+        .success()
         || (run("apt-get", &["update", "-qq"]).status.success()
-            && run("apt-get", &["install", "-y", "-qq", "socat"]).status.success());
+            && run("apt-get", &["install", "-y", "-qq", "socat"])
+                .status
+                .success());
     assert!(ok, "could not install socat");
 }
 
@@ -264,7 +310,11 @@ fn bulk_both_ways(t: &Topo, remote: &'static str, port: u16) {
         .join()
         .unwrap();
     srv.join().unwrap();
-    assert_eq!(got, digest(&pattern(7, LEN)), "{remote} -> namespace: content differs");
+    assert_eq!(
+        got,
+        digest(&pattern(7, LEN)),
+        "{remote} -> namespace: content differs"
+    );
     eprintln!("50 MiB {remote} -> namespace: {:?}", start.elapsed());
 }
 
@@ -280,7 +330,9 @@ fn tcp_bulk_and_small_transfers_both_families() {
     for (remote, port) in [("198.51.100.1", 5110u16), ("[2001:db8:3::1]", 5111)] {
         let sizes = [1usize, 2, 100, 1460, 1461, 65535, 65536, 100_000];
         let l = t
-            .spawn("r", move || TcpListener::bind(format!("{remote}:{port}")).unwrap())
+            .spawn("r", move || {
+                TcpListener::bind(format!("{remote}:{port}")).unwrap()
+            })
             .join()
             .unwrap();
         let srv = thread::spawn(move || echo_server(l, sizes.len()));
@@ -360,7 +412,10 @@ fn tcp_thousand_concurrent_and_five_thousand_in_a_row() {
         for (i, c) in cs.iter_mut().enumerate() {
             let mut back = Vec::new();
             c.read_to_end(&mut back).unwrap();
-            assert!(back == pattern(i as u64, 4096 + i), "connection {i} differs");
+            assert!(
+                back == pattern(i as u64, 4096 + i),
+                "connection {i} differs"
+            );
         }
     })
     .join()
@@ -411,18 +466,21 @@ fn tcp_forwarded_ports_reach_the_namespace() {
         .join()
         .unwrap();
     let l6 = t
-        .spawn("g", || {
-            TcpListener::bind("[2001:db8:2::2]:8100").unwrap()
-        })
+        .spawn("g", || TcpListener::bind("[2001:db8:2::2]:8100").unwrap())
         .join()
         .unwrap();
     let s4 = thread::spawn(move || echo_server(l4, 3));
     let s6 = thread::spawn(move || echo_server(l6, 1));
     // The listeners exist once pasta ran its start-up operations.
     thread::sleep(Duration::from_millis(300));
-    for (i, to) in ["127.0.0.1:8100", "203.0.113.2:8100", "[::1]:8100", "203.0.113.2:8100"]
-        .into_iter()
-        .enumerate()
+    for (i, to) in [
+        "127.0.0.1:8100",
+        "203.0.113.2:8100",
+        "[::1]:8100",
+        "203.0.113.2:8100",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let to: SocketAddr = to.parse().unwrap();
         let len = if i == 3 { 20 << 20 } else { 100_000 };

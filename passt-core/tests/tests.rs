@@ -11,4 +11,5 @@ mod icmp;
 mod ndp;
 mod options;
 mod seeds;
+mod tcp;
 mod udp;

@@ -982,3 +982,13 @@ fn stale_completion_of_a_closed_connection_leaves_udp_slots_alone() {
     h.expect_no_frame();
     let _ = s;
 }
+
+#[test]
+fn auto_forwarding_opens_no_static_listeners() {
+    let mut c = test_config();
+    c.fwd.tcp_in = FwdSpec::parse("auto").unwrap();
+    let mut h = Harness::new(c);
+    // pasta's default: nothing is bound until a scan finds host ports.
+    h.expect_no_op();
+    assert_eq!(h.t.tcp_stats().listen_failed, 0);
+}

@@ -30,7 +30,7 @@
 //! - **Handshakes.** A guest SYN opens a socket with a non-blocking connect
 //!   to the same destination, the gateway/`map_host_loopback` address
 //!   mapped to the host's loopback and `map_guest_addr` to the host's own
-//!   address ([`Tcp::host_peer`]); writability ends the connect and sends the
+//!   address (`Tcp::host_peer`); writability ends the connect and sends the
 //!   SYN-ACK (our MSS from the MTU, window scaling if the guest offered it);
 //!   an error sends RST. Listening sockets for the forwarded ports
 //!   (`config.fwd.tcp_in`) accept connections, which become a SYN to the
@@ -51,18 +51,18 @@
 //! outstanding; control segments (ACKs, SYN-ACKs) produced while it is
 //! outstanding are deferred: connections wait in fixed queues
 //! (`ctl_q`, `peek_q`, with membership flags so each appears once) and
-//! [`Tcp::flush`] drains them whenever the ring has no pending range.
+//! `Tcp::flush` drains them whenever the ring has no pending range.
 //!
 //! # Limits
 //!
 //! The flow table holds [`crate::config::Limits::max_flows`] connections; a
 //! SYN when it is full is answered with RST and evicts nothing. Work per
-//! segment and per completion is constant; [`Tcp::handle_timeout`] sweeps the
+//! segment and per completion is constant; `Tcp::handle_timeout` sweeps the
 //! table only when the earliest deadline it knows of has passed.
 //!
 //! # Timeouts
 //!
-//! Handshake 10 s ([`conn::SYN_TIMEOUT`]), closing 60 s after the first FIN,
+//! Handshake 10 s (`conn::SYN_TIMEOUT`), closing 60 s after the first FIN,
 //! idle 2 h, retransmission 1 s doubling to 60 s, reset after 8 tries.
 //!
 //! # Executor contract

@@ -163,6 +163,9 @@ fn start(o: &Options) -> Result<(), Error> {
 
     let foreground = o.foreground || o.debug || o.trace;
     daemon::daemonise(foreground, o.pid_file.as_deref())?;
+    // Listening sockets of forwarded ports while privileges last (ports
+    // below 1024).
+    let driver = run::prepare(t, source, o.one_off, pcap)?;
     daemon::drop_root(o.runas.as_ref())?;
-    run::run(t, source, o.one_off, pcap)
+    run::run(driver)
 }

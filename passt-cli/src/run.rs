@@ -16,7 +16,7 @@
 //! complete frames are taken out in batches of up to [`BATCH`] descriptors
 //! into an [`RxBatch`] over the same buffer (no copy), handed to
 //! [`Translator::handle_tap`], and the translator's socket operations run
-//! ([`run_ops`]) before the buffer is read into again. A record with a
+//! ([`SockExec::run_ops`]) before the buffer is read into again. A record with a
 //! length of 0 or shorter than an Ethernet header is skipped; one longer
 //! than the largest frame resets the connection. Both are logged, and the
 //! decoder counts them.
@@ -31,6 +31,13 @@
 //! `EPOLLIN`, and reading resumes once the ring is empty: the guest is
 //! slowed down rather than frames lost.
 //!
+//! # Host sockets
+//! [`SockExec`] runs the translator's socket operations on host sockets,
+//! registered in the same epoll instance under the token `SockId + 1`
+//! (above the two tokens of the listener and the guest); their readiness
+//! goes to [`Translator::handle_ready`]. The listening sockets of forwarded
+//! ports are opened by [`prepare`], before privileges are dropped.
+//!
 //! # Time
 //! `epoll_wait` sleeps until the translator's next deadline
 //! ([`Translator::poll_timeout`]) on `CLOCK_MONOTONIC`; due deadlines go to
@@ -39,15 +46,18 @@
 //!
 //! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
 //! `clock_gettime(CLOCK_MONOTONIC)`, `accept4`, `recvfrom`, `sendmsg`,
-//! `close`, `unlink` (at exit).
+//! `close`, `unlink` (at exit), `fcntl(F_DUPFD_CLOEXEC)`,
+//! `setsockopt(SO_PEEK_OFF)`, and the socket calls of
+//! [`passt_core::host::exec`].
 
 use core::time::Duration;
 use std::io::IoSlice;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
+use passt_core::host::exec::{id_of, ready_of, SockExec};
 use passt_core::time::Instant;
 use passt_core::wire::stream::{self, StreamDecoder, LEN_PREFIX};
 use passt_core::{Event, Translator};
@@ -81,7 +91,30 @@ const TOKEN_LISTENER: u64 = 0;
 const TOKEN_GUEST: u64 = 1;
 
 /// Events collected per `epoll_wait`.
-const EPOLL_EVENTS: usize = 8;
+const EPOLL_EVENTS: usize = 256;
+
+/// `SO_PEEK_OFF` for the socket executor (rustix has no wrapper).
+fn set_peek_off(fd: BorrowedFd<'_>, off: i32) -> Result<(), Errno> {
+    let v: libc::c_int = off;
+    // SAFETY: `fd` is a live descriptor borrowed for the call; the option
+    // value points to a `c_int` on our stack with its exact size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEEK_OFF,
+            (&v as *const libc::c_int).cast(),
+            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ))
+    }
+}
 
 /// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
 pub(crate) fn now() -> Instant {
@@ -100,20 +133,6 @@ pub(crate) enum Source {
     Connected(OwnedFd),
 }
 
-/// Run the translator's queued socket operations.
-///
-/// There is no socket executor in this build yet (it arrives as
-/// `passt_core::host::exec`): each operation is logged and dropped, so
-/// transport traffic goes nowhere while ARP, DHCP, NDP and DHCPv6 work.
-/// This is the one place to swap for the executor: it gets the batch the
-/// operations may name guest payload in and the ring they may fill.
-pub(crate) fn run_ops(t: &mut Translator, now: Instant, rx: &RxBatch<'_>, tx: &mut TxRing) {
-    let _ = (now, rx, &tx);
-    while let Some(op) = t.poll_op() {
-        debug!("socket operation ignored (no host sockets yet): {op:?}");
-    }
-}
-
 /// Why the guest's connection ends.
 enum Hangup {
     /// The guest closed it.
@@ -123,8 +142,10 @@ enum Hangup {
 }
 
 /// The event loop's state; everything is allocated here, once.
-struct Driver {
+pub(crate) struct Driver {
     t: Translator,
+    /// Host sockets and the work of every socket operation.
+    exec: SockExec,
     listener: Option<(UnixListener, PathBuf)>,
     guest: Option<OwnedFd>,
     one_off: bool,
@@ -140,18 +161,28 @@ struct Driver {
     guests: u64,
 }
 
-/// Serve guests from `source` until `-1` says stop (or forever).
+/// Set up the loop for guests from `source`, and open the listening
+/// sockets of forwarded ports (the translator's first operations): called
+/// while privileges last.
 ///
 /// # Errors
-/// An unexpected failure of epoll or of the listening socket.
-pub(crate) fn run(
-    t: Translator,
+/// An unexpected failure of epoll.
+pub(crate) fn prepare(
+    mut t: Translator,
     source: Source,
     one_off: bool,
     pcap: Option<Pcap>,
-) -> Result<(), Error> {
+) -> Result<Driver, Error> {
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)
         .map_err(|e| Error::sys("creating epoll instance", e))?;
+    let ep2 = ep
+        .try_clone()
+        .map_err(|e| Error::io("duplicating epoll descriptor", &e))?;
+    let mut exec = SockExec::new(t.config().limits.max_sockets, ep2, Some(set_peek_off));
+    let mut tx = TxRing::new(TX_SLOTS, MAX_FRAME_LEN, LEN_PREFIX);
+    exec.run_ops(&mut t, now(), &RxBatch::EMPTY, &mut tx);
+    // No guest yet: whatever that made for one is dropped.
+    tx.clear();
     let (listener, guest, one_off) = match source {
         Source::Listener(l, p) => {
             epoll::add(
@@ -165,23 +196,34 @@ pub(crate) fn run(
         }
         Source::Connected(fd) => (None, Some(fd), true),
     };
-    let mut d = Driver {
+    let d = Driver {
         t,
+        exec,
         listener,
         guest: None,
         one_off,
         epoll: ep,
         dec: StreamDecoder::with_capacity(RX_BUFFER + stream::MIN_BUFFER),
         descs: vec![FrameDesc::default(); BATCH].into_boxed_slice(),
-        tx: TxRing::new(TX_SLOTS, MAX_FRAME_LEN, LEN_PREFIX),
+        tx,
         tx_sent: 0,
         blocked: false,
         pcap,
         guests: 0,
     };
+    let mut d = d;
     if let Some(fd) = guest {
         d.connect(fd)?;
     }
+    Ok(d)
+}
+
+/// Serve guests until `-1` says stop (or forever).
+///
+/// # Errors
+/// An unexpected failure of epoll or of the listening socket.
+pub(crate) fn run(mut d: Driver) -> Result<(), Error> {
+    d.log_events();
     let r = d.run();
     if let Some((_, path)) = &d.listener {
         let _ = std::fs::remove_file(path);
@@ -216,13 +258,34 @@ impl Driver {
                             }
                         }
                     }
-                    _ => {}
+                    token => {
+                        if let Some(id) = id_of(token) {
+                            let now = now();
+                            self.t
+                                .handle_ready(now, id, ready_of(ev.flags), &mut self.tx);
+                            self.exec
+                                .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+                            if self.tx.len() >= TX_SLOTS / 2 {
+                                if let Err(h) = self.flush() {
+                                    if self.hang_up(h) {
+                                        return Ok(());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let Err(h) = self.flush() {
+                if self.hang_up(h) {
+                    return Ok(());
                 }
             }
             let now = now();
             if self.t.poll_timeout().is_some_and(|at| at <= now) {
                 self.t.handle_timeout(now, &mut self.tx);
-                run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+                self.exec
+                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
                 if let Err(h) = self.flush() {
                     if self.hang_up(h) {
                         return Ok(());
@@ -388,7 +451,7 @@ impl Driver {
             self.t.handle_tap(now, &rx, &mut self.tx);
             // Operations may name bytes in `rx`: they run before the buffer
             // is read into again, and before the ring is written out.
-            run_ops(&mut self.t, now, &rx, &mut self.tx);
+            self.exec.run_ops(&mut self.t, now, &rx, &mut self.tx);
             if count < BATCH {
                 return Ok(());
             }

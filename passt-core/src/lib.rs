@@ -172,6 +172,7 @@ pub mod icmp;
 pub mod l2;
 pub mod options;
 mod queue;
+pub mod tcp;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;

@@ -13,6 +13,7 @@ use crate::buf::{Offload, OffloadFlags, RxBatch, RxSpan, TxRing, TxSlots, TxStor
 use crate::config::{Config, ConfigError, Services};
 use crate::l2::{self, L2Context, Outcome};
 use crate::queue::FixedQueue;
+use crate::tcp;
 use crate::time::Instant;
 use crate::wire::arp::ArpRepr;
 use crate::wire::checksum::{pseudo_header_v4, pseudo_header_v6};
@@ -21,6 +22,7 @@ use crate::wire::icmpv6::Icmpv6Repr;
 use crate::wire::ipv4::{option_kind as ipv4_opt, Ipv4Repr};
 use crate::wire::ipv6::Ipv6Repr;
 use crate::wire::ndp::validate as ndp_validate;
+use crate::wire::tcp::TcpRepr;
 use crate::wire::udp::UdpRepr;
 use crate::wire::{ip_proto, WireError};
 
@@ -470,6 +472,12 @@ pub(crate) enum SockOwner {
     /// Allocated with [`SockSlots::alloc`], no owner recorded.
     #[default]
     Unowned,
+    /// The socket of TCP connection slot `n` ([`crate::tcp`]).
+    TcpConn(u32),
+    /// TCP listening socket `n` of a forwarded port ([`crate::tcp`]).
+    TcpListener(u32),
+    /// A socket being accepted from TCP listener `n` ([`crate::tcp`]).
+    TcpAccept(u32),
     /// The socket of UDP flow slot `n` ([`crate::udp`]).
     UdpFlow(u32),
     /// UDP listening socket `n` of a forwarded port ([`crate::udp`]).
@@ -513,6 +521,15 @@ impl SockSlots {
             slot,
             gen: self.gens[i],
         })
+    }
+
+    /// Record a new owner for a live socket (a no-op if `id` is stale).
+    pub(crate) fn set_owner(&mut self, id: SockId, owner: SockOwner) {
+        if self.is_live(id) {
+            if let Some(o) = self.owner.get_mut(id.slot as usize) {
+                *o = owner;
+            }
+        }
     }
 
     /// The owner of a live socket; `None` if `id` is stale.
@@ -656,6 +673,20 @@ pub struct Translator {
     dhcpv6: l2::dhcpv6::Dhcpv6,
     udp: crate::udp::Udp,
     icmp: crate::icmp::Icmp,
+    tcp: tcp::Tcp,
+}
+
+/// The TCP handler's context, built from the translator's disjoint fields.
+macro_rules! tcp_cx {
+    ($t:expr) => {
+        tcp::Cx {
+            config: &$t.config,
+            now: $t.now,
+            guest_mac: $t.guest_mac,
+            socks: &mut $t.socks,
+            ops: &mut $t.ops,
+        }
+    };
 }
 
 impl Translator {
@@ -666,7 +697,7 @@ impl Translator {
     pub fn new(config: Config, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
         let l = config.limits;
-        Ok(Translator {
+        let mut t = Translator {
             guest_mac: config.guest_mac,
             now,
             ops: FixedQueue::new(l.op_queue as usize),
@@ -678,8 +709,24 @@ impl Translator {
             dhcpv6: l2::dhcpv6::Dhcpv6::new(&config),
             udp: crate::udp::Udp::new(&config),
             icmp: crate::icmp::Icmp::new(&config),
+            tcp: tcp::Tcp::new(&config),
             config,
-        })
+        };
+        // Listening sockets of forwarded ports: the driver drains these
+        // `Open`s before its first wait.
+        let mut cx = tcp_cx!(t);
+        t.tcp.open_listeners(&mut cx);
+        Ok(t)
+    }
+
+    /// Counters of the TCP handler.
+    pub fn tcp_stats(&self) -> &tcp::TcpStats {
+        &self.tcp.stats
+    }
+
+    /// TCP connections in the flow table.
+    pub fn tcp_flows(&self) -> usize {
+        self.tcp.len()
     }
 
     /// The configuration in force.
@@ -707,16 +754,51 @@ impl Translator {
         for (i, frame, offload) in rx.iter() {
             self.stats.frames_in += 1;
             let before = tx.len();
-            if let Err(reason) = self.tap_frame(i, frame, offload, tx) {
+            if let Err(reason) = self.tap_frame(rx, i, frame, offload, tx) {
                 self.drop_frame(reason, frame.len());
             }
             self.stats.frames_out += (tx.len().saturating_sub(before)) as u64;
         }
+        self.flush_l4(tx);
+    }
+
+    /// Let the transport handlers emit deferred segments and start reads:
+    /// the last thing of every `handle_*` call (see [`crate::tcp`]).
+    fn flush_l4<S: TxStorage>(&mut self, tx: &mut TxRing<S>) {
+        let before = tx.len();
+        let mut cx = tcp_cx!(self);
+        self.tcp.flush(&mut cx, tx);
+        self.stats.frames_out += (tx.len().saturating_sub(before)) as u64;
+    }
+
+    /// Parse a TCP segment and hand it to the TCP handler.
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_segment(
+        &mut self,
+        rx: &RxBatch<'_>,
+        i: usize,
+        src: InAny,
+        dst: InAny,
+        pseudo: u32,
+        verify: bool,
+        l4: &[u8],
+    ) -> Result<(), DropReason> {
+        let (seg, payload) = TcpRepr::parse(l4, verify.then_some(pseudo))?;
+        let p = tcp::TcpIn {
+            src,
+            dst,
+            seg,
+            payload,
+            span: rx.span_of(i, payload),
+        };
+        let mut cx = tcp_cx!(self);
+        self.tcp.handle_segment(&mut cx, &p)
     }
 
     /// Dispatch one guest frame to the module that owns it.
     fn tap_frame<S: TxStorage>(
         &mut self,
+        rx: &RxBatch<'_>,
         i: usize,
         frame: &[u8],
         offload: Offload,
@@ -783,6 +865,11 @@ impl Translator {
                         }
                         self.l4_packet(l4_packet4(&ip, i, frame, l4, verify), tx)
                     }
+                    ip_proto::TCP => {
+                        let pseudo =
+                            pseudo_header_v4(ip.src, ip.dst, ip_proto::TCP, l4.len() as u16);
+                        self.tcp_segment(rx, i, ip.src.into(), ip.dst.into(), pseudo, verify, l4)
+                    }
                     _ => self.l4_packet(l4_packet4(&ip, i, frame, l4, verify), tx),
                 }
             }
@@ -836,6 +923,9 @@ impl Translator {
                         }
                         self.l4_packet(l4_packet6(&ip, i, frame, l4, verify), tx)
                     }
+                    ip_proto::TCP => {
+                        self.tcp_segment(rx, i, ip.src.into(), ip.dst.into(), pseudo, verify, l4)
+                    }
                     _ => self.l4_packet(l4_packet6(&ip, i, frame, l4, verify), tx),
                 }
             }
@@ -868,8 +958,7 @@ impl Translator {
         match pkt.protocol {
             ip_proto::UDP => self.udp.handle_tap(&mut l4cx!(self), &pkt, tx),
             ip_proto::ICMP | ip_proto::ICMPV6 => self.icmp.handle_tap(&mut l4cx!(self), &pkt, tx),
-            // TCP gets a handler in its own issue.
-            ip_proto::TCP => Err(DropReason::NoHandler),
+            // TCP segments go to `tcp_segment` before this.
             _ => Err(DropReason::Unsupported),
         }
     }
@@ -892,8 +981,12 @@ impl Translator {
                     .handle_ready(&mut l4cx!(self), id, owner, ready, tx);
             }
             Some(SockOwner::Echo(n)) => self.icmp.handle_ready(&mut l4cx!(self), id, n, ready, tx),
+            Some(SockOwner::TcpConn(_) | SockOwner::TcpListener(_) | SockOwner::TcpAccept(_)) => {
+                self.tcp.handle_ready(&mut tcp_cx!(self), id, ready);
+            }
             Some(SockOwner::Unowned) => {}
         }
+        self.flush_l4(tx);
     }
 
     /// Take in the result of an operation from [`Translator::poll_op`].
@@ -907,14 +1000,26 @@ impl Translator {
     ) {
         self.now = now;
         match self.socks.owner(done.id) {
-            None => self.count_drop(DropReason::StaleSocket),
+            None => {
+                self.count_drop(DropReason::StaleSocket);
+                // A TCP read for a connection closed meanwhile gives its
+                // slots back (only TCP's own: another module's may be
+                // pending by now).
+                self.tcp.stale_completion(done.id, tx);
+            }
             Some(owner @ (SockOwner::UdpFlow(_) | SockOwner::UdpListener(_))) => {
                 self.udp
                     .handle_completion(&mut l4cx!(self), owner, done, tx);
             }
             Some(SockOwner::Echo(n)) => self.icmp.handle_completion(&mut l4cx!(self), n, done, tx),
+            Some(SockOwner::TcpConn(_) | SockOwner::TcpListener(_) | SockOwner::TcpAccept(_)) => {
+                let before = tx.len();
+                self.tcp.handle_completion(&mut tcp_cx!(self), done, tx);
+                self.stats.frames_out += (tx.len().saturating_sub(before)) as u64;
+            }
             Some(SockOwner::Unowned) => {}
         }
+        self.flush_l4(tx);
     }
 
     /// Let time pass: expire whatever deadline is due at `now`.
@@ -934,13 +1039,17 @@ impl Translator {
         }
         self.udp.handle_timeout(&mut l4cx!(self), tx);
         self.icmp.handle_timeout(&mut l4cx!(self), tx);
+        self.tcp.handle_timeout(&mut tcp_cx!(self));
+        self.flush_l4(tx);
     }
 
     /// The next queued socket operation.
     ///
     /// Right after [`Translator::new`] this already yields work: the
-    /// listening sockets of forwarded UDP ports (`-u`), opened lazily as the
-    /// queue drains so that any number of ports fits the queue.
+    /// listening sockets of forwarded TCP ports (`-t`, queued by `new`),
+    /// then those of forwarded UDP ports (`-u`), opened lazily as the
+    /// queue drains so that any number of ports fits the queue. A driver
+    /// that drops privileges drains these first.
     #[must_use = "queued operations must run before the next input"]
     pub fn poll_op(&mut self) -> Option<SockOp> {
         self.ops
@@ -957,7 +1066,8 @@ impl Translator {
     /// if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = Instant::min_deadline(self.ndp.poll_timeout(), self.udp.poll_timeout());
-        Instant::min_deadline(t, self.icmp.poll_timeout())
+        let t = Instant::min_deadline(t, self.icmp.poll_timeout());
+        Instant::min_deadline(t, self.tcp.poll_timeout(self.now))
     }
 
     /// The time of the latest input.

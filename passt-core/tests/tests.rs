@@ -12,4 +12,5 @@ mod manpage;
 mod ndp;
 mod options;
 mod seeds;
+mod tcp;
 mod udp;

@@ -9,8 +9,10 @@
 //!
 //! 1. read up to [`BATCH`] frames, one `read(2)` each, packed into the rx
 //!    arena, and describe them in an [`RxBatch`];
-//! 2. [`Translator::handle_tap`], then drain [`Translator::poll_op`] (there
-//!    are no host sockets in this build: operations are logged and dropped);
+//! 2. [`Translator::handle_tap`], then [`SockExec::run_ops`] runs every
+//!    socket operation on host sockets (registered in the same epoll
+//!    instance, token `SockId + 1`) and feeds completions back; socket
+//!    readiness goes to [`Translator::handle_ready`] the same way;
 //! 3. write each committed frame of the [`TxRing`] with one `write(2)` (a tap
 //!    takes one frame per write), then clear the ring;
 //! 4. if the deadline has passed, [`Translator::handle_timeout`], and steps
@@ -22,6 +24,10 @@
 //! deleted), under tokens from [`TOKEN_WATCH`] up; when one says so, the
 //! process exits with the status it gives.
 //!
+//! The listening sockets of forwarded ports (`-t`, `-u`) are the
+//! translator's first operations: [`Driver::open_listeners`] runs them
+//! before privileges are dropped.
+//!
 //! Level-triggered readiness means a batch that stopped at [`BATCH`] frames
 //! is simply continued on the next wake-up, after timers had their turn.
 //!
@@ -32,13 +38,16 @@
 //! dropped and logged.
 //!
 //! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
-//! `clock_gettime(CLOCK_MONOTONIC)`, `read`, `write`.
+//! `clock_gettime(CLOCK_MONOTONIC)`, `read`, `write`, `fcntl(F_DUPFD_CLOEXEC)`,
+//! `setsockopt(SO_PEEK_OFF)`, and the socket calls of
+//! [`passt_core::host::exec`].
 
 use core::convert::Infallible;
 use core::time::Duration;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
+use passt_core::host::exec::{id_of, ready_of, SockExec};
 use passt_core::time::Instant;
 use passt_core::{Event, Translator};
 use rustix::buffer::spare_capacity;
@@ -69,7 +78,30 @@ const TOKEN_TAP: u64 = 0;
 const TOKEN_WATCH: u64 = 1 << 62;
 
 /// Events collected per `epoll_wait`.
-const EPOLL_EVENTS: usize = 8;
+const EPOLL_EVENTS: usize = 256;
+
+/// `SO_PEEK_OFF` for the socket executor (rustix has no wrapper).
+fn set_peek_off(fd: BorrowedFd<'_>, off: i32) -> Result<(), Errno> {
+    let v: libc::c_int = off;
+    // SAFETY: `fd` is a live descriptor borrowed for the call; the option
+    // value points to a `c_int` on our stack with its exact size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEEK_OFF,
+            (&v as *const libc::c_int).cast(),
+            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ))
+    }
+}
 
 /// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
 pub(crate) fn now() -> Instant {
@@ -85,6 +117,8 @@ pub(crate) struct Driver {
     t: Translator,
     tap: Tap,
     epoll: OwnedFd,
+    /// Host sockets and the work of every socket operation.
+    exec: SockExec,
     arena: Box<[u8]>,
     descs: Box<[FrameDesc]>,
     tx: TxRing,
@@ -110,10 +144,15 @@ impl Driver {
             epoll::EventFlags::IN,
         )
         .map_err(|e| Error::sys("adding tap to epoll", e))?;
+        let ep2 = ep
+            .try_clone()
+            .map_err(|e| Error::msg(format!("duplicating epoll descriptor: {e}")))?;
+        let exec = SockExec::new(t.config().limits.max_sockets, ep2, Some(set_peek_off));
         Ok(Driver {
             t,
             tap,
             epoll: ep,
+            exec,
             arena: vec![0u8; ARENA_LEN].into_boxed_slice(),
             descs: vec![FrameDesc::default(); BATCH].into_boxed_slice(),
             tx: TxRing::new(TX_SLOTS, MAX_FRAME_LEN, 0),
@@ -149,6 +188,19 @@ impl Driver {
         }
     }
 
+    /// Open the listening sockets of forwarded ports: the operations the
+    /// translator queues at start-up. Called before privileges are dropped
+    /// (ports below 1024).
+    ///
+    /// # Errors
+    /// If frames queued meanwhile cannot be written to the tap.
+    pub(crate) fn open_listeners(&mut self) -> Result<(), Error> {
+        self.exec
+            .run_ops(&mut self.t, now(), &RxBatch::EMPTY, &mut self.tx);
+        self.log_events();
+        self.flush()
+    }
+
     /// Run until a fatal error, or until a watch ends the process.
     ///
     /// # Errors
@@ -166,16 +218,28 @@ impl Driver {
                 Err(e) => return Err(Error::sys("waiting for events", e)),
             }
             for ev in events.iter().copied() {
-                if ev.data.u64() == TOKEN_TAP {
+                let token = ev.data.u64();
+                if token == TOKEN_TAP {
                     self.tap_input(ev.flags)?;
-                } else if ev.data.u64() >= TOKEN_WATCH {
-                    self.watch_ready(ev.data.u64());
+                } else if (TOKEN_WATCH..TOKEN_WATCH + self.watches.len() as u64).contains(&token) {
+                    self.watch_ready(token);
+                } else if let Some(id) = id_of(token) {
+                    let now = now();
+                    self.t
+                        .handle_ready(now, id, ready_of(ev.flags), &mut self.tx);
+                    self.exec
+                        .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+                    if self.tx.len() >= TX_SLOTS / 2 {
+                        self.flush()?;
+                    }
                 }
             }
+            self.flush()?;
             let now = now();
             if self.t.poll_timeout().is_some_and(|at| at <= now) {
                 self.t.handle_timeout(now, &mut self.tx);
-                drain_ops(&mut self.t);
+                self.exec
+                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
                 self.flush()?;
             }
             self.log_events();
@@ -221,10 +285,11 @@ impl Driver {
         }
         let rx = RxBatch::new(&self.arena, &self.descs[..count])
             .map_err(|e| Error::msg(format!("internal error: rx batch refused: {e}")))?;
-        self.t.handle_tap(now(), &rx, &mut self.tx);
+        let now = now();
+        self.t.handle_tap(now, &rx, &mut self.tx);
         // Operations may name bytes in `rx`: they run before the arena is
         // read into again.
-        drain_ops(&mut self.t);
+        self.exec.run_ops(&mut self.t, now, &rx, &mut self.tx);
         self.flush()
     }
 
@@ -276,14 +341,6 @@ impl Driver {
                 other => debug!("{other:?}"),
             }
         }
-    }
-}
-
-/// Run the translator's queued socket operations. There are no host sockets
-/// in this build: each is logged and dropped.
-fn drain_ops(t: &mut Translator) {
-    while let Some(op) = t.poll_op() {
-        debug!("socket operation ignored (no host sockets yet): {op:?}");
     }
 }
 

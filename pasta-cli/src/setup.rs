@@ -203,10 +203,14 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         None => write_own_pid(pid_file, &mut made)?,
     }
 
+    // Listening sockets of forwarded ports, in pasta's own namespace and
+    // while privileges last (ports below 1024).
+    let mut driver = Driver::new(translator, tap, pcap)?;
+    driver.open_listeners()?;
+
     let ns_thread = NsThread::start(&target)?;
     privs::drop_privileges(started_as_root, joined_userns, opts.runas.as_ref())?;
 
-    let mut driver = Driver::new(translator, tap, pcap)?;
     if let Some(w) = watch {
         driver.add_watch(w)?;
     }

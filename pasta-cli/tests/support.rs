@@ -236,6 +236,11 @@ impl SimHost {
         c
     }
 
+    /// The remote namespace's name (none for [`HostKind::Bare`]).
+    pub fn remote(&self) -> Option<&str> {
+        self.remote.as_deref()
+    }
+
     /// `ip -o ADDR-ARGS` in the host namespace.
     pub fn ip(&self, args: &[&str]) -> String {
         let mut all = vec!["-n", self.name.as_str()];
@@ -278,7 +283,12 @@ impl Guest<'static> {
     /// A guest on a host of its own with nothing but `lo`: pasta's
     /// configuration then comes from the command line only.
     pub fn new(tag: &str) -> Guest<'static> {
-        let host = SimHost::new(tag, HostKind::Bare);
+        Guest::on_own(tag, HostKind::Bare)
+    }
+
+    /// A guest on a host of its own of `kind`.
+    pub fn on_own(tag: &str, kind: HostKind) -> Guest<'static> {
+        let host = SimHost::new(tag, kind);
         Guest::make(tag, HostRef::Own(host))
     }
 }
@@ -329,13 +339,22 @@ impl<'a> Guest<'a> {
     /// `--netns`, `-f`, `-d` and `--pcap`) and wait until its tap device is
     /// up.
     pub fn start_pasta(&mut self, args: &[&str]) {
+        self.start_pasta_capturing(args, true);
+    }
+
+    /// As [`Guest::start_pasta`]; `pcap`: whether to capture (bulk
+    /// transfers would fill the scratch directory).
+    pub fn start_pasta_capturing(&mut self, args: &[&str], capture: bool) {
         if let Some(i) = args.iter().position(|a| *a == "-I") {
             self.ifname = args[i + 1].to_owned();
         }
         let log = fs::File::create(self.dir.join("pasta.log")).expect("pasta log");
         let pcap = self.dir.join("pasta.pcap");
         let pcap = pcap.to_str().expect("utf-8 path");
-        let mut all = vec![PASTA, "--netns", &self.name, "-f", "-d", "--pcap", pcap];
+        let mut all = vec![PASTA, "--netns", &self.name, "-f", "-d"];
+        if capture {
+            all.extend_from_slice(&["--pcap", pcap]);
+        }
         all.extend_from_slice(args);
         let child = self
             .host()

@@ -17,3 +17,4 @@ mod ipv6;
 mod join;
 mod spawn;
 mod support;
+mod tcp;

@@ -39,6 +39,7 @@
 //!   was interrupted by a concurrent change (`NLM_F_DUMP_INTR`).
 
 pub mod defaults;
+pub mod exec;
 pub mod exec_dgram;
 pub mod netlink;
 pub mod resolv;

@@ -155,3 +155,216 @@ pub fn icmp6_echo(src: Ipv6Addr, dst: Ipv6Addr, ident: u16, seq: u16, data: &[u8
     f.truncate(n);
     f
 }
+
+/// A TCP segment from the guest, built field by field: state what differs.
+#[derive(Clone, Debug)]
+pub struct TcpSeg {
+    /// Source address (the guest's).
+    pub src: core::net::IpAddr,
+    /// Source port.
+    pub sport: u16,
+    /// Destination address.
+    pub dst: core::net::IpAddr,
+    /// Destination port.
+    pub dport: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number.
+    pub ack: u32,
+    /// Flags.
+    pub flags: crate::wire::tcp::TcpFlags,
+    /// Window field as sent.
+    pub window: u16,
+    /// Raw option bytes (a multiple of 4).
+    pub options: Vec<u8>,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+/// An IPv4 TCP segment from `src:sport` to `dst:dport` with ACK set, window
+/// 65535, no options, no payload.
+pub fn tcp4(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> TcpSeg {
+    TcpSeg {
+        src: src.into(),
+        sport,
+        dst: dst.into(),
+        dport,
+        seq: 0,
+        ack: 0,
+        flags: crate::wire::tcp::TcpFlags::ACK,
+        window: 65535,
+        options: Vec::new(),
+        payload: Vec::new(),
+    }
+}
+
+/// As [`tcp4`], over IPv6.
+pub fn tcp6(src: Ipv6Addr, sport: u16, dst: Ipv6Addr, dport: u16) -> TcpSeg {
+    TcpSeg {
+        src: src.into(),
+        dst: dst.into(),
+        ..tcp4(Ipv4Addr::UNSPECIFIED, sport, Ipv4Addr::UNSPECIFIED, dport)
+    }
+}
+
+impl TcpSeg {
+    /// A SYN (no ACK) with MSS 1460 and window scale 7.
+    pub fn syn(mut self) -> Self {
+        self.flags = crate::wire::tcp::TcpFlags::SYN;
+        self.options = crate::wire::tcp::TcpOptionsWriter::syn(1460, Some(7), false, None)
+            .as_bytes()
+            .to_vec();
+        self
+    }
+    /// Set the sequence number.
+    pub fn seq(mut self, seq: u32) -> Self {
+        self.seq = seq;
+        self
+    }
+    /// Set the acknowledgment number (and the ACK flag).
+    pub fn ack(mut self, ack: u32) -> Self {
+        self.ack = ack;
+        self.flags |= crate::wire::tcp::TcpFlags::ACK;
+        self
+    }
+    /// Set the flags exactly.
+    pub fn flags(mut self, f: crate::wire::tcp::TcpFlags) -> Self {
+        self.flags = f;
+        self
+    }
+    /// Set the window field.
+    pub fn window(mut self, w: u16) -> Self {
+        self.window = w;
+        self
+    }
+    /// Set the payload.
+    pub fn payload(mut self, p: &[u8]) -> Self {
+        self.payload = p.to_vec();
+        self
+    }
+    /// Set the options.
+    pub fn options(mut self, o: &[u8]) -> Self {
+        self.options = o.to_vec();
+        self
+    }
+    /// The Ethernet frame.
+    pub fn build(&self) -> Vec<u8> {
+        use crate::wire::tcp::{SeqNum, TcpRepr};
+        use crate::wire::{checksum, ip_proto, ipv4::Ipv4Repr, ipv6::Ipv6Repr};
+        let tcp = TcpRepr {
+            src_port: self.sport,
+            dst_port: self.dport,
+            seq: SeqNum(self.seq),
+            ack: SeqNum(self.ack),
+            flags: self.flags,
+            window: self.window,
+            urgent: 0,
+            checksum: 0,
+            options: &self.options,
+        };
+        let l4_len = tcp.buffer_len() + self.payload.len();
+        let mut l4 = vec![0u8; l4_len];
+        match (self.src, self.dst) {
+            (core::net::IpAddr::V4(s), core::net::IpAddr::V4(d)) => {
+                let pseudo = checksum::pseudo_header_v4(s, d, ip_proto::TCP, l4_len as u16);
+                tcp.emit_segment(&mut l4, &self.payload, pseudo)
+                    .expect("sized");
+                let ip = Ipv4Repr::new(s, d, ip_proto::TCP, 64);
+                let mut pkt = vec![0u8; ip.buffer_len() + l4_len];
+                let hl = ip.emit_with_checksum(&mut pkt, l4_len).expect("sized");
+                pkt[hl..].copy_from_slice(&l4);
+                eth(
+                    crate::config::DEFAULT_OUR_MAC,
+                    GUEST_MAC,
+                    ethertype::IPV4,
+                    &pkt,
+                )
+            }
+            (core::net::IpAddr::V6(s), core::net::IpAddr::V6(d)) => {
+                let pseudo = checksum::pseudo_header_v6(&s, &d, ip_proto::TCP, l4_len as u32);
+                tcp.emit_segment(&mut l4, &self.payload, pseudo)
+                    .expect("sized");
+                let ip = Ipv6Repr::new(s, d, ip_proto::TCP, 64);
+                let mut pkt = vec![0u8; ip.buffer_len() + l4_len];
+                let hl = ip.emit_with_len(&mut pkt, l4_len).expect("sized");
+                pkt[hl..].copy_from_slice(&l4);
+                eth(
+                    crate::config::DEFAULT_OUR_MAC,
+                    GUEST_MAC,
+                    ethertype::IPV6,
+                    &pkt,
+                )
+            }
+            _ => panic!("mixed address families"),
+        }
+    }
+}
+
+/// A TCP segment to the guest, decoded for assertions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpOut {
+    /// Source address.
+    pub src: core::net::IpAddr,
+    /// Destination address.
+    pub dst: core::net::IpAddr,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number.
+    pub ack: u32,
+    /// Flags.
+    pub flags: crate::wire::tcp::TcpFlags,
+    /// Window field.
+    pub window: u16,
+    /// MSS option, if any.
+    pub mss: Option<u16>,
+    /// Window scale option, if any.
+    pub ws: Option<u8>,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+/// Decode a frame to the guest as a TCP segment, verifying the IP and TCP
+/// checksums.
+///
+/// # Panics
+/// If it is not a well-formed TCP segment.
+pub fn parse_tcp(frame: &[u8]) -> TcpOut {
+    use crate::wire::tcp::TcpRepr;
+    use crate::wire::{checksum, ip_proto, ipv4::Ipv4Repr, ipv6::Ipv6Repr};
+    let (e, rest) = EthernetRepr::parse(frame).expect("ethernet");
+    let (src, dst, l4, pseudo): (core::net::IpAddr, core::net::IpAddr, &[u8], u32) = match e
+        .ethertype
+    {
+        ethertype::IPV4 => {
+            let (ip, l4) = Ipv4Repr::parse(rest, true).expect("ipv4");
+            assert_eq!(ip.protocol, ip_proto::TCP);
+            let p = checksum::pseudo_header_v4(ip.src, ip.dst, ip_proto::TCP, l4.len() as u16);
+            (ip.src.into(), ip.dst.into(), l4, p)
+        }
+        ethertype::IPV6 => {
+            let (ip, l4) = Ipv6Repr::parse(rest).expect("ipv6");
+            assert_eq!(ip.upper_protocol, ip_proto::TCP);
+            let p = checksum::pseudo_header_v6(&ip.src, &ip.dst, ip_proto::TCP, l4.len() as u32);
+            (ip.src.into(), ip.dst.into(), l4, p)
+        }
+        t => panic!("not IP: ethertype {t:#06x}"),
+    };
+    let (t, payload) = TcpRepr::parse(l4, Some(pseudo)).expect("tcp with a good checksum");
+    TcpOut {
+        src,
+        dst,
+        sport: t.src_port,
+        dport: t.dst_port,
+        seq: t.seq.0,
+        ack: t.ack.0,
+        flags: t.flags,
+        window: t.window,
+        mss: t.mss(),
+        ws: t.window_scale(),
+        payload: payload.to_vec(),
+    }
+}

@@ -16,7 +16,7 @@ use crate::addr::SockAddrAny;
 use crate::buf::{FrameDesc, RxBatch, TxRing, TxSlots};
 use crate::config::Config;
 use crate::time::Instant;
-use crate::{Completion, Done, Errno, Event, SockId, SockOp, Translator};
+use crate::{Completion, Done, Errno, Event, Ready, SockId, SockOp, Translator};
 
 /// A socket layer that runs nothing: it records every operation the
 /// translator asks for, and the test decides what each one gave.
@@ -39,6 +39,7 @@ pub struct Harness {
     pub events: VecDeque<Event>,
     tx: TxRing,
     now: Instant,
+    last_batch: Vec<Vec<u8>>,
 }
 
 impl Harness {
@@ -48,14 +49,52 @@ impl Harness {
     /// If the configuration is invalid.
     pub fn new(config: Config) -> Self {
         let now = Instant::from_nanos(1_000_000_000);
-        Harness {
+        let mut h = Harness {
             t: Translator::new(config, now).expect("valid test configuration"),
             host: FakeHost::default(),
             to_guest: VecDeque::new(),
             events: VecDeque::new(),
             tx: TxRing::new(256, crate::buf::MAX_FRAME_LEN, 4),
             now,
+            last_batch: Vec::new(),
+        };
+        // Operations queued by `new` (listening sockets).
+        h.settle();
+        h
+    }
+
+    /// The bytes an [`crate::buf::RxSpan`] names in the last guest batch
+    /// (what a `Send` would write).
+    ///
+    /// # Panics
+    /// If the span does not fit the batch.
+    pub fn last_span(&self, s: crate::buf::RxSpan) -> Vec<u8> {
+        let f = &self.last_batch[s.frame as usize];
+        f[s.offset as usize..(s.offset + s.len) as usize].to_vec()
+    }
+
+    /// Report readiness of a socket.
+    pub fn ready(&mut self, id: SockId, ready: Ready) {
+        self.t.handle_ready(self.now, id, ready, &mut self.tx);
+        self.settle();
+    }
+
+    /// Complete a `Peek` into `into` with `data` (at most what fits the
+    /// slots), as a socket read would: the bytes land in the payload areas
+    /// of the pending slots, in order.
+    pub fn complete_peek(&mut self, id: SockId, into: TxSlots, data: &[u8]) {
+        let mut rest = data;
+        let mut n = 0usize;
+        for area in self.tx.payload_areas(into) {
+            let k = area.len().min(rest.len());
+            area[..k].copy_from_slice(&rest[..k]);
+            rest = &rest[k..];
+            n += k;
         }
+        self.complete(Completion {
+            id,
+            res: Ok(Done::Bytes(n as u32)),
+        });
     }
 
     /// The fake clock.
@@ -71,6 +110,7 @@ impl Harness {
             descs.push(FrameDesc::new(arena.len() as u32, f.len() as u32));
             arena.extend_from_slice(f);
         }
+        self.last_batch = frames.iter().map(|f| f.to_vec()).collect();
         let rx = RxBatch::new(&arena, &descs).expect("descriptors built above");
         self.t.handle_tap(self.now, &rx, &mut self.tx);
         self.settle();
@@ -111,12 +151,6 @@ impl Harness {
         };
         self.t
             .handle_completion(self.now, Completion { id, res }, &mut self.tx);
-        self.settle();
-    }
-
-    /// Report readiness of a socket.
-    pub fn ready(&mut self, id: SockId, ready: crate::Ready) {
-        self.t.handle_ready(self.now, id, ready, &mut self.tx);
         self.settle();
     }
 

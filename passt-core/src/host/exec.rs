@@ -1,0 +1,514 @@
+//! The socket executor: runs the [`Translator`]'s [`SockOp`]s on real host
+//! sockets and feeds the results back (feature `host`), for both frontends.
+//!
+//! # Model
+//!
+//! [`SockExec`] owns a table from [`SockId::slot`] to the socket's
+//! [`OwnedFd`] and registers every socket with the driver's epoll instance,
+//! with the token [`token_of`] (`SockId::to_u64() + 1`; token 0 is left for
+//! the driver's tap or qemu socket). [`ready_of`] turns epoll flags into
+//! [`Ready`]. After each `handle_*` call the driver calls
+//! [`SockExec::run_ops`], which drains `poll_op`, runs each operation and
+//! hands completions back until nothing is queued.
+//!
+//! Readiness is edge-triggered for connected sockets (`EPOLLIN | EPOLLOUT |
+//! EPOLLRDHUP | EPOLLET`): the translator reads on its own schedule (when
+//! the guest's window opens) and learns about new data from the next edge,
+//! and writability is reported once per transition, so a socket with room
+//! to write does not wake the loop forever. Listening sockets are
+//! level-triggered (`EPOLLIN`): one `Accept` per readiness, and the
+//! translator asks for the next one itself until `EAGAIN`.
+//!
+//! # Operations and their system calls
+//!
+//! | op | calls |
+//! |---|---|
+//! | `Open` | `socket(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `setsockopt(SO_REUSEADDR, IPV6_V6ONLY)`, `bind`, `listen` or a non-blocking `connect` (`EINPROGRESS` is success: the outcome arrives as writability or an error), the peek-offset hook, `epoll_ctl(ADD)` |
+//! | `Accept` | `accept4(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `getsockname`, the peek-offset hook, `epoll_ctl(ADD)` |
+//! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)` |
+//! | `Peek` | the peek-offset hook when the offset differs, `recvmsg(MSG_PEEK \| MSG_DONTWAIT)` into the payload areas of the slots |
+//! | `Discard` | `recv(MSG_TRUNC \| MSG_DONTWAIT)`: TCP drops the bytes without copying |
+//! | `Shutdown` | `shutdown` |
+//! | `Close` | `epoll_ctl(DEL)`, `close` |
+//!
+//! # Peeking past unacknowledged bytes
+//!
+//! `SO_PEEK_OFF` makes `MSG_PEEK` start at an offset the kernel keeps (and
+//! moves: forward by what a peek returns, back by what a read removes).
+//! rustix has no safe wrapper for it, and this crate has no `unsafe`, so the
+//! driver passes a hook that sets it ([`SockExec::new`]; pasta's is one
+//! `setsockopt` in the CLI crate). The executor tracks the offset it
+//! expects and calls the hook only when a `Peek`'s `skip` differs (after a
+//! retransmission). Without the hook, or if the kernel refuses, it peeks
+//! from the head into a scratch area for the skipped prefix and the payload
+//! areas after it: correct, but it copies the skipped bytes every time; end
+//! of file right after them is then told apart from "no new data" with a
+//! zero-timeout `poll(POLLRDHUP)`.
+//!
+//! # Short writes
+//!
+//! After a `Send` to a socket was short or failed with `EAGAIN`, later
+//! `Send`s to that socket within the same [`SockExec::run_ops`] complete
+//! with `EAGAIN` without writing (the contract in [`crate::tcp`]).
+//!
+//! # Datagrams
+//!
+//! UDP and ping sockets (`Open` with [`Proto::Udp`] or [`Proto::Icmp`]) are
+//! created by [`exec_dgram::open`] and registered **level-triggered**
+//! (`EPOLLIN`, like listeners). `Send` on them is [`exec_dgram::send`] (no
+//! short-write blocking: each datagram stands alone), `SendTo` is
+//! [`exec_dgram::send_to`], and `Recv` is [`exec_dgram::run_recv`], run by
+//! [`SockExec::run_ops`] itself because it feeds one completion per
+//! datagram ([`SockExec::run`] returns `None` for it).
+
+use std::io::IoSliceMut;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::event::epoll;
+use rustix::io::Errno as RErrno;
+use rustix::net::{
+    self, AddressFamily, RecvAncillaryBuffer, RecvFlags, SendFlags, SocketFlags, SocketType,
+};
+
+use super::exec_dgram;
+use crate::buf::{RxBatch, TxRing, TxStorage};
+use crate::time::Instant;
+use crate::{
+    Completion, Done, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec, Translator,
+};
+
+/// Sets `SO_PEEK_OFF` on a socket (supplied by the driver: needs `unsafe`).
+pub type PeekOffHook = fn(BorrowedFd<'_>, i32) -> Result<(), RErrno>;
+
+/// Backlog of listening sockets.
+const BACKLOG: i32 = 1024;
+/// Scratch bytes for skipped prefixes and for `Discard` lengths (never
+/// touched by the kernel for `MSG_TRUNC` on TCP).
+const SCRATCH: usize = 16 << 20;
+/// Peek offset unknown: use the scratch fallback.
+const NO_PEEK_OFF: u32 = u32::MAX;
+
+/// The epoll token of a socket.
+pub fn token_of(id: SockId) -> u64 {
+    id.to_u64().wrapping_add(1)
+}
+
+/// The socket a token names; `None` for token 0 (the driver's own).
+pub fn id_of(token: u64) -> Option<SockId> {
+    token.checked_sub(1).map(SockId::from_u64)
+}
+
+/// Readiness from epoll flags.
+pub fn ready_of(flags: epoll::EventFlags) -> Ready {
+    let mut r = Ready::empty();
+    if flags.contains(epoll::EventFlags::IN) {
+        r |= Ready::READABLE;
+    }
+    if flags.contains(epoll::EventFlags::OUT) {
+        r |= Ready::WRITABLE;
+    }
+    if flags.intersects(epoll::EventFlags::RDHUP | epoll::EventFlags::HUP) {
+        r |= Ready::HANGUP;
+    }
+    if flags.contains(epoll::EventFlags::ERR) {
+        r |= Ready::ERROR;
+    }
+    r
+}
+
+/// Socket table and the work of every [`SockOp`].
+pub struct SockExec {
+    epoll: OwnedFd,
+    fds: Box<[Option<OwnedFd>]>,
+    peek_off: Box<[u32]>,
+    /// Whether the socket in each slot is a datagram (UDP or ping) one.
+    dgram: Box<[bool]>,
+    /// Scratch of every `Recv`.
+    received: exec_dgram::Received,
+    blocked: Vec<u32>,
+    scratch: Box<[u8]>,
+    peek_hook: Option<PeekOffHook>,
+    /// Operations that failed where no completion reports it.
+    pub errors: u64,
+}
+
+fn errno(e: RErrno) -> Errno {
+    Errno(e.raw_os_error())
+}
+
+impl SockExec {
+    /// An executor for `max_sockets` sockets (the translator's
+    /// `Limits::max_sockets`), registering them with `epoll` (a duplicate
+    /// of the driver's epoll descriptor).
+    pub fn new(max_sockets: u32, epoll: OwnedFd, peek_hook: Option<PeekOffHook>) -> Self {
+        SockExec {
+            epoll,
+            fds: (0..max_sockets).map(|_| None).collect(),
+            peek_off: vec![NO_PEEK_OFF; max_sockets as usize].into_boxed_slice(),
+            dgram: vec![false; max_sockets as usize].into_boxed_slice(),
+            received: exec_dgram::Received::default(),
+            blocked: Vec::with_capacity(256),
+            scratch: vec![0u8; SCRATCH].into_boxed_slice(),
+            peek_hook,
+            errors: 0,
+        }
+    }
+
+    /// Sockets open.
+    pub fn open_count(&self) -> usize {
+        self.fds.iter().filter(|f| f.is_some()).count()
+    }
+
+    /// Drain the translator's operations, run them, feed completions back,
+    /// until none is left. `rx` is the batch of the `handle_tap` call just
+    /// made (or [`RxBatch::EMPTY`]).
+    pub fn run_ops<S: TxStorage>(
+        &mut self,
+        t: &mut Translator,
+        now: Instant,
+        rx: &RxBatch<'_>,
+        tx: &mut TxRing<S>,
+    ) {
+        self.blocked.clear();
+        while let Some(op) = t.poll_op() {
+            if let SockOp::Recv { id, into } = op {
+                let fd = self
+                    .fds
+                    .get(id.slot() as usize)
+                    .and_then(Option::as_ref)
+                    .map(AsFd::as_fd);
+                exec_dgram::run_recv(fd, id, into, t, now, tx, &mut self.received);
+                continue;
+            }
+            if let Some(c) = self.run(op, rx, tx) {
+                t.handle_completion(now, c, tx);
+            }
+        }
+    }
+
+    fn fd(&self, id: SockId) -> Option<&OwnedFd> {
+        self.fds.get(id.slot() as usize)?.as_ref()
+    }
+
+    /// Run one operation; the completion, for operations that have one.
+    /// `Recv` is not run here (its completions are many): `None`.
+    pub fn run<S: TxStorage>(
+        &mut self,
+        op: SockOp,
+        rx: &RxBatch<'_>,
+        tx: &mut TxRing<S>,
+    ) -> Option<Completion> {
+        match op {
+            SockOp::Open { id, spec } => Some(Completion {
+                id,
+                res: self.open(id, &spec).map_err(errno),
+            }),
+            SockOp::Accept { listener, id } => Some(Completion {
+                id,
+                res: self.accept(listener, id).map_err(errno),
+            }),
+            SockOp::Send { id, payload } if self.is_dgram(id) => {
+                let res = match (self.fd(id), rx.span(payload)) {
+                    (Some(fd), Some(bytes)) => exec_dgram::send(fd.as_fd(), bytes),
+                    _ => Err(Errno::EBADF),
+                };
+                Some(Completion { id, res })
+            }
+            SockOp::Send { id, payload } => {
+                let res = match (self.fd(id), rx.span(payload)) {
+                    _ if self.blocked.contains(&id.slot()) => Err(Errno::EAGAIN),
+                    (Some(fd), Some(bytes)) => {
+                        match net::send(fd, bytes, SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
+                            Ok(n) => {
+                                if n < bytes.len() {
+                                    self.blocked.push(id.slot());
+                                }
+                                Ok(Done::Bytes(n as u32))
+                            }
+                            Err(e) => {
+                                if e == RErrno::AGAIN {
+                                    self.blocked.push(id.slot());
+                                }
+                                Err(errno(e))
+                            }
+                        }
+                    }
+                    _ => Err(Errno::EBADF),
+                };
+                Some(Completion { id, res })
+            }
+            SockOp::Peek { id, skip, into } => {
+                let res = self.peek(id, skip, tx, into).map_err(errno);
+                Some(Completion { id, res })
+            }
+            SockOp::Discard { id, len } => {
+                self.discard(id, len);
+                None
+            }
+            SockOp::Shutdown { id, write } => {
+                if let Some(fd) = self.fd(id) {
+                    let how = if write {
+                        net::Shutdown::Write
+                    } else {
+                        net::Shutdown::Read
+                    };
+                    if net::shutdown(fd, how).is_err() {
+                        self.errors += 1;
+                    }
+                }
+                None
+            }
+            SockOp::Close { id } => {
+                if let Some(fd) = self.fds.get_mut(id.slot() as usize).and_then(Option::take) {
+                    let _ = epoll::delete(&self.epoll, &fd);
+                }
+                None
+            }
+            SockOp::SendTo { id, dst, payload } => {
+                let res = match (self.fd(id), rx.span(payload)) {
+                    (Some(fd), Some(bytes)) => exec_dgram::send_to(fd.as_fd(), dst, bytes),
+                    _ => Err(Errno::EBADF),
+                };
+                Some(Completion { id, res })
+            }
+            // Run by `run_ops` (`exec_dgram::run_recv`).
+            SockOp::Recv { .. } => None,
+        }
+    }
+
+    fn is_dgram(&self, id: SockId) -> bool {
+        self.dgram.get(id.slot() as usize).copied().unwrap_or(false)
+    }
+
+    fn install(&mut self, id: SockId, fd: OwnedFd, listen: bool) -> Result<(), RErrno> {
+        let flags = if listen {
+            epoll::EventFlags::IN
+        } else {
+            epoll::EventFlags::IN
+                | epoll::EventFlags::OUT
+                | epoll::EventFlags::RDHUP
+                | epoll::EventFlags::ET
+        };
+        let slot = self.fds.get_mut(id.slot() as usize).ok_or(RErrno::MFILE)?;
+        epoll::add(
+            &self.epoll,
+            &fd,
+            epoll::EventData::new_u64(token_of(id)),
+            flags,
+        )?;
+        if let Some(old) = slot.replace(fd) {
+            let _ = epoll::delete(&self.epoll, &old);
+        }
+        Ok(())
+    }
+
+    fn set_peek_off(&mut self, id: SockId, fd: BorrowedFd<'_>, off: u32) {
+        let ok = match (self.peek_hook, i32::try_from(off)) {
+            (Some(h), Ok(v)) => h(fd, v).is_ok(),
+            _ => false,
+        };
+        if let Some(p) = self.peek_off.get_mut(id.slot() as usize) {
+            *p = if ok { off } else { NO_PEEK_OFF };
+        }
+    }
+
+    fn open(&mut self, id: SockId, spec: &SockSpec) -> Result<Done, RErrno> {
+        let dgram = matches!(spec.proto, Proto::Udp | Proto::Icmp);
+        if let Some(d) = self.dgram.get_mut(id.slot() as usize) {
+            *d = dgram;
+        }
+        if dgram {
+            let fd = exec_dgram::open(spec)?;
+            if let Some(p) = self.peek_off.get_mut(id.slot() as usize) {
+                *p = NO_PEEK_OFF;
+            }
+            // Level-triggered, as listeners.
+            self.install(id, fd, true)?;
+            return Ok(Done::Opened);
+        }
+        let (family, proto) = (
+            if spec.ipv6 {
+                AddressFamily::INET6
+            } else {
+                AddressFamily::INET
+            },
+            match spec.proto {
+                Proto::Tcp => net::ipproto::TCP,
+                _ => return Err(RErrno::OPNOTSUPP),
+            },
+        );
+        let fd = net::socket_with(
+            family,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            Some(proto),
+        )?;
+        if spec.flags.contains(SockFlags::REUSEADDR) {
+            net::sockopt::set_socket_reuseaddr(&fd, true)?;
+        }
+        if spec.ipv6 && spec.flags.contains(SockFlags::V6ONLY) {
+            net::sockopt::set_ipv6_v6only(&fd, true)?;
+        }
+        if let Some(b) = spec.bind {
+            net::bind(&fd, &sock_addr(b.to_socket_addr(), spec.ipv6))?;
+        }
+        let listen = spec.flags.contains(SockFlags::LISTEN);
+        if listen {
+            net::listen(&fd, BACKLOG)?;
+        } else if let Some(p) = spec.peer {
+            match net::connect(&fd, &sock_addr(p.to_socket_addr(), spec.ipv6)) {
+                Ok(()) | Err(RErrno::INPROGRESS) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if spec.flags.contains(SockFlags::PEEK_OFF) {
+            self.set_peek_off(id, fd.as_fd(), 0);
+        } else if let Some(p) = self.peek_off.get_mut(id.slot() as usize) {
+            *p = NO_PEEK_OFF;
+        }
+        self.install(id, fd, listen)?;
+        Ok(Done::Opened)
+    }
+
+    fn accept(&mut self, listener: SockId, id: SockId) -> Result<Done, RErrno> {
+        let lfd = self.fd(listener).ok_or(RErrno::BADF)?;
+        let (fd, peer) = net::acceptfrom_with(lfd, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)?;
+        let peer = peer
+            .and_then(|a| SocketAddr::try_from(a).ok())
+            .ok_or(RErrno::AFNOSUPPORT)?;
+        let local =
+            SocketAddr::try_from(net::getsockname(&fd)?).map_err(|_| RErrno::AFNOSUPPORT)?;
+        self.set_peek_off(id, fd.as_fd(), 0);
+        if let Some(d) = self.dgram.get_mut(id.slot() as usize) {
+            *d = false;
+        }
+        self.install(id, fd, false)?;
+        Ok(Done::Accepted {
+            peer: unmap(peer).into(),
+            local: unmap(local).into(),
+        })
+    }
+
+    fn peek<S: TxStorage>(
+        &mut self,
+        id: SockId,
+        skip: u32,
+        tx: &mut TxRing<S>,
+        into: crate::buf::TxSlots,
+    ) -> Result<Done, RErrno> {
+        let slot = id.slot() as usize;
+        let fd = self
+            .fds
+            .get(slot)
+            .and_then(Option::as_ref)
+            .ok_or(RErrno::BADF)?;
+        let mut tracked = self.peek_off.get(slot).copied().unwrap_or(NO_PEEK_OFF);
+        if tracked != NO_PEEK_OFF && tracked != skip {
+            let ok = match (self.peek_hook, i32::try_from(skip)) {
+                (Some(h), Ok(v)) => h(fd.as_fd(), v).is_ok(),
+                _ => false,
+            };
+            tracked = if ok { skip } else { NO_PEEK_OFF };
+        }
+        let fallback = tracked == NO_PEEK_OFF;
+        let prefix = if fallback { skip as usize } else { 0 };
+        if prefix > self.scratch.len() {
+            return Err(RErrno::NOBUFS);
+        }
+        let mut iov: Vec<IoSliceMut<'_>> = Vec::with_capacity(into.count as usize + 1);
+        if prefix > 0 {
+            iov.push(IoSliceMut::new(&mut self.scratch[..prefix]));
+        }
+        iov.extend(tx.payload_areas(into).map(IoSliceMut::new));
+        let got = net::recvmsg(
+            fd,
+            &mut iov,
+            &mut RecvAncillaryBuffer::default(),
+            RecvFlags::PEEK | RecvFlags::DONTWAIT,
+        )?
+        .bytes;
+        drop(iov);
+        let n = if fallback {
+            if got == 0 {
+                0
+            } else if got <= prefix {
+                // Nothing past the skipped bytes: end of file, or not yet?
+                let mut pfd = [rustix::event::PollFd::new(
+                    fd,
+                    rustix::event::PollFlags::RDHUP,
+                )];
+                let zero = rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                let _ = rustix::event::poll(&mut pfd, Some(&zero));
+                if pfd[0].revents().contains(rustix::event::PollFlags::RDHUP) && got == prefix {
+                    0
+                } else {
+                    return Err(RErrno::AGAIN);
+                }
+            } else {
+                got - prefix
+            }
+        } else {
+            got
+        };
+        if let Some(p) = self.peek_off.get_mut(slot) {
+            *p = if fallback {
+                NO_PEEK_OFF
+            } else {
+                tracked.wrapping_add(n as u32)
+            };
+        }
+        Ok(Done::Bytes(n as u32))
+    }
+
+    fn discard(&mut self, id: SockId, len: u32) {
+        let slot = id.slot() as usize;
+        let Some(fd) = self.fds.get(slot).and_then(Option::as_ref) else {
+            return;
+        };
+        let mut left = len as usize;
+        while left > 0 {
+            let chunk = left.min(self.scratch.len());
+            match net::recv(
+                fd,
+                &mut self.scratch[..chunk],
+                RecvFlags::TRUNC | RecvFlags::DONTWAIT,
+            ) {
+                Ok((n, _)) if n > 0 => left -= n.min(left),
+                _ => {
+                    self.errors += 1;
+                    break;
+                }
+            }
+        }
+        if let Some(p) = self.peek_off.get_mut(slot) {
+            if *p != NO_PEEK_OFF {
+                // The kernel moved its offset back by what was removed.
+                *p = p.saturating_sub(len - left as u32);
+            }
+        }
+    }
+}
+
+/// An address for a socket of the given family: IPv4 addresses on IPv6
+/// sockets become v4-mapped.
+fn sock_addr(a: SocketAddr, ipv6: bool) -> SocketAddr {
+    match (a, ipv6) {
+        (SocketAddr::V4(v4), true) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+        _ => a,
+    }
+}
+
+/// A v4-mapped IPv6 address back to IPv4.
+fn unmap(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => a,
+        },
+        _ => a,
+    }
+}

@@ -1,0 +1,1514 @@
+//! TCP: guest segments to host stream sockets and back, without a TCP stack
+//! of our own.
+//!
+//! # Model
+//!
+//! Each guest connection is one host `SOCK_STREAM` socket. We never hold
+//! stream data: the host kernel's socket buffers are the only buffers.
+//!
+//! - **Guest → host.** In-order guest payload becomes a [`SockOp::Send`]
+//!   naming the bytes in the rx batch ([`crate::buf::RxSpan`]). We
+//!   acknowledge only what the kernel accepted (the completion's byte count),
+//!   once per batch and connection. Out-of-order segments are dropped with a
+//!   duplicate ACK; old ones (retransmissions, keepalives) are answered with
+//!   an ACK; a partially old one is trimmed. The window we advertise is
+//!   [`WINDOW_TO_TAP`] while the kernel takes everything, and zero after it
+//!   refused bytes (`EAGAIN` or a short write) until the socket is writable
+//!   again; then a window update and three duplicate ACKs make the guest
+//!   retransmit at once (RFC 5681 §3.2).
+//! - **Host → guest.** On readability (or when the guest's ACKs open its
+//!   window) the connection queues for a read: tx ring slots are reserved
+//!   ([`crate::buf::TxRing::reserve_slots`]), one per MSS-sized segment
+//!   within the guest's window, and a [`SockOp::Peek`] skipping the bytes
+//!   already sent but unacknowledged fills their payload areas. The
+//!   completion gives the byte count; headers, sequence numbers and
+//!   checksums are written around the payload in place and the frames
+//!   committed. Bytes leave the socket ([`SockOp::Discard`]) only when the
+//!   guest acknowledges them. A retransmission (three duplicate ACKs, or the
+//!   retransmission timer) rewinds `seq_to_tap` to the acknowledged point
+//!   and reads again.
+//! - **Handshakes.** A guest SYN opens a socket with a non-blocking connect
+//!   to the same destination, the gateway/`map_host_loopback` address
+//!   mapped to the host's loopback and `map_guest_addr` to the host's own
+//!   address (`Tcp::host_peer`); writability ends the connect and sends the
+//!   SYN-ACK (our MSS from the MTU, window scaling if the guest offered it);
+//!   an error sends RST. Listening sockets for the forwarded ports
+//!   (`config.fwd.tcp_in`) accept connections, which become a SYN to the
+//!   guest from the peer's address (loopback and the host's own address
+//!   mapped to the guest-side addresses that stand for them).
+//! - **Closing.** Guest FIN (after every earlier byte was accepted) is
+//!   `shutdown(SHUT_WR)`; end of file on the socket is a FIN to the guest
+//!   once every byte before it was sent; each direction closes on its own.
+//!   When both FINs are exchanged and ours is acknowledged, the socket is
+//!   closed. An RST from the guest closes the socket; a socket error resets
+//!   the guest.
+//!
+//! # Ordering of tx ring use
+//!
+//! The ring holds one pending range at a time, and a pending range blocks
+//! every other frame. So a read is issued only at the end of a `handle_*`
+//! call, after every other frame of that call, and at most one read is
+//! outstanding; control segments (ACKs, SYN-ACKs) produced while it is
+//! outstanding are deferred: connections wait in fixed queues
+//! (`ctl_q`, `peek_q`, with membership flags so each appears once) and
+//! `Tcp::flush` drains them whenever the ring has no pending range.
+//!
+//! # Limits
+//!
+//! The flow table holds [`crate::config::Limits::max_flows`] connections; a
+//! SYN when it is full is answered with RST and evicts nothing. Work per
+//! segment and per completion is constant; `Tcp::handle_timeout` sweeps the
+//! table only when the earliest deadline it knows of has passed.
+//!
+//! # Timeouts
+//!
+//! Handshake 10 s (`conn::SYN_TIMEOUT`), closing 60 s after the first FIN,
+//! idle 2 h, retransmission 1 s doubling to 60 s, reset after 8 tries.
+//!
+//! # Executor contract
+//!
+//! `Send` completes with the bytes the kernel took. After a short write or
+//! `EAGAIN` on a socket, a driver must not write later `Send`s of the same
+//! drain to that socket (it completes them with `EAGAIN`): the bytes after
+//! the refused ones would otherwise land out of order. `Peek` completing with
+//! `Done::Bytes(0)` means end of file right after the skipped bytes.
+
+pub(crate) mod conn;
+pub(crate) mod frame;
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::addr::{InAny, MacAddr, SockAddrAny};
+use crate::buf::{Offload, RxSpan, TxRing, TxSlots, TxStorage};
+use crate::config::ports::FwdMode;
+use crate::config::Config;
+use crate::flow::index::{FlowIndex, FlowKey};
+use crate::flow::siphash::SipHasher13;
+use crate::flow::table::FlowTable;
+use crate::flow::FlowId;
+use crate::queue::FixedQueue;
+use crate::time::Instant;
+use crate::translator::{SockOwner, SockSlots};
+use crate::wire::tcp::{SeqNum, TcpFlags, TcpOptionsWriter, TcpRepr};
+use crate::{
+    Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
+};
+
+use conn::{Conn, ConnFlags, State, MAX_RETRIES};
+use frame::Seg;
+
+/// The window we offer the guest while the kernel takes its data, in bytes.
+pub const WINDOW_TO_TAP: u32 = 4 << 20;
+/// Our window scale shift (RFC 7323 §2.3), when the guest offers scaling.
+const WS_TO_TAP: u8 = 7;
+/// Most tx slots one read fills.
+const MAX_PEEK_SLOTS: u32 = 64;
+/// Resets for flows that no longer exist, waiting for a free ring.
+const RST_QUEUE: usize = 256;
+
+/// A connection's addresses as the guest sees them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TcpKey {
+    /// The guest's address and port.
+    pub guest: SockAddrAny,
+    /// The far end's address and port, as the guest knows it.
+    pub remote: SockAddrAny,
+}
+
+impl FlowKey for TcpKey {
+    fn hash_into(&self, h: &mut SipHasher13) {
+        h.write(&self.guest.addr.0.octets());
+        h.write(&self.remote.addr.0.octets());
+        h.write(&self.guest.port.to_be_bytes());
+        h.write(&self.remote.port.to_be_bytes());
+    }
+}
+
+/// Who a socket slot belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    Free,
+    Conn(SockId, FlowId),
+    Listener(SockId, u32),
+    Accepting(SockId, u32),
+}
+
+impl Owner {
+    /// The routing entry of the translator's socket slots.
+    fn sock_owner(self) -> SockOwner {
+        match self {
+            Owner::Free => SockOwner::Unowned,
+            Owner::Conn(_, fid) => SockOwner::TcpConn(fid.index()),
+            Owner::Listener(_, n) => SockOwner::TcpListener(n),
+            Owner::Accepting(_, n) => SockOwner::TcpAccept(n),
+        }
+    }
+}
+
+/// A listening socket for a forwarded port.
+#[derive(Clone, Copy, Debug)]
+struct Listener {
+    sock: SockId,
+    /// Whether an `Accept` is outstanding.
+    accepting: bool,
+}
+
+/// Counters of the TCP handler.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    /// Connections opened (both directions).
+    pub opened: u64,
+    /// Connections closed.
+    pub closed: u64,
+    /// Resets sent to the guest.
+    pub rst_sent: u64,
+    /// SYNs refused because the table (or the socket slots) was full.
+    pub syn_refused: u64,
+    /// Retransmissions to the guest (timer or duplicate ACKs).
+    pub retransmits: u64,
+    /// Segments dropped as out of window or out of order.
+    pub out_of_window: u64,
+    /// Frames that did not fit the tx ring.
+    pub tx_full: u64,
+    /// Listening sockets that could not be opened.
+    pub listen_failed: u64,
+}
+
+/// A guest TCP segment with its addresses, as the dispatcher hands it over.
+pub(crate) struct TcpIn<'a> {
+    pub(crate) src: InAny,
+    pub(crate) dst: InAny,
+    pub(crate) seg: TcpRepr<'a>,
+    pub(crate) payload: &'a [u8],
+    pub(crate) span: Option<RxSpan>,
+}
+
+/// What the handler needs of the translator for one call.
+pub(crate) struct Cx<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) now: Instant,
+    pub(crate) guest_mac: Option<MacAddr>,
+    pub(crate) socks: &'a mut SockSlots,
+    pub(crate) ops: &'a mut FixedQueue<SockOp>,
+}
+
+impl Cx<'_> {
+    fn op(&mut self, op: SockOp) -> bool {
+        self.ops.push(op).is_ok()
+    }
+
+    fn macs(&self) -> (MacAddr, MacAddr) {
+        (
+            self.guest_mac.unwrap_or(MacAddr::BROADCAST),
+            self.config.our_mac,
+        )
+    }
+}
+
+/// A reset for a segment that has no connection (RFC 9293 §3.10.7.1).
+#[derive(Clone, Copy, Debug)]
+struct PendingRst {
+    key: TcpKey,
+    seq: SeqNum,
+    ack: Option<SeqNum>,
+}
+
+/// The TCP handler: connections, listeners and the queues between them.
+pub(crate) struct Tcp {
+    flows: FlowTable<Conn>,
+    index: FlowIndex<TcpKey>,
+    owner: Box<[Owner]>,
+    listeners: Vec<Listener>,
+    peek_q: FixedQueue<FlowId>,
+    ctl_q: FixedQueue<FlowId>,
+    rst_q: FixedQueue<PendingRst>,
+    /// The outstanding read: its flow and slots.
+    peek_out: Option<(FlowId, TxSlots)>,
+    /// The socket of a connection closed while its read was outstanding:
+    /// that read's slots stay pending until a completion for the socket
+    /// comes back stale ([`Tcp::stale_completion`]).
+    peek_orphan: Option<SockId>,
+    next_deadline: Option<Instant>,
+    /// Work that could not be done for lack of ring room: retry at once.
+    retry: bool,
+    secret: [u8; 16],
+    pub(crate) stats: TcpStats,
+}
+
+impl Tcp {
+    /// Tables sized from `config.limits`.
+    pub(crate) fn new(config: &Config) -> Self {
+        let l = config.limits;
+        let ports = match config.fwd.tcp_in.mode() {
+            FwdMode::Ports | FwdMode::All => config.fwd.tcp_in.port_count() as usize,
+            // `auto` forwards what the host binds, found by a later scan:
+            // no static listeners.
+            FwdMode::Auto | FwdMode::None => 0,
+        };
+        Tcp {
+            flows: FlowTable::new(l.max_flows),
+            index: FlowIndex::new(l.max_flows, config.secret),
+            owner: vec![Owner::Free; l.max_sockets as usize].into_boxed_slice(),
+            listeners: Vec::with_capacity(ports * 2),
+            peek_q: FixedQueue::new(l.max_flows as usize),
+            ctl_q: FixedQueue::new(l.max_flows as usize),
+            rst_q: FixedQueue::new(RST_QUEUE),
+            peek_out: None,
+            peek_orphan: None,
+            next_deadline: None,
+            retry: false,
+            secret: config.secret,
+            stats: TcpStats::default(),
+        }
+    }
+
+    /// Connections in the table.
+    pub(crate) fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Queue `Open`s of the listening sockets for every forwarded port, in
+    /// each enabled family (`IPV6_V6ONLY` on the IPv6 ones). Called once.
+    pub(crate) fn open_listeners(&mut self, cx: &mut Cx<'_>) {
+        let spec = &cx.config.fwd.tcp_in;
+        if matches!(spec.mode(), FwdMode::None | FwdMode::Auto) {
+            return;
+        }
+        let mut wanted: Vec<(bool, Option<IpAddr>, u16)> = Vec::new();
+        for r in spec.rules() {
+            for port in r.first..=r.last {
+                if cx.config.ip4.is_some() && !matches!(r.addr, Some(IpAddr::V6(_))) {
+                    wanted.push((false, r.addr, port));
+                }
+                if cx.config.ip6.is_some() && !matches!(r.addr, Some(IpAddr::V4(_))) {
+                    wanted.push((true, r.addr, port));
+                }
+            }
+        }
+        for (ipv6, addr, port) in wanted {
+            let owner = SockOwner::TcpListener(self.listeners.len() as u32);
+            let Some(sock) = cx.socks.alloc_owned(owner) else {
+                self.stats.listen_failed += 1;
+                continue;
+            };
+            let bind_addr = match addr {
+                Some(a) => InAny::from(a),
+                None if ipv6 => InAny::UNSPECIFIED6,
+                None => InAny::UNSPECIFIED4,
+            };
+            let mut s = SockSpec::new(Proto::Tcp, ipv6);
+            s.bind = Some(SockAddrAny {
+                addr: bind_addr,
+                port,
+            });
+            s.flags = SockFlags::LISTEN | SockFlags::REUSEADDR;
+            if ipv6 {
+                s.flags |= SockFlags::V6ONLY;
+            }
+            let idx = self.listeners.len() as u32;
+            if !cx.op(SockOp::Open { id: sock, spec: s }) {
+                cx.socks.release(sock);
+                self.stats.listen_failed += 1;
+                continue;
+            }
+            self.listeners.push(Listener {
+                sock,
+                accepting: false,
+            });
+            self.set_owner(cx.socks, sock, Owner::Listener(sock, idx));
+        }
+    }
+
+    /// Record who `sock` belongs to, here and in the translator's socket
+    /// slots (which route its readiness and completions to this handler).
+    fn set_owner(&mut self, socks: &mut SockSlots, sock: SockId, o: Owner) {
+        if let Some(slot) = self.owner.get_mut(sock.slot() as usize) {
+            *slot = o;
+        }
+        socks.set_owner(sock, o.sock_owner());
+    }
+
+    fn owner_of(&self, sock: SockId) -> Owner {
+        match self.owner.get(sock.slot() as usize).copied() {
+            Some(o @ (Owner::Conn(s, _) | Owner::Listener(s, _) | Owner::Accepting(s, _)))
+                if s == sock =>
+            {
+                o
+            }
+            _ => Owner::Free,
+        }
+    }
+
+    /// A completion for a socket no longer live: if it is the socket of a
+    /// connection closed with its read outstanding, give that read's slots
+    /// back. Slots pending for anyone else (a UDP or ICMP receive) are left
+    /// alone.
+    pub(crate) fn stale_completion<S: TxStorage>(&mut self, sock: SockId, tx: &mut TxRing<S>) {
+        if self.peek_orphan == Some(sock) {
+            self.peek_orphan = None;
+            tx.cancel_pending();
+        }
+    }
+
+    /// The earliest deadline, if any.
+    pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        if self.retry && self.peek_out.is_none() && self.peek_orphan.is_none() {
+            return Some(now);
+        }
+        self.next_deadline
+    }
+
+    fn arm(&mut self, at: Instant) {
+        self.next_deadline = Instant::min_deadline(self.next_deadline, Some(at));
+    }
+
+    fn isn(&self, key: &TcpKey, now: Instant) -> SeqNum {
+        // RFC 6528: a clock plus a keyed hash of the connection's addresses.
+        let mut h = SipHasher13::new(self.secret);
+        key.hash_into(&mut h);
+        let clock = (now.as_nanos() / 4000) as u32;
+        SeqNum((h.finish() as u32).wrapping_add(clock))
+    }
+
+    /// The address a guest destination stands for on the host: the
+    /// loopback for `map_host_loopback`, the host's own address for
+    /// `map_guest_addr`, else itself.
+    pub(crate) fn host_peer(config: &Config, dst: InAny) -> InAny {
+        if let Some(d4) = dst.v4() {
+            if let Some(c) = &config.ip4 {
+                if c.map_host_loopback == Some(d4) {
+                    return Ipv4Addr::LOCALHOST.into();
+                }
+                if c.map_guest_addr == Some(d4) {
+                    return c.addr.into();
+                }
+            }
+        } else if let Some(c) = &config.ip6 {
+            if c.map_host_loopback == Some(dst.0) {
+                return Ipv6Addr::LOCALHOST.into();
+            }
+            if c.map_guest_addr == Some(dst.0) {
+                return c.addr.into();
+            }
+        }
+        dst
+    }
+
+    /// The guest-side address for a host peer: loopback becomes the
+    /// `map_host_loopback` address (else the gateway), the host's own
+    /// address `map_guest_addr` (else the gateway); `None` if the guest has
+    /// no address of that family.
+    fn guest_side_peer(config: &Config, peer: InAny) -> Option<InAny> {
+        if let Some(p4) = peer.v4() {
+            let c = config.ip4.as_ref()?;
+            if p4.is_loopback() {
+                return Some(c.map_host_loopback.unwrap_or(c.gateway).into());
+            }
+            if p4 == c.addr {
+                return Some(c.map_guest_addr.unwrap_or(c.gateway).into());
+            }
+            Some(peer)
+        } else {
+            let c = config.ip6.as_ref()?;
+            if peer.0.is_loopback() {
+                return Some(c.map_host_loopback.unwrap_or(c.gateway).into());
+            }
+            if peer.0 == c.addr {
+                return Some(c.map_guest_addr.unwrap_or(c.gateway).into());
+            }
+            Some(peer)
+        }
+    }
+
+    // ---------------------------------------------------------------------
+    // Guest segments
+    // ---------------------------------------------------------------------
+
+    /// Take one guest segment. RFC 9293 §3.10.7.
+    pub(crate) fn handle_segment(
+        &mut self,
+        cx: &mut Cx<'_>,
+        p: &TcpIn<'_>,
+    ) -> Result<(), DropReason> {
+        let key = TcpKey {
+            guest: SockAddrAny {
+                addr: p.src,
+                port: p.seg.src_port,
+            },
+            remote: SockAddrAny {
+                addr: p.dst,
+                port: p.seg.dst_port,
+            },
+        };
+        if !frame::is_unicast(&p.src) || !frame::is_unicast(&p.dst) {
+            return Err(DropReason::Malformed);
+        }
+        let flags = p.seg.flags;
+        let Some(fid) = self.index.get(&key) else {
+            if flags.contains(TcpFlags::RST) {
+                return Ok(());
+            }
+            if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
+                return self.guest_syn(cx, key, p);
+            }
+            // No connection: RST as RFC 9293 §3.10.7.1 says.
+            let rst = if flags.contains(TcpFlags::ACK) {
+                PendingRst {
+                    key,
+                    seq: p.seg.ack,
+                    ack: None,
+                }
+            } else {
+                PendingRst {
+                    key,
+                    seq: SeqNum(0),
+                    ack: Some(p.seg.seq + p.seg.seq_len(p.payload.len())),
+                }
+            };
+            self.queue_rst(rst);
+            return Ok(());
+        };
+        self.conn_segment(cx, fid, p);
+        Ok(())
+    }
+
+    /// A SYN for a new connection: open a socket connecting to its
+    /// destination.
+    fn guest_syn(&mut self, cx: &mut Cx<'_>, key: TcpKey, p: &TcpIn<'_>) -> Result<(), DropReason> {
+        let refuse = |t: &mut Tcp| {
+            t.stats.syn_refused += 1;
+            t.queue_rst(PendingRst {
+                key,
+                seq: SeqNum(0),
+                ack: Some(p.seg.seq + 1),
+            });
+            Ok(())
+        };
+        if self.flows.is_full() {
+            return refuse(self);
+        }
+        // The flow slot is recorded once the connection is in the table.
+        let Some(sock) = cx.socks.alloc_owned(SockOwner::TcpConn(u32::MAX)) else {
+            return refuse(self);
+        };
+        let isn = self.isn(&key, cx.now);
+        let mut c = Conn::new(key, sock, State::Connecting, isn, cx.now);
+        c.isn_from_tap = p.seg.seq;
+        c.seq_from_tap = p.seg.seq + 1;
+        c.seq_queued = c.seq_from_tap;
+        take_syn_options(&mut c, &p.seg);
+        let ipv6 = !key.remote.addr.is_v4();
+        let mut spec = SockSpec::new(Proto::Tcp, ipv6);
+        spec.peer = Some(SockAddrAny {
+            addr: Self::host_peer(cx.config, key.remote.addr),
+            port: key.remote.port,
+        });
+        spec.flags = SockFlags::PEEK_OFF;
+        if !cx.op(SockOp::Open { id: sock, spec }) {
+            cx.socks.release(sock);
+            return Err(DropReason::OpQueueFull);
+        }
+        let Some(v) = self.flows.vacant() else {
+            cx.socks.release(sock);
+            return refuse(self);
+        };
+        let fid = v.id();
+        if !self.index.insert(key, fid) {
+            cx.socks.release(sock);
+            return refuse(self);
+        }
+        let deadline = c.deadline();
+        v.insert(c);
+        self.set_owner(cx.socks, sock, Owner::Conn(sock, fid));
+        self.arm(deadline);
+        self.stats.opened += 1;
+        Ok(())
+    }
+
+    fn conn_segment(&mut self, cx: &mut Cx<'_>, fid: FlowId, p: &TcpIn<'_>) {
+        let now = cx.now;
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        let seg = &p.seg;
+        let flags = seg.flags;
+        c.last_activity = now;
+
+        // RST: RFC 9293 §3.10.7.4 first check, with RFC 5961 §3.2.
+        if flags.contains(TcpFlags::RST) {
+            let ok = match c.state {
+                State::SynSent => flags.contains(TcpFlags::ACK) && seg.ack == c.isn_to_tap + 1,
+                State::Connecting | State::SynAckSent => seg.seq == c.seq_from_tap,
+                State::Established => seg.seq == c.seq_from_tap || seg.seq == c.seq_queued,
+            };
+            if ok {
+                self.close(cx, fid, false);
+            } else if c.state == State::Established
+                && seg
+                    .seq
+                    .in_window(c.seq_from_tap, self::window_to_tap(c).max(1))
+            {
+                // Challenge ACK.
+                self.want_ctl(fid, ConnFlags::ACK_DUE);
+            }
+            return;
+        }
+
+        if flags.contains(TcpFlags::SYN) {
+            match c.state {
+                State::Connecting => {}
+                State::SynAckSent => {
+                    if seg.seq == c.isn_from_tap && !flags.contains(TcpFlags::ACK) {
+                        self.want_ctl(fid, ConnFlags::SYN_DUE);
+                    }
+                }
+                State::SynSent => {
+                    if flags.contains(TcpFlags::ACK) && seg.ack == c.isn_to_tap + 1 {
+                        c.isn_from_tap = seg.seq;
+                        c.seq_from_tap = seg.seq + 1;
+                        c.seq_queued = c.seq_from_tap;
+                        take_syn_options(c, seg);
+                        c.wnd_from_tap = u32::from(seg.window); // unscaled in SYN
+                        c.seq_ack_from_tap = seg.ack;
+                        c.state = State::Established;
+                        c.rto_at = None;
+                        c.retries = 0;
+                        c.last_activity = now;
+                        self.want_ctl(fid, ConnFlags::ACK_DUE);
+                        self.want_peek(fid);
+                    } else if flags.contains(TcpFlags::ACK) {
+                        let key = c.key;
+                        self.queue_rst(PendingRst {
+                            key,
+                            seq: seg.ack,
+                            ack: None,
+                        });
+                    }
+                }
+                State::Established => {
+                    // RFC 5961 §4: SYN in a synchronized state, challenge.
+                    self.want_ctl(fid, ConnFlags::ACK_DUE);
+                }
+            }
+            return;
+        }
+
+        if !flags.contains(TcpFlags::ACK) {
+            self.stats.out_of_window += 1;
+            return;
+        }
+
+        match c.state {
+            State::Connecting | State::SynSent => return,
+            State::SynAckSent => {
+                if seg.ack != c.isn_to_tap + 1 {
+                    let key = c.key;
+                    self.queue_rst(PendingRst {
+                        key,
+                        seq: seg.ack,
+                        ack: None,
+                    });
+                    return;
+                }
+                c.state = State::Established;
+                c.seq_ack_from_tap = seg.ack;
+                c.rto_at = None;
+                c.retries = 0;
+                self.want_peek(fid);
+            }
+            State::Established => {}
+        }
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+
+        // ACK processing, RFC 9293 §3.10.7.4 fifth check.
+        let wnd = u32::from(seg.window) << c.ws_from_tap;
+        let old_wnd = c.wnd_from_tap;
+        let mut peek = false;
+        if seg.ack.gt(c.seq_to_tap) {
+            // Acknowledges something not sent: ACK and drop.
+            self.stats.out_of_window += 1;
+            self.want_ctl(fid, ConnFlags::ACK_DUE);
+            return;
+        }
+        if seg.ack.gt(c.seq_ack_from_tap) {
+            let acked = seg.ack.distance(c.seq_ack_from_tap);
+            let data_before = c.data_in_flight();
+            c.seq_ack_from_tap = seg.ack;
+            let data_after = c.data_in_flight();
+            let mut discard = data_before.saturating_sub(data_after);
+            if c.flags.contains(ConnFlags::FIN_SENT) && seg.ack == c.seq_to_tap {
+                c.flags |= ConnFlags::FIN_ACKED;
+                discard = acked.saturating_sub(1).min(data_before);
+            }
+            if discard > 0 {
+                cx.op(SockOp::Discard {
+                    id: c.sock,
+                    len: discard,
+                });
+            }
+            c.dup_acks = 0;
+            c.retries = 0;
+            c.rto_at = (c.in_flight() > 0).then(|| now + c.rto());
+            c.wnd_from_tap = wnd;
+            peek = true;
+        } else if seg.ack == c.seq_ack_from_tap {
+            if p.payload.is_empty()
+                && !flags.contains(TcpFlags::FIN)
+                && wnd == old_wnd
+                && c.in_flight() > 0
+            {
+                c.dup_acks = c.dup_acks.saturating_add(1);
+                if c.dup_acks == 3 {
+                    self.rewind(fid);
+                    return self.after_segment(cx, fid, p);
+                }
+            }
+            c.wnd_from_tap = wnd;
+            if wnd > old_wnd {
+                peek = true;
+            }
+        }
+        if let Some(at) = c.rto_at {
+            self.arm(at);
+        }
+        if peek {
+            self.want_peek(fid);
+        }
+        self.after_segment(cx, fid, p);
+        self.maybe_done(cx, fid);
+    }
+
+    /// Payload and FIN of an acceptable segment (RFC 9293 §3.10.7.4, the
+    /// seventh and eighth checks).
+    fn after_segment(&mut self, cx: &mut Cx<'_>, fid: FlowId, p: &TcpIn<'_>) {
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        let seg = &p.seg;
+        let fin = seg.flags.contains(TcpFlags::FIN);
+        if p.payload.is_empty() && !fin {
+            // RFC 9293 §3.10.7.4: an unacceptable zero-length segment (a
+            // keepalive probe, one byte before RCV.NXT) gets an ACK.
+            if seg.seq.lt(c.seq_from_tap) {
+                self.want_ctl(fid, ConnFlags::ACK_DUE);
+            }
+            return;
+        }
+        if c.flags
+            .intersects(ConnFlags::GUEST_FIN | ConnFlags::GUEST_FIN_PENDING)
+        {
+            // Nothing after a FIN: just acknowledge (retransmitted FIN).
+            self.want_ctl(fid, ConnFlags::ACK_DUE);
+            return;
+        }
+        let len = p.payload.len() as u32;
+        let start = seg.seq;
+        let end = start + len;
+        if start.gt(c.seq_queued) {
+            // A gap: out of order, dropped; a duplicate ACK tells the guest.
+            self.stats.out_of_window += 1;
+            self.want_ctl(fid, ConnFlags::ACK_DUE);
+            return;
+        }
+        if end.lt(c.seq_queued) || (end == c.seq_queued && !fin) {
+            // Old (a retransmission, or a keepalive probe): ACK it.
+            self.want_ctl(fid, ConnFlags::ACK_DUE);
+            return;
+        }
+        let skip = c.seq_queued.distance(start);
+        let new_len = len - skip.min(len);
+        if new_len > 0 {
+            if c.flags.contains(ConnFlags::SEND_BLOCKED) {
+                self.want_ctl(fid, ConnFlags::ACK_DUE);
+                return;
+            }
+            let Some(span) = p.span else {
+                return;
+            };
+            let payload = RxSpan {
+                frame: span.frame,
+                offset: span.offset + skip,
+                len: new_len,
+            };
+            if !cx.op(SockOp::Send {
+                id: c.sock,
+                payload,
+            }) {
+                self.want_ctl(fid, ConnFlags::ACK_DUE);
+                return;
+            }
+            c.sends_inflight += 1;
+            c.seq_queued += new_len;
+        }
+        if fin {
+            c.fin_seq = c.seq_queued;
+            c.flags |= ConnFlags::GUEST_FIN_PENDING;
+        }
+        if c.sends_inflight == 0 {
+            self.sends_settled(cx, fid);
+        }
+    }
+
+    /// Every `Send` of a connection completed: account, take a pending FIN,
+    /// acknowledge.
+    fn sends_settled(&mut self, cx: &mut Cx<'_>, fid: FlowId) {
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        if c.seq_from_tap != c.seq_queued {
+            // The kernel refused some: window 0 until writable again.
+            c.flags |= ConnFlags::SEND_BLOCKED;
+            c.seq_queued = c.seq_from_tap;
+            c.flags.remove(ConnFlags::GUEST_FIN_PENDING);
+        }
+        if c.flags.contains(ConnFlags::GUEST_FIN_PENDING) && c.seq_from_tap == c.fin_seq {
+            c.flags.remove(ConnFlags::GUEST_FIN_PENDING);
+            c.flags |= ConnFlags::GUEST_FIN;
+            c.seq_from_tap += 1;
+            c.seq_queued = c.seq_from_tap;
+            if !c.flags.contains(ConnFlags::FIN_SENT) {
+                c.since = cx.now;
+            }
+            cx.op(SockOp::Shutdown {
+                id: c.sock,
+                write: true,
+            });
+            let at = c.deadline();
+            self.arm(at);
+        }
+        self.want_ctl(fid, ConnFlags::ACK_DUE);
+        self.maybe_done(cx, fid);
+    }
+
+    /// Go back to the last acknowledged byte and send again (RFC 5681 §3.2
+    /// fast retransmit, RFC 6298 §5.4 on timeout).
+    fn rewind(&mut self, fid: FlowId) {
+        if self.peek_out.is_some_and(|(f, _)| f == fid) {
+            return;
+        }
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        self.stats.retransmits += 1;
+        c.dup_acks = 0;
+        c.seq_to_tap = c.seq_ack_from_tap;
+        // End of file is found again by the reads that follow the data.
+        c.flags
+            .remove(ConnFlags::FIN_SENT | ConnFlags::SOCK_DRAINED | ConnFlags::SOCK_EOF);
+        self.want_peek(fid);
+    }
+
+    // ---------------------------------------------------------------------
+    // Host side: readiness and completions
+    // ---------------------------------------------------------------------
+
+    /// Readiness of a socket this handler owns.
+    pub(crate) fn handle_ready(&mut self, cx: &mut Cx<'_>, sock: SockId, ready: Ready) {
+        match self.owner_of(sock) {
+            Owner::Listener(_, idx) => {
+                if ready.contains(Ready::READABLE) {
+                    self.accept_next(cx, idx);
+                }
+            }
+            Owner::Conn(_, fid) => self.conn_ready(cx, fid, ready),
+            Owner::Accepting(..) | Owner::Free => {}
+        }
+    }
+
+    fn conn_ready(&mut self, cx: &mut Cx<'_>, fid: FlowId, ready: Ready) {
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        match c.state {
+            State::Connecting => {
+                if ready.contains(Ready::ERROR)
+                    || (ready.contains(Ready::HANGUP) && !ready.contains(Ready::WRITABLE))
+                {
+                    self.close(cx, fid, true);
+                    return;
+                }
+                if ready.contains(Ready::WRITABLE) {
+                    c.state = State::SynAckSent;
+                    c.since = cx.now;
+                    c.rto_at = Some(cx.now + c.rto());
+                    let at = c.deadline();
+                    self.arm(at);
+                    self.want_ctl(fid, ConnFlags::SYN_DUE);
+                }
+                return;
+            }
+            State::SynAckSent | State::SynSent => {
+                if ready.contains(Ready::ERROR) {
+                    self.close(cx, fid, true);
+                    return;
+                }
+                // Data waits until the handshake completes.
+                if ready.contains(Ready::HANGUP) {
+                    c.flags |= ConnFlags::SOCK_HUP;
+                }
+                return;
+            }
+            State::Established => {}
+        }
+        if ready.contains(Ready::ERROR) {
+            self.close(cx, fid, true);
+            return;
+        }
+        c.last_activity = cx.now;
+        if ready.contains(Ready::HANGUP) {
+            c.flags |= ConnFlags::SOCK_HUP;
+        }
+        if ready.intersects(Ready::READABLE | Ready::HANGUP) {
+            c.flags.remove(ConnFlags::SOCK_DRAINED);
+            self.want_peek(fid);
+        }
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        if ready.contains(Ready::WRITABLE) && c.flags.contains(ConnFlags::SEND_BLOCKED) {
+            c.flags.remove(ConnFlags::SEND_BLOCKED);
+            self.want_ctl(fid, ConnFlags::ACK_DUE | ConnFlags::DUP_ACKS_DUE);
+        }
+    }
+
+    fn accept_next(&mut self, cx: &mut Cx<'_>, idx: u32) {
+        let Some(l) = self.listeners.get(idx as usize).copied() else {
+            return;
+        };
+        if l.accepting {
+            return;
+        }
+        let Some(id) = cx.socks.alloc_owned(SockOwner::TcpAccept(idx)) else {
+            return;
+        };
+        if !cx.op(SockOp::Accept {
+            listener: l.sock,
+            id,
+        }) {
+            cx.socks.release(id);
+            return;
+        }
+        if let Some(l) = self.listeners.get_mut(idx as usize) {
+            l.accepting = true;
+        }
+        self.set_owner(cx.socks, id, Owner::Accepting(id, idx));
+    }
+
+    /// A completion for a socket this handler owns.
+    pub(crate) fn handle_completion<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        done: Completion,
+        tx: &mut TxRing<S>,
+    ) {
+        match self.owner_of(done.id) {
+            Owner::Accepting(id, idx) => self.accepted(cx, id, idx, done.res),
+            Owner::Listener(id, _) => {
+                if done.res.is_err() {
+                    self.stats.listen_failed += 1;
+                    self.set_owner(cx.socks, id, Owner::Free);
+                    cx.socks.release(id);
+                    cx.op(SockOp::Close { id });
+                }
+            }
+            Owner::Conn(_, fid) => self.conn_completion(cx, fid, done.res, tx),
+            Owner::Free => {}
+        }
+    }
+
+    fn conn_completion<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        fid: FlowId,
+        res: Result<Done, Errno>,
+        tx: &mut TxRing<S>,
+    ) {
+        // Operations run in order: `Send`s queued before the read complete
+        // before it (a read is always the last operation of a call).
+        let sending = self.flows.get(fid).is_some_and(|c| c.sends_inflight > 0);
+        if let Some((pf, slots)) = self.peek_out {
+            if pf == fid && !sending {
+                self.peek_out = None;
+                self.peek_done(cx, fid, slots, res, tx);
+                return;
+            }
+        }
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        match (c.state, res) {
+            (State::Connecting, Ok(Done::Opened)) => {}
+            (State::Connecting, Err(_)) => self.close(cx, fid, true),
+            (_, Ok(Done::Bytes(n))) if c.sends_inflight > 0 => {
+                c.sends_inflight -= 1;
+                if !c.flags.contains(ConnFlags::SEND_BLOCKED) {
+                    c.seq_from_tap += n.min(c.seq_queued.distance(c.seq_from_tap));
+                }
+                if c.sends_inflight == 0 {
+                    self.sends_settled(cx, fid);
+                }
+            }
+            (_, Err(e)) if c.sends_inflight > 0 => {
+                c.sends_inflight -= 1;
+                if e == Errno::EAGAIN {
+                    if c.sends_inflight == 0 {
+                        self.sends_settled(cx, fid);
+                    }
+                } else {
+                    self.close(cx, fid, true);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn accepted(&mut self, cx: &mut Cx<'_>, id: SockId, idx: u32, res: Result<Done, Errno>) {
+        if let Some(l) = self.listeners.get_mut(idx as usize) {
+            l.accepting = false;
+        }
+        self.set_owner(cx.socks, id, Owner::Free);
+        let (peer, local) = match res {
+            Ok(Done::Accepted { peer, local }) => (peer, local),
+            _ => {
+                // EAGAIN: nothing more to accept; other errors (EMFILE)
+                // wait for the next readiness.
+                cx.socks.release(id);
+                return;
+            }
+        };
+        let mut ok = false;
+        if let (Some(remote), Some((port, _))) = (
+            Self::guest_side_peer(cx.config, peer.addr),
+            cx.config.fwd.tcp_in.lookup(local.port),
+        ) {
+            let guest_addr: Option<InAny> = if remote.is_v4() {
+                cx.config.ip4.as_ref().map(|c| c.addr.into())
+            } else {
+                cx.config.ip6.as_ref().map(|c| c.addr.into())
+            };
+            if let Some(g) = guest_addr {
+                let key = TcpKey {
+                    guest: SockAddrAny { addr: g, port },
+                    remote: SockAddrAny {
+                        addr: remote,
+                        port: peer.port,
+                    },
+                };
+                ok = self.new_inbound(cx, key, id);
+            }
+        }
+        if !ok {
+            self.stats.syn_refused += 1;
+            cx.op(SockOp::Close { id });
+            cx.socks.release(id);
+        }
+        // More may be waiting.
+        self.accept_next(cx, idx);
+    }
+
+    fn new_inbound(&mut self, cx: &mut Cx<'_>, key: TcpKey, sock: SockId) -> bool {
+        if self.index.get(&key).is_some() {
+            return false;
+        }
+        let isn = self.isn(&key, cx.now);
+        let mut c = Conn::new(key, sock, State::SynSent, isn, cx.now);
+        c.seq_to_tap = isn + 1;
+        c.rto_at = Some(cx.now + c.rto());
+        let Some(v) = self.flows.vacant() else {
+            return false;
+        };
+        let fid = v.id();
+        if !self.index.insert(key, fid) {
+            return false;
+        }
+        let at = c.deadline();
+        v.insert(c);
+        self.set_owner(cx.socks, sock, Owner::Conn(sock, fid));
+        self.arm(at);
+        self.stats.opened += 1;
+        self.want_ctl(fid, ConnFlags::SYN_DUE);
+        true
+    }
+
+    /// A read finished: frame what it gave, or send our FIN at end of file.
+    fn peek_done<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        fid: FlowId,
+        slots: TxSlots,
+        res: Result<Done, Errno>,
+        tx: &mut TxRing<S>,
+    ) {
+        let macs = cx.macs();
+        let Some(c) = self.flows.get_mut(fid) else {
+            tx.cancel_pending();
+            return;
+        };
+        let n = match res {
+            Ok(Done::Bytes(n)) => n,
+            Err(e) if e == Errno::EAGAIN => {
+                tx.cancel_pending();
+                c.flags |= ConnFlags::SOCK_DRAINED;
+                return;
+            }
+            _ => {
+                tx.cancel_pending();
+                self.close(cx, fid, true);
+                return;
+            }
+        };
+        let asked = slots.count * u32::from(slots.payload_len);
+        let n = n.min(asked);
+        if n == 0 {
+            tx.cancel_pending();
+            c.flags |= ConnFlags::SOCK_EOF | ConnFlags::SOCK_DRAINED;
+            if !c.flags.contains(ConnFlags::FIN_SENT) {
+                // ACK_DUE carries the FIN (see `emit_ctl`).
+                if !c.flags.contains(ConnFlags::GUEST_FIN) {
+                    c.since = cx.now;
+                }
+                self.want_ctl(fid, ConnFlags::ACK_DUE);
+            }
+            return;
+        }
+        let hl = usize::from(slots.payload_offset);
+        let window = window_to_tap(c) >> c.ws_to_tap;
+        let mut done = 0u32;
+        let mut i = 0u32;
+        while done < n && i < slots.count {
+            let plen = (n - done).min(u32::from(slots.payload_len));
+            let seg = Seg {
+                seq: c.seq_to_tap + done,
+                ack: c.seq_from_tap,
+                flags: if done + plen == n {
+                    TcpFlags::ACK | TcpFlags::PSH
+                } else {
+                    TcpFlags::ACK
+                },
+                window: window.min(0xffff) as u16,
+                options: &[],
+            };
+            let ok = tx
+                .pending_frame_mut(slots.first + i)
+                .and_then(|buf| frame::write(buf, macs, &c.key, &seg, plen as usize))
+                .is_some_and(|len| tx.commit_pending(len, Offload::default()));
+            debug_assert_eq!(hl, frame::hdr_len(!c.key.guest.addr.is_v4()));
+            if !ok {
+                break;
+            }
+            done += plen;
+            i += 1;
+        }
+        tx.cancel_pending();
+        c.seq_to_tap += done;
+        c.last_activity = cx.now;
+        if done < asked && !c.flags.contains(ConnFlags::SOCK_HUP) {
+            c.flags |= ConnFlags::SOCK_DRAINED;
+        }
+        let again = !c.flags.contains(ConnFlags::SOCK_DRAINED);
+        if c.rto_at.is_none() && done > 0 {
+            let at = cx.now + c.rto();
+            c.rto_at = Some(at);
+            self.arm(at);
+        }
+        if again {
+            self.want_peek(fid);
+        }
+    }
+
+    // ---------------------------------------------------------------------
+    // Queues and emission
+    // ---------------------------------------------------------------------
+
+    fn want_ctl(&mut self, fid: FlowId, what: ConnFlags) {
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        c.flags |= what;
+        if !c.flags.contains(ConnFlags::IN_CTL_Q) && self.ctl_q.push(fid).is_ok() {
+            c.flags |= ConnFlags::IN_CTL_Q;
+        }
+    }
+
+    fn want_peek(&mut self, fid: FlowId) {
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        if !c.flags.contains(ConnFlags::IN_PEEK_Q) && self.peek_q.push(fid).is_ok() {
+            c.flags |= ConnFlags::IN_PEEK_Q;
+        }
+    }
+
+    fn queue_rst(&mut self, r: PendingRst) {
+        if self.rst_q.push(r).is_err() {
+            self.stats.tx_full += 1;
+        }
+    }
+
+    /// Emit deferred control segments, then issue the next read: called at
+    /// the end of every `handle_*` call. Nothing happens while a read is
+    /// outstanding.
+    pub(crate) fn flush<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
+        if self.peek_out.is_some() || self.peek_orphan.is_some() || tx.pending() > 0 {
+            return;
+        }
+        self.retry = false;
+        while let Some(r) = self.rst_q.pop() {
+            if !self.emit_rst(cx, &r, tx) {
+                self.stats.tx_full += 1;
+                self.retry = true;
+                break;
+            }
+        }
+        // Bounded by the queue length at entry: requeued ones wait.
+        for _ in 0..self.ctl_q_len_hint() {
+            let Some(fid) = self.ctl_q.pop() else { break };
+            if let Some(c) = self.flows.get_mut(fid) {
+                c.flags.remove(ConnFlags::IN_CTL_Q);
+            } else {
+                continue;
+            }
+            if !self.emit_ctl(cx, fid, tx) {
+                self.retry = true;
+                self.want_ctl(fid, ConnFlags::empty());
+                break;
+            }
+        }
+        // One read at a time.
+        while self.peek_out.is_none() {
+            let Some(fid) = self.peek_q.pop() else { break };
+            let Some(c) = self.flows.get_mut(fid) else {
+                continue;
+            };
+            c.flags.remove(ConnFlags::IN_PEEK_Q);
+            match self.issue_peek(cx, fid, tx) {
+                PeekStart::Issued | PeekStart::Nothing => {}
+                PeekStart::NoRoom => {
+                    self.want_peek(fid);
+                    self.retry = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn ctl_q_len_hint(&self) -> usize {
+        self.flows.capacity()
+    }
+
+    /// Emit what a connection owes the guest: SYN/SYN-ACK, ACK (with our
+    /// FIN once the socket reached end of file and every byte was sent),
+    /// duplicate ACKs, window probes. `false` if the ring was full.
+    fn emit_ctl<S: TxStorage>(&mut self, cx: &mut Cx<'_>, fid: FlowId, tx: &mut TxRing<S>) -> bool {
+        let macs = cx.macs();
+        let mtu = cx.config.mtu;
+        let Some(c) = self.flows.get_mut(fid) else {
+            return true;
+        };
+        if c.flags.contains(ConnFlags::SYN_DUE) {
+            let ipv6 = !c.key.guest.addr.is_v4();
+            let our_mss = mss_for(mtu, ipv6);
+            let (flags, ack, ws) = match c.state {
+                State::SynSent => (TcpFlags::SYN, SeqNum(0), Some(WS_TO_TAP)),
+                _ => (
+                    TcpFlags::SYN | TcpFlags::ACK,
+                    c.seq_from_tap,
+                    c.flags.contains(ConnFlags::WS).then_some(WS_TO_TAP),
+                ),
+            };
+            let opts = TcpOptionsWriter::syn(our_mss, ws, false, None);
+            let seg = Seg {
+                seq: c.isn_to_tap,
+                ack,
+                flags,
+                window: WINDOW_TO_TAP.min(0xffff) as u16,
+                options: opts.as_bytes(),
+            };
+            if !push_seg(tx, macs, &c.key, &seg) {
+                return false;
+            }
+            c.seq_to_tap = c.isn_to_tap + 1;
+            c.flags.remove(ConnFlags::SYN_DUE);
+            return true;
+        }
+        if c.state != State::Established {
+            c.flags.remove(ConnFlags::ACK_DUE | ConnFlags::DUP_ACKS_DUE);
+            return true;
+        }
+        let mut flags = TcpFlags::ACK;
+        let send_fin = c.flags.contains(ConnFlags::SOCK_EOF)
+            && !c.flags.contains(ConnFlags::FIN_SENT)
+            && self.peek_out.map_or(true, |(f, _)| f != fid);
+        if send_fin {
+            flags |= TcpFlags::FIN;
+        }
+        if !c
+            .flags
+            .intersects(ConnFlags::ACK_DUE | ConnFlags::DUP_ACKS_DUE)
+            && !send_fin
+        {
+            return true;
+        }
+        let seg = Seg {
+            seq: c.seq_to_tap,
+            ack: c.seq_from_tap,
+            flags,
+            window: (window_to_tap(c) >> c.ws_to_tap).min(0xffff) as u16,
+            options: &[],
+        };
+        if !push_seg(tx, macs, &c.key, &seg) {
+            return false;
+        }
+        if send_fin {
+            c.flags |= ConnFlags::FIN_SENT;
+            c.seq_to_tap += 1;
+            if c.rto_at.is_none() {
+                let at = cx.now + c.rto();
+                c.rto_at = Some(at);
+                self.next_deadline = Instant::min_deadline(self.next_deadline, Some(at));
+            }
+            let at = c.deadline();
+            self.next_deadline = Instant::min_deadline(self.next_deadline, Some(at));
+        }
+        if c.flags.contains(ConnFlags::DUP_ACKS_DUE) {
+            let seg = Seg {
+                flags: TcpFlags::ACK,
+                ..seg
+            };
+            for _ in 0..3 {
+                push_seg(tx, macs, &c.key, &seg);
+            }
+        }
+        c.flags
+            .remove(ConnFlags::ACK_DUE | ConnFlags::DUP_ACKS_DUE | ConnFlags::PROBE_DUE);
+        true
+    }
+
+    fn emit_rst<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        r: &PendingRst,
+        tx: &mut TxRing<S>,
+    ) -> bool {
+        let (flags, ack) = match r.ack {
+            Some(a) => (TcpFlags::RST | TcpFlags::ACK, a),
+            None => (TcpFlags::RST, SeqNum(0)),
+        };
+        let seg = Seg {
+            seq: r.seq,
+            ack,
+            flags,
+            window: 0,
+            options: &[],
+        };
+        let ok = push_seg(tx, cx.macs(), &r.key, &seg);
+        if ok {
+            self.stats.rst_sent += 1;
+        }
+        ok
+    }
+
+    fn issue_peek<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        fid: FlowId,
+        tx: &mut TxRing<S>,
+    ) -> PeekStart {
+        let mtu = cx.config.mtu;
+        let Some(c) = self.flows.get_mut(fid) else {
+            return PeekStart::Nothing;
+        };
+        if c.state != State::Established
+            || c.flags
+                .intersects(ConnFlags::SOCK_DRAINED | ConnFlags::FIN_SENT)
+        {
+            return PeekStart::Nothing;
+        }
+        let in_flight = c.in_flight();
+        let avail = c.wnd_from_tap.saturating_sub(in_flight);
+        if avail == 0 {
+            // Zero window: probe on the timer.
+            if c.rto_at.is_none() {
+                let at = cx.now + c.rto();
+                c.rto_at = Some(at);
+                c.flags |= ConnFlags::PROBE_DUE;
+                self.arm(at);
+            }
+            return PeekStart::Nothing;
+        }
+        let ipv6 = !c.key.guest.addr.is_v4();
+        let hl = frame::hdr_len(ipv6);
+        let mss = u32::from(c.mss.min(mss_for(mtu, ipv6)))
+            .min(tx.frame_cap().saturating_sub(hl) as u32)
+            .clamp(1, 0xffff);
+        let (count, plen) = if avail >= mss {
+            ((avail / mss).min(MAX_PEEK_SLOTS), mss)
+        } else {
+            (1, avail)
+        };
+        let Some(slots) = tx.reserve_slots(count, hl as u16, plen as u16) else {
+            return PeekStart::NoRoom;
+        };
+        if !cx.op(SockOp::Peek {
+            id: c.sock,
+            skip: c.data_in_flight(),
+            into: slots,
+        }) {
+            tx.cancel_pending();
+            return PeekStart::NoRoom;
+        }
+        self.peek_out = Some((fid, slots));
+        PeekStart::Issued
+    }
+
+    // ---------------------------------------------------------------------
+    // Closing and timeouts
+    // ---------------------------------------------------------------------
+
+    fn maybe_done(&mut self, cx: &mut Cx<'_>, fid: FlowId) {
+        if self.flows.get(fid).is_some_and(Conn::is_done) {
+            self.close(cx, fid, false);
+        }
+    }
+
+    /// Remove a connection and close its socket; with `reset`, send the
+    /// guest an RST first.
+    fn close(&mut self, cx: &mut Cx<'_>, fid: FlowId, reset: bool) {
+        let orphaned = self.peek_out.is_some_and(|(f, _)| f == fid);
+        if orphaned {
+            self.peek_out = None;
+        }
+        let Some(c) = self.flows.remove(fid) else {
+            return;
+        };
+        if orphaned {
+            // Its completion comes back stale and cancels the slots.
+            self.peek_orphan = Some(c.sock);
+        }
+        self.index.remove(&c.key);
+        self.set_owner(cx.socks, c.sock, Owner::Free);
+        cx.op(SockOp::Close { id: c.sock });
+        cx.socks.release(c.sock);
+        self.stats.closed += 1;
+        if reset {
+            let (seq, ack) = match c.state {
+                State::Connecting => (SeqNum(0), Some(c.seq_from_tap)),
+                _ => (c.seq_to_tap, Some(c.seq_from_tap)),
+            };
+            self.queue_rst(PendingRst {
+                key: c.key,
+                seq,
+                ack,
+            });
+        }
+    }
+
+    /// Expire deadlines due at `cx.now`.
+    pub(crate) fn handle_timeout(&mut self, cx: &mut Cx<'_>) {
+        let now = cx.now;
+        if self.next_deadline.map_or(true, |d| d > now) {
+            return;
+        }
+        let mut next: Option<Instant> = None;
+        for i in 0..self.flows.capacity() {
+            let Some(fid) = self.flows.id_at(i) else {
+                continue;
+            };
+            self.conn_timeout(cx, fid);
+            if let Some(c) = self.flows.get(fid) {
+                next = Instant::min_deadline(next, Some(c.deadline()));
+            }
+        }
+        self.next_deadline = next;
+    }
+
+    fn conn_timeout(&mut self, cx: &mut Cx<'_>, fid: FlowId) {
+        let now = cx.now;
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        if c.state_deadline() <= now {
+            self.close(cx, fid, true);
+            return;
+        }
+        let Some(rto) = c.rto_at.filter(|at| *at <= now) else {
+            return;
+        };
+        let _ = rto;
+        c.retries = c.retries.saturating_add(1);
+        if c.retries > MAX_RETRIES {
+            self.close(cx, fid, true);
+            return;
+        }
+        c.rto_at = Some(now + c.rto());
+        match c.state {
+            State::SynAckSent | State::SynSent => {
+                self.stats.retransmits += 1;
+                self.want_ctl(fid, ConnFlags::SYN_DUE);
+            }
+            State::Connecting => c.rto_at = None,
+            State::Established => {
+                if c.in_flight() > 0 {
+                    self.rewind(fid);
+                } else if c.wnd_from_tap == 0 {
+                    // Zero-window probe: an ACK the guest answers with its
+                    // window.
+                    self.want_ctl(fid, ConnFlags::ACK_DUE);
+                } else {
+                    c.rto_at = None;
+                    c.retries = 0;
+                    c.flags.remove(ConnFlags::PROBE_DUE);
+                    self.want_peek(fid);
+                }
+            }
+        }
+    }
+}
+
+enum PeekStart {
+    Issued,
+    Nothing,
+    NoRoom,
+}
+
+/// MSS we offer for an MTU: the MTU less IP and TCP headers (RFC 9293
+/// §3.7.1).
+fn mss_for(mtu: u16, ipv6: bool) -> u16 {
+    mtu.saturating_sub(if ipv6 { 60 } else { 40 }).max(64)
+}
+
+/// The window we offer the guest, in bytes.
+fn window_to_tap(c: &Conn) -> u32 {
+    if c.flags.contains(ConnFlags::SEND_BLOCKED) || c.flags.contains(ConnFlags::GUEST_FIN) {
+        0
+    } else if c.flags.contains(ConnFlags::WS) {
+        WINDOW_TO_TAP
+    } else {
+        WINDOW_TO_TAP.min(0xffff)
+    }
+}
+
+/// Record the guest's MSS and window scale from its SYN (RFC 9293 §3.7.1,
+/// RFC 7323 §2.2: scaling only when both sides send the option; shift at
+/// most 14).
+fn take_syn_options(c: &mut Conn, seg: &TcpRepr<'_>) {
+    c.mss = seg.mss().unwrap_or(536).max(64);
+    c.wnd_from_tap = u32::from(seg.window);
+    if let Some(ws) = seg.window_scale() {
+        c.flags |= ConnFlags::WS;
+        c.ws_from_tap = ws.min(14);
+        c.ws_to_tap = WS_TO_TAP;
+    }
+}
+
+/// Build a segment without payload into the next free slot.
+fn push_seg<S: TxStorage>(
+    tx: &mut TxRing<S>,
+    macs: (MacAddr, MacAddr),
+    key: &TcpKey,
+    seg: &Seg<'_>,
+) -> bool {
+    tx.push_with(|buf| frame::write(buf, macs, key, seg, 0))
+}

@@ -1,0 +1,431 @@
+//! TCP through pasta end to end, on the simulated host of TESTING.md:
+//!
+//! ```text
+//! remote netns  203.0.113.1/24, 2001:db8:2::1/64; servers on 198.51.100.1 and 2001:db8:3::1
+//!   | veth
+//! host netns    203.0.113.2/24, 2001:db8:2::2/64, default routes via the remote; pasta runs here
+//!   | tap (pasta -f -d --config-net, named after the host's veth0)
+//! guest netns   the host's addresses and routes, as pasta copies them
+//! ```
+//!
+//! Clients and servers are threads of the test process that entered a
+//! namespace with `setns(CLONE_NEWNET)`. Every transfer's content is checked
+//! (a hash of a seeded pattern compared on the far side, or the echo compared
+//! byte for byte). Ports 5100-5199 and 8100-8199.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::{can_run, run, stdout, wait_for, Guest, HostKind};
+
+/// A simulated host (TESTING.md's, with servers on the remote side) with
+/// pasta serving a guest namespace.
+struct Topo {
+    g: Guest<'static>,
+    /// Unique prefix for scratch files.
+    p: String,
+}
+
+fn ip(args: &[&str]) {
+    let o = run("ip", args);
+    assert!(
+        o.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+impl Topo {
+    fn new(tag: &str, pasta_args: &[&str]) -> Topo {
+        raise_nofile();
+        let mut g = Guest::on_own(&format!("tcp{tag}"), HostKind::Full);
+        let r = g.host().remote().expect("a remote side").to_owned();
+        // The servers' addresses, routed by the host via the remote side.
+        ip(&["-n", &r, "addr", "add", "198.51.100.1/32", "dev", "lo"]);
+        ip(&["-n", &r, "addr", "add", "2001:db8:3::1/128", "dev", "lo"]);
+        g.prepare(&["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"]);
+        g.prepare(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
+        let mut args = vec!["--config-net"];
+        args.extend_from_slice(pasta_args);
+        g.start_pasta_capturing(&args, false);
+        // The guest has the host's addresses (IPv6 past any DAD) and
+        // routes.
+        let name = g.name.clone();
+        let ready = wait_for(Duration::from_secs(10), || {
+            let a = stdout(&run("ip", &["-n", &name, "-o", "addr", "show"]));
+            let r6 = stdout(&run("ip", &["-n", &name, "-6", "route", "show", "default"]));
+            (a.contains("203.0.113.2/")
+                && a.contains("2001:db8:2::2/")
+                && !a.contains("tentative")
+                && r6.contains("default"))
+            .then_some(())
+        });
+        assert!(ready.is_some(), "guest not configured:\n{}", g.log());
+        let p = g.name.clone();
+        Topo { g, p }
+    }
+
+    fn ns(&self, n: &str) -> String {
+        match n {
+            "r" => self.g.host().remote().expect("remote").to_owned(),
+            "h" => self.g.host().name.clone(),
+            _ => self.g.name.clone(),
+        }
+    }
+
+    /// Run `f` on a thread inside namespace `n` ("r", "h" or "g").
+    fn spawn<T: Send + 'static>(
+        &self,
+        n: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> thread::JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.ns(n));
+        thread::spawn(move || {
+            let fd = std::fs::File::open(&path).expect("namespace file");
+            rustix::thread::move_into_link_name_space(
+                fd.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("setns");
+            f()
+        })
+    }
+}
+
+/// Let this process (and pasta, its child) have enough descriptors for a
+/// thousand connections on each side.
+fn raise_nofile() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut l = getrlimit(Resource::Nofile);
+    let want = 65536u64.min(l.maximum.unwrap_or(65536));
+    if l.current.is_some_and(|c| c < want) {
+        l.current = Some(want);
+        let _ = setrlimit(Resource::Nofile, l);
+    }
+}
+
+/// Install socat if missing (the half-close check uses it).
+fn ensure_socat() {
+    if run("sh", &["-c", "command -v socat"]).status.success() {
+        return;
+    }
+    let ok = run("apt-get", &["install", "-y", "-qq", "socat"])
+        .status
+        .success()
+        || (run("apt-get", &["update", "-qq"]).status.success()
+            && run("apt-get", &["install", "-y", "-qq", "socat"])
+                .status
+                .success());
+    assert!(ok, "could not install socat");
+}
+
+/// A seeded byte pattern (xorshift), so each side can produce and check it.
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// FNV-1a over a stream, with its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Digest(u64, u64);
+
+fn digest_reader(r: &mut impl Read) -> Digest {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut n = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let k = r.read(&mut buf).expect("read");
+        if k == 0 {
+            return Digest(h, n);
+        }
+        for b in &buf[..k] {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+        n += k as u64;
+    }
+}
+
+fn digest(b: &[u8]) -> Digest {
+    digest_reader(&mut &b[..])
+}
+
+/// Echo server: for each connection read to end of file, then write it all
+/// back and close (a half-close both ways).
+fn echo_server(l: TcpListener, conns: usize) {
+    let mut hs = Vec::new();
+    for _ in 0..conns {
+        let (mut s, _) = l.accept().expect("accept");
+        hs.push(thread::spawn(move || {
+            let mut v = Vec::new();
+            s.read_to_end(&mut v).expect("server read");
+            s.write_all(&v).expect("server write");
+        }));
+    }
+    for h in hs {
+        h.join().expect("server thread");
+    }
+}
+
+fn connect(to: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&to, Duration::from_secs(10)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s
+}
+
+fn bulk_both_ways(t: &Topo, remote: &'static str, port: u16) {
+    const LEN: usize = 50 << 20;
+    // Namespace -> remote: the server reports what it got.
+    let l = t.spawn("r", move || {
+        TcpListener::bind(format!("{remote}:{port}")).expect("bind")
+    });
+    let l = l.join().unwrap();
+    let srv = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let d = digest_reader(&mut s);
+        (d, s)
+    });
+    let data = pattern(u64::from(port), LEN);
+    let want = digest(&data);
+    let to: SocketAddr = format!("{remote}:{port}").parse().unwrap();
+    let start = Instant::now();
+    t.spawn("g", move || {
+        let mut c = connect(to);
+        c.write_all(&data).expect("send 50 MiB");
+        c.shutdown(Shutdown::Write).unwrap();
+    })
+    .join()
+    .unwrap();
+    let (got, _) = srv.join().unwrap();
+    assert_eq!(got, want, "namespace -> {remote}: content differs");
+    eprintln!("50 MiB namespace -> {remote}: {:?}", start.elapsed());
+
+    // Remote -> namespace.
+    let l = t
+        .spawn("r", move || {
+            TcpListener::bind(format!("{remote}:{}", port + 1)).expect("bind")
+        })
+        .join()
+        .unwrap();
+    let srv = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.write_all(&pattern(7, LEN)).unwrap();
+    });
+    let to: SocketAddr = format!("{remote}:{}", port + 1).parse().unwrap();
+    let start = Instant::now();
+    let got = t
+        .spawn("g", move || digest_reader(&mut connect(to)))
+        .join()
+        .unwrap();
+    srv.join().unwrap();
+    assert_eq!(
+        got,
+        digest(&pattern(7, LEN)),
+        "{remote} -> namespace: content differs"
+    );
+    eprintln!("50 MiB {remote} -> namespace: {:?}", start.elapsed());
+}
+
+#[test]
+fn tcp_bulk_and_small_transfers_both_families() {
+    if !can_run("tcp_bulk_and_small_transfers_both_families") {
+        return;
+    }
+    let t = Topo::new("a", &[]);
+    bulk_both_ways(&t, "198.51.100.1", 5100);
+    bulk_both_ways(&t, "[2001:db8:3::1]", 5102);
+    // Small transfers, echoed: 1 byte to 100 KiB, both families.
+    for (remote, port) in [("198.51.100.1", 5110u16), ("[2001:db8:3::1]", 5111)] {
+        let sizes = [1usize, 2, 100, 1460, 1461, 65535, 65536, 100_000];
+        let l = t
+            .spawn("r", move || {
+                TcpListener::bind(format!("{remote}:{port}")).unwrap()
+            })
+            .join()
+            .unwrap();
+        let srv = thread::spawn(move || echo_server(l, sizes.len()));
+        let to: SocketAddr = format!("{remote}:{port}").parse().unwrap();
+        t.spawn("g", move || {
+            for (i, n) in sizes.iter().enumerate() {
+                let data = pattern(i as u64, *n);
+                let mut c = connect(to);
+                c.write_all(&data).unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+                let mut back = Vec::new();
+                c.read_to_end(&mut back).unwrap();
+                assert!(back == data, "echo of {n} bytes via {remote} differs");
+            }
+        })
+        .join()
+        .unwrap();
+        srv.join().unwrap();
+    }
+    ensure_socat();
+    // Half-close with socat -u: the sender shuts down its write side and
+    // the data still arrives whole.
+    let dir = std::env::temp_dir().join(format!("{}-socat", t.p));
+    let _ = std::fs::create_dir_all(&dir);
+    let src = dir.join("src");
+    let dst = dir.join("dst");
+    std::fs::write(&src, pattern(99, 3 << 20)).unwrap();
+    let mut srv = Command::new("ip")
+        .args(["netns", "exec", &t.ns("r"), "socat", "-u"])
+        .arg("TCP-LISTEN:5120,bind=198.51.100.1,reuseaddr")
+        .arg(format!("OPEN:{},creat,trunc", dst.display()))
+        .spawn()
+        .expect("socat (install it: apt-get install socat)");
+    thread::sleep(Duration::from_millis(300));
+    let o = run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &t.ns("g"),
+            "socat",
+            "-u",
+            &format!("OPEN:{}", src.display()),
+            "TCP:198.51.100.1:5120",
+        ],
+    );
+    assert!(o.status.success(), "socat client failed");
+    assert!(srv.wait().unwrap().success(), "socat server failed");
+    assert!(
+        std::fs::read(&src).unwrap() == std::fs::read(&dst).unwrap(),
+        "socat -u copy differs"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tcp_thousand_concurrent_and_five_thousand_in_a_row() {
+    if !can_run("tcp_thousand_concurrent_and_five_thousand_in_a_row") {
+        return;
+    }
+    let t = Topo::new("b", &[]);
+    const N: usize = 1000;
+    let l = t
+        .spawn("r", || TcpListener::bind("198.51.100.1:5130").unwrap())
+        .join()
+        .unwrap();
+    let srv = thread::spawn(move || echo_server(l, N));
+    let to: SocketAddr = "198.51.100.1:5130".parse().unwrap();
+    let start = Instant::now();
+    t.spawn("g", move || {
+        // All open at once, then each moves its own data.
+        let mut cs: Vec<TcpStream> = (0..N).map(|_| connect(to)).collect();
+        for (i, c) in cs.iter_mut().enumerate() {
+            c.write_all(&pattern(i as u64, 4096 + i)).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+        }
+        for (i, c) in cs.iter_mut().enumerate() {
+            let mut back = Vec::new();
+            c.read_to_end(&mut back).unwrap();
+            assert!(
+                back == pattern(i as u64, 4096 + i),
+                "connection {i} differs"
+            );
+        }
+    })
+    .join()
+    .unwrap();
+    srv.join().unwrap();
+    eprintln!("{N} concurrent connections: {:?}", start.elapsed());
+
+    const M: usize = 5000;
+    let l = t
+        .spawn("r", || TcpListener::bind("198.51.100.1:5131").unwrap())
+        .join()
+        .unwrap();
+    let srv = thread::spawn(move || {
+        for _ in 0..M {
+            let (mut s, _) = l.accept().unwrap();
+            let mut v = Vec::new();
+            s.read_to_end(&mut v).unwrap();
+            s.write_all(&v).unwrap();
+        }
+    });
+    let to: SocketAddr = "198.51.100.1:5131".parse().unwrap();
+    let start = Instant::now();
+    t.spawn("g", move || {
+        for i in 0..M {
+            let msg = format!("short connection {i}");
+            let mut c = connect(to);
+            c.write_all(msg.as_bytes()).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+            let mut back = String::new();
+            c.read_to_string(&mut back).unwrap();
+            assert_eq!(back, msg);
+        }
+    })
+    .join()
+    .unwrap();
+    srv.join().unwrap();
+    eprintln!("{M} short connections in a row: {:?}", start.elapsed());
+}
+
+#[test]
+fn tcp_forwarded_ports_reach_the_namespace() {
+    if !can_run("tcp_forwarded_ports_reach_the_namespace") {
+        return;
+    }
+    let t = Topo::new("c", &["-t", "8100"]);
+    let l4 = t
+        .spawn("g", || TcpListener::bind("0.0.0.0:8100").unwrap())
+        .join()
+        .unwrap();
+    let l6 = t
+        .spawn("g", || TcpListener::bind("[2001:db8:2::2]:8100").unwrap())
+        .join()
+        .unwrap();
+    let s4 = thread::spawn(move || echo_server(l4, 3));
+    let s6 = thread::spawn(move || echo_server(l6, 1));
+    // The listeners exist once pasta ran its start-up operations.
+    thread::sleep(Duration::from_millis(300));
+    for (i, to) in [
+        "127.0.0.1:8100",
+        "203.0.113.2:8100",
+        "[::1]:8100",
+        "203.0.113.2:8100",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let to: SocketAddr = to.parse().unwrap();
+        let len = if i == 3 { 20 << 20 } else { 100_000 };
+        let from_remote = i == 3;
+        let ns = if from_remote { "r" } else { "h" };
+        let got = t
+            .spawn(ns, move || {
+                let data = pattern(i as u64, len);
+                let mut c = connect(to);
+                let w = {
+                    let mut c2 = c.try_clone().unwrap();
+                    let d = data.clone();
+                    thread::spawn(move || {
+                        c2.write_all(&d).unwrap();
+                        c2.shutdown(Shutdown::Write).unwrap();
+                    })
+                };
+                let mut back = Vec::new();
+                c.read_to_end(&mut back).unwrap();
+                w.join().unwrap();
+                back == data
+            })
+            .join()
+            .unwrap();
+        assert!(got, "forwarded connection to {to} from {ns}: echo differs");
+    }
+    s4.join().unwrap();
+    s6.join().unwrap();
+}

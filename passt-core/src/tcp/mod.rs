@@ -515,9 +515,7 @@ impl Tcp {
             if ok {
                 self.close(cx, fid, false);
             } else if c.state == State::Established
-                && seg
-                    .seq
-                    .in_window(c.seq_from_tap, window_bytes(c).max(1))
+                && seg.seq.in_window(c.seq_from_tap, window_bytes(c).max(1))
             {
                 // Challenge ACK.
                 self.want_ctl(fid, ConnFlags::ACK_DUE);
@@ -931,10 +929,7 @@ impl Tcp {
         // Operations run in order: `Send`s queued before the read complete
         // before it (a read is always the last operation of a call).
         let (sending, querying) = self.flows.get(fid).map_or((false, false), |c| {
-            (
-                c.sends_inflight > 0,
-                c.flags.contains(ConnFlags::QUERY_OUT),
-            )
+            (c.sends_inflight > 0, c.flags.contains(ConnFlags::QUERY_OUT))
         });
         if querying && !sending {
             // Issued before any read of the same call (reads come last).

@@ -12,10 +12,16 @@
 //!   once per batch and connection. Out-of-order segments are dropped with a
 //!   duplicate ACK; old ones (retransmissions, keepalives) are answered with
 //!   an ACK; a partially old one is trimmed. The window we advertise is
-//!   [`WINDOW_TO_TAP`] while the kernel takes everything, and zero after it
-//!   refused bytes (`EAGAIN` or a short write) until the socket is writable
-//!   again; then a window update and three duplicate ACKs make the guest
-//!   retransmit at once (RFC 5681 §3.2).
+//!   the socket's free send-buffer space, which the executor reports with
+//!   each `Send` ([`Done::Sent`]) and on request ([`SockOp::Query`], issued
+//!   on writability while the window is small), up to [`WINDOW_TO_TAP`]
+//!   ([`WINDOW_TO_TAP`] itself from executors that do not report it). The
+//!   right edge already advertised is kept (RFC 9293 §3.8.6.2.2), so a
+//!   full buffer closes the window only as the guest's data reaches that
+//!   edge; writability reopens it with one window update. After the kernel
+//!   refused bytes (`EAGAIN` or a short write) the window is zero until the
+//!   socket is writable again; then a window update and three duplicate
+//!   ACKs make the guest retransmit at once (RFC 5681 §3.2).
 //! - **Host → guest.** On readability (or when the guest's ACKs open its
 //!   window) the connection queues for a read: tx ring slots are reserved
 //!   ([`crate::buf::TxRing::reserve_slots`]), one per MSS-sized segment

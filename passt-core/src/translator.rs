@@ -217,6 +217,12 @@ pub enum SockOp {
         /// Bytes to drop from the head of the receive queue.
         len: u32,
     },
+    /// Report a stream socket's free send-buffer space. Completes with
+    /// [`Done::Space`] (or an error if the executor cannot tell).
+    Query {
+        /// The socket.
+        id: SockId,
+    },
     /// `shutdown(SHUT_WR)` (or `SHUT_RD` with `write: false`). No completion.
     Shutdown {
         /// The socket.
@@ -285,6 +291,21 @@ pub enum Done {
     },
     /// Bytes sent, peeked or received.
     Bytes(u32),
+    /// Bytes a stream `Send` wrote, with the socket's free send-buffer
+    /// space after the write (send buffer size less the bytes queued in
+    /// it), in bytes. An executor that cannot tell the free space completes
+    /// `Send` with [`Done::Bytes`] instead.
+    Sent {
+        /// Bytes written.
+        bytes: u32,
+        /// Free send-buffer space after the write.
+        free: u32,
+    },
+    /// The answer to [`SockOp::Query`]: free send-buffer space, in bytes.
+    Space {
+        /// Free send-buffer space.
+        free: u32,
+    },
     /// One datagram of a [`SockOp::Recv`], in the payload area of the next
     /// slot of its range.
     Datagram {

@@ -992,3 +992,94 @@ fn auto_forwarding_opens_no_static_listeners() {
     h.expect_no_op();
     assert_eq!(h.t.tcp_stats().listen_failed, 0);
 }
+
+/// The guest sends `len` bytes at `seq` on the connection from `sport`; the
+/// kernel takes them all and reports `free` bytes free in the send buffer.
+/// Returns the ACK.
+fn send_taken(
+    h: &mut Harness,
+    id: SockId,
+    sport: u16,
+    s: u32,
+    seq: u32,
+    len: usize,
+    free: u32,
+) -> TcpOut {
+    let payload = vec![b'x'; len];
+    h.guest(
+        &tcp4(GUEST4, sport, REMOTE4, 80)
+            .seq(seq)
+            .ack(s)
+            .payload(&payload)
+            .build(),
+    );
+    match h.expect_op() {
+        SockOp::Send { payload, .. } => assert_eq!(payload.len as usize, len),
+        op => panic!("expected Send, got {op:?}"),
+    }
+    h.complete(ok(
+        id,
+        Done::Sent {
+            bytes: len as u32,
+            free,
+        },
+    ));
+    let a = out(h);
+    assert_eq!(a.ack, seq + len as u32);
+    a
+}
+
+#[test]
+fn window_follows_the_free_send_buffer() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40030);
+    // Scaled by 7: the free space, rounded down to 128 bytes.
+    let a = send_taken(&mut h, id, 40030, s, ISN + 1, 1000, 200_000);
+    assert_eq!(a.window, (200_000u32 >> 7) as u16);
+    let a = send_taken(&mut h, id, 40030, s, ISN + 1001, 1000, 400_000);
+    assert_eq!(a.window, (400_000u32 >> 7) as u16);
+    // Capped at WINDOW_TO_TAP.
+    let a = send_taken(&mut h, id, 40030, s, ISN + 2001, 1000, 64 << 20);
+    assert_eq!(u32::from(a.window) << 7, passt_core::tcp::WINDOW_TO_TAP);
+}
+
+#[test]
+fn window_never_shrinks_its_right_edge() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40031);
+    let a = send_taken(&mut h, id, 40031, s, ISN + 1, 1000, 200_000);
+    let edge = a.ack + (u32::from(a.window) << 7);
+    // The buffer filled up meanwhile: the window keeps the edge.
+    let a = send_taken(&mut h, id, 40031, s, ISN + 1001, 1000, 50_000);
+    assert!(a.ack + (u32::from(a.window) << 7) >= edge);
+    assert!((u32::from(a.window) << 7) < edge - a.ack + 128);
+    // Once the buffer has more room than that, the edge moves on.
+    let a = send_taken(&mut h, id, 40031, s, ISN + 2001, 1000, 300_000);
+    assert_eq!(a.window, (300_000u32 >> 7) as u16);
+}
+
+#[test]
+fn full_buffer_gives_zero_window_and_writability_reopens_it() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40032);
+    // The SYN-ACK offered 65535 bytes: kept while the buffer is full.
+    let a = send_taken(&mut h, id, 40032, s, ISN + 1, 895, 0);
+    assert_eq!(u32::from(a.window) << 7, 64640);
+    let a = send_taken(&mut h, id, 40032, s, ISN + 896, 64640, 0);
+    assert_eq!(a.window, 0);
+    h.expect_no_frame();
+    // Writability: the free space is asked for, and one window update
+    // follows, without duplicate ACKs (nothing was refused).
+    h.ready(id, Ready::WRITABLE);
+    match h.expect_op() {
+        SockOp::Query { id: q } => assert_eq!(q, id),
+        op => panic!("expected Query, got {op:?}"),
+    }
+    h.expect_no_frame();
+    h.complete(ok(id, Done::Space { free: 300_000 }));
+    let u = out(&mut h);
+    assert_eq!((u.ack, u.window), (a.ack, (300_000u32 >> 7) as u16));
+    h.expect_no_frame();
+    // Data that the guest sends now is written.
+    send_taken(&mut h, id, 40032, s, a.ack, 1000, 299_000);
+}

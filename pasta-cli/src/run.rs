@@ -80,6 +80,22 @@ const TOKEN_WATCH: u64 = 1 << 62;
 /// Events collected per `epoll_wait`.
 const EPOLL_EVENTS: usize = 256;
 
+/// `SIOCOUTQ` for the socket executor (rustix has no wrapper): bytes in a
+/// stream socket's send queue.
+fn outq(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
+    let mut v: libc::c_int = 0;
+    // SAFETY: `fd` is a live descriptor borrowed for the call; SIOCOUTQ
+    // writes one `c_int` through the pointer, which points to `v`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut v as *mut libc::c_int) };
+    if r == 0 {
+        Ok(u32::try_from(v).unwrap_or(0))
+    } else {
+        Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ))
+    }
+}
+
 /// `SO_PEEK_OFF` for the socket executor (rustix has no wrapper).
 fn set_peek_off(fd: BorrowedFd<'_>, off: i32) -> Result<(), Errno> {
     let v: libc::c_int = off;
@@ -147,7 +163,8 @@ impl Driver {
         let ep2 = ep
             .try_clone()
             .map_err(|e| Error::msg(format!("duplicating epoll descriptor: {e}")))?;
-        let exec = SockExec::new(t.config().limits.max_sockets, ep2, Some(set_peek_off));
+        let mut exec = SockExec::new(t.config().limits.max_sockets, ep2, Some(set_peek_off));
+        exec.set_outq_hook(outq);
         Ok(Driver {
             t,
             tap,

@@ -25,7 +25,8 @@
 //! |---|---|
 //! | `Open` | `socket(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `setsockopt(SO_REUSEADDR, IPV6_V6ONLY)`, `bind`, `listen` or a non-blocking `connect` (`EINPROGRESS` is success: the outcome arrives as writability or an error), the peek-offset hook, `epoll_ctl(ADD)` |
 //! | `Accept` | `accept4(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `getsockname`, the peek-offset hook, `epoll_ctl(ADD)` |
-//! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)` |
+//! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)`; with the queue hook, the free space as for `Query` |
+//! | `Query` | `getsockopt(SO_SNDBUF)`, the queue hook (`SIOCOUTQ`), and a zero-timeout `poll(POLLOUT)` when the buffer is nearly full |
 //! | `Peek` | the peek-offset hook when the offset differs, `recvmsg(MSG_PEEK \| MSG_DONTWAIT)` into the payload areas of the slots |
 //! | `Discard` | `recv(MSG_TRUNC \| MSG_DONTWAIT)`: TCP drops the bytes without copying |
 //! | `Shutdown` | `shutdown` |
@@ -44,6 +45,24 @@
 //! areas after it: correct, but it copies the skipped bytes every time; end
 //! of file right after them is then told apart from "no new data" with a
 //! zero-timeout `poll(POLLRDHUP)`.
+//!
+//! # Free send-buffer space
+//!
+//! The translator sizes the window it offers the guest from the free space
+//! of the socket's send buffer, so the guest sends what the kernel will
+//! take. Free space is `SO_SNDBUF` (the kernel's figure, which already
+//! counts the doubling it applies for overhead) less 1/16 of it for that
+//! overhead, less the bytes queued (`SIOCOUTQ`: unsent and unacknowledged).
+//! rustix has no safe wrapper for `SIOCOUTQ`, so, as for `SO_PEEK_OFF`, the
+//! driver supplies a hook ([`SockExec::set_outq_hook`]). Without it `Send`
+//! completes with [`Done::Bytes`] and `Query` with `EOPNOTSUPP`, and the
+//! translator falls back to a fixed window.
+//!
+//! When less than a quarter of the buffer is free, a zero-timeout
+//! `poll(POLLOUT)` follows: the kernel marks a socket found not writable
+//! so that freed space raises a writability edge (`EPOLLOUT` under
+//! `EPOLLET`), which is what reopens a window that went to zero without
+//! any write being refused.
 //!
 //! # Short writes
 //!
@@ -80,6 +99,10 @@ use crate::{
 
 /// Sets `SO_PEEK_OFF` on a socket (supplied by the driver: needs `unsafe`).
 pub type PeekOffHook = fn(BorrowedFd<'_>, i32) -> Result<(), RErrno>;
+
+/// Reads `SIOCOUTQ` of a stream socket: bytes in its send queue (supplied
+/// by the driver: needs `unsafe`).
+pub type OutqHook = fn(BorrowedFd<'_>) -> Result<u32, RErrno>;
 
 /// Backlog of listening sockets.
 const BACKLOG: i32 = 1024;
@@ -129,6 +152,7 @@ pub struct SockExec {
     blocked: Vec<u32>,
     scratch: Box<[u8]>,
     peek_hook: Option<PeekOffHook>,
+    outq_hook: Option<OutqHook>,
     /// Operations that failed where no completion reports it.
     pub errors: u64,
 }
@@ -151,8 +175,38 @@ impl SockExec {
             blocked: Vec::with_capacity(256),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             peek_hook,
+            outq_hook: None,
             errors: 0,
         }
+    }
+
+    /// Install the `SIOCOUTQ` hook: `Send` then reports the free
+    /// send-buffer space and `Query` works (see the module docs).
+    pub fn set_outq_hook(&mut self, hook: OutqHook) {
+        self.outq_hook = Some(hook);
+    }
+
+    /// Free send-buffer space of a stream socket; `None` without the hook
+    /// or if a call fails.
+    fn free_space(&self, fd: BorrowedFd<'_>) -> Option<u32> {
+        let hook = self.outq_hook?;
+        let sndbuf = net::sockopt::socket_send_buffer_size(fd).ok()?;
+        let sndbuf = u32::try_from(sndbuf).unwrap_or(u32::MAX);
+        let outq = hook(fd).ok()?;
+        let free = (sndbuf - sndbuf / 16).saturating_sub(outq);
+        if free < sndbuf / 4 {
+            // Arms the writability edge for when space frees up.
+            let mut pfd = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::OUT,
+            )];
+            let zero = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            let _ = rustix::event::poll(&mut pfd, Some(&zero));
+        }
+        Some(free)
     }
 
     /// Sockets open.
@@ -223,8 +277,16 @@ impl SockExec {
                             Ok(n) => {
                                 if n < bytes.len() {
                                     self.blocked.push(id.slot());
+                                    Ok(Done::Bytes(n as u32))
+                                } else {
+                                    Ok(match self.free_space(fd.as_fd()) {
+                                        Some(free) => Done::Sent {
+                                            bytes: n as u32,
+                                            free,
+                                        },
+                                        None => Done::Bytes(n as u32),
+                                    })
                                 }
-                                Ok(Done::Bytes(n as u32))
                             }
                             Err(e) => {
                                 if e == RErrno::AGAIN {
@@ -240,6 +302,16 @@ impl SockExec {
             }
             SockOp::Peek { id, skip, into } => {
                 let res = self.peek(id, skip, tx, into).map_err(errno);
+                Some(Completion { id, res })
+            }
+            SockOp::Query { id } => {
+                let res = match self.fd(id) {
+                    Some(fd) => self
+                        .free_space(fd.as_fd())
+                        .map(|free| Done::Space { free })
+                        .ok_or(Errno(95)), // EOPNOTSUPP
+                    None => Err(Errno(9)),
+                };
                 Some(Completion { id, res })
             }
             SockOp::Discard { id, len } => {

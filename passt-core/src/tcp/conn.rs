@@ -72,6 +72,8 @@ bitflags::bitflags! {
         /// The peer closed its side (`EPOLLRDHUP`): a short read is followed
         /// by another, which finds end of file, since no edge will come.
         const SOCK_HUP = 1 << 15;
+        /// A [`crate::SockOp::Query`] is outstanding.
+        const QUERY_OUT = 1 << 16;
     }
 }
 
@@ -108,6 +110,14 @@ pub(crate) struct Conn {
     pub(crate) seq_queued: SeqNum,
     /// Sequence number of the guest's FIN, once seen.
     pub(crate) fin_seq: SeqNum,
+    /// The right edge of the window the socket's free send-buffer space
+    /// allows (`seq_from_tap` plus the free space when last reported);
+    /// `None` while the executor has not told it (fixed window).
+    pub(crate) free_edge: Option<SeqNum>,
+    /// The right edge of the window last advertised to the guest: later
+    /// windows never end before it (RFC 9293 §3.8.6.2.2), unless the
+    /// kernel refused bytes.
+    pub(crate) wnd_edge: SeqNum,
     /// `Send`s not yet completed.
     pub(crate) sends_inflight: u16,
     /// Duplicate ACKs in a row.
@@ -152,6 +162,8 @@ impl Conn {
             seq_from_tap: SeqNum(0),
             seq_queued: SeqNum(0),
             fin_seq: SeqNum(0),
+            free_edge: None,
+            wnd_edge: SeqNum(0),
             sends_inflight: 0,
             dup_acks: 0,
             retries: 0,

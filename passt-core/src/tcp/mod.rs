@@ -12,10 +12,16 @@
 //!   once per batch and connection. Out-of-order segments are dropped with a
 //!   duplicate ACK; old ones (retransmissions, keepalives) are answered with
 //!   an ACK; a partially old one is trimmed. The window we advertise is
-//!   [`WINDOW_TO_TAP`] while the kernel takes everything, and zero after it
-//!   refused bytes (`EAGAIN` or a short write) until the socket is writable
-//!   again; then a window update and three duplicate ACKs make the guest
-//!   retransmit at once (RFC 5681 §3.2).
+//!   the socket's free send-buffer space, which the executor reports with
+//!   each `Send` ([`Done::Sent`]) and on request ([`SockOp::Query`], issued
+//!   on writability while the window is small), up to [`WINDOW_TO_TAP`]
+//!   ([`WINDOW_TO_TAP`] itself from executors that do not report it). The
+//!   right edge already advertised is kept (RFC 9293 §3.8.6.2.2), so a
+//!   full buffer closes the window only as the guest's data reaches that
+//!   edge; writability reopens it with one window update. After the kernel
+//!   refused bytes (`EAGAIN` or a short write) the window is zero until the
+//!   socket is writable again; then a window update and three duplicate
+//!   ACKs make the guest retransmit at once (RFC 5681 §3.2).
 //! - **Host → guest.** On readability (or when the guest's ACKs open its
 //!   window) the connection queues for a read: tx ring slots are reserved
 //!   ([`crate::buf::TxRing::reserve_slots`]), one per MSS-sized segment
@@ -496,6 +502,7 @@ impl Tcp {
         c.isn_from_tap = p.seg.seq;
         c.seq_from_tap = p.seg.seq + 1;
         c.seq_queued = c.seq_from_tap;
+        c.wnd_edge = c.seq_from_tap;
         take_syn_options(&mut c, &p.seg);
         let ipv6 = !key.remote.addr.is_v4();
         let mut spec = SockSpec::new(Proto::Tcp, ipv6);
@@ -544,9 +551,7 @@ impl Tcp {
             if ok {
                 self.close(cx, fid, false);
             } else if c.state == State::Established
-                && seg
-                    .seq
-                    .in_window(c.seq_from_tap, self::window_to_tap(c).max(1))
+                && seg.seq.in_window(c.seq_from_tap, window_bytes(c).max(1))
             {
                 // Challenge ACK.
                 self.want_ctl(fid, ConnFlags::ACK_DUE);
@@ -567,6 +572,7 @@ impl Tcp {
                         c.isn_from_tap = seg.seq;
                         c.seq_from_tap = seg.seq + 1;
                         c.seq_queued = c.seq_from_tap;
+                        c.wnd_edge = c.seq_from_tap;
                         take_syn_options(c, seg);
                         c.wnd_from_tap = u32::from(seg.window); // unscaled in SYN
                         c.seq_ack_from_tap = seg.ack;
@@ -867,10 +873,41 @@ impl Tcp {
         let Some(c) = self.flows.get_mut(fid) else {
             return;
         };
-        if ready.contains(Ready::WRITABLE) && c.flags.contains(ConnFlags::SEND_BLOCKED) {
+        if !ready.contains(Ready::WRITABLE) || c.flags.contains(ConnFlags::QUERY_OUT) {
+            return;
+        }
+        let small = window_bytes(c) < window_cap(c) / 2;
+        if c.free_edge.is_some() && (small || c.flags.contains(ConnFlags::SEND_BLOCKED)) {
+            // Ask for the free space; the answer reopens the window.
+            if cx.op(SockOp::Query { id: c.sock }) {
+                c.flags |= ConnFlags::QUERY_OUT;
+                return;
+            }
+        }
+        if c.flags.contains(ConnFlags::SEND_BLOCKED) {
             c.flags.remove(ConnFlags::SEND_BLOCKED);
             self.want_ctl(fid, ConnFlags::ACK_DUE | ConnFlags::DUP_ACKS_DUE);
         }
+    }
+
+    /// The free send-buffer space after writability: a window update, and
+    /// after refused bytes duplicate ACKs so that the guest resends them at
+    /// once (RFC 5681 §3.2). Without an answer, the window reopens to the
+    /// last edge the free space allowed.
+    fn query_done(&mut self, fid: FlowId, res: Result<Done, Errno>) {
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        c.flags.remove(ConnFlags::QUERY_OUT);
+        if let Ok(Done::Space { free }) = res {
+            c.free_edge = Some(c.seq_from_tap + free);
+        }
+        let mut what = ConnFlags::ACK_DUE;
+        if c.flags.contains(ConnFlags::SEND_BLOCKED) {
+            c.flags.remove(ConnFlags::SEND_BLOCKED);
+            what |= ConnFlags::DUP_ACKS_DUE;
+        }
+        self.want_ctl(fid, what);
     }
 
     fn accept_next(&mut self, cx: &mut Cx<'_>, idx: u32) {
@@ -927,7 +964,14 @@ impl Tcp {
     ) {
         // Operations run in order: `Send`s queued before the read complete
         // before it (a read is always the last operation of a call).
-        let sending = self.flows.get(fid).is_some_and(|c| c.sends_inflight > 0);
+        let (sending, querying) = self.flows.get(fid).map_or((false, false), |c| {
+            (c.sends_inflight > 0, c.flags.contains(ConnFlags::QUERY_OUT))
+        });
+        if querying && !sending {
+            // Issued before any read of the same call (reads come last).
+            self.query_done(fid, res);
+            return;
+        }
         if let Some((pf, slots)) = self.peek_out {
             if pf == fid && !sending {
                 self.peek_out = None;
@@ -941,10 +985,18 @@ impl Tcp {
         match (c.state, res) {
             (State::Connecting, Ok(Done::Opened)) => {}
             (State::Connecting, Err(_)) => self.close(cx, fid, true),
-            (_, Ok(Done::Bytes(n))) if c.sends_inflight > 0 => {
+            (_, Ok(d @ (Done::Bytes(_) | Done::Sent { .. }))) if c.sends_inflight > 0 => {
                 c.sends_inflight -= 1;
+                let (n, free) = match d {
+                    Done::Sent { bytes, free } => (bytes, Some(free)),
+                    Done::Bytes(n) => (n, None),
+                    _ => (0, None),
+                };
                 if !c.flags.contains(ConnFlags::SEND_BLOCKED) {
                     c.seq_from_tap += n.min(c.seq_queued.distance(c.seq_from_tap));
+                    if let Some(free) = free {
+                        c.free_edge = Some(c.seq_from_tap + free);
+                    }
                 }
                 if c.sends_inflight == 0 {
                     self.sends_settled(cx, fid);
@@ -1074,7 +1126,7 @@ impl Tcp {
             return;
         }
         let hl = usize::from(slots.payload_offset);
-        let window = window_to_tap(c) >> c.ws_to_tap;
+        let window = advertise(c);
         let mut done = 0u32;
         let mut i = 0u32;
         while done < n && i < slots.count {
@@ -1087,7 +1139,7 @@ impl Tcp {
                 } else {
                     TcpFlags::ACK
                 },
-                window: window.min(0xffff) as u16,
+                window,
                 options: &[],
             };
             let ok = tx
@@ -1230,6 +1282,9 @@ impl Tcp {
                 return false;
             }
             c.seq_to_tap = c.isn_to_tap + 1;
+            if c.state != State::SynSent {
+                c.wnd_edge = c.seq_from_tap + u32::from(seg.window);
+            }
             c.flags.remove(ConnFlags::SYN_DUE);
             return true;
         }
@@ -1255,7 +1310,7 @@ impl Tcp {
             seq: c.seq_to_tap,
             ack: c.seq_from_tap,
             flags,
-            window: (window_to_tap(c) >> c.ws_to_tap).min(0xffff) as u16,
+            window: advertise(c),
             options: &[],
         };
         if !push_seg(tx, macs, &c.key, &seg) {
@@ -1479,15 +1534,58 @@ fn mss_for(mtu: u16, ipv6: bool) -> u16 {
     mtu.saturating_sub(if ipv6 { 60 } else { 40 }).max(64)
 }
 
-/// The window we offer the guest, in bytes.
-fn window_to_tap(c: &Conn) -> u32 {
-    if c.flags.contains(ConnFlags::SEND_BLOCKED) || c.flags.contains(ConnFlags::GUEST_FIN) {
-        0
-    } else if c.flags.contains(ConnFlags::WS) {
+/// The most we offer the guest: [`WINDOW_TO_TAP`], or 64 KiB less one
+/// without window scaling.
+fn window_cap(c: &Conn) -> u32 {
+    if c.flags.contains(ConnFlags::WS) {
         WINDOW_TO_TAP
     } else {
         WINDOW_TO_TAP.min(0xffff)
     }
+}
+
+/// Bytes from `from` to `edge`, zero if `edge` is not ahead.
+fn ahead(edge: SeqNum, from: SeqNum) -> u32 {
+    if edge.gt(from) {
+        edge.distance(from)
+    } else {
+        0
+    }
+}
+
+/// The window we offer the guest, in bytes: the socket's free send-buffer
+/// space (when the executor reports it) up to [`window_cap`], and never
+/// less than what keeps the right edge already advertised; zero after the
+/// kernel refused bytes, and after the guest's FIN.
+fn window_bytes(c: &Conn) -> u32 {
+    if c.flags.contains(ConnFlags::SEND_BLOCKED) || c.flags.contains(ConnFlags::GUEST_FIN) {
+        return 0;
+    }
+    let cap = window_cap(c);
+    let free = match c.free_edge {
+        Some(e) => ahead(e, c.seq_from_tap).min(cap),
+        None => cap,
+    };
+    free.max(ahead(c.wnd_edge, c.seq_from_tap).min(cap))
+}
+
+/// The window field of the next segment to the guest (scaled), recording
+/// the right edge it advertises. The part of the window that keeps an
+/// earlier edge is rounded up, so scaling never shrinks it.
+fn advertise(c: &mut Conn) -> u16 {
+    let ws = c.ws_to_tap;
+    if c.flags.contains(ConnFlags::SEND_BLOCKED) || c.flags.contains(ConnFlags::GUEST_FIN) {
+        // Refused bytes (or nothing more to take): shrink on purpose.
+        c.wnd_edge = c.seq_from_tap;
+        return 0;
+    }
+    let w = window_bytes(c);
+    let keep = ahead(c.wnd_edge, c.seq_from_tap).min(window_cap(c));
+    let unit = (1u32 << ws) - 1;
+    let field = (w >> ws).max(keep.saturating_add(unit) >> ws).min(0xffff);
+    let edge = c.seq_from_tap + (field << ws);
+    c.wnd_edge = c.wnd_edge.max(edge);
+    field as u16
 }
 
 /// Record the guest's MSS and window scale from its SYN (RFC 9293 §3.7.1,

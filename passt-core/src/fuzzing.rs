@@ -65,6 +65,8 @@ pub fn translator(data: &[u8]) {
     config.limits.op_queue = 64;
     config.limits.event_queue = 64;
     config.limits.max_sockets = 64;
+    // Small tables: allocating 128k flow slots per run would dominate.
+    config.limits.max_flows = 64;
     let our_mac = config.our_mac;
     let mut now = Instant::from_nanos(1);
     let Ok(mut t) = Translator::new(config, now) else {

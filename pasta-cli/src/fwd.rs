@@ -43,9 +43,7 @@ use core::time::Duration;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::net::{
-    Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket,
-};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -56,9 +54,7 @@ use passt_core::config::Config;
 use passt_core::time::Instant;
 use passt_core::{Proto, Translator};
 use rustix::io::Errno;
-use rustix::net::{
-    bind, listen, socket_with, sockopt, AddressFamily, SocketFlags, SocketType,
-};
+use rustix::net::{bind, listen, socket_with, sockopt, AddressFamily, SocketFlags, SocketType};
 
 use crate::netns::NsThread;
 use crate::{debug, Error};
@@ -295,7 +291,11 @@ impl Forwarder {
                 debug!(
                     "{proto:?} port {target} {} in the namespace: {} host port {port}",
                     if want { "bound" } else { "released" },
-                    if want { "forwarding" } else { "no longer forwarding" },
+                    if want {
+                        "forwarding"
+                    } else {
+                        "no longer forwarding"
+                    },
                 );
                 queued |= t.set_auto_port(proto, port, want);
                 if want {
@@ -335,7 +335,9 @@ impl Forwarder {
                     Err(e) => debug!("{e}"),
                 }
             } else if !want && have {
-                debug!("{proto:?} port {target} released on the host: namespace port {port} closed");
+                debug!(
+                    "{proto:?} port {target} released on the host: namespace port {port} closed"
+                );
                 self.out.remove(&(proto, port));
             }
         }
@@ -517,7 +519,13 @@ fn udp_relay(ns: UdpSocket, to: SocketAddr, stop: &Arc<AtomicBool>) {
 
 /// Replies on `host` go back to `peer` through the namespace socket `ns`,
 /// until `stop` or [`UDP_IDLE`] without any; then `gone`.
-fn udp_back(host: UdpSocket, ns: UdpSocket, peer: SocketAddr, stop: &AtomicBool, gone: &AtomicBool) {
+fn udp_back(
+    host: UdpSocket,
+    ns: UdpSocket,
+    peer: SocketAddr,
+    stop: &AtomicBool,
+    gone: &AtomicBool,
+) {
     let _ = host.set_read_timeout(Some(POLL));
     let mut buf = vec![0u8; DGRAM_MAX];
     let mut idle = Duration::ZERO;
@@ -573,7 +581,9 @@ pub(crate) fn check_host_ports(config: &Config) -> Result<(), Error> {
                 for a in fams {
                     if let Err(e) = probe(proto, a) {
                         return Err(Error::sys(
-                            format!("-{opt}: {proto:?} port {port} cannot be bound on the host ({a})"),
+                            format!(
+                                "-{opt}: {proto:?} port {port} cannot be bound on the host ({a})"
+                            ),
                             e,
                         ));
                     }

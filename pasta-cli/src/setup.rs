@@ -39,8 +39,8 @@ use passt_core::Translator;
 use rustix::io::Errno;
 
 use crate::config::{Setup, Target};
-use crate::netlink::{Netlink, Route};
 use crate::fwd::Forwarder;
+use crate::netlink::{Netlink, Route};
 use crate::netns::{have_sys_admin, join_userns, NetNs, NsThread};
 use crate::pcap::Pcap;
 use crate::run::{now, Driver};

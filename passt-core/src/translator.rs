@@ -761,13 +761,10 @@ impl Translator {
                 let mut cx = tcp_cx!(self);
                 self.tcp.set_auto_port(&mut cx, port, on)
             }
-            Proto::Udp => self.udp.set_auto_port(
-                &self.config,
-                &mut self.socks,
-                &mut self.ops,
-                port,
-                on,
-            ),
+            Proto::Udp => {
+                self.udp
+                    .set_auto_port(&self.config, &mut self.socks, &mut self.ops, port, on)
+            }
             _ => false,
         }
     }

@@ -492,6 +492,7 @@ fn udp_relay(ns: UdpSocket, to: SocketAddr, stop: &Arc<AtomicBool>) {
         {
             senders.remove(&from);
         }
+        #[allow(clippy::map_entry)] // The entry is made only if the socket is.
         if !senders.contains_key(&from) {
             let local: SocketAddr = if to.is_ipv4() {
                 (Ipv4Addr::LOCALHOST, 0).into()

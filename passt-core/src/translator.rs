@@ -740,6 +740,35 @@ impl Translator {
         Ok(t)
     }
 
+    /// `auto` port forwarding (`-t auto`, `-u auto`): the driver found
+    /// `port` bound (`on`) or no longer bound on the guest's side, and asks
+    /// for the host's listening sockets of that forwarded port to be opened
+    /// or closed. The translator queues the listeners' [`SockOp::Open`]s (a
+    /// failure completes as for static forwards, counted in
+    /// [`tcp::TcpStats::listen_failed`] / [`crate::udp::UdpStats`]) or
+    /// their [`SockOp::Close`]s; the driver runs them like any operation.
+    ///
+    /// Only ports the spec forwards count (`config.fwd.tcp_in` /
+    /// `udp_in`, whichever mode); a port already in the state asked for,
+    /// or a protocol other than TCP and UDP, is ignored. Returns whether
+    /// operations were queued.
+    ///
+    /// Forwarding from the guest's side to the host (`-T`, `-U`) involves
+    /// no translation and stays with the driver.
+    pub fn set_auto_port(&mut self, proto: Proto, port: u16, on: bool) -> bool {
+        match proto {
+            Proto::Tcp => {
+                let mut cx = tcp_cx!(self);
+                self.tcp.set_auto_port(&mut cx, port, on)
+            }
+            Proto::Udp => {
+                self.udp
+                    .set_auto_port(&self.config, &mut self.socks, &mut self.ops, port, on)
+            }
+            _ => false,
+        }
+    }
+
     /// Counters of the TCP handler.
     pub fn tcp_stats(&self) -> &tcp::TcpStats {
         &self.tcp.stats

@@ -24,6 +24,10 @@
 //! deleted), under tokens from [`TOKEN_WATCH`] up; when one says so, the
 //! process exits with the status it gives.
 //!
+//! With a [`Forwarder`] (`-T`, `-U`, `auto`), its scan is one more
+//! deadline: when due, [`Forwarder::tick`] tells the translator which
+//! `auto` ports to open or close, and those operations run at once.
+//!
 //! The listening sockets of forwarded ports (`-t`, `-u`) are the
 //! translator's first operations: [`Driver::open_listeners`] runs them
 //! before privileges are dropped.
@@ -55,6 +59,7 @@ use rustix::event::{epoll, Timespec};
 use rustix::io::Errno;
 use rustix::time::{clock_gettime, ClockId};
 
+use crate::fwd::Forwarder;
 use crate::pcap::Pcap;
 use crate::tap::Tap;
 use crate::watch::Watch;
@@ -143,6 +148,8 @@ pub(crate) struct Driver {
     tx_dropped: u64,
     /// What ends pasta besides errors.
     watches: Vec<Box<dyn Watch>>,
+    /// `-T`/`-U` relays and the `auto` scans ([`crate::fwd`]).
+    fwd: Option<Forwarder>,
 }
 
 impl Driver {
@@ -176,6 +183,7 @@ impl Driver {
             pcap,
             tx_dropped: 0,
             watches: Vec::new(),
+            fwd: None,
         })
     }
 
@@ -194,6 +202,16 @@ impl Driver {
         .map_err(|e| Error::sys("adding a watch to epoll", e))?;
         self.watches.push(w);
         Ok(())
+    }
+
+    /// Run `f`'s scans from the loop (`auto` forwarding).
+    pub(crate) fn set_forwarder(&mut self, f: Forwarder) {
+        self.fwd = Some(f);
+    }
+
+    /// The translator (for start-up checks).
+    pub(crate) fn translator(&self) -> &Translator {
+        &self.t
     }
 
     /// A watch fired: exit if it says so.
@@ -225,10 +243,11 @@ impl Driver {
     pub(crate) fn run(&mut self) -> Result<Infallible, Error> {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(EPOLL_EVENTS);
         loop {
-            let timeout = self
-                .t
-                .poll_timeout()
-                .map(|at| timespec(at.saturating_since(now())));
+            let deadline = Instant::min_deadline(
+                self.t.poll_timeout(),
+                self.fwd.as_ref().and_then(Forwarder::deadline),
+            );
+            let timeout = deadline.map(|at| timespec(at.saturating_since(now())));
             events.clear();
             match epoll::wait(&self.epoll, spare_capacity(&mut events), timeout.as_ref()) {
                 Ok(_) | Err(Errno::INTR) => {}
@@ -258,6 +277,13 @@ impl Driver {
                 self.exec
                     .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
                 self.flush()?;
+            }
+            if let Some(f) = &mut self.fwd {
+                if f.tick(now, &mut self.t) {
+                    self.exec
+                        .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+                    self.flush()?;
+                }
             }
             self.log_events();
         }

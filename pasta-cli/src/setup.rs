@@ -18,7 +18,9 @@
 //! 6. Open the capture file (`--pcap`).
 //! 7. Spawn mode: let the command run. Otherwise, unless `-f`, go to the
 //!    background ([`crate::daemon`]); write the PID file.
-//! 8. Start the namespace thread for later work inside the target, drop
+//! 8. Check the host ports of `-t`/`-u` port lists are free (a taken one
+//!    is an error naming it), open the translator's listeners, start the
+//!    namespace thread and with it the `-T`/`-U` relays ([`crate::fwd`]), drop
 //!    privileges ([`crate::privs`]), set up the loop; in the background,
 //!    tell the waiting parent that all went well (it exits 0 then); run the
 //!    loop.
@@ -37,6 +39,7 @@ use passt_core::Translator;
 use rustix::io::Errno;
 
 use crate::config::{Setup, Target};
+use crate::fwd::Forwarder;
 use crate::netlink::{Netlink, Route};
 use crate::netns::{have_sys_admin, join_userns, NetNs, NsThread};
 use crate::pcap::Pcap;
@@ -205,10 +208,15 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
 
     // Listening sockets of forwarded ports, in pasta's own namespace and
     // while privileges last (ports below 1024).
+    crate::fwd::check_host_ports(&core)?;
     let mut driver = Driver::new(translator, tap, pcap)?;
     driver.open_listeners()?;
 
+    // `-T`/`-U` listeners inside the namespace, also while privileges
+    // last; the thread stays for the `auto` scans.
     let ns_thread = NsThread::start(&target)?;
+    let fwd = Forwarder::new(ns_thread, driver.translator().config(), now())?;
+    driver.set_forwarder(fwd);
     privs::drop_privileges(started_as_root, joined_userns, opts.runas.as_ref())?;
 
     if let Some(w) = watch {
@@ -218,8 +226,6 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         d.ready()?;
     }
     made.keep();
-    // Held for the socket handlers: work inside the namespace from now on.
-    let _ns_thread = ns_thread;
     driver.run()
 }
 

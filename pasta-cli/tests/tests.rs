@@ -11,6 +11,7 @@
 //! "remote" namespace; traffic never leaves the namespaces the tests create.
 
 mod cli;
+mod fwd;
 mod host;
 mod ipv4;
 mod ipv6;

@@ -157,6 +157,11 @@ struct Listener {
     sock: SockId,
     /// Whether an `Accept` is outstanding.
     accepting: bool,
+    /// Its port and family: `auto` forwarding closes and reopens by port.
+    port: u16,
+    ipv6: bool,
+    /// Whether `sock` is (being) opened; `false` once closed or failed.
+    open: bool,
 }
 
 /// Counters of the TCP handler.
@@ -292,37 +297,105 @@ impl Tcp {
             }
         }
         for (ipv6, addr, port) in wanted {
-            let owner = SockOwner::TcpListener(self.listeners.len() as u32);
-            let Some(sock) = cx.socks.alloc_owned(owner) else {
-                self.stats.listen_failed += 1;
-                continue;
-            };
-            let bind_addr = match addr {
-                Some(a) => InAny::from(a),
-                None if ipv6 => InAny::UNSPECIFIED6,
-                None => InAny::UNSPECIFIED4,
-            };
-            let mut s = SockSpec::new(Proto::Tcp, ipv6);
-            s.bind = Some(SockAddrAny {
-                addr: bind_addr,
-                port,
-            });
-            s.flags = SockFlags::LISTEN | SockFlags::REUSEADDR;
-            if ipv6 {
-                s.flags |= SockFlags::V6ONLY;
-            }
-            let idx = self.listeners.len() as u32;
-            if !cx.op(SockOp::Open { id: sock, spec: s }) {
-                cx.socks.release(sock);
-                self.stats.listen_failed += 1;
-                continue;
-            }
-            self.listeners.push(Listener {
-                sock,
-                accepting: false,
-            });
-            self.set_owner(cx.socks, sock, Owner::Listener(sock, idx));
+            self.open_listener(cx, ipv6, addr, port);
         }
+    }
+
+    /// `auto` forwarding (`-t auto`): open (`on`) or close the listening
+    /// sockets of forwarded `port`, in each enabled family the rule allows.
+    /// Does nothing for a port the spec does not forward or that is
+    /// already in the state asked for. Returns whether operations were
+    /// queued.
+    pub(crate) fn set_auto_port(&mut self, cx: &mut Cx<'_>, port: u16, on: bool) -> bool {
+        let Some((_, rule)) = cx.config.fwd.tcp_in.lookup(port) else {
+            return false;
+        };
+        let addr = rule.addr;
+        let mut queued = false;
+        if on {
+            for ipv6 in [false, true] {
+                let fam_on = if ipv6 {
+                    cx.config.ip6.is_some() && !matches!(addr, Some(IpAddr::V4(_)))
+                } else {
+                    cx.config.ip4.is_some() && !matches!(addr, Some(IpAddr::V6(_)))
+                };
+                let have = self
+                    .listeners
+                    .iter()
+                    .any(|l| l.open && l.port == port && l.ipv6 == ipv6);
+                if fam_on && !have {
+                    queued |= self.open_listener(cx, ipv6, addr, port);
+                }
+            }
+            return queued;
+        }
+        for i in 0..self.listeners.len() {
+            let Some(l) = self.listeners.get_mut(i) else {
+                break;
+            };
+            if !l.open || l.port != port {
+                continue;
+            }
+            l.open = false;
+            let id = l.sock;
+            self.set_owner(cx.socks, id, Owner::Free);
+            cx.socks.release(id);
+            queued |= cx.op(SockOp::Close { id });
+        }
+        queued
+    }
+
+    /// Queue the `Open` of one listening socket; reuses the entry of a
+    /// closed listener of the same port and family. Returns whether queued.
+    fn open_listener(
+        &mut self,
+        cx: &mut Cx<'_>,
+        ipv6: bool,
+        addr: Option<IpAddr>,
+        port: u16,
+    ) -> bool {
+        let idx = self
+            .listeners
+            .iter()
+            .position(|l| !l.open && l.port == port && l.ipv6 == ipv6)
+            .unwrap_or(self.listeners.len());
+        let owner = SockOwner::TcpListener(idx as u32);
+        let Some(sock) = cx.socks.alloc_owned(owner) else {
+            self.stats.listen_failed += 1;
+            return false;
+        };
+        let bind_addr = match addr {
+            Some(a) => InAny::from(a),
+            None if ipv6 => InAny::UNSPECIFIED6,
+            None => InAny::UNSPECIFIED4,
+        };
+        let mut s = SockSpec::new(Proto::Tcp, ipv6);
+        s.bind = Some(SockAddrAny {
+            addr: bind_addr,
+            port,
+        });
+        s.flags = SockFlags::LISTEN | SockFlags::REUSEADDR;
+        if ipv6 {
+            s.flags |= SockFlags::V6ONLY;
+        }
+        if !cx.op(SockOp::Open { id: sock, spec: s }) {
+            cx.socks.release(sock);
+            self.stats.listen_failed += 1;
+            return false;
+        }
+        let l = Listener {
+            sock,
+            accepting: false,
+            port,
+            ipv6,
+            open: true,
+        };
+        match self.listeners.get_mut(idx) {
+            Some(slot) => *slot = l,
+            None => self.listeners.push(l),
+        }
+        self.set_owner(cx.socks, sock, Owner::Listener(sock, idx as u32));
+        true
     }
 
     /// Record who `sock` belongs to, here and in the translator's socket
@@ -914,7 +987,7 @@ impl Tcp {
         let Some(l) = self.listeners.get(idx as usize).copied() else {
             return;
         };
-        if l.accepting {
+        if l.accepting || !l.open {
             return;
         }
         let Some(id) = cx.socks.alloc_owned(SockOwner::TcpAccept(idx)) else {
@@ -942,9 +1015,12 @@ impl Tcp {
     ) {
         match self.owner_of(done.id) {
             Owner::Accepting(id, idx) => self.accepted(cx, id, idx, done.res),
-            Owner::Listener(id, _) => {
+            Owner::Listener(id, idx) => {
                 if done.res.is_err() {
                     self.stats.listen_failed += 1;
+                    if let Some(l) = self.listeners.get_mut(idx as usize) {
+                        l.open = false;
+                    }
                     self.set_owner(cx.socks, id, Owner::Free);
                     cx.socks.release(id);
                     cx.op(SockOp::Close { id });

@@ -233,7 +233,7 @@ pub(crate) struct Udp {
     flows: FlowTable<UdpFlow>,
     index: FlowIndex<UdpKey>,
     lru: Lru,
-    listeners: Box<[Listener]>,
+    listeners: Vec<Listener>,
     next_listener: usize,
     recv: Option<RecvBatch>,
     icmp_tokens: u32,
@@ -286,7 +286,7 @@ impl Udp {
             flows: FlowTable::new(cap),
             index: FlowIndex::new(cap, config.secret),
             lru: Lru::new(cap),
-            listeners: listeners.into_boxed_slice(),
+            listeners,
             next_listener: 0,
             recv: None,
             icmp_tokens: ICMP_BURST,
@@ -297,10 +297,98 @@ impl Udp {
     /// The `Open` of the next forwarded port's listening socket, if any is
     /// left to open and a socket slot is free.
     pub(crate) fn next_listener_op(&mut self, socks: &mut SockSlots) -> Option<SockOp> {
+        // Entries `auto` forwarding added were opened as they were added.
+        while self
+            .listeners
+            .get(self.next_listener)
+            .is_some_and(|l| l.sock.is_some())
+        {
+            self.next_listener += 1;
+        }
         let n = self.next_listener;
-        let l = self.listeners.get_mut(n)?;
-        let id = socks.alloc_owned(SockOwner::UdpListener(n as u32))?;
+        let op = Self::listener_op(socks, &mut self.listeners, n)?;
         self.next_listener += 1;
+        Some(op)
+    }
+
+    /// `auto` forwarding (`-u auto`): open (`on`) or close the listening
+    /// sockets of forwarded `port` (each enabled family the rule allows),
+    /// pushing the operations to `ops`. Flows that went through a closed
+    /// listener stay until they expire; their replies then fail to send.
+    pub(crate) fn set_auto_port(
+        &mut self,
+        config: &Config,
+        socks: &mut SockSlots,
+        ops: &mut crate::queue::FixedQueue<SockOp>,
+        port: u16,
+        on: bool,
+    ) -> bool {
+        let Some((target, rule)) = config.fwd.udp_in.lookup(port) else {
+            return false;
+        };
+        let mut queued = false;
+        if !on {
+            for l in self.listeners.iter_mut() {
+                if l.bind.port != port {
+                    continue;
+                }
+                if let Some(id) = l.sock.take() {
+                    l.opening = false;
+                    socks.release(id);
+                    queued |= ops.push(SockOp::Close { id }).is_ok();
+                }
+            }
+            return queued;
+        }
+        let fams: [Option<InAny>; 2] = match rule.addr {
+            None => [
+                config.ip4.as_ref().map(|_| InAny::UNSPECIFIED4),
+                config.ip6.as_ref().map(|_| InAny::UNSPECIFIED6),
+            ],
+            Some(a) => {
+                let a = InAny::from(a);
+                let fam_on = if a.is_v4() {
+                    config.ip4.is_some()
+                } else {
+                    config.ip6.is_some()
+                };
+                [fam_on.then_some(a), None]
+            }
+        };
+        for addr in fams.into_iter().flatten() {
+            let bind = SockAddrAny { addr, port };
+            let n = match self.listeners.iter().position(|l| l.bind == bind) {
+                Some(n) if self.listeners.get(n).is_some_and(|l| l.sock.is_some()) => continue,
+                Some(n) => n,
+                None => {
+                    self.listeners.push(Listener {
+                        bind,
+                        target,
+                        sock: None,
+                        opening: false,
+                    });
+                    self.listeners.len() - 1
+                }
+            };
+            if let Some(op) = Self::listener_op(socks, &mut self.listeners, n) {
+                if let Err(op) = ops.push(op) {
+                    if let (SockOp::Open { id, .. }, Some(l)) = (op, self.listeners.get_mut(n)) {
+                        socks.release(id);
+                        l.sock = None;
+                        l.opening = false;
+                    }
+                    continue;
+                }
+                queued = true;
+            }
+        }
+        queued
+    }
+
+    /// The `Open` of listener `n`, with a socket slot allocated for it.
+    fn listener_op(socks: &mut SockSlots, listeners: &mut [Listener], n: usize) -> Option<SockOp> {
+        let l = listeners.get_mut(n)?;
+        let id = socks.alloc_owned(SockOwner::UdpListener(n as u32))?;
         l.sock = Some(id);
         l.opening = true;
         let ipv6 = !l.bind.addr.is_v4();

@@ -1,0 +1,280 @@
+//! Port forwarding through pasta end to end, on the simulated host of
+//! TESTING.md (pasta in the "host" namespace, the guest namespace behind
+//! its tap): `-t`/`-u` with remapped ports, `-T`/`-U` from the namespace to
+//! servers on the host's loopback, `-t auto` picking up a listener started
+//! after pasta, and a taken port named at start-up. Every transfer's
+//! content is compared. Ports 5300-5399.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsFd;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::{can_run, run, stderr, stdout, wait_for, Guest, HostKind, PASTA};
+
+/// Start pasta with `--config-net` and `args`; wait for the guest's
+/// addresses.
+fn topo(tag: &str, args: &[&str]) -> Guest<'static> {
+    let mut g = Guest::on_own(&format!("fwd{tag}"), HostKind::Full);
+    g.prepare(&["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"]);
+    g.prepare(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
+    let mut all = vec!["--config-net"];
+    all.extend_from_slice(args);
+    g.start_pasta_capturing(&all, false);
+    let name = g.name.clone();
+    let ready = wait_for(Duration::from_secs(10), || {
+        let a = stdout(&run("ip", &["-n", &name, "-o", "addr", "show"]));
+        (a.contains("203.0.113.2/") && !a.contains("tentative")).then_some(())
+    });
+    assert!(ready.is_some(), "guest not configured:\n{}", g.log());
+    g
+}
+
+/// Run `f` on a thread inside network namespace `ns`.
+fn spawn_in<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    thread::spawn(move || {
+        let fd = std::fs::File::open(&path).expect("namespace file");
+        rustix::thread::move_into_link_name_space(
+            fd.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns");
+        f()
+    })
+}
+
+/// A seeded byte pattern.
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// Echo server: each connection is read to end of file, written back and
+/// closed.
+fn echo_server(l: TcpListener, conns: usize) {
+    for _ in 0..conns {
+        let (mut s, _) = l.accept().expect("accept");
+        let mut v = Vec::new();
+        s.read_to_end(&mut v).expect("server read");
+        s.write_all(&v).expect("server write");
+    }
+}
+
+/// UDP echo of `n` datagrams.
+fn udp_echo(s: UdpSocket, n: usize) {
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..n {
+        let (k, from) = s.recv_from(&mut buf).expect("udp recv");
+        s.send_to(&buf[..k], from).expect("udp send");
+    }
+}
+
+/// Send `data` to `to`, read the echo, compare.
+fn echo_once(to: SocketAddr, data: &[u8]) -> Result<(), String> {
+    let mut c = TcpStream::connect_timeout(&to, Duration::from_secs(5))
+        .map_err(|e| format!("connect {to}: {e}"))?;
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut c2 = c.try_clone().unwrap();
+    let d = data.to_vec();
+    let w = thread::spawn(move || {
+        c2.write_all(&d).expect("client write");
+        c2.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    c.read_to_end(&mut back)
+        .map_err(|e| format!("read {to}: {e}"))?;
+    w.join().unwrap();
+    if back == data {
+        Ok(())
+    } else {
+        Err(format!(
+            "{to}: echo of {} bytes differs ({} back)",
+            data.len(),
+            back.len()
+        ))
+    }
+}
+
+/// Datagrams to `to` come back unchanged.
+fn udp_roundtrip(to: SocketAddr, n: usize) -> Result<(), String> {
+    let local: SocketAddr = if to.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    }
+    .parse()
+    .unwrap();
+    let s = UdpSocket::bind(local).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = vec![0u8; 65536];
+    for i in 0..n {
+        let d = pattern(i as u64 + 100, 1000 + i * 7);
+        s.send_to(&d, to).map_err(|e| format!("send {to}: {e}"))?;
+        let (k, _) = s
+            .recv_from(&mut buf)
+            .map_err(|e| format!("recv from {to}: {e}"))?;
+        if buf[..k] != d[..] {
+            return Err(format!("{to}: datagram {i} differs"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn fwd_tcp_and_udp_remapped_host_to_namespace() {
+    if !can_run("fwd_tcp_and_udp_remapped_host_to_namespace") {
+        return;
+    }
+    let g = topo(
+        "a",
+        &[
+            "-t",
+            "5301:5302",
+            "-u",
+            "5303:5304",
+            "-T",
+            "none",
+            "-U",
+            "none",
+        ],
+    );
+    let l = spawn_in(&g.name, || TcpListener::bind("0.0.0.0:5302").unwrap())
+        .join()
+        .unwrap();
+    let u = spawn_in(&g.name, || UdpSocket::bind("0.0.0.0:5304").unwrap())
+        .join()
+        .unwrap();
+    let srv = thread::spawn(move || echo_server(l, 1));
+    let usrv = thread::spawn(move || udp_echo(u, 5));
+    thread::sleep(Duration::from_millis(300));
+    let data = pattern(1, 8 << 20);
+    let r = spawn_in(&g.host().name, move || {
+        echo_once("127.0.0.1:5301".parse().unwrap(), &data)?;
+        udp_roundtrip("127.0.0.1:5303".parse().unwrap(), 5)
+    })
+    .join()
+    .unwrap();
+    assert!(r.is_ok(), "{r:?}\n{}", g.log());
+    srv.join().unwrap();
+    usrv.join().unwrap();
+}
+
+#[test]
+fn fwd_tcp_and_udp_namespace_to_host_loopback() {
+    if !can_run("fwd_tcp_and_udp_namespace_to_host_loopback") {
+        return;
+    }
+    let g = topo(
+        "b",
+        &[
+            "-t",
+            "none",
+            "-u",
+            "none",
+            "-T",
+            "5311:5312",
+            "-U",
+            "5313:5314",
+        ],
+    );
+    let h = g.host().name.clone();
+    let l = spawn_in(&h, || TcpListener::bind("127.0.0.1:5312").unwrap())
+        .join()
+        .unwrap();
+    let l6 = spawn_in(&h, || TcpListener::bind("[::1]:5312").unwrap())
+        .join()
+        .unwrap();
+    let u = spawn_in(&h, || UdpSocket::bind("127.0.0.1:5314").unwrap())
+        .join()
+        .unwrap();
+    let srv = thread::spawn(move || echo_server(l, 1));
+    let srv6 = thread::spawn(move || echo_server(l6, 1));
+    let usrv = thread::spawn(move || udp_echo(u, 5));
+    let data = pattern(2, 8 << 20);
+    let r = spawn_in(&g.name, move || {
+        echo_once("127.0.0.1:5311".parse().unwrap(), &data)?;
+        echo_once("[::1]:5311".parse().unwrap(), &data[..100_000])?;
+        udp_roundtrip("127.0.0.1:5313".parse().unwrap(), 5)
+    })
+    .join()
+    .unwrap();
+    assert!(r.is_ok(), "{r:?}\n{}", g.log());
+    srv.join().unwrap();
+    srv6.join().unwrap();
+    usrv.join().unwrap();
+}
+
+#[test]
+fn fwd_tcp_auto_picks_up_a_later_listener() {
+    if !can_run("fwd_tcp_auto_picks_up_a_later_listener") {
+        return;
+    }
+    let g = topo("c", &["-t", "auto", "-T", "none"]);
+    thread::sleep(Duration::from_millis(500));
+    let l = spawn_in(&g.name, || TcpListener::bind("0.0.0.0:5321").unwrap())
+        .join()
+        .unwrap();
+    let started = Instant::now();
+    let srv = thread::spawn(move || echo_server(l, 1));
+    let h = g.host().name.clone();
+    let ok = wait_for(Duration::from_secs(2), || {
+        let h = h.clone();
+        spawn_in(&h, || {
+            TcpListener::bind("127.0.0.1:5321").is_err().then_some(())
+        })
+        .join()
+        .unwrap()
+    });
+    let took = started.elapsed();
+    assert!(
+        ok.is_some(),
+        "host port 5321 not forwarded after 2 s\n{}",
+        g.log()
+    );
+    eprintln!("-t auto: forwarded {took:?} after the listener started");
+    let data = pattern(3, 1 << 20);
+    let r = spawn_in(&h, move || {
+        echo_once("127.0.0.1:5321".parse().unwrap(), &data)
+    })
+    .join()
+    .unwrap();
+    assert!(r.is_ok(), "{r:?}\n{}", g.log());
+    srv.join().unwrap();
+}
+
+#[test]
+fn fwd_taken_host_port_is_named() {
+    if !can_run("fwd_taken_host_port_is_named") {
+        return;
+    }
+    let g = Guest::on_own("fwdd", HostKind::Full);
+    let h = g.host().name.clone();
+    let _taken = spawn_in(&h, || TcpListener::bind("0.0.0.0:5331").unwrap())
+        .join()
+        .unwrap();
+    let o = g
+        .host()
+        .command(&[PASTA, "--netns", &g.name, "-f", "-t", "5331"])
+        .output()
+        .expect("run pasta");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("port 5331") && err.contains("in use"), "{err}");
+    assert!(
+        !g.link().contains(&g.ifname) || g.link().is_empty(),
+        "tap left behind"
+    );
+}

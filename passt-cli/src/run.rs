@@ -44,10 +44,14 @@
 //! [`Translator::handle_timeout`]. Frames made while no guest is connected
 //! are dropped.
 //!
+//! The guest's connection gets send and receive buffers as large as
+//! `net.core.wmem_max`/`rmem_max` allow ([`GUEST_SOCKET_BUFFER`]), so that
+//! a flush of many large frames is one `sendmsg`, not one per few frames.
+//!
 //! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
 //! `clock_gettime(CLOCK_MONOTONIC)`, `accept4`, `recvfrom`, `sendmsg`,
 //! `close`, `unlink` (at exit), `fcntl(F_DUPFD_CLOEXEC)`,
-//! `setsockopt(SO_PEEK_OFF)`, and the socket calls of
+//! `setsockopt(SO_PEEK_OFF, SO_SNDBUF, SO_RCVBUF)`, and the socket calls of
 //! [`passt_core::host::exec`].
 
 use core::time::Duration;
@@ -84,6 +88,9 @@ const TX_SLOTS: usize = 512;
 
 /// Records per `sendmsg`.
 pub(crate) const IOVECS: usize = 128;
+
+/// `SO_SNDBUF` and `SO_RCVBUF` asked for on the guest's connection.
+const GUEST_SOCKET_BUFFER: usize = 1 << 30;
 
 /// epoll token of the listening socket.
 const TOKEN_LISTENER: u64 = 0;
@@ -342,6 +349,17 @@ impl Driver {
 
     /// Start serving a guest connection.
     fn connect(&mut self, fd: OwnedFd) -> Result<(), Error> {
+        // Large buffers both ways (the kernel caps them at
+        // `net.core.[wr]mem_max`): with the default (about 200 KiB, three
+        // 64 KiB frames) every flush ends in `EAGAIN` after a few frames.
+        for set in [
+            rustix::net::sockopt::set_socket_send_buffer_size,
+            rustix::net::sockopt::set_socket_recv_buffer_size,
+        ] {
+            if let Err(e) = set(&fd, GUEST_SOCKET_BUFFER) {
+                debug!("guest connection: setting a buffer size: {e}");
+            }
+        }
         epoll::add(
             &self.epoll,
             &fd,

@@ -3,24 +3,31 @@
 //!
 //! The guest is Debian's cloud kernel with a busybox initramfs built here
 //! (and cached under `target/tmp/passt-vm/`): its `/init` loads the virtio
-//! network modules, runs `udhcpc`, waits for SLAAC, tries `udhcpc6`, pings
-//! the IPv4 and IPv6 gateways (the echo itself needs passt's ICMP handler;
-//! the neighbour entries show that ARP and NDP were answered), prints
-//! `MARK ...` lines on the serial console and powers off. The test checks
-//! the marks, and that `passt -1` exits once qemu has gone. A second guest
-//! boots through `qrap` with an old-style `-netdev socket,fd=5`.
+//! network modules, runs `udhcpc`, waits for SLAAC (and DAD), tries
+//! `udhcpc6`, pings the gateways, and with `l4test` on its command line
+//! goes on with TCP (`nc`) and UDP (`tftp`, `nslookup`) to servers the test
+//! runs on the host's loopback (through the gateway address) and far away
+//! (198.51.100.1 and 2001:db8:3::1 in the remote namespace), ICMP echo both
+//! ways, 4 MiB up and 4 MiB down with their SHA-256 compared with the
+//! host's, and a connection from the host through `-t` to an `nc -l` in the
+//! guest. It prints `MARK ...` lines on the serial console and powers off.
+//! The test checks the marks, and that `passt -1` exits once qemu has gone.
+//! A second guest boots through `qrap` with an old-style `-netdev
+//! socket,fd=5` (IPv4 and L2 checks only).
 //!
 //! Packages (installed if missing): qemu-system-x86, linux-image-cloud-amd64,
 //! cpio; busybox-static is downloaded and unpacked rather than installed
 //! (it conflicts with the dynamic busybox the other tests use).
 
 use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    can_run_as_root, ensure_packages, run, Passt, Topology, HOST4, HOST6, REMOTE4,
+    can_run_as_root, ensure_packages, run, sh, Passt, Topology, HOST4, HOST6, REMOTE4,
 };
 
 /// The guest's MAC address.
@@ -58,7 +65,7 @@ i=0
 grep -q nov6 /proc/cmdline && i=20
 while [ $i -lt 20 ]; do
   a=$(ip -6 -o addr show dev eth0 scope global | awk '{print $4}' | head -n 1)
-  [ -n "$a" ] && break
+  [ -n "$a" ] && ! ip -6 addr show dev eth0 | grep -q tentative && break
   sleep 1; i=$((i+1))
 done
 echo "MARK addr6 $a"
@@ -74,6 +81,34 @@ echo "MARK neigh4 $(ip neigh show "$gw4" dev eth0)"
 gw6=$(ip -6 route show default | awk '{print $3}' | head -n 1)
 ping6 -c 1 -W 2 -I eth0 "$gw6" >/dev/null 2>&1 && echo "MARK ping6 ok" || echo "MARK ping6 no-reply"
 echo "MARK neigh6 $(ip -6 neigh show "$gw6" dev eth0)"
+if grep -q l4test /proc/cmdline; then
+  rem4=198.51.100.1; rem6=2001:db8:3::1
+  echo guest-says-hi > /tmp/greet
+  timeout 60 nc -l -p 10022 < /tmp/greet > /tmp/inbound 2>&1 &
+  lpid=$!
+  echo "MARK listening"
+  echo "MARK tcp-gw $(echo hello-gw | timeout 10 nc $gw4 10001 2>&1)"
+  echo "MARK tcp-remote $(echo hello-remote | timeout 10 nc $rem4 10001 2>&1)"
+  echo "MARK tcp6-remote $(echo hello-remote6 | timeout 10 nc $rem6 10001 2>&1)"
+  timeout 10 tftp -g -r probe -l /tmp/udp-gw $gw4 10069 >/dev/null 2>&1
+  echo "MARK udp-gw $(cat /tmp/udp-gw)"
+  timeout 10 tftp -g -r probe -l /tmp/udp-remote $rem4 10069 >/dev/null 2>&1
+  echo "MARK udp-remote $(cat /tmp/udp-remote)"
+  echo "MARK dns-gw $(timeout 10 nslookup probe.example $gw4 2>&1 | grep -o '192\.0\.2\.[0-9]*' | tr '\n' ' ')"
+  gwmap6=2001:db8:2::1
+  ping6 -c 1 -W 3 "$gwmap6" >/dev/null 2>&1 && echo "MARK ping6-gwmap ok" || echo "MARK ping6-gwmap no-reply"
+  echo "MARK tcp6-gwmap $(echo hello-gw6 | timeout 10 nc $gwmap6 10001 2>&1)"
+  ping -c 1 -W 3 "$rem4" >/dev/null 2>&1 && echo "MARK ping4-remote ok" || echo "MARK ping4-remote no-reply"
+  ping6 -c 1 -W 3 "$rem6" >/dev/null 2>&1 && echo "MARK ping6-remote ok" || echo "MARK ping6-remote no-reply"
+  dd if=/dev/urandom of=/tmp/blob bs=64k count=64 2>/dev/null
+  echo "MARK up-sha $(sha256sum /tmp/blob | cut -d ' ' -f 1)"
+  echo "MARK up-reply $(timeout 60 nc $gw4 10002 < /tmp/blob 2>&1)"
+  rm -f /tmp/blob
+  timeout 60 nc $rem4 10003 < /dev/null > /tmp/down 2>/dev/null
+  echo "MARK down-sha $(sha256sum /tmp/down | cut -d ' ' -f 1) $(wc -c < /tmp/down)"
+  wait $lpid
+  echo "MARK inbound $(cat /tmp/inbound)"
+fi
 echo "MARK done"
 poweroff -f
 "#;
@@ -97,6 +132,221 @@ bound|renew) echo "MARK lease6 ipv6=$ipv6 dns=$dns search=$search" >/dev/console
 esac
 exit 0
 "#;
+
+/// A second address of `remote`, routed through the gateway from the host:
+/// "a server on the internet" (the gateway's own address is mapped to the
+/// host's loopback).
+const FAR4: &str = "198.51.100.1";
+/// Its IPv6 counterpart.
+const FAR6: &str = "2001:db8:3::1";
+/// TCP: a small request-reply server (on the host's loopback and far away).
+const PORT_REPLY: u16 = 10001;
+/// TCP: a sink on the host's loopback for the guest's upload.
+const PORT_SINK: u16 = 10002;
+/// TCP: far away, sends the download and closes.
+const PORT_SOURCE: u16 = 10003;
+/// UDP: TFTP responders (on the host's loopback and far away).
+const PORT_TFTP: u16 = 10069;
+/// TCP: forwarded to the guest with `-t`.
+const PORT_INBOUND: u16 = 10022;
+/// Bytes the guest downloads (TCG is slow: a few MiB).
+const DOWNLOAD_LEN: usize = 4 << 20;
+/// Bytes the guest uploads (its `dd bs=64k count=64`).
+const UPLOAD_LEN: usize = 4 << 20;
+
+/// Run `f` on a thread that has entered network namespace `ns`; sockets it
+/// creates stay in `ns` wherever they are used later.
+fn spawn_in<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    use std::os::fd::AsFd;
+    let path = PathBuf::from("/run/netns").join(ns);
+    std::thread::spawn(move || {
+        let fd = fs::File::open(&path).expect("netns handle");
+        rustix::thread::move_into_link_name_space(
+            fd.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns");
+        f()
+    })
+}
+
+/// [`spawn_in`], waiting for the result.
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    spawn_in(ns, f).join().expect("thread in netns")
+}
+
+/// Serve every connection to `l` on its own thread with `f`.
+fn serve(l: TcpListener, f: impl Fn(TcpStream) + Send + Sync + Copy + 'static) {
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || f(s));
+        }
+    });
+}
+
+/// Answer every DNS query on `sock` for an A record with `answer` (and any
+/// other type with no records): UDP both ways, the guest's `nslookup` shows
+/// which server answered.
+fn dns_responder(sock: UdpSocket, answer: [u8; 4]) {
+    std::thread::spawn(move || {
+        let mut b = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut b) {
+            let q = &b[..n];
+            // Header, then one question: labels up to the root, type, class.
+            let Some(name_len) = q.get(12..).and_then(|r| r.iter().position(|&c| c == 0)) else {
+                continue;
+            };
+            let qend = 12 + name_len + 1 + 4;
+            let Some(question) = q.get(12..qend) else {
+                continue;
+            };
+            let is_a = question[question.len() - 4..question.len() - 2] == [0, 1];
+            let mut r = Vec::with_capacity(64);
+            r.extend_from_slice(&q[..2]);
+            r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, u8::from(is_a), 0, 0, 0, 0]);
+            r.extend_from_slice(question);
+            if is_a {
+                r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                r.extend_from_slice(&answer);
+            }
+            let _ = sock.send_to(&r, from);
+        }
+    });
+}
+
+/// Answer every TFTP read request (RFC 1350 §5) on `sock` with one short
+/// data block, `<tag> <sender's address>`, from the same port (which ends
+/// the transfer); acknowledgements are ignored.
+fn tftp_responder(sock: UdpSocket, tag: &'static str) {
+    std::thread::spawn(move || {
+        let mut b = [0u8; 516];
+        while let Ok((n, from)) = sock.recv_from(&mut b) {
+            if b.get(..2) != Some(&[0, 1]) || n < 4 {
+                continue;
+            }
+            let mut r = vec![0, 3, 0, 1];
+            r.extend_from_slice(format!("{tag} {}\n", from.ip().to_canonical()).as_bytes());
+            let _ = sock.send_to(&r, from);
+        }
+    });
+}
+
+/// Deterministic bytes for the download (xorshift).
+fn download_data() -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..DOWNLOAD_LEN)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// `sha256sum` of a file, as hex.
+fn sha256(path: &Path) -> String {
+    let o = run("sha256sum", &[path.to_str().unwrap()]);
+    assert!(o.status.success(), "{o:?}");
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The servers of the guest's L4 checks (see [`INIT`]): on the host (reached
+/// through the gateway address, which passt maps to the host's loopback) a
+/// reply server, an upload sink writing to `upload`, a TFTP responder and a
+/// DNS responder answering 192.0.2.101; in `remote`, on [`FAR4`]/[`FAR6`]
+/// a reply server, a download source serving `download` and a TFTP
+/// responder, and on every address a DNS responder answering 192.0.2.102
+/// (the host's resolver is [`REMOTE4`]). A reply is `pong-<where> <peer
+/// address> <request>`.
+fn start_servers(topo: &Topology, upload: PathBuf, download: PathBuf) {
+    fn reply(mut s: TcpStream, tag: &str) {
+        let peer = s.peer_addr().map(|a| a.ip().to_canonical().to_string());
+        let mut req = String::new();
+        let _ = s.read_to_string(&mut req);
+        let _ = writeln!(s, "pong-{tag} {} {}", peer.unwrap_or_default(), req.trim());
+    }
+    let (reply_h, sink, dns_h, tftp_h) = in_netns(&topo.host, || {
+        (
+            TcpListener::bind(("::", PORT_REPLY)).expect("bind"),
+            TcpListener::bind(("127.0.0.1", PORT_SINK)).expect("bind"),
+            UdpSocket::bind(("127.0.0.1", 53)).expect("bind"),
+            UdpSocket::bind(("127.0.0.1", PORT_TFTP)).expect("bind"),
+        )
+    });
+    let (reply_r, source, dns_r, tftp_r) = in_netns(&topo.remote, || {
+        (
+            TcpListener::bind(("::", PORT_REPLY)).expect("bind"),
+            TcpListener::bind((FAR4, PORT_SOURCE)).expect("bind"),
+            UdpSocket::bind(("0.0.0.0", 53)).expect("bind"),
+            UdpSocket::bind((FAR4, PORT_TFTP)).expect("bind"),
+        )
+    });
+    tftp_responder(tftp_h, "udp-host");
+    tftp_responder(tftp_r, "udp-remote");
+    serve(reply_h, |s| reply(s, "host"));
+    serve(reply_r, |s| reply(s, "remote"));
+    dns_responder(dns_h, [192, 0, 2, 101]);
+    dns_responder(dns_r, [192, 0, 2, 102]);
+    std::thread::spawn(move || {
+        for mut s in sink.incoming().flatten() {
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got);
+            let _ = fs::write(&upload, &got);
+            let _ = writeln!(s, "got {}", got.len());
+        }
+    });
+    let data = std::sync::Arc::new(fs::read(&download).expect("download file"));
+    std::thread::spawn(move || {
+        for mut s in source.incoming().flatten() {
+            let _ = s.write_all(&data);
+        }
+    });
+}
+
+/// From the host's namespace, once the guest says it listens, connect to
+/// the `-t` port on the host's loopback, send a line and return the
+/// guest's answer (retrying for a while: the guest may not listen yet).
+fn connect_inbound(ns: &str, console: PathBuf) -> std::thread::JoinHandle<String> {
+    spawn_in(ns, move || {
+        let deadline = Instant::now() + VM_LIMIT;
+        while !fs::read_to_string(&console)
+            .unwrap_or_default()
+            .contains("MARK listening")
+        {
+            if Instant::now() > deadline {
+                return "guest never listened".to_owned();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let attempt = (|| -> std::io::Result<String> {
+                let mut s = TcpStream::connect(("127.0.0.1", PORT_INBOUND))?;
+                s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                s.write_all(b"host-says-hi\n")?;
+                s.shutdown(std::net::Shutdown::Write)?;
+                let mut got = String::new();
+                s.read_to_string(&mut got)?;
+                Ok(got)
+            })();
+            match attempt {
+                Ok(got) if got.contains("guest-says-hi") => return got,
+                Ok(got) => last = got,
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        format!("no answer: {last}")
+    })
+}
 
 /// The newest cloud kernel in /boot and its version.
 fn kernel() -> Option<(PathBuf, String)> {
@@ -317,7 +567,45 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
         return;
     }
     let topo = Topology::new("vm");
-    let mut passt = Passt::start_in(Some(&topo.host), "vm", &["-1"]);
+    // "The internet" beyond the gateway, and ICMP echo sockets for passt
+    // (which runs as nobody).
+    sh(&[
+        "ip",
+        "-n",
+        &topo.remote,
+        "addr",
+        "add",
+        &format!("{FAR4}/32"),
+        "dev",
+        "lo",
+    ]);
+    sh(&[
+        "ip",
+        "-n",
+        &topo.remote,
+        "-6",
+        "addr",
+        "add",
+        &format!("{FAR6}/128"),
+        "dev",
+        "lo",
+    ]);
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &topo.host,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ping_group_range=0 2147483647",
+    ]);
+    let inbound_port = PORT_INBOUND.to_string();
+    let mut passt = Passt::start_in(Some(&topo.host), "vm", &["-1", "-t", &inbound_port]);
+    let upload = passt.dir.0.join("upload");
+    let download = passt.dir.0.join("download");
+    fs::write(&download, download_data()).unwrap();
+    start_servers(&topo, upload.clone(), download.clone());
+    let inbound = connect_inbound(&topo.host, passt.dir.0.join("console.log"));
     let netdev = [
         "-netdev".to_owned(),
         format!(
@@ -325,7 +613,7 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
             passt.sock.display()
         ),
     ];
-    let console = boot(&passt, &[], &netdev, "");
+    let console = boot(&passt, &[], &netdev, "l4test");
     let ctx = || format!("console:\n{console:?}\npasst:\n{}", passt.log());
     let Some(console) = console.as_deref() else {
         panic!("guest still running after {VM_LIMIT:?}\n{}", ctx());
@@ -378,6 +666,78 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
     assert!(neigh4.contains("lladdr 9a:55:9a:55:9a:55"), "{}", ctx());
     let neigh6 = mark(console, "neigh6").unwrap_or_default();
     assert!(neigh6.contains("lladdr 9a:55:9a:55:9a:55"), "{}", ctx());
+    // ICMP echo through passt's ping sockets: the gateway (the host's
+    // loopback) and far away.
+    // (An echo to passt's own link-local address, the guest's IPv6 router,
+    // is not answered: `ping6` is only printed.)
+    for key in ["ping4", "ping6-gwmap", "ping4-remote", "ping6-remote"] {
+        assert_eq!(mark(console, key), Some("ok"), "{key}: {}", ctx());
+    }
+    // TCP: the gateway address is the host's loopback; far servers see the
+    // host's address.
+    assert_eq!(
+        mark(console, "tcp-gw"),
+        Some("pong-host 127.0.0.1 hello-gw"),
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        mark(console, "tcp-remote"),
+        Some(&*format!("pong-remote {HOST4} hello-remote")),
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        mark(console, "tcp6-remote"),
+        Some(&*format!("pong-remote {HOST6} hello-remote6")),
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        mark(console, "tcp6-gwmap"),
+        Some("pong-host ::1 hello-gw6"),
+        "{}",
+        ctx()
+    );
+    // UDP both ways (a TFTP read), to the host's loopback and far away.
+    assert_eq!(
+        mark(console, "udp-gw"),
+        Some("udp-host 127.0.0.1"),
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        mark(console, "udp-remote"),
+        Some(&*format!("udp-remote {HOST4}")),
+        "{}",
+        ctx()
+    );
+    // DNS to the gateway, which is also the host's resolver, reaches that
+    // resolver (--dns-forward), not the host's loopback.
+    assert_eq!(mark(console, "dns-gw"), Some("192.0.2.102"), "{}", ctx());
+    // Megabytes both ways, checksums compared with the host's.
+    assert_eq!(
+        mark(console, "up-reply"),
+        Some(&*format!("got {UPLOAD_LEN}")),
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        mark(console, "up-sha"),
+        Some(&*sha256(&upload)),
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        mark(console, "down-sha"),
+        Some(&*format!("{} {DOWNLOAD_LEN}", sha256(&download))),
+        "{}",
+        ctx()
+    );
+    // Host -> guest through -t: both directions of the connection.
+    let answer = inbound.join().unwrap();
+    assert_eq!(answer, "guest-says-hi\n", "{}", ctx());
+    assert_eq!(mark(console, "inbound"), Some("host-says-hi"), "{}", ctx());
     // qemu closed the socket when the guest powered off: passt -1 is done.
     let exit = passt.wait_exit(Duration::from_secs(5));
     assert_eq!(

@@ -53,6 +53,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p passt-core --no-deps
 step "tests"
 cargo test --workspace
 
+step "examples (the embedding example drives the translator as a VMM would)"
+cargo run -q -p passt-core --example conversation
+cargo run -q -p passt-core --example embed
+
 step "fuzz smoke (${FUZZ_SECONDS}s per target)"
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT

@@ -222,7 +222,6 @@ impl NsThread {
     ///
     /// # Errors
     /// If the thread is gone.
-    #[allow(dead_code)] // For the socket handlers: sockets inside the namespace.
     pub(crate) fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,

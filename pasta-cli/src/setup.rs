@@ -218,8 +218,8 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         d.ready()?;
     }
     made.keep();
-    // Held for the socket handlers: work inside the namespace from now on.
-    let _ns_thread = ns_thread;
+    // Sockets inside the namespace from now on (spliced connections).
+    driver.set_ns_thread(ns_thread);
     driver.run()
 }
 

@@ -103,9 +103,7 @@ fn socat_one_way(t: &Topo, port: u16, ns_sends: bool) {
             .output()
             .expect("socat on the host");
     assert!(o.status.success(), "host socat: {o:?}");
-    let done = wait_for(Duration::from_secs(20), || {
-        server.try_wait().ok().flatten()
-    });
+    let done = wait_for(Duration::from_secs(20), || server.try_wait().ok().flatten());
     assert!(
         done.is_some_and(|s| s.success()),
         "namespace socat: {done:?}"

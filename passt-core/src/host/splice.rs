@@ -158,10 +158,7 @@ impl Splice {
         a: BorrowedFd<'_>,
         b: BorrowedFd<'_>,
     ) -> Option<Result<Done, Errno>> {
-        let r = self
-            .a_to_b
-            .pump(a, b)
-            .and_then(|()| self.b_to_a.pump(b, a));
+        let r = self.a_to_b.pump(a, b).and_then(|()| self.b_to_a.pump(b, a));
         if let Err(e) = r {
             // Reset both ways on close.
             let _ = net::sockopt::set_socket_linger(a, Some(core::time::Duration::ZERO));

@@ -49,6 +49,28 @@
 //!   closed. An RST from the guest closes the socket; a socket error resets
 //!   the guest.
 //!
+//! # Spliced connections (pasta's loopback fast path)
+//!
+//! With `config.fwd.splice` (pasta without `--no-splice`), a connection
+//! accepted on a `-t` listener from the host's loopback (`127.0.0.1`,
+//! `::1`) is not translated into frames. The handler opens a second socket
+//! connected to the same family's loopback at the forwarded port, inside
+//! the namespace ([`SockOp::Open`] with [`SockFlags::IN_NS`]); when it
+//! connects (writability) it hands both sockets to the executor
+//! ([`SockOp::Splice`]), which moves the bytes inside the kernel
+//! (`crate::host::splice`) and owns their readiness until it reports the
+//! end (one completion: [`Done::Spliced`] or the error); then both sockets
+//! are closed. A refused or failed connect closes the accepted socket.
+//!
+//! The connection is a flow of the same table (both sides
+//! [`crate::flow::Pif::Splice`]; `Conn::splice` names the second socket),
+//! so the table's capacity and the socket slots limit it like any other,
+//! and the handshake timeout bounds its connect. It has no index key (no
+//! guest segment can reach it) and, once spliced, no deadline of ours: the
+//! two kernel connections keep their own. `Tcp::new_spliced` is the entry
+//! for the other direction too (`-T` from the namespace's loopback: the
+//! second socket connects in pasta's own namespace, `in_ns` false).
+//!
 //! # Ordering of tx ring use
 //!
 //! The ring holds one pending range at a time, and a pending range blocks

@@ -100,6 +100,11 @@ bitflags::bitflags! {
         /// instead: UDP flows keep the guest's source port where they can
         /// and fall back to an ephemeral one, in one operation.
         const BIND_FALLBACK = 1 << 5;
+        /// Create the socket inside the guest's network namespace (pasta:
+        /// the namespace side of a spliced connection) instead of the
+        /// driver's own. An executor that cannot fails the `Open` with
+        /// `EOPNOTSUPP`.
+        const IN_NS = 1 << 6;
     }
 }
 
@@ -230,6 +235,21 @@ pub enum SockOp {
         /// Shut the write side (else the read side).
         write: bool,
     },
+    /// Move bytes both ways between two connected stream sockets inside
+    /// the host kernel (pasta's loopback fast path: `splice(2)` through a
+    /// pipe pair per direction), until both directions reached end of file
+    /// (each end of file is passed on as `shutdown(SHUT_WR)` of the other
+    /// socket) or one side failed (the other is then reset). From now on
+    /// the executor, not the translator, handles the readiness of both
+    /// sockets. Completes **once, when the splice ends**, for `id`:
+    /// [`Done::Spliced`], or `Err` (the error that ended it, or why it
+    /// could not start). Both sockets stay open until `Close`d.
+    Splice {
+        /// One socket (the accepted one).
+        id: SockId,
+        /// The other (the one connected for it).
+        peer: SockId,
+    },
     /// Close the socket and forget `id`. No completion.
     Close {
         /// The socket.
@@ -321,6 +341,13 @@ pub enum Done {
     Datagrams {
         /// Datagrams received.
         count: u32,
+    },
+    /// The end of a [`SockOp::Splice`]: both directions closed cleanly.
+    Spliced {
+        /// Bytes moved from `id` to `peer`.
+        to_peer: u64,
+        /// Bytes moved from `peer` to `id`.
+        from_peer: u64,
     },
 }
 

@@ -1158,6 +1158,11 @@ fn no_options_change_only_defaults() {
     expect.fwd.udp_in = auto.clone();
     expect.fwd.tcp_out = auto.clone();
     expect.fwd.udp_out = auto;
+    // pasta splices loopback connections unless told not to.
+    expect.fwd.splice = true;
+    assert_eq!(c, expect);
+    let c = overridden(PASTA, &["--no-splice"]);
+    expect.fwd.splice = false;
     assert_eq!(c, expect);
 }
 

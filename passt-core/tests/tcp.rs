@@ -1083,3 +1083,154 @@ fn full_buffer_gives_zero_window_and_writability_reopens_it() {
     // Data that the guest sends now is written.
     send_taken(&mut h, id, 40032, s, a.ack, 1000, 299_000);
 }
+
+/// A harness forwarding TCP 8080 with splicing on; the listener open.
+fn splice_harness(splice: bool) -> (Harness, SockId) {
+    let mut c = test_config();
+    c.fwd.tcp_in = FwdSpec::parse("8080").unwrap();
+    c.fwd.splice = splice;
+    let mut h = Harness::new(c);
+    let lid = match h.expect_op() {
+        SockOp::Open { id, .. } => id,
+        op => panic!("{op:?}"),
+    };
+    h.complete(ok(lid, Done::Opened));
+    (h, lid)
+}
+
+/// Accept one connection from `peer` on port 8080; the accepted socket.
+/// The next `Accept` is answered with `EAGAIN` (after the ops the accept
+/// itself produced, which are returned).
+fn accept_from(h: &mut Harness, lid: SockId, peer: SockAddrAny) -> (SockId, Vec<SockOp>) {
+    h.ready(lid, Ready::READABLE);
+    let id = match h.expect_op() {
+        SockOp::Accept { id, .. } => id,
+        op => panic!("{op:?}"),
+    };
+    h.complete(ok(
+        id,
+        Done::Accepted {
+            peer,
+            local: SockAddrAny::new(Ipv4Addr::LOCALHOST, 8080),
+        },
+    ));
+    let mut ops = Vec::new();
+    loop {
+        match h.expect_op() {
+            SockOp::Accept { id: next, .. } => {
+                h.complete(Completion {
+                    id: next,
+                    res: Err(Errno::EAGAIN),
+                });
+                break;
+            }
+            op => ops.push(op),
+        }
+    }
+    (id, ops)
+}
+
+/// The namespace-side socket a spliced accept opened.
+fn ns_open(ops: &[SockOp], port: u16) -> SockId {
+    match ops {
+        [SockOp::Open { id, spec }] => {
+            assert!(spec.flags.contains(SockFlags::IN_NS), "{spec:?}");
+            assert_eq!(spec.peer, Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, port)));
+            *id
+        }
+        _ => panic!("expected one Open, got {ops:?}"),
+    }
+}
+
+#[test]
+fn loopback_connection_to_a_forwarded_port_is_spliced_without_frames() {
+    let (mut h, lid) = splice_harness(true);
+    let (id, ops) = accept_from(&mut h, lid, SockAddrAny::new(Ipv4Addr::LOCALHOST, 5555));
+    let ns = ns_open(&ops, 8080);
+    h.complete(ok(ns, Done::Opened));
+    // Data arriving on the accepted socket waits for the splice.
+    h.ready(id, Ready::READABLE);
+    h.expect_no_op();
+    h.ready(ns, Ready::WRITABLE);
+    assert_eq!(h.expect_op(), SockOp::Splice { id, peer: ns });
+    h.expect_no_op();
+    // No deadline of ours while spliced: hours later, nothing happens.
+    h.advance(Duration::from_secs(3 * 3600));
+    h.expect_no_op();
+    h.complete(ok(
+        id,
+        Done::Spliced {
+            to_peer: 10,
+            from_peer: 20,
+        },
+    ));
+    let mut closed = vec![h.expect_op(), h.expect_op()];
+    closed.sort_by_key(|o| format!("{o:?}"));
+    let mut want = vec![SockOp::Close { id }, SockOp::Close { id: ns }];
+    want.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(closed, want);
+    h.expect_no_op();
+    h.expect_no_frame();
+    assert_eq!(h.t.tcp_stats().spliced, 1);
+    assert_eq!(h.t.tcp_stats().closed, 1);
+}
+
+#[test]
+fn spliced_connection_refused_or_stuck_in_the_namespace_is_closed() {
+    let (mut h, lid) = splice_harness(true);
+    // Refused: both sockets close, nothing goes to the guest.
+    let (id, ops) = accept_from(&mut h, lid, SockAddrAny::new(Ipv4Addr::LOCALHOST, 5555));
+    let ns = ns_open(&ops, 8080);
+    h.complete(ok(ns, Done::Opened));
+    h.ready(ns, Ready::HANGUP | Ready::ERROR);
+    let closed = [h.expect_op(), h.expect_op()];
+    assert!(closed.contains(&SockOp::Close { id }));
+    assert!(closed.contains(&SockOp::Close { id: ns }));
+    h.expect_no_frame();
+    // The executor cannot open in the namespace: the same.
+    let (id, ops) = accept_from(&mut h, lid, SockAddrAny::new(Ipv4Addr::LOCALHOST, 5556));
+    let ns = ns_open(&ops, 8080);
+    h.complete(Completion {
+        id: ns,
+        res: Err(Errno(95)),
+    });
+    let closed = [h.expect_op(), h.expect_op()];
+    assert!(closed.contains(&SockOp::Close { id }));
+    // A connect that never completes ends with the handshake timeout.
+    let (id, ops) = accept_from(&mut h, lid, SockAddrAny::new(Ipv4Addr::LOCALHOST, 5557));
+    let ns = ns_open(&ops, 8080);
+    h.complete(ok(ns, Done::Opened));
+    h.advance(Duration::from_secs(11));
+    let closed = [h.expect_op(), h.expect_op()];
+    assert!(closed.contains(&SockOp::Close { id }));
+    assert!(closed.contains(&SockOp::Close { id: ns }));
+    // A splice that ends in an error closes both too.
+    let (id, ops) = accept_from(&mut h, lid, SockAddrAny::new(Ipv4Addr::LOCALHOST, 5558));
+    let ns = ns_open(&ops, 8080);
+    h.ready(ns, Ready::WRITABLE);
+    assert_eq!(h.expect_op(), SockOp::Splice { id, peer: ns });
+    h.complete(Completion {
+        id,
+        res: Err(Errno::ECONNRESET),
+    });
+    let closed = [h.expect_op(), h.expect_op()];
+    assert!(closed.contains(&SockOp::Close { id: ns }));
+    h.expect_no_op();
+    h.expect_no_frame();
+    assert_eq!(h.t.tcp_stats().splice_errors, 1);
+    assert_eq!(h.t.tcp_flows(), 0);
+}
+
+#[test]
+fn only_loopback_peers_are_spliced_and_no_splice_uses_the_tap() {
+    // From another address: a SYN to the guest, as before.
+    let (mut h, lid) = splice_harness(true);
+    let (_, ops) = accept_from(&mut h, lid, SockAddrAny::new(REMOTE4, 5555));
+    assert!(ops.is_empty(), "{ops:?}");
+    assert_eq!(out(&mut h).flags, TcpFlags::SYN);
+    // Splicing off: loopback too.
+    let (mut h, lid) = splice_harness(false);
+    let (_, ops) = accept_from(&mut h, lid, SockAddrAny::new(Ipv4Addr::LOCALHOST, 5555));
+    assert!(ops.is_empty(), "{ops:?}");
+    assert_eq!(out(&mut h).flags, TcpFlags::SYN);
+}

@@ -178,7 +178,9 @@ type Job = Box<dyn FnOnce() + Send>;
 ///
 /// Start it after going to the background (threads do not survive
 /// `fork(2)`) and before dropping privileges.
-#[derive(Debug)]
+/// Cheap to clone: clones share the one thread, which ends when the last
+/// clone is dropped.
+#[derive(Debug, Clone)]
 pub(crate) struct NsThread {
     jobs: mpsc::Sender<Job>,
 }

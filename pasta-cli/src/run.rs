@@ -27,6 +27,11 @@
 //! With a [`Forwarder`] (`-T`, `-U`, `auto`), its scan is one more
 //! deadline: when due, [`Forwarder::tick`] tells the translator which
 //! `auto` ports to open or close, and those operations run at once.
+//! Socket readiness goes through [`SockExec::ready`], which keeps the
+//! sockets of spliced connections (pasta's loopback fast path) for its
+//! splice engine and hands the rest to the translator. The namespace side
+//! of those connections is made on the [`NsThread`]
+//! ([`Driver::set_ns_thread`]).
 //!
 //! The listening sockets of forwarded ports (`-t`, `-u`) are the
 //! translator's first operations: [`Driver::open_listeners`] runs them
@@ -51,15 +56,17 @@ use core::time::Duration;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
-use passt_core::host::exec::{id_of, ready_of, SockExec};
+use passt_core::host::exec::{id_of, SockExec};
 use passt_core::time::Instant;
 use passt_core::{Event, Translator};
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, Timespec};
 use rustix::io::Errno;
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use rustix::time::{clock_gettime, ClockId};
 
 use crate::fwd::Forwarder;
+use crate::netns::NsThread;
 use crate::pcap::Pcap;
 use crate::tap::Tap;
 use crate::watch::Watch;
@@ -187,6 +194,28 @@ impl Driver {
         })
     }
 
+    /// Make the sockets of `Open`s with `SockFlags::IN_NS` (the namespace
+    /// side of spliced connections) on `ns`, the thread that stays in the
+    /// namespace.
+    pub(crate) fn set_ns_thread(&mut self, ns: NsThread) {
+        self.exec.set_ns_socket_hook(Box::new(move |ipv6| {
+            let family = if ipv6 {
+                AddressFamily::INET6
+            } else {
+                AddressFamily::INET
+            };
+            ns.run(move || {
+                rustix::net::socket_with(
+                    family,
+                    SocketType::STREAM,
+                    SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+                    None,
+                )
+            })
+            .unwrap_or(Err(Errno::OPNOTSUPP))
+        }));
+    }
+
     /// Also wait on `w`; the process exits when it says so.
     ///
     /// # Errors
@@ -261,8 +290,8 @@ impl Driver {
                     self.watch_ready(token);
                 } else if let Some(id) = id_of(token) {
                     let now = now();
-                    self.t
-                        .handle_ready(now, id, ready_of(ev.flags), &mut self.tx);
+                    self.exec
+                        .ready(&mut self.t, now, id, ev.flags, &mut self.tx);
                     self.exec
                         .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
                     if self.tx.len() >= TX_SLOTS / 2 {

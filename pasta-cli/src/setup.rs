@@ -215,7 +215,7 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     // `-T`/`-U` listeners inside the namespace, also while privileges
     // last; the thread stays for the `auto` scans.
     let ns_thread = NsThread::start(&target)?;
-    let fwd = Forwarder::new(ns_thread, driver.translator().config(), now())?;
+    let fwd = Forwarder::new(ns_thread.clone(), driver.translator().config(), now())?;
     driver.set_forwarder(fwd);
     privs::drop_privileges(started_as_root, joined_userns, opts.runas.as_ref())?;
 
@@ -226,6 +226,8 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         d.ready()?;
     }
     made.keep();
+    // Sockets inside the namespace from now on (spliced connections).
+    driver.set_ns_thread(ns_thread);
     driver.run()
 }
 

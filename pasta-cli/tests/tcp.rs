@@ -24,10 +24,10 @@ use crate::support::{can_run, run, stdout, wait_for, Guest, HostKind};
 
 /// A simulated host (TESTING.md's, with servers on the remote side) with
 /// pasta serving a guest namespace.
-struct Topo {
-    g: Guest<'static>,
+pub(crate) struct Topo {
+    pub(crate) g: Guest<'static>,
     /// Unique prefix for scratch files.
-    p: String,
+    pub(crate) p: String,
 }
 
 fn ip(args: &[&str]) {
@@ -40,7 +40,13 @@ fn ip(args: &[&str]) {
 }
 
 impl Topo {
-    fn new(tag: &str, pasta_args: &[&str]) -> Topo {
+    pub(crate) fn new(tag: &str, pasta_args: &[&str]) -> Topo {
+        Topo::capturing(tag, pasta_args, false)
+    }
+
+    /// As [`Topo::new`]; with `capture`, pasta writes a pcap file of its
+    /// tap traffic (`pasta.pcap` in the guest's scratch directory).
+    pub(crate) fn capturing(tag: &str, pasta_args: &[&str], capture: bool) -> Topo {
         raise_nofile();
         let mut g = Guest::on_own(&format!("tcp{tag}"), HostKind::Full);
         let r = g.host().remote().expect("a remote side").to_owned();
@@ -51,7 +57,7 @@ impl Topo {
         g.prepare(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
         let mut args = vec!["--config-net"];
         args.extend_from_slice(pasta_args);
-        g.start_pasta_capturing(&args, false);
+        g.start_pasta_capturing(&args, capture);
         // The guest has the host's addresses (IPv6 past any DAD) and
         // routes.
         let name = g.name.clone();
@@ -78,7 +84,7 @@ impl Topo {
     }
 
     /// Run `f` on a thread inside namespace `n` ("r", "h" or "g").
-    fn spawn<T: Send + 'static>(
+    pub(crate) fn spawn<T: Send + 'static>(
         &self,
         n: &str,
         f: impl FnOnce() -> T + Send + 'static,
@@ -109,7 +115,7 @@ fn raise_nofile() {
 }
 
 /// Install socat if missing (the half-close check uses it).
-fn ensure_socat() {
+pub(crate) fn ensure_socat() {
     if run("sh", &["-c", "command -v socat"]).status.success() {
         return;
     }
@@ -124,7 +130,7 @@ fn ensure_socat() {
 }
 
 /// A seeded byte pattern (xorshift), so each side can produce and check it.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut v = Vec::with_capacity(len + 8);
     while v.len() < len {
@@ -139,9 +145,9 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
 
 /// FNV-1a over a stream, with its length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Digest(u64, u64);
+pub(crate) struct Digest(pub(crate) u64, pub(crate) u64);
 
-fn digest_reader(r: &mut impl Read) -> Digest {
+pub(crate) fn digest_reader(r: &mut impl Read) -> Digest {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut n = 0u64;
     let mut buf = vec![0u8; 1 << 16];
@@ -157,13 +163,13 @@ fn digest_reader(r: &mut impl Read) -> Digest {
     }
 }
 
-fn digest(b: &[u8]) -> Digest {
+pub(crate) fn digest(b: &[u8]) -> Digest {
     digest_reader(&mut &b[..])
 }
 
 /// Echo server: for each connection read to end of file, then write it all
 /// back and close (a half-close both ways).
-fn echo_server(l: TcpListener, conns: usize) {
+pub(crate) fn echo_server(l: TcpListener, conns: usize) {
     let mut hs = Vec::new();
     for _ in 0..conns {
         let (mut s, _) = l.accept().expect("accept");
@@ -178,7 +184,7 @@ fn echo_server(l: TcpListener, conns: usize) {
     }
 }
 
-fn connect(to: SocketAddr) -> TcpStream {
+pub(crate) fn connect(to: SocketAddr) -> TcpStream {
     let s = TcpStream::connect_timeout(&to, Duration::from_secs(10)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     s
@@ -379,7 +385,9 @@ fn tcp_forwarded_ports_reach_the_namespace() {
     if !can_run("tcp_forwarded_ports_reach_the_namespace") {
         return;
     }
-    let t = Topo::new("c", &["-t", "8100"]);
+    // Through the tap: spliced connections from the host's loopback are
+    // tests/splice.rs's.
+    let t = Topo::new("c", &["-t", "8100", "--no-splice"]);
     let l4 = t
         .spawn("g", || TcpListener::bind("0.0.0.0:8100").unwrap())
         .join()

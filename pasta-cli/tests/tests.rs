@@ -17,5 +17,6 @@ mod ipv4;
 mod ipv6;
 mod join;
 mod spawn;
+mod splice;
 mod support;
 mod tcp;

@@ -125,6 +125,10 @@ pub struct Forwarding {
     pub tcp_out: ports::FwdSpec,
     /// UDP from the namespace to the host (`-U`, pasta only).
     pub udp_out: ports::FwdSpec,
+    /// Splice forwarded TCP connections from the loopback straight to the
+    /// loopback of the other side, without frames (pasta, unless
+    /// `--no-splice`; see [`crate::tcp`]).
+    pub splice: bool,
 }
 
 /// Capacities fixed at start-up. Every table and queue is allocated once with

@@ -30,7 +30,23 @@
 //! | `Peek` | the peek-offset hook when the offset differs, `recvmsg(MSG_PEEK \| MSG_DONTWAIT)` into the payload areas of the slots |
 //! | `Discard` | `recv(MSG_TRUNC \| MSG_DONTWAIT)`: TCP drops the bytes without copying |
 //! | `Shutdown` | `shutdown` |
+//! | `Splice` | [`super::splice`]: `pipe2`, `fcntl(F_SETPIPE_SZ)`, `splice`, `shutdown`, `setsockopt(SO_LINGER)` |
 //! | `Close` | `epoll_ctl(DEL)`, `close` |
+//!
+//! An `Open` with [`SockFlags::IN_NS`] gets its socket from the driver's
+//! namespace hook ([`SockExec::set_ns_socket_hook`]; pasta makes it on a
+//! thread inside the namespace) and goes on as any other `Open`: a socket
+//! is bound to the namespace it was made in, wherever it is used from.
+//!
+//! # Spliced connections
+//!
+//! After [`SockOp::Splice`] (or [`SockExec::start_splice`], the same entry
+//! for a driver that pairs sockets itself) the executor owns the readiness
+//! of both sockets: the driver hands every socket readiness to
+//! [`SockExec::ready`], which pumps a splice ([`super::splice`]) or passes the
+//! readiness on to [`Translator::handle_ready`]. When a splice ends, its
+//! one completion goes to the translator from there (or at once from
+//! `run_ops` if it ended as it started).
 //!
 //! # Peeking past unacknowledged bytes
 //!
@@ -91,6 +107,7 @@ use rustix::net::{
 };
 
 use super::exec_dgram;
+use super::splice::Splice;
 use crate::buf::{RxBatch, TxRing, TxStorage};
 use crate::time::Instant;
 use crate::{
@@ -103,6 +120,14 @@ pub type PeekOffHook = fn(BorrowedFd<'_>, i32) -> Result<(), RErrno>;
 /// Reads `SIOCOUTQ` of a stream socket: bytes in its send queue (supplied
 /// by the driver: needs `unsafe`).
 pub type OutqHook = fn(BorrowedFd<'_>) -> Result<u32, RErrno>;
+
+/// Makes a stream socket inside the guest's network namespace, for `Open`
+/// with [`SockFlags::IN_NS`] (supplied by pasta: the argument says IPv6).
+/// The socket must be non-blocking and close-on-exec.
+pub type NsSocketHook = Box<dyn FnMut(bool) -> Result<OwnedFd, RErrno>>;
+
+/// No splice in a slot.
+const NO_SPLICE: u32 = u32::MAX;
 
 /// Backlog of listening sockets.
 const BACKLOG: i32 = 1024;
@@ -153,6 +178,11 @@ pub struct SockExec {
     scratch: Box<[u8]>,
     peek_hook: Option<PeekOffHook>,
     outq_hook: Option<OutqHook>,
+    ns_hook: Option<NsSocketHook>,
+    /// Splices, at the slot of their `a` socket.
+    splices: Box<[Option<Splice>]>,
+    /// For each slot in a splice, the slot of its `a` socket.
+    splice_at: Box<[u32]>,
     /// Operations that failed where no completion reports it.
     pub errors: u64,
 }
@@ -176,7 +206,113 @@ impl SockExec {
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             peek_hook,
             outq_hook: None,
+            ns_hook: None,
+            splices: (0..max_sockets).map(|_| None).collect(),
+            splice_at: vec![NO_SPLICE; max_sockets as usize].into_boxed_slice(),
             errors: 0,
+        }
+    }
+
+    /// Install the hook that makes sockets inside the guest's namespace
+    /// (`Open` with [`SockFlags::IN_NS`]; without it such an `Open` fails
+    /// with `EOPNOTSUPP`).
+    pub fn set_ns_socket_hook(&mut self, hook: NsSocketHook) {
+        self.ns_hook = Some(hook);
+    }
+
+    /// Start splicing between the connected stream sockets `a` and `b`,
+    /// both open in this executor (what [`SockOp::Splice`] runs). Pumps
+    /// once at once; `Some` if the splice already ended (or could not
+    /// start: `EBADF` for a socket not open here, `EMFILE` without
+    /// descriptors for the pipes): its completion, for `a`.
+    pub fn start_splice(&mut self, a: SockId, b: SockId) -> Option<Completion> {
+        let (sa, sb) = (a.slot() as usize, b.slot() as usize);
+        let fail = |e: Errno| Some(Completion { id: a, res: Err(e) });
+        if sa == sb || self.fd(a).is_none() || self.fd(b).is_none() {
+            return fail(Errno(9)); // EBADF
+        }
+        let sp = match Splice::new(a, b) {
+            Ok(sp) => sp,
+            Err(e) => return fail(errno(e)),
+        };
+        self.unsplice(sa);
+        self.unsplice(sb);
+        if let Some(s) = self.splices.get_mut(sa) {
+            *s = Some(sp);
+        }
+        for slot in [sa, sb] {
+            if let Some(at) = self.splice_at.get_mut(slot) {
+                *at = sa as u32;
+            }
+        }
+        self.pump(sa).map(|res| Completion { id: a, res })
+    }
+
+    /// Readiness of socket `id` (with the epoll `flags`): pumps its splice,
+    /// if it is in one (feeding the translator the completion if the splice
+    /// ended), else hands it to [`Translator::handle_ready`]. The driver
+    /// calls [`SockExec::run_ops`] afterwards, as after any `handle_*`.
+    pub fn ready<S: TxStorage>(
+        &mut self,
+        t: &mut Translator,
+        now: Instant,
+        id: SockId,
+        flags: epoll::EventFlags,
+        tx: &mut TxRing<S>,
+    ) {
+        let at = self
+            .splice_at
+            .get(id.slot() as usize)
+            .copied()
+            .unwrap_or(NO_SPLICE);
+        let ours = self
+            .splices
+            .get(at as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|sp| sp.a == id || sp.b == id);
+        if !ours {
+            t.handle_ready(now, id, ready_of(flags), tx);
+            return;
+        }
+        if let Some(res) = self.pump(at as usize) {
+            let a = self
+                .splices
+                .get(at as usize)
+                .and_then(Option::as_ref)
+                .map(|sp| sp.a);
+            self.unsplice(at as usize);
+            if let Some(a) = a {
+                t.handle_completion(now, Completion { id: a, res }, tx);
+            }
+        }
+    }
+
+    /// Pump the splice at `slot`; `Some` when it is over.
+    fn pump(&mut self, slot: usize) -> Option<Result<Done, Errno>> {
+        let sp = self.splices.get_mut(slot)?.as_mut()?;
+        let a = self.fds.get(sp.a.slot() as usize)?.as_ref()?;
+        let b = self.fds.get(sp.b.slot() as usize)?.as_ref()?;
+        sp.pump(a.as_fd(), b.as_fd())
+    }
+
+    /// Forget the splice `slot` is part of (its pipes close); the sockets
+    /// stay.
+    fn unsplice(&mut self, slot: usize) {
+        let Some(at) = self.splice_at.get(slot).copied() else {
+            return;
+        };
+        if at == NO_SPLICE {
+            return;
+        }
+        if let Some(sp) = self.splices.get_mut(at as usize).and_then(Option::take) {
+            for s in [sp.a.slot(), sp.b.slot()] {
+                if let Some(x) = self.splice_at.get_mut(s as usize) {
+                    *x = NO_SPLICE;
+                }
+            }
+        }
+        if let Some(x) = self.splice_at.get_mut(slot) {
+            *x = NO_SPLICE;
         }
     }
 
@@ -331,7 +467,9 @@ impl SockExec {
                 }
                 None
             }
+            SockOp::Splice { id, peer } => self.start_splice(id, peer),
             SockOp::Close { id } => {
+                self.unsplice(id.slot() as usize);
                 if let Some(fd) = self.fds.get_mut(id.slot() as usize).and_then(Option::take) {
                     let _ = epoll::delete(&self.epoll, &fd);
                 }
@@ -410,12 +548,19 @@ impl SockExec {
                 _ => return Err(RErrno::OPNOTSUPP),
             },
         );
-        let fd = net::socket_with(
-            family,
-            SocketType::STREAM,
-            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-            Some(proto),
-        )?;
+        let fd = if spec.flags.contains(SockFlags::IN_NS) {
+            match &mut self.ns_hook {
+                Some(h) => h(spec.ipv6)?,
+                None => return Err(RErrno::OPNOTSUPP),
+            }
+        } else {
+            net::socket_with(
+                family,
+                SocketType::STREAM,
+                SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+                Some(proto),
+            )?
+        };
         if spec.flags.contains(SockFlags::REUSEADDR) {
             net::sockopt::set_socket_reuseaddr(&fd, true)?;
         }

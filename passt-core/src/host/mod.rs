@@ -44,6 +44,7 @@ pub mod exec_dgram;
 pub mod netlink;
 pub mod resolv;
 mod socket;
+pub mod splice;
 
 #[cfg(test)]
 mod fixtures;

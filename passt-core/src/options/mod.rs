@@ -973,6 +973,7 @@ impl Options {
         config.fwd.udp_in = self.fwd_or_default(&self.udp_ports, self.no_udp)?;
         config.fwd.tcp_out = self.fwd_or_default(&self.tcp_ns, self.no_tcp)?;
         config.fwd.udp_out = self.fwd_or_default(&self.udp_ns, self.no_udp)?;
+        config.fwd.splice = self.mode == Mode::Pasta && !self.no_splice;
         Ok(())
     }
 }

@@ -74,6 +74,9 @@ bitflags::bitflags! {
         const SOCK_HUP = 1 << 15;
         /// A [`crate::SockOp::Query`] is outstanding.
         const QUERY_OUT = 1 << 16;
+        /// A spliced connection handed to the executor
+        /// ([`crate::SockOp::Splice`]): no frames, no deadline of ours.
+        const SPLICED = 1 << 17;
     }
 }
 
@@ -82,8 +85,12 @@ bitflags::bitflags! {
 pub(crate) struct Conn {
     /// Addresses as the guest sees them.
     pub(crate) key: TcpKey,
-    /// The host socket.
+    /// The host socket (of a spliced connection: the accepted one).
     pub(crate) sock: SockId,
+    /// Of a spliced connection: the socket connected on the other side
+    /// (both ends [`crate::flow::Pif::Splice`]); `None` for a connection
+    /// with the guest through frames.
+    pub(crate) splice: Option<SockId>,
     /// Handshake state.
     pub(crate) state: State,
     /// Flags.
@@ -149,6 +156,7 @@ impl Conn {
         Conn {
             key,
             sock,
+            splice: None,
             state,
             flags: ConnFlags::empty(),
             isn_to_tap: isn,
@@ -195,6 +203,10 @@ impl Conn {
 
     /// The state deadline: handshake, closing or idle.
     pub(crate) fn state_deadline(&self) -> Instant {
+        if self.flags.contains(ConnFlags::SPLICED) {
+            // The kernel runs both connections; the executor reports the end.
+            return Instant::MAX;
+        }
         match self.state {
             State::Connecting | State::SynAckSent | State::SynSent => self.since + SYN_TIMEOUT,
             State::Established => {

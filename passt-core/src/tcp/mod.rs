@@ -49,6 +49,28 @@
 //!   closed. An RST from the guest closes the socket; a socket error resets
 //!   the guest.
 //!
+//! # Spliced connections (pasta's loopback fast path)
+//!
+//! With `config.fwd.splice` (pasta without `--no-splice`), a connection
+//! accepted on a `-t` listener from the host's loopback (`127.0.0.1`,
+//! `::1`) is not translated into frames. The handler opens a second socket
+//! connected to the same family's loopback at the forwarded port, inside
+//! the namespace ([`SockOp::Open`] with [`SockFlags::IN_NS`]); when it
+//! connects (writability) it hands both sockets to the executor
+//! ([`SockOp::Splice`]), which moves the bytes inside the kernel
+//! (`crate::host::splice`) and owns their readiness until it reports the
+//! end (one completion: [`Done::Spliced`] or the error); then both sockets
+//! are closed. A refused or failed connect closes the accepted socket.
+//!
+//! The connection is a flow of the same table (both sides
+//! [`crate::flow::Pif::Splice`]; `Conn::splice` names the second socket),
+//! so the table's capacity and the socket slots limit it like any other,
+//! and the handshake timeout bounds its connect. It has no index key (no
+//! guest segment can reach it) and, once spliced, no deadline of ours: the
+//! two kernel connections keep their own. `Tcp::new_spliced` is the entry
+//! for the other direction too (`-T` from the namespace's loopback: the
+//! second socket connects in pasta's own namespace, `in_ns` false).
+//!
 //! # Ordering of tx ring use
 //!
 //! The ring holds one pending range at a time, and a pending range blocks
@@ -183,6 +205,11 @@ pub struct TcpStats {
     pub tx_full: u64,
     /// Listening sockets that could not be opened.
     pub listen_failed: u64,
+    /// Connections spliced between two sockets instead (counted in
+    /// `opened` too).
+    pub spliced: u64,
+    /// Spliced connections that ended in an error (reset both ways).
+    pub splice_errors: u64,
 }
 
 /// A guest TCP segment with its addresses, as the dispatcher hands it over.
@@ -891,6 +918,7 @@ impl Tcp {
                     self.accept_next(cx, idx);
                 }
             }
+            Owner::Conn(s, fid) if self.is_splice(fid) => self.splice_ready(cx, fid, s, ready),
             Owner::Conn(_, fid) => self.conn_ready(cx, fid, ready),
             Owner::Accepting(..) | Owner::Free => {}
         }
@@ -1026,6 +1054,9 @@ impl Tcp {
                     cx.op(SockOp::Close { id });
                 }
             }
+            Owner::Conn(_, fid) if self.is_splice(fid) => {
+                self.splice_completion(cx, fid, done.id, done.res)
+            }
             Owner::Conn(_, fid) => self.conn_completion(cx, fid, done.res, tx),
             Owner::Free => {}
         }
@@ -1107,7 +1138,24 @@ impl Tcp {
             }
         };
         let mut ok = false;
-        if let (Some(remote), Some((port, _))) = (
+        let splice_port = cx
+            .config
+            .fwd
+            .tcp_in
+            .lookup(local.port)
+            .map(|(port, _)| port)
+            .filter(|_| cx.config.fwd.splice && peer.addr.is_loopback());
+        if let Some(port) = splice_port {
+            let dst = SockAddrAny {
+                addr: if peer.addr.is_v4() {
+                    Ipv4Addr::LOCALHOST.into()
+                } else {
+                    Ipv6Addr::LOCALHOST.into()
+                },
+                port,
+            };
+            ok = self.new_spliced(cx, id, peer, dst, true);
+        } else if let (Some(remote), Some((port, _))) = (
             Self::guest_side_peer(cx.config, peer.addr),
             cx.config.fwd.tcp_in.lookup(local.port),
         ) {
@@ -1498,6 +1546,135 @@ impl Tcp {
     // Closing and timeouts
     // ---------------------------------------------------------------------
 
+    // ---------------------------------------------------------------------
+    // Spliced connections
+    // ---------------------------------------------------------------------
+
+    fn is_splice(&self, fid: FlowId) -> bool {
+        self.flows.get(fid).is_some_and(|c| c.splice.is_some())
+    }
+
+    /// Start a spliced connection for the accepted socket `sock` (peer
+    /// `peer`): open a socket connected to `dst`, inside the namespace if
+    /// `in_ns` (`-t` from the host's loopback), else in the driver's own
+    /// (`-T` from the namespace's loopback); when it connects, hand both to
+    /// the executor ([`SockOp::Splice`]). The flow takes a table entry (so
+    /// a full table refuses it) but no index key: no guest segment can
+    /// reach it. Returns whether it started; if not, the caller closes
+    /// `sock`.
+    pub(crate) fn new_spliced(
+        &mut self,
+        cx: &mut Cx<'_>,
+        sock: SockId,
+        peer: SockAddrAny,
+        dst: SockAddrAny,
+        in_ns: bool,
+    ) -> bool {
+        let Some(v) = self.flows.vacant() else {
+            return false;
+        };
+        let fid = v.id();
+        let Some(other) = cx.socks.alloc_owned(SockOwner::TcpConn(fid.index())) else {
+            return false;
+        };
+        let mut spec = SockSpec::new(Proto::Tcp, !dst.addr.is_v4());
+        spec.peer = Some(dst);
+        if in_ns {
+            spec.flags |= SockFlags::IN_NS;
+        }
+        if !cx.op(SockOp::Open { id: other, spec }) {
+            cx.socks.release(other);
+            return false;
+        }
+        let key = TcpKey {
+            guest: dst,
+            remote: peer,
+        };
+        let mut c = Conn::new(key, sock, State::Connecting, SeqNum(0), cx.now);
+        c.splice = Some(other);
+        let at = c.deadline();
+        v.insert(c);
+        self.set_owner(cx.socks, sock, Owner::Conn(sock, fid));
+        self.set_owner(cx.socks, other, Owner::Conn(other, fid));
+        self.arm(at);
+        self.stats.opened += 1;
+        self.stats.spliced += 1;
+        true
+    }
+
+    /// Readiness of either socket of a spliced connection still connecting
+    /// (once spliced, the executor keeps it).
+    fn splice_ready(&mut self, cx: &mut Cx<'_>, fid: FlowId, sock: SockId, ready: Ready) {
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        if c.flags.contains(ConnFlags::SPLICED) {
+            return;
+        }
+        if ready.contains(Ready::ERROR) {
+            self.splice_close(cx, fid);
+            return;
+        }
+        if Some(sock) != c.splice {
+            // The accepted side: its data and end of file wait for the
+            // splice, which reads whatever is queued when it starts.
+            return;
+        }
+        if ready.contains(Ready::HANGUP) && !ready.contains(Ready::WRITABLE) {
+            // Refused.
+            self.splice_close(cx, fid);
+            return;
+        }
+        if ready.contains(Ready::WRITABLE) {
+            let (id, peer) = (c.sock, sock);
+            if cx.op(SockOp::Splice { id, peer }) {
+                c.flags |= ConnFlags::SPLICED;
+                c.state = State::Established;
+                c.since = cx.now;
+            } else {
+                self.splice_close(cx, fid);
+            }
+        }
+    }
+
+    /// A completion for a spliced connection: the `Open` of its second
+    /// socket, or the end of the splice.
+    fn splice_completion(
+        &mut self,
+        cx: &mut Cx<'_>,
+        fid: FlowId,
+        sock: SockId,
+        res: Result<Done, Errno>,
+    ) {
+        let Some(c) = self.flows.get(fid) else {
+            return;
+        };
+        match res {
+            Ok(Done::Opened) if Some(sock) == c.splice => {}
+            Ok(Done::Spliced { .. }) => self.splice_close(cx, fid),
+            Err(_) => {
+                if c.flags.contains(ConnFlags::SPLICED) {
+                    self.stats.splice_errors += 1;
+                }
+                self.splice_close(cx, fid);
+            }
+            Ok(_) => {}
+        }
+    }
+
+    /// Remove a spliced connection and close both its sockets.
+    fn splice_close(&mut self, cx: &mut Cx<'_>, fid: FlowId) {
+        let Some(c) = self.flows.remove(fid) else {
+            return;
+        };
+        for s in [Some(c.sock), c.splice].into_iter().flatten() {
+            self.set_owner(cx.socks, s, Owner::Free);
+            cx.op(SockOp::Close { id: s });
+            cx.socks.release(s);
+        }
+        self.stats.closed += 1;
+    }
+
     fn maybe_done(&mut self, cx: &mut Cx<'_>, fid: FlowId) {
         if self.flows.get(fid).is_some_and(Conn::is_done) {
             self.close(cx, fid, false);
@@ -1507,6 +1684,10 @@ impl Tcp {
     /// Remove a connection and close its socket; with `reset`, send the
     /// guest an RST first.
     fn close(&mut self, cx: &mut Cx<'_>, fid: FlowId, reset: bool) {
+        if self.is_splice(fid) {
+            self.splice_close(cx, fid);
+            return;
+        }
         let orphaned = self.peek_out.is_some_and(|(f, _)| f == fid);
         if orphaned {
             self.peek_out = None;

@@ -18,3 +18,4 @@ mod join;
 mod spawn;
 mod support;
 mod tcp;
+mod udp;

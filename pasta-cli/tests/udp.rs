@@ -70,6 +70,15 @@ fn ensure(cmd: &str, pkg: &str) {
 
 impl Topo {
     fn new(tag: &str, pasta_args: &[&str]) -> Topo {
+        Topo::with_resolv(
+            tag,
+            pasta_args,
+            &format!("nameserver {DNS4}\nnameserver {DNS6}\nsearch example.com\n"),
+        )
+    }
+
+    /// As [`Topo::new`], with `resolv` as the host's resolv.conf.
+    fn with_resolv(tag: &str, pasta_args: &[&str], resolv: &str) -> Topo {
         ensure("socat", "socat");
         ensure("dnsmasq", "dnsmasq-base");
         ensure("ping", "iputils-ping");
@@ -79,12 +88,8 @@ impl Topo {
         for a in ["198.51.100.1/32", DNS4, "2001:db8:3::1/128", DNS6] {
             ip(&["-n", &r, "addr", "add", a, "dev", "lo"]);
         }
-        // The host's resolver is the remote dnsmasq (for --dns-forward).
-        std::fs::write(
-            format!("/etc/netns/{h}/resolv.conf"),
-            format!("nameserver {DNS4}\nnameserver {DNS6}\nsearch example.com\n"),
-        )
-        .expect("host resolv.conf");
+        // The host's resolvers (the remote dnsmasq for --dns-forward).
+        std::fs::write(format!("/etc/netns/{h}/resolv.conf"), resolv).expect("host resolv.conf");
         // pasta opens ping sockets in the host namespace.
         let o = run(
             "ip",
@@ -329,10 +334,9 @@ fn udp_forwarded_ports_reach_the_namespace() {
     }
     // 8200 as is, host 8201 to namespace 8202.
     let t = Topo::new("b", &["-u", "8200", "-u", "8201:8202"]);
-    let _e4 = guest_echo(&t, "0.0.0.0:8200", usize::MAX);
-    let _e6 = guest_echo(&t, "[::]:8200", usize::MAX);
-    let _m4 = guest_echo(&t, "0.0.0.0:8202", usize::MAX);
-    let _m6 = guest_echo(&t, "[::]:8202", usize::MAX);
+    // Dual-stack sockets: IPv4 senders appear as mapped addresses.
+    let _e = guest_echo(&t, "[::]:8200", usize::MAX);
+    let _m = guest_echo(&t, "[::]:8202", usize::MAX);
     thread::sleep(Duration::from_millis(300));
     let cases = [
         ("h", "127.0.0.1:8200", "0.0.0.0:0"),
@@ -419,12 +423,8 @@ fn dns_answers(resp: &[u8], id: u16, qlen: usize) -> Vec<Vec<u8>> {
     out
 }
 
-#[test]
-fn dns_forward_reaches_the_hosts_resolver() {
-    if !can_run("dns_forward_reaches_the_hosts_resolver") {
-        return;
-    }
-    let mut t = Topo::new("c", &["--dns-forward", FWD4, "--dns-forward", FWD6]);
+/// Start dnsmasq on the remote side, answering for `test.example`.
+fn dnsmasq(t: &mut Topo) {
     let pid = t.g.dir.join("dnsmasq.pid");
     let pid = pid.to_str().unwrap().to_owned();
     t.server(
@@ -444,29 +444,28 @@ fn dns_forward_reaches_the_hosts_resolver() {
         ],
     );
     thread::sleep(Duration::from_millis(500));
+}
+
+/// Resolve `test.example` (A and AAAA) through both forward addresses from
+/// the guest; the answers come from the forward addresses and carry
+/// dnsmasq's entries.
+fn resolve_through_forward(t: &Topo) {
+    let v6: std::net::Ipv6Addr = "2001:db8:99::99".parse().unwrap();
     for (i, (fwd, qtype, want)) in [
         (FWD4, 1u16, vec![192u8, 0, 2, 99]),
-        (FWD6, 28, {
-            let a: std::net::Ipv6Addr = "2001:db8:99::99".parse().unwrap();
-            a.octets().to_vec()
-        }),
+        (FWD4, 28, v6.octets().to_vec()),
+        (FWD6, 28, v6.octets().to_vec()),
         (FWD6, 1, vec![192u8, 0, 2, 99]),
     ]
     .into_iter()
     .enumerate()
     {
-        let to: SocketAddr = if fwd.contains(':') {
-            format!("[{fwd}]:53")
+        let (to, bind) = if fwd.contains(':') {
+            (format!("[{fwd}]:53"), "[::]:0")
         } else {
-            format!("{fwd}:53")
-        }
-        .parse()
-        .unwrap();
-        let bind = if fwd.contains(':') {
-            "[::]:0"
-        } else {
-            "0.0.0.0:0"
+            (format!("{fwd}:53"), "0.0.0.0:0")
         };
+        let to: SocketAddr = to.parse().unwrap();
         let id = 0x4200 + i as u16;
         let q = dns_query(id, "test.example", qtype);
         let qlen = q.len();
@@ -486,15 +485,64 @@ fn dns_forward_reaches_the_hosts_resolver() {
         let answers = dns_answers(&resp, id, qlen);
         assert_eq!(answers, vec![want], "answer of type {qtype} via {fwd}");
     }
-    // The resolvers the guest is told about are the forward addresses.
+}
+
+/// The resolvers DHCP and the router advertisement give the guest.
+fn offered_resolvers(t: &Topo) -> (String, Vec<String>) {
     let lease = clients::udhcpc(&t.g, 5).expect("DHCP lease");
-    assert_eq!(lease["dns"], FWD4, "DHCP resolver: {lease:?}");
     let ra = clients::rdisc6(&t.g, 3).expect("router advertisement");
-    let rdnss = clients::field(&ra, "Recursive DNS server");
-    assert!(
-        rdnss.iter().any(|a| a == FWD6),
-        "RA resolvers {rdnss:?} lack {FWD6}: {ra:?}"
+    (
+        lease["dns"].clone(),
+        clients::field(&ra, "Recursive DNS server"),
+    )
+}
+
+#[test]
+fn dns_forward_reaches_the_hosts_resolver() {
+    if !can_run("dns_forward_reaches_the_hosts_resolver") {
+        return;
+    }
+    // The host's resolvers are reachable from the guest as they are: the
+    // guest is told about them unchanged, and the forward addresses map to
+    // the first one of each family.
+    let mut t = Topo::new(
+        "c",
+        &["--dhcp-dns", "--dns-forward", FWD4, "--dns-forward", FWD6],
     );
+    dnsmasq(&mut t);
+    resolve_through_forward(&t);
+    let (dns4, dns6) = offered_resolvers(&t);
+    assert_eq!(dns4, DNS4, "DHCP resolvers");
+    assert_eq!(dns6, [DNS6], "RA resolvers");
+}
+
+#[test]
+fn dns_forward_stands_for_a_loopback_resolver() {
+    if !can_run("dns_forward_stands_for_a_loopback_resolver") {
+        return;
+    }
+    // A loopback resolver the guest cannot reach is offered as the forward
+    // address; --dns-host sends the forwarded queries to the remote one.
+    let mut t = Topo::with_resolv(
+        "f",
+        &[
+            "--dhcp-dns",
+            "--dns-forward",
+            FWD4,
+            "--dns-forward",
+            FWD6,
+            "--dns-host",
+            DNS4,
+            "--dns-host",
+            DNS6,
+        ],
+        "nameserver 127.0.0.53\nnameserver ::1\n",
+    );
+    dnsmasq(&mut t);
+    resolve_through_forward(&t);
+    let (dns4, dns6) = offered_resolvers(&t);
+    assert_eq!(dns4, FWD4, "DHCP resolvers");
+    assert_eq!(dns6, [FWD6], "RA resolvers");
 }
 
 /// `ping` (or `ping -6`) in the guest: `1 received` and the reply's source.

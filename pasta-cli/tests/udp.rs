@@ -232,9 +232,7 @@ fn round_trip(s: &UdpSocket, to: SocketAddr, data: &[u8]) -> SocketAddr {
                     // An echo of an earlier retry with other content.
                     assert!(n != data.len() || from != to, "echo from {to} differs");
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    break
-                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
                 Err(e) => panic!("recv from {to}: {e}"),
             }
         }
@@ -349,14 +347,12 @@ fn udp_forwarded_ports_reach_the_namespace() {
     ];
     for (i, (ns, to, bind)) in cases.into_iter().enumerate() {
         let to: SocketAddr = to.parse().unwrap();
-        let log = t.g.log();
         t.within(ns, move || {
             let s = UdpSocket::bind(bind).unwrap();
             for (j, n) in [1usize, 1000, 1472, 9000, 60000].iter().enumerate() {
                 let from = round_trip(&s, to, &pattern((i * 10 + j) as u64, *n));
                 assert_eq!(from, to, "reply to {ns} came from {from}, not {to}");
             }
-            let _ = log;
         });
     }
     // socat from the host and from the remote side, content checked.
@@ -366,7 +362,11 @@ fn udp_forwarded_ports_reach_the_namespace() {
     ] {
         let o = t.exec(
             ns,
-            &["sh", "-c", &format!("echo forwarded-{ns} | socat -t 2 - {to}")],
+            &[
+                "sh",
+                "-c",
+                &format!("echo forwarded-{ns} | socat -t 2 - {to}"),
+            ],
         );
         assert_eq!(
             stdout(&o).trim(),

@@ -220,7 +220,8 @@ fn round_trip(s: &UdpSocket, to: SocketAddr, data: &[u8]) -> SocketAddr {
     s.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     let mut buf = vec![0u8; 70_000];
-    for _ in 0..10 {
+    // Generous: the suite's other tests load the machine meanwhile.
+    for _ in 0..20 {
         s.send_to(data, to)
             .unwrap_or_else(|e| panic!("send {} bytes to {to}: {e}", data.len()));
         loop {
@@ -599,15 +600,12 @@ fn udp_closed_remote_port_is_refused() {
             let mut buf = [0u8; 64];
             let mut last = None;
             for _ in 0..5 {
-                match s.send(b"anyone there?") {
-                    Err(e) => {
-                        last = Some(e.kind());
-                        if e.kind() == ErrorKind::ConnectionRefused {
-                            break;
-                        }
-                        continue;
+                if let Err(e) = s.send(b"anyone there?") {
+                    last = Some(e.kind());
+                    if e.kind() == ErrorKind::ConnectionRefused {
+                        break;
                     }
-                    Ok(_) => {}
+                    continue;
                 }
                 match s.recv(&mut buf) {
                     Err(e) => {

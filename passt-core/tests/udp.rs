@@ -426,6 +426,16 @@ fn forwarded_port_delivers_host_datagrams_and_replies_reach_the_sender() {
         SockOp::SendTo { id, dst, .. } => assert_eq!((id, dst), (lid, local)),
         op => panic!("{op:?}"),
     }
+    // A reply from another of the guest's addresses (the kernel's preferred
+    // source of an unbound socket) still answers the forwarded flow.
+    let [a, b, c3, d] = GUEST4.octets();
+    let other = Ipv4Addr::new(a, b, c3, d.wrapping_add(1));
+    h.guest(&udp4(other, 53, GW4, 40002, b"again"));
+    match h.expect_op() {
+        SockOp::SendTo { id, dst, .. } => assert_eq!((id, dst), (lid, local)),
+        op => panic!("{op:?}"),
+    }
+    assert_eq!(h.t.stats().udp.flows_opened, 0);
     h.expect_no_op();
     // Expiry ends the flows but never closes the listener.
     h.advance(Duration::from_secs(181));

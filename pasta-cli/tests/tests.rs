@@ -20,3 +20,4 @@ mod spawn;
 mod splice;
 mod support;
 mod tcp;
+mod udp;

@@ -23,7 +23,9 @@
 //!   becomes a frame to the guest's address and the rule's target port,
 //!   from `S` as mapped below, and creates a flow keyed by both ends, so
 //!   that the guest's replies go back to `S` with a [`SockOp::SendTo`] on
-//!   the listening socket.
+//!   the listening socket. A reply from another of the guest's addresses
+//!   (an unbound socket answering with the kernel's preferred source, such
+//!   as a SLAAC address beside the assigned one) finds that flow too.
 //! - **To the guest**: readiness of a flow's or listener's socket reserves
 //!   up to [`RECV_BATCH`] tx slots with room for the headers and queues one
 //!   [`SockOp::Recv`]; the driver reads each datagram straight into a
@@ -429,7 +431,11 @@ impl Udp {
             guest: SockAddrAny::new(pkt.src, udp.src_port),
             remote: SockAddrAny::new(pkt.dst, udp.dst_port),
         };
-        let fid = match self.index.get(&key) {
+        let fid = match self
+            .index
+            .get(&key)
+            .or_else(|| self.reply_from_other(cx, key))
+        {
             Some(fid) => fid,
             None => self.open_flow(cx, key, tx)?,
         };
@@ -453,6 +459,23 @@ impl Udp {
         cx.op(op)?;
         cx.stats.udp.to_host += 1;
         Ok(())
+    }
+
+    /// A forwarded flow that a guest datagram from `key` answers although
+    /// it comes from another of the guest's addresses than the one the
+    /// flow's datagrams went to (an unbound socket's reply takes the
+    /// kernel's preferred source, e.g. a SLAAC address beside the assigned
+    /// one): same ports and remote, delivered to the assigned address.
+    fn reply_from_other(&self, cx: &L4Cx<'_>, key: UdpKey) -> Option<FlowId> {
+        let assigned = guest_addr(cx.config, key.guest.addr.is_v4())?;
+        if assigned == key.guest.addr {
+            return None;
+        }
+        let fid = self.index.get(&UdpKey {
+            guest: SockAddrAny::new(assigned, key.guest.port),
+            remote: key.remote,
+        })?;
+        self.flows.get(fid).filter(|f| f.listener).map(|_| fid)
     }
 
     /// A new flow from the guest, with its socket being opened.

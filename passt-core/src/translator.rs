@@ -411,11 +411,13 @@ pub enum DropReason {
     /// A host datagram larger than the guest's MTU allows (see
     /// [`crate::udp`]).
     TooBig,
+    /// A protocol turned off by `--no-tcp`, `--no-udp` or `--no-icmp`.
+    ProtocolDisabled,
 }
 
 impl DropReason {
     /// Number of reasons (the length of [`Stats::drops`]).
-    pub const COUNT: usize = DropReason::TooBig as usize + 1;
+    pub const COUNT: usize = DropReason::ProtocolDisabled as usize + 1;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -434,6 +436,7 @@ impl DropReason {
         DropReason::StaleSocket,
         DropReason::FlowTableFull,
         DropReason::TooBig,
+        DropReason::ProtocolDisabled,
     ];
 }
 
@@ -860,6 +863,9 @@ impl Translator {
         verify: bool,
         l4: &[u8],
     ) -> Result<(), DropReason> {
+        if !self.config.services.contains(Services::TCP) {
+            return Err(DropReason::ProtocolDisabled);
+        }
         let (seg, payload) = TcpRepr::parse(l4, verify.then_some(pseudo))?;
         let p = tcp::TcpIn {
             src,
@@ -1032,7 +1038,12 @@ impl Translator {
         pkt: L4Packet<'_>,
         tx: &mut TxRing<S>,
     ) -> Result<(), DropReason> {
+        let services = self.config.services;
         match pkt.protocol {
+            ip_proto::UDP if !services.contains(Services::UDP) => Err(DropReason::ProtocolDisabled),
+            ip_proto::ICMP | ip_proto::ICMPV6 if !services.contains(Services::ICMP) => {
+                Err(DropReason::ProtocolDisabled)
+            }
             ip_proto::UDP => self.udp.handle_tap(&mut l4cx!(self), &pkt, tx),
             ip_proto::ICMP | ip_proto::ICMPV6 => self.icmp.handle_tap(&mut l4cx!(self), &pkt, tx),
             // TCP segments go to `tcp_segment` before this.

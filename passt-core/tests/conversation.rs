@@ -134,3 +134,20 @@ fn ip_layer_refuses_fragments_and_bad_header_checksums() {
     assert_eq!(s.udp.flows_opened, 1);
     assert!(matches!(h.expect_op(), passt_core::SockOp::Open { .. }));
 }
+
+#[test]
+fn disabled_protocols_are_counted_and_dropped() {
+    use passt_core::config::Services;
+    use passt_core::testing::build::udp4;
+    let mut cfg = test_config();
+    cfg.services
+        .remove(Services::UDP | Services::TCP | Services::ICMP);
+    let mut h = Harness::new(cfg);
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 53, b"query"));
+    h.expect_no_op();
+    h.expect_no_frame();
+    assert_eq!(h.t.stats().dropped(DropReason::ProtocolDisabled), 1);
+    // ARP and DHCP still answer.
+    h.guest(&arp_request(GUEST_MAC, GUEST4, GW4));
+    assert_eq!(h.expect_frame().len(), 42);
+}

@@ -1333,7 +1333,9 @@ fn overrides_of_services() {
     let cases: &[(Mode, &[&str], Services)] = &[
         (PASST, &["--no-dhcp"], all - Services::DHCP),
         (PASST, &["--no-ndp"], all - Services::NDP - Services::RA),
-        (PASST, &["--no-icmp"], all - Services::NDP - Services::RA),
+        (PASST, &["--no-icmp"], all - Services::ICMP),
+        (PASST, &["--no-tcp"], all - Services::TCP),
+        (PASST, &["--no-udp"], all - Services::UDP),
         (PASST, &["--no-ra"], all - Services::RA),
         (PASST, &["--no-dhcpv6"], all - Services::DHCPV6),
         (PASST, &["--no-dhcp-dns"], all - Services::DHCP_DNS),
@@ -1350,7 +1352,7 @@ fn overrides_of_services() {
                 "--no-dhcp-dns",
                 "--no-dhcp-search",
             ],
-            Services::ARP,
+            Services::ARP | Services::TCP | Services::UDP | Services::ICMP,
         ),
     ];
     for (mode, line, expect) in cases {

@@ -105,6 +105,12 @@ bitflags::bitflags! {
         const DHCP_DNS = 1 << 5;
         /// Search list in DHCP/DHCPv6/RA (`--no-dhcp-search`).
         const DHCP_SEARCH = 1 << 6;
+        /// TCP translation (`--no-tcp` turns it off).
+        const TCP = 1 << 7;
+        /// UDP translation (`--no-udp`).
+        const UDP = 1 << 8;
+        /// ICMP and ICMPv6 echo translation (`--no-icmp`).
+        const ICMP = 1 << 9;
     }
 }
 

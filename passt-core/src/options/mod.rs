@@ -957,8 +957,17 @@ impl Options {
         if self.no_dhcp {
             s.remove(Services::DHCP);
         }
-        if self.no_ndp || self.no_icmp {
+        if self.no_ndp {
             s.remove(Services::NDP | Services::RA);
+        }
+        if self.no_tcp {
+            s.remove(Services::TCP);
+        }
+        if self.no_udp {
+            s.remove(Services::UDP);
+        }
+        if self.no_icmp {
+            s.remove(Services::ICMP);
         }
         if self.no_ra {
             s.remove(Services::RA);

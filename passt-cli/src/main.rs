@@ -28,7 +28,6 @@
 
 mod daemon;
 mod log;
-mod pcap;
 mod run;
 mod setup;
 mod socket;
@@ -158,7 +157,10 @@ fn start(o: &Options) -> Result<(), Error> {
     let pcap = o
         .pcap
         .as_deref()
-        .map(|p| pcap::Pcap::create(std::path::Path::new(p)))
+        .map(|p| {
+            passt_core::host::pcap::Pcap::create(std::path::Path::new(p))
+                .map_err(|e| Error::io(format!("creating capture file {p}"), &e))
+        })
         .transpose()?;
 
     let foreground = o.foreground || o.debug || o.trace;

@@ -71,8 +71,8 @@ use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
 use rustix::time::{clock_gettime, ClockId};
 
 use crate::log::{debug, info, trace, warning};
-use crate::pcap::Pcap;
 use crate::Error;
+use passt_core::host::pcap::Pcap;
 
 /// Most frames handed to the translator in one batch.
 pub(crate) const BATCH: usize = 128;

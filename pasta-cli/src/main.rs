@@ -38,7 +38,6 @@ mod fwd;
 mod log;
 mod netlink;
 mod netns;
-mod pcap;
 mod privs;
 mod run;
 mod setup;

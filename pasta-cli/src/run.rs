@@ -67,10 +67,10 @@ use rustix::time::{clock_gettime, ClockId};
 
 use crate::fwd::Forwarder;
 use crate::netns::NsThread;
-use crate::pcap::Pcap;
 use crate::tap::Tap;
 use crate::watch::Watch;
 use crate::{debug, Error};
+use passt_core::host::pcap::Pcap;
 
 /// Most frames read from the tap per wake-up.
 pub(crate) const BATCH: usize = 64;

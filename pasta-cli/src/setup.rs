@@ -42,12 +42,12 @@ use crate::config::{Setup, Target};
 use crate::fwd::Forwarder;
 use crate::netlink::{Netlink, Route};
 use crate::netns::{have_sys_admin, join_userns, NetNs, NsThread};
-use crate::pcap::Pcap;
 use crate::run::{now, Driver};
 use crate::spawn::{self, Spawned};
 use crate::tap::Tap;
 use crate::watch::{proc_pid, ChildExit, FileGone, ProcessExit, Watch};
 use crate::{daemon, debug, info, privs, warning, Error};
+use passt_core::host::pcap::Pcap;
 
 /// What `--config-net` puts in the namespace besides the addresses the
 /// translator hands out.
@@ -178,7 +178,13 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     let mut made = Made::default();
     let pcap = match opts.pcap.as_deref() {
         Some(p) => {
-            let pcap = Pcap::create(Path::new(p))?;
+            let pcap = Pcap::create(Path::new(p)).map_err(|e| match e.raw_os_error() {
+                Some(n) => Error::sys(
+                    format!("creating capture file {p}"),
+                    rustix::io::Errno::from_raw_os_error(n),
+                ),
+                None => Error::msg(format!("creating capture file {p}: {e}")),
+            })?;
             made.files.push(PathBuf::from(p));
             info!("capturing frames to {p}");
             Some(pcap)

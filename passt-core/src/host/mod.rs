@@ -42,6 +42,7 @@ pub mod defaults;
 pub mod exec;
 pub mod exec_dgram;
 pub mod netlink;
+pub mod pcap;
 pub mod resolv;
 mod socket;
 pub mod splice;

@@ -1,4 +1,5 @@
-//! `--pcap FILE`: every frame to and from the namespace, in a capture file.
+//! `-p/--pcap FILE` for both frontends: every frame to and from the guest,
+//! in a capture file.
 //!
 //! Classic pcap format (draft-ietf-opsawg-pcap §4, §5): a 24-byte file
 //! header (magic `0xa1b2c3d4` in host byte order, version 2.4, snap length,
@@ -14,14 +15,12 @@ use std::path::Path;
 
 use rustix::time::{clock_gettime, ClockId};
 
-use crate::Error;
-
 /// Largest frame recorded whole; longer ones are cut to this.
 const SNAPLEN: u32 = 65535;
 
 /// An open capture file.
 #[derive(Debug)]
-pub(crate) struct Pcap {
+pub struct Pcap {
     file: File,
 }
 
@@ -30,9 +29,8 @@ impl Pcap {
     ///
     /// # Errors
     /// If the file cannot be created or written.
-    pub(crate) fn create(path: &Path) -> Result<Pcap, Error> {
-        let what = || format!("creating capture file {}", path.display());
-        let mut file = File::create(path).map_err(|e| io_error(what(), &e))?;
+    pub fn create(path: &Path) -> std::io::Result<Pcap> {
+        let mut file = File::create(path)?;
         let mut hdr = [0u8; 24];
         hdr[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_ne_bytes());
         hdr[4..6].copy_from_slice(&2u16.to_ne_bytes());
@@ -40,7 +38,7 @@ impl Pcap {
         // thiszone and sigfigs stay 0.
         hdr[16..20].copy_from_slice(&SNAPLEN.to_ne_bytes());
         hdr[20..24].copy_from_slice(&1u32.to_ne_bytes());
-        file.write_all(&hdr).map_err(|e| io_error(what(), &e))?;
+        file.write_all(&hdr)?;
         Ok(Pcap { file })
     }
 
@@ -49,7 +47,7 @@ impl Pcap {
     ///
     /// # Errors
     /// The write error.
-    pub(crate) fn frame(&mut self, frame: &[u8]) -> std::io::Result<()> {
+    pub fn frame(&mut self, frame: &[u8]) -> std::io::Result<()> {
         let ts = clock_gettime(ClockId::Realtime);
         let caplen = frame.len().min(SNAPLEN as usize);
         let mut rec = [0u8; 16];
@@ -59,13 +57,5 @@ impl Pcap {
         rec[12..16].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
         self.file.write_all(&rec)?;
         self.file.write_all(&frame[..caplen])
-    }
-}
-
-/// An [`Error`] from a `std::io::Error`.
-fn io_error(what: String, e: &std::io::Error) -> Error {
-    match e.raw_os_error() {
-        Some(n) => Error::sys(what, rustix::io::Errno::from_raw_os_error(n)),
-        None => Error::msg(format!("{what}: {e}")),
     }
 }

@@ -232,22 +232,15 @@ impl Icmp {
     }
 
     fn evict<S: TxStorage>(&mut self, cx: &mut L4Cx<'_>, tx: &mut TxRing<S>) -> bool {
-        let Some(front) = self.lru.front() else {
+        let Some(fid) = self
+            .lru
+            .idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last)
+        else {
             return false;
         };
-        let Some(fid) = self.flows.id_at(front as usize) else {
-            self.lru.remove(front);
-            return false;
-        };
-        let idle = self
-            .flows
-            .get(fid)
-            .is_some_and(|f| cx.now.saturating_since(f.last) >= EVICT_MIN_IDLE);
-        if idle {
-            self.close(cx, fid, true, tx);
-            cx.stats.icmp.flows_evicted += 1;
-        }
-        idle
+        self.close(cx, fid, true, tx);
+        cx.stats.icmp.flows_evicted += 1;
+        true
     }
 
     fn close<S: TxStorage>(

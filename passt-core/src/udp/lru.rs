@@ -7,6 +7,12 @@
 //! the first flow that has not expired, and the next deadline is the
 //! front's.
 
+use core::time::Duration;
+
+use crate::flow::table::FlowTable;
+use crate::flow::FlowId;
+use crate::time::Instant;
+
 /// No slot.
 const NIL: u32 = u32::MAX;
 
@@ -35,6 +41,28 @@ impl Lru {
     /// The least recently active slot.
     pub(crate) fn front(&self) -> Option<u32> {
         (self.head != NIL).then_some(self.head)
+    }
+
+    /// The least recently active flow of `flows`, if `last` says it has been
+    /// silent for at least `min_idle` at `now`: the one to evict when the
+    /// table is full. A front slot whose flow is gone is dropped from the
+    /// order on the way.
+    pub(crate) fn idle_front<T>(
+        &mut self,
+        flows: &FlowTable<T>,
+        now: Instant,
+        min_idle: Duration,
+        last: impl Fn(&T) -> Instant,
+    ) -> Option<FlowId> {
+        let front = self.front()?;
+        let Some(fid) = flows.id_at(front as usize) else {
+            self.remove(front);
+            return None;
+        };
+        flows
+            .get(fid)
+            .is_some_and(|f| now.saturating_since(last(f)) >= min_idle)
+            .then_some(fid)
     }
 
     /// Take `slot` out of the order (nothing if it is not in it).

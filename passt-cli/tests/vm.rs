@@ -91,7 +91,7 @@ if grep -q nov6 /proc/cmdline; then
 elif [ -x /sbin/dhclient ]; then
   d6 dhcp6 -cf /etc/dhclient6.conf
   d6 dhcp6rc -cf /etc/dhclient6-rc.conf
-  d6 dhcp6info -S -cf /etc/dhclient6.conf
+  d6 dhcp6info -S -cf /etc/dhclient6-info.conf
 else
   echo "MARK dhcp6 absent"
 fi
@@ -151,7 +151,7 @@ exit 0
 const DHCLIENT6: &str = r#"#!/bin/sh
 case "$reason" in
 BOUND6|RENEW6|REBIND6|INFORM6)
-  echo "MARK lease6-$TAG reason=$reason ip6=$new_ip6_address/$new_ip6_prefixlen life=$new_preferred_life/$new_max_life dns=$new_dhcp6_name_servers search=$new_dhcp6_domain_search" >/dev/console
+  echo "MARK lease6-$TAG reason=$reason ip6=$new_ip6_address/$new_ip6_prefixlen life=$new_preferred_life/$new_max_life dns=$new_dhcp6_name_servers search=$new_dhcp6_domain_search irt=$new_dhcp6_info_refresh_time" >/dev/console
   ;;
 esac
 exit 0
@@ -164,6 +164,11 @@ const DHCLIENT6_CONF: &str = "request dhcp6.name-servers, dhcp6.domain-search;\n
 /// The same, asking for Rapid Commit (RFC 8415 §18.2.1, §21.14).
 const DHCLIENT6_RC_CONF: &str =
     "request dhcp6.name-servers, dhcp6.domain-search;\nsend dhcp6.rapid-commit;\n";
+
+/// The same, stateless, asking for the Information Refresh Time too
+/// (RFC 8415 §21.23).
+const DHCLIENT6_INFO_CONF: &str =
+    "request dhcp6.name-servers, dhcp6.domain-search, dhcp6.info-refresh-time;\n";
 
 /// A second address of `remote`, routed through the gateway from the host:
 /// "a server on the internet" (the gateway's own address is mapped to the
@@ -495,6 +500,7 @@ fn initramfs(version: &str) -> PathBuf {
     copy_with_libraries(Path::new(DHCLIENT), &root, "sbin/dhclient");
     fs::write(root.join("etc/dhclient6.conf"), DHCLIENT6_CONF).unwrap();
     fs::write(root.join("etc/dhclient6-rc.conf"), DHCLIENT6_RC_CONF).unwrap();
+    fs::write(root.join("etc/dhclient6-info.conf"), DHCLIENT6_INFO_CONF).unwrap();
     let mut names = String::new();
     for m in MODULES {
         let base = format!("/lib/modules/{version}/kernel/{m}");
@@ -733,7 +739,7 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
     // lifetimes), and its resolver (the gateway, passed on as it is) and
     // search list. Stateful: four messages (RFC 8415 §18); with Rapid
     // Commit, two (§18.2.1); stateless, an INFORMATION-REQUEST and its
-    // REPLY (§18.2.6).
+    // REPLY (§18.2.6). The message names are dhclient's.
     let dhcp6_cases = [
         (
             "dhcp6",
@@ -753,14 +759,16 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
             ctx()
         );
         let lease = mark(console, &format!("lease6-{tag}")).unwrap_or_default();
-        let ip6 = if tag == "dhcp6info" {
-            "ip6=/ life=/".to_owned()
+        // Stateless: no address, and the Information Refresh Time asked
+        // for, infinite (§21.23).
+        let (ip6, irt) = if tag == "dhcp6info" {
+            ("ip6=/ life=/".to_owned(), "4294967295")
         } else {
-            format!("ip6={HOST6}/128 life=4294967295/4294967295")
+            (format!("ip6={HOST6}/128 life=4294967295/4294967295"), "")
         };
         assert_eq!(
             lease,
-            format!("reason={reason} {ip6} dns={REMOTE6} search=example.org."),
+            format!("reason={reason} {ip6} dns={REMOTE6} search=example.org. irt={irt}"),
             "{tag}: {}",
             ctx()
         );

@@ -25,7 +25,8 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 # ISC dhclient (-4 and -6), rdisc6 and ip in network namespaces they create,
 # read captures with tcpdump, and use util-linux's unshare, nsenter, setpriv;
 # passt's boot a Linux guest (cloud kernel, busybox-static initramfs packed
-# with cpio, which the test downloads itself) under qemu-system-x86 (TCG).
+# with cpio, which the test downloads itself, and the host's dhclient as
+# the guest's DHCPv6 client) under qemu-system-x86 (TCG).
 missing=()
 for pkg in tcpdump busybox iproute2 isc-dhcp-client ndisc6 iputils-ping util-linux \
            qemu-system-x86 linux-image-cloud-amd64 cpio; do

@@ -3,8 +3,10 @@
 //!
 //! The guest is Debian's cloud kernel with a busybox initramfs built here
 //! (and cached under `target/tmp/passt-vm/`): its `/init` loads the virtio
-//! network modules, runs `udhcpc`, waits for SLAAC (and DAD), tries
-//! `udhcpc6`, pings the gateways, and with `l4test` on its command line
+//! network modules, runs `udhcpc`, waits for SLAAC (and DAD), runs ISC
+//! `dhclient -6` (copied from the host with its libraries) stateful, with
+//! Rapid Commit and stateless, pings the gateways and passt's own
+//! link-local address, and with `l4test` on its command line
 //! goes on with TCP (`nc`) and UDP (`tftp`, `nslookup`) to servers the test
 //! runs on the host's loopback (through the gateway address) and far away
 //! (198.51.100.1 and 2001:db8:3::1 in the remote namespace), ICMP echo both
@@ -16,7 +18,7 @@
 //! socket,fd=5` (IPv4 and L2 checks only).
 //!
 //! Packages (installed if missing): qemu-system-x86, linux-image-cloud-amd64,
-//! cpio; busybox-static is downloaded and unpacked rather than installed
+//! cpio, isc-dhcp-client; busybox-static is downloaded and unpacked rather than installed
 //! (it conflicts with the dynamic busybox the other tests use).
 
 use std::fs;
@@ -27,9 +29,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    can_run_as_root, ensure_packages, run, sh, Passt, Topology, HOST4, HOST6, REMOTE4,
+    can_run_as_root, ensure_packages, run, sh, Passt, Topology, HOST4, HOST6, REMOTE4, REMOTE6,
 };
 
+/// ISC dhclient, the guest's DHCPv6 client (package isc-dhcp-client).
+const DHCLIENT: &str = "/usr/sbin/dhclient";
 /// The guest's MAC address.
 const GUEST_MAC: &str = "52:54:00:12:34:56";
 /// How long the guest may take from start to power-off.
@@ -50,7 +54,7 @@ const MODULES: [&str; 8] = [
 /// The guest's `/init`.
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
-export PATH=/bin
+export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
@@ -70,8 +74,24 @@ while [ $i -lt 20 ]; do
 done
 echo "MARK addr6 $a"
 echo "MARK route6 $(ip -6 route show default | head -n 1)"
-if command -v udhcpc6 >/dev/null; then
-  if udhcpc6 -i eth0 -s /udhcpc6.sh -n -q -t 3 -T 2 >/dev/null 2>&1; then echo "MARK dhcp6 ok"; else echo "MARK dhcp6 failed"; fi
+# ISC dhclient -6, three ways: stateful (SOLICIT, ADVERTISE, REQUEST,
+# REPLY), with Rapid Commit (SOLICIT, REPLY) and stateless (-S:
+# INFORMATION-REQUEST, REPLY); each prints the messages it sent and got.
+d6() {
+  tag=$1; shift
+  rm -f /tmp/d6.pid /tmp/d6.leases
+  if timeout 20 dhclient -6 -1 -v -sf /dhclient6.sh -lf /tmp/d6.leases -pf /tmp/d6.pid -e TAG=$tag "$@" eth0 >/tmp/d6.log 2>&1; then r=ok; else r=failed; fi
+  [ -s /tmp/d6.pid ] && kill "$(cat /tmp/d6.pid)" 2>/dev/null
+  echo "MARK $tag $r"
+  [ $r = ok ] || sed "s/^/MARK $tag-log /" /tmp/d6.log | tail -n 5
+  echo "MARK $tag-msgs $(grep -o -E '(XMT|RCV): [A-Za-z-]+' /tmp/d6.log | grep -v Forming | tr -d ':' | tr '\n' ' ')"
+}
+if grep -q nov6 /proc/cmdline; then
+  :
+elif [ -x /sbin/dhclient ]; then
+  d6 dhcp6 -cf /etc/dhclient6.conf
+  d6 dhcp6rc -cf /etc/dhclient6-rc.conf
+  d6 dhcp6info -S -cf /etc/dhclient6-info.conf
 else
   echo "MARK dhcp6 absent"
 fi
@@ -80,6 +100,7 @@ ping -c 1 -W 2 "$gw4" >/dev/null 2>&1 && echo "MARK ping4 ok" || echo "MARK ping
 echo "MARK neigh4 $(ip neigh show "$gw4" dev eth0)"
 gw6=$(ip -6 route show default | awk '{print $3}' | head -n 1)
 ping6 -c 1 -W 2 -I eth0 "$gw6" >/dev/null 2>&1 && echo "MARK ping6 ok" || echo "MARK ping6 no-reply"
+echo "MARK ping6-scoped $(ping -6 -c 1 -W 2 -s 24 "$gw6%eth0" 2>&1 | grep -o -E '[0-9]+ bytes from [^ ]+ seq=[0-9]+' | head -n 1)"
 echo "MARK neigh6 $(ip -6 neigh show "$gw6" dev eth0)"
 if grep -q l4test /proc/cmdline; then
   rem4=198.51.100.1; rem6=2001:db8:3::1
@@ -125,13 +146,29 @@ esac
 exit 0
 "#;
 
-/// busybox udhcpc6's script: report the address.
-const UDHCPC6: &str = r#"#!/bin/sh
-case "$1" in
-bound|renew) echo "MARK lease6 ipv6=$ipv6 dns=$dns search=$search" >/dev/console ;;
+/// ISC dhclient's script (in place of its dhclient-script): report what
+/// the client got, under the tag the `/init` gave it (`-e TAG=...`).
+const DHCLIENT6: &str = r#"#!/bin/sh
+case "$reason" in
+BOUND6|RENEW6|REBIND6|INFORM6)
+  echo "MARK lease6-$TAG reason=$reason ip6=$new_ip6_address/$new_ip6_prefixlen life=$new_preferred_life/$new_max_life dns=$new_dhcp6_name_servers search=$new_dhcp6_domain_search irt=$new_dhcp6_info_refresh_time" >/dev/console
+  ;;
 esac
 exit 0
 "#;
+
+/// dhclient's configuration: the options it asks for (RFC 8415 §21.7),
+/// nothing else.
+const DHCLIENT6_CONF: &str = "request dhcp6.name-servers, dhcp6.domain-search;\n";
+
+/// The same, asking for Rapid Commit (RFC 8415 §18.2.1, §21.14).
+const DHCLIENT6_RC_CONF: &str =
+    "request dhcp6.name-servers, dhcp6.domain-search;\nsend dhcp6.rapid-commit;\n";
+
+/// The same, stateless, asking for the Information Refresh Time too
+/// (RFC 8415 §21.23).
+const DHCLIENT6_INFO_CONF: &str =
+    "request dhcp6.name-servers, dhcp6.domain-search, dhcp6.info-refresh-time;\n";
 
 /// A second address of `remote`, routed through the gateway from the host:
 /// "a server on the internet" (the gateway's own address is mapped to the
@@ -399,6 +436,25 @@ fn static_busybox(cache: &Path) -> PathBuf {
     bin
 }
 
+/// Copy the dynamically linked program `bin` to `at` under `root`, and the
+/// shared libraries `ldd` lists (the dynamic loader included) to their own
+/// paths under `root`.
+fn copy_with_libraries(bin: &Path, root: &Path, at: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let o = run("ldd", &[bin.to_str().unwrap()]);
+    assert!(o.status.success(), "ldd {}: {o:?}", bin.display());
+    let libs = String::from_utf8_lossy(&o.stdout);
+    for lib in libs.split_whitespace().filter(|w| w.starts_with('/')) {
+        let dst = root.join(lib.trim_start_matches('/'));
+        fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        // Follows symbolic links: the file itself under the linked name.
+        fs::copy(lib, &dst).unwrap_or_else(|e| panic!("copy {lib}: {e}"));
+    }
+    let dst = root.join(at);
+    fs::copy(bin, &dst).unwrap();
+    fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// Build (or reuse) the initramfs for kernel `version`.
 fn initramfs(version: &str) -> PathBuf {
     // Tests boot in parallel: one builds, the others wait for it.
@@ -409,7 +465,16 @@ fn initramfs(version: &str) -> PathBuf {
     let key = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        (INIT, UDHCPC, UDHCPC6, version, MODULES).hash(&mut h);
+        (
+            INIT,
+            UDHCPC,
+            DHCLIENT6,
+            DHCLIENT6_CONF,
+            DHCLIENT6_RC_CONF,
+            version,
+            MODULES,
+        )
+            .hash(&mut h);
         h.finish()
     };
     let image = cache.join(format!("initramfs-{key:016x}.cpio.gz"));
@@ -419,10 +484,23 @@ fn initramfs(version: &str) -> PathBuf {
     let busybox = static_busybox(&cache);
     let root = cache.join(format!("root-{key:016x}"));
     let _ = fs::remove_dir_all(&root);
-    for d in ["bin", "proc", "sys", "dev", "lib/modules", "tmp"] {
+    for d in [
+        "bin",
+        "sbin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "lib/modules",
+        "tmp",
+    ] {
         fs::create_dir_all(root.join(d)).unwrap();
     }
     fs::copy(&busybox, root.join("bin/busybox")).unwrap();
+    copy_with_libraries(Path::new(DHCLIENT), &root, "sbin/dhclient");
+    fs::write(root.join("etc/dhclient6.conf"), DHCLIENT6_CONF).unwrap();
+    fs::write(root.join("etc/dhclient6-rc.conf"), DHCLIENT6_RC_CONF).unwrap();
+    fs::write(root.join("etc/dhclient6-info.conf"), DHCLIENT6_INFO_CONF).unwrap();
     let mut names = String::new();
     for m in MODULES {
         let base = format!("/lib/modules/{version}/kernel/{m}");
@@ -450,7 +528,7 @@ fn initramfs(version: &str) -> PathBuf {
     for (name, text) in [
         ("init", INIT),
         ("udhcpc.sh", UDHCPC),
-        ("udhcpc6.sh", UDHCPC6),
+        ("dhclient6.sh", DHCLIENT6),
     ] {
         use std::os::unix::fs::PermissionsExt;
         let p = root.join(name);
@@ -549,7 +627,11 @@ fn prepare(test: &str) -> bool {
     if !can_run_as_root(test) {
         return false;
     }
-    ensure_packages(&[("qemu-system-x86_64", "qemu-system-x86"), ("cpio", "cpio")]);
+    ensure_packages(&[
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("cpio", "cpio"),
+        (DHCLIENT, "isc-dhcp-client"),
+    ]);
     if kernel().is_none() {
         ensure_packages(&[("/nonexistent/kernel", "linux-image-cloud-amd64")]);
     }
@@ -653,13 +735,43 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
     );
     let route6 = mark(console, "route6").unwrap_or_default();
     assert!(route6.starts_with("default via fe80::"), "{}", ctx());
-    // DHCPv6 hands out the host's address, where busybox has udhcpc6.
-    match mark(console, "dhcp6") {
-        Some("absent") => eprintln!("{test}: busybox without udhcpc6: DHCPv6 not checked"),
-        _ => {
-            let lease6 = mark(console, "lease6").unwrap_or_default();
-            assert!(lease6.contains(&format!("ipv6={HOST6}")), "{}", ctx());
-        }
+    // DHCPv6 (ISC dhclient): the host's address for good (infinite
+    // lifetimes), and its resolver (the gateway, passed on as it is) and
+    // search list. Stateful: four messages (RFC 8415 §18); with Rapid
+    // Commit, two (§18.2.1); stateless, an INFORMATION-REQUEST and its
+    // REPLY (§18.2.6). The message names are dhclient's.
+    let dhcp6_cases = [
+        (
+            "dhcp6",
+            "BOUND6",
+            "XMT Solicit RCV Advertise XMT Request RCV Reply",
+        ),
+        ("dhcp6rc", "BOUND6", "XMT Solicit RCV Reply"),
+        // dhclient calls its script with RENEW6 for a stateless reply.
+        ("dhcp6info", "RENEW6", "XMT Info-Request RCV Reply"),
+    ];
+    for (tag, reason, msgs) in dhcp6_cases {
+        assert_eq!(mark(console, tag), Some("ok"), "{tag}: {}", ctx());
+        assert_eq!(
+            mark(console, &format!("{tag}-msgs")),
+            Some(msgs),
+            "{tag}: {}",
+            ctx()
+        );
+        let lease = mark(console, &format!("lease6-{tag}")).unwrap_or_default();
+        // Stateless: no address, and the Information Refresh Time asked
+        // for, infinite (§21.23).
+        let (ip6, irt) = if tag == "dhcp6info" {
+            ("ip6=/ life=/".to_owned(), "4294967295")
+        } else {
+            (format!("ip6={HOST6}/128 life=4294967295/4294967295"), "")
+        };
+        assert_eq!(
+            lease,
+            format!("reason={reason} {ip6} dns={REMOTE6} search=example.org. irt={irt}"),
+            "{tag}: {}",
+            ctx()
+        );
     }
     // ARP and NDP answered with passt's MAC address.
     let neigh4 = mark(console, "neigh4").unwrap_or_default();
@@ -667,12 +779,28 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
     let neigh6 = mark(console, "neigh6").unwrap_or_default();
     assert!(neigh6.contains("lladdr 9a:55:9a:55:9a:55"), "{}", ctx());
     // ICMP echo through passt's ping sockets: the gateway (the host's
-    // loopback) and far away.
-    // (An echo to passt's own link-local address, the guest's IPv6 router,
-    // is not answered: `ping6` is only printed.)
-    for key in ["ping4", "ping6-gwmap", "ping4-remote", "ping6-remote"] {
+    // loopback) and far away; and passt's own link-local address, the
+    // guest's IPv6 router, answered by passt itself (with the 24 bytes of
+    // data and the sequence number of the request).
+    for key in [
+        "ping4",
+        "ping6",
+        "ping6-gwmap",
+        "ping4-remote",
+        "ping6-remote",
+    ] {
         assert_eq!(mark(console, key), Some("ok"), "{key}: {}", ctx());
     }
+    let router = route6
+        .strip_prefix("default via ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_default();
+    assert_eq!(
+        mark(console, "ping6-scoped"),
+        Some(&*format!("32 bytes from {router}: seq=0")),
+        "{}",
+        ctx()
+    );
     // TCP: the gateway address is the host's loopback; far servers see the
     // host's address.
     assert_eq!(

@@ -15,6 +15,10 @@
 //! back to the guest's, the checksum recomputed and the IP and Ethernet
 //! headers written in front.
 //!
+//! ICMPv6 echo requests to our own link-local address never get here:
+//! [`crate::l2::echo`] answers them (unless that address stands for the
+//! host, when they come here like any other and the host answers).
+//!
 //! Ping sockets need the process's group in `net.ipv4.ping_group_range`
 //! (both families read it). When the host refuses one (`EACCES`, `EPERM`),
 //! the request is dropped and [`Event::PingDenied`] reported, once per

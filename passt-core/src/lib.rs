@@ -5,8 +5,9 @@
 //! translates between the two without a TCP/IP stack of its own: a guest TCP
 //! connection becomes a host TCP socket, a UDP flow a UDP socket, an ICMP
 //! echo an unprivileged "ping" socket, and the host kernel does the rest.
-//! What only makes sense on the guest's link (ARP, DHCP, NDP, DHCPv6) is
-//! answered here, by [`l2`].
+//! What only makes sense on the guest's link (ARP, DHCP, NDP, DHCPv6, and
+//! echo requests to our own link-local address) is answered here, by
+//! [`l2`].
 //!
 //! The crate does no I/O. It never makes a syscall, reads a clock, holds a
 //! file descriptor or blocks: a *driver* (the `passt` and `pasta` binaries,
@@ -103,7 +104,7 @@
 //! |---|---|
 //! | [`wire`] | stateless parse/emit of every header: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP, ICMPv6, NDP, DHCP, DHCPv6; checksums; qemu's length-prefixed stream framing |
 //! | [`buf`] | received-frame batches, the tx ring, offload metadata |
-//! | [`l2`] | services answered locally: ARP (DHCP, NDP, DHCPv6 to come) |
+//! | [`l2`] | services answered locally: ARP, DHCP, NDP, DHCPv6, ICMPv6 echo to our link-local address |
 //! | [`udp`] | UDP flows to host sockets and back, forwarded UDP ports, DNS forwarding, ICMP port unreachable |
 //! | [`icmp`] | ICMP and ICMPv6 echo through unprivileged ping sockets |
 //! | [`config`] | configuration, limits, port-forwarding specs |

@@ -11,7 +11,7 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 use crate::addr::{InAny, MacAddr, SockAddrAny};
 use crate::buf::{Offload, OffloadFlags, RxBatch, RxSpan, TxRing, TxSlots, TxStorage};
 use crate::config::{Config, ConfigError, Services};
-use crate::l2::{self, L2Context, Outcome};
+use crate::l2::{self, echo, L2Context, Outcome};
 use crate::queue::FixedQueue;
 use crate::tcp;
 use crate::time::Instant;
@@ -499,6 +499,9 @@ pub struct Stats {
     pub ra_sent: u64,
     /// DHCPv6 messages answered.
     pub dhcpv6_replies: u64,
+    /// ICMPv6 echo requests to our own link-local address answered
+    /// ([`crate::l2::echo`]).
+    pub echo_replies: u64,
     /// Frames dropped, by [`DropReason`] (index with `reason as usize`).
     pub drops: [u64; DropReason::COUNT],
     /// Events that did not fit the event queue.
@@ -1003,6 +1006,22 @@ impl Translator {
                             };
                             let outcome = self.ndp.handle(&cx, &eth, &ip, ndp, tx);
                             return self.l2_outcome(outcome, |s| &mut s.ndp_replies);
+                        }
+                        if matches!(msg, Icmpv6Repr::EchoRequest { .. })
+                            && self.config.services.contains(Services::ICMP)
+                        {
+                            let cx = L2Context {
+                                config: &self.config,
+                                now: self.now,
+                                guest_mac: self.guest_mac,
+                            };
+                            // Ours to answer, or Ignored and forwarded.
+                            match echo::handle(&cx, &eth, &ip, &msg, tx) {
+                                Outcome::Ignored => {}
+                                outcome => {
+                                    return self.l2_outcome(outcome, |s| &mut s.echo_replies)
+                                }
+                            }
                         }
                         self.l4_packet(l4_packet6(&ip, i, frame, l4, verify), tx)
                     }

@@ -570,6 +570,39 @@ fn captured_information_request_gets_configuration_only() {
         [opt::SERVERID, opt::DNS_SERVERS, opt::DOMAIN_LIST]
     );
 
+    // Asking for the Information Refresh Time (RFC 8415 §21.23) gets it,
+    // infinite, after the configuration; a SOLICIT asking for it does not
+    // (it belongs in answers to INFORMATION-REQUEST only).
+    let irt = edit(&captured(INFORMATION_REQUEST), |_, opts| {
+        set(opts, opt::ORO, &[0, 23, 0, 24, 0, 32]);
+    });
+    let (_, reply) = serve(c.clone(), &irt);
+    let payload = dhcpv6_payload(&c, &reply.unwrap());
+    let at = find(&payload, opt::INFORMATION_REFRESH_TIME);
+    assert_eq!(
+        &payload[at..],
+        &[0, 32, 0, 4, 0xff, 0xff, 0xff, 0xff],
+        "the last option"
+    );
+    let m = Dhcpv6Repr::parse(&payload).unwrap();
+    assert_eq!(
+        codes(&m),
+        [
+            opt::CLIENTID,
+            opt::SERVERID,
+            opt::DNS_SERVERS,
+            opt::DOMAIN_LIST,
+            opt::INFORMATION_REFRESH_TIME
+        ]
+    );
+    let solicit = edit(&captured(SOLICIT), |_, opts| {
+        set(opts, opt::ORO, &[0, 23, 0, 24, 0, 32]);
+    });
+    let (_, reply) = serve(c.clone(), &solicit);
+    let payload = dhcpv6_payload(&c, &reply.unwrap());
+    let m = Dhcpv6Repr::parse(&payload).unwrap();
+    assert_eq!(m.option(opt::INFORMATION_REFRESH_TIME), None);
+
     // Another server's ID, or an IA option: discarded (RFC 8415 §16.12).
     let others = edit(&captured(INFORMATION_REQUEST), |_, opts| {
         set(opts, opt::SERVERID, &DNSMASQ_DUID);

@@ -234,3 +234,138 @@ fn bogus_icmp_is_counted_and_dropped() {
     assert_eq!(h.t.stats().dropped(DropReason::Unsupported), 2);
     h.expect_no_op();
 }
+
+/// IPv6 where our link-local address (fe80::1, the guest's router) stands
+/// for nothing on the host: `--no-map-gw`, or a global host gateway (then
+/// the mapped address is that gateway's, not ours).
+fn ours_unmapped() -> Config {
+    let mut c = dual();
+    let ip6 = c.ip6.as_mut().unwrap();
+    ip6.map_host_loopback = Some(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+    c
+}
+
+#[test]
+fn echo6_to_our_link_local_is_answered_here_with_the_requests_fields() {
+    let mut h = Harness::new(ours_unmapped());
+    h.guest(&icmp6_echo(GUEST6, GW6, 0x4321, 7, b"echo to the router"));
+    // No ping socket: answered locally.
+    h.expect_no_op();
+    let f = h.expect_frame();
+    h.expect_no_frame();
+    let mut want = Vec::new();
+    // Ethernet: to the guest, from us.
+    want.extend_from_slice(&[0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+    want.extend_from_slice(&[0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55, 0x86, 0xdd]);
+    // IPv6: payload 26 octets, ICMPv6, hop limit 64, fe80::1 -> 2001:db8::10.
+    want.extend_from_slice(&[0x60, 0, 0, 0, 0, 26, 58, 64]);
+    want.extend_from_slice(&GW6.octets());
+    want.extend_from_slice(&GUEST6.octets());
+    // Echo Reply, code 0, checksum (computed independently over the
+    // pseudo-header), identifier and sequence number of the request.
+    want.extend_from_slice(&[129, 0, 0x8a, 0xf1, 0x43, 0x21, 0, 7]);
+    want.extend_from_slice(b"echo to the router");
+    assert_eq!(f, want);
+    // And the checksum verifies with our own parser.
+    let (ip, l4) = Ipv6Repr::parse(&f[14..]).unwrap();
+    let p = pseudo_header_v6(&ip.src, &ip.dst, ip_proto::ICMPV6, l4.len() as u32);
+    assert!(Icmpv6Packet::parse(l4, Some(p)).is_ok());
+    let s = h.t.stats();
+    assert_eq!(
+        (s.echo_replies, s.icmp.requests, s.icmp.flows_opened),
+        (1, 0, 0)
+    );
+    // Empty data, and the highest identifier and sequence number.
+    h.guest(&icmp6_echo(GUEST6, GW6, 0xffff, 0xffff, b""));
+    let f = h.expect_frame();
+    assert_eq!(f.len(), 14 + 40 + 8);
+    assert_eq!(&f[18..20], &[0, 8]);
+    let (ip, l4) = Ipv6Repr::parse(&f[14..]).unwrap();
+    let p = pseudo_header_v6(&ip.src, &ip.dst, ip_proto::ICMPV6, 8);
+    assert_eq!(
+        Icmpv6Packet::parse(l4, Some(p)).expect("checksum").repr,
+        Icmpv6Repr::EchoReply {
+            ident: 0xffff,
+            seq: 0xffff,
+            data: b""
+        }
+    );
+    h.expect_no_op();
+    assert_eq!(h.t.stats().echo_replies, 2);
+}
+
+#[test]
+fn echo6_to_our_link_local_keeps_vlan_tags_and_answers_link_local_sources() {
+    let mut h = Harness::new(ours_unmapped());
+    let guest_ll = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x5054, 0xff, 0xfe12, 0x3456);
+    let plain = icmp6_echo(guest_ll, GW6, 1, 1, b"tagged");
+    // An 802.1Q tag, VID 5, between the addresses and the EtherType.
+    let mut f = plain[..12].to_vec();
+    f.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+    f.extend_from_slice(&plain[12..]);
+    h.guest(&f);
+    let r = h.expect_frame();
+    assert_eq!(&r[12..18], &[0x81, 0x00, 0x00, 0x05, 0x86, 0xdd]);
+    let (ip, l4) = Ipv6Repr::parse(&r[18..]).unwrap();
+    assert_eq!((ip.src, ip.dst, ip.hop_limit), (GW6, guest_ll, 64));
+    let p = pseudo_header_v6(&ip.src, &ip.dst, ip_proto::ICMPV6, l4.len() as u32);
+    assert_eq!(
+        Icmpv6Packet::parse(l4, Some(p)).expect("checksum").repr,
+        Icmpv6Repr::EchoReply {
+            ident: 1,
+            seq: 1,
+            data: b"tagged"
+        }
+    );
+    h.expect_no_op();
+}
+
+#[test]
+fn echo6_to_our_link_local_is_refused_without_icmp_or_from_nobody() {
+    let mut c = ours_unmapped();
+    c.services.remove(passt_core::config::Services::ICMP);
+    let mut h = Harness::new(c);
+    h.guest(&icmp6_echo(GUEST6, GW6, 1, 1, b""));
+    h.expect_no_frame();
+    h.expect_no_op();
+    assert_eq!(h.t.stats().dropped(DropReason::ProtocolDisabled), 1);
+    assert_eq!(h.t.stats().echo_replies, 0);
+    // From the unspecified address: no one to answer.
+    let mut h = Harness::new(ours_unmapped());
+    h.guest(&icmp6_echo(Ipv6Addr::UNSPECIFIED, GW6, 1, 1, b""));
+    h.expect_no_frame();
+    h.expect_no_op();
+    assert_eq!(h.t.stats().dropped(DropReason::Malformed), 1);
+    // An echo reply to our address is not ours to answer: as before.
+    let mut h = Harness::new(ours_unmapped());
+    let mut f = icmp6_echo(GUEST6, GW6, 1, 1, b"");
+    f[54] = 129;
+    let p = pseudo_header_v6(&GUEST6, &GW6, ip_proto::ICMPV6, 8);
+    passt_core::wire::icmpv6::fill_checksum(&mut f[54..], p).unwrap();
+    h.guest(&f);
+    h.expect_no_frame();
+    assert_eq!(h.t.stats().dropped(DropReason::Unsupported), 1);
+    assert_eq!(h.t.stats().echo_replies, 0);
+}
+
+#[test]
+fn echo_to_a_gateway_standing_for_the_host_goes_to_the_host_not_answered_here() {
+    // test_ip6: fe80::1 is our link-local address *and* the host's
+    // loopback (local mode): the host answers, through a ping socket.
+    let mut h = Harness::new(dual());
+    h.guest(&icmp6_echo(GUEST6, GW6, 3, 1, b""));
+    let (_, spec, _) = expect_flow(&mut h);
+    assert_eq!(spec.peer, Some(SockAddrAny::new(Ipv6Addr::LOCALHOST, 0)));
+    h.expect_no_frame();
+    assert_eq!(h.t.stats().echo_replies, 0);
+    // IPv4 echo to the gateway is never answered here: mapped, the host's
+    // loopback; with --no-map-gw, the gateway itself.
+    let mut c = ours_unmapped();
+    c.ip4.as_mut().unwrap().map_host_loopback = None;
+    let mut h = Harness::new(c);
+    h.guest(&icmp4_echo(GUEST4, GW4, 3, 1, b""));
+    let (_, spec, _) = expect_flow(&mut h);
+    assert_eq!(spec.peer, Some(SockAddrAny::new(GW4, 0)));
+    h.expect_no_frame();
+    assert_eq!(h.t.stats().echo_replies, 0);
+}

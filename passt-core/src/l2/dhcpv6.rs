@@ -62,7 +62,10 @@
 //! client's Option Request option asks for them (a server may send options
 //! it was not asked for, RFC 8415 §21.7). Answers to CONFIRM, RELEASE and
 //! DECLINE carry only the identifiers and the status (§18.3.3, §18.3.7,
-//! §18.3.8).
+//! §18.3.8). An answer to an INFORMATION-REQUEST whose Option Request
+//! option asks for the Information Refresh Time (32) carries it, infinite
+//! (§21.23: the configuration never changes while we run); no other
+//! answer does.
 //!
 //! The reply goes from our link-local address (`config.ip6.our_link_local`),
 //! UDP port 547, to the client's source address, port 546, hop limit 255, in
@@ -348,7 +351,15 @@ impl Dhcpv6 {
                 push_configuration(&mut b, config, ip6);
             }
             Answer::Status(code, text) => b.push_status_code(code, text)?,
-            Answer::Information => push_configuration(&mut b, config, ip6),
+            Answer::Information => {
+                push_configuration(&mut b, config, ip6);
+                // RFC 8415 §21.23: SHOULD be sent when the ORO asks for
+                // it, in a REPLY to an INFORMATION-REQUEST only. Our
+                // configuration never changes while we run: infinity.
+                if msg.requests(opt::INFORMATION_REFRESH_TIME) {
+                    b.push(opt::INFORMATION_REFRESH_TIME, &INFINITY.to_be_bytes())?;
+                }
+            }
         }
         b.finish()
     }

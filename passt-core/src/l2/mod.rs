@@ -4,13 +4,14 @@
 //! the guest wants to reach (its gateway, every remote address) lives
 //! "behind" our MAC address, so the address-resolution and configuration
 //! protocols of the link are answered here: ARP ([`arp`]), DHCP ([`dhcp`]),
-//! neighbour discovery with router advertisements ([`ndp`]) and DHCPv6
-//! ([`dhcpv6`]). Each service takes one parsed message, writes at most a
+//! neighbour discovery with router advertisements ([`ndp`]), DHCPv6
+//! ([`dhcpv6`]) and echo requests to our own link-local address ([`echo`]). Each service takes one parsed message, writes at most a
 //! bounded number of replies into the tx ring, and reports an [`Outcome`].
 
 pub mod arp;
 pub mod dhcp;
 pub mod dhcpv6;
+pub mod echo;
 pub mod ndp;
 
 use crate::addr::MacAddr;

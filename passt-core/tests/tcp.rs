@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use passt_core::addr::SockAddrAny;
 use passt_core::buf::{GsoType, Offload, OffloadFlags, TxSlots};
-use passt_core::wire::checksum;
 use passt_core::config::ports::FwdSpec;
 use passt_core::testing::build::{
     parse_tcp, tcp4, tcp6, test_config, test_ip6, TcpOut, GUEST4, GUEST6, GW4, REMOTE4,
 };
 use passt_core::testing::Harness;
+use passt_core::wire::checksum;
 use passt_core::wire::tcp::TcpFlags;
 use passt_core::{Completion, Done, Errno, Ready, SockFlags, SockId, SockOp};
 
@@ -1293,7 +1293,10 @@ fn guest_super_frame_with_partial_checksum_is_one_send() {
     }
     h.complete(ok(id, Done::Bytes(60_000)));
     let a = out(&mut h);
-    assert_eq!((a.flags, a.seq, a.ack), (TcpFlags::ACK, s, ISN + 1 + 60_000));
+    assert_eq!(
+        (a.flags, a.seq, a.ack),
+        (TcpFlags::ACK, s, ISN + 1 + 60_000)
+    );
     // Nonsense offsets from a device change nothing: the metadata only
     // says not to verify.
     let data2 = gso_pattern(3000);
@@ -1393,7 +1396,10 @@ fn host_data_to_an_offloading_guest_goes_out_as_super_frames() {
     assert_eq!(skip, 0);
     h.complete_peek(id, into, b"tail");
     let (mut f, off) = h.expect_frame_offload();
-    assert_eq!((off.flags, off.gso, off.gso_size), (OffloadFlags::NEEDS_CSUM, GsoType::None, 0));
+    assert_eq!(
+        (off.flags, off.gso, off.gso_size),
+        (OffloadFlags::NEEDS_CSUM, GsoType::None, 0)
+    );
     complete_csum(&mut f, &off);
     let d = parse_tcp(&f);
     assert_eq!((d.seq, d.payload.as_slice()), (s + 100_000, &b"tail"[..]));

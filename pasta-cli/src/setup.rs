@@ -178,7 +178,10 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     );
 
     if !tap.vnet() {
-        info!("tap {} without a virtio-net header: no offloads", tap.name());
+        info!(
+            "tap {} without a virtio-net header: no offloads",
+            tap.name()
+        );
     }
     let translator = Translator::new(
         Config {

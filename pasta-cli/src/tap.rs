@@ -35,9 +35,9 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use passt_core::buf::{GsoType, Offload, OffloadFlags};
 use rustix::fs::{open, Mode, OFlags};
 use rustix::io::{self, Errno};
-use passt_core::buf::{GsoType, Offload, OffloadFlags};
 use rustix::ioctl::{self, opcode, IntegerSetter, Opcode, Setter, Updater};
 
 use crate::Error;
@@ -299,7 +299,18 @@ mod tests {
         assert_eq!(hdr, [0; VNET_HDR_LEN]);
         assert_eq!(parse_vnet_hdr(&hdr), Some(Offload::default()));
         // ECN on a TCP super-frame is still TCP; unknown flag bits drop.
-        let mut h = [0xffu8, GSO_TCPV4 | GSO_ECN, 0xff, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff];
+        let mut h = [
+            0xffu8,
+            GSO_TCPV4 | GSO_ECN,
+            0xff,
+            0xff,
+            0,
+            0,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+        ];
         let p = parse_vnet_hdr(&h).unwrap();
         assert_eq!(p.flags, OffloadFlags::NEEDS_CSUM | OffloadFlags::DATA_VALID);
         assert_eq!(

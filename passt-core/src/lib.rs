@@ -78,7 +78,9 @@
 //!   record mirroring the virtio-net header (partial checksum, GSO type and
 //!   segment size), so a tap opened with `IFF_VNET_HDR` can hand in and take
 //!   back 64 KiB super-frames; [`buf::TxRing`] slots have headroom for the
-//!   header.
+//!   header. pasta uses it: guest TCP super-frames are taken as single
+//!   segments, and with [`config::Config::guest_gso`] TCP data to the guest
+//!   leaves as super-frames with partial checksums.
 //! - **Frames in someone else's memory.** An [`buf::RxBatch`] borrows any
 //!   byte slice (vhost-user descriptors mapped from guest memory, a VMM's
 //!   buffers); a [`buf::TxRing`] is generic over its storage
@@ -151,7 +153,10 @@
 //! 4. **Offloads.** With a virtio-net device, pass the guest's
 //!    `virtio_net_hdr` as [`buf::Offload`] on each [`buf::FrameDesc`]
 //!    (clearing `DATA_VALID`: a guest may not claim it) and write
-//!    [`buf::TxView::offload`] back into the headroom of each frame.
+//!    [`buf::TxView::offload`] back into the headroom of each frame; set
+//!    [`config::Config::guest_gso`] if the device negotiated TSO and
+//!    checksum offload towards the guest, so TCP data goes out as
+//!    super-frames.
 //!
 //! Nothing is global: several translators (one per NIC, or per thread with
 //! frames steered by flow hash) live side by side, and each is `Send`.

@@ -5,12 +5,13 @@ use core::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use passt_core::addr::SockAddrAny;
-use passt_core::buf::TxSlots;
+use passt_core::buf::{GsoType, Offload, OffloadFlags, TxSlots};
 use passt_core::config::ports::FwdSpec;
 use passt_core::testing::build::{
     parse_tcp, tcp4, tcp6, test_config, test_ip6, TcpOut, GUEST4, GUEST6, GW4, REMOTE4,
 };
 use passt_core::testing::Harness;
+use passt_core::wire::checksum;
 use passt_core::wire::tcp::TcpFlags;
 use passt_core::{Completion, Done, Errno, Ready, SockFlags, SockId, SockOp};
 
@@ -1233,4 +1234,220 @@ fn only_loopback_peers_are_spliced_and_no_splice_uses_the_tap() {
     let (_, ops) = accept_from(&mut h, lid, SockAddrAny::new(Ipv4Addr::LOCALHOST, 5555));
     assert!(ops.is_empty(), "{ops:?}");
     assert_eq!(out(&mut h).flags, TcpFlags::SYN);
+}
+
+// ---------------------------------------------------------------------------
+// virtio-net offloads (pasta's tap with IFF_VNET_HDR)
+// ---------------------------------------------------------------------------
+
+/// Bytes `0..len` of a recognisable, non-repeating-at-MSS pattern.
+fn gso_pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// Complete a partial checksum as a device does (virtio 1.2 §5.1.6.2):
+/// sum everything from `csum_start` (the field holds the pseudo-header
+/// sum) and store the complement at `csum_start + csum_offset`.
+fn complete_csum(frame: &mut [u8], off: &Offload) {
+    let start = usize::from(off.csum_start);
+    let at = start + usize::from(off.csum_offset);
+    let c = checksum::finish(checksum::sum(0, &frame[start..]));
+    frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+#[test]
+fn guest_super_frame_with_partial_checksum_is_one_send() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40200);
+    let data = gso_pattern(60_000);
+    let mut f = tcp4(GUEST4, 40200, REMOTE4, 80)
+        .seq(ISN + 1)
+        .ack(s)
+        .window(512)
+        .payload(&data)
+        .build();
+    // What the guest's kernel hands a TSO device: only the pseudo-header
+    // sum in the checksum field.
+    let l4_len = f.len() - 34;
+    let pseudo = checksum::pseudo_header_v4(GUEST4, REMOTE4, 6, l4_len as u16);
+    f[50..52].copy_from_slice(&(!checksum::finish(pseudo)).to_be_bytes());
+    // Without offload metadata the checksum is wrong: dropped.
+    h.guest(&f);
+    h.expect_no_op();
+    h.expect_no_frame();
+    let off = Offload {
+        flags: OffloadFlags::NEEDS_CSUM,
+        gso: GsoType::TcpV4,
+        hdr_len: 54,
+        gso_size: 1448,
+        csum_start: 34,
+        csum_offset: 16,
+    };
+    h.guest_offload(&f, off);
+    match h.expect_op() {
+        SockOp::Send { id: i, payload } => {
+            assert_eq!(i, id);
+            assert!(h.last_span(payload) == data, "payload differs");
+        }
+        op => panic!("{op:?}"),
+    }
+    h.complete(ok(id, Done::Bytes(60_000)));
+    let a = out(&mut h);
+    assert_eq!(
+        (a.flags, a.seq, a.ack),
+        (TcpFlags::ACK, s, ISN + 1 + 60_000)
+    );
+    // Nonsense offsets from a device change nothing: the metadata only
+    // says not to verify.
+    let data2 = gso_pattern(3000);
+    let mut f2 = tcp4(GUEST4, 40200, REMOTE4, 80)
+        .seq(ISN + 1 + 60_000)
+        .ack(s)
+        .window(512)
+        .payload(&data2)
+        .build();
+    f2[50..52].copy_from_slice(&[0xde, 0xad]);
+    let hostile = Offload {
+        flags: OffloadFlags::DATA_VALID,
+        gso: GsoType::TcpV6,
+        hdr_len: u16::MAX,
+        gso_size: 0,
+        csum_start: u16::MAX,
+        csum_offset: u16::MAX,
+    };
+    h.guest_offload(&f2, hostile);
+    match h.expect_op() {
+        SockOp::Send { payload, .. } => assert!(h.last_span(payload) == data2),
+        op => panic!("{op:?}"),
+    }
+}
+
+#[test]
+fn host_data_to_an_offloading_guest_goes_out_as_super_frames() {
+    let mut cfg = test_config();
+    cfg.guest_gso = true;
+    let mut h = Harness::new(cfg);
+    let (id, s) = connect(&mut h, 40201);
+    // Open the guest's window to 2048 << 7 = 256 KiB.
+    h.guest(
+        &tcp4(GUEST4, 40201, REMOTE4, 80)
+            .seq(ISN + 1)
+            .ack(s)
+            .window(2048)
+            .build(),
+    );
+    h.expect_no_frame();
+    h.ready(id, Ready::READABLE);
+    let (_, skip, into) = expect_peek(&mut h);
+    // Whole 1460-byte segments (the guest's MSS) per 64 KiB IP packet.
+    assert_eq!(skip, 0);
+    assert_eq!((into.count, into.payload_len), (4, 44 * 1460));
+    let data = gso_pattern(100_000);
+    h.complete_peek(id, into, &data);
+    let mut at = 0usize;
+    for (len, flags) in [
+        (44 * 1460, TcpFlags::ACK),
+        (100_000 - 44 * 1460, TcpFlags::ACK | TcpFlags::PSH),
+    ] {
+        let (mut f, off) = h.expect_frame_offload();
+        assert_eq!(
+            off,
+            Offload {
+                flags: OffloadFlags::NEEDS_CSUM,
+                gso: GsoType::TcpV4,
+                hdr_len: 54,
+                gso_size: 1460,
+                csum_start: 34,
+                csum_offset: 16,
+            }
+        );
+        assert_eq!(f.len(), 54 + len);
+        // IPv4 total length covers the whole super-frame.
+        assert_eq!(usize::from(u16::from_be_bytes([f[16], f[17]])), 40 + len);
+        // The field holds the pseudo-header sum only...
+        let pseudo = checksum::pseudo_header_v4(REMOTE4, GUEST4, 6, (20 + len) as u16);
+        assert_eq!(
+            u16::from_be_bytes([f[50], f[51]]),
+            !checksum::finish(pseudo)
+        );
+        // ...which, completed over the frame, is a valid TCP checksum
+        // (`parse_tcp` verifies it).
+        complete_csum(&mut f, &off);
+        let d = parse_tcp(&f);
+        assert_eq!((d.seq, d.ack, d.flags), (s + at as u32, ISN + 1, flags));
+        assert!(d.payload == data[at..at + len], "payload at {at} differs");
+        at += len;
+    }
+    h.expect_no_frame();
+    // The guest acknowledges the second super-frame's segments as it
+    // reassembled them; the whole of both leaves the socket.
+    h.guest(
+        &tcp4(GUEST4, 40201, REMOTE4, 80)
+            .seq(ISN + 1)
+            .ack(s + 100_000)
+            .window(2048)
+            .build(),
+    );
+    assert_eq!(h.expect_op(), SockOp::Discard { id, len: 100_000 });
+    // A read shorter than one MSS: a single segment, partial checksum, no
+    // segmentation.
+    h.ready(id, Ready::READABLE);
+    let (_, skip, into) = expect_peek(&mut h);
+    assert_eq!(skip, 0);
+    h.complete_peek(id, into, b"tail");
+    let (mut f, off) = h.expect_frame_offload();
+    assert_eq!(
+        (off.flags, off.gso, off.gso_size),
+        (OffloadFlags::NEEDS_CSUM, GsoType::None, 0)
+    );
+    complete_csum(&mut f, &off);
+    let d = parse_tcp(&f);
+    assert_eq!((d.seq, d.payload.as_slice()), (s + 100_000, &b"tail"[..]));
+}
+
+#[test]
+fn ipv6_super_frames_fill_the_payload_length() {
+    let mut cfg = test_config();
+    cfg.ip6 = Some(test_ip6());
+    cfg.guest_gso = true;
+    let mut h = Harness::new(cfg);
+    let remote6: core::net::Ipv6Addr = "2001:db8:3::1".parse().unwrap();
+    h.guest(&tcp6(GUEST6, 40202, remote6, 80).syn().seq(ISN).build());
+    let (id, _, _) = expect_open(&mut h);
+    h.complete(ok(id, Done::Opened));
+    h.ready(id, Ready::WRITABLE);
+    let sa = out(&mut h);
+    let s = sa.seq + 1;
+    h.guest(
+        &tcp6(GUEST6, 40202, remote6, 80)
+            .seq(ISN + 1)
+            .ack(s)
+            .window(4096)
+            .build(),
+    );
+    let (_, _, into) = expect_peek(&mut h);
+    h.complete(Completion {
+        id,
+        res: Err(Errno::EAGAIN),
+    });
+    h.ready(id, Ready::READABLE);
+    let (_, _, into2) = expect_peek(&mut h);
+    assert_eq!(into.payload_len, into2.payload_len);
+    // 65535 - 20 (TCP header) = 65515 bytes of payload at most: 44 segments.
+    assert_eq!(into2.payload_len, 44 * 1460);
+    let data = gso_pattern(44 * 1460);
+    h.complete_peek(id, into2, &data);
+    let (mut f, off) = h.expect_frame_offload();
+    assert_eq!(
+        (off.gso, off.gso_size, off.csum_start, off.hdr_len),
+        (GsoType::TcpV6, 1460, 54, 74)
+    );
+    assert_eq!(
+        usize::from(u16::from_be_bytes([f[18], f[19]])),
+        20 + 44 * 1460
+    );
+    complete_csum(&mut f, &off);
+    let d = parse_tcp(&f);
+    assert_eq!(d.seq, s);
+    assert!(d.payload == data);
 }

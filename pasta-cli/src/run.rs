@@ -8,13 +8,19 @@
 //! nanoseconds in a [`passt_core::time::Instant`]. On each wake-up:
 //!
 //! 1. read up to [`BATCH`] frames, one `read(2)` each, packed into the rx
-//!    arena, and describe them in an [`RxBatch`];
+//!    arena, and describe them in an [`RxBatch`]; with virtio-net headers
+//!    ([`Tap::vnet`]) each read lands the header just in front of the
+//!    frame, and the header becomes the frame's offload metadata (a TCP
+//!    super-frame of up to 64 KiB needs a slot of [`MAX_FRAME_LEN`] free
+//!    whatever the MTU, so a batch of super-frames ends when the arena has
+//!    less room than that);
 //! 2. [`Translator::handle_tap`], then [`SockExec::run_ops`] runs every
 //!    socket operation on host sockets (registered in the same epoll
 //!    instance, token `SockId + 1`) and feeds completions back; socket
 //!    readiness goes to [`Translator::handle_ready`] the same way;
 //! 3. write each committed frame of the [`TxRing`] with one `write(2)` (a tap
-//!    takes one frame per write), then clear the ring;
+//!    takes one frame per write), its virtio-net header written into the
+//!    slot's headroom first, then clear the ring;
 //! 4. if the deadline has passed, [`Translator::handle_timeout`], and steps
 //!    2–3 again;
 //! 5. drain [`Translator::poll_event`] to the debug log.
@@ -67,7 +73,7 @@ use rustix::time::{clock_gettime, ClockId};
 
 use crate::fwd::Forwarder;
 use crate::netns::NsThread;
-use crate::tap::Tap;
+use crate::tap::{emit_vnet_hdr, parse_vnet_hdr, Tap, VNET_HDR_LEN};
 use crate::watch::Watch;
 use crate::{debug, Error};
 use passt_core::host::pcap::Pcap;
@@ -75,9 +81,14 @@ use passt_core::host::pcap::Pcap;
 /// Most frames read from the tap per wake-up.
 pub(crate) const BATCH: usize = 64;
 
-/// Rx arena size: room for a batch of ordinary frames, and always for one
-/// frame of the largest size.
-const ARENA_LEN: usize = 256 * 1024 + MAX_FRAME_LEN;
+/// Rx arena size: room for a batch of ordinary frames or a dozen TCP
+/// super-frames, and always for one frame of the largest size with its
+/// virtio-net header.
+const ARENA_LEN: usize = 1024 * 1024 + MAX_FRAME_LEN + 16;
+
+/// Where in each 16-byte-aligned arena slot a read starts with a
+/// virtio-net header: the frame then starts aligned.
+const VNET_AT: usize = 16 - VNET_HDR_LEN;
 
 /// Frames the translator may queue for the namespace between two flushes.
 const TX_SLOTS: usize = 256;
@@ -153,6 +164,11 @@ pub(crate) struct Driver {
     pcap: Option<Pcap>,
     /// Frames for the namespace the kernel refused.
     tx_dropped: u64,
+    /// The tap's frames carry a virtio-net header ([`Tap::vnet`]).
+    vnet: bool,
+    /// Frames from the tap dropped for their virtio-net header (a
+    /// segmentation type we do not handle).
+    rx_bad_vnet: u64,
     /// What ends pasta besides errors.
     watches: Vec<Box<dyn Watch>>,
     /// `-T`/`-U` relays and the `auto` scans ([`crate::fwd`]).
@@ -165,6 +181,7 @@ impl Driver {
     /// # Errors
     /// If the epoll instance cannot be made.
     pub(crate) fn new(t: Translator, tap: Tap, pcap: Option<Pcap>) -> Result<Driver, Error> {
+        let vnet = tap.vnet();
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)
             .map_err(|e| Error::sys("creating epoll instance", e))?;
         epoll::add(
@@ -186,7 +203,9 @@ impl Driver {
             exec,
             arena: vec![0u8; ARENA_LEN].into_boxed_slice(),
             descs: vec![FrameDesc::default(); BATCH].into_boxed_slice(),
-            tx: TxRing::new(TX_SLOTS, MAX_FRAME_LEN, 0),
+            tx: TxRing::new(TX_SLOTS, MAX_FRAME_LEN, if vnet { VNET_HDR_LEN } else { 0 }),
+            vnet,
+            rx_bad_vnet: 0,
             pcap,
             tx_dropped: 0,
             watches: Vec::new(),
@@ -322,8 +341,16 @@ impl Driver {
     fn tap_input(&mut self, flags: epoll::EventFlags) -> Result<(), Error> {
         let mut count = 0;
         let mut off = 0;
+        let (skip, hdr_len) = if self.vnet {
+            (VNET_AT, VNET_HDR_LEN)
+        } else {
+            (0, 0)
+        };
         while count < BATCH {
-            let Some(buf) = self.arena.get_mut(off..off + MAX_FRAME_LEN) else {
+            let Some(buf) = self
+                .arena
+                .get_mut(off + skip..off + skip + hdr_len + MAX_FRAME_LEN)
+            else {
                 break;
             };
             let n = match self.tap.read_frame(buf) {
@@ -335,16 +362,41 @@ impl Driver {
                 // Not something a tap does; don't spin on it.
                 break;
             }
+            let Some(len) = n.checked_sub(hdr_len).filter(|&l| l > 0) else {
+                self.rx_bad_vnet += 1;
+                continue;
+            };
+            let (hdr, frame) = buf.split_at(hdr_len);
+            let offload = match <&[u8; VNET_HDR_LEN]>::try_from(hdr) {
+                Ok(h) => match parse_vnet_hdr(h) {
+                    Some(o) => o,
+                    None => {
+                        self.rx_bad_vnet += 1;
+                        debug!(
+                            "frame of {len} bytes from {} dropped: segmentation type {:#04x} \
+                             not handled ({} so far)",
+                            self.tap.name(),
+                            h[1],
+                            self.rx_bad_vnet
+                        );
+                        continue;
+                    }
+                },
+                // No header on this tap.
+                Err(_) => Default::default(),
+            };
             if let Some(p) = &mut self.pcap {
-                if let Err(e) = p.frame(&buf[..n]) {
+                if let Err(e) = p.frame(&frame[..len]) {
                     debug!("capture: {e}");
                 }
             }
             // Both fit in u32: the arena is far smaller than 4 GiB.
-            self.descs[count] = FrameDesc::new(off as u32, n as u32);
+            let mut d = FrameDesc::new((off + skip + hdr_len) as u32, len as u32);
+            d.offload = offload;
+            self.descs[count] = d;
             count += 1;
             // Keep frames 16-byte aligned in the arena.
-            off += (n + 15) & !15;
+            off += (skip + hdr_len + len + 15) & !15;
         }
         if count == 0 {
             if flags.intersects(epoll::EventFlags::ERR | epoll::EventFlags::HUP) {
@@ -365,15 +417,24 @@ impl Driver {
         self.flush()
     }
 
-    /// Write every committed frame to the tap, one `write(2)` each.
+    /// Write every committed frame to the tap, one `write(2)` each, behind
+    /// its virtio-net header if the tap has them.
     fn flush(&mut self) -> Result<(), Error> {
+        if self.vnet {
+            self.tx.fill_headroom(|hr, _, offload| {
+                if let Ok(h) = <&mut [u8; VNET_HDR_LEN]>::try_from(hr) {
+                    emit_vnet_hdr(offload, h);
+                }
+            });
+        }
         for v in self.tx.iter() {
             if let Some(p) = &mut self.pcap {
                 if let Err(e) = p.frame(v.frame) {
                     debug!("capture: {e}");
                 }
             }
-            match self.tap.write_frame(v.frame) {
+            // The headroom is exactly the header (or empty).
+            match self.tap.write_frame(v.with_headroom) {
                 Ok(()) => {}
                 // Link down, queue full, or a frame the device refuses: the
                 // frame is lost, as on a real link.

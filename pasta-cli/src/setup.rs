@@ -1,7 +1,6 @@
 //! Start-up, in order, from a [`Setup`] to the running event loop.
 //!
-//! 1. Check the configuration (the translator does, before anything else
-//!    happens) and, with `--config-net`, read the host routes to copy.
+//! 1. Check the configuration (before anything else happens) and, with `--config-net`, read the host routes to copy.
 //! 2. Find the target: spawn mode forks the child that makes the new
 //!    namespaces ([`crate::spawn`]); `pasta PID` checks the process exists;
 //!    `--netns` takes the path. Refuse pasta's own namespace.
@@ -14,7 +13,9 @@
 //!    device, bring `lo` up, set the tap's MAC (`--ns-mac-addr`) and, with
 //!    `--config-net`, its MTU, addresses and routes ([`configure`]); bring it
 //!    up. Without `--config-net` the namespace's own DHCP, SLAAC and DHCPv6
-//!    clients get their configuration from the translator.
+//!    clients get their configuration from the translator. Make the
+//!    translator, sending TCP super-frames if the tap has virtio-net
+//!    headers ([`Tap::vnet`]).
 //! 6. Open the capture file (`--pcap`).
 //! 7. Spawn mode: let the command run. Otherwise, unless `-f`, go to the
 //!    background ([`crate::daemon`]); write the PID file.
@@ -90,8 +91,9 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         info!("{line}");
     }
     let core = setup.core.clone();
-    // Refuse a bad configuration before touching any namespace.
-    let translator = Translator::new(setup.core, now())
+    // Refuse a bad configuration before touching any namespace; the
+    // translator is made once the tap says whether it takes offloads.
+    core.validate()
         .map_err(|e| Error::msg(format!("invalid configuration: {e}")))?;
     let opts = &setup.opts;
     let net_config = if opts.config_net {
@@ -174,6 +176,21 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         target.path().display(),
         mac.map(|m| format!(", MAC {m}")).unwrap_or_default()
     );
+
+    if !tap.vnet() {
+        info!(
+            "tap {} without a virtio-net header: no offloads",
+            tap.name()
+        );
+    }
+    let translator = Translator::new(
+        Config {
+            guest_gso: tap.vnet(),
+            ..setup.core
+        },
+        now(),
+    )
+    .map_err(|e| Error::msg(format!("invalid configuration: {e}")))?;
 
     let mut made = Made::default();
     let pcap = match opts.pcap.as_deref() {

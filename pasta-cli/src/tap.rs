@@ -13,20 +13,57 @@
 //! deleted under us (`ip link del`, or its namespace torn down) makes reads
 //! and writes fail with `EBADFD`.
 //!
+//! # Offloads
+//!
+//! Unless `PASTA_OFFLOAD=0` is in the environment, the device is made with
+//! `IFF_VNET_HDR` as well: every frame read or written is preceded by a
+//! 10-byte `struct virtio_net_hdr` (`include/uapi/linux/virtio_net.h`;
+//! virtio 1.2 §5.1.6, legacy layout in native byte order, the size set
+//! with `TUNSETVNETHDRSZ`). `TUNSETOFFLOAD` with `TUN_F_CSUM`,
+//! `TUN_F_TSO4` and `TUN_F_TSO6` then lets the namespace's kernel hand us
+//! TCP super-frames of up to 64 KiB with partial checksums, whatever the
+//! MTU, and we write super-frames back (the kernel takes them whether or
+//! not offloads were enabled). The header becomes the frame's
+//! [`Offload`] both ways ([`parse_vnet_hdr`], [`emit_vnet_hdr`]). A kernel
+//! that refuses `TUNSETOFFLOAD` leaves the header in place with complete
+//! checksums from its side; one that refuses `IFF_VNET_HDR` gets a plain
+//! tap. UDP segmentation offloads are not enabled (a UDP super-frame from
+//! the device is dropped).
+//!
 //! Syscalls: `open` (`/dev/net/tun`, `O_RDWR | O_NONBLOCK | O_CLOEXEC`),
-//! `ioctl(TUNSETIFF)`, `read`, `write`.
+//! `ioctl(TUNSETIFF, TUNSETVNETHDRSZ, TUNSETOFFLOAD)`, `read`, `write`.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use passt_core::buf::{GsoType, Offload, OffloadFlags};
 use rustix::fs::{open, Mode, OFlags};
 use rustix::io::{self, Errno};
-use rustix::ioctl::{self, opcode, Opcode, Updater};
+use rustix::ioctl::{self, opcode, IntegerSetter, Opcode, Setter, Updater};
 
 use crate::Error;
 
 /// `TUNSETIFF`: `_IOW('T', 202, int)`, although it takes a `struct ifreq`
 /// (`include/uapi/linux/if_tun.h`).
 const TUNSETIFF: Opcode = opcode::write::<libc::c_int>(b'T', 202);
+
+/// `TUNSETOFFLOAD`: `_IOW('T', 208, unsigned int)`, the flags passed by
+/// value.
+const TUNSETOFFLOAD: Opcode = opcode::write::<libc::c_uint>(b'T', 208);
+
+/// `TUNSETVNETHDRSZ`: `_IOW('T', 216, int)`, through a pointer.
+const TUNSETVNETHDRSZ: Opcode = opcode::write::<libc::c_int>(b'T', 216);
+
+/// Bytes of `struct virtio_net_hdr` in front of every frame with
+/// `IFF_VNET_HDR`.
+pub(crate) const VNET_HDR_LEN: usize = 10;
+
+/// `VIRTIO_NET_HDR_GSO_*` values of the header's `gso_type`.
+const GSO_NONE: u8 = 0;
+const GSO_TCPV4: u8 = 1;
+const GSO_TCPV6: u8 = 4;
+const GSO_UDP_L4: u8 = 5;
+/// `VIRTIO_NET_HDR_GSO_ECN`: the super-frame has CWR set; ORed in.
+const GSO_ECN: u8 = 0x80;
 
 /// Length of an interface name buffer, with its terminating NUL.
 const IFNAMSIZ: usize = 16;
@@ -45,6 +82,8 @@ struct IfReq {
 pub(crate) struct Tap {
     fd: OwnedFd,
     name: String,
+    /// Frames carry a virtio-net header (`IFF_VNET_HDR`).
+    vnet: bool,
 }
 
 impl Tap {
@@ -73,12 +112,41 @@ impl Tap {
             return Err(Error::msg(format!("invalid interface name {name:?}")));
         }
         req.name[..bytes.len()].copy_from_slice(bytes);
-        tun_set_iff(fd.as_fd(), &mut req)
-            .map_err(|e| Error::sys(format!("creating tap device {name}"), e))?;
+        let want_vnet = !matches!(std::env::var_os("PASTA_OFFLOAD"), Some(v) if v == "0");
+        let mut vnet = false;
+        if want_vnet {
+            let mut with = IfReq {
+                flags: req.flags | libc::IFF_VNET_HDR as libc::c_short,
+                ..req
+            };
+            // A refusal leaves the descriptor unattached: try plain.
+            if tun_set_iff(fd.as_fd(), &mut with).is_ok() {
+                req = with;
+                vnet = true;
+            }
+        }
+        if !vnet {
+            tun_set_iff(fd.as_fd(), &mut req)
+                .map_err(|e| Error::sys(format!("creating tap device {name}"), e))?;
+        }
         // The kernel writes back the name it chose (it may expand "%d").
         let len = req.name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
         let name = String::from_utf8_lossy(&req.name[..len]).into_owned();
-        Ok(Tap { fd, name })
+        if vnet {
+            tun_set_vnet_hdr_sz(fd.as_fd(), VNET_HDR_LEN as libc::c_int)
+                .map_err(|e| Error::sys(format!("setting the vnet header size of {name}"), e))?;
+            let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+            if let Err(e) = tun_set_offload(fd.as_fd(), offloads) {
+                crate::debug!("tap {name}: no TCP segmentation offload ({e})");
+            }
+        }
+        Ok(Tap { fd, name, vnet })
+    }
+
+    /// Whether frames carry a virtio-net header: then the namespace's
+    /// kernel takes (and may send) TCP super-frames.
+    pub(crate) fn vnet(&self) -> bool {
+        self.vnet
     }
 
     /// The interface name, as the kernel has it.
@@ -125,6 +193,75 @@ impl AsFd for Tap {
     }
 }
 
+/// The offload metadata of a received virtio-net header, or `None` for a
+/// segmentation type we did not enable and do not handle (UDP, unknown).
+///
+/// Flags other than `NEEDS_CSUM` and `DATA_VALID` are ignored; `DATA_VALID`
+/// is kept, as the kernel behind a tap is a trusted device (see
+/// [`Offload`]). The offsets are copied as they are: the translator never
+/// indexes with them, and a super-frame is taken as one large segment of
+/// whatever length its IP header says.
+pub(crate) fn parse_vnet_hdr(hdr: &[u8; VNET_HDR_LEN]) -> Option<Offload> {
+    let u16_at = |i: usize| u16::from_ne_bytes([hdr[i], hdr[i + 1]]);
+    let gso = match hdr[1] & !GSO_ECN {
+        GSO_NONE => GsoType::None,
+        GSO_TCPV4 => GsoType::TcpV4,
+        GSO_TCPV6 => GsoType::TcpV6,
+        _ => return None,
+    };
+    Some(Offload {
+        flags: OffloadFlags::from_bits_truncate(hdr[0]),
+        gso,
+        hdr_len: u16_at(2),
+        gso_size: u16_at(4),
+        csum_start: u16_at(6),
+        csum_offset: u16_at(8),
+    })
+}
+
+/// The virtio-net header for a frame to the namespace with `offload`.
+pub(crate) fn emit_vnet_hdr(offload: &Offload, hdr: &mut [u8; VNET_HDR_LEN]) {
+    hdr[0] = offload.flags.bits();
+    hdr[1] = match offload.gso {
+        GsoType::None => GSO_NONE,
+        GsoType::TcpV4 => GSO_TCPV4,
+        GsoType::TcpV6 => GSO_TCPV6,
+        GsoType::UdpL4 => GSO_UDP_L4,
+    };
+    for (i, v) in [
+        offload.hdr_len,
+        offload.gso_size,
+        offload.csum_start,
+        offload.csum_offset,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        hdr[2 + 2 * i..4 + 2 * i].copy_from_slice(&v.to_ne_bytes());
+    }
+}
+
+/// `ioctl(fd, TUNSETVNETHDRSZ, &size)`.
+fn tun_set_vnet_hdr_sz(fd: BorrowedFd<'_>, size: libc::c_int) -> io::Result<()> {
+    // SAFETY: TUNSETVNETHDRSZ reads one `int` through the pointer, which
+    // `Setter` makes to its own copy of `size`; `fd` is an attached
+    // `/dev/net/tun` descriptor.
+    unsafe { ioctl::ioctl(fd, Setter::<TUNSETVNETHDRSZ, libc::c_int>::new(size)) }
+}
+
+/// `ioctl(fd, TUNSETOFFLOAD, flags)`: the flags go by value.
+fn tun_set_offload(fd: BorrowedFd<'_>, flags: libc::c_uint) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes its argument as an integer (the `TUN_F_*`
+    // bits), never dereferenced; `fd` is an attached `/dev/net/tun`
+    // descriptor.
+    unsafe {
+        ioctl::ioctl(
+            fd,
+            IntegerSetter::<TUNSETOFFLOAD>::new_usize(flags as usize),
+        )
+    }
+}
+
 /// `ioctl(fd, TUNSETIFF, req)`: attach `fd` to the interface `req` names.
 fn tun_set_iff(fd: BorrowedFd<'_>, req: &mut IfReq) -> io::Result<()> {
     // SAFETY: TUNSETIFF reads and writes back a `struct ifreq` through the
@@ -134,4 +271,56 @@ fn tun_set_iff(fd: BorrowedFd<'_>, req: &mut IfReq) -> io::Result<()> {
     // stays within `*req`, which the `&mut` keeps alive and exclusive for
     // the call. `fd` is an open `/dev/net/tun` descriptor.
     unsafe { ioctl::ioctl(fd, Updater::<TUNSETIFF, IfReq>::new(req)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vnet_header_round_trips_and_hostile_ones_are_contained() {
+        let off = Offload {
+            flags: OffloadFlags::NEEDS_CSUM,
+            gso: GsoType::TcpV6,
+            hdr_len: 74,
+            gso_size: 1440,
+            csum_start: 54,
+            csum_offset: 16,
+        };
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        emit_vnet_hdr(&off, &mut hdr);
+        let mut want = vec![1u8, 4];
+        for v in [74u16, 1440, 54, 16] {
+            want.extend_from_slice(&v.to_ne_bytes());
+        }
+        assert_eq!(hdr.as_slice(), want.as_slice());
+        assert_eq!(parse_vnet_hdr(&hdr), Some(off));
+        emit_vnet_hdr(&Offload::default(), &mut hdr);
+        assert_eq!(hdr, [0; VNET_HDR_LEN]);
+        assert_eq!(parse_vnet_hdr(&hdr), Some(Offload::default()));
+        // ECN on a TCP super-frame is still TCP; unknown flag bits drop.
+        let mut h = [
+            0xffu8,
+            GSO_TCPV4 | GSO_ECN,
+            0xff,
+            0xff,
+            0,
+            0,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+        ];
+        let p = parse_vnet_hdr(&h).unwrap();
+        assert_eq!(p.flags, OffloadFlags::NEEDS_CSUM | OffloadFlags::DATA_VALID);
+        assert_eq!(
+            (p.gso, p.hdr_len, p.gso_size, p.csum_start),
+            (GsoType::TcpV4, 0xffff, 0, 0xffff)
+        );
+        // UDP segmentation (not enabled) and unknown types are refused.
+        for t in [3u8, GSO_UDP_L4, 2, 6, 0x7f, 0xff] {
+            h[1] = t;
+            assert_eq!(parse_vnet_hdr(&h), None, "gso_type {t}");
+        }
+    }
 }

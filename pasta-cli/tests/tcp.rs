@@ -191,7 +191,12 @@ pub(crate) fn connect(to: SocketAddr) -> TcpStream {
 }
 
 fn bulk_both_ways(t: &Topo, remote: &'static str, port: u16) {
-    const LEN: usize = 50 << 20;
+    bulk_both_ways_len(t, remote, port, 50 << 20);
+}
+
+/// `len` bytes namespace -> `remote:port`, then `len` bytes
+/// `remote:port+1` -> namespace, each checked by digest.
+fn bulk_both_ways_len(t: &Topo, remote: &'static str, port: u16, len: usize) {
     // Namespace -> remote: the server reports what it got.
     let l = t.spawn("r", move || {
         TcpListener::bind(format!("{remote}:{port}")).expect("bind")
@@ -202,20 +207,20 @@ fn bulk_both_ways(t: &Topo, remote: &'static str, port: u16) {
         let d = digest_reader(&mut s);
         (d, s)
     });
-    let data = pattern(u64::from(port), LEN);
+    let data = pattern(u64::from(port), len);
     let want = digest(&data);
     let to: SocketAddr = format!("{remote}:{port}").parse().unwrap();
     let start = Instant::now();
     t.spawn("g", move || {
         let mut c = connect(to);
-        c.write_all(&data).expect("send 50 MiB");
+        c.write_all(&data).expect("send");
         c.shutdown(Shutdown::Write).unwrap();
     })
     .join()
     .unwrap();
     let (got, _) = srv.join().unwrap();
     assert_eq!(got, want, "namespace -> {remote}: content differs");
-    eprintln!("50 MiB namespace -> {remote}: {:?}", start.elapsed());
+    eprintln!("{len} bytes namespace -> {remote}: {:?}", start.elapsed());
 
     // Remote -> namespace.
     let l = t
@@ -226,7 +231,7 @@ fn bulk_both_ways(t: &Topo, remote: &'static str, port: u16) {
         .unwrap();
     let srv = thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
-        s.write_all(&pattern(7, LEN)).unwrap();
+        s.write_all(&pattern(7, len)).unwrap();
     });
     let to: SocketAddr = format!("{remote}:{}", port + 1).parse().unwrap();
     let start = Instant::now();
@@ -237,10 +242,10 @@ fn bulk_both_ways(t: &Topo, remote: &'static str, port: u16) {
     srv.join().unwrap();
     assert_eq!(
         got,
-        digest(&pattern(7, LEN)),
+        digest(&pattern(7, len)),
         "{remote} -> namespace: content differs"
     );
-    eprintln!("50 MiB {remote} -> namespace: {:?}", start.elapsed());
+    eprintln!("{len} bytes {remote} -> namespace: {:?}", start.elapsed());
 }
 
 #[test]
@@ -311,6 +316,85 @@ fn tcp_bulk_and_small_transfers_both_families() {
         "socat -u copy differs"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ethernet frames of a classic pcap file (draft-ietf-opsawg-pcap §4, §5),
+/// each checked: captured length equals the original, and the IP header's
+/// length accounts for the whole frame. Returns (source address, frame
+/// length) of every IPv4 or IPv6 frame.
+fn pcap_ip_frames(bytes: &[u8]) -> Vec<(std::net::IpAddr, usize)> {
+    let u32_at = |b: &[u8], i: usize| u32::from_ne_bytes(b[i..i + 4].try_into().unwrap());
+    assert_eq!(u32_at(bytes, 0), 0xa1b2_c3d4, "pcap magic");
+    assert_eq!(u32_at(bytes, 20), 1, "link type Ethernet");
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at < bytes.len() {
+        let (cap, orig) = (
+            u32_at(bytes, at + 8) as usize,
+            u32_at(bytes, at + 12) as usize,
+        );
+        assert_eq!(cap, orig, "frame at {at} cut short in the capture");
+        let f = &bytes[at + 16..at + 16 + cap];
+        at += 16 + cap;
+        match u16::from_be_bytes([f[12], f[13]]) {
+            0x0800 => {
+                let tot = usize::from(u16::from_be_bytes([f[16], f[17]]));
+                assert!(
+                    tot + 14 == f.len() || (f.len() == 60 && tot < 46),
+                    "IPv4 length {tot} in a frame of {}",
+                    f.len()
+                );
+                let src: [u8; 4] = f[26..30].try_into().unwrap();
+                out.push((std::net::IpAddr::from(src), f.len()));
+            }
+            0x86dd => {
+                let pl = usize::from(u16::from_be_bytes([f[18], f[19]]));
+                assert_eq!(pl + 54, f.len(), "IPv6 payload length");
+                let src: [u8; 16] = f[22..38].try_into().unwrap();
+                out.push((std::net::IpAddr::from(src), f.len()));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn tcp_bulk_at_mtu_1500_uses_offloads_both_families() {
+    if !can_run("tcp_bulk_at_mtu_1500_uses_offloads_both_families") {
+        return;
+    }
+    // 50 MiB each way and family through a 1500-byte link: TCP
+    // super-frames both ways (virtio-net offloads on the tap).
+    {
+        let t = Topo::new("m", &["--mtu", "1500"]);
+        let mtu = stdout(&t.g.exec(&["cat", "/sys/class/net/veth0/mtu"]));
+        assert_eq!(mtu.trim(), "1500", "namespace link MTU");
+        bulk_both_ways(&t, "198.51.100.1", 5130);
+        bulk_both_ways(&t, "[2001:db8:3::1]", 5132);
+    }
+    // A capture of smaller transfers: frames longer than the MTU in both
+    // directions, each whole and with consistent IP lengths, no vnet
+    // header in front.
+    let t = Topo::capturing("mp", &["--mtu", "1500"], true);
+    bulk_both_ways_len(&t, "198.51.100.1", 5134, 4 << 20);
+    bulk_both_ways_len(&t, "[2001:db8:3::1]", 5136, 4 << 20);
+    let pcap = std::fs::read(t.g.dir.join("pasta.pcap")).expect("capture file");
+    let frames = pcap_ip_frames(&pcap);
+    // The namespace's IPv6 source may be a SLAAC address: "from the
+    // namespace" is anything of the family not from the remote server.
+    for remote in ["198.51.100.1", "2001:db8:3::1"] {
+        let r: std::net::IpAddr = remote.parse().unwrap();
+        let big = |from_remote: bool| {
+            frames
+                .iter()
+                .filter(|(s, _)| s.is_ipv6() == r.is_ipv6() && (*s == r) == from_remote)
+                .filter(|(_, l)| *l > 1514)
+                .count()
+        };
+        assert!(big(true) > 0, "no super-frame from {remote} in the capture");
+        assert!(big(false) > 0, "no super-frame to {remote} in the capture");
+    }
 }
 
 #[test]

@@ -188,6 +188,14 @@ pub struct Config {
     pub fwd: Forwarding,
     /// Table and queue sizes.
     pub limits: Limits,
+    /// The guest's device takes virtio-net offloads (pasta's tap opened
+    /// with `IFF_VNET_HDR`): TCP data to the guest goes out as super-frames
+    /// of up to 64 KiB ([`crate::buf::GsoType::TcpV4`], `TcpV6`) cut into
+    /// MSS-sized segments by the guest's kernel, each with a partial
+    /// checksum (`NEEDS_CSUM`, virtio 1.2 §5.1.6.2) that the device
+    /// completes. Off by default: passt's stream socket carries no
+    /// virtio-net header, so every frame there is plain and checksummed.
+    pub guest_gso: bool,
     /// Secret key of the flow index hash, random per process (the driver
     /// reads it from the kernel's random source), so that a guest cannot
     /// predict collisions.
@@ -207,6 +215,7 @@ impl Default for Config {
             services: Services::default(),
             fwd: Forwarding::default(),
             limits: Limits::default(),
+            guest_gso: false,
             secret: [0; 16],
         }
     }

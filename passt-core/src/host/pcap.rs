@@ -15,8 +15,10 @@ use std::path::Path;
 
 use rustix::time::{clock_gettime, ClockId};
 
-/// Largest frame recorded whole; longer ones are cut to this.
-const SNAPLEN: u32 = 65535;
+/// Largest frame recorded whole; longer ones are cut to this. A TCP
+/// super-frame (virtio-net offloads) is a 64 KiB IP packet plus its
+/// Ethernet header, so it fits whole.
+const SNAPLEN: u32 = crate::buf::MAX_FRAME_LEN as u32;
 
 /// An open capture file.
 #[derive(Debug)]

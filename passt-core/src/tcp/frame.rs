@@ -4,9 +4,11 @@
 //! Data segments carry no options; SYN and SYN-ACK carry MSS and window scale
 //! (RFC 9293 §3.7.1, RFC 7323 §2). Lengths and checksums are computed over
 //! the bytes in the slot, so the payload a socket read put there is never
-//! copied.
+//! copied. For a guest whose device takes offloads, data segments may be
+//! super-frames with a partial checksum instead ([`write_data`]).
 
 use crate::addr::{InAny, MacAddr};
+use crate::buf::{GsoType, Offload, OffloadFlags};
 use crate::wire::checksum;
 use crate::wire::ethernet::{ethertype, EthernetRepr};
 use crate::wire::ip_proto;
@@ -48,6 +50,27 @@ pub(crate) fn write(
     seg: &Seg<'_>,
     payload_len: usize,
 ) -> Option<usize> {
+    write_data(buf, macs, key, seg, payload_len, None).map(|(len, _)| len)
+}
+
+/// As [`write`], for a guest whose device takes offloads
+/// (`Config::guest_gso`) when `gso_mss` is given: the TCP checksum field
+/// holds only the pseudo-header sum (not complemented) and the returned
+/// [`Offload`] says `NEEDS_CSUM` from the TCP header on (virtio 1.2
+/// §5.1.6.2), so the checksum over the payload is never computed here; a
+/// payload longer than `gso_mss` makes a super-frame (`GsoType::TcpV4` or
+/// `TcpV6`) for the device to cut into `gso_mss`-byte segments, each with
+/// this frame's headers (sequence numbers advanced, PSH and FIN only on the
+/// last). Without `gso_mss`, the checksum is complete and the offload
+/// default. Returns the frame length and its offload.
+pub(crate) fn write_data(
+    buf: &mut [u8],
+    macs: (MacAddr, MacAddr),
+    key: &TcpKey,
+    seg: &Seg<'_>,
+    payload_len: usize,
+    gso_mss: Option<u16>,
+) -> Option<(usize, Offload)> {
     let (dst_mac, src_mac) = macs;
     let ipv6 = !key.guest.addr.is_v4();
     let eth = EthernetRepr::new(
@@ -91,10 +114,39 @@ pub(crate) fn write(
         _ => return None,
     };
     let seg_bytes = buf.get_mut(l4_at..l4_at.checked_add(l4_len)?)?;
-    tcp.emit(seg_bytes).ok()?;
-    fill_checksum(seg_bytes, pseudo).ok()?;
-    Some(l4_at + l4_len)
+    let hl = tcp.emit(seg_bytes).ok()?;
+    let Some(mss) = gso_mss else {
+        fill_checksum(seg_bytes, pseudo).ok()?;
+        return Some((l4_at + l4_len, Offload::default()));
+    };
+    // The folded, uncomplemented pseudo-header sum: what the device adds
+    // the segment's bytes to (virtio 1.2 §5.1.6.2).
+    let partial = !checksum::finish(pseudo);
+    seg_bytes
+        .get_mut(CSUM_OFFSET..CSUM_OFFSET + 2)?
+        .copy_from_slice(&partial.to_be_bytes());
+    let gso = if payload_len > usize::from(mss) {
+        if ipv6 {
+            GsoType::TcpV6
+        } else {
+            GsoType::TcpV4
+        }
+    } else {
+        GsoType::None
+    };
+    let offload = Offload {
+        flags: OffloadFlags::NEEDS_CSUM,
+        gso,
+        hdr_len: u16::try_from(l4_at + hl).ok()?,
+        gso_size: if gso == GsoType::None { 0 } else { mss },
+        csum_start: u16::try_from(l4_at).ok()?,
+        csum_offset: CSUM_OFFSET as u16,
+    };
+    Some((l4_at + l4_len, offload))
 }
+
+/// Offset of the checksum field in the TCP header (RFC 9293 §3.1).
+const CSUM_OFFSET: usize = 16;
 
 /// Whether an address can be the far end of a guest connection: unicast,
 /// not unspecified.

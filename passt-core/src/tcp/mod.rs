@@ -33,6 +33,16 @@
 //!   guest acknowledges them. A retransmission (three duplicate ACKs, or the
 //!   retransmission timer) rewinds `seq_to_tap` to the acknowledged point
 //!   and reads again.
+//! - **Offloads.** When the guest's device takes them
+//!   ([`crate::config::Config::guest_gso`]), a slot holds as many whole
+//!   MSS-sized segments as one 64 KiB IP packet does: the frame is a TCP
+//!   super-frame (virtio-net GSO) with a partial checksum, cut by the
+//!   guest's kernel; sequence and acknowledgement accounting counts it as
+//!   the one segment it is on our side. Single segments get a partial
+//!   checksum too. In the other direction, a guest super-frame (its device
+//!   had TSO) is one large in-order segment like any other: nothing here
+//!   limits a received segment to the MSS or the MTU, and its partial
+//!   checksum is not verified (see `Translator::handle_tap`).
 //! - **Handshakes.** A guest SYN opens a socket with a non-blocking connect
 //!   to the same destination, the gateway/`map_host_loopback` address
 //!   mapped to the host's loopback and `map_guest_addr` to the host's own
@@ -107,7 +117,7 @@ pub(crate) mod frame;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::addr::{InAny, MacAddr, SockAddrAny};
-use crate::buf::{Offload, RxSpan, TxRing, TxSlots, TxStorage};
+use crate::buf::{RxSpan, TxRing, TxSlots, TxStorage};
 use crate::config::ports::FwdMode;
 use crate::config::Config;
 use crate::flow::index::{FlowIndex, FlowKey};
@@ -1251,6 +1261,12 @@ impl Tcp {
         }
         let hl = usize::from(slots.payload_offset);
         let window = advertise(c);
+        // Segments of one super-frame carry the guest's MSS (as
+        // `issue_peek` sized the slots), so the device cuts it there.
+        let gso = cx
+            .config
+            .guest_gso
+            .then(|| data_mss(c, cx.config.mtu).min(0xffff) as u16);
         let mut done = 0u32;
         let mut i = 0u32;
         while done < n && i < slots.count {
@@ -1268,8 +1284,8 @@ impl Tcp {
             };
             let ok = tx
                 .pending_frame_mut(slots.first + i)
-                .and_then(|buf| frame::write(buf, macs, &c.key, &seg, plen as usize))
-                .is_some_and(|len| tx.commit_pending(len, Offload::default()));
+                .and_then(|buf| frame::write_data(buf, macs, &c.key, &seg, plen as usize, gso))
+                .is_some_and(|(len, offload)| tx.commit_pending(len, offload));
             debug_assert_eq!(hl, frame::hdr_len(!c.key.guest.addr.is_v4()));
             if !ok {
                 break;
@@ -1495,7 +1511,7 @@ impl Tcp {
         fid: FlowId,
         tx: &mut TxRing<S>,
     ) -> PeekStart {
-        let mtu = cx.config.mtu;
+        let (mtu, gso) = (cx.config.mtu, cx.config.guest_gso);
         let Some(c) = self.flows.get_mut(fid) else {
             return PeekStart::Nothing;
         };
@@ -1519,11 +1535,17 @@ impl Tcp {
         }
         let ipv6 = !c.key.guest.addr.is_v4();
         let hl = frame::hdr_len(ipv6);
-        let mss = u32::from(c.mss.min(mss_for(mtu, ipv6)))
-            .min(tx.frame_cap().saturating_sub(hl) as u32)
-            .clamp(1, 0xffff);
-        let (count, plen) = if avail >= mss {
-            ((avail / mss).min(MAX_PEEK_SLOTS), mss)
+        let room = tx.frame_cap().saturating_sub(hl) as u32;
+        let mss = data_mss(c, mtu).min(room).max(1);
+        // With offloads, one slot takes as many whole segments as a 64 KiB
+        // IP packet holds: the guest's device cuts the super-frame.
+        let per_slot = if gso {
+            (super_payload(ipv6).min(room) / mss).max(1) * mss
+        } else {
+            mss
+        };
+        let (count, plen) = if avail >= per_slot {
+            ((avail / per_slot).min(MAX_PEEK_SLOTS), per_slot)
         } else {
             (1, avail)
         };
@@ -1789,6 +1811,24 @@ enum PeekStart {
 /// §3.7.1).
 fn mss_for(mtu: u16, ipv6: bool) -> u16 {
     mtu.saturating_sub(if ipv6 { 60 } else { 40 }).max(64)
+}
+
+/// Payload bytes of a data segment to the guest: its MSS, at most ours
+/// for the link MTU.
+fn data_mss(c: &Conn, mtu: u16) -> u32 {
+    let ipv6 = !c.key.guest.addr.is_v4();
+    u32::from(c.mss.min(mss_for(mtu, ipv6))).clamp(1, 0xffff)
+}
+
+/// Most payload one super-frame to the guest carries: what fits a 64 KiB
+/// IPv4 total length (RFC 791 §3.1) or IPv6 payload length (RFC 8200 §3,
+/// which excludes the fixed header), after option-less IP and TCP headers.
+fn super_payload(ipv6: bool) -> u32 {
+    if ipv6 {
+        65535 - 20
+    } else {
+        65535 - 20 - 20
+    }
 }
 
 /// The most we offer the guest: [`WINDOW_TO_TAP`], or 64 KiB less one

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::addr::SockAddrAny;
-use crate::buf::{FrameDesc, RxBatch, TxRing, TxSlots};
+use crate::buf::{FrameDesc, Offload, RxBatch, TxRing, TxSlots};
 use crate::config::Config;
 use crate::time::Instant;
 use crate::{Completion, Done, Errno, Event, Ready, SockId, SockOp, Translator};
@@ -35,6 +35,10 @@ pub struct Harness {
     pub host: FakeHost,
     /// Frames it sent to the guest, oldest first.
     pub to_guest: VecDeque<Vec<u8>>,
+    /// The offload metadata of each frame in `to_guest`, in step with it
+    /// as long as frames are taken with [`Harness::expect_frame`] or
+    /// [`Harness::expect_frame_offload`] (clear both together).
+    pub to_guest_offload: VecDeque<Offload>,
     /// Events it reported, oldest first.
     pub events: VecDeque<Event>,
     tx: TxRing,
@@ -53,6 +57,7 @@ impl Harness {
             t: Translator::new(config, now).expect("valid test configuration"),
             host: FakeHost::default(),
             to_guest: VecDeque::new(),
+            to_guest_offload: VecDeque::new(),
             events: VecDeque::new(),
             tx: TxRing::new(256, crate::buf::MAX_FRAME_LEN, 4),
             now,
@@ -104,13 +109,27 @@ impl Harness {
 
     /// Deliver frames from the guest as one batch.
     pub fn guest_batch(&mut self, frames: &[&[u8]]) {
+        let with: Vec<(&[u8], Offload)> = frames.iter().map(|f| (*f, Offload::default())).collect();
+        self.guest_batch_offload(&with);
+    }
+
+    /// Deliver one frame from the guest with offload metadata, as a device
+    /// with a virtio-net header hands it in (e.g. a TSO super-frame).
+    pub fn guest_offload(&mut self, frame: &[u8], offload: Offload) {
+        self.guest_batch_offload(&[(frame, offload)]);
+    }
+
+    /// Deliver frames with their offload metadata as one batch.
+    pub fn guest_batch_offload(&mut self, frames: &[(&[u8], Offload)]) {
         let mut arena = Vec::new();
         let mut descs = Vec::new();
-        for f in frames {
-            descs.push(FrameDesc::new(arena.len() as u32, f.len() as u32));
+        for (f, offload) in frames {
+            let mut d = FrameDesc::new(arena.len() as u32, f.len() as u32);
+            d.offload = *offload;
+            descs.push(d);
             arena.extend_from_slice(f);
         }
-        self.last_batch = frames.iter().map(|f| f.to_vec()).collect();
+        self.last_batch = frames.iter().map(|(f, _)| f.to_vec()).collect();
         let rx = RxBatch::new(&arena, &descs).expect("descriptors built above");
         self.t.handle_tap(self.now, &rx, &mut self.tx);
         self.settle();
@@ -180,6 +199,7 @@ impl Harness {
         }
         for v in self.tx.iter() {
             self.to_guest.push_back(v.frame.to_vec());
+            self.to_guest_offload.push_back(v.offload);
         }
         self.tx.clear();
         while let Some(e) = self.t.poll_event() {
@@ -193,9 +213,20 @@ impl Harness {
     /// If there is none.
     #[track_caller]
     pub fn expect_frame(&mut self) -> Vec<u8> {
-        self.to_guest
+        self.expect_frame_offload().0
+    }
+
+    /// The next frame sent to the guest, with its offload metadata.
+    ///
+    /// # Panics
+    /// If there is none.
+    #[track_caller]
+    pub fn expect_frame_offload(&mut self) -> (Vec<u8>, Offload) {
+        let f = self
+            .to_guest
             .pop_front()
-            .expect("expected a frame to the guest, got none")
+            .expect("expected a frame to the guest, got none");
+        (f, self.to_guest_offload.pop_front().unwrap_or_default())
     }
 
     /// Assert that no frame went to the guest.

@@ -830,6 +830,12 @@ impl Translator {
         self.tcp.set_auto_port(&mut cx, port, on, true)
     }
 
+    /// Whether a namespace listener of `-T` port `port` is open (or being
+    /// opened) in either family: `false` once all failed or were closed.
+    pub fn tcp_out_listening(&self, port: u16) -> bool {
+        self.tcp.out_listening(port)
+    }
+
     /// Counters of the TCP handler.
     pub fn tcp_stats(&self) -> &tcp::TcpStats {
         &self.tcp.stats

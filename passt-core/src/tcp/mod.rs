@@ -420,6 +420,13 @@ impl Tcp {
         queued
     }
 
+    /// Whether a `-T` listener of `port` is open (or being opened).
+    pub(crate) fn out_listening(&self, port: u16) -> bool {
+        self.listeners
+            .iter()
+            .any(|l| l.open && l.out && l.port == port)
+    }
+
     /// Queue the `Open` of one listening socket; reuses the entry of a
     /// closed listener of the same port, family and side. A `-T` (`out`)
     /// listener is made inside the namespace ([`SockFlags::IN_NS`]) on its

@@ -1433,6 +1433,8 @@ fn tcp_out_auto_opens_and_closes_namespace_listeners() {
         h.complete(ok(id, Done::Opened));
     }
     assert_eq!(opened.len(), 2);
+    assert!(h.t.tcp_out_listening(9300));
+    assert!(!h.t.tcp_out_listening(9301));
     // Already open: nothing; UDP is not the translator's.
     assert!(!h.t.set_auto_out_port(passt_core::Proto::Tcp, 9300, true));
     assert!(!h.t.set_auto_out_port(passt_core::Proto::Udp, 9300, true));
@@ -1446,8 +1448,26 @@ fn tcp_out_auto_opens_and_closes_namespace_listeners() {
         assert!(closed.contains(&SockOp::Close { id }), "{closed:?}");
     }
     h.expect_no_op();
-    // And open again.
+    assert!(!h.t.tcp_out_listening(9300));
+    // Open again; both fail (taken in the namespace): not listening, and
+    // asking again retries.
     assert!(h.t.set_auto_out_port(passt_core::Proto::Tcp, 9300, true));
     drain(&mut h);
-    assert!(matches!(h.expect_op(), SockOp::Open { .. }));
+    let ids: Vec<SockId> = (0..2)
+        .map(|_| match h.expect_op() {
+            SockOp::Open { id, .. } => id,
+            op => panic!("{op:?}"),
+        })
+        .collect();
+    for id in ids {
+        h.complete(Completion {
+            id,
+            res: Err(Errno::EADDRINUSE),
+        });
+        // The failed listener's socket is closed.
+        assert_eq!(h.expect_op(), SockOp::Close { id });
+    }
+    assert!(!h.t.tcp_out_listening(9300));
+    assert_eq!(h.t.tcp_stats().listen_failed, 2);
+    assert!(h.t.set_auto_out_port(passt_core::Proto::Tcp, 9300, true));
 }

@@ -90,9 +90,15 @@ impl Dir {
         self.shut
     }
 
-    /// Move what can move from `src` to `dst`.
+    /// Move what can move from `src` to `dst`. A short (or refused) write
+    /// to `dst` means its buffer is full (the kernel then raises its
+    /// writability edge when room frees up): from there on only the pipe
+    /// is filled, without asking `dst` again. A short read proves nothing
+    /// (the pipe may have run out of slots), so reading goes on until
+    /// `EAGAIN`.
     fn pump(&mut self, src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<(), RErrno> {
         let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+        let mut dst_full = false;
         loop {
             let mut progress = false;
             if !self.eof && self.pending < self.cap {
@@ -110,14 +116,15 @@ impl Dir {
                     Err(e) => return Err(e),
                 }
             }
-            if self.pending > 0 {
+            if self.pending > 0 && !dst_full {
                 match pipe::splice(&self.r, None, dst, None, self.pending, flags) {
                     Ok(n) => {
                         self.pending -= n.min(self.pending);
                         self.moved += n as u64;
                         progress |= n > 0;
+                        dst_full = self.pending > 0;
                     }
-                    Err(RErrno::AGAIN) => {}
+                    Err(RErrno::AGAIN) => dst_full = true,
                     Err(RErrno::INTR) => progress = true,
                     Err(e) => return Err(e),
                 }

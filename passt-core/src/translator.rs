@@ -245,7 +245,9 @@ pub enum SockOp {
     /// the executor, not the translator, handles the readiness of both
     /// sockets. Completes **once, when the splice ends**, for `id`:
     /// [`Done::Spliced`], or `Err` (the error that ended it, or why it
-    /// could not start). Both sockets stay open until `Close`d; a `Close`
+    /// could not start). A socket with a pending error (a refused
+    /// connect) ends it at once with that error, the other connection
+    /// reset. Both sockets stay open until `Close`d; a `Close`
     /// of either while the splice runs aborts it: both connections are
     /// reset (`SO_LINGER` of zero), as for a timeout.
     Splice {

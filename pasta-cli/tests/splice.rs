@@ -194,7 +194,8 @@ fn splice_disabled_goes_through_the_tap() {
 }
 
 /// A reset on either side of a `-T` connection reaches the other side as a
-/// reset (not as an orderly end of file).
+/// reset (not as an orderly end of file), and so does a refused connect
+/// to the host.
 fn resets_cross(t: &Topo, port: u16) {
     let listen = format!("127.0.0.1:{port}");
     let to: SocketAddr = listen.parse().unwrap();
@@ -248,6 +249,17 @@ fn resets_cross(t: &Topo, port: u16) {
         Err(std::io::ErrorKind::ConnectionReset),
         "client reset"
     );
+    // Nothing listens on the host any more (the listener went with the
+    // server thread): the refused connect reaches the client as a reset.
+    let got = t
+        .spawn("g", move || {
+            let mut c = connect(to);
+            let mut buf = [0u8; 16];
+            c.read(&mut buf).map_err(|e| e.kind())
+        })
+        .join()
+        .unwrap();
+    assert_eq!(got, Err(std::io::ErrorKind::ConnectionReset), "refused");
 }
 
 #[test]

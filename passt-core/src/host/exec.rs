@@ -249,7 +249,15 @@ impl SockExec {
                 *at = sa as u32;
             }
         }
-        let res = self.pump(sa, Wake::BOTH)?;
+        // The error check finds a socket whose connect failed: the splice
+        // then ends at once and resets the other.
+        let res = self.pump(
+            sa,
+            Wake {
+                check: true,
+                ..Wake::BOTH
+            },
+        )?;
         // Over as it started: its pipes go, and a later `Close` of its
         // sockets is an ordinary one.
         self.unsplice(sa);

@@ -60,7 +60,9 @@
 //! ([`SockOp::Splice`]), which moves the bytes inside the kernel
 //! (`crate::host::splice`) and owns their readiness until it reports the
 //! end (one completion: [`Done::Spliced`] or the error); then both sockets
-//! are closed. A refused or failed connect closes the accepted socket.
+//! are closed. A refused connect is handed to the executor all the same:
+//! its splice ends at once with the error and resets the accepted
+//! connection (a failed `Open` just closes it).
 //!
 //! The other direction, `-T` (`config.fwd.tcp_out`), is always spliced:
 //! its listeners are opened inside the namespace (`Open` with
@@ -1692,21 +1694,21 @@ impl Tcp {
         if c.flags.contains(ConnFlags::SPLICED) {
             return;
         }
-        if ready.contains(Ready::ERROR) {
-            self.splice_close(cx, fid);
-            return;
-        }
         if Some(sock) != c.splice {
             // The accepted side: its data and end of file wait for the
-            // splice, which reads whatever is queued when it starts.
+            // splice, which reads whatever is queued when it starts; an
+            // error there (the peer gave up) ends it all.
+            if ready.contains(Ready::ERROR) {
+                self.splice_close(cx, fid);
+            }
             return;
         }
-        if ready.contains(Ready::HANGUP) && !ready.contains(Ready::WRITABLE) {
-            // Refused.
-            self.splice_close(cx, fid);
-            return;
-        }
-        if ready.contains(Ready::WRITABLE) {
+        // A refused or failed connect is handed over too: the splice ends
+        // at once with its error and resets the accepted connection, so the
+        // peer sees a reset rather than an orderly end of file.
+        let failed = ready.contains(Ready::ERROR)
+            || (ready.contains(Ready::HANGUP) && !ready.contains(Ready::WRITABLE));
+        if failed || ready.contains(Ready::WRITABLE) {
             let (id, peer) = (c.sock, sock);
             if cx.op(SockOp::Splice { id, peer }) {
                 c.flags |= ConnFlags::SPLICED;

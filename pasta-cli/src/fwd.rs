@@ -218,23 +218,21 @@ impl Forwarder {
             next_scan: now,
             text: String::new(),
         };
-        {
-            let proto = Proto::Udp;
-            let spec = fw.out_spec(proto).clone();
-            let strict = match spec.mode() {
-                FwdMode::Ports => true,
-                FwdMode::All => false,
-                FwdMode::Auto | FwdMode::None => return Ok(fw),
+        // Static `-U` relays.
+        let spec = fw.udp_out.clone();
+        let strict = match spec.mode() {
+            FwdMode::Ports => true,
+            FwdMode::All => false,
+            FwdMode::Auto | FwdMode::None => return Ok(fw),
+        };
+        for port in spec.ports() {
+            let Some((target, _)) = spec.lookup(port) else {
+                continue;
             };
-            for port in spec.ports() {
-                let Some((target, _)) = spec.lookup(port) else {
-                    continue;
-                };
-                match fw.start_relay(proto, port, target) {
-                    Ok(()) => {}
-                    Err(e) if strict => return Err(e),
-                    Err(e) => debug!("{e}"),
-                }
+            match fw.start_relay(Proto::Udp, port, target) {
+                Ok(()) => {}
+                Err(e) if strict => return Err(e),
+                Err(e) => debug!("{e}"),
             }
         }
         Ok(fw)

@@ -223,7 +223,9 @@ pub enum SockOp {
         len: u32,
     },
     /// Report a stream socket's free send-buffer space. Completes with
-    /// [`Done::Space`] (or an error if the executor cannot tell).
+    /// [`Done::Space`] (or an error if the executor cannot tell). For the
+    /// `id` of a running [`SockOp::Splice`], the splice's progress instead:
+    /// [`Done::Splicing`] (how the translator times out idle splices).
     Query {
         /// The socket.
         id: SockId,
@@ -243,7 +245,11 @@ pub enum SockOp {
     /// the executor, not the translator, handles the readiness of both
     /// sockets. Completes **once, when the splice ends**, for `id`:
     /// [`Done::Spliced`], or `Err` (the error that ended it, or why it
-    /// could not start). Both sockets stay open until `Close`d.
+    /// could not start). A socket with a pending error (a refused
+    /// connect) ends it at once with that error, the other connection
+    /// reset. Both sockets stay open until `Close`d; a `Close`
+    /// of either while the splice runs aborts it: both connections are
+    /// reset (`SO_LINGER` of zero), as for a timeout.
     Splice {
         /// One socket (the accepted one).
         id: SockId,
@@ -341,6 +347,14 @@ pub enum Done {
     Datagrams {
         /// Datagrams received.
         count: u32,
+    },
+    /// The progress of a running [`SockOp::Splice`], the answer to
+    /// [`SockOp::Query`] for its `id`.
+    Splicing {
+        /// Bytes moved both ways so far.
+        moved: u64,
+        /// One direction reached end of file and was passed on (half-closed).
+        half_closed: bool,
     },
     /// The end of a [`SockOp::Splice`]: both directions closed cleanly.
     Spliced {
@@ -786,13 +800,13 @@ impl Translator {
     /// or a protocol other than TCP and UDP, is ignored. Returns whether
     /// operations were queued.
     ///
-    /// Forwarding from the guest's side to the host (`-T`, `-U`) involves
-    /// no translation and stays with the driver.
+    /// For forwarding from the guest's side to the host see
+    /// [`Translator::set_auto_out_port`] (`-T`); `-U` stays with the driver.
     pub fn set_auto_port(&mut self, proto: Proto, port: u16, on: bool) -> bool {
         match proto {
             Proto::Tcp => {
                 let mut cx = tcp_cx!(self);
-                self.tcp.set_auto_port(&mut cx, port, on)
+                self.tcp.set_auto_port(&mut cx, port, on, false)
             }
             Proto::Udp => {
                 self.udp
@@ -800,6 +814,31 @@ impl Translator {
             }
             _ => false,
         }
+    }
+
+    /// `auto` forwarding from the guest's side to the host (`-T auto`): the
+    /// driver found the target of forwarded `port` bound on the host
+    /// (`on`) or no longer bound, and asks for the namespace's listening
+    /// sockets of `port` to be opened or closed. They are made inside the
+    /// namespace ([`SockFlags::IN_NS`]) on its loopback, and what they
+    /// accept is spliced to the host's loopback (see [`crate::tcp`]).
+    /// Otherwise as [`Translator::set_auto_port`]: only ports
+    /// `config.fwd.tcp_out` forwards count, a failure is counted in
+    /// [`tcp::TcpStats::listen_failed`]. TCP only (`-U` stays with the
+    /// driver): `false` for other protocols. Returns whether operations
+    /// were queued.
+    pub fn set_auto_out_port(&mut self, proto: Proto, port: u16, on: bool) -> bool {
+        if proto != Proto::Tcp {
+            return false;
+        }
+        let mut cx = tcp_cx!(self);
+        self.tcp.set_auto_port(&mut cx, port, on, true)
+    }
+
+    /// Whether a namespace listener of `-T` port `port` is open (or being
+    /// opened) in either family: `false` once all failed or were closed.
+    pub fn tcp_out_listening(&self, port: u16) -> bool {
+        self.tcp.out_listening(port)
     }
 
     /// Counters of the TCP handler.
@@ -1153,7 +1192,8 @@ impl Translator {
     /// The next queued socket operation.
     ///
     /// Right after [`Translator::new`] this already yields work: the
-    /// listening sockets of forwarded TCP ports (`-t`, queued by `new`),
+    /// listening sockets of forwarded TCP ports (`-t`, then `-T` inside
+    /// the namespace, queued by `new`),
     /// then those of forwarded UDP ports (`-u`), opened lazily as the
     /// queue drains so that any number of ports fits the queue. A driver
     /// that drops privileges drains these first.

@@ -1155,8 +1155,16 @@ fn loopback_connection_to_a_forwarded_port_is_spliced_without_frames() {
     h.ready(ns, Ready::WRITABLE);
     assert_eq!(h.expect_op(), SockOp::Splice { id, peer: ns });
     h.expect_no_op();
-    // No deadline of ours while spliced: hours later, nothing happens.
-    h.advance(Duration::from_secs(3 * 3600));
+    // While spliced, only a progress check every 30 s; progress keeps it.
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.expect_op(), SockOp::Query { id });
+    h.complete(ok(
+        id,
+        Done::Splicing {
+            moved: 30,
+            half_closed: false,
+        },
+    ));
     h.expect_no_op();
     h.complete(ok(
         id,
@@ -1179,11 +1187,18 @@ fn loopback_connection_to_a_forwarded_port_is_spliced_without_frames() {
 #[test]
 fn spliced_connection_refused_or_stuck_in_the_namespace_is_closed() {
     let (mut h, lid) = splice_harness(true);
-    // Refused: both sockets close, nothing goes to the guest.
+    // Refused: handed to the executor, whose splice ends at once with the
+    // error (resetting the accepted connection); both sockets close,
+    // nothing goes to the guest.
     let (id, ops) = accept_from(&mut h, lid, SockAddrAny::new(Ipv4Addr::LOCALHOST, 5555));
     let ns = ns_open(&ops, 8080);
     h.complete(ok(ns, Done::Opened));
     h.ready(ns, Ready::HANGUP | Ready::ERROR);
+    assert_eq!(h.expect_op(), SockOp::Splice { id, peer: ns });
+    h.complete(Completion {
+        id,
+        res: Err(Errno::ECONNREFUSED),
+    });
     let closed = [h.expect_op(), h.expect_op()];
     assert!(closed.contains(&SockOp::Close { id }));
     assert!(closed.contains(&SockOp::Close { id: ns }));
@@ -1218,7 +1233,7 @@ fn spliced_connection_refused_or_stuck_in_the_namespace_is_closed() {
     assert!(closed.contains(&SockOp::Close { id: ns }));
     h.expect_no_op();
     h.expect_no_frame();
-    assert_eq!(h.t.tcp_stats().splice_errors, 1);
+    assert_eq!(h.t.tcp_stats().splice_errors, 2);
     assert_eq!(h.t.tcp_flows(), 0);
 }
 
@@ -1450,4 +1465,233 @@ fn ipv6_super_frames_fill_the_payload_length() {
     let d = parse_tcp(&f);
     assert_eq!(d.seq, s);
     assert!(d.payload == data);
+}
+
+/// Splice one loopback connection accepted on 8080 (a `splice_harness`);
+/// returns (accepted, namespace side). The `Splice` op is taken.
+fn spliced(h: &mut Harness, lid: SockId, peer_port: u16) -> (SockId, SockId) {
+    let (id, ops) = accept_from(h, lid, SockAddrAny::new(Ipv4Addr::LOCALHOST, peer_port));
+    let ns = ns_open(&ops, 8080);
+    h.complete(ok(ns, Done::Opened));
+    h.ready(ns, Ready::WRITABLE);
+    assert_eq!(h.expect_op(), SockOp::Splice { id, peer: ns });
+    (id, ns)
+}
+
+/// Answer progress checks of `id` every 30 s with `moved(i)` (the i-th
+/// check) and `half`, until both sockets are closed; the seconds it took.
+fn checks_until_closed(
+    h: &mut Harness,
+    id: SockId,
+    ns: SockId,
+    half: bool,
+    moved: impl Fn(u64) -> u64,
+) -> u64 {
+    for i in 1..1000u64 {
+        h.advance(Duration::from_secs(30));
+        assert_eq!(h.expect_op(), SockOp::Query { id }, "check {i}");
+        h.complete(ok(
+            id,
+            Done::Splicing {
+                moved: moved(i),
+                half_closed: half,
+            },
+        ));
+        match h.host.ops.pop_front() {
+            None => continue,
+            Some(first) => {
+                let both = [first, h.expect_op()];
+                assert!(both.contains(&SockOp::Close { id }), "{both:?}");
+                assert!(both.contains(&SockOp::Close { id: ns }), "{both:?}");
+                h.expect_no_op();
+                return i * 30;
+            }
+        }
+    }
+    panic!("never closed");
+}
+
+#[test]
+fn spliced_connection_without_progress_is_reset_after_the_idle_or_closing_timeout() {
+    let (mut h, lid) = splice_harness(true);
+    // Bytes move for an hour, then stop: closed two hours after the last
+    // check that saw progress (120 checks of 30 s), not before.
+    let (id, ns) = spliced(&mut h, lid, 5555);
+    let took = checks_until_closed(&mut h, id, ns, false, |i| 1000 * i.min(120));
+    assert_eq!(took, 3600 + 7200, "idle timeout");
+    assert_eq!(h.t.tcp_stats().splice_timeouts, 1);
+    assert_eq!(h.t.tcp_flows(), 0);
+
+    // One direction ended (socat -u): still kept while bytes move, closed
+    // 60 s after they stop; the end of file seen counts as progress.
+    let (id, ns) = spliced(&mut h, lid, 5556);
+    let took = checks_until_closed(&mut h, id, ns, true, |i| 500 * i.min(10));
+    assert_eq!(took, 300 + 60, "closing timeout");
+    let (id, ns) = spliced(&mut h, lid, 5557);
+    let took = checks_until_closed(&mut h, id, ns, true, |_| 0);
+    assert_eq!(took, 30 + 60, "closing timeout from the end of file");
+    assert_eq!(h.t.tcp_stats().splice_timeouts, 3);
+    assert_eq!(h.t.tcp_stats().splice_errors, 0);
+    h.expect_no_frame();
+
+    // A check the executor cannot answer (no splice there) changes
+    // nothing: the next one comes 30 s later.
+    let (id, _ns) = spliced(&mut h, lid, 5558);
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.expect_op(), SockOp::Query { id });
+    h.complete(ok(id, Done::Space { free: 1000 }));
+    h.expect_no_op();
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.expect_op(), SockOp::Query { id });
+    assert_eq!(h.t.tcp_flows(), 1);
+}
+
+/// A harness forwarding namespace port 9000 to host port 9100 (`-T
+/// 9000:9100`) and nothing inward; the namespace listeners' ids (IPv4,
+/// IPv6), after checking their `Open`s.
+fn out_harness(spec: &str) -> (Harness, Vec<SockId>) {
+    let mut c = test_config();
+    c.ip6 = Some(test_ip6());
+    c.fwd.tcp_out = FwdSpec::parse(spec).unwrap();
+    c.fwd.splice = false; // `-T` splices regardless.
+    let mut h = Harness::new(c);
+    let mut ids = Vec::new();
+    while let Some(op) = h.host.ops.pop_front() {
+        let SockOp::Open { id, spec } = op else {
+            panic!("{op:?}");
+        };
+        assert!(
+            spec.flags
+                .contains(SockFlags::IN_NS | SockFlags::LISTEN | SockFlags::REUSEADDR),
+            "{spec:?}"
+        );
+        let b = spec.bind.expect("bound");
+        assert!(b.addr.is_loopback(), "{b:?}");
+        assert_eq!(b.addr.is_v4(), !spec.ipv6);
+        ids.push((spec.ipv6, b.port, id));
+        h.complete(ok(id, Done::Opened));
+    }
+    ids.sort_by_key(|(v6, port, _)| (*port, *v6));
+    (h, ids.into_iter().map(|(_, _, id)| id).collect())
+}
+
+#[test]
+fn namespace_listeners_of_tcp_out_splice_to_the_host_loopback() {
+    let (mut h, lids) = out_harness("9000:9100");
+    assert_eq!(lids.len(), 2, "one listener per family");
+    for (lid, v6) in [(lids[0], false), (lids[1], true)] {
+        let (lo, peer): (IpAddr, SockAddrAny) = if v6 {
+            let lo = core::net::Ipv6Addr::LOCALHOST;
+            (lo.into(), SockAddrAny::new(lo, 41000))
+        } else {
+            let lo = Ipv4Addr::LOCALHOST;
+            (lo.into(), SockAddrAny::new(lo, 41000))
+        };
+        h.ready(lid, Ready::READABLE);
+        let SockOp::Accept { id, listener } = h.expect_op() else {
+            panic!()
+        };
+        assert_eq!(listener, lid);
+        h.complete(ok(
+            id,
+            Done::Accepted {
+                peer,
+                local: SockAddrAny::new(lo, 9000),
+            },
+        ));
+        // The host side: connected in our own namespace to the target.
+        let SockOp::Open { id: host, spec } = h.expect_op() else {
+            panic!()
+        };
+        assert!(!spec.flags.contains(SockFlags::IN_NS), "{spec:?}");
+        assert_eq!(spec.peer, Some(SockAddrAny::new(lo, 9100)));
+        assert_eq!(spec.ipv6, v6);
+        let SockOp::Accept { id: next, .. } = h.expect_op() else {
+            panic!()
+        };
+        h.complete(Completion {
+            id: next,
+            res: Err(Errno::EAGAIN),
+        });
+        h.complete(ok(host, Done::Opened));
+        h.ready(host, Ready::WRITABLE);
+        assert_eq!(h.expect_op(), SockOp::Splice { id, peer: host });
+        // A reset ends it: both closed, counted.
+        h.complete(Completion {
+            id,
+            res: Err(Errno::ECONNRESET),
+        });
+        let both = [h.expect_op(), h.expect_op()];
+        assert!(both.contains(&SockOp::Close { id }));
+        assert!(both.contains(&SockOp::Close { id: host }));
+        h.expect_no_op();
+    }
+    h.expect_no_frame();
+    assert_eq!(h.t.tcp_stats().spliced, 2);
+    assert_eq!(h.t.tcp_stats().splice_errors, 2);
+    assert_eq!(h.t.tcp_flows(), 0);
+}
+
+/// Move what the translator queued outside a `handle_*` call to the
+/// harness's recorder.
+fn drain(h: &mut Harness) {
+    while let Some(op) = h.t.poll_op() {
+        h.host.ops.push_back(op);
+    }
+}
+
+#[test]
+fn tcp_out_auto_opens_and_closes_namespace_listeners() {
+    let (mut h, lids) = out_harness("auto");
+    assert!(lids.is_empty(), "no static listeners for auto");
+    assert!(h.t.set_auto_out_port(passt_core::Proto::Tcp, 9300, true));
+    drain(&mut h);
+    let mut opened = Vec::new();
+    while let Some(op) = h.host.ops.pop_front() {
+        let SockOp::Open { id, spec } = op else {
+            panic!("{op:?}");
+        };
+        assert!(spec.flags.contains(SockFlags::IN_NS | SockFlags::LISTEN));
+        assert_eq!(spec.bind.map(|b| b.port), Some(9300));
+        opened.push(id);
+        h.complete(ok(id, Done::Opened));
+    }
+    assert_eq!(opened.len(), 2);
+    assert!(h.t.tcp_out_listening(9300));
+    assert!(!h.t.tcp_out_listening(9301));
+    // Already open: nothing; UDP is not the translator's.
+    assert!(!h.t.set_auto_out_port(passt_core::Proto::Tcp, 9300, true));
+    assert!(!h.t.set_auto_out_port(passt_core::Proto::Udp, 9300, true));
+    // The inward direction does not touch them.
+    assert!(!h.t.set_auto_port(passt_core::Proto::Tcp, 9300, false));
+    h.expect_no_op();
+    assert!(h.t.set_auto_out_port(passt_core::Proto::Tcp, 9300, false));
+    drain(&mut h);
+    let closed = [h.expect_op(), h.expect_op()];
+    for id in opened {
+        assert!(closed.contains(&SockOp::Close { id }), "{closed:?}");
+    }
+    h.expect_no_op();
+    assert!(!h.t.tcp_out_listening(9300));
+    // Open again; both fail (taken in the namespace): not listening, and
+    // asking again retries.
+    assert!(h.t.set_auto_out_port(passt_core::Proto::Tcp, 9300, true));
+    drain(&mut h);
+    let ids: Vec<SockId> = (0..2)
+        .map(|_| match h.expect_op() {
+            SockOp::Open { id, .. } => id,
+            op => panic!("{op:?}"),
+        })
+        .collect();
+    for id in ids {
+        h.complete(Completion {
+            id,
+            res: Err(Errno::EADDRINUSE),
+        });
+        // The failed listener's socket is closed.
+        assert_eq!(h.expect_op(), SockOp::Close { id });
+    }
+    assert!(!h.t.tcp_out_listening(9300));
+    assert_eq!(h.t.tcp_stats().listen_failed, 2);
+    assert!(h.t.set_auto_out_port(passt_core::Proto::Tcp, 9300, true));
 }

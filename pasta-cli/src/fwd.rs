@@ -1,24 +1,28 @@
-//! Port forwarding besides the translator: `-T`/`-U` (namespace to host)
-//! relays, and the scan behind `auto` forwarding in all four directions.
+//! Port forwarding besides the translator: `-U` (namespace to host)
+//! relays, the start-up check of `-T` ports, and the scan behind `auto`
+//! forwarding in all four directions.
 //!
-//! # `-T` and `-U`
+//! # `-T`
+//! The translator does it, in the event loop: its listeners of `-T` ports
+//! are made inside the namespace (on the [`NsThread`], through the
+//! executor's namespace hook) on its loopback, and what they accept is
+//! spliced (`splice(2)` through pipes) to a socket connected to the host's
+//! loopback, as a flow of its table (see `passt_core::tcp`). Here only
+//! [`check_ns_ports`] (a port of a port list that cannot be bound is an
+//! error at start-up) and, for `-T auto`, the scan that opens and closes
+//! them ([`Translator::set_auto_out_port`]).
+//!
+//! # `-U`
 //! For each forwarded port `P` (target `T`), listening sockets inside the
 //! namespace on its loopback (`127.0.0.1:P`, `[::1]:P`), made on the
 //! [`NsThread`] (pasta itself stays in the host's namespace, possibly
-//! without privileges by then). A connection accepted there is connected
-//! to `127.0.0.1:T` (or `[::1]:T`) on the host, and a datagram received
-//! there is sent to it from a host socket of its own per sender, whose
-//! replies go back to that sender. No frames and no translation are
-//! involved.
-//!
-//! The copy path is deliberately minimal: a thread per listener, and two
-//! per TCP connection (or one per UDP sender) that copy with `read(2)` and
-//! `write(2)`; threads started from the event loop's thread are in the
-//! host's namespace, so their `connect(2)` reaches the host's loopback.
-//! **Seam for the splice path**: [`tcp_conn`] receives the two connected
-//! sockets (namespace side, host side); replacing its body with the
-//! pipe-pair `splice(2)` loop, or handing both to the event loop, changes
-//! nothing else here.
+//! without privileges by then). A datagram received there is sent to
+//! `127.0.0.1:T` (or `[::1]:T`) on the host from a host socket of its own
+//! per sender, whose replies go back to that sender. No frames and no
+//! translation are involved. The copy path is deliberately minimal: a
+//! thread per listener and one per sender; threads started from the event
+//! loop's thread are in the host's namespace, so their sockets reach the
+//! host's loopback.
 //!
 //! # `auto`
 //! About once a second ([`SCAN_EVERY`]) [`Forwarder::tick`] reads
@@ -33,8 +37,11 @@
 //! - `-t auto`/`-u auto`: forwarded host port `P` with target `T` is opened
 //!   ([`Translator::set_auto_port`]) while `T` is bound in the namespace,
 //!   closed when it no longer is.
-//! - `-T auto`/`-U auto`: the relay of namespace port `P` runs while its
-//!   target `T` is bound on the host.
+//! - `-T auto`: the namespace listeners of port `P` are open while its
+//!   target `T` is bound on the host (asked again each scan while none is
+//!   open, so a port taken in the namespace is retried).
+//! - `-U auto`: the relay of namespace port `P` runs while its target `T`
+//!   is bound on the host.
 //!
 //! Ports bound with a spec of ports (not `auto`, not `all`) that cannot be
 //! bound are an error at start-up, naming the port.
@@ -42,8 +49,8 @@
 use core::time::Duration;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -140,7 +147,7 @@ fn parse_proc_net(text: &str, proto: Proto, set: &mut PortSet) {
     }
 }
 
-/// One running relay (`-T`/`-U` port): stopped when dropped.
+/// One running relay (`-U` port): stopped when dropped.
 #[derive(Debug)]
 struct Relay {
     stop: Arc<AtomicBool>,
@@ -159,8 +166,11 @@ pub(crate) struct Forwarder {
     udp_in: FwdSpec,
     tcp_out: FwdSpec,
     udp_out: FwdSpec,
-    /// Namespace ports with a running relay, by protocol.
+    /// Namespace ports with a running relay (`-U`), by protocol.
     out: HashMap<(Proto, u16), Relay>,
+    /// `-T auto` ports whose namespace listeners the translator was asked
+    /// to open.
+    tcp_out_on: HashSet<u16>,
     /// Host ports opened through [`Translator::set_auto_port`].
     in_on: HashSet<(Proto, u16)>,
     ns_tcp: ProcFiles,
@@ -172,10 +182,12 @@ pub(crate) struct Forwarder {
 }
 
 impl Forwarder {
-    /// Start the static `-T`/`-U` relays and prepare the `auto` scans.
+    /// Start the static `-U` relays and prepare the `auto` scans (the
+    /// static `-T` listeners are the translator's, opened with `-t`'s).
     ///
     /// # Errors
-    /// A port of a port-list spec that cannot be bound in the namespace.
+    /// A port of a `-U` port-list spec that cannot be bound in the
+    /// namespace.
     pub(crate) fn new(ns: NsThread, config: &Config, now: Instant) -> Result<Forwarder, Error> {
         let f = &config.fwd;
         let auto_in = f.tcp_in.mode() == FwdMode::Auto || f.udp_in.mode() == FwdMode::Auto;
@@ -197,6 +209,7 @@ impl Forwarder {
             tcp_out: f.tcp_out.clone(),
             udp_out: f.udp_out.clone(),
             out: HashMap::new(),
+            tcp_out_on: HashSet::new(),
             in_on: HashSet::new(),
             ns_tcp,
             ns_udp,
@@ -205,22 +218,21 @@ impl Forwarder {
             next_scan: now,
             text: String::new(),
         };
-        for proto in [Proto::Tcp, Proto::Udp] {
-            let spec = fw.out_spec(proto).clone();
-            let strict = match spec.mode() {
-                FwdMode::Ports => true,
-                FwdMode::All => false,
-                FwdMode::Auto | FwdMode::None => continue,
+        // Static `-U` relays.
+        let spec = fw.udp_out.clone();
+        let strict = match spec.mode() {
+            FwdMode::Ports => true,
+            FwdMode::All => false,
+            FwdMode::Auto | FwdMode::None => return Ok(fw),
+        };
+        for port in spec.ports() {
+            let Some((target, _)) = spec.lookup(port) else {
+                continue;
             };
-            for port in spec.ports() {
-                let Some((target, _)) = spec.lookup(port) else {
-                    continue;
-                };
-                match fw.start_relay(proto, port, target) {
-                    Ok(()) => {}
-                    Err(e) if strict => return Err(e),
-                    Err(e) => debug!("{e}"),
-                }
+            match fw.start_relay(Proto::Udp, port, target) {
+                Ok(()) => {}
+                Err(e) if strict => return Err(e),
+                Err(e) => debug!("{e}"),
             }
         }
         Ok(fw)
@@ -264,7 +276,7 @@ impl Forwarder {
                 queued |= self.scan_in(proto, t);
             }
             if self.out_spec(proto).mode() == FwdMode::Auto {
-                self.scan_out(proto);
+                queued |= self.scan_out(proto, t);
             }
         }
         queued
@@ -284,7 +296,7 @@ impl Forwarder {
             let Some((target, _)) = spec.lookup(port) else {
                 continue;
             };
-            let ours = self.out.contains_key(&(proto, target));
+            let ours = self.out_has(proto, target);
             let want = set_has(&bound, target) && !ours;
             let have = self.in_on.contains(&(proto, port));
             if want != have {
@@ -308,8 +320,23 @@ impl Forwarder {
         queued
     }
 
-    /// `-T auto`/`-U auto`: namespace relays for what the host binds.
-    fn scan_out(&mut self, proto: Proto) {
+    /// Whether namespace port `port` is forwarded to the host by us (a
+    /// `-T` listener or a `-U` relay), so that `-t auto`/`-u auto` leave
+    /// it alone.
+    fn out_has(&self, proto: Proto, port: u16) -> bool {
+        if proto != Proto::Tcp {
+            return self.out.contains_key(&(proto, port));
+        }
+        match self.tcp_out.mode() {
+            FwdMode::Ports | FwdMode::All => self.tcp_out.is_forwarded(port),
+            FwdMode::Auto => self.tcp_out_on.contains(&port),
+            FwdMode::None => false,
+        }
+    }
+
+    /// `-T auto`/`-U auto`: namespace listeners or relays for what the
+    /// host binds. Returns whether the translator queued operations.
+    fn scan_out(&mut self, proto: Proto, t: &mut Translator) -> bool {
         let files = if proto == Proto::Tcp {
             &mut self.host_tcp
         } else {
@@ -318,6 +345,7 @@ impl Forwarder {
         let bound = files.scan(proto, &mut self.text);
         let spec = self.out_spec(proto).clone();
         let static_in = self.in_spec(proto).mode() != FwdMode::Auto;
+        let mut queued = false;
         for port in spec.ports() {
             let Some((target, _)) = spec.lookup(port) else {
                 continue;
@@ -325,6 +353,10 @@ impl Forwarder {
             let ours = self.in_on.contains(&(proto, target))
                 || (static_in && self.in_spec(proto).is_forwarded(target));
             let want = set_has(&bound, target) && !ours;
+            if proto == Proto::Tcp {
+                queued |= self.scan_out_tcp(t, port, target, want);
+                continue;
+            }
             let have = self.out.contains_key(&(proto, port));
             if want && !have {
                 match self.start_relay(proto, port, target) {
@@ -341,10 +373,32 @@ impl Forwarder {
                 self.out.remove(&(proto, port));
             }
         }
+        queued
     }
 
-    /// Bind namespace port `port` on its loopback (both families; IPv6 may
-    /// be off there) and relay to the host's loopback port `target`.
+    /// `-T auto` for namespace port `port` (target `target`): have its
+    /// listeners open if `want`, else closed. Returns whether queued.
+    fn scan_out_tcp(&mut self, t: &mut Translator, port: u16, target: u16, want: bool) -> bool {
+        let have = self.tcp_out_on.contains(&port);
+        if want && !(have && t.tcp_out_listening(port)) {
+            // New, or every listener failed (taken in the namespace):
+            // (re)open.
+            if !have {
+                debug!("TCP port {target} bound on the host: forwarding namespace port {port}");
+                self.tcp_out_on.insert(port);
+            }
+            t.set_auto_out_port(Proto::Tcp, port, true)
+        } else if !want && have {
+            debug!("TCP port {target} released on the host: namespace port {port} closed");
+            self.tcp_out_on.remove(&port);
+            t.set_auto_out_port(Proto::Tcp, port, false)
+        } else {
+            false
+        }
+    }
+
+    /// Bind namespace UDP port `port` on its loopback (both families; IPv6
+    /// may be off there) and relay to the host's loopback port `target`.
     fn start_relay(&mut self, proto: Proto, port: u16, target: u16) -> Result<(), Error> {
         let made = self.ns.run(move || {
             let v4 = ns_socket(proto, false, port);
@@ -354,7 +408,7 @@ impl Forwarder {
         let (v4, v6) = made;
         let v4 = v4.map_err(|e| {
             Error::sys(
-                format!("binding {proto:?} port {port} in the namespace (-T/-U)"),
+                format!("binding {proto:?} port {port} in the namespace (-U)"),
                 e,
             )
         })?;
@@ -366,14 +420,9 @@ impl Forwarder {
         }
         for (fd, to) in socks {
             let stop = stop.clone();
-            let r = match proto {
-                Proto::Tcp => thread::Builder::new()
-                    .name("pasta-fwd".into())
-                    .spawn(move || tcp_relay(TcpListener::from(fd), to, &stop)),
-                _ => thread::Builder::new()
-                    .name("pasta-fwd".into())
-                    .spawn(move || udp_relay(UdpSocket::from(fd), to, &stop)),
-            };
+            let r = thread::Builder::new()
+                .name("pasta-fwd".into())
+                .spawn(move || udp_relay(UdpSocket::from(fd), to, &stop));
             r.map_err(|e| Error::msg(format!("starting a thread: {e}")))?;
         }
         self.out.insert((proto, port), Relay { stop });
@@ -382,7 +431,7 @@ impl Forwarder {
 }
 
 /// A socket bound to the loopback `port` of the calling thread's
-/// namespace, listening for TCP, with `SO_RCVTIMEO` of [`POLL`].
+/// namespace (listening, for TCP), with `SO_RCVTIMEO` of [`POLL`].
 fn ns_socket(proto: Proto, ipv6: bool, port: u16) -> Result<OwnedFd, Errno> {
     let (fam, addr) = if ipv6 {
         (
@@ -411,66 +460,6 @@ fn ns_socket(proto: Proto, ipv6: bool, port: u16) -> Result<OwnedFd, Errno> {
     }
     sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(POLL))?;
     Ok(fd)
-}
-
-/// Accept connections on `l` until `stop`; each goes to [`tcp_conn`].
-fn tcp_relay(l: TcpListener, to: SocketAddr, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        match l.accept() {
-            Ok((s, _)) => {
-                let _ = thread::Builder::new()
-                    .name("pasta-fwd".into())
-                    .spawn(move || match TcpStream::connect(to) {
-                        Ok(h) => tcp_conn(s, h),
-                        Err(e) => debug!("forwarded connection to {to}: {e}"),
-                    });
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) => {
-                debug!("accepting on namespace port {}: {e}", to.port());
-                thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-}
-
-/// Copy both ways between the namespace's `ns` and the host's `host`
-/// connection until both are closed. The seam for the splice path.
-fn tcp_conn(ns: TcpStream, host: TcpStream) {
-    let _ = ns.set_read_timeout(None);
-    let (Ok(ns2), Ok(host2)) = (ns.try_clone(), host.try_clone()) else {
-        return;
-    };
-    let back = thread::Builder::new()
-        .name("pasta-fwd".into())
-        .spawn(move || copy_half(host2, ns2));
-    copy_half(ns, host);
-    if let Ok(b) = back {
-        let _ = b.join();
-    }
-}
-
-/// Copy `from` to `to` until end of file, then shut `to` down for writing.
-fn copy_half(mut from: TcpStream, mut to: TcpStream) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).is_err() {
-                    let _ = from.shutdown(Shutdown::Read);
-                    break;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => {
-                let _ = to.shutdown(Shutdown::Both);
-                return;
-            }
-        }
-    }
-    let _ = to.shutdown(Shutdown::Write);
 }
 
 /// Relay datagrams from namespace socket `ns` to `to`, one host socket per
@@ -593,6 +582,35 @@ pub(crate) fn check_host_ports(config: &Config) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Check that the namespace ports of a `-T` port list (`-T 8080`) are
+/// free on its IPv4 loopback, before the translator's listeners are
+/// opened there: a taken port is an error naming it, where the translator
+/// would only count it. The IPv6 listener is optional (IPv6 may be off in
+/// the namespace) and not checked.
+///
+/// # Errors
+/// The first port that cannot be bound, with the reason.
+pub(crate) fn check_ns_ports(ns: &NsThread, config: &Config) -> Result<(), Error> {
+    let spec = &config.fwd.tcp_out;
+    if spec.mode() != FwdMode::Ports {
+        return Ok(());
+    }
+    let ports: Vec<u16> = spec.ports().collect();
+    let taken = ns.run(move || {
+        ports.into_iter().find_map(|port| {
+            let a = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            probe(Proto::Tcp, a).err().map(|e| (port, e))
+        })
+    })?;
+    match taken {
+        Some((port, e)) => Err(Error::sys(
+            format!("-T: TCP port {port} cannot be bound in the namespace (127.0.0.1)"),
+            e,
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Bind (and release) a socket to `a`, as a forward's listener will.

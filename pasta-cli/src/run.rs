@@ -30,18 +30,19 @@
 //! deleted), under tokens from [`TOKEN_WATCH`] up; when one says so, the
 //! process exits with the status it gives.
 //!
-//! With a [`Forwarder`] (`-T`, `-U`, `auto`), its scan is one more
-//! deadline: when due, [`Forwarder::tick`] tells the translator which
-//! `auto` ports to open or close, and those operations run at once.
-//! Socket readiness goes through [`SockExec::ready`], which keeps the
-//! sockets of spliced connections (pasta's loopback fast path) for its
-//! splice engine and hands the rest to the translator. The namespace side
-//! of those connections is made on the [`NsThread`]
-//! ([`Driver::set_ns_thread`]).
+//! With a [`Forwarder`] (`-U`, `auto`), its scan is one more deadline:
+//! when due, [`Forwarder::tick`] tells the translator which `auto` ports
+//! to open or close (`-T auto` included), and those operations run at
+//! once. Socket readiness goes through [`SockExec::ready`], which keeps
+//! the sockets of spliced connections (pasta's loopback fast path: `-t`
+//! from the host's loopback, and every `-T` connection) for its splice
+//! engine and hands the rest to the translator. Sockets inside the
+//! namespace (the namespace side of `-t` splices, the `-T` listeners) are
+//! made on the [`NsThread`] ([`Driver::set_ns_thread`]).
 //!
-//! The listening sockets of forwarded ports (`-t`, `-u`) are the
-//! translator's first operations: [`Driver::open_listeners`] runs them
-//! before privileges are dropped.
+//! The listening sockets of forwarded ports (`-t`, `-u`, and `-T` inside
+//! the namespace) are the translator's first operations:
+//! [`Driver::open_listeners`] runs them before privileges are dropped.
 //!
 //! Level-triggered readiness means a batch that stopped at [`BATCH`] frames
 //! is simply continued on the next wake-up, after timers had their turn.
@@ -171,7 +172,7 @@ pub(crate) struct Driver {
     rx_bad_vnet: u64,
     /// What ends pasta besides errors.
     watches: Vec<Box<dyn Watch>>,
-    /// `-T`/`-U` relays and the `auto` scans ([`crate::fwd`]).
+    /// `-U` relays and the `auto` scans ([`crate::fwd`]).
     fwd: Option<Forwarder>,
 }
 
@@ -214,8 +215,9 @@ impl Driver {
     }
 
     /// Make the sockets of `Open`s with `SockFlags::IN_NS` (the namespace
-    /// side of spliced connections) on `ns`, the thread that stays in the
-    /// namespace.
+    /// side of spliced connections, the `-T` listeners) on `ns`, the
+    /// thread that stays in the namespace. Called before
+    /// [`Driver::open_listeners`].
     pub(crate) fn set_ns_thread(&mut self, ns: NsThread) {
         self.exec.set_ns_socket_hook(Box::new(move |ipv6| {
             let family = if ipv6 {

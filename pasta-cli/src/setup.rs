@@ -229,15 +229,18 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         None => write_own_pid(pid_file, &mut made)?,
     }
 
-    // Listening sockets of forwarded ports, in pasta's own namespace and
-    // while privileges last (ports below 1024).
+    // Listening sockets of forwarded ports while privileges last (ports
+    // below 1024): `-t` in pasta's own namespace, `-T` inside the target
+    // one, made on the namespace thread, which stays for the namespace
+    // side of spliced connections and the `auto` scans.
+    let ns_thread = NsThread::start(&target)?;
     crate::fwd::check_host_ports(&core)?;
+    crate::fwd::check_ns_ports(&ns_thread, &core)?;
     let mut driver = Driver::new(translator, tap, pcap)?;
+    driver.set_ns_thread(ns_thread.clone());
     driver.open_listeners()?;
 
-    // `-T`/`-U` listeners inside the namespace, also while privileges
-    // last; the thread stays for the `auto` scans.
-    let ns_thread = NsThread::start(&target)?;
+    // `-U` relays inside the namespace, also while privileges last.
     let fwd = Forwarder::new(ns_thread.clone(), driver.translator().config(), now())?;
     driver.set_forwarder(fwd);
     privs::drop_privileges(started_as_root, joined_userns, opts.runas.as_ref())?;
@@ -249,8 +252,6 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         d.ready()?;
     }
     made.keep();
-    // Sockets inside the namespace from now on (spliced connections).
-    driver.set_ns_thread(ns_thread);
     driver.run()
 }
 

@@ -2,8 +2,9 @@
 //! TESTING.md (pasta in the "host" namespace, the guest namespace behind
 //! its tap): `-t`/`-u` with remapped ports, `-T`/`-U` from the namespace to
 //! servers on the host's loopback, `-t auto` picking up a listener started
-//! after pasta, and a taken port named at start-up. Every transfer's
-//! content is compared. Ports 5300-5399.
+//! after pasta, `-T auto`/`-U auto` picking up (and dropping) a host
+//! listener started after pasta, and a taken port named at start-up.
+//! Every transfer's content is compared. Ports 5300-5399.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -276,5 +277,90 @@ fn fwd_taken_host_port_is_named() {
     assert!(
         !g.link().contains(&g.ifname) || g.link().is_empty(),
         "tap left behind"
+    );
+}
+
+/// Whether namespace `ns` has a TCP (`-t` to ss) or UDP (`-u`) socket
+/// bound to `addr` (as `ss` prints it).
+fn ns_bound(ns: &str, proto: &str, addr: &str) -> bool {
+    let o = run("ip", &["netns", "exec", ns, "ss", "-Hln", proto]);
+    stdout(&o).split_whitespace().any(|w| w == addr)
+}
+
+#[test]
+fn fwd_tcp_and_udp_out_auto_follow_host_listeners() {
+    if !can_run("fwd_tcp_and_udp_out_auto_follow_host_listeners") {
+        return;
+    }
+    let g = topo(
+        "e",
+        &["-t", "none", "-u", "none", "-T", "auto", "-U", "auto"],
+    );
+    thread::sleep(Duration::from_millis(500));
+    assert!(!ns_bound(&g.name, "-t", "127.0.0.1:5341"));
+    let h = g.host().name.clone();
+    let (l, l6, u) = spawn_in(&h, || {
+        (
+            TcpListener::bind("127.0.0.1:5341").unwrap(),
+            TcpListener::bind("[::1]:5341").unwrap(),
+            UdpSocket::bind("127.0.0.1:5342").unwrap(),
+        )
+    })
+    .join()
+    .unwrap();
+    let started = Instant::now();
+    // Within the scan interval (1 s) and a margin: both families of the
+    // namespace's loopback for TCP, IPv4 for UDP.
+    let name = g.name.clone();
+    let ok = wait_for(Duration::from_secs(3), || {
+        (ns_bound(&name, "-t", "127.0.0.1:5341")
+            && ns_bound(&name, "-t", "[::1]:5341")
+            && ns_bound(&name, "-u", "127.0.0.1:5342"))
+        .then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "-T/-U auto: not forwarded after 3 s\n{}",
+        g.log()
+    );
+    eprintln!(
+        "-T/-U auto: forwarded {:?} after the listeners started",
+        started.elapsed()
+    );
+    let srv = thread::spawn(move || echo_server(l, 1));
+    let srv6 = thread::spawn(move || echo_server(l6, 1));
+    let usrv = thread::spawn(move || udp_echo(u, 3));
+    let data = pattern(4, 4 << 20);
+    let r = spawn_in(&g.name, move || {
+        echo_once("127.0.0.1:5341".parse().unwrap(), &data)?;
+        echo_once("[::1]:5341".parse().unwrap(), &data[..300_000])?;
+        udp_roundtrip("127.0.0.1:5342".parse().unwrap(), 3)
+    })
+    .join()
+    .unwrap();
+    assert!(r.is_ok(), "{r:?}\n{}", g.log());
+    srv.join().unwrap();
+    srv6.join().unwrap();
+    usrv.join().unwrap();
+    // The host's TCP listeners are gone (the echo servers returned and
+    // dropped them): so are the namespace's, at the next scan.
+    let gone = wait_for(Duration::from_secs(3), || {
+        (!ns_bound(&name, "-t", "127.0.0.1:5341") && !ns_bound(&name, "-t", "[::1]:5341"))
+            .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "-T auto: namespace port still bound\n{}",
+        g.log()
+    );
+    let refused = spawn_in(&g.name, || {
+        TcpStream::connect("127.0.0.1:5341").map_err(|e| e.kind())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        refused.err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "connect after the host's listener closed"
     );
 }

@@ -127,7 +127,9 @@ pub struct Forwarding {
     pub tcp_in: ports::FwdSpec,
     /// UDP from the host into the guest (`-u`).
     pub udp_in: ports::FwdSpec,
-    /// TCP from the namespace to the host (`-T`, pasta only).
+    /// TCP from the namespace to the host (`-T`, pasta only): listeners
+    /// inside the namespace whose connections are spliced to the host's
+    /// loopback, whatever `splice` says (see [`crate::tcp`]).
     pub tcp_out: ports::FwdSpec,
     /// UDP from the namespace to the host (`-U`, pasta only).
     pub udp_out: ports::FwdSpec,

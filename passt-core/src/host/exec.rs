@@ -31,7 +31,7 @@
 //! | `Discard` | `recv(MSG_TRUNC \| MSG_DONTWAIT)`: TCP drops the bytes without copying |
 //! | `Shutdown` | `shutdown` |
 //! | `Splice` | [`super::splice`]: `pipe2`, `fcntl(F_SETPIPE_SZ)`, `splice`, `shutdown`, `setsockopt(SO_LINGER)` |
-//! | `Close` | `epoll_ctl(DEL)`, `close` |
+//! | `Close` | `epoll_ctl(DEL)`, `close`; of a socket in a running splice first `setsockopt(SO_LINGER)` on both (reset) |
 //!
 //! An `Open` with [`SockFlags::IN_NS`] gets its socket from the driver's
 //! namespace hook ([`SockExec::set_ns_socket_hook`]; pasta makes it on a
@@ -44,9 +44,13 @@
 //! for a driver that pairs sockets itself) the executor owns the readiness
 //! of both sockets: the driver hands every socket readiness to
 //! [`SockExec::ready`], which pumps a splice ([`super::splice`]) or passes the
-//! readiness on to [`Translator::handle_ready`]. When a splice ends, its
-//! one completion goes to the translator from there (or at once from
-//! `run_ops` if it ended as it started).
+//! readiness on to [`Translator::handle_ready`]. A readiness pumps only
+//! the directions it concerns (readable: from that socket; writable:
+//! toward it; error or hang-up: both, and `SO_ERROR` is checked). When a
+//! splice ends, its one completion goes to the translator from there (or
+//! at once from `run_ops` if it ended as it started). `Query` on a spliced
+//! socket answers the splice's progress ([`Done::Splicing`]), and `Close`
+//! of a socket whose splice still runs resets both connections.
 //!
 //! # Peeking past unacknowledged bytes
 //!
@@ -107,7 +111,7 @@ use rustix::net::{
 };
 
 use super::exec_dgram;
-use super::splice::Splice;
+use super::splice::{self, Splice, Wake};
 use crate::buf::{RxBatch, TxRing, TxStorage};
 use crate::time::Instant;
 use crate::{
@@ -245,7 +249,29 @@ impl SockExec {
                 *at = sa as u32;
             }
         }
-        self.pump(sa).map(|res| Completion { id: a, res })
+        // The error check finds a socket whose connect failed: the splice
+        // then ends at once and resets the other.
+        let res = self.pump(
+            sa,
+            Wake {
+                check: true,
+                ..Wake::BOTH
+            },
+        )?;
+        // Over as it started: its pipes go, and a later `Close` of its
+        // sockets is an ordinary one.
+        self.unsplice(sa);
+        Some(Completion { id: a, res })
+    }
+
+    /// The splice socket `id` is in, by the slot of its `a` socket.
+    fn splice_of(&self, id: SockId) -> Option<usize> {
+        let at = self.splice_at.get(id.slot() as usize).copied()?;
+        self.splices
+            .get(at as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|sp| sp.a == id || sp.b == id)
+            .then_some(at as usize)
     }
 
     /// Readiness of socket `id` (with the epoll `flags`): pumps its splice,
@@ -260,39 +286,45 @@ impl SockExec {
         flags: epoll::EventFlags,
         tx: &mut TxRing<S>,
     ) {
-        let at = self
-            .splice_at
-            .get(id.slot() as usize)
-            .copied()
-            .unwrap_or(NO_SPLICE);
-        let ours = self
-            .splices
-            .get(at as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(|sp| sp.a == id || sp.b == id);
-        if !ours {
+        let Some(at) = self.splice_of(id) else {
             t.handle_ready(now, id, ready_of(flags), tx);
             return;
-        }
-        if let Some(res) = self.pump(at as usize) {
-            let a = self
-                .splices
-                .get(at as usize)
-                .and_then(Option::as_ref)
-                .map(|sp| sp.a);
-            self.unsplice(at as usize);
+        };
+        let is_a = self
+            .splices
+            .get(at)
+            .and_then(Option::as_ref)
+            .is_some_and(|sp| sp.a == id);
+        if let Some(res) = self.pump(at, Wake::of(flags, is_a)) {
+            let a = self.splices.get(at).and_then(Option::as_ref).map(|sp| sp.a);
+            self.unsplice(at);
             if let Some(a) = a {
                 t.handle_completion(now, Completion { id: a, res }, tx);
             }
         }
     }
 
-    /// Pump the splice at `slot`; `Some` when it is over.
-    fn pump(&mut self, slot: usize) -> Option<Result<Done, Errno>> {
+    /// Pump the splice at `slot` as `wake` asks; `Some` when it is over.
+    fn pump(&mut self, slot: usize, wake: Wake) -> Option<Result<Done, Errno>> {
         let sp = self.splices.get_mut(slot)?.as_mut()?;
         let a = self.fds.get(sp.a.slot() as usize)?.as_ref()?;
         let b = self.fds.get(sp.b.slot() as usize)?.as_ref()?;
-        sp.pump(a.as_fd(), b.as_fd())
+        sp.pump(a.as_fd(), b.as_fd(), wake)
+    }
+
+    /// `Close` of a socket still in a running splice: the splice is given
+    /// up (the translator timed it out), so both connections are reset
+    /// rather than closed in order; then the splice is forgotten.
+    fn abort_splice(&mut self, id: SockId) {
+        let Some(at) = self.splice_of(id) else {
+            return;
+        };
+        if let Some(sp) = self.splices.get(at).and_then(Option::as_ref) {
+            if let (Some(a), Some(b)) = (self.fd(sp.a), self.fd(sp.b)) {
+                splice::abort(a.as_fd(), b.as_fd());
+            }
+        }
+        self.unsplice(at);
     }
 
     /// Forget the splice `slot` is part of (its pipes close); the sockets
@@ -440,6 +472,14 @@ impl SockExec {
                 let res = self.peek(id, skip, tx, into).map_err(errno);
                 Some(Completion { id, res })
             }
+            SockOp::Query { id } if self.splice_of(id).is_some() => {
+                let res = self
+                    .splice_of(id)
+                    .and_then(|at| self.splices.get(at)?.as_ref())
+                    .map(Splice::progress)
+                    .ok_or(Errno::EBADF);
+                Some(Completion { id, res })
+            }
             SockOp::Query { id } => {
                 let res = match self.fd(id) {
                     Some(fd) => self
@@ -469,6 +509,7 @@ impl SockExec {
             }
             SockOp::Splice { id, peer } => self.start_splice(id, peer),
             SockOp::Close { id } => {
+                self.abort_splice(id);
                 self.unsplice(id.slot() as usize);
                 if let Some(fd) = self.fds.get_mut(id.slot() as usize).and_then(Option::take) {
                     let _ = epoll::delete(&self.epoll, &fd);

@@ -75,8 +75,12 @@ bitflags::bitflags! {
         /// A [`crate::SockOp::Query`] is outstanding.
         const QUERY_OUT = 1 << 16;
         /// A spliced connection handed to the executor
-        /// ([`crate::SockOp::Splice`]): no frames, no deadline of ours.
+        /// ([`crate::SockOp::Splice`]): no frames; its only deadline is the
+        /// next progress check (`rto_at`, see [`crate::tcp`]).
         const SPLICED = 1 << 17;
+        /// A spliced connection of which one direction ended (end of file
+        /// passed on): it closes after [`FIN_TIMEOUT`] without progress.
+        const SPLICE_HALF = 1 << 18;
     }
 }
 
@@ -135,8 +139,11 @@ pub(crate) struct Conn {
     pub(crate) rto_at: Option<Instant>,
     /// When the handshake or the first FIN started.
     pub(crate) since: Instant,
-    /// Last segment from the guest or data from the socket.
+    /// Last segment from the guest or data from the socket (of a spliced
+    /// connection: the last progress check that found bytes moved).
     pub(crate) last_activity: Instant,
+    /// Of a spliced connection: bytes moved both ways at the last check.
+    pub(crate) splice_moved: u64,
 }
 
 /// Initial retransmission timeout (RFC 6298 §2.1).
@@ -149,6 +156,10 @@ pub(crate) const SYN_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const FIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// An established connection without any traffic is reset after this.
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(7200);
+/// How often the translator asks the executor about a spliced
+/// connection's progress (its idle and half-closed timeouts are counted
+/// from these checks, so they hold to within this much).
+pub(crate) const SPLICE_CHECK: Duration = Duration::from_secs(30);
 
 impl Conn {
     /// A connection in `state` with every counter at its start.
@@ -178,6 +189,7 @@ impl Conn {
             rto_at: None,
             since: now,
             last_activity: now,
+            splice_moved: 0,
         }
     }
 
@@ -204,7 +216,8 @@ impl Conn {
     /// The state deadline: handshake, closing or idle.
     pub(crate) fn state_deadline(&self) -> Instant {
         if self.flags.contains(ConnFlags::SPLICED) {
-            // The kernel runs both connections; the executor reports the end.
+            // The kernel runs both connections; the executor reports the
+            // end, and progress checks (`rto_at`) the idle time.
             return Instant::MAX;
         }
         match self.state {

@@ -70,16 +70,32 @@
 //! ([`SockOp::Splice`]), which moves the bytes inside the kernel
 //! (`crate::host::splice`) and owns their readiness until it reports the
 //! end (one completion: [`Done::Spliced`] or the error); then both sockets
-//! are closed. A refused or failed connect closes the accepted socket.
+//! are closed. A refused connect is handed to the executor all the same:
+//! its splice ends at once with the error and resets the accepted
+//! connection (a failed `Open` just closes it).
+//!
+//! The other direction, `-T` (`config.fwd.tcp_out`), is always spliced:
+//! its listeners are opened inside the namespace (`Open` with
+//! [`SockFlags::IN_NS`], `LISTEN`, bound to the namespace's loopback unless
+//! the rule names an address), statically at start-up or by
+//! [`crate::Translator::set_auto_out_port`] for `-T auto`; a connection
+//! they accept gets its second socket connected to the same family's
+//! loopback at the target port in the driver's own namespace (the host's).
 //!
 //! The connection is a flow of the same table (both sides
 //! [`crate::flow::Pif::Splice`]; `Conn::splice` names the second socket),
 //! so the table's capacity and the socket slots limit it like any other,
 //! and the handshake timeout bounds its connect. It has no index key (no
-//! guest segment can reach it) and, once spliced, no deadline of ours: the
-//! two kernel connections keep their own. `Tcp::new_spliced` is the entry
-//! for the other direction too (`-T` from the namespace's loopback: the
-//! second socket connects in pasta's own namespace, `in_ns` false).
+//! guest segment can reach it). Once spliced, the kernel runs both
+//! connections and the executor sees their traffic, so the translator
+//! checks on it every `conn::SPLICE_CHECK` (30 s) with a
+//! [`SockOp::Query`], answered with [`Done::Splicing`] (bytes moved so
+//! far, whether one direction ended). With no bytes moved for the idle
+//! timeout (2 h), or for the closing timeout (60 s) once one direction
+//! ended (counted from when that was first seen), it closes both sockets,
+//! and the executor resets both connections (counted in
+//! [`TcpStats::splice_timeouts`]). `Tcp::new_spliced` is the entry for both
+//! directions (`in_ns` says where the second socket connects).
 //!
 //! # Ordering of tx ring use
 //!
@@ -102,6 +118,8 @@
 //!
 //! Handshake 10 s (`conn::SYN_TIMEOUT`), closing 60 s after the first FIN,
 //! idle 2 h, retransmission 1 s doubling to 60 s, reset after 8 tries.
+//! Spliced connections: idle 2 h, and 60 s without progress once one
+//! direction ended, checked every 30 s (see above).
 //!
 //! # Executor contract
 //!
@@ -132,7 +150,7 @@ use crate::{
     Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
 };
 
-use conn::{Conn, ConnFlags, State, MAX_RETRIES};
+use conn::{Conn, ConnFlags, State, FIN_TIMEOUT, IDLE_TIMEOUT, MAX_RETRIES, SPLICE_CHECK};
 use frame::Seg;
 
 /// The window we offer the guest while the kernel takes its data, in bytes.
@@ -194,6 +212,9 @@ struct Listener {
     ipv6: bool,
     /// Whether `sock` is (being) opened; `false` once closed or failed.
     open: bool,
+    /// A `-T` listener: inside the namespace, on its loopback; what it
+    /// accepts is spliced to the host's loopback.
+    out: bool,
 }
 
 /// Counters of the TCP handler.
@@ -220,6 +241,9 @@ pub struct TcpStats {
     pub spliced: u64,
     /// Spliced connections that ended in an error (reset both ways).
     pub splice_errors: u64,
+    /// Spliced connections reset for lack of progress (idle, or half-closed
+    /// and idle).
+    pub splice_timeouts: u64,
 }
 
 /// A guest TCP segment with its addresses, as the dispatcher hands it over.
@@ -287,12 +311,13 @@ impl Tcp {
     /// Tables sized from `config.limits`.
     pub(crate) fn new(config: &Config) -> Self {
         let l = config.limits;
-        let ports = match config.fwd.tcp_in.mode() {
-            FwdMode::Ports | FwdMode::All => config.fwd.tcp_in.port_count() as usize,
-            // `auto` forwards what the host binds, found by a later scan:
-            // no static listeners.
+        // `auto` forwards what the other side binds, found by a later
+        // scan: no static listeners.
+        let count = |s: &crate::config::ports::FwdSpec| match s.mode() {
+            FwdMode::Ports | FwdMode::All => s.port_count() as usize,
             FwdMode::Auto | FwdMode::None => 0,
         };
+        let ports = count(&config.fwd.tcp_in) + count(&config.fwd.tcp_out);
         Tcp {
             flows: FlowTable::new(l.max_flows),
             index: FlowIndex::new(l.max_flows, config.secret),
@@ -316,52 +341,77 @@ impl Tcp {
     }
 
     /// Queue `Open`s of the listening sockets for every forwarded port, in
-    /// each enabled family (`IPV6_V6ONLY` on the IPv6 ones). Called once.
+    /// each enabled family (`IPV6_V6ONLY` on the IPv6 ones): the host's
+    /// (`-t`), then the namespace's (`-T`). Called once.
     pub(crate) fn open_listeners(&mut self, cx: &mut Cx<'_>) {
-        let spec = &cx.config.fwd.tcp_in;
-        if matches!(spec.mode(), FwdMode::None | FwdMode::Auto) {
-            return;
-        }
-        let mut wanted: Vec<(bool, Option<IpAddr>, u16)> = Vec::new();
-        for r in spec.rules() {
-            for port in r.first..=r.last {
-                if cx.config.ip4.is_some() && !matches!(r.addr, Some(IpAddr::V6(_))) {
-                    wanted.push((false, r.addr, port));
-                }
-                if cx.config.ip6.is_some() && !matches!(r.addr, Some(IpAddr::V4(_))) {
-                    wanted.push((true, r.addr, port));
+        let mut wanted: Vec<(bool, Option<IpAddr>, u16, bool)> = Vec::new();
+        for out in [false, true] {
+            let spec = if out {
+                &cx.config.fwd.tcp_out
+            } else {
+                &cx.config.fwd.tcp_in
+            };
+            if matches!(spec.mode(), FwdMode::None | FwdMode::Auto) {
+                continue;
+            }
+            for r in spec.rules() {
+                for port in r.first..=r.last {
+                    for ipv6 in [false, true] {
+                        if Self::family_on(cx.config, r.addr, ipv6, out) {
+                            wanted.push((ipv6, r.addr, port, out));
+                        }
+                    }
                 }
             }
         }
-        for (ipv6, addr, port) in wanted {
-            self.open_listener(cx, ipv6, addr, port);
+        for (ipv6, addr, port, out) in wanted {
+            self.open_listener(cx, ipv6, addr, port, out);
         }
     }
 
-    /// `auto` forwarding (`-t auto`): open (`on`) or close the listening
-    /// sockets of forwarded `port`, in each enabled family the rule allows.
-    /// Does nothing for a port the spec does not forward or that is
-    /// already in the state asked for. Returns whether operations were
-    /// queued.
-    pub(crate) fn set_auto_port(&mut self, cx: &mut Cx<'_>, port: u16, on: bool) -> bool {
-        let Some((_, rule)) = cx.config.fwd.tcp_in.lookup(port) else {
+    /// Whether a forward with listening address `addr` has a listener in
+    /// the family `ipv6`: not for an address of the other family; on the
+    /// host's side (`-t`) only in families the guest has, while the
+    /// namespace's loopback (`-T`) has both (IPv6 may be off there: that
+    /// listener then fails, counted in [`TcpStats::listen_failed`]).
+    fn family_on(config: &Config, addr: Option<IpAddr>, ipv6: bool, out: bool) -> bool {
+        if ipv6 {
+            (out || config.ip6.is_some()) && !matches!(addr, Some(IpAddr::V4(_)))
+        } else {
+            (out || config.ip4.is_some()) && !matches!(addr, Some(IpAddr::V6(_)))
+        }
+    }
+
+    /// `auto` forwarding (`-t auto`, or `-T auto` with `out`): open (`on`)
+    /// or close the listening sockets of forwarded `port`, in each enabled
+    /// family the rule allows. Does nothing for a port the spec does not
+    /// forward or that is already in the state asked for. Returns whether
+    /// operations were queued.
+    pub(crate) fn set_auto_port(
+        &mut self,
+        cx: &mut Cx<'_>,
+        port: u16,
+        on: bool,
+        out: bool,
+    ) -> bool {
+        let spec = if out {
+            &cx.config.fwd.tcp_out
+        } else {
+            &cx.config.fwd.tcp_in
+        };
+        let Some((_, rule)) = spec.lookup(port) else {
             return false;
         };
         let addr = rule.addr;
         let mut queued = false;
         if on {
             for ipv6 in [false, true] {
-                let fam_on = if ipv6 {
-                    cx.config.ip6.is_some() && !matches!(addr, Some(IpAddr::V4(_)))
-                } else {
-                    cx.config.ip4.is_some() && !matches!(addr, Some(IpAddr::V6(_)))
-                };
                 let have = self
                     .listeners
                     .iter()
-                    .any(|l| l.open && l.port == port && l.ipv6 == ipv6);
-                if fam_on && !have {
-                    queued |= self.open_listener(cx, ipv6, addr, port);
+                    .any(|l| l.open && l.port == port && l.ipv6 == ipv6 && l.out == out);
+                if Self::family_on(cx.config, addr, ipv6, out) && !have {
+                    queued |= self.open_listener(cx, ipv6, addr, port, out);
                 }
             }
             return queued;
@@ -370,7 +420,7 @@ impl Tcp {
             let Some(l) = self.listeners.get_mut(i) else {
                 break;
             };
-            if !l.open || l.port != port {
+            if !l.open || l.port != port || l.out != out {
                 continue;
             }
             l.open = false;
@@ -382,19 +432,29 @@ impl Tcp {
         queued
     }
 
+    /// Whether a `-T` listener of `port` is open (or being opened).
+    pub(crate) fn out_listening(&self, port: u16) -> bool {
+        self.listeners
+            .iter()
+            .any(|l| l.open && l.out && l.port == port)
+    }
+
     /// Queue the `Open` of one listening socket; reuses the entry of a
-    /// closed listener of the same port and family. Returns whether queued.
+    /// closed listener of the same port, family and side. A `-T` (`out`)
+    /// listener is made inside the namespace ([`SockFlags::IN_NS`]) on its
+    /// loopback unless the rule names an address. Returns whether queued.
     fn open_listener(
         &mut self,
         cx: &mut Cx<'_>,
         ipv6: bool,
         addr: Option<IpAddr>,
         port: u16,
+        out: bool,
     ) -> bool {
         let idx = self
             .listeners
             .iter()
-            .position(|l| !l.open && l.port == port && l.ipv6 == ipv6)
+            .position(|l| !l.open && l.port == port && l.ipv6 == ipv6 && l.out == out)
             .unwrap_or(self.listeners.len());
         let owner = SockOwner::TcpListener(idx as u32);
         let Some(sock) = cx.socks.alloc_owned(owner) else {
@@ -403,6 +463,8 @@ impl Tcp {
         };
         let bind_addr = match addr {
             Some(a) => InAny::from(a),
+            None if out && ipv6 => Ipv6Addr::LOCALHOST.into(),
+            None if out => Ipv4Addr::LOCALHOST.into(),
             None if ipv6 => InAny::UNSPECIFIED6,
             None => InAny::UNSPECIFIED4,
         };
@@ -415,6 +477,9 @@ impl Tcp {
         if ipv6 {
             s.flags |= SockFlags::V6ONLY;
         }
+        if out {
+            s.flags |= SockFlags::IN_NS;
+        }
         if !cx.op(SockOp::Open { id: sock, spec: s }) {
             cx.socks.release(sock);
             self.stats.listen_failed += 1;
@@ -426,6 +491,7 @@ impl Tcp {
             port,
             ipv6,
             open: true,
+            out,
         };
         match self.listeners.get_mut(idx) {
             Some(slot) => *slot = l,
@@ -1134,8 +1200,10 @@ impl Tcp {
     }
 
     fn accepted(&mut self, cx: &mut Cx<'_>, id: SockId, idx: u32, res: Result<Done, Errno>) {
+        let mut out = None;
         if let Some(l) = self.listeners.get_mut(idx as usize) {
             l.accepting = false;
+            out = l.out.then_some(l.ipv6);
         }
         self.set_owner(cx.socks, id, Owner::Free);
         let (peer, local) = match res {
@@ -1148,14 +1216,29 @@ impl Tcp {
             }
         };
         let mut ok = false;
+        if let Some(ipv6) = out {
+            // `-T`: from the namespace to the same family's loopback on
+            // the host, always spliced.
+            if let Some((port, _)) = cx.config.fwd.tcp_out.lookup(local.port) {
+                let addr = if ipv6 {
+                    Ipv6Addr::LOCALHOST.into()
+                } else {
+                    Ipv4Addr::LOCALHOST.into()
+                };
+                let dst = SockAddrAny { addr, port };
+                ok = self.new_spliced(cx, id, peer, dst, false);
+            }
+        }
         let splice_port = cx
             .config
             .fwd
             .tcp_in
             .lookup(local.port)
             .map(|(port, _)| port)
-            .filter(|_| cx.config.fwd.splice && peer.addr.is_loopback());
-        if let Some(port) = splice_port {
+            .filter(|_| out.is_none() && cx.config.fwd.splice && peer.addr.is_loopback());
+        if out.is_some() {
+            // Done above.
+        } else if let Some(port) = splice_port {
             let dst = SockAddrAny {
                 addr: if peer.addr.is_v4() {
                     Ipv4Addr::LOCALHOST.into()
@@ -1633,26 +1716,30 @@ impl Tcp {
         if c.flags.contains(ConnFlags::SPLICED) {
             return;
         }
-        if ready.contains(Ready::ERROR) {
-            self.splice_close(cx, fid);
-            return;
-        }
         if Some(sock) != c.splice {
             // The accepted side: its data and end of file wait for the
-            // splice, which reads whatever is queued when it starts.
+            // splice, which reads whatever is queued when it starts; an
+            // error there (the peer gave up) ends it all.
+            if ready.contains(Ready::ERROR) {
+                self.splice_close(cx, fid);
+            }
             return;
         }
-        if ready.contains(Ready::HANGUP) && !ready.contains(Ready::WRITABLE) {
-            // Refused.
-            self.splice_close(cx, fid);
-            return;
-        }
-        if ready.contains(Ready::WRITABLE) {
+        // A refused or failed connect is handed over too: the splice ends
+        // at once with its error and resets the accepted connection, so the
+        // peer sees a reset rather than an orderly end of file.
+        let failed = ready.contains(Ready::ERROR)
+            || (ready.contains(Ready::HANGUP) && !ready.contains(Ready::WRITABLE));
+        if failed || ready.contains(Ready::WRITABLE) {
             let (id, peer) = (c.sock, sock);
             if cx.op(SockOp::Splice { id, peer }) {
                 c.flags |= ConnFlags::SPLICED;
                 c.state = State::Established;
                 c.since = cx.now;
+                c.last_activity = cx.now;
+                c.rto_at = Some(cx.now + SPLICE_CHECK);
+                let at = c.deadline();
+                self.arm(at);
             } else {
                 self.splice_close(cx, fid);
             }
@@ -1668,11 +1755,33 @@ impl Tcp {
         sock: SockId,
         res: Result<Done, Errno>,
     ) {
-        let Some(c) = self.flows.get(fid) else {
+        let Some(c) = self.flows.get_mut(fid) else {
             return;
         };
         match res {
             Ok(Done::Opened) if Some(sock) == c.splice => {}
+            Ok(Done::Splicing { moved, half_closed }) => {
+                c.flags.remove(ConnFlags::QUERY_OUT);
+                if moved != c.splice_moved {
+                    c.splice_moved = moved;
+                    c.last_activity = cx.now;
+                }
+                if half_closed && !c.flags.contains(ConnFlags::SPLICE_HALF) {
+                    // The end of file just passed on counts as activity.
+                    c.flags |= ConnFlags::SPLICE_HALF;
+                    c.last_activity = cx.now;
+                }
+                let limit = if c.flags.contains(ConnFlags::SPLICE_HALF) {
+                    FIN_TIMEOUT
+                } else {
+                    IDLE_TIMEOUT
+                };
+                if c.last_activity + limit <= cx.now {
+                    // The executor resets both connections on `Close`.
+                    self.stats.splice_timeouts += 1;
+                    self.splice_close(cx, fid);
+                }
+            }
             Ok(Done::Spliced { .. }) => self.splice_close(cx, fid),
             Err(_) => {
                 if c.flags.contains(ConnFlags::SPLICED) {
@@ -1763,6 +1872,17 @@ impl Tcp {
         let Some(c) = self.flows.get_mut(fid) else {
             return;
         };
+        if c.flags.contains(ConnFlags::SPLICED) {
+            // Time for a progress check; the answer decides (see
+            // `splice_completion`). An unanswered one is simply repeated.
+            if c.rto_at.is_some_and(|at| at <= now) {
+                c.rto_at = Some(now + SPLICE_CHECK);
+                if cx.op(SockOp::Query { id: c.sock }) {
+                    c.flags |= ConnFlags::QUERY_OUT;
+                }
+            }
+            return;
+        }
         if c.state_deadline() <= now {
             self.close(cx, fid, true);
             return;

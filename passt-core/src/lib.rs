@@ -160,6 +160,7 @@
 #![warn(unreachable_pub)]
 
 pub mod addr;
+pub mod batch;
 pub mod buf;
 pub mod config;
 pub mod flow;

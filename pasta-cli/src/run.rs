@@ -179,6 +179,7 @@ impl Driver {
             .map_err(|e| Error::msg(format!("duplicating epoll descriptor: {e}")))?;
         let mut exec = SockExec::new(t.config().limits.max_sockets, ep2, Some(set_peek_off));
         exec.set_outq_hook(outq);
+        exec.set_recvmmsg_hook(crate::mmsg::recvmmsg);
         Ok(Driver {
             t,
             tap,

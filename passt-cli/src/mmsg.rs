@@ -1,11 +1,15 @@
-//! `recvmmsg(2)` for the socket executor: rustix has no safe wrapper, and
-//! passt-core has no `unsafe`, so the driver supplies this hook
-//! ([`passt_core::host::exec::SockExec::set_recvmmsg_hook`]). One call reads
-//! every datagram a UDP receive has slots for, each into its own slot, with
-//! its real length (`MSG_TRUNC`) and the sender's raw address, which
-//! passt-core parses.
+//! Datagram batching hooks for the socket executor: rustix has no safe
+//! `recvmmsg` and no `UDP_SEGMENT` option, and passt-core has no `unsafe`,
+//! so the driver supplies them
+//! ([`passt_core::host::exec::SockExec::set_recvmmsg_hook`],
+//! [`passt_core::host::exec::SockExec::set_udp_segment_hook`]). One
+//! `recvmmsg` reads every datagram a UDP receive has slots for, each into
+//! its own slot, with its real length (`MSG_TRUNC`) and the sender's raw
+//! address, which passt-core parses; `UDP_SEGMENT` lets a run of
+//! equal-sized datagrams go out as one send that the kernel cuts up.
 //!
-//! Syscalls: `recvmmsg(MSG_DONTWAIT | MSG_TRUNC)`.
+//! Syscalls: `recvmmsg(MSG_DONTWAIT | MSG_TRUNC)`,
+//! `setsockopt(SOL_UDP, UDP_SEGMENT)`.
 
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -67,6 +71,34 @@ pub(crate) fn recvmmsg(
         m.name_len = h.msg_hdr.msg_namelen;
     }
     Ok(k)
+}
+
+/// `setsockopt(SOL_UDP, UDP_SEGMENT)` for the socket executor (rustix has
+/// no wrapper): the segment size of UDP generic segmentation offload,
+/// udp(7); 0 turns it off.
+pub(crate) fn udp_segment(fd: BorrowedFd<'_>, size: u16) -> Result<(), Errno> {
+    // From <linux/udp.h>; the libc crate has them for uclibc only.
+    const SOL_UDP: libc::c_int = 17;
+    const UDP_SEGMENT: libc::c_int = 103;
+    let v = libc::c_int::from(size);
+    // SAFETY: `fd` is a live descriptor borrowed for the call; the option
+    // value points to a `c_int` on our stack with its exact size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            SOL_UDP,
+            UDP_SEGMENT,
+            (&v as *const libc::c_int).cast(),
+            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +178,62 @@ mod tests {
             }
             assert_eq!(out.datagrams(), want.as_slice());
         }
+    }
+
+    #[test]
+    fn equal_sized_runs_go_out_segmented_and_arrive_as_the_original_datagrams() {
+        use passt_core::batch::{SendBatch, SEND_BATCH_MAX};
+        use passt_core::buf::{FrameDesc, RxBatch, RxSpan};
+        use passt_core::host::exec_dgram::{open, send_gso};
+        use passt_core::{Errno, Proto, SockOp, SockSpec};
+
+        let rx_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let peer = SockAddrAny::from(rx_sock.local_addr().unwrap());
+        let mut spec = SockSpec::new(Proto::Udp, false);
+        spec.peer = Some(peer);
+        let fd = open(&spec).unwrap();
+        // Three of 1400 and a shorter one (one segmented send), then odd
+        // sizes (plain), then two of 1000 (segmented again).
+        let sizes = [1400usize, 1400, 1400, 700, 50, 1300, 1000, 1000];
+        let mut arena = Vec::new();
+        let mut descs = Vec::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let at = arena.len() as u32;
+            arena.extend((0..n).map(|k| (i * 31 + k) as u8));
+            descs.push(FrameDesc::new(at, n as u32));
+        }
+        let rx = RxBatch::new(&arena, &descs).unwrap();
+        let id = passt_core::SockId::from_parts(0, 1);
+        let mut batch = SendBatch::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let payload = RxSpan {
+                frame: i as u32,
+                offset: 0,
+                len: n as u32,
+            };
+            batch.push(SockOp::Send { id, payload }).unwrap();
+        }
+        let mut out = [Err(Errno::EAGAIN); SEND_BATCH_MAX];
+        assert!(send_gso(fd.as_fd(), &rx, &batch, &mut out, udp_segment));
+        for (r, &n) in out.iter().zip(&sizes) {
+            assert_eq!(*r, Ok(Done::Bytes(n as u32)));
+        }
+        let mut buf = [0u8; 65536];
+        for (i, &n) in sizes.iter().enumerate() {
+            wait_readable(&rx_sock);
+            let got = rx_sock.recv(&mut buf).unwrap();
+            let want: Vec<u8> = (0..n).map(|k| (i * 31 + k) as u8).collect();
+            assert_eq!(got, n, "datagram {i}");
+            assert_eq!(&buf[..got], &want[..], "datagram {i}");
+        }
+        // The setting went back to 0: a plain send of 3000 bytes is one
+        // datagram.
+        let big = [7u8; 3000];
+        assert_eq!(
+            passt_core::host::exec_dgram::send(fd.as_fd(), &big),
+            Ok(Done::Bytes(3000))
+        );
+        wait_readable(&rx_sock);
+        assert_eq!(rx_sock.recv(&mut buf).unwrap(), 3000);
     }
 }

@@ -100,8 +100,12 @@
 //! `SendTo`s) on one datagram socket into a [`SendBatch`] and sends it with
 //! one `sendmmsg` ([`exec_dgram::send_batch`]), then feeds the completions
 //! back in order; [`crate::batch`] explains why that is the same, for the
-//! translator, as running them one by one. `Recv` uses one `recvmmsg`
-//! when the driver installed the hook ([`SockExec::set_recvmmsg_hook`]).
+//! translator, as running them one by one. With the `UDP_SEGMENT` hook
+//! ([`SockExec::set_udp_segment_hook`]), stretches of equal-sized
+//! datagrams on a connected UDP socket go out as one segmented send
+//! instead ([`exec_dgram::send_gso`]); a socket that refuses segmentation
+//! is not asked again. `Recv` uses one `recvmmsg` when the driver
+//! installed the hook ([`SockExec::set_recvmmsg_hook`]).
 
 use std::io::IoSliceMut;
 use std::net::SocketAddr;
@@ -113,7 +117,7 @@ use rustix::net::{
     self, AddressFamily, RecvAncillaryBuffer, RecvFlags, SendFlags, SocketFlags, SocketType,
 };
 
-use super::exec_dgram::{self, RecvMmsgHook};
+use super::exec_dgram::{self, RecvMmsgHook, UdpSegmentHook};
 use super::splice::Splice;
 use crate::batch::{SendBatch, SEND_BATCH_MAX};
 use crate::buf::{RxBatch, TxRing, TxStorage};
@@ -185,6 +189,10 @@ pub struct SockExec {
     /// The run of datagram sends being gathered, and their results.
     batch: Box<SendBatch>,
     sent: Box<[Result<Done, Errno>; SEND_BATCH_MAX]>,
+    gso_hook: Option<UdpSegmentHook>,
+    /// Whether the datagram socket in each slot must not segment (a ping
+    /// socket, or a UDP socket that refused).
+    gso_off: Box<[bool]>,
     blocked: Vec<u32>,
     scratch: Box<[u8]>,
     peek_hook: Option<PeekOffHook>,
@@ -215,6 +223,8 @@ impl SockExec {
             received: exec_dgram::Received::default(),
             batch: Box::default(),
             sent: Box::new([Err(Errno::EAGAIN); SEND_BATCH_MAX]),
+            gso_hook: None,
+            gso_off: vec![true; max_sockets as usize].into_boxed_slice(),
             blocked: Vec::with_capacity(256),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             peek_hook,
@@ -329,6 +339,13 @@ impl SockExec {
         }
     }
 
+    /// Install the `UDP_SEGMENT` hook: runs of equal-sized datagrams on a
+    /// connected UDP socket then go out as one segmented send
+    /// ([`exec_dgram::send_gso`]).
+    pub fn set_udp_segment_hook(&mut self, hook: UdpSegmentHook) {
+        self.gso_hook = Some(hook);
+    }
+
     /// Install the `recvmmsg` hook: a `Recv` then reads all its datagrams
     /// with one system call.
     pub fn set_recvmmsg_hook(&mut self, hook: RecvMmsgHook) {
@@ -420,7 +437,18 @@ impl SockExec {
         let n = self.batch.len();
         match self.fds.get(id.slot() as usize).and_then(Option::as_ref) {
             Some(fd) if n > 1 => {
-                exec_dgram::send_batch(fd.as_fd(), rx, &self.batch, &mut self.sent)
+                let slot = id.slot() as usize;
+                let gso = self.gso_off.get(slot).is_some_and(|off| !off);
+                match self.gso_hook.filter(|_| gso) {
+                    Some(hook) => {
+                        let ok =
+                            exec_dgram::send_gso(fd.as_fd(), rx, &self.batch, &mut self.sent, hook);
+                        if let (false, Some(off)) = (ok, self.gso_off.get_mut(slot)) {
+                            *off = true;
+                        }
+                    }
+                    None => exec_dgram::send_batch(fd.as_fd(), rx, &self.batch, &mut self.sent),
+                }
             }
             Some(fd) => {
                 let res = self
@@ -594,6 +622,9 @@ impl SockExec {
         let dgram = matches!(spec.proto, Proto::Udp | Proto::Icmp);
         if let Some(d) = self.dgram.get_mut(id.slot() as usize) {
             *d = dgram;
+        }
+        if let Some(off) = self.gso_off.get_mut(id.slot() as usize) {
+            *off = spec.proto != Proto::Udp;
         }
         if dgram {
             let fd = exec_dgram::open(spec)?;

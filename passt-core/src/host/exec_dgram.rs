@@ -11,6 +11,7 @@
 //! | `Send` on a datagram socket | [`send`] | `send(MSG_DONTWAIT \| MSG_NOSIGNAL)` |
 //! | `SendTo` | [`send_to`] | `sendto(MSG_DONTWAIT \| MSG_NOSIGNAL)` |
 //! | a run of `Send`s or `SendTo`s on one socket ([`SendBatch`]) | [`send_batch`] | `sendmmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)`, again for what is left after a failed message |
+//! | the same, on a connected UDP socket, with the `UDP_SEGMENT` hook | [`send_gso`] | per stretch of equal-sized datagrams: the hook (`setsockopt(UDP_SEGMENT)`), `sendmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)`, the hook again with 0; `sendmmsg` for the rest |
 //! | `Recv` | [`recv`], then [`Received::completions`]; or [`run_recv`] for both | with the receive hook, one `recvmmsg(MSG_DONTWAIT \| MSG_TRUNC)`; without it, one `recvfrom(MSG_DONTWAIT \| MSG_TRUNC)` per slot until `EAGAIN` |
 //!
 //! Datagram sockets are registered with epoll **level-triggered**
@@ -42,6 +43,12 @@
 //! and the rest go on after it (each datagram stands alone), except after
 //! `EAGAIN`, which ends the run: the rest complete with `EAGAIN` unsent.
 //!
+//! With the driver's [`UdpSegmentHook`], [`send_gso`] goes further on a
+//! connected UDP socket: a stretch of datagrams of one size (a bulk
+//! sender's) becomes one `sendmsg` with UDP generic segmentation offload,
+//! so that the host's stack handles one large datagram instead of dozens
+//! and cuts it into the original datagrams at the end (udp(7)).
+//!
 //! # Errors
 //!
 //! A connected UDP socket that got an ICMP port unreachable fails its next
@@ -61,7 +68,7 @@ use rustix::net::{
 };
 
 use crate::addr::SockAddrAny;
-use crate::batch::{SendBatch, SEND_BATCH_MAX};
+use crate::batch::{DgramSend, SendBatch, SEND_BATCH_MAX};
 use crate::buf::{RxBatch, TxRing, TxSlots, TxStorage};
 use crate::time::Instant;
 use crate::{Completion, Done, Errno, Proto, SockFlags, SockId, SockSpec, Translator};
@@ -225,7 +232,17 @@ pub fn send_batch(
     batch: &SendBatch,
     out: &mut [Result<Done, Errno>; SEND_BATCH_MAX],
 ) {
-    let msgs = batch.msgs();
+    send_mmsg(fd, rx, batch.msgs(), out);
+}
+
+/// [`send_batch`] of `msgs`, results in `out` (as long); whether it ended
+/// at `EAGAIN` (the rest then completed with `EAGAIN`, unsent).
+fn send_mmsg(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    msgs: &[DgramSend],
+    out: &mut [Result<Done, Errno>],
+) -> bool {
     // Which datagrams go out (a payload outside `rx` does not), in order.
     let mut index = [0usize; SEND_BATCH_MAX];
     let mut iovs: Vec<IoSlice<'_>> = Vec::with_capacity(msgs.len());
@@ -284,9 +301,173 @@ pub fn send_batch(
                         *r = Err(e);
                     }
                 }
+                if e == Errno::EAGAIN {
+                    return true;
+                }
                 at += end;
             }
         }
+    }
+    false
+}
+
+/// Sets `UDP_SEGMENT` on a UDP socket: the segment size of UDP
+/// generic segmentation offload, udp(7); 0 turns it off (supplied by the
+/// driver: rustix has no wrapper).
+pub type UdpSegmentHook = fn(BorrowedFd<'_>, u16) -> Result<(), RErrno>;
+
+/// Most datagrams in one segmented send (`UDP_MAX_SEGMENTS` of older
+/// kernels).
+const GSO_MAX_SEGS: usize = 64;
+/// Most payload bytes in one segmented send: what an IPv4 datagram can
+/// carry after its 20-byte header and the UDP header (RFC 791, RFC 768).
+const GSO_MAX_BYTES: usize = 65_507;
+
+/// Send a run of `Send`s on a connected UDP socket, as [`send_batch`], but
+/// with generic segmentation offload where it can: each stretch of
+/// datagrams of one length `L` (the last may be shorter) goes out as one
+/// `sendmsg` of their payloads with `UDP_SEGMENT` set to `L`, so the
+/// kernel's stack sees one large datagram and cuts it into the original
+/// ones at the end (udp(7)); `UDP_SEGMENT` is set back to 0 after each
+/// such send, so plain sends are never cut. The other datagrams go with
+/// `sendmmsg`, in order. Returns `false` if the socket cannot segment
+/// (`hook` refused, or the send failed with `EIO`, `EINVAL`, `EMSGSIZE`,
+/// `ENOPROTOOPT` or `EOPNOTSUPP`): what it did not send then went with
+/// `sendmmsg`, and the caller should not ask again for this socket.
+/// `SendTo`s (several destinations) always go with `sendmmsg`.
+pub fn send_gso(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    batch: &SendBatch,
+    out: &mut [Result<Done, Errno>; SEND_BATCH_MAX],
+    hook: UdpSegmentHook,
+) -> bool {
+    let msgs = batch.msgs();
+    if msgs.iter().any(|m| m.dst.is_some()) {
+        send_mmsg(fd, rx, msgs, out);
+        return true;
+    }
+    let len = |i: usize| msgs.get(i).map_or(0, |m| m.payload.len as usize);
+    let mut usable = true;
+    // First datagram not sent yet, and the one looked at.
+    let (mut sent, mut i) = (0, 0);
+    while i < msgs.len() {
+        let seg = len(i);
+        let (mut j, mut total) = (i + 1, seg);
+        while usable && seg > 0 && j < msgs.len() && j - i < GSO_MAX_SEGS {
+            let l = len(j);
+            if l > seg || total + l > GSO_MAX_BYTES {
+                break;
+            }
+            total += l;
+            j += 1;
+            if l < seg {
+                break;
+            }
+        }
+        let (Some(group), true) = (msgs.get(i..j), j - i >= 2) else {
+            i += 1;
+            continue;
+        };
+        // What came before goes first.
+        if sent < i {
+            let (Some(m), Some(o)) = (msgs.get(sent..i), out.get_mut(sent..i)) else {
+                return usable;
+            };
+            if send_mmsg(fd, rx, m, o) {
+                out.get_mut(i..)
+                    .into_iter()
+                    .flatten()
+                    .for_each(|r| *r = Err(Errno::EAGAIN));
+                return usable;
+            }
+        }
+        let Some(o) = out.get_mut(i..j) else {
+            return usable;
+        };
+        match send_segmented(fd, rx, group, seg, hook) {
+            Ok(reset) => {
+                usable &= reset;
+                for (r, m) in o.iter_mut().zip(group) {
+                    *r = Ok(Done::Bytes(m.payload.len));
+                }
+            }
+            Err(e) if e == Errno::EAGAIN => {
+                out.get_mut(i..)
+                    .into_iter()
+                    .flatten()
+                    .for_each(|r| *r = Err(e));
+                return usable;
+            }
+            Err(e) if [5, 22, 90, 92, 95].contains(&e.0) => {
+                // EIO, EINVAL, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP: nothing
+                // went out, and this socket will not segment.
+                usable = false;
+                if send_mmsg(fd, rx, group, o) {
+                    out.get_mut(j..)
+                        .into_iter()
+                        .flatten()
+                        .for_each(|r| *r = Err(Errno::EAGAIN));
+                    return usable;
+                }
+            }
+            Err(e) => {
+                // An error the socket had pending (e.g. ECONNREFUSED): the
+                // first datagram takes it, as with sendmmsg; the rest go.
+                if let Some(r) = o.first_mut() {
+                    *r = Err(e);
+                }
+                let (Some(m), Some(o)) = (group.get(1..), o.get_mut(1..)) else {
+                    return usable;
+                };
+                if send_mmsg(fd, rx, m, o) {
+                    out.get_mut(j..)
+                        .into_iter()
+                        .flatten()
+                        .for_each(|r| *r = Err(Errno::EAGAIN));
+                    return usable;
+                }
+            }
+        }
+        sent = j;
+        i = j;
+    }
+    if let (Some(m), Some(o)) = (msgs.get(sent..), out.get_mut(sent..msgs.len())) {
+        if !m.is_empty() {
+            send_mmsg(fd, rx, m, o);
+        }
+    }
+    usable
+}
+
+/// One `sendmsg` of `group`'s payloads with `UDP_SEGMENT` set to `seg`
+/// for the call; whether `UDP_SEGMENT` could be set back to 0.
+fn send_segmented(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    group: &[DgramSend],
+    seg: usize,
+    hook: UdpSegmentHook,
+) -> Result<bool, Errno> {
+    let mut iovs = [IoSlice::new(&[]); GSO_MAX_SEGS];
+    for (v, m) in iovs.iter_mut().zip(group) {
+        *v = IoSlice::new(rx.span(m.payload).ok_or(Errno::EBADF)?);
+    }
+    let n = group.len().min(GSO_MAX_SEGS);
+    let seg = u16::try_from(seg).map_err(|_| Errno::EMSGSIZE)?;
+    hook(fd, seg).map_err(|_| Errno(92))?; // ENOPROTOOPT: cannot segment
+    let res = net::sendmsg(
+        fd,
+        iovs.get(..n).unwrap_or(&[]),
+        &mut SendAncillaryBuffer::default(),
+        SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+    );
+    // Whether the setting went back to 0: if not, the caller stops
+    // segmenting on this socket (nothing else can be done about it).
+    let reset = hook(fd, 0).is_ok();
+    match res {
+        Ok(_) => Ok(reset),
+        Err(e) => Err(errno(e)),
     }
 }
 

@@ -236,4 +236,56 @@ mod tests {
         wait_readable(&rx_sock);
         assert_eq!(rx_sock.recv(&mut buf).unwrap(), 3000);
     }
+
+    #[test]
+    fn a_refusal_during_a_segmented_run_fails_its_first_datagram_only() {
+        use passt_core::batch::{SendBatch, SEND_BATCH_MAX};
+        use passt_core::buf::{FrameDesc, RxBatch, RxSpan};
+        use passt_core::host::exec_dgram::{open, send_gso};
+        use passt_core::{Errno, Proto, SockOp, SockSpec};
+
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dead = SockAddrAny::from(probe.local_addr().unwrap());
+        drop(probe);
+        let mut spec = SockSpec::new(Proto::Udp, false);
+        spec.peer = Some(dead);
+        let fd = open(&spec).unwrap();
+        let arena = [5u8; 400];
+        let descs: Vec<FrameDesc> = (0..4).map(|i| FrameDesc::new(i * 100, 100)).collect();
+        let rx = RxBatch::new(&arena, &descs).unwrap();
+        let id = passt_core::SockId::from_parts(0, 1);
+        let mut batch = SendBatch::new();
+        for i in 0..4 {
+            let payload = RxSpan {
+                frame: i,
+                offset: 0,
+                len: 100,
+            };
+            batch.push(SockOp::Send { id, payload }).unwrap();
+        }
+        let mut out = [Err(Errno::EAGAIN); SEND_BATCH_MAX];
+        assert!(send_gso(fd.as_fd(), &rx, &batch, &mut out, udp_segment));
+        assert_eq!(out[0], Ok(Done::Bytes(100)));
+        // The port unreachable is recorded on the socket (POLLERR)...
+        let mut p = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let t = rustix::event::Timespec {
+            tv_sec: 2,
+            tv_nsec: 0,
+        };
+        rustix::event::poll(&mut p, Some(&t)).unwrap();
+        // ...and the next run reports it on its first datagram; every
+        // other datagram still gets its own result, and the socket can
+        // still segment.
+        assert!(send_gso(fd.as_fd(), &rx, &batch, &mut out, udp_segment));
+        assert_eq!(out[0], Err(Errno::ECONNREFUSED));
+        for r in &out[1..4] {
+            assert!(
+                matches!(r, Ok(Done::Bytes(100)) | Err(Errno::ECONNREFUSED)),
+                "{r:?}"
+            );
+        }
+    }
 }

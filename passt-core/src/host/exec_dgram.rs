@@ -11,7 +11,7 @@
 //! | `Send` on a datagram socket | [`send`] | `send(MSG_DONTWAIT \| MSG_NOSIGNAL)` |
 //! | `SendTo` | [`send_to`] | `sendto(MSG_DONTWAIT \| MSG_NOSIGNAL)` |
 //! | a run of `Send`s or `SendTo`s on one socket ([`SendBatch`]) | [`send_batch`] | `sendmmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)`, again for what is left after a failed message |
-//! | the same, on a connected UDP socket, with the `UDP_SEGMENT` hook | [`send_gso`] | per stretch of equal-sized datagrams: the hook (`setsockopt(UDP_SEGMENT)`), `sendmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)`, the hook again with 0; `sendmmsg` for the rest |
+//! | the same, on a connected UDP socket, with the `UDP_SEGMENT` hook | [`send_gso`] | per stretch of equal-sized datagrams, `sendmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)` after the hook (`setsockopt(UDP_SEGMENT)`) when the size changes; `sendmmsg` for the rest after the hook with 0; the hook with 0 at the end |
 //! | `Recv` | [`recv`], then [`Received::completions`]; or [`run_recv`] for both | with the receive hook, one `recvmmsg(MSG_DONTWAIT \| MSG_TRUNC)`; without it, one `recvfrom(MSG_DONTWAIT \| MSG_TRUNC)` per slot until `EAGAIN` |
 //!
 //! Datagram sockets are registered with epoll **level-triggered**
@@ -328,8 +328,9 @@ const GSO_MAX_BYTES: usize = 65_507;
 /// datagrams of one length `L` (the last may be shorter) goes out as one
 /// `sendmsg` of their payloads with `UDP_SEGMENT` set to `L`, so the
 /// kernel's stack sees one large datagram and cuts it into the original
-/// ones at the end (udp(7)); `UDP_SEGMENT` is set back to 0 after each
-/// such send, so plain sends are never cut. The other datagrams go with
+/// ones at the end (udp(7)); `UDP_SEGMENT` changes only between stretches
+/// of different sizes and is back at 0 before any plain send and when the
+/// call returns, so plain sends are never cut. The other datagrams go with
 /// `sendmmsg`, in order. Returns `false` if the socket cannot segment
 /// (`hook` refused, or the send failed with `EIO`, `EINVAL`, `EMSGSIZE`,
 /// `ENOPROTOOPT` or `EOPNOTSUPP`): what it did not send then went with
@@ -347,6 +348,54 @@ pub fn send_gso(
         send_mmsg(fd, rx, msgs, out);
         return true;
     }
+    let mut seg = Segmenting { hook, size: 0 };
+    let usable = gso_runs(fd, rx, msgs, out, &mut seg);
+    // Set back to 0 however the run ended; if that fails, the socket
+    // would cut plain sends: it must not be used for segmenting again.
+    usable & seg.set(fd, 0).is_ok()
+}
+
+/// The `UDP_SEGMENT` setting of the socket during one [`send_gso`]: set
+/// only when it changes, back to 0 before plain sends and at the end.
+struct Segmenting {
+    hook: UdpSegmentHook,
+    size: u16,
+}
+
+impl Segmenting {
+    fn set(&mut self, fd: BorrowedFd<'_>, size: u16) -> Result<(), RErrno> {
+        if self.size != size {
+            (self.hook)(fd, size)?;
+            self.size = size;
+        }
+        Ok(())
+    }
+}
+
+/// [`send_mmsg`] with `UDP_SEGMENT` at 0 first (if it cannot be turned
+/// off, the datagrams fail with `EIO` rather than go out cut).
+fn send_plain(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    msgs: &[DgramSend],
+    out: &mut [Result<Done, Errno>],
+    seg: &mut Segmenting,
+) -> bool {
+    if seg.set(fd, 0).is_err() {
+        out.iter_mut().for_each(|r| *r = Err(Errno(5)));
+        return false;
+    }
+    send_mmsg(fd, rx, msgs, out)
+}
+
+/// The work of [`send_gso`], leaving `UDP_SEGMENT` as `seg` says.
+fn gso_runs(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    msgs: &[DgramSend],
+    out: &mut [Result<Done, Errno>; SEND_BATCH_MAX],
+    seg_state: &mut Segmenting,
+) -> bool {
     let len = |i: usize| msgs.get(i).map_or(0, |m| m.payload.len as usize);
     let mut usable = true;
     // First datagram not sent yet, and the one looked at.
@@ -374,7 +423,7 @@ pub fn send_gso(
             let (Some(m), Some(o)) = (msgs.get(sent..i), out.get_mut(sent..i)) else {
                 return usable;
             };
-            if send_mmsg(fd, rx, m, o) {
+            if send_plain(fd, rx, m, o, seg_state) {
                 out.get_mut(i..)
                     .into_iter()
                     .flatten()
@@ -385,9 +434,8 @@ pub fn send_gso(
         let Some(o) = out.get_mut(i..j) else {
             return usable;
         };
-        match send_segmented(fd, rx, group, seg, hook) {
-            Ok(reset) => {
-                usable &= reset;
+        match send_segmented(fd, rx, group, seg, seg_state) {
+            Ok(()) => {
                 for (r, m) in o.iter_mut().zip(group) {
                     *r = Ok(Done::Bytes(m.payload.len));
                 }
@@ -403,7 +451,7 @@ pub fn send_gso(
                 // EIO, EINVAL, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP: nothing
                 // went out, and this socket will not segment.
                 usable = false;
-                if send_mmsg(fd, rx, group, o) {
+                if send_plain(fd, rx, group, o, seg_state) {
                     out.get_mut(j..)
                         .into_iter()
                         .flatten()
@@ -420,7 +468,7 @@ pub fn send_gso(
                 let (Some(m), Some(o)) = (group.get(1..), o.get_mut(1..)) else {
                     return usable;
                 };
-                if send_mmsg(fd, rx, m, o) {
+                if send_plain(fd, rx, m, o, seg_state) {
                     out.get_mut(j..)
                         .into_iter()
                         .flatten()
@@ -434,41 +482,34 @@ pub fn send_gso(
     }
     if let (Some(m), Some(o)) = (msgs.get(sent..), out.get_mut(sent..msgs.len())) {
         if !m.is_empty() {
-            send_mmsg(fd, rx, m, o);
+            send_plain(fd, rx, m, o, seg_state);
         }
     }
     usable
 }
 
-/// One `sendmsg` of `group`'s payloads with `UDP_SEGMENT` set to `seg`
-/// for the call; whether `UDP_SEGMENT` could be set back to 0.
+/// One `sendmsg` of `group`'s payloads with `UDP_SEGMENT` set to `seg`.
 fn send_segmented(
     fd: BorrowedFd<'_>,
     rx: &RxBatch<'_>,
     group: &[DgramSend],
     seg: usize,
-    hook: UdpSegmentHook,
-) -> Result<bool, Errno> {
+    state: &mut Segmenting,
+) -> Result<(), Errno> {
     let mut iovs = [IoSlice::new(&[]); GSO_MAX_SEGS];
     for (v, m) in iovs.iter_mut().zip(group) {
         *v = IoSlice::new(rx.span(m.payload).ok_or(Errno::EBADF)?);
     }
     let n = group.len().min(GSO_MAX_SEGS);
     let seg = u16::try_from(seg).map_err(|_| Errno::EMSGSIZE)?;
-    hook(fd, seg).map_err(|_| Errno(92))?; // ENOPROTOOPT: cannot segment
+    state.set(fd, seg).map_err(|_| Errno(92))?; // ENOPROTOOPT: cannot segment
     let res = net::sendmsg(
         fd,
         iovs.get(..n).unwrap_or(&[]),
         &mut SendAncillaryBuffer::default(),
         SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
     );
-    // Whether the setting went back to 0: if not, the caller stops
-    // segmenting on this socket (nothing else can be done about it).
-    let reset = hook(fd, 0).is_ok();
-    match res {
-        Ok(_) => Ok(reset),
-        Err(e) => Err(errno(e)),
-    }
+    res.map(|_| ()).map_err(errno)
 }
 
 /// What one [`recv`] got: length and sender of each datagram, in slot

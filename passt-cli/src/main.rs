@@ -28,6 +28,7 @@
 
 mod daemon;
 mod log;
+mod mmsg;
 mod run;
 mod setup;
 mod socket;

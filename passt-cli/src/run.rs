@@ -204,6 +204,8 @@ pub(crate) fn prepare(
         .map_err(|e| Error::io("duplicating epoll descriptor", &e))?;
     let mut exec = SockExec::new(t.config().limits.max_sockets, ep2, Some(set_peek_off));
     exec.set_outq_hook(outq);
+    exec.set_recvmmsg_hook(crate::mmsg::recvmmsg);
+    exec.set_udp_segment_hook(crate::mmsg::udp_segment);
     let mut tx = TxRing::new(TX_SLOTS, MAX_FRAME_LEN, LEN_PREFIX);
     exec.run_ops(&mut t, now(), &RxBatch::EMPTY, &mut tx);
     // No guest yet: whatever that made for one is dropped.

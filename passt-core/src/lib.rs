@@ -166,6 +166,7 @@
 #![warn(unreachable_pub)]
 
 pub mod addr;
+pub mod batch;
 pub mod buf;
 pub mod config;
 pub mod flow;

@@ -164,7 +164,9 @@ pub enum SockOp {
         id: SockId,
     },
     /// Write guest payload to a connected socket. Completes with
-    /// [`Done::Bytes`] (how much the kernel took).
+    /// [`Done::Bytes`] (how much the kernel took). A driver may run
+    /// consecutive `Send`s (or `SendTo`s) on one datagram socket together
+    /// and complete them in order afterwards ([`crate::batch`]).
     Send {
         /// The socket.
         id: SockId,

@@ -569,3 +569,154 @@ fn guest_mac_is_the_destination_and_our_mac_the_source() {
     let (eth, _) = EthernetRepr::parse(&f).unwrap();
     assert_eq!((eth.dst, eth.src), (GUEST_MAC, h.t.config().our_mac));
 }
+
+#[test]
+fn consecutive_datagrams_of_a_flow_form_one_send_batch() {
+    let mut h = Harness::new(test_config());
+    let a = open4(&mut h, (REMOTE4, 5000));
+    h.expect_no_op();
+    let frames = [
+        udp4(GUEST4, 40000, REMOTE4, 5000, b"one"),
+        udp4(GUEST4, 40000, REMOTE4, 5000, b"two"),
+        udp4(GUEST4, 40000, REMOTE4, 5000, b"three"),
+        // Another flow ends the run...
+        udp4(GUEST4, 40000, REMOTE4, 5001, b"elsewhere"),
+        // ...and the first flow's next datagram starts a new one.
+        udp4(GUEST4, 40000, REMOTE4, 5000, b"four"),
+    ];
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    h.guest_batch(&refs);
+
+    let b = h.host.take_send_batch().expect("a run of sends");
+    assert_eq!(b.id(), Some(a));
+    let got: Vec<(Option<SockAddrAny>, u32, Vec<u8>)> = b
+        .msgs()
+        .iter()
+        .map(|m| (m.dst, m.payload.frame, h.last_span(m.payload)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (None, 0, b"one".to_vec()),
+            (None, 1, b"two".to_vec()),
+            (None, 2, b"three".to_vec()),
+        ]
+    );
+    // The new flow's Open is no send: nothing taken, it stays in front.
+    assert!(h.host.take_send_batch().is_none());
+    let (b_id, spec) = expect_open(&mut h);
+    assert_eq!(spec.peer, Some(sa(REMOTE4, 5001)));
+    let b2 = h.host.take_send_batch().unwrap();
+    assert_eq!(b2.id(), Some(b_id));
+    assert_eq!(b2.len(), 1);
+    assert_eq!(h.last_span(b2.msgs()[0].payload), b"elsewhere");
+    let b3 = h.host.take_send_batch().unwrap();
+    assert_eq!(b3.id(), Some(a));
+    assert_eq!(b3.len(), 1);
+    assert_eq!(h.last_span(b3.msgs()[0].payload), b"four");
+    h.expect_no_op();
+    // One completion per datagram, in order, as for separate sends.
+    for _ in 0..3 {
+        ok(&mut h, a, Done::Bytes(3));
+    }
+    assert_eq!(h.t.stats().udp.to_host, 6);
+    assert_eq!(h.t.stats().udp.send_errors, 0);
+}
+
+#[test]
+fn batched_receive_from_mixed_senders_maps_each_to_its_flow_and_replies_batch_back() {
+    let mut c = test_config();
+    c.fwd.udp_in = FwdSpec::parse("5353:53").unwrap();
+    c.guest_mac = Some(GUEST_MAC);
+    let mut h = Harness::new(c);
+    let SockOp::Open { id: lid, .. } = h.expect_op() else {
+        panic!("listener open expected");
+    };
+    ok(&mut h, lid, Done::Opened);
+
+    let s1 = sa(Ipv4Addr::new(203, 0, 113, 9), 40001);
+    let s2 = sa(Ipv4Addr::new(198, 51, 100, 7), 40002);
+    let lo = sa(Ipv4Addr::LOCALHOST, 40003);
+    h.ready(lid, Ready::READABLE);
+    let into = expect_recv(&mut h, lid);
+    h.recv(
+        lid,
+        into,
+        &[(s1, b"q1"), (s2, b"q2-longer"), (s1, b"q3"), (lo, b"q4")],
+    );
+    // Each datagram framed from its own sender (loopback seen as the
+    // gateway), to the guest's port 53, checksums verified by `udp_frame`.
+    let mut frames = Vec::new();
+    while let Some(f) = h.to_guest.pop_front() {
+        frames.push(f);
+    }
+    assert_eq!(frames.len(), 4);
+    let decoded: Vec<(SockAddrAny, SockAddrAny, Vec<u8>)> =
+        frames.iter().map(|f| udp_frame(f)).collect();
+    let g53 = sa(GUEST4, 53);
+    assert_eq!(
+        decoded,
+        [
+            (s1, g53, b"q1".to_vec()),
+            (s2, g53, b"q2-longer".to_vec()),
+            (s1, g53, b"q3".to_vec()),
+            (sa(GW4, 40003), g53, b"q4".to_vec()),
+        ]
+    );
+    // Bytes of the first frame: IPv4 total length 30, UDP length 10, and
+    // the UDP checksum as computed here over the pseudo-header (RFC 768).
+    let f = &frames[0];
+    assert_eq!(f.len(), 14 + 20 + 8 + 2);
+    assert_eq!(&f[16..18], &30u16.to_be_bytes());
+    assert_eq!(&f[26..30], &[203, 0, 113, 9]);
+    assert_eq!(&f[30..34], &GUEST4.octets());
+    assert_eq!(&f[34..38], &[0x9c, 0x41, 0, 53]);
+    assert_eq!(&f[38..40], &10u16.to_be_bytes());
+    assert_eq!(&f[42..44], b"q1");
+    // Pseudo-header, then the UDP header with a zero checksum and the payload.
+    let mut summed = Vec::new();
+    summed.extend_from_slice(&[203, 0, 113, 9]);
+    summed.extend_from_slice(&GUEST4.octets());
+    summed.extend_from_slice(&[0, 17, 0, 10]);
+    summed.extend_from_slice(&[0x9c, 0x41, 0, 53, 0, 10, 0, 0]);
+    summed.extend_from_slice(b"q1");
+    let mut sum: u32 = summed
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let csum = !(sum as u16);
+    assert_eq!(&f[40..42], &csum.to_be_bytes());
+    assert_eq!(h.t.stats().udp.flows_inbound, 3);
+
+    // The guest answers all three senders in one batch: one run of SendTos
+    // on the listener, each to its own sender, in order.
+    let replies = [
+        udp4(GUEST4, 53, Ipv4Addr::new(203, 0, 113, 9), 40001, b"a1"),
+        udp4(GUEST4, 53, Ipv4Addr::new(198, 51, 100, 7), 40002, b"a2"),
+        udp4(GUEST4, 53, GW4, 40003, b"a4"),
+        udp4(GUEST4, 53, Ipv4Addr::new(203, 0, 113, 9), 40001, b"a3"),
+    ];
+    let refs: Vec<&[u8]> = replies.iter().map(Vec::as_slice).collect();
+    h.guest_batch(&refs);
+    let b = h.host.take_send_batch().expect("a run of SendTos");
+    assert_eq!(b.id(), Some(lid));
+    let got: Vec<(Option<SockAddrAny>, Vec<u8>)> = b
+        .msgs()
+        .iter()
+        .map(|m| (m.dst, h.last_span(m.payload)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(s1), b"a1".to_vec()),
+            (Some(s2), b"a2".to_vec()),
+            (Some(lo), b"a4".to_vec()),
+            (Some(s1), b"a3".to_vec()),
+        ]
+    );
+    h.expect_no_op();
+    assert_eq!(h.t.stats().udp.flows_inbound, 3);
+}

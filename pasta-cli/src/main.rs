@@ -36,6 +36,7 @@ mod config;
 mod daemon;
 mod fwd;
 mod log;
+mod mmsg;
 mod netlink;
 mod netns;
 mod privs;

@@ -197,6 +197,8 @@ impl Driver {
             .map_err(|e| Error::msg(format!("duplicating epoll descriptor: {e}")))?;
         let mut exec = SockExec::new(t.config().limits.max_sockets, ep2, Some(set_peek_off));
         exec.set_outq_hook(outq);
+        exec.set_recvmmsg_hook(crate::mmsg::recvmmsg);
+        exec.set_udp_segment_hook(crate::mmsg::udp_segment);
         Ok(Driver {
             t,
             tap,

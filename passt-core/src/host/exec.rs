@@ -99,6 +99,17 @@
 //! [`exec_dgram::send_to`], and `Recv` is [`exec_dgram::run_recv`], run by
 //! [`SockExec::run_ops`] itself because it feeds one completion per
 //! datagram ([`SockExec::run`] returns `None` for it).
+//!
+//! [`SockExec::run_ops`] gathers a run of consecutive `Send`s (or
+//! `SendTo`s) on one datagram socket into a [`SendBatch`] and sends it with
+//! one `sendmmsg` ([`exec_dgram::send_batch`]), then feeds the completions
+//! back in order; [`crate::batch`] explains why that is the same, for the
+//! translator, as running them one by one. With the `UDP_SEGMENT` hook
+//! ([`SockExec::set_udp_segment_hook`]), stretches of equal-sized
+//! datagrams on a connected UDP socket go out as one segmented send
+//! instead ([`exec_dgram::send_gso`]); a socket that refuses segmentation
+//! is not asked again. `Recv` uses one `recvmmsg` when the driver
+//! installed the hook ([`SockExec::set_recvmmsg_hook`]).
 
 use std::io::IoSliceMut;
 use std::net::SocketAddr;
@@ -110,8 +121,9 @@ use rustix::net::{
     self, AddressFamily, RecvAncillaryBuffer, RecvFlags, SendFlags, SocketFlags, SocketType,
 };
 
-use super::exec_dgram;
+use super::exec_dgram::{self, RecvMmsgHook, UdpSegmentHook};
 use super::splice::{self, Splice, Wake};
+use crate::batch::{SendBatch, SEND_BATCH_MAX};
 use crate::buf::{RxBatch, TxRing, TxStorage};
 use crate::time::Instant;
 use crate::{
@@ -178,6 +190,13 @@ pub struct SockExec {
     dgram: Box<[bool]>,
     /// Scratch of every `Recv`.
     received: exec_dgram::Received,
+    /// The run of datagram sends being gathered, and their results.
+    batch: Box<SendBatch>,
+    sent: Box<[Result<Done, Errno>; SEND_BATCH_MAX]>,
+    gso_hook: Option<UdpSegmentHook>,
+    /// Whether the datagram socket in each slot must not segment (a ping
+    /// socket, or a UDP socket that refused).
+    gso_off: Box<[bool]>,
     blocked: Vec<u32>,
     scratch: Box<[u8]>,
     peek_hook: Option<PeekOffHook>,
@@ -206,6 +225,10 @@ impl SockExec {
             peek_off: vec![NO_PEEK_OFF; max_sockets as usize].into_boxed_slice(),
             dgram: vec![false; max_sockets as usize].into_boxed_slice(),
             received: exec_dgram::Received::default(),
+            batch: Box::default(),
+            sent: Box::new([Err(Errno::EAGAIN); SEND_BATCH_MAX]),
+            gso_hook: None,
+            gso_off: vec![true; max_sockets as usize].into_boxed_slice(),
             blocked: Vec::with_capacity(256),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             peek_hook,
@@ -348,6 +371,19 @@ impl SockExec {
         }
     }
 
+    /// Install the `UDP_SEGMENT` hook: runs of equal-sized datagrams on a
+    /// connected UDP socket then go out as one segmented send
+    /// ([`exec_dgram::send_gso`]).
+    pub fn set_udp_segment_hook(&mut self, hook: UdpSegmentHook) {
+        self.gso_hook = Some(hook);
+    }
+
+    /// Install the `recvmmsg` hook: a `Recv` then reads all its datagrams
+    /// with one system call.
+    pub fn set_recvmmsg_hook(&mut self, hook: RecvMmsgHook) {
+        self.received.set_hook(hook);
+    }
+
     /// Install the `SIOCOUTQ` hook: `Send` then reports the free
     /// send-buffer space and `Query` works (see the module docs).
     pub fn set_outq_hook(&mut self, hook: OutqHook) {
@@ -393,20 +429,79 @@ impl SockExec {
         tx: &mut TxRing<S>,
     ) {
         self.blocked.clear();
-        while let Some(op) = t.poll_op() {
-            if let SockOp::Recv { id, into } = op {
-                let fd = self
-                    .fds
-                    .get(id.slot() as usize)
-                    .and_then(Option::as_ref)
-                    .map(AsFd::as_fd);
-                exec_dgram::run_recv(fd, id, into, t, now, tx, &mut self.received);
-                continue;
-            }
-            if let Some(c) = self.run(op, rx, tx) {
-                t.handle_completion(now, c, tx);
+        // An operation taken from the queue that ended a run of sends.
+        let mut held = None;
+        while let Some(op) = held.take().or_else(|| t.poll_op()) {
+            match op {
+                SockOp::Recv { id, into } => {
+                    let fd = self
+                        .fds
+                        .get(id.slot() as usize)
+                        .and_then(Option::as_ref)
+                        .map(AsFd::as_fd);
+                    exec_dgram::run_recv(fd, id, into, t, now, tx, &mut self.received);
+                }
+                SockOp::Send { id, .. } | SockOp::SendTo { id, .. } if self.is_dgram(id) => {
+                    held = self.batch.gather(op, || t.poll_op());
+                    self.send_batch(t, now, rx, tx);
+                }
+                op => {
+                    if let Some(c) = self.run(op, rx, tx) {
+                        t.handle_completion(now, c, tx);
+                    }
+                }
             }
         }
+    }
+
+    /// Send the gathered run of datagrams and feed back a completion for
+    /// each, in order.
+    fn send_batch<S: TxStorage>(
+        &mut self,
+        t: &mut Translator,
+        now: Instant,
+        rx: &RxBatch<'_>,
+        tx: &mut TxRing<S>,
+    ) {
+        let Some(id) = self.batch.id() else {
+            return;
+        };
+        let n = self.batch.len();
+        match self.fds.get(id.slot() as usize).and_then(Option::as_ref) {
+            Some(fd) if n > 1 => {
+                let slot = id.slot() as usize;
+                let gso = self.gso_off.get(slot).is_some_and(|off| !off);
+                match self.gso_hook.filter(|_| gso) {
+                    Some(hook) => {
+                        let ok =
+                            exec_dgram::send_gso(fd.as_fd(), rx, &self.batch, &mut self.sent, hook);
+                        if let (false, Some(off)) = (ok, self.gso_off.get_mut(slot)) {
+                            *off = true;
+                        }
+                    }
+                    None => exec_dgram::send_batch(fd.as_fd(), rx, &self.batch, &mut self.sent),
+                }
+            }
+            Some(fd) => {
+                let res = self
+                    .batch
+                    .msgs()
+                    .first()
+                    .map(|m| match (rx.span(m.payload), m.dst) {
+                        (Some(bytes), None) => exec_dgram::send(fd.as_fd(), bytes),
+                        (Some(bytes), Some(dst)) => exec_dgram::send_to(fd.as_fd(), dst, bytes),
+                        (None, _) => Err(Errno::EBADF),
+                    });
+                if let (Some(r), Some(res)) = (self.sent.first_mut(), res) {
+                    *r = res;
+                }
+            }
+            None => self.sent.fill(Err(Errno::EBADF)),
+        }
+        for res in self.sent.iter().take(n).copied() {
+            t.handle_completion(now, Completion { id, res }, tx);
+        }
+        self.batch.clear();
     }
 
     fn fd(&self, id: SockId) -> Option<&OwnedFd> {
@@ -568,6 +663,9 @@ impl SockExec {
         let dgram = matches!(spec.proto, Proto::Udp | Proto::Icmp);
         if let Some(d) = self.dgram.get_mut(id.slot() as usize) {
             *d = dgram;
+        }
+        if let Some(off) = self.gso_off.get_mut(id.slot() as usize) {
+            *off = spec.proto != Proto::Udp;
         }
         if dgram {
             let fd = exec_dgram::open(spec)?;

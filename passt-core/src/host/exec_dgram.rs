@@ -10,7 +10,9 @@
 //! | `Open` (`Proto::Udp`, `Proto::Icmp`) | [`open`] | `socket(SOCK_DGRAM \| SOCK_NONBLOCK \| SOCK_CLOEXEC, IPPROTO_UDP / IPPROTO_ICMP / IPPROTO_ICMPV6)`, `setsockopt(SO_REUSEADDR, IPV6_V6ONLY)`, `bind` (again with port 0 under [`SockFlags::BIND_FALLBACK`]), `connect` |
 //! | `Send` on a datagram socket | [`send`] | `send(MSG_DONTWAIT \| MSG_NOSIGNAL)` |
 //! | `SendTo` | [`send_to`] | `sendto(MSG_DONTWAIT \| MSG_NOSIGNAL)` |
-//! | `Recv` | [`recv`], then [`Received::completions`]; or [`run_recv`] for both | one `recvfrom(MSG_DONTWAIT \| MSG_TRUNC)` per slot until `EAGAIN` |
+//! | a run of `Send`s or `SendTo`s on one socket ([`SendBatch`]) | [`send_batch`] | `sendmmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)`, again for what is left after a failed message |
+//! | the same, on a connected UDP socket, with the `UDP_SEGMENT` hook | [`send_gso`] | per stretch of equal-sized datagrams, `sendmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)` after the hook (`setsockopt(UDP_SEGMENT)`) when the size changes; `sendmmsg` for the rest after the hook with 0; the hook with 0 at the end |
+//! | `Recv` | [`recv`], then [`Received::completions`]; or [`run_recv`] for both | with the receive hook, one `recvmmsg(MSG_DONTWAIT \| MSG_TRUNC)`; without it, one `recvfrom(MSG_DONTWAIT \| MSG_TRUNC)` per slot until `EAGAIN` |
 //!
 //! Datagram sockets are registered with epoll **level-triggered**
 //! (`EPOLLIN`, as listeners are): the translator reads at most one batch
@@ -24,7 +26,28 @@
 //! senders are kept in a [`Received`] (fixed storage, reused), then fed
 //! back as one [`Done::Datagram`] completion each and a final
 //! [`Done::Datagrams`] or error, as the [`SockOp::Recv`](crate::SockOp::Recv) contract says.
-//! rustix has no safe `recvmmsg`, so each datagram costs one `recvfrom`.
+//!
+//! rustix has no safe `recvmmsg`, and this crate has no `unsafe`: the
+//! driver may supply a [`RecvMmsgHook`] (one `recvmmsg` call in the CLI
+//! crate) that reads every slot's datagram in one system call, each
+//! message with its own buffer and sender address (raw `sockaddr` bytes,
+//! parsed here). Without the hook each datagram costs one `recvfrom`.
+//!
+//! # Sending
+//!
+//! The executor hands a run of consecutive sends on one datagram socket
+//! ([`crate::batch`]) to [`send_batch`]: one `sendmmsg` (rustix has a safe
+//! one) sends them all, each with its own destination for `SendTo`. When
+//! message `k` fails, `sendmmsg` reports the `k` sent before it; the
+//! failing one gets the error of a fresh `sendmmsg` that starts with it,
+//! and the rest go on after it (each datagram stands alone), except after
+//! `EAGAIN`, which ends the run: the rest complete with `EAGAIN` unsent.
+//!
+//! With the driver's [`UdpSegmentHook`], [`send_gso`] goes further on a
+//! connected UDP socket: a stretch of datagrams of one size (a bulk
+//! sender's) becomes one `sendmsg` with UDP generic segmentation offload,
+//! so that the host's stack handles one large datagram instead of dozens
+//! and cuts it into the original datagrams at the end (udp(7)).
 //!
 //! # Errors
 //!
@@ -34,19 +57,81 @@
 //! socket refused by `net.ipv4.ping_group_range` fails `socket` with
 //! `EACCES` (icmp(7)).
 
-use std::net::SocketAddr;
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 use rustix::io::Errno as RErrno;
-use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use rustix::net::{
+    self, addr::SocketAddrArg, AddressFamily, MMsgHdr, RecvFlags, SendAncillaryBuffer, SendFlags,
+    SocketFlags, SocketType,
+};
 
 use crate::addr::SockAddrAny;
-use crate::buf::{TxRing, TxSlots, TxStorage};
+use crate::batch::{DgramSend, SendBatch, SEND_BATCH_MAX};
+use crate::buf::{RxBatch, TxRing, TxSlots, TxStorage};
 use crate::time::Instant;
 use crate::{Completion, Done, Errno, Proto, SockFlags, SockId, SockSpec, Translator};
 
 /// Most datagrams one [`recv`] reads, whatever the slot range.
 pub const RECV_MAX: usize = 64;
+
+/// Room for a sender address in a [`RecvMeta`]: a `struct sockaddr_in6`.
+pub const NAME_LEN: usize = 28;
+
+/// What a [`RecvMmsgHook`] reports of one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecvMeta {
+    /// The datagram's full length (`MSG_TRUNC`: more than its buffer if it
+    /// did not fit).
+    pub len: u32,
+    /// The sender's address as the kernel wrote it (`msg_name`: a
+    /// `struct sockaddr_in` or `struct sockaddr_in6`, native layout).
+    pub name: [u8; NAME_LEN],
+    /// Bytes of `name` the kernel wrote (`msg_namelen`).
+    pub name_len: u32,
+}
+
+impl Default for RecvMeta {
+    fn default() -> Self {
+        RecvMeta {
+            len: 0,
+            name: [0; NAME_LEN],
+            name_len: 0,
+        }
+    }
+}
+
+/// Receives datagrams with one `recvmmsg(MSG_DONTWAIT | MSG_TRUNC)`
+/// (supplied by the driver: needs `unsafe`): message `i` into `bufs[i]`
+/// (one buffer per message), its length and sender into `meta[i]`, at most
+/// `min(bufs.len(), meta.len())` messages. Returns how many were read
+/// (`meta` beyond that is untouched), or the error of the first one.
+pub type RecvMmsgHook =
+    fn(BorrowedFd<'_>, &mut [IoSliceMut<'_>], &mut [RecvMeta]) -> Result<usize, RErrno>;
+
+/// A sender address from the bytes a kernel wrote as `msg_name`; `None`
+/// for a family other than IPv4 and IPv6, or too short a name.
+pub fn parse_name(name: &[u8]) -> Option<SocketAddr> {
+    let family = u16::from_ne_bytes([*name.first()?, *name.get(1)?]);
+    let port = u16::from_be_bytes([*name.get(2)?, *name.get(3)?]);
+    if family == AddressFamily::INET.as_raw() {
+        let a: [u8; 4] = name.get(4..8)?.try_into().ok()?;
+        Some(SocketAddr::new(Ipv4Addr::from(a).into(), port))
+    } else if family == AddressFamily::INET6.as_raw() {
+        let flow: [u8; 4] = name.get(4..8)?.try_into().ok()?;
+        let a: [u8; 16] = name.get(8..24)?.try_into().ok()?;
+        let scope: [u8; 4] = name.get(24..28)?.try_into().ok()?;
+        Some(SocketAddr::V6(SocketAddrV6::new(
+            Ipv6Addr::from(a),
+            port,
+            u32::from_be_bytes(flow),
+            u32::from_ne_bytes(scope),
+        )))
+    } else {
+        None
+    }
+}
 
 fn errno(e: RErrno) -> Errno {
     Errno(e.raw_os_error())
@@ -136,13 +221,306 @@ pub fn send_to(fd: BorrowedFd<'_>, dst: SockAddrAny, payload: &[u8]) -> Result<D
     .map_err(errno)
 }
 
+/// Send a run of datagrams on one socket ([`SendBatch`], payloads named
+/// in `rx`) with `sendmmsg`; `out[i]` gets the result of datagram `i`, as
+/// [`send`] or [`send_to`] would give it (see the module docs for partial
+/// sends). A payload not in `rx` completes with `EBADF` and the run is sent
+/// without it.
+pub fn send_batch(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    batch: &SendBatch,
+    out: &mut [Result<Done, Errno>; SEND_BATCH_MAX],
+) {
+    send_mmsg(fd, rx, batch.msgs(), out);
+}
+
+/// [`send_batch`] of `msgs`, results in `out` (as long); whether it ended
+/// at `EAGAIN` (the rest then completed with `EAGAIN`, unsent).
+fn send_mmsg(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    msgs: &[DgramSend],
+    out: &mut [Result<Done, Errno>],
+) -> bool {
+    // Which datagrams go out (a payload outside `rx` does not), in order.
+    let mut index = [0usize; SEND_BATCH_MAX];
+    let mut iovs: Vec<IoSlice<'_>> = Vec::with_capacity(msgs.len());
+    let mut addrs: Vec<Option<net::SocketAddrAny>> = Vec::with_capacity(msgs.len());
+    for (i, m) in msgs.iter().enumerate() {
+        match rx.span(m.payload) {
+            Some(bytes) => {
+                if let Some(x) = index.get_mut(iovs.len()) {
+                    *x = i;
+                }
+                iovs.push(IoSlice::new(bytes));
+                addrs.push(m.dst.map(|d| std_addr(d, !d.addr.is_v4()).as_any()));
+            }
+            None => {
+                if let Some(r) = out.get_mut(i) {
+                    *r = Err(Errno::EBADF);
+                }
+            }
+        }
+    }
+    let mut ctrls: Vec<SendAncillaryBuffer<'_, '_, '_>> = (0..iovs.len())
+        .map(|_| SendAncillaryBuffer::default())
+        .collect();
+    let mut hdrs: Vec<MMsgHdr<'_>> = iovs
+        .chunks(1)
+        .zip(addrs.iter())
+        .zip(ctrls.iter_mut())
+        .map(|((iov, addr), ctrl)| match addr {
+            Some(a) => MMsgHdr::new_with_addr(a, iov, ctrl),
+            None => MMsgHdr::new(iov, ctrl),
+        })
+        .collect();
+    let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+    let mut at = 0;
+    while let Some(rest) = hdrs.get_mut(at..).filter(|r| !r.is_empty()) {
+        match net::sendmmsg(fd, rest, flags) {
+            Ok(k) if k > 0 => {
+                for (j, h) in rest.iter().take(k).enumerate() {
+                    if let Some(r) = index.get(at + j).and_then(|&i| out.get_mut(i)) {
+                        *r = Ok(Done::Bytes(h.bytes_sent() as u32));
+                    }
+                }
+                at += k;
+            }
+            res => {
+                // Nothing sent: the first message failed (a zero count is
+                // not something sendmmsg returns for a non-empty vector;
+                // taken as EAGAIN rather than looping).
+                let e = match res {
+                    Err(e) => errno(e),
+                    Ok(_) => Errno::EAGAIN,
+                };
+                let end = if e == Errno::EAGAIN { rest.len() } else { 1 };
+                for j in 0..end {
+                    if let Some(r) = index.get(at + j).and_then(|&i| out.get_mut(i)) {
+                        *r = Err(e);
+                    }
+                }
+                if e == Errno::EAGAIN {
+                    return true;
+                }
+                at += end;
+            }
+        }
+    }
+    false
+}
+
+/// Sets `UDP_SEGMENT` on a UDP socket: the segment size of UDP
+/// generic segmentation offload, udp(7); 0 turns it off (supplied by the
+/// driver: rustix has no wrapper).
+pub type UdpSegmentHook = fn(BorrowedFd<'_>, u16) -> Result<(), RErrno>;
+
+/// Most datagrams in one segmented send (`UDP_MAX_SEGMENTS` of older
+/// kernels).
+const GSO_MAX_SEGS: usize = 64;
+/// Most payload bytes in one segmented send: what an IPv4 datagram can
+/// carry after its 20-byte header and the UDP header (RFC 791, RFC 768).
+const GSO_MAX_BYTES: usize = 65_507;
+
+/// Send a run of `Send`s on a connected UDP socket, as [`send_batch`], but
+/// with generic segmentation offload where it can: each stretch of
+/// datagrams of one length `L` (the last may be shorter) goes out as one
+/// `sendmsg` of their payloads with `UDP_SEGMENT` set to `L`, so the
+/// kernel's stack sees one large datagram and cuts it into the original
+/// ones at the end (udp(7)); `UDP_SEGMENT` changes only between stretches
+/// of different sizes and is back at 0 before any plain send and when the
+/// call returns, so plain sends are never cut. The other datagrams go with
+/// `sendmmsg`, in order. Returns `false` if the socket cannot segment
+/// (`hook` refused, or the send failed with `EIO`, `EINVAL`, `EMSGSIZE`,
+/// `ENOPROTOOPT` or `EOPNOTSUPP`): what it did not send then went with
+/// `sendmmsg`, and the caller should not ask again for this socket.
+/// `SendTo`s (several destinations) always go with `sendmmsg`.
+pub fn send_gso(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    batch: &SendBatch,
+    out: &mut [Result<Done, Errno>; SEND_BATCH_MAX],
+    hook: UdpSegmentHook,
+) -> bool {
+    let msgs = batch.msgs();
+    if msgs.iter().any(|m| m.dst.is_some()) {
+        send_mmsg(fd, rx, msgs, out);
+        return true;
+    }
+    let mut seg = Segmenting { hook, size: 0 };
+    let usable = gso_runs(fd, rx, msgs, out, &mut seg);
+    // Set back to 0 however the run ended; if that fails, the socket
+    // would cut plain sends: it must not be used for segmenting again.
+    usable & seg.set(fd, 0).is_ok()
+}
+
+/// The `UDP_SEGMENT` setting of the socket during one [`send_gso`]: set
+/// only when it changes, back to 0 before plain sends and at the end.
+struct Segmenting {
+    hook: UdpSegmentHook,
+    size: u16,
+}
+
+impl Segmenting {
+    fn set(&mut self, fd: BorrowedFd<'_>, size: u16) -> Result<(), RErrno> {
+        if self.size != size {
+            (self.hook)(fd, size)?;
+            self.size = size;
+        }
+        Ok(())
+    }
+}
+
+/// [`send_mmsg`] with `UDP_SEGMENT` at 0 first (if it cannot be turned
+/// off, the datagrams fail with `EIO` rather than go out cut).
+fn send_plain(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    msgs: &[DgramSend],
+    out: &mut [Result<Done, Errno>],
+    seg: &mut Segmenting,
+) -> bool {
+    if seg.set(fd, 0).is_err() {
+        out.iter_mut().for_each(|r| *r = Err(Errno(5)));
+        return false;
+    }
+    send_mmsg(fd, rx, msgs, out)
+}
+
+/// The work of [`send_gso`], leaving `UDP_SEGMENT` as `seg` says.
+fn gso_runs(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    msgs: &[DgramSend],
+    out: &mut [Result<Done, Errno>; SEND_BATCH_MAX],
+    seg_state: &mut Segmenting,
+) -> bool {
+    let len = |i: usize| msgs.get(i).map_or(0, |m| m.payload.len as usize);
+    let mut usable = true;
+    // First datagram not sent yet, and the one looked at.
+    let (mut sent, mut i) = (0, 0);
+    while i < msgs.len() {
+        let seg = len(i);
+        let (mut j, mut total) = (i + 1, seg);
+        while usable && seg > 0 && j < msgs.len() && j - i < GSO_MAX_SEGS {
+            let l = len(j);
+            if l > seg || total + l > GSO_MAX_BYTES {
+                break;
+            }
+            total += l;
+            j += 1;
+            if l < seg {
+                break;
+            }
+        }
+        let (Some(group), true) = (msgs.get(i..j), j - i >= 2) else {
+            i += 1;
+            continue;
+        };
+        // What came before goes first.
+        if sent < i {
+            let (Some(m), Some(o)) = (msgs.get(sent..i), out.get_mut(sent..i)) else {
+                return usable;
+            };
+            if send_plain(fd, rx, m, o, seg_state) {
+                out.get_mut(i..)
+                    .into_iter()
+                    .flatten()
+                    .for_each(|r| *r = Err(Errno::EAGAIN));
+                return usable;
+            }
+        }
+        let Some(o) = out.get_mut(i..j) else {
+            return usable;
+        };
+        match send_segmented(fd, rx, group, seg, seg_state) {
+            Ok(()) => {
+                for (r, m) in o.iter_mut().zip(group) {
+                    *r = Ok(Done::Bytes(m.payload.len));
+                }
+            }
+            Err(e) if e == Errno::EAGAIN => {
+                out.get_mut(i..)
+                    .into_iter()
+                    .flatten()
+                    .for_each(|r| *r = Err(e));
+                return usable;
+            }
+            Err(e) if [5, 22, 90, 92, 95].contains(&e.0) => {
+                // EIO, EINVAL, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP: nothing
+                // went out, and this socket will not segment.
+                usable = false;
+                if send_plain(fd, rx, group, o, seg_state) {
+                    out.get_mut(j..)
+                        .into_iter()
+                        .flatten()
+                        .for_each(|r| *r = Err(Errno::EAGAIN));
+                    return usable;
+                }
+            }
+            Err(e) => {
+                // An error the socket had pending (e.g. ECONNREFUSED): the
+                // first datagram takes it, as with sendmmsg; the rest go.
+                if let Some(r) = o.first_mut() {
+                    *r = Err(e);
+                }
+                let (Some(m), Some(o)) = (group.get(1..), o.get_mut(1..)) else {
+                    return usable;
+                };
+                if send_plain(fd, rx, m, o, seg_state) {
+                    out.get_mut(j..)
+                        .into_iter()
+                        .flatten()
+                        .for_each(|r| *r = Err(Errno::EAGAIN));
+                    return usable;
+                }
+            }
+        }
+        sent = j;
+        i = j;
+    }
+    if let (Some(m), Some(o)) = (msgs.get(sent..), out.get_mut(sent..msgs.len())) {
+        if !m.is_empty() {
+            send_plain(fd, rx, m, o, seg_state);
+        }
+    }
+    usable
+}
+
+/// One `sendmsg` of `group`'s payloads with `UDP_SEGMENT` set to `seg`.
+fn send_segmented(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    group: &[DgramSend],
+    seg: usize,
+    state: &mut Segmenting,
+) -> Result<(), Errno> {
+    let mut iovs = [IoSlice::new(&[]); GSO_MAX_SEGS];
+    for (v, m) in iovs.iter_mut().zip(group) {
+        *v = IoSlice::new(rx.span(m.payload).ok_or(Errno::EBADF)?);
+    }
+    let n = group.len().min(GSO_MAX_SEGS);
+    let seg = u16::try_from(seg).map_err(|_| Errno::EMSGSIZE)?;
+    state.set(fd, seg).map_err(|_| Errno(92))?; // ENOPROTOOPT: cannot segment
+    let res = net::sendmsg(
+        fd,
+        iovs.get(..n).unwrap_or(&[]),
+        &mut SendAncillaryBuffer::default(),
+        SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+    );
+    res.map(|_| ()).map_err(errno)
+}
+
 /// What one [`recv`] got: length and sender of each datagram, in slot
 /// order, and how the operation ended. Fixed storage, reused across calls.
 #[derive(Clone, Debug)]
 pub struct Received {
     got: [(u32, SockAddrAny); RECV_MAX],
+    meta: [RecvMeta; RECV_MAX],
     count: usize,
     end: Option<Errno>,
+    hook: Option<RecvMmsgHook>,
 }
 
 impl Default for Received {
@@ -150,13 +528,20 @@ impl Default for Received {
         let none = SockAddrAny::new(core::net::Ipv4Addr::UNSPECIFIED, 0);
         Received {
             got: [(0, none); RECV_MAX],
+            meta: [RecvMeta::default(); RECV_MAX],
             count: 0,
             end: None,
+            hook: None,
         }
     }
 }
 
 impl Received {
+    /// Read with `hook` (one `recvmmsg` per [`recv`]) from now on.
+    pub fn set_hook(&mut self, hook: RecvMmsgHook) {
+        self.hook = Some(hook);
+    }
+
     /// The datagrams read: (length, sender).
     pub fn datagrams(&self) -> &[(u32, SockAddrAny)] {
         self.got.get(..self.count).unwrap_or(&[])
@@ -183,6 +568,8 @@ impl Received {
 
 /// Read datagrams from `fd` into the payload areas of `into`, one per
 /// slot, until `EAGAIN`, an error or the slots run out; results in `out`.
+/// With the hook of `out` ([`Received::set_hook`]), one `recvmmsg` reads
+/// them all.
 pub fn recv<S: TxStorage>(
     fd: BorrowedFd<'_>,
     tx: &mut TxRing<S>,
@@ -191,6 +578,35 @@ pub fn recv<S: TxStorage>(
 ) {
     out.count = 0;
     out.end = None;
+    if let Some(hook) = out.hook {
+        let mut iov: [IoSliceMut<'_>; RECV_MAX] =
+            core::array::from_fn(|_| IoSliceMut::new(&mut []));
+        let mut n = 0;
+        for (v, area) in iov.iter_mut().zip(tx.payload_areas(into)) {
+            *v = IoSliceMut::new(area);
+            n += 1;
+        }
+        let (Some(bufs), Some(meta)) = (iov.get_mut(..n), out.meta.get_mut(..n)) else {
+            return;
+        };
+        match hook(fd, bufs, meta) {
+            Ok(k) => {
+                for (m, g) in out.meta.iter().zip(out.got.iter_mut()).take(k.min(n)) {
+                    let name = m.name.get(..m.name_len as usize).unwrap_or(&[]);
+                    let from = parse_name(name)
+                        .map(unmap)
+                        .unwrap_or_else(|| SockAddrAny::new(Ipv4Addr::UNSPECIFIED, 0));
+                    *g = (m.len, from);
+                    out.count += 1;
+                }
+                if out.count == 0 {
+                    out.end = Some(Errno::EAGAIN);
+                }
+            }
+            Err(e) => out.end = Some(errno(e)),
+        }
+        return;
+    }
     for area in tx.payload_areas(into).take(RECV_MAX) {
         match net::recvfrom(fd, area, RecvFlags::DONTWAIT | RecvFlags::TRUNC) {
             Ok((_, len, addr)) => {
@@ -433,5 +849,161 @@ mod tests {
         assert_eq!(out.datagrams().len(), 1);
         let reply = tx.payload_areas(into).next().unwrap();
         assert_eq!((reply[0], &reply[6..10]), (0, &[0, 1, b'h', b'i'][..]));
+    }
+
+    /// An rx batch of `payloads`, each after 6 bytes of padding, and the
+    /// spans naming them.
+    fn rx_of(payloads: &[&[u8]]) -> (Vec<u8>, Vec<crate::buf::FrameDesc>, Vec<crate::buf::RxSpan>) {
+        let (mut arena, mut descs, mut spans) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, p) in payloads.iter().enumerate() {
+            let at = arena.len() as u32;
+            arena.extend_from_slice(b"hdr---");
+            arena.extend_from_slice(p);
+            descs.push(crate::buf::FrameDesc::new(at, 6 + p.len() as u32));
+            spans.push(crate::buf::RxSpan {
+                frame: i as u32,
+                offset: 6,
+                len: p.len() as u32,
+            });
+        }
+        (arena, descs, spans)
+    }
+
+    #[test]
+    fn a_batch_goes_out_in_order_each_to_its_destination() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (pa, pb) = (
+            SockAddrAny::from(a.local_addr().unwrap()),
+            SockAddrAny::from(b.local_addr().unwrap()),
+        );
+        let mut s = spec(Proto::Udp, false);
+        s.bind = Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, 0));
+        let fd = open(&s).unwrap();
+        let me = local_port(&fd);
+        let (arena, descs, spans) = rx_of(&[b"one", b"two-two", b"three"]);
+        let rx = RxBatch::new(&arena, &descs).unwrap();
+        let id = SockId::from_parts(0, 1);
+        let mut batch = SendBatch::new();
+        for (span, dst) in spans.iter().zip([pa, pb, pa]) {
+            batch
+                .push(crate::SockOp::SendTo {
+                    id,
+                    dst,
+                    payload: *span,
+                })
+                .unwrap();
+        }
+        // A payload outside the batch is refused alone.
+        let bad = crate::buf::RxSpan {
+            frame: 9,
+            offset: 0,
+            len: 1,
+        };
+        batch
+            .push(crate::SockOp::SendTo {
+                id,
+                dst: pb,
+                payload: bad,
+            })
+            .unwrap();
+        let mut out = [Err(Errno::EAGAIN); SEND_BATCH_MAX];
+        send_batch(fd.as_fd(), &rx, &batch, &mut out);
+        assert_eq!(
+            &out[..4],
+            &[
+                Ok(Done::Bytes(3)),
+                Ok(Done::Bytes(7)),
+                Ok(Done::Bytes(5)),
+                Err(Errno::EBADF)
+            ]
+        );
+        let mut buf = [0u8; 16];
+        let (n, from) = a.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from.port()), (&b"one"[..], me));
+        let (n, _) = a.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"three");
+        let (n, from) = b.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from.port()), (&b"two-two"[..], me));
+
+        // On a connected socket: `Send`s, no addresses.
+        let mut s = spec(Proto::Udp, false);
+        s.peer = Some(pb);
+        let fd = open(&s).unwrap();
+        let mut batch = SendBatch::new();
+        for span in &spans {
+            batch
+                .push(crate::SockOp::Send { id, payload: *span })
+                .unwrap();
+        }
+        send_batch(fd.as_fd(), &rx, &batch, &mut out);
+        assert_eq!(
+            &out[..3],
+            &[Ok(Done::Bytes(3)), Ok(Done::Bytes(7)), Ok(Done::Bytes(5))]
+        );
+        for want in [&b"one"[..], b"two-two", b"three"] {
+            let (n, _) = b.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want);
+        }
+    }
+
+    #[test]
+    fn kernel_names_parse_to_addresses() {
+        let mut v4 = [0u8; NAME_LEN];
+        v4[..2].copy_from_slice(&AddressFamily::INET.as_raw().to_ne_bytes());
+        v4[2..4].copy_from_slice(&5353u16.to_be_bytes());
+        v4[4..8].copy_from_slice(&[192, 0, 2, 7]);
+        assert_eq!(
+            parse_name(&v4[..16]),
+            Some(SocketAddr::from((Ipv4Addr::new(192, 0, 2, 7), 5353)))
+        );
+        let mut v6 = [0u8; NAME_LEN];
+        v6[..2].copy_from_slice(&AddressFamily::INET6.as_raw().to_ne_bytes());
+        v6[2..4].copy_from_slice(&53u16.to_be_bytes());
+        v6[8..24].copy_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        assert_eq!(
+            parse_name(&v6),
+            Some(SocketAddr::from((Ipv6Addr::LOCALHOST, 53)))
+        );
+        // Truncated, empty, or another family: no address.
+        assert_eq!(parse_name(&v6[..20]), None);
+        assert_eq!(parse_name(&[]), None);
+        let mut unix = v4;
+        unix[..2].copy_from_slice(&AddressFamily::UNIX.as_raw().to_ne_bytes());
+        assert_eq!(parse_name(&unix), None);
+    }
+
+    #[test]
+    fn a_refused_message_fails_alone_and_the_rest_still_go() {
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dead = probe.local_addr().unwrap().port();
+        drop(probe);
+        let mut s = spec(Proto::Udp, false);
+        s.peer = Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, dead));
+        let fd = open(&s).unwrap();
+        let (arena, descs, spans) = rx_of(&[b"a", b"b", b"c", b"d"]);
+        let rx = RxBatch::new(&arena, &descs).unwrap();
+        let id = SockId::from_parts(0, 1);
+        let mut batch = SendBatch::new();
+        for span in &spans {
+            batch
+                .push(crate::SockOp::Send { id, payload: *span })
+                .unwrap();
+        }
+        let mut out = [Err(Errno::EAGAIN); SEND_BATCH_MAX];
+        send_batch(fd.as_fd(), &rx, &batch, &mut out);
+        assert_eq!(out[0], Ok(Done::Bytes(1)));
+        // The port unreachable is recorded on the socket (POLLERR)...
+        wait_readable(&fd);
+        send_batch(fd.as_fd(), &rx, &batch, &mut out);
+        // ...and fails the next batch's first message only; every message
+        // still gets its own result.
+        assert_eq!(out[0], Err(Errno::ECONNREFUSED));
+        for r in &out[1..4] {
+            assert!(
+                matches!(r, Ok(Done::Bytes(1)) | Err(Errno::ECONNREFUSED)),
+                "{r:?}"
+            );
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::addr::SockAddrAny;
+use crate::batch::SendBatch;
 use crate::buf::{FrameDesc, Offload, RxBatch, TxRing, TxSlots};
 use crate::config::Config;
 use crate::time::Instant;
@@ -24,6 +25,22 @@ use crate::{Completion, Done, Errno, Event, Ready, SockId, SockOp, Translator};
 pub struct FakeHost {
     /// Operations not yet inspected by the test, oldest first.
     pub ops: VecDeque<SockOp>,
+}
+
+impl FakeHost {
+    /// Take the run of datagram sends at the front of [`FakeHost::ops`],
+    /// gathered as a driver gathers them for one `sendmmsg`
+    /// ([`crate::batch`]); the operation that ended the run stays at the
+    /// front. `None` (nothing taken) if the front operation is not a send.
+    pub fn take_send_batch(&mut self) -> Option<SendBatch> {
+        let first = self.ops.pop_front()?;
+        let mut batch = SendBatch::new();
+        let left = batch.gather(first, || self.ops.pop_front());
+        if let Some(op) = left {
+            self.ops.push_front(op);
+        }
+        (!batch.is_empty()).then_some(batch)
+    }
 }
 
 /// A translator with a fake guest, a [`FakeHost`] and a clock that moves only

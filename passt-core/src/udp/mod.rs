@@ -124,8 +124,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 pub const EVICT_MIN_IDLE: Duration = Duration::from_secs(1);
 /// Most UDP flows, whatever [`crate::config::Limits::max_flows`] allows.
 pub const MAX_FLOWS: u32 = 16 * 1024;
-/// Most datagrams one [`SockOp::Recv`] reads.
-pub const RECV_BATCH: u32 = 32;
+/// Most datagrams one [`SockOp::Recv`] reads (one `recvmmsg` with the
+/// driver's hook: as many as the executor's `RECV_MAX`).
+pub const RECV_BATCH: u32 = 64;
 /// ICMP errors sent at once before the rate limit applies.
 pub const ICMP_BURST: u32 = 10;
 /// One more ICMP error allowed per this interval.

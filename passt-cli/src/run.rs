@@ -16,7 +16,10 @@
 //! complete frames are taken out in batches of up to [`BATCH`] descriptors
 //! into an [`RxBatch`] over the same buffer (no copy), handed to
 //! [`Translator::handle_tap`], and the translator's socket operations run
-//! ([`SockExec::run_ops`]) before the buffer is read into again. A record with a
+//! ([`SockExec::run_ops`]) before the buffer is read into again. What the
+//! translator answers (mostly ACKs) collects in the ring over all reads of
+//! a wake-up and is written once at its end (earlier only if the ring is
+//! half full), so one read does not cost one write. A record with a
 //! length of 0 or shorter than an Ethernet header is skipped; one longer
 //! than the largest frame resets the connection. Both are logged, and the
 //! decoder counts them.
@@ -446,9 +449,13 @@ impl Driver {
                 Err(e) => return Err(Hangup::Reset(format!("reading: {e}"))),
             }
             self.frames()?;
-            self.flush()?;
-            if self.blocked {
-                break;
+            // Replies (mostly ACKs) collect over the reads of a wake-up
+            // and go out in one write at its end, unless the ring fills.
+            if self.tx.len() >= TX_SLOTS / 2 {
+                self.flush()?;
+                if self.blocked {
+                    break;
+                }
             }
         }
         Ok(())

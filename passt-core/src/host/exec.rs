@@ -25,7 +25,7 @@
 //! |---|---|
 //! | `Open` | `socket(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `setsockopt(SO_REUSEADDR, IPV6_V6ONLY)`, `bind`, `listen` or a non-blocking `connect` (`EINPROGRESS` is success: the outcome arrives as writability or an error), the peek-offset hook, `epoll_ctl(ADD)` |
 //! | `Accept` | `accept4(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `getsockname`, the peek-offset hook, `epoll_ctl(ADD)` |
-//! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)`; with the queue hook, the free space as for `Query` |
+//! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)`, or one `sendmsg` for a run of them (below); with the queue hook, the free space as for `Query` |
 //! | `Query` | `getsockopt(SO_SNDBUF)`, the queue hook (`SIOCOUTQ`), and a zero-timeout `poll(POLLOUT)` when the buffer is nearly full |
 //! | `Peek` | the peek-offset hook when the offset differs, `recvmsg(MSG_PEEK \| MSG_DONTWAIT)` into the payload areas of the slots |
 //! | `Discard` | `recv(MSG_TRUNC \| MSG_DONTWAIT)`: TCP drops the bytes without copying |
@@ -90,6 +90,16 @@
 //! `Send`s to that socket within the same [`SockExec::run_ops`] complete
 //! with `EAGAIN` without writing (the contract in [`crate::tcp`]).
 //!
+//! # Runs of sends
+//!
+//! `Send`s to the same stream socket that follow each other in the queue
+//! (the segments of one connection in a batch from the guest) are written by
+//! one `sendmsg` with one iovec each, up to 64, and the free space is asked
+//! for once, after it. Each still gets its own completion, in order: the
+//! bytes it was given in full, [`Done::Sent`] with the free space on the last
+//! one, a short count on the one the write ended in, and `EAGAIN` after that,
+//! as if they had been written one by one.
+//!
 //! # Datagrams
 //!
 //! UDP and ping sockets (`Open` with [`Proto::Udp`] or [`Proto::Icmp`]) are
@@ -118,7 +128,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::event::epoll;
 use rustix::io::Errno as RErrno;
 use rustix::net::{
-    self, AddressFamily, RecvAncillaryBuffer, RecvFlags, SendFlags, SocketFlags, SocketType,
+    self, AddressFamily, RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer, SendFlags,
+    SocketFlags, SocketType,
 };
 
 use super::exec_dgram::{self, RecvMmsgHook, UdpSegmentHook};
@@ -150,6 +161,9 @@ const BACKLOG: i32 = 1024;
 /// Scratch bytes for skipped prefixes and for `Discard` lengths (never
 /// touched by the kernel for `MSG_TRUNC` on TCP).
 const SCRATCH: usize = 16 << 20;
+
+/// Most consecutive `Send`s to one stream socket written by one `sendmsg`.
+const SEND_RUN: usize = 64;
 /// Peek offset unknown: use the scratch fallback.
 const NO_PEEK_OFF: u32 = u32::MAX;
 
@@ -445,6 +459,9 @@ impl SockExec {
                     held = self.batch.gather(op, || t.poll_op());
                     self.send_batch(t, now, rx, tx);
                 }
+                SockOp::Send { id, payload } => {
+                    held = self.run_sends(t, now, id, payload, rx, tx);
+                }
                 op => {
                     if let Some(c) = self.run(op, rx, tx) {
                         t.handle_completion(now, c, tx);
@@ -502,6 +519,96 @@ impl SockExec {
             t.handle_completion(now, Completion { id, res }, tx);
         }
         self.batch.clear();
+    }
+
+    /// A `Send` to a stream socket, with the `Send`s to the same socket
+    /// queued right behind it: one `sendmsg` for all of them, then one
+    /// completion each, in order (see the module docs). Returns the
+    /// operation that ended the run, if one was taken from the queue.
+    fn run_sends<S: TxStorage>(
+        &mut self,
+        t: &mut Translator,
+        now: Instant,
+        id: SockId,
+        first: crate::buf::RxSpan,
+        rx: &RxBatch<'_>,
+        tx: &mut TxRing<S>,
+    ) -> Option<SockOp> {
+        let mut spans = [first; SEND_RUN];
+        let mut n = 1;
+        let mut rest = None;
+        while n < SEND_RUN {
+            match t.poll_op() {
+                Some(SockOp::Send { id: other, payload }) if other == id => {
+                    spans[n] = payload;
+                    n += 1;
+                }
+                op => {
+                    rest = op;
+                    break;
+                }
+            }
+        }
+        let spans = &spans[..n];
+        let mut iov = [std::io::IoSlice::new(&[]); SEND_RUN];
+        let mut resolved = true;
+        for (v, s) in iov.iter_mut().zip(spans) {
+            match rx.span(*s) {
+                Some(bytes) => *v = std::io::IoSlice::new(bytes),
+                None => resolved = false,
+            }
+        }
+        let fd = self.fd(id).map(AsFd::as_fd);
+        let (Some(fd), true, false, 2..) = (fd, resolved, self.blocked.contains(&id.slot()), n)
+        else {
+            // One at a time, each with its own outcome.
+            for s in spans {
+                let op = SockOp::Send { id, payload: *s };
+                if let Some(c) = self.run(op, rx, tx) {
+                    t.handle_completion(now, c, tx);
+                }
+            }
+            return rest;
+        };
+        let total: usize = spans.iter().map(|s| s.len as usize).sum();
+        let sent = net::sendmsg(
+            fd,
+            &iov[..n],
+            &mut SendAncillaryBuffer::default(),
+            SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+        );
+        let free = match sent {
+            Ok(k) if k == total => self.free_space(fd),
+            _ => None,
+        };
+        let (mut left, failed) = match sent {
+            Ok(k) => (k, Errno::EAGAIN),
+            Err(e) => (0, errno(e)),
+        };
+        if !matches!(sent, Ok(k) if k == total) && failed == Errno::EAGAIN {
+            self.blocked.push(id.slot());
+        }
+        for (i, s) in spans.iter().enumerate() {
+            let len = s.len as usize;
+            let res = if left >= len && (len > 0 || sent.is_ok()) {
+                left -= len;
+                match free {
+                    Some(free) if i + 1 == n => Ok(Done::Sent {
+                        bytes: len as u32,
+                        free,
+                    }),
+                    _ => Ok(Done::Bytes(len as u32)),
+                }
+            } else if left > 0 {
+                let part = left;
+                left = 0;
+                Ok(Done::Bytes(part as u32))
+            } else {
+                Err(failed)
+            };
+            t.handle_completion(now, Completion { id, res }, tx);
+        }
+        rest
     }
 
     fn fd(&self, id: SockId) -> Option<&OwnedFd> {

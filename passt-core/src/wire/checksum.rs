@@ -3,9 +3,10 @@
 //!
 //! Sums are carried as a `u32` "partial" in one's-complement arithmetic and
 //! folded to 16 bits only at the end, so that pieces (pseudo-header, header,
-//! payload) can be summed separately and combined. The bulk loop adds 8 bytes
-//! at a time into a 64-bit accumulator: the carries collect in the high half
-//! and fold back in at the end (RFC 1071 §2(B), "deferred carries").
+//! payload) can be summed separately and combined. The bulk loop adds
+//! native-order 32-bit words into a 64-bit accumulator: the carries collect
+//! in the high half and fold back in at the end (RFC 1071 §2(B), "deferred
+//! carries" and "byte order independence"), and the loop vectorises.
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
@@ -26,19 +27,25 @@ fn fold64(mut acc: u64) -> u16 {
 /// Pieces summed separately combine correctly only if every piece but the
 /// last has an even length.
 pub fn sum(initial: u32, data: &[u8]) -> u32 {
-    let mut acc = u64::from(initial);
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        // Adding the two 32-bit halves of each 64-bit word keeps at most 33
-        // bits per step; 2^31 steps would be needed to overflow.
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        acc += (w >> 32) + (w & 0xffff_ffff);
+    // The bulk is summed as native-order 32-bit words, which the compiler
+    // turns into wide vector additions: one's-complement addition does not
+    // care about byte order as long as the folded result is swapped back
+    // (RFC 1071 §2(B), "byte order independence").
+    let mut words = data.chunks_exact(4);
+    let mut native = 0u64;
+    for w in &mut words {
+        // At most 2^32 - 1 per step: 2^32 steps would be needed to overflow.
+        native += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
     }
-    let mut rest = chunks.remainder().chunks_exact(2);
-    for c in &mut rest {
-        acc += u64::from(u16::from_be_bytes([c[0], c[1]]));
+    // Stored in native order, the folded sum has the bytes of the
+    // big-endian one.
+    let folded = u16::from_be_bytes(fold64(native).to_ne_bytes());
+    let mut acc = u64::from(initial) + u64::from(folded);
+    let rest = words.remainder();
+    if let [a, b, ..] = rest {
+        acc += u64::from(u16::from_be_bytes([*a, *b]));
     }
-    if let [last] = rest.remainder() {
+    if let [_, _, last] | [last] = rest {
         acc += u64::from(*last) << 8;
     }
     u32::from(fold64(acc))
@@ -188,6 +195,24 @@ mod tests {
         let b = [7u8, 8, 9];
         let whole = [1u8, 2, 3, 4, 5, 6, 7, 8, 9];
         assert_eq!(finish(sum(sum(0, &a), &b)), checksum(&whole));
+    }
+
+    #[test]
+    fn initial_partials_and_carries() {
+        // All-ones words carry on every addition; odd lengths end in a
+        // padded byte; the initial partial is a pseudo-header's sum.
+        for len in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 1499, 1500, 65535] {
+            let ones = vec![0xffu8; len];
+            let mixed: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            for initial in [0u32, 1, 0xffff, 0x1_fffe, 0x3_0000] {
+                for d in [&ones, &mixed] {
+                    let mut with = (initial >> 16).to_be_bytes()[2..].to_vec();
+                    with.extend((initial & 0xffff).to_be_bytes()[2..].iter());
+                    with.extend(d.iter());
+                    assert_eq!(finish(sum(initial, d)), reference(&with), "len {len}");
+                }
+            }
+        }
     }
 
     #[test]

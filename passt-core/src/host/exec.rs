@@ -25,8 +25,8 @@
 //! |---|---|
 //! | `Open` | `socket(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `setsockopt(SO_REUSEADDR, IPV6_V6ONLY)`, `bind`, `listen` or a non-blocking `connect` (`EINPROGRESS` is success: the outcome arrives as writability or an error), the peek-offset hook, `epoll_ctl(ADD)` |
 //! | `Accept` | `accept4(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `getsockname`, the peek-offset hook, `epoll_ctl(ADD)` |
-//! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)`; with the queue hook, the free space as for `Query` |
-//! | `Query` | `getsockopt(SO_SNDBUF)`, the queue hook (`SIOCOUTQ`), and a zero-timeout `poll(POLLOUT)` when the buffer is nearly full |
+//! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)`; on the first `Send` of a socket, with the queue hook, the free space as for `Query` |
+//! | `Query` | `getsockopt(SO_SNDBUF)`, the queue hook (`SIOCOUTQ`), the `TCP_INFO` hook, and a zero-timeout `poll(POLLOUT)` when the buffer is nearly full |
 //! | `Peek` | the peek-offset hook when the offset differs, `recvmsg(MSG_PEEK \| MSG_DONTWAIT)` into the payload areas of the slots |
 //! | `Discard` | `recv(MSG_TRUNC \| MSG_DONTWAIT)`: TCP drops the bytes without copying |
 //! | `Shutdown` | `shutdown` |
@@ -74,6 +74,15 @@
 //! completes with [`Done::Bytes`] and `Query` with `EOPNOTSUPP`, and the
 //! translator falls back to a fixed window.
 //!
+//! Only the first `Send` of a socket reports the space ([`Done::Sent`]);
+//! later ones complete with [`Done::Bytes`] and cost one `send` each: the
+//! translator keeps the last report and asks again ([`SockOp::Query`])
+//! when the guest has used half of the window it allowed. A `Query` also
+//! reads `TCP_INFO` through a second hook ([`SockExec::set_tcp_info_hook`],
+//! `getsockopt` of a kernel struct rustix does not wrap) and passes what it
+//! tells of the path ([`crate::TcpInfo`]) on; without the hook, or if the
+//! call fails, the answer has none and the window is the free space alone.
+//!
 //! When less than a quarter of the buffer is free, a zero-timeout
 //! `poll(POLLOUT)` follows: the kernel marks a socket found not writable
 //! so that freed space raises a writability edge (`EPOLLOUT` under
@@ -111,7 +120,7 @@ use super::splice::Splice;
 use crate::buf::{RxBatch, TxRing, TxStorage};
 use crate::time::Instant;
 use crate::{
-    Completion, Done, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec, Translator,
+    Completion, Done, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec, TcpInfo, Translator,
 };
 
 /// Sets `SO_PEEK_OFF` on a socket (supplied by the driver: needs `unsafe`).
@@ -120,6 +129,38 @@ pub type PeekOffHook = fn(BorrowedFd<'_>, i32) -> Result<(), RErrno>;
 /// Reads `SIOCOUTQ` of a stream socket: bytes in its send queue (supplied
 /// by the driver: needs `unsafe`).
 pub type OutqHook = fn(BorrowedFd<'_>) -> Result<u32, RErrno>;
+
+/// Reads `TCP_INFO` of a stream socket (supplied by the driver: needs
+/// `unsafe`).
+pub type TcpInfoHook = fn(BorrowedFd<'_>) -> Result<TcpInfo, RErrno>;
+
+/// Bytes of the Linux `struct tcp_info` a [`TcpInfoHook`] asks for: up to
+/// and including `tcpi_snd_wnd` (Linux 5.4).
+pub const TCP_INFO_LEN: usize = 232;
+
+/// The fields [`TcpInfo`] keeps, from the bytes `getsockopt(TCP_INFO)`
+/// wrote (native byte order; `raw` cut to the length the kernel returned).
+/// `None` if even the congestion window is missing; a kernel too old for
+/// `tcpi_snd_wnd` gives `snd_wnd: None`, one without `tcpi_notsent_bytes`
+/// (before 4.6) `None` as well, since the window then cannot tell queued
+/// bytes from ones in flight.
+pub fn tcp_info_from_raw(raw: &[u8]) -> Option<TcpInfo> {
+    // Offsets in `struct tcp_info` (include/uapi/linux/tcp.h).
+    const SND_MSS: usize = 16;
+    const SND_CWND: usize = 80;
+    const NOTSENT_BYTES: usize = 144;
+    const SND_WND: usize = 228;
+    let word = |at: usize| -> Option<u32> {
+        let b = raw.get(at..at + 4)?;
+        Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    Some(TcpInfo {
+        snd_mss: word(SND_MSS)?,
+        snd_cwnd: word(SND_CWND)?,
+        snd_wnd: word(SND_WND),
+        notsent: word(NOTSENT_BYTES)?,
+    })
+}
 
 /// Makes a stream socket inside the guest's network namespace, for `Open`
 /// with [`SockFlags::IN_NS`] (supplied by pasta: the argument says IPv6).
@@ -136,6 +177,10 @@ const BACKLOG: i32 = 1024;
 const SCRATCH: usize = 16 << 20;
 /// Peek offset unknown: use the scratch fallback.
 const NO_PEEK_OFF: u32 = u32::MAX;
+/// Most buffers of one `Peek` (the kernel's `UIO_MAXIOV`): the scratch
+/// prefix and the payload areas of up to 1023 slots, more than any tx ring
+/// of the drivers holds. Areas past it are left out (a shorter read).
+const MAX_IOV: usize = 1024;
 
 /// The epoll token of a socket.
 pub fn token_of(id: SockId) -> u64 {
@@ -172,12 +217,16 @@ pub struct SockExec {
     peek_off: Box<[u32]>,
     /// Whether the socket in each slot is a datagram (UDP or ping) one.
     dgram: Box<[bool]>,
+    /// Whether the socket in each slot has reported its free space (on its
+    /// first `Send`).
+    space_told: Box<[bool]>,
     /// Scratch of every `Recv`.
     received: exec_dgram::Received,
     blocked: Vec<u32>,
     scratch: Box<[u8]>,
     peek_hook: Option<PeekOffHook>,
     outq_hook: Option<OutqHook>,
+    info_hook: Option<TcpInfoHook>,
     ns_hook: Option<NsSocketHook>,
     /// Splices, at the slot of their `a` socket.
     splices: Box<[Option<Splice>]>,
@@ -201,11 +250,13 @@ impl SockExec {
             fds: (0..max_sockets).map(|_| None).collect(),
             peek_off: vec![NO_PEEK_OFF; max_sockets as usize].into_boxed_slice(),
             dgram: vec![false; max_sockets as usize].into_boxed_slice(),
+            space_told: vec![false; max_sockets as usize].into_boxed_slice(),
             received: exec_dgram::Received::default(),
             blocked: Vec::with_capacity(256),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             peek_hook,
             outq_hook: None,
+            info_hook: None,
             ns_hook: None,
             splices: (0..max_sockets).map(|_| None).collect(),
             splice_at: vec![NO_SPLICE; max_sockets as usize].into_boxed_slice(),
@@ -322,6 +373,12 @@ impl SockExec {
         self.outq_hook = Some(hook);
     }
 
+    /// Install the `TCP_INFO` hook: `Query` answers then carry what it
+    /// tells of the path (see the module docs).
+    pub fn set_tcp_info_hook(&mut self, hook: TcpInfoHook) {
+        self.info_hook = Some(hook);
+    }
+
     /// Free send-buffer space of a stream socket; `None` without the hook
     /// or if a call fails.
     fn free_space(&self, fd: BorrowedFd<'_>) -> Option<u32> {
@@ -406,7 +463,8 @@ impl SockExec {
                 Some(Completion { id, res })
             }
             SockOp::Send { id, payload } => {
-                let res = match (self.fd(id), rx.span(payload)) {
+                let fd = self.fds.get(id.slot() as usize).and_then(Option::as_ref);
+                let res = match (fd, rx.span(payload)) {
                     _ if self.blocked.contains(&id.slot()) => Err(Errno::EAGAIN),
                     (Some(fd), Some(bytes)) => {
                         match net::send(fd, bytes, SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
@@ -415,12 +473,14 @@ impl SockExec {
                                     self.blocked.push(id.slot());
                                     Ok(Done::Bytes(n as u32))
                                 } else {
-                                    Ok(match self.free_space(fd.as_fd()) {
-                                        Some(free) => Done::Sent {
+                                    let told = self.space_told.get_mut(id.slot() as usize);
+                                    let first = told.is_some_and(|t| !std::mem::replace(t, true));
+                                    Ok(match first.then(|| self.free_space(fd.as_fd())) {
+                                        Some(Some(free)) => Done::Sent {
                                             bytes: n as u32,
                                             free,
                                         },
-                                        None => Done::Bytes(n as u32),
+                                        _ => Done::Bytes(n as u32),
                                     })
                                 }
                             }
@@ -444,7 +504,10 @@ impl SockExec {
                 let res = match self.fd(id) {
                     Some(fd) => self
                         .free_space(fd.as_fd())
-                        .map(|free| Done::Space { free })
+                        .map(|free| Done::Space {
+                            free,
+                            info: self.info_hook.and_then(|h| h(fd.as_fd()).ok()),
+                        })
                         .ok_or(Errno(95)), // EOPNOTSUPP
                     None => Err(Errno(9)),
                 };
@@ -509,6 +572,9 @@ impl SockExec {
         )?;
         if let Some(old) = slot.replace(fd) {
             let _ = epoll::delete(&self.epoll, &old);
+        }
+        if let Some(t) = self.space_told.get_mut(id.slot() as usize) {
+            *t = false;
         }
         Ok(())
     }
@@ -633,19 +699,24 @@ impl SockExec {
         if prefix > self.scratch.len() {
             return Err(RErrno::NOBUFS);
         }
-        let mut iov: Vec<IoSliceMut<'_>> = Vec::with_capacity(into.count as usize + 1);
+        // On the stack: no allocation per read.
+        let mut iov: [IoSliceMut<'_>; MAX_IOV] = std::array::from_fn(|_| IoSliceMut::new(&mut []));
+        let mut used = 0;
         if prefix > 0 {
-            iov.push(IoSliceMut::new(&mut self.scratch[..prefix]));
+            iov[0] = IoSliceMut::new(&mut self.scratch[..prefix]);
+            used = 1;
         }
-        iov.extend(tx.payload_areas(into).map(IoSliceMut::new));
+        for (v, area) in iov[used..].iter_mut().zip(tx.payload_areas(into)) {
+            *v = IoSliceMut::new(area);
+            used += 1;
+        }
         let got = net::recvmsg(
             fd,
-            &mut iov,
+            &mut iov[..used],
             &mut RecvAncillaryBuffer::default(),
             RecvFlags::PEEK | RecvFlags::DONTWAIT,
         )?
         .bytes;
-        drop(iov);
         let n = if fallback {
             if got == 0 {
                 0
@@ -727,5 +798,39 @@ fn unmap(a: SocketAddr) -> SocketAddr {
             None => a,
         },
         _ => a,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_info_fields_come_from_their_offsets() {
+        let mut raw = [0u8; TCP_INFO_LEN];
+        for (at, v) in [(16usize, 1448u32), (80, 37), (144, 90_000), (228, 262_144)] {
+            raw[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        let full = TcpInfo {
+            snd_mss: 1448,
+            snd_cwnd: 37,
+            snd_wnd: Some(262_144),
+            notsent: 90_000,
+        };
+        assert_eq!(tcp_info_from_raw(&raw), Some(full));
+        // Before Linux 5.4: no peer window.
+        let old = tcp_info_from_raw(&raw[..224]);
+        assert_eq!(
+            old,
+            Some(TcpInfo {
+                snd_wnd: None,
+                ..full
+            })
+        );
+        // Before 4.6 (no unsent count), or nothing at all: no answer.
+        assert_eq!(tcp_info_from_raw(&raw[..104]), None);
+        for len in 0..84 {
+            assert_eq!(tcp_info_from_raw(&raw[..len]), None);
+        }
     }
 }

@@ -47,6 +47,12 @@ impl Topo {
     /// As [`Topo::new`]; with `capture`, pasta writes a pcap file of its
     /// tap traffic (`pasta.pcap` in the guest's scratch directory).
     pub(crate) fn capturing(tag: &str, pasta_args: &[&str], capture: bool) -> Topo {
+        Topo::wrapped(tag, &[], pasta_args, capture)
+    }
+
+    /// As [`Topo::capturing`], pasta run by `wrap` (see
+    /// [`Guest::start_pasta_wrapped`]).
+    pub(crate) fn wrapped(tag: &str, wrap: &[&str], pasta_args: &[&str], capture: bool) -> Topo {
         raise_nofile();
         let mut g = Guest::on_own(&format!("tcp{tag}"), HostKind::Full);
         let r = g.host().remote().expect("a remote side").to_owned();
@@ -57,7 +63,7 @@ impl Topo {
         g.prepare(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
         let mut args = vec!["--config-net"];
         args.extend_from_slice(pasta_args);
-        g.start_pasta_capturing(&args, capture);
+        g.start_pasta_wrapped(wrap, &args, capture);
         // The guest has the host's addresses (IPv6 past any DAD) and
         // routes.
         let name = g.name.clone();
@@ -436,4 +442,138 @@ fn tcp_forwarded_ports_reach_the_namespace() {
     }
     s4.join().unwrap();
     s6.join().unwrap();
+}
+
+/// Echo each connection's bytes back as they come, until end of file;
+/// connections until the listener's thread is left.
+fn streaming_echo_server(l: TcpListener) {
+    for s in l.incoming() {
+        let Ok(mut s) = s else { return };
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if s.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Send `data` on `c` and read the echo back, from a second thread so that
+/// neither side waits on the other.
+fn echo_through(c: &mut TcpStream, data: &[u8]) -> bool {
+    let mut w = c.try_clone().unwrap();
+    let d = data.to_vec();
+    let writer = thread::spawn(move || w.write_all(&d).is_ok());
+    let mut back = vec![0u8; data.len()];
+    let read = c.read_exact(&mut back).is_ok();
+    writer.join().unwrap() && read && back == data
+}
+
+#[test]
+fn tcp_out_of_descriptors_refuses_then_recovers() {
+    if !can_run("tcp_out_of_descriptors_refuses_then_recovers") {
+        return;
+    }
+    // pasta with 64 descriptors: its own (tap, epoll, netlink, ...) and a
+    // few dozen connections.
+    let mut t = Topo::wrapped("e", &["prlimit", "--nofile=64:64"], &[], false);
+    let l = t
+        .spawn("r", || TcpListener::bind("198.51.100.1:5140").unwrap())
+        .join()
+        .unwrap();
+    thread::spawn(move || streaming_echo_server(l));
+    let to: SocketAddr = "198.51.100.1:5140".parse().unwrap();
+    let (ok, refused) = t
+        .spawn("g", move || {
+            let mut open = Vec::new();
+            let mut refused = None;
+            for i in 0..200u64 {
+                let start = Instant::now();
+                match TcpStream::connect_timeout(&to, Duration::from_secs(8)) {
+                    Ok(mut c) => {
+                        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                        // A connection the guest sees as open may still be
+                        // refused by pasta before its socket exists: only
+                        // one that echoes counts.
+                        if echo_through(&mut c, &pattern(i, 100)) {
+                            open.push((i, c));
+                        } else {
+                            refused = Some((i, "reset after connect".to_owned(), start.elapsed()));
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        refused = Some((i, format!("{:?}", e.kind()), start.elapsed()));
+                        break;
+                    }
+                }
+            }
+            let refused = refused.expect("200 connections and none refused with 64 descriptors");
+            eprintln!(
+                "refused at connection {}: {} after {:?}",
+                refused.0, refused.1, refused.2
+            );
+            assert_eq!(refused.1, "ConnectionRefused", "refusal is a reset");
+            assert!(
+                refused.2 < Duration::from_secs(2),
+                "refusal took {:?}",
+                refused.2
+            );
+            // Every established connection still carries data, intact.
+            for (i, c) in open.iter_mut() {
+                let data = pattern(*i + 1000, 200_000);
+                assert!(echo_through(c, &data), "connection {i} after the refusal");
+            }
+            // Half of them closed: new connections work again, once pasta
+            // closed their sockets.
+            let keep = open.split_off(open.len() / 2);
+            let closed = open.len();
+            drop(open);
+            let mut again = Vec::new();
+            let back = wait_for(
+                Duration::from_secs(10),
+                || match TcpStream::connect_timeout(&to, Duration::from_secs(8)) {
+                    Ok(mut c) => {
+                        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                        echo_through(&mut c, b"after the close").then_some(c)
+                    }
+                    Err(_) => {
+                        thread::sleep(Duration::from_millis(100));
+                        None
+                    }
+                },
+            );
+            again.push(back.expect("no new connection within 10 s of closing some"));
+            for k in 1..closed / 2 {
+                let mut c = TcpStream::connect_timeout(&to, Duration::from_secs(8))
+                    .expect("connection after descriptors freed up");
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let data = pattern(5000 + k as u64, 50_000);
+                assert!(echo_through(&mut c, &data), "new connection {k}");
+                again.push(c);
+            }
+            // The ones kept open through all of this too.
+            let mut keep = keep;
+            for (i, c) in keep.iter_mut() {
+                assert!(
+                    echo_through(c, &pattern(*i + 9000, 10_000)),
+                    "kept connection {i}"
+                );
+            }
+            (again.len(), refused.0)
+        })
+        .join()
+        .unwrap();
+    assert!(
+        ok > 1 && refused > 4,
+        "{ok} new connections, refused at {refused}"
+    );
+    assert!(t.g.pasta_running(), "pasta exited:\n{}", t.g.log());
 }

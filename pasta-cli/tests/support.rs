@@ -440,6 +440,11 @@ impl<'a> Guest<'a> {
         fs::read_to_string(self.dir.join("pasta.log")).unwrap_or_default()
     }
 
+    /// pasta's process id, once started.
+    pub fn pasta_pid(&self) -> Option<u32> {
+        self.pasta.as_ref().map(Child::id)
+    }
+
     /// Whether pasta is still running.
     pub fn pasta_running(&mut self) -> bool {
         self.pasta

@@ -24,14 +24,14 @@
 //! | op | calls |
 //! |---|---|
 //! | `Open` | `socket(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `setsockopt(SO_REUSEADDR, IPV6_V6ONLY)`, `bind`, `listen` or a non-blocking `connect` (`EINPROGRESS` is success: the outcome arrives as writability or an error), the peek-offset hook, `epoll_ctl(ADD)` |
-//! | `Accept` | `accept4(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `getsockname`, the peek-offset hook, `epoll_ctl(ADD)` |
+//! | `Accept` | `accept4(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `getsockname`, the peek-offset hook, `epoll_ctl(ADD)`; out of descriptors, `epoll_ctl(MOD)` (see below) |
 //! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)`; on the first `Send` of a socket, with the queue hook, the free space as for `Query` |
 //! | `Query` | `getsockopt(SO_SNDBUF)`, the queue hook (`SIOCOUTQ`), the `TCP_INFO` hook, and a zero-timeout `poll(POLLOUT)` when the buffer is nearly full |
 //! | `Peek` | the peek-offset hook when the offset differs, `recvmsg(MSG_PEEK \| MSG_DONTWAIT)` into the payload areas of the slots |
 //! | `Discard` | `recv(MSG_TRUNC \| MSG_DONTWAIT)`: TCP drops the bytes without copying |
 //! | `Shutdown` | `shutdown` |
 //! | `Splice` | [`super::splice`]: `pipe2`, `fcntl(F_SETPIPE_SZ)`, `splice`, `shutdown`, `setsockopt(SO_LINGER)` |
-//! | `Close` | `epoll_ctl(DEL)`, `close` |
+//! | `Close` | `epoll_ctl(DEL)`, `close`; `epoll_ctl(MOD)` for each muted listener |
 //!
 //! An `Open` with [`SockFlags::IN_NS`] gets its socket from the driver's
 //! namespace hook ([`SockExec::set_ns_socket_hook`]; pasta makes it on a
@@ -88,6 +88,16 @@
 //! so that freed space raises a writability edge (`EPOLLOUT` under
 //! `EPOLLET`), which is what reopens a window that went to zero without
 //! any write being refused.
+//!
+//! # Out of descriptors
+//!
+//! An `Open` that finds no descriptor fails with `EMFILE` (or `ENFILE`),
+//! and the translator resets the guest's connection. An `Accept` cannot
+//! refuse the peer that way: the connection stays in the listener's
+//! backlog, and a level-triggered listener would wake the loop at once,
+//! forever. So the executor mutes that listener (`epoll_ctl(MOD)` with no
+//! events) and restores every muted listener at the next `Close`, when a
+//! descriptor is free again; the pending connections are then accepted.
 //!
 //! # Short writes
 //!
@@ -220,6 +230,10 @@ pub struct SockExec {
     /// Whether the socket in each slot has reported its free space (on its
     /// first `Send`).
     space_told: Box<[bool]>,
+    /// Listeners muted after an `Accept` ran out of descriptors, and how
+    /// many.
+    muted: Box<[Option<SockId>]>,
+    muted_count: u32,
     /// Scratch of every `Recv`.
     received: exec_dgram::Received,
     blocked: Vec<u32>,
@@ -251,6 +265,8 @@ impl SockExec {
             peek_off: vec![NO_PEEK_OFF; max_sockets as usize].into_boxed_slice(),
             dgram: vec![false; max_sockets as usize].into_boxed_slice(),
             space_told: vec![false; max_sockets as usize].into_boxed_slice(),
+            muted: (0..max_sockets).map(|_| None).collect(),
+            muted_count: 0,
             received: exec_dgram::Received::default(),
             blocked: Vec::with_capacity(256),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
@@ -451,10 +467,16 @@ impl SockExec {
                 id,
                 res: self.open(id, &spec).map_err(errno),
             }),
-            SockOp::Accept { listener, id } => Some(Completion {
-                id,
-                res: self.accept(listener, id).map_err(errno),
-            }),
+            SockOp::Accept { listener, id } => {
+                let res = self.accept(listener, id);
+                if matches!(res, Err(RErrno::MFILE | RErrno::NFILE)) {
+                    self.mute(listener);
+                }
+                Some(Completion {
+                    id,
+                    res: res.map_err(errno),
+                })
+            }
             SockOp::Send { id, payload } if self.is_dgram(id) => {
                 let res = match (self.fd(id), rx.span(payload)) {
                     (Some(fd), Some(bytes)) => exec_dgram::send(fd.as_fd(), bytes),
@@ -535,6 +557,8 @@ impl SockExec {
                 self.unsplice(id.slot() as usize);
                 if let Some(fd) = self.fds.get_mut(id.slot() as usize).and_then(Option::take) {
                     let _ = epoll::delete(&self.epoll, &fd);
+                    drop(fd);
+                    self.unmute_all();
                 }
                 None
             }
@@ -548,6 +572,46 @@ impl SockExec {
             // Run by `run_ops` (`exec_dgram::run_recv`).
             SockOp::Recv { .. } => None,
         }
+    }
+
+    /// Stop readiness of a listener that could not accept for want of
+    /// descriptors (see the module docs).
+    fn mute(&mut self, listener: SockId) {
+        let slot = listener.slot() as usize;
+        let Some(fd) = self.fds.get(slot).and_then(Option::as_ref) else {
+            return;
+        };
+        if !matches!(self.muted.get(slot), Some(None)) {
+            return;
+        }
+        let data = epoll::EventData::new_u64(token_of(listener));
+        if epoll::modify(&self.epoll, fd, data, epoll::EventFlags::empty()).is_ok() {
+            if let Some(m) = self.muted.get_mut(slot) {
+                *m = Some(listener);
+                self.muted_count += 1;
+            }
+        }
+    }
+
+    /// A descriptor was freed: every muted listener listens again (and,
+    /// level-triggered, reports its waiting connections at once).
+    fn unmute_all(&mut self) {
+        if self.muted_count == 0 {
+            return;
+        }
+        for (slot, m) in self.muted.iter_mut().enumerate() {
+            let Some(id) = m.take() else {
+                continue;
+            };
+            let Some(fd) = self.fds.get(slot).and_then(Option::as_ref) else {
+                continue;
+            };
+            let data = epoll::EventData::new_u64(token_of(id));
+            if epoll::modify(&self.epoll, fd, data, epoll::EventFlags::IN).is_err() {
+                self.errors += 1;
+            }
+        }
+        self.muted_count = 0;
     }
 
     fn is_dgram(&self, id: SockId) -> bool {

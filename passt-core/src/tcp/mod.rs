@@ -1876,6 +1876,12 @@ fn ahead(edge: SeqNum, from: SeqNum) -> u32 {
 /// [`PATH_FLOOR`]: the guest then queues only what leaves soon, instead of
 /// a whole send buffer behind a slow path. A window this limited is used up
 /// sooner, and asked for again when half of it is ([`Tcp::refresh_window`]).
+///
+/// The floor is what keeps this from stalling: nothing but the guest's own
+/// segments triggers a refresh (a timer per connection would cost a table
+/// sweep each time), so the window must stay open enough for them. A guest
+/// much faster than the path can therefore still grow the kernel's queue,
+/// by up to the floor per refresh, until the free space itself binds.
 fn usable_space(free: u32, info: Option<crate::TcpInfo>) -> u32 {
     let Some(i) = info else {
         return free;

@@ -368,6 +368,8 @@ pub struct TcpInfo {
     pub snd_wnd: Option<u32>,
     /// Bytes written but not yet sent (`tcpi_notsent_bytes`).
     pub notsent: u32,
+    /// Smoothed round-trip time (`tcpi_rtt`), microseconds; 0 if unknown.
+    pub rtt_us: u32,
 }
 
 /// The result of one [`SockOp`].

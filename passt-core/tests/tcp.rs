@@ -856,6 +856,7 @@ fn run_fake_ops(
                     snd_cwnd: rng.next() as u32 % 100,
                     snd_wnd: rng.chance(2).then(|| rng.next() as u32 % 200_000),
                     notsent: rng.next() as u32 % 200_000,
+                    rtt_us: rng.next() as u32 % 100_000,
                 });
                 let free = 2000 + rng.next() as u32 % 300_000;
                 h.complete(ok(id, Done::Space { free, info }));
@@ -1341,14 +1342,15 @@ fn tcp_info_keeps_the_window_to_what_the_path_takes() {
     assert_eq!(a.window, (100_000u32 >> 7) as u16);
     send_plain(&mut h, 40034, s, ISN + 1001, 60_000);
     expect_query(&mut h, id);
-    // A slow path: 20 segments of 1000 bytes in flight, the peer's window
-    // 30 000. Two flights (40 000) less nothing unsent is under the
-    // floor: the window is PATH_FLOOR, not the 1 MB free.
+    // A slow path (50 ms): 20 segments of 1000 bytes in flight, the
+    // peer's window 30 000. Two flights (40 000) less nothing unsent is
+    // under the floor: the window is PATH_FLOOR, not the 1 MB free.
     let slow = TcpInfo {
         snd_mss: 1000,
         snd_cwnd: 20,
         snd_wnd: Some(30_000),
         notsent: 0,
+        rtt_us: 50_000,
     };
     h.complete(ok(
         id,
@@ -1364,8 +1366,8 @@ fn tcp_info_keeps_the_window_to_what_the_path_takes() {
         passt_core::tcp::PATH_FLOOR,
         "{a:?}"
     );
-    // Used past half: asked again. A faster path (100 x 1000, no peer
-    // window known) with 50 000 bytes unsent: 200 000 - 50 000.
+    // Used past half: asked again. A wider path (100 x 1000, no peer
+    // window known, 40 ms) with 50 000 bytes unsent: 200 000 - 50 000.
     send_plain(&mut h, 40034, s, ISN + 61_001, 40_000);
     expect_query(&mut h, id);
     let fast = TcpInfo {
@@ -1373,6 +1375,7 @@ fn tcp_info_keeps_the_window_to_what_the_path_takes() {
         snd_cwnd: 100,
         snd_wnd: None,
         notsent: 50_000,
+        rtt_us: 40_000,
     };
     h.complete(ok(
         id,
@@ -1485,4 +1488,43 @@ fn out_of_descriptors_resets_the_guest_and_leaks_nothing() {
     let (id2, _) = connect(&mut h, 40050);
     assert_ne!(id2, id);
     assert_eq!(h.t.tcp_flows(), 2);
+}
+
+#[test]
+fn tcp_info_of_a_short_path_leaves_the_free_space() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40051);
+    send_taken(&mut h, id, 40051, s, ISN + 1, 1000, 100_000);
+    send_plain(&mut h, 40051, s, ISN + 1001, 60_000);
+    expect_query(&mut h, id);
+    // 50 x 1448 in flight over 30 us: two flights would be 145 KB, but
+    // the path sends about 48 MB in PATH_HORIZON_US; the kernel's queue
+    // may hold that much, so the 1 MB free is the window.
+    let short = TcpInfo {
+        snd_mss: 1448,
+        snd_cwnd: 50,
+        snd_wnd: Some(3 << 20),
+        notsent: 500_000,
+        rtt_us: 30,
+    };
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 1_000_000,
+            info: Some(short),
+        },
+    ));
+    let a = out(&mut h);
+    assert_eq!(a.window, (1_000_000u32 >> 7) as u16);
+    // The round trip unknown: no limit either.
+    send_plain(&mut h, 40051, s, ISN + 61_001, 600_000);
+    expect_query(&mut h, id);
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 900_000,
+            info: Some(TcpInfo { rtt_us: 0, ..short }),
+        },
+    ));
+    assert_eq!(out(&mut h).window, (900_000u32 >> 7) as u16);
 }

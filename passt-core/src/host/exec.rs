@@ -157,6 +157,7 @@ pub const TCP_INFO_LEN: usize = 232;
 pub fn tcp_info_from_raw(raw: &[u8]) -> Option<TcpInfo> {
     // Offsets in `struct tcp_info` (include/uapi/linux/tcp.h).
     const SND_MSS: usize = 16;
+    const RTT: usize = 68;
     const SND_CWND: usize = 80;
     const NOTSENT_BYTES: usize = 144;
     const SND_WND: usize = 228;
@@ -169,6 +170,7 @@ pub fn tcp_info_from_raw(raw: &[u8]) -> Option<TcpInfo> {
         snd_cwnd: word(SND_CWND)?,
         snd_wnd: word(SND_WND),
         notsent: word(NOTSENT_BYTES)?,
+        rtt_us: word(RTT)?,
     })
 }
 
@@ -872,7 +874,13 @@ mod tests {
     #[test]
     fn tcp_info_fields_come_from_their_offsets() {
         let mut raw = [0u8; TCP_INFO_LEN];
-        for (at, v) in [(16usize, 1448u32), (80, 37), (144, 90_000), (228, 262_144)] {
+        for (at, v) in [
+            (16usize, 1448u32),
+            (68, 420),
+            (80, 37),
+            (144, 90_000),
+            (228, 262_144),
+        ] {
             raw[at..at + 4].copy_from_slice(&v.to_ne_bytes());
         }
         let full = TcpInfo {
@@ -880,6 +888,7 @@ mod tests {
             snd_cwnd: 37,
             snd_wnd: Some(262_144),
             notsent: 90_000,
+            rtt_us: 420,
         };
         assert_eq!(tcp_info_from_raw(&raw), Some(full));
         // Before Linux 5.4: no peer window.

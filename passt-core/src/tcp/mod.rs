@@ -136,6 +136,11 @@ pub const WINDOW_TO_TAP: u32 = 4 << 20;
 /// Flights of the path (its congestion or peer window, from `TCP_INFO`)
 /// that may wait unsent in the kernel before the guest's window shrinks.
 pub const PATH_RTTS: u32 = 2;
+/// On a path with a round trip shorter than this (in microseconds), the
+/// kernel may keep what the path sends in this long instead: two flights
+/// of a fast path drain before our loop could refresh the window, and a
+/// window that small would starve the path.
+pub const PATH_HORIZON_US: u32 = 20_000;
 /// The least window a `TCP_INFO` limit leaves the guest, in bytes (if the
 /// send buffer has that much room): enough to keep a fast path busy
 /// between two refreshes, and never a zero window that no writability
@@ -1872,7 +1877,8 @@ fn ahead(edge: SeqNum, from: SeqNum) -> u32 {
 /// The window a report of free send-buffer space allows: all of it, or,
 /// when `TCP_INFO` tells how much the path takes, what keeps the bytes
 /// waiting in the kernel (`notsent`) under [`PATH_RTTS`] flights (the
-/// congestion window, or the peer's window if smaller), but never less than
+/// congestion window, or the peer's window if smaller) or what the path
+/// sends in [`PATH_HORIZON_US`], whichever is more, but never less than
 /// [`PATH_FLOOR`]: the guest then queues only what leaves soon, instead of
 /// a whole send buffer behind a slow path. A window this limited is used up
 /// sooner, and asked for again when half of it is ([`Tcp::refresh_window`]).
@@ -1886,18 +1892,19 @@ fn usable_space(free: u32, info: Option<crate::TcpInfo>) -> u32 {
     let Some(i) = info else {
         return free;
     };
-    if i.snd_mss == 0 || i.snd_cwnd == 0 {
+    if i.snd_mss == 0 || i.snd_cwnd == 0 || i.rtt_us == 0 {
         return free;
     }
-    let mut flight = i.snd_cwnd.saturating_mul(i.snd_mss);
+    let mut flight = u64::from(i.snd_cwnd) * u64::from(i.snd_mss);
     if let Some(w) = i.snd_wnd {
-        flight = flight.min(w);
+        flight = flight.min(u64::from(w));
     }
-    let room = flight
-        .saturating_mul(PATH_RTTS)
-        .saturating_sub(i.notsent)
-        .max(PATH_FLOOR);
-    free.min(room)
+    let per_horizon = flight * u64::from(PATH_HORIZON_US) / u64::from(i.rtt_us);
+    let budget = (flight * u64::from(PATH_RTTS)).max(per_horizon);
+    let room = budget
+        .saturating_sub(u64::from(i.notsent))
+        .max(u64::from(PATH_FLOOR));
+    free.min(u32::try_from(room).unwrap_or(u32::MAX))
 }
 
 /// The window we offer the guest, in bytes: the socket's free send-buffer

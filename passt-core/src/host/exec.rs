@@ -193,6 +193,9 @@ const NO_PEEK_OFF: u32 = u32::MAX;
 /// prefix and the payload areas of up to 1023 slots, more than any tx ring
 /// of the drivers holds. Areas past it are left out (a shorter read).
 const MAX_IOV: usize = 1024;
+/// The iovec of a read of fewer slots than this (and the prefix) is a
+/// small array.
+const SMALL_IOV: usize = 64;
 
 /// The epoll token of a socket.
 pub fn token_of(id: SockId) -> u64 {
@@ -765,24 +768,15 @@ impl SockExec {
         if prefix > self.scratch.len() {
             return Err(RErrno::NOBUFS);
         }
-        // On the stack: no allocation per read.
-        let mut iov: [IoSliceMut<'_>; MAX_IOV] = std::array::from_fn(|_| IoSliceMut::new(&mut []));
-        let mut used = 0;
-        if prefix > 0 {
-            iov[0] = IoSliceMut::new(&mut self.scratch[..prefix]);
-            used = 1;
-        }
-        for (v, area) in iov[used..].iter_mut().zip(tx.payload_areas(into)) {
-            *v = IoSliceMut::new(area);
-            used += 1;
-        }
-        let got = net::recvmsg(
-            fd,
-            &mut iov[..used],
-            &mut RecvAncillaryBuffer::default(),
-            RecvFlags::PEEK | RecvFlags::DONTWAIT,
-        )?
-        .bytes;
+        // On the stack: no allocation per read; a small array for the
+        // usual read of a few slots, so that its set-up stays cheap.
+        let prefix_area = (prefix > 0).then(|| &mut self.scratch[..prefix]);
+        let areas = tx.payload_areas(into);
+        let got = if into.count < SMALL_IOV as u32 {
+            peek_into::<SMALL_IOV>(fd.as_fd(), prefix_area, areas)?
+        } else {
+            peek_into::<MAX_IOV>(fd.as_fd(), prefix_area, areas)?
+        };
         let n = if fallback {
             if got == 0 {
                 0
@@ -845,6 +839,30 @@ impl SockExec {
             }
         }
     }
+}
+
+/// `recvmsg(MSG_PEEK | MSG_DONTWAIT)` into `prefix` (if any) then `areas`,
+/// with an iovec of at most `N` buffers on the stack (areas past it are
+/// left out: a shorter read).
+fn peek_into<'a, const N: usize>(
+    fd: BorrowedFd<'_>,
+    prefix: Option<&'a mut [u8]>,
+    areas: impl Iterator<Item = &'a mut [u8]>,
+) -> Result<usize, RErrno> {
+    let mut iov: [IoSliceMut<'a>; N] = std::array::from_fn(|_| IoSliceMut::new(&mut []));
+    let mut used = 0;
+    for (v, area) in iov.iter_mut().zip(prefix.into_iter().chain(areas)) {
+        *v = IoSliceMut::new(area);
+        used += 1;
+    }
+    let iov = iov.get_mut(..used).unwrap_or_default();
+    Ok(net::recvmsg(
+        fd,
+        iov,
+        &mut RecvAncillaryBuffer::default(),
+        RecvFlags::PEEK | RecvFlags::DONTWAIT,
+    )?
+    .bytes)
 }
 
 /// An address for a socket of the given family: IPv4 addresses on IPv6

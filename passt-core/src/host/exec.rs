@@ -194,8 +194,8 @@ const NO_PEEK_OFF: u32 = u32::MAX;
 /// of the drivers holds. Areas past it are left out (a shorter read).
 const MAX_IOV: usize = 1024;
 /// The iovec of a read of fewer slots than this (and the prefix) is a
-/// small array.
-const SMALL_IOV: usize = 64;
+/// small array: room for the 64 slots the TCP handler reads at most.
+const SMALL_IOV: usize = 65;
 
 /// The epoll token of a socket.
 pub fn token_of(id: SockId) -> u64 {

@@ -189,5 +189,5 @@ pub mod wire;
 
 pub use translator::{
     Completion, Done, DropReason, Errno, Event, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
-    Stats, Translator,
+    Stats, TcpInfo, Translator,
 };

@@ -329,10 +329,13 @@ pub enum Done {
         /// Free send-buffer space after the write.
         free: u32,
     },
-    /// The answer to [`SockOp::Query`]: free send-buffer space, in bytes.
+    /// The answer to [`SockOp::Query`]: free send-buffer space, in bytes,
+    /// and what `TCP_INFO` tells of the path, if the executor read it.
     Space {
         /// Free send-buffer space.
         free: u32,
+        /// The connection's path, from `TCP_INFO`.
+        info: Option<TcpInfo>,
     },
     /// One datagram of a [`SockOp::Recv`], in the payload area of the next
     /// slot of its range.
@@ -365,6 +368,24 @@ pub enum Done {
         /// Bytes moved from `peer` to `id`.
         from_peer: u64,
     },
+}
+
+/// What the kernel's `TCP_INFO` (Linux `struct tcp_info`) tells about a
+/// host connection's path: the fields the window offered to the guest
+/// uses ([`crate::tcp`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// Sender MSS (`tcpi_snd_mss`), bytes.
+    pub snd_mss: u32,
+    /// Congestion window (`tcpi_snd_cwnd`), segments.
+    pub snd_cwnd: u32,
+    /// The peer's receive window, scaled (`tcpi_snd_wnd`, Linux 5.4 and
+    /// later), bytes; `None` where the kernel does not report it.
+    pub snd_wnd: Option<u32>,
+    /// Bytes written but not yet sent (`tcpi_notsent_bytes`).
+    pub notsent: u32,
+    /// Smoothed round-trip time (`tcpi_rtt`), microseconds; 0 if unknown.
+    pub rtt_us: u32,
 }
 
 /// The result of one [`SockOp`].

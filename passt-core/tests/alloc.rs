@@ -294,3 +294,72 @@ fn steady_tcp_data_allocates_nothing() {
         "a data segment and an ACK per round"
     );
 }
+
+#[test]
+fn executor_peek_send_and_query_allocate_nothing() {
+    use passt_core::host::exec::SockExec;
+    use passt_core::{Proto, SockSpec};
+    use std::io::{Read, Write};
+
+    // Loopback only: a listener of this test and one executor socket.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let ep = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC).unwrap();
+    let mut exec = SockExec::new(4, ep, None);
+    let mut tx = TxRing::new(64, 2048, 4);
+    let id = SockId::from_parts(0, 1);
+    let mut spec = SockSpec::new(Proto::Tcp, false);
+    spec.peer = Some(SockAddrAny::new(core::net::Ipv4Addr::LOCALHOST, port));
+    let open = exec.run(SockOp::Open { id, spec }, &RxBatch::EMPTY, &mut tx);
+    assert_eq!(open.map(|c| c.res), Some(Ok(Done::Opened)));
+    let (mut peer, _) = l.accept().unwrap();
+    peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let payload = b"one guest segment".to_vec();
+    let descs = [FrameDesc::new(0, payload.len() as u32)];
+    let chunk: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let mut back = vec![0u8; payload.len()];
+
+    let before = allocs();
+    for _ in 0..500 {
+        peer.write_all(&chunk).unwrap();
+        // The host's bytes, peeked into two payload areas and dropped.
+        let mut got = 0usize;
+        while got < chunk.len() {
+            let into = tx.reserve_slots(2, 64, 1500).unwrap();
+            let c = exec.run(SockOp::Peek { id, skip: 0, into }, &RxBatch::EMPTY, &mut tx);
+            let n = match c.map(|c| c.res) {
+                Some(Ok(Done::Bytes(n))) => n as usize,
+                Some(Err(e)) if e == passt_core::Errno::EAGAIN => 0,
+                other => panic!("{other:?}"),
+            };
+            let mut seen = 0usize;
+            for area in tx.payload_areas(into) {
+                let k = area.len().min(n - seen);
+                assert_eq!(area[..k], chunk[got + seen..got + seen + k]);
+                seen += k;
+            }
+            tx.cancel_pending();
+            let d = SockOp::Discard { id, len: n as u32 };
+            assert!(exec.run(d, &RxBatch::EMPTY, &mut tx).is_none());
+            got += n;
+        }
+        // A guest segment written, and the free space asked for.
+        let rx = RxBatch::new(&payload, &descs).unwrap();
+        let span = passt_core::buf::RxSpan {
+            frame: 0,
+            offset: 0,
+            len: payload.len() as u32,
+        };
+        let sent = exec.run(SockOp::Send { id, payload: span }, &rx, &mut tx);
+        assert!(matches!(
+            sent.map(|c| c.res),
+            Some(Ok(Done::Bytes(17) | Done::Sent { bytes: 17, .. }))
+        ));
+        let _ = exec.run(SockOp::Query { id }, &rx, &mut tx);
+        peer.read_exact(&mut back).unwrap();
+        assert_eq!(back, payload);
+    }
+    let after = allocs();
+    assert_eq!(after - before, 0, "allocations in the executor");
+}

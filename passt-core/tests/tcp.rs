@@ -13,7 +13,7 @@ use passt_core::testing::build::{
 use passt_core::testing::Harness;
 use passt_core::wire::checksum;
 use passt_core::wire::tcp::TcpFlags;
-use passt_core::{Completion, Done, Errno, Ready, SockFlags, SockId, SockOp};
+use passt_core::{Completion, Done, Errno, Ready, SockFlags, SockId, SockOp, TcpInfo};
 
 const ISN: u32 = 1000;
 
@@ -838,7 +838,29 @@ fn run_fake_ops(
                 // in the Harness's last batch.
                 let bytes = h.last_span(payload);
                 got.extend_from_slice(&bytes[..n as usize]);
-                h.complete(ok(id, Done::Bytes(n)));
+                // Sometimes the free space with it, as the executor's
+                // first `Send` of a socket; never zero: no writability
+                // edge would come here to reopen the window.
+                let done = if n == payload.len && rng.chance(4) {
+                    Done::Sent {
+                        bytes: n,
+                        free: 2000 + rng.next() as u32 % 100_000,
+                    }
+                } else {
+                    Done::Bytes(n)
+                };
+                h.complete(ok(id, done));
+            }
+            SockOp::Query { .. } => {
+                let info = rng.chance(2).then(|| TcpInfo {
+                    snd_mss: 1 + rng.next() as u32 % 1460,
+                    snd_cwnd: rng.next() as u32 % 100,
+                    snd_wnd: rng.chance(2).then(|| rng.next() as u32 % 200_000),
+                    notsent: rng.next() as u32 % 200_000,
+                    rtt_us: rng.next() as u32 % 100_000,
+                });
+                let free = 2000 + rng.next() as u32 % 300_000;
+                h.complete(ok(id, Done::Space { free, info }));
             }
             SockOp::Peek { skip, into, .. } => {
                 let at = *head + skip as usize;
@@ -1077,7 +1099,13 @@ fn full_buffer_gives_zero_window_and_writability_reopens_it() {
         op => panic!("expected Query, got {op:?}"),
     }
     h.expect_no_frame();
-    h.complete(ok(id, Done::Space { free: 300_000 }));
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 300_000,
+            info: None,
+        },
+    ));
     let u = out(&mut h);
     assert_eq!((u.ack, u.window), (a.ack, (300_000u32 >> 7) as u16));
     h.expect_no_frame();
@@ -1539,7 +1567,13 @@ fn spliced_connection_without_progress_is_reset_after_the_idle_or_closing_timeou
     let (id, _ns) = spliced(&mut h, lid, 5558);
     h.advance(Duration::from_secs(30));
     assert_eq!(h.expect_op(), SockOp::Query { id });
-    h.complete(ok(id, Done::Space { free: 1000 }));
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 1000,
+            info: None,
+        },
+    ));
     h.expect_no_op();
     h.advance(Duration::from_secs(30));
     assert_eq!(h.expect_op(), SockOp::Query { id });
@@ -1694,4 +1728,270 @@ fn tcp_out_auto_opens_and_closes_namespace_listeners() {
     assert!(!h.t.tcp_out_listening(9300));
     assert_eq!(h.t.tcp_stats().listen_failed, 2);
     assert!(h.t.set_auto_out_port(passt_core::Proto::Tcp, 9300, true));
+}
+
+/// The guest sends `len` bytes at `seq` (in one batch of frames of at most
+/// 60 000 bytes); the kernel takes them all, and the completions report
+/// nothing more (later `Send`s of the executor).
+fn send_plain(h: &mut Harness, sport: u16, s: u32, seq: u32, len: usize) -> SockId {
+    let mut frames = Vec::new();
+    let mut off = 0;
+    while off < len {
+        let n = (len - off).min(60_000);
+        frames.push(
+            tcp4(GUEST4, sport, REMOTE4, 80)
+                .seq(seq + off as u32)
+                .ack(s)
+                .payload(&vec![b'y'; n])
+                .build(),
+        );
+        off += n;
+    }
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    h.guest_batch(&refs);
+    let mut sends = Vec::new();
+    for _ in 0..frames.len() {
+        match h.expect_op() {
+            SockOp::Send { id, payload } => sends.push((id, payload.len)),
+            op => panic!("expected Send, got {op:?}"),
+        }
+    }
+    assert_eq!(sends.iter().map(|s| s.1 as usize).sum::<usize>(), len);
+    for (id, n) in &sends {
+        h.complete(ok(*id, Done::Bytes(*n)));
+    }
+    sends[0].0
+}
+
+fn expect_query(h: &mut Harness, id: SockId) {
+    match h.expect_op() {
+        SockOp::Query { id: q } => assert_eq!(q, id),
+        op => panic!("expected Query, got {op:?}"),
+    }
+}
+
+#[test]
+fn window_is_asked_for_again_only_when_half_used() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40033);
+    // The first Send reports 100 000 bytes free.
+    let a = send_taken(&mut h, id, 40033, s, ISN + 1, 1000, 100_000);
+    assert_eq!(a.window, (100_000u32 >> 7) as u16);
+    // 40 000 more of them used: more than half left, no query, an ACK.
+    send_plain(&mut h, 40033, s, ISN + 1001, 40_000);
+    h.expect_no_op();
+    let a = out(&mut h);
+    assert_eq!(a.ack, ISN + 41_001);
+    // The ACK keeps the right edge (60 000 bytes ahead, rounded up).
+    assert_eq!(a.window, 60_000u32.div_ceil(128) as u16);
+    // Past half: the ACK waits for the answer.
+    send_plain(&mut h, 40033, s, ISN + 41_001, 20_000);
+    expect_query(&mut h, id);
+    h.expect_no_frame();
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 500_000,
+            info: None,
+        },
+    ));
+    let a = out(&mut h);
+    assert_eq!((a.ack, a.window), (ISN + 61_001, (500_000u32 >> 7) as u16));
+    h.expect_no_frame();
+    assert_eq!(h.t.tcp_stats().window_queries, 1);
+}
+
+#[test]
+fn tcp_info_keeps_the_window_to_what_the_path_takes() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40034);
+    let a = send_taken(&mut h, id, 40034, s, ISN + 1, 1000, 100_000);
+    assert_eq!(a.window, (100_000u32 >> 7) as u16);
+    send_plain(&mut h, 40034, s, ISN + 1001, 60_000);
+    expect_query(&mut h, id);
+    // A slow path (50 ms): 20 segments of 1000 bytes in flight, the
+    // peer's window 30 000. Two flights (40 000) less nothing unsent is
+    // under the floor: the window is PATH_FLOOR, not the 1 MB free.
+    let slow = TcpInfo {
+        snd_mss: 1000,
+        snd_cwnd: 20,
+        snd_wnd: Some(30_000),
+        notsent: 0,
+        rtt_us: 50_000,
+    };
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 1_000_000,
+            info: Some(slow),
+        },
+    ));
+    let a = out(&mut h);
+    assert_eq!(a.ack, ISN + 61_001);
+    assert_eq!(
+        u32::from(a.window) << 7,
+        passt_core::tcp::PATH_FLOOR,
+        "{a:?}"
+    );
+    // Used past half: asked again. A wider path (100 x 1000, no peer
+    // window known, 40 ms) with 50 000 bytes unsent: 200 000 - 50 000.
+    send_plain(&mut h, 40034, s, ISN + 61_001, 40_000);
+    expect_query(&mut h, id);
+    let fast = TcpInfo {
+        snd_mss: 1000,
+        snd_cwnd: 100,
+        snd_wnd: None,
+        notsent: 50_000,
+        rtt_us: 40_000,
+    };
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 1_000_000,
+            info: Some(fast),
+        },
+    ));
+    let a = out(&mut h);
+    assert_eq!((a.ack, a.window), (ISN + 101_001, (150_000u32 >> 7) as u16));
+    let edge = a.ack + (u32::from(a.window) << 7);
+    // A tighter answer never pulls the right edge back (RFC 9293
+    // §3.8.6.2.2), and the free space still bounds the window.
+    send_plain(&mut h, 40034, s, ISN + 101_001, 100_000);
+    expect_query(&mut h, id);
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 1_000_000,
+            info: Some(TcpInfo {
+                notsent: 1_000_000,
+                ..fast
+            }),
+        },
+    ));
+    let a = out(&mut h);
+    assert_eq!(a.ack, ISN + 201_001);
+    assert!(a.ack + (u32::from(a.window) << 7) >= edge, "{a:?}");
+    assert_eq!(u32::from(a.window) << 7, passt_core::tcp::PATH_FLOOR);
+    send_plain(&mut h, 40034, s, ISN + 201_001, 60_000);
+    expect_query(&mut h, id);
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 3000,
+            info: Some(fast),
+        },
+    ));
+    // Little free space: only the edge already advertised is kept.
+    let a = out(&mut h);
+    let kept = ISN + 201_001 + passt_core::tcp::PATH_FLOOR - (ISN + 261_001);
+    assert_eq!(
+        (a.ack, a.window),
+        (ISN + 261_001, kept.div_ceil(128) as u16)
+    );
+}
+
+#[test]
+fn without_tcp_info_the_window_is_the_free_space() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40035);
+    send_taken(&mut h, id, 40035, s, ISN + 1, 1000, 100_000);
+    send_plain(&mut h, 40035, s, ISN + 1001, 60_000);
+    expect_query(&mut h, id);
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 1_000_000,
+            info: None,
+        },
+    ));
+    let a = out(&mut h);
+    assert_eq!(a.window, (1_000_000u32 >> 7) as u16);
+    // An executor that cannot answer: the ACK still goes, and the window
+    // keeps the edge it had.
+    send_plain(&mut h, 40035, s, ISN + 61_001, 600_000 - 61_000);
+    expect_query(&mut h, id);
+    h.complete(Completion {
+        id,
+        res: Err(Errno(95)),
+    });
+    let a = out(&mut h);
+    assert_eq!(a.ack, ISN + 600_001);
+    assert!(u32::from(a.window) << 7 >= 1_000_000 - 600_000 + 60_000 - 128);
+}
+
+#[test]
+fn out_of_descriptors_resets_the_guest_and_leaks_nothing() {
+    const EMFILE: Errno = Errno(24);
+    // Room for three sockets and four flows: a slot or flow kept by a
+    // failed open would soon refuse the SYNs below (no `Open` at all).
+    let mut c = test_config();
+    c.limits.max_sockets = 3;
+    c.limits.max_flows = 4;
+    let mut h = Harness::new(c);
+    let (id, s) = connect(&mut h, 40036);
+    for port in 40037..40047u16 {
+        h.guest(&tcp4(GUEST4, port, REMOTE4, 80).syn().seq(5).build());
+        let (nid, _, _) = expect_open(&mut h);
+        h.complete(Completion {
+            id: nid,
+            res: Err(EMFILE),
+        });
+        assert_eq!(h.expect_op(), SockOp::Close { id: nid });
+        let r = out(&mut h);
+        assert_eq!(
+            (r.flags, r.ack, r.dport),
+            (TcpFlags::RST | TcpFlags::ACK, 6, port)
+        );
+        h.expect_no_op();
+    }
+    assert_eq!(h.t.tcp_stats().open_failed, 10);
+    assert_eq!(h.t.tcp_flows(), 1);
+    assert_eq!(h.t.tcp_stats().syn_refused, 0);
+    // The established connection goes on.
+    send_plain(&mut h, 40036, s, ISN + 1, 3);
+    assert_eq!(out(&mut h).ack, ISN + 4);
+    let _ = id;
+    // Descriptors back: the next SYN opens a connection.
+    let (id2, _) = connect(&mut h, 40050);
+    assert_ne!(id2, id);
+    assert_eq!(h.t.tcp_flows(), 2);
+}
+
+#[test]
+fn tcp_info_of_a_short_path_leaves_the_free_space() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40051);
+    send_taken(&mut h, id, 40051, s, ISN + 1, 1000, 100_000);
+    send_plain(&mut h, 40051, s, ISN + 1001, 60_000);
+    expect_query(&mut h, id);
+    // 50 x 1448 in flight over 30 us: two flights would be 145 KB, but
+    // the path sends about 48 MB in PATH_HORIZON_US; the kernel's queue
+    // may hold that much, so the 1 MB free is the window.
+    let short = TcpInfo {
+        snd_mss: 1448,
+        snd_cwnd: 50,
+        snd_wnd: Some(3 << 20),
+        notsent: 500_000,
+        rtt_us: 30,
+    };
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 1_000_000,
+            info: Some(short),
+        },
+    ));
+    let a = out(&mut h);
+    assert_eq!(a.window, (1_000_000u32 >> 7) as u16);
+    // The round trip unknown: no limit either.
+    send_plain(&mut h, 40051, s, ISN + 61_001, 600_000);
+    expect_query(&mut h, id);
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 900_000,
+            info: Some(TcpInfo { rtt_us: 0, ..short }),
+        },
+    ));
+    assert_eq!(out(&mut h).window, (900_000u32 >> 7) as u16);
 }

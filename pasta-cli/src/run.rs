@@ -63,7 +63,7 @@ use core::time::Duration;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
-use passt_core::host::exec::{id_of, SockExec};
+use passt_core::host::exec::{self, id_of, SockExec};
 use passt_core::time::Instant;
 use passt_core::{Event, Translator};
 use rustix::buffer::spare_capacity;
@@ -118,6 +118,33 @@ fn outq(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
             std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
         ))
     }
+}
+
+/// `TCP_INFO` for the socket executor (rustix has no wrapper): what the
+/// kernel tells of a connection's path, to keep the guest's window to what
+/// the path takes.
+fn tcp_info(fd: BorrowedFd<'_>) -> Result<passt_core::TcpInfo, Errno> {
+    let mut raw = [0u8; exec::TCP_INFO_LEN];
+    let mut len = raw.len() as libc::socklen_t;
+    // SAFETY: `fd` is a live descriptor borrowed for the call; the kernel
+    // writes at most `len` bytes to `raw`, which has exactly that many, and
+    // stores the length it wrote in `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            raw.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ));
+    }
+    let got = raw.get(..len as usize).unwrap_or(&raw);
+    exec::tcp_info_from_raw(got).ok_or(Errno::OPNOTSUPP)
 }
 
 /// `SO_PEEK_OFF` for the socket executor (rustix has no wrapper).
@@ -199,6 +226,7 @@ impl Driver {
         exec.set_outq_hook(outq);
         exec.set_recvmmsg_hook(crate::mmsg::recvmmsg);
         exec.set_udp_segment_hook(crate::mmsg::udp_segment);
+        exec.set_tcp_info_hook(tcp_info);
         Ok(Driver {
             t,
             tap,

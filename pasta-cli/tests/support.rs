@@ -345,13 +345,20 @@ impl<'a> Guest<'a> {
     /// As [`Guest::start_pasta`]; `pcap`: whether to capture (bulk
     /// transfers would fill the scratch directory).
     pub fn start_pasta_capturing(&mut self, args: &[&str], capture: bool) {
+        self.start_pasta_wrapped(&[], args, capture);
+    }
+
+    /// As [`Guest::start_pasta_capturing`], pasta run by `wrap` (a command
+    /// that execs the rest, e.g. `prlimit --nofile=64:64`).
+    pub fn start_pasta_wrapped(&mut self, wrap: &[&str], args: &[&str], capture: bool) {
         if let Some(i) = args.iter().position(|a| *a == "-I") {
             self.ifname = args[i + 1].to_owned();
         }
         let log = fs::File::create(self.dir.join("pasta.log")).expect("pasta log");
         let pcap = self.dir.join("pasta.pcap");
         let pcap = pcap.to_str().expect("utf-8 path");
-        let mut all = vec![PASTA, "--netns", &self.name, "-f", "-d"];
+        let mut all = wrap.to_vec();
+        all.extend_from_slice(&[PASTA, "--netns", &self.name, "-f", "-d"]);
         if capture {
             all.extend_from_slice(&["--pcap", pcap]);
         }
@@ -431,6 +438,11 @@ impl<'a> Guest<'a> {
     /// pasta's stderr so far (it runs with `-d`).
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("pasta.log")).unwrap_or_default()
+    }
+
+    /// pasta's process id, once started.
+    pub fn pasta_pid(&self) -> Option<u32> {
+        self.pasta.as_ref().map(Child::id)
     }
 
     /// Whether pasta is still running.

@@ -47,6 +47,12 @@ impl Topo {
     /// As [`Topo::new`]; with `capture`, pasta writes a pcap file of its
     /// tap traffic (`pasta.pcap` in the guest's scratch directory).
     pub(crate) fn capturing(tag: &str, pasta_args: &[&str], capture: bool) -> Topo {
+        Topo::wrapped(tag, &[], pasta_args, capture)
+    }
+
+    /// As [`Topo::capturing`], pasta run by `wrap` (see
+    /// [`Guest::start_pasta_wrapped`]).
+    pub(crate) fn wrapped(tag: &str, wrap: &[&str], pasta_args: &[&str], capture: bool) -> Topo {
         raise_nofile();
         let mut g = Guest::on_own(&format!("tcp{tag}"), HostKind::Full);
         let r = g.host().remote().expect("a remote side").to_owned();
@@ -57,7 +63,7 @@ impl Topo {
         g.prepare(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
         let mut args = vec!["--config-net"];
         args.extend_from_slice(pasta_args);
-        g.start_pasta_capturing(&args, capture);
+        g.start_pasta_wrapped(wrap, &args, capture);
         // The guest has the host's addresses (IPv6 past any DAD) and
         // routes.
         let name = g.name.clone();
@@ -520,4 +526,173 @@ fn tcp_forwarded_ports_reach_the_namespace() {
     }
     s4.join().unwrap();
     s6.join().unwrap();
+}
+
+/// Echo each connection's bytes back as they come, until end of file;
+/// connections until the listener's thread is left.
+fn streaming_echo_server(l: TcpListener) {
+    for s in l.incoming() {
+        let Ok(mut s) = s else { return };
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if s.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Send `data` on `c` and read the echo back, from a second thread so that
+/// neither side waits on the other.
+fn echo_through(c: &mut TcpStream, data: &[u8]) -> bool {
+    let mut w = c.try_clone().unwrap();
+    let d = data.to_vec();
+    let writer = thread::spawn(move || w.write_all(&d).is_ok());
+    let mut back = vec![0u8; data.len()];
+    let read = c.read_exact(&mut back).is_ok();
+    writer.join().unwrap() && read && back == data
+}
+
+/// CPU time pasta used so far, in clock ticks (utime + stime).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which ends with the last ')').
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 here.
+    f.get(11..13)
+        .map_or(0, |v| v.iter().filter_map(|x| x.parse::<u64>().ok()).sum())
+}
+
+#[test]
+fn tcp_out_of_descriptors_refuses_then_recovers() {
+    if !can_run("tcp_out_of_descriptors_refuses_then_recovers") {
+        return;
+    }
+    // pasta with 64 descriptors: its own (tap, epoll, netlink, the two
+    // listeners of -t 8140, ...) and a few dozen connections.
+    let mut t = Topo::wrapped("e", &["prlimit", "--nofile=64:64"], &["-t", "8140"], false);
+    let pid = t.g.pasta_pid().expect("pasta running");
+    let l = t
+        .spawn("r", || TcpListener::bind("198.51.100.1:5140").unwrap())
+        .join()
+        .unwrap();
+    thread::spawn(move || streaming_echo_server(l));
+    let lg = t
+        .spawn("g", || TcpListener::bind("0.0.0.0:8140").unwrap())
+        .join()
+        .unwrap();
+    thread::spawn(move || streaming_echo_server(lg));
+    let to: SocketAddr = "198.51.100.1:5140".parse().unwrap();
+
+    // Guest -> remote until pasta has no descriptor left for a socket.
+    let (mut open, refused_at) = t
+        .spawn("g", move || {
+            let mut open = Vec::new();
+            for i in 0..200u64 {
+                let start = Instant::now();
+                let why = match TcpStream::connect_timeout(&to, Duration::from_secs(8)) {
+                    Ok(mut c) => {
+                        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                        if echo_through(&mut c, &pattern(i, 100)) {
+                            open.push((i, c));
+                            continue;
+                        }
+                        "no echo".to_owned()
+                    }
+                    Err(e) => format!("{:?}", e.kind()),
+                };
+                let took = start.elapsed();
+                eprintln!("refused at connection {i}: {why} after {took:?}");
+                assert_eq!(why, "ConnectionRefused", "refusal is a reset");
+                assert!(took < Duration::from_secs(2), "refusal took {took:?}");
+                return (open, i);
+            }
+            panic!("200 connections and none refused with 64 descriptors");
+        })
+        .join()
+        .unwrap();
+    assert!(refused_at > 4, "refused at connection {refused_at}");
+
+    // Every established connection still carries data, intact.
+    let mut open = t
+        .spawn("g", move || {
+            for (i, c) in open.iter_mut() {
+                let data = pattern(*i + 1000, 200_000);
+                assert!(echo_through(c, &data), "connection {i} after the refusal");
+            }
+            open
+        })
+        .join()
+        .unwrap();
+
+    // A connection to the forwarded port waits in pasta's backlog (the
+    // kernel completed its handshake) without pasta spinning on it.
+    let inbound = t.spawn("r", || {
+        let mut c = connect("203.0.113.2:8140".parse().unwrap());
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        echo_through(&mut c, &pattern(77, 30_000))
+    });
+    thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(pid);
+    thread::sleep(Duration::from_secs(1));
+    let spent = cpu_ticks(pid) - before;
+    assert!(spent < 30, "pasta used {spent} ticks in 1 s while starved");
+    assert!(
+        !inbound.is_finished(),
+        "inbound connection served while starved"
+    );
+
+    // Half of the guest's connections closed: the waiting inbound one is
+    // accepted and echoes, and new outbound ones work again.
+    let keep = open.split_off(open.len() / 2);
+    let closed = open.len();
+    drop(open);
+    assert!(
+        inbound.join().unwrap(),
+        "inbound echo after descriptors freed"
+    );
+    let made = t
+        .spawn("g", move || {
+            let first = wait_for(
+                Duration::from_secs(10),
+                || match TcpStream::connect_timeout(&to, Duration::from_secs(8)) {
+                    Ok(mut c) => {
+                        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                        echo_through(&mut c, b"after the close").then_some(c)
+                    }
+                    Err(_) => {
+                        thread::sleep(Duration::from_millis(100));
+                        None
+                    }
+                },
+            );
+            let mut again = vec![first.expect("no new connection within 10 s of closing some")];
+            for k in 1..closed / 2 {
+                let mut c = TcpStream::connect_timeout(&to, Duration::from_secs(8))
+                    .expect("connection after descriptors freed up");
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let data = pattern(5000 + k as u64, 50_000);
+                assert!(echo_through(&mut c, &data), "new connection {k}");
+                again.push(c);
+            }
+            // The ones kept open through all of this too.
+            let mut keep = keep;
+            for (i, c) in keep.iter_mut() {
+                let data = pattern(*i + 9000, 10_000);
+                assert!(echo_through(c, &data), "kept connection {i}");
+            }
+            again.len()
+        })
+        .join()
+        .unwrap();
+    assert!(made > 1, "{made} new connections");
+    assert!(t.g.pasta_running(), "pasta exited:\n{}", t.g.log());
 }

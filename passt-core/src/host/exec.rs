@@ -24,14 +24,14 @@
 //! | op | calls |
 //! |---|---|
 //! | `Open` | `socket(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `setsockopt(SO_REUSEADDR, IPV6_V6ONLY)`, `bind`, `listen` or a non-blocking `connect` (`EINPROGRESS` is success: the outcome arrives as writability or an error), the peek-offset hook, `epoll_ctl(ADD)` |
-//! | `Accept` | `accept4(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `getsockname`, the peek-offset hook, `epoll_ctl(ADD)` |
-//! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)`, or one `sendmsg` for a run of them (below); with the queue hook, the free space as for `Query` |
-//! | `Query` | `getsockopt(SO_SNDBUF)`, the queue hook (`SIOCOUTQ`), and a zero-timeout `poll(POLLOUT)` when the buffer is nearly full |
+//! | `Accept` | `accept4(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `getsockname`, the peek-offset hook, `epoll_ctl(ADD)`; out of descriptors, `epoll_ctl(MOD)` (see below) |
+//! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)`, or one `sendmsg` for a run of them (below); on the first `Send` of a socket, with the queue hook, the free space as for `Query` |
+//! | `Query` | `getsockopt(SO_SNDBUF)`, the queue hook (`SIOCOUTQ`), the `TCP_INFO` hook, and a zero-timeout `poll(POLLOUT)` when the buffer is nearly full |
 //! | `Peek` | the peek-offset hook when the offset differs, `recvmsg(MSG_PEEK \| MSG_DONTWAIT)` into the payload areas of the slots |
 //! | `Discard` | `recv(MSG_TRUNC \| MSG_DONTWAIT)`: TCP drops the bytes without copying |
 //! | `Shutdown` | `shutdown` |
 //! | `Splice` | [`super::splice`]: `pipe2`, `fcntl(F_SETPIPE_SZ)`, `splice`, `shutdown`, `setsockopt(SO_LINGER)` |
-//! | `Close` | `epoll_ctl(DEL)`, `close`; of a socket in a running splice first `setsockopt(SO_LINGER)` on both (reset) |
+//! | `Close` | `epoll_ctl(DEL)`, `close`; of a socket in a running splice first `setsockopt(SO_LINGER)` on both (reset); `epoll_ctl(MOD)` for each muted listener |
 //!
 //! An `Open` with [`SockFlags::IN_NS`] gets its socket from the driver's
 //! namespace hook ([`SockExec::set_ns_socket_hook`]; pasta makes it on a
@@ -78,11 +78,30 @@
 //! completes with [`Done::Bytes`] and `Query` with `EOPNOTSUPP`, and the
 //! translator falls back to a fixed window.
 //!
+//! Only the first `Send` of a socket reports the space ([`Done::Sent`]);
+//! later ones complete with [`Done::Bytes`] and cost one `send` each: the
+//! translator keeps the last report and asks again ([`SockOp::Query`])
+//! when the guest has used half of the window it allowed. A `Query` also
+//! reads `TCP_INFO` through a second hook ([`SockExec::set_tcp_info_hook`],
+//! `getsockopt` of a kernel struct rustix does not wrap) and passes what it
+//! tells of the path ([`crate::TcpInfo`]) on; without the hook, or if the
+//! call fails, the answer has none and the window is the free space alone.
+//!
 //! When less than a quarter of the buffer is free, a zero-timeout
 //! `poll(POLLOUT)` follows: the kernel marks a socket found not writable
 //! so that freed space raises a writability edge (`EPOLLOUT` under
 //! `EPOLLET`), which is what reopens a window that went to zero without
 //! any write being refused.
+//!
+//! # Out of descriptors
+//!
+//! An `Open` that finds no descriptor fails with `EMFILE` (or `ENFILE`),
+//! and the translator resets the guest's connection. An `Accept` cannot
+//! refuse the peer that way: the connection stays in the listener's
+//! backlog, and a level-triggered listener would wake the loop at once,
+//! forever. So the executor mutes that listener (`epoll_ctl(MOD)` with no
+//! events) and restores every muted listener at the next `Close`, when a
+//! descriptor is free again; the pending connections are then accepted.
 //!
 //! # Short writes
 //!
@@ -94,10 +113,10 @@
 //!
 //! `Send`s to the same stream socket that follow each other in the queue
 //! (the segments of one connection in a batch from the guest) are written by
-//! one `sendmsg` with one iovec each, up to 64, and the free space is asked
-//! for once, after it. Each still gets its own completion, in order: the
-//! bytes it was given in full, [`Done::Sent`] with the free space on the last
-//! one, a short count on the one the write ended in, and `EAGAIN` after that,
+//! one `sendmsg` with one iovec each, up to 64; if it is the socket's first
+//! write, the free space is asked for once, after it. Each still gets its
+//! own completion, in order: the bytes it was given in full ([`Done::Sent`]
+//! with the free space on the last one, if asked), a short count on the one the write ended in, and `EAGAIN` after that,
 //! as if they had been written one by one.
 //!
 //! # Datagrams
@@ -138,7 +157,7 @@ use crate::batch::{SendBatch, SEND_BATCH_MAX};
 use crate::buf::{RxBatch, TxRing, TxStorage};
 use crate::time::Instant;
 use crate::{
-    Completion, Done, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec, Translator,
+    Completion, Done, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec, TcpInfo, Translator,
 };
 
 /// Sets `SO_PEEK_OFF` on a socket (supplied by the driver: needs `unsafe`).
@@ -147,6 +166,40 @@ pub type PeekOffHook = fn(BorrowedFd<'_>, i32) -> Result<(), RErrno>;
 /// Reads `SIOCOUTQ` of a stream socket: bytes in its send queue (supplied
 /// by the driver: needs `unsafe`).
 pub type OutqHook = fn(BorrowedFd<'_>) -> Result<u32, RErrno>;
+
+/// Reads `TCP_INFO` of a stream socket (supplied by the driver: needs
+/// `unsafe`).
+pub type TcpInfoHook = fn(BorrowedFd<'_>) -> Result<TcpInfo, RErrno>;
+
+/// Bytes of the Linux `struct tcp_info` a [`TcpInfoHook`] asks for: up to
+/// and including `tcpi_snd_wnd` (Linux 5.4).
+pub const TCP_INFO_LEN: usize = 232;
+
+/// The fields [`TcpInfo`] keeps, from the bytes `getsockopt(TCP_INFO)`
+/// wrote (native byte order; `raw` cut to the length the kernel returned).
+/// `None` if even the congestion window is missing; a kernel too old for
+/// `tcpi_snd_wnd` gives `snd_wnd: None`, one without `tcpi_notsent_bytes`
+/// (before 4.6) `None` as well, since the window then cannot tell queued
+/// bytes from ones in flight.
+pub fn tcp_info_from_raw(raw: &[u8]) -> Option<TcpInfo> {
+    // Offsets in `struct tcp_info` (include/uapi/linux/tcp.h).
+    const SND_MSS: usize = 16;
+    const RTT: usize = 68;
+    const SND_CWND: usize = 80;
+    const NOTSENT_BYTES: usize = 144;
+    const SND_WND: usize = 228;
+    let word = |at: usize| -> Option<u32> {
+        let b = raw.get(at..at + 4)?;
+        Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    Some(TcpInfo {
+        snd_mss: word(SND_MSS)?,
+        snd_cwnd: word(SND_CWND)?,
+        snd_wnd: word(SND_WND),
+        notsent: word(NOTSENT_BYTES)?,
+        rtt_us: word(RTT)?,
+    })
+}
 
 /// Makes a stream socket inside the guest's network namespace, for `Open`
 /// with [`SockFlags::IN_NS`] (supplied by pasta: the argument says IPv6).
@@ -166,6 +219,13 @@ const SCRATCH: usize = 16 << 20;
 const SEND_RUN: usize = 64;
 /// Peek offset unknown: use the scratch fallback.
 const NO_PEEK_OFF: u32 = u32::MAX;
+/// Most buffers of one `Peek` (the kernel's `UIO_MAXIOV`): the scratch
+/// prefix and the payload areas of up to 1023 slots, more than any tx ring
+/// of the drivers holds. Areas past it are left out (a shorter read).
+const MAX_IOV: usize = 1024;
+/// The iovec of a read of fewer slots than this (and the prefix) is a
+/// small array: room for the 64 slots the TCP handler reads at most.
+const SMALL_IOV: usize = 65;
 
 /// The epoll token of a socket.
 pub fn token_of(id: SockId) -> u64 {
@@ -202,6 +262,13 @@ pub struct SockExec {
     peek_off: Box<[u32]>,
     /// Whether the socket in each slot is a datagram (UDP or ping) one.
     dgram: Box<[bool]>,
+    /// Whether the socket in each slot has reported its free space (on its
+    /// first `Send`).
+    space_told: Box<[bool]>,
+    /// Listeners muted after an `Accept` ran out of descriptors, and how
+    /// many.
+    muted: Box<[Option<SockId>]>,
+    muted_count: u32,
     /// Scratch of every `Recv`.
     received: exec_dgram::Received,
     /// The run of datagram sends being gathered, and their results.
@@ -215,6 +282,7 @@ pub struct SockExec {
     scratch: Box<[u8]>,
     peek_hook: Option<PeekOffHook>,
     outq_hook: Option<OutqHook>,
+    info_hook: Option<TcpInfoHook>,
     ns_hook: Option<NsSocketHook>,
     /// Splices, at the slot of their `a` socket.
     splices: Box<[Option<Splice>]>,
@@ -238,6 +306,9 @@ impl SockExec {
             fds: (0..max_sockets).map(|_| None).collect(),
             peek_off: vec![NO_PEEK_OFF; max_sockets as usize].into_boxed_slice(),
             dgram: vec![false; max_sockets as usize].into_boxed_slice(),
+            space_told: vec![false; max_sockets as usize].into_boxed_slice(),
+            muted: (0..max_sockets).map(|_| None).collect(),
+            muted_count: 0,
             received: exec_dgram::Received::default(),
             batch: Box::default(),
             sent: Box::new([Err(Errno::EAGAIN); SEND_BATCH_MAX]),
@@ -247,6 +318,7 @@ impl SockExec {
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             peek_hook,
             outq_hook: None,
+            info_hook: None,
             ns_hook: None,
             splices: (0..max_sockets).map(|_| None).collect(),
             splice_at: vec![NO_SPLICE; max_sockets as usize].into_boxed_slice(),
@@ -402,6 +474,12 @@ impl SockExec {
     /// send-buffer space and `Query` works (see the module docs).
     pub fn set_outq_hook(&mut self, hook: OutqHook) {
         self.outq_hook = Some(hook);
+    }
+
+    /// Install the `TCP_INFO` hook: `Query` answers then carry what it
+    /// tells of the path (see the module docs).
+    pub fn set_tcp_info_hook(&mut self, hook: TcpInfoHook) {
+        self.info_hook = Some(hook);
     }
 
     /// Free send-buffer space of a stream socket; `None` without the hook
@@ -577,10 +655,15 @@ impl SockExec {
             &mut SendAncillaryBuffer::default(),
             SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
         );
-        let free = match sent {
-            Ok(k) if k == total => self.free_space(fd),
-            _ => None,
-        };
+        // As for a single `Send`: only a socket's first run reports the
+        // free space (later the translator asks with `Query`).
+        let slot = id.slot() as usize;
+        let first = self.space_told.get(slot).is_some_and(|t| !t);
+        let all_sent = matches!(sent, Ok(k) if k == total);
+        let free = (all_sent && first).then(|| self.free_space(fd)).flatten();
+        if let (true, Some(t)) = (all_sent, self.space_told.get_mut(slot)) {
+            *t = true;
+        }
         let (mut left, failed) = match sent {
             Ok(k) => (k, Errno::EAGAIN),
             Err(e) => (0, errno(e)),
@@ -628,10 +711,16 @@ impl SockExec {
                 id,
                 res: self.open(id, &spec).map_err(errno),
             }),
-            SockOp::Accept { listener, id } => Some(Completion {
-                id,
-                res: self.accept(listener, id).map_err(errno),
-            }),
+            SockOp::Accept { listener, id } => {
+                let res = self.accept(listener, id);
+                if matches!(res, Err(RErrno::MFILE | RErrno::NFILE)) {
+                    self.mute(listener);
+                }
+                Some(Completion {
+                    id,
+                    res: res.map_err(errno),
+                })
+            }
             SockOp::Send { id, payload } if self.is_dgram(id) => {
                 let res = match (self.fd(id), rx.span(payload)) {
                     (Some(fd), Some(bytes)) => exec_dgram::send(fd.as_fd(), bytes),
@@ -640,7 +729,8 @@ impl SockExec {
                 Some(Completion { id, res })
             }
             SockOp::Send { id, payload } => {
-                let res = match (self.fd(id), rx.span(payload)) {
+                let fd = self.fds.get(id.slot() as usize).and_then(Option::as_ref);
+                let res = match (fd, rx.span(payload)) {
                     _ if self.blocked.contains(&id.slot()) => Err(Errno::EAGAIN),
                     (Some(fd), Some(bytes)) => {
                         match net::send(fd, bytes, SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
@@ -649,12 +739,14 @@ impl SockExec {
                                     self.blocked.push(id.slot());
                                     Ok(Done::Bytes(n as u32))
                                 } else {
-                                    Ok(match self.free_space(fd.as_fd()) {
-                                        Some(free) => Done::Sent {
+                                    let told = self.space_told.get_mut(id.slot() as usize);
+                                    let first = told.is_some_and(|t| !std::mem::replace(t, true));
+                                    Ok(match first.then(|| self.free_space(fd.as_fd())) {
+                                        Some(Some(free)) => Done::Sent {
                                             bytes: n as u32,
                                             free,
                                         },
-                                        None => Done::Bytes(n as u32),
+                                        _ => Done::Bytes(n as u32),
                                     })
                                 }
                             }
@@ -686,7 +778,10 @@ impl SockExec {
                 let res = match self.fd(id) {
                     Some(fd) => self
                         .free_space(fd.as_fd())
-                        .map(|free| Done::Space { free })
+                        .map(|free| Done::Space {
+                            free,
+                            info: self.info_hook.and_then(|h| h(fd.as_fd()).ok()),
+                        })
                         .ok_or(Errno(95)), // EOPNOTSUPP
                     None => Err(Errno(9)),
                 };
@@ -715,6 +810,8 @@ impl SockExec {
                 self.unsplice(id.slot() as usize);
                 if let Some(fd) = self.fds.get_mut(id.slot() as usize).and_then(Option::take) {
                     let _ = epoll::delete(&self.epoll, &fd);
+                    drop(fd);
+                    self.unmute_all();
                 }
                 None
             }
@@ -728,6 +825,46 @@ impl SockExec {
             // Run by `run_ops` (`exec_dgram::run_recv`).
             SockOp::Recv { .. } => None,
         }
+    }
+
+    /// Stop readiness of a listener that could not accept for want of
+    /// descriptors (see the module docs).
+    fn mute(&mut self, listener: SockId) {
+        let slot = listener.slot() as usize;
+        let Some(fd) = self.fds.get(slot).and_then(Option::as_ref) else {
+            return;
+        };
+        if !matches!(self.muted.get(slot), Some(None)) {
+            return;
+        }
+        let data = epoll::EventData::new_u64(token_of(listener));
+        if epoll::modify(&self.epoll, fd, data, epoll::EventFlags::empty()).is_ok() {
+            if let Some(m) = self.muted.get_mut(slot) {
+                *m = Some(listener);
+                self.muted_count += 1;
+            }
+        }
+    }
+
+    /// A descriptor was freed: every muted listener listens again (and,
+    /// level-triggered, reports its waiting connections at once).
+    fn unmute_all(&mut self) {
+        if self.muted_count == 0 {
+            return;
+        }
+        for (slot, m) in self.muted.iter_mut().enumerate() {
+            let Some(id) = m.take() else {
+                continue;
+            };
+            let Some(fd) = self.fds.get(slot).and_then(Option::as_ref) else {
+                continue;
+            };
+            let data = epoll::EventData::new_u64(token_of(id));
+            if epoll::modify(&self.epoll, fd, data, epoll::EventFlags::IN).is_err() {
+                self.errors += 1;
+            }
+        }
+        self.muted_count = 0;
     }
 
     fn is_dgram(&self, id: SockId) -> bool {
@@ -752,6 +889,9 @@ impl SockExec {
         )?;
         if let Some(old) = slot.replace(fd) {
             let _ = epoll::delete(&self.epoll, &old);
+        }
+        if let Some(t) = self.space_told.get_mut(id.slot() as usize) {
+            *t = false;
         }
         Ok(())
     }
@@ -879,19 +1019,15 @@ impl SockExec {
         if prefix > self.scratch.len() {
             return Err(RErrno::NOBUFS);
         }
-        let mut iov: Vec<IoSliceMut<'_>> = Vec::with_capacity(into.count as usize + 1);
-        if prefix > 0 {
-            iov.push(IoSliceMut::new(&mut self.scratch[..prefix]));
-        }
-        iov.extend(tx.payload_areas(into).map(IoSliceMut::new));
-        let got = net::recvmsg(
-            fd,
-            &mut iov,
-            &mut RecvAncillaryBuffer::default(),
-            RecvFlags::PEEK | RecvFlags::DONTWAIT,
-        )?
-        .bytes;
-        drop(iov);
+        // On the stack: no allocation per read; a small array for the
+        // usual read of a few slots, so that its set-up stays cheap.
+        let prefix_area = (prefix > 0).then(|| &mut self.scratch[..prefix]);
+        let areas = tx.payload_areas(into);
+        let got = if into.count < SMALL_IOV as u32 {
+            peek_into::<SMALL_IOV>(fd.as_fd(), prefix_area, areas)?
+        } else {
+            peek_into::<MAX_IOV>(fd.as_fd(), prefix_area, areas)?
+        };
         let n = if fallback {
             if got == 0 {
                 0
@@ -956,6 +1092,30 @@ impl SockExec {
     }
 }
 
+/// `recvmsg(MSG_PEEK | MSG_DONTWAIT)` into `prefix` (if any) then `areas`,
+/// with an iovec of at most `N` buffers on the stack (areas past it are
+/// left out: a shorter read).
+fn peek_into<'a, const N: usize>(
+    fd: BorrowedFd<'_>,
+    prefix: Option<&'a mut [u8]>,
+    areas: impl Iterator<Item = &'a mut [u8]>,
+) -> Result<usize, RErrno> {
+    let mut iov: [IoSliceMut<'a>; N] = std::array::from_fn(|_| IoSliceMut::new(&mut []));
+    let mut used = 0;
+    for (v, area) in iov.iter_mut().zip(prefix.into_iter().chain(areas)) {
+        *v = IoSliceMut::new(area);
+        used += 1;
+    }
+    let iov = iov.get_mut(..used).unwrap_or_default();
+    Ok(net::recvmsg(
+        fd,
+        iov,
+        &mut RecvAncillaryBuffer::default(),
+        RecvFlags::PEEK | RecvFlags::DONTWAIT,
+    )?
+    .bytes)
+}
+
 /// An address for a socket of the given family: IPv4 addresses on IPv6
 /// sockets become v4-mapped.
 fn sock_addr(a: SocketAddr, ipv6: bool) -> SocketAddr {
@@ -973,5 +1133,46 @@ fn unmap(a: SocketAddr) -> SocketAddr {
             None => a,
         },
         _ => a,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_info_fields_come_from_their_offsets() {
+        let mut raw = [0u8; TCP_INFO_LEN];
+        for (at, v) in [
+            (16usize, 1448u32),
+            (68, 420),
+            (80, 37),
+            (144, 90_000),
+            (228, 262_144),
+        ] {
+            raw[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        let full = TcpInfo {
+            snd_mss: 1448,
+            snd_cwnd: 37,
+            snd_wnd: Some(262_144),
+            notsent: 90_000,
+            rtt_us: 420,
+        };
+        assert_eq!(tcp_info_from_raw(&raw), Some(full));
+        // Before Linux 5.4: no peer window.
+        let old = tcp_info_from_raw(&raw[..224]);
+        assert_eq!(
+            old,
+            Some(TcpInfo {
+                snd_wnd: None,
+                ..full
+            })
+        );
+        // Before 4.6 (no unsent count), or nothing at all: no answer.
+        assert_eq!(tcp_info_from_raw(&raw[..104]), None);
+        for len in 0..84 {
+            assert_eq!(tcp_info_from_raw(&raw[..len]), None);
+        }
     }
 }

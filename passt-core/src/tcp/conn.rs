@@ -125,6 +125,10 @@ pub(crate) struct Conn {
     /// allows (`seq_from_tap` plus the free space when last reported);
     /// `None` while the executor has not told it (fixed window).
     pub(crate) free_edge: Option<SeqNum>,
+    /// The window that last report allowed (`free_edge` less
+    /// `seq_from_tap` then): once the guest used half of it, the next
+    /// settled `Send`s ask for a fresh one.
+    pub(crate) free_reported: u32,
     /// The right edge of the window last advertised to the guest: later
     /// windows never end before it (RFC 9293 §3.8.6.2.2), unless the
     /// kernel refused bytes.
@@ -182,6 +186,7 @@ impl Conn {
             seq_queued: SeqNum(0),
             fin_seq: SeqNum(0),
             free_edge: None,
+            free_reported: 0,
             wnd_edge: SeqNum(0),
             sends_inflight: 0,
             dup_acks: 0,

@@ -13,9 +13,15 @@
 //!   duplicate ACK; old ones (retransmissions, keepalives) are answered with
 //!   an ACK; a partially old one is trimmed. The window we advertise is
 //!   the socket's free send-buffer space, which the executor reports with
-//!   each `Send` ([`Done::Sent`]) and on request ([`SockOp::Query`], issued
-//!   on writability while the window is small), up to [`WINDOW_TO_TAP`]
-//!   ([`WINDOW_TO_TAP`] itself from executors that do not report it). The
+//!   a `Send` ([`Done::Sent`], at least the first of a socket) and on
+//!   request ([`SockOp::Query`]: after settled `Send`s once the guest used
+//!   half of the last reported window, and on writability while the
+//!   window is small), up to [`WINDOW_TO_TAP`] ([`WINDOW_TO_TAP`] itself
+//!   from executors that do not report it). Where the answer carries
+//!   `TCP_INFO` ([`crate::TcpInfo`]), the window is also kept to what the
+//!   path will take within [`PATH_RTTS`] flights (at least
+//!   [`PATH_FLOOR`]), so that the guest's sending rate follows the real
+//!   path instead of filling the send buffer. The
 //!   right edge already advertised is kept (RFC 9293 §3.8.6.2.2), so a
 //!   full buffer closes the window only as the guest's data reaches that
 //!   edge; writability reopens it with one window update. After the kernel
@@ -155,6 +161,19 @@ use frame::Seg;
 
 /// The window we offer the guest while the kernel takes its data, in bytes.
 pub const WINDOW_TO_TAP: u32 = 4 << 20;
+/// Flights of the path (its congestion or peer window, from `TCP_INFO`)
+/// that may wait unsent in the kernel before the guest's window shrinks.
+pub const PATH_RTTS: u32 = 2;
+/// On a path with a round trip shorter than this (in microseconds), the
+/// kernel may keep what the path sends in this long instead: two flights
+/// of a fast path drain before our loop could refresh the window, and a
+/// window that small would starve the path.
+pub const PATH_HORIZON_US: u32 = 20_000;
+/// The least window a `TCP_INFO` limit leaves the guest, in bytes (if the
+/// send buffer has that much room): enough to keep a fast path busy
+/// between two refreshes, and never a zero window that no writability
+/// edge would reopen.
+pub const PATH_FLOOR: u32 = 64 << 10;
 /// Our window scale shift (RFC 7323 §2.3), when the guest offers scaling.
 const WS_TO_TAP: u8 = 7;
 /// Most tx slots one read fills.
@@ -244,6 +263,12 @@ pub struct TcpStats {
     /// Spliced connections reset for lack of progress (idle, or half-closed
     /// and idle).
     pub splice_timeouts: u64,
+    /// Sockets for guest connections that could not be made (`EMFILE`,
+    /// `ENFILE`, an immediate connect error): the guest got RST.
+    pub open_failed: u64,
+    /// Free send-buffer space asked for again after the guest used half of
+    /// the window the last answer allowed.
+    pub window_queries: u64,
 }
 
 /// A guest TCP segment with its addresses, as the dispatcher hands it over.
@@ -960,8 +985,41 @@ impl Tcp {
             let at = c.deadline();
             self.arm(at);
         }
-        self.want_ctl(fid, ConnFlags::ACK_DUE);
+        if !self.refresh_window(cx, fid) {
+            self.want_ctl(fid, ConnFlags::ACK_DUE);
+        }
         self.maybe_done(cx, fid);
+    }
+
+    /// After settled `Send`s, ask for the free space again
+    /// ([`SockOp::Query`]) if the guest used half of the window the last
+    /// report allowed; the answer sends the ACK ([`Tcp::query_done`]).
+    /// Only for executors that report the space, and not while a read of
+    /// the connection is outstanding (its completion comes first and would
+    /// be taken for the answer). `true` if the query was issued.
+    fn refresh_window(&mut self, cx: &mut Cx<'_>, fid: FlowId) -> bool {
+        if self.peek_out.is_some_and(|(f, _)| f == fid) {
+            return false;
+        }
+        let Some(c) = self.flows.get_mut(fid) else {
+            return false;
+        };
+        let Some(edge) = c.free_edge else {
+            return false;
+        };
+        if c.flags
+            .intersects(ConnFlags::QUERY_OUT | ConnFlags::SEND_BLOCKED | ConnFlags::GUEST_FIN)
+            || c.state != State::Established
+            || ahead(edge, c.seq_from_tap) >= c.free_reported / 2
+        {
+            return false;
+        }
+        if !cx.op(SockOp::Query { id: c.sock }) {
+            return false;
+        }
+        c.flags |= ConnFlags::QUERY_OUT;
+        self.stats.window_queries += 1;
+        true
     }
 
     /// Go back to the last acknowledged byte and send again (RFC 5681 §3.2
@@ -1076,8 +1134,10 @@ impl Tcp {
             return;
         };
         c.flags.remove(ConnFlags::QUERY_OUT);
-        if let Ok(Done::Space { free }) = res {
-            c.free_edge = Some(c.seq_from_tap + free);
+        if let Ok(Done::Space { free, info }) = res {
+            let w = usable_space(free, info);
+            c.free_edge = Some(c.seq_from_tap + w);
+            c.free_reported = w;
         }
         let mut what = ConnFlags::ACK_DUE;
         if c.flags.contains(ConnFlags::SEND_BLOCKED) {
@@ -1150,8 +1210,10 @@ impl Tcp {
         let (sending, querying) = self.flows.get(fid).map_or((false, false), |c| {
             (c.sends_inflight > 0, c.flags.contains(ConnFlags::QUERY_OUT))
         });
-        if querying && !sending {
-            // Issued before any read of the same call (reads come last).
+        if querying && (!sending || matches!(res, Ok(Done::Space { .. }))) {
+            // Issued before any read of the same call (reads come last). A
+            // `Space` answer is the query's even with sends still in flight
+            // (a driver that queues a tap batch's sends behind it).
             self.query_done(fid, res);
             return;
         }
@@ -1167,7 +1229,10 @@ impl Tcp {
         };
         match (c.state, res) {
             (State::Connecting, Ok(Done::Opened)) => {}
-            (State::Connecting, Err(_)) => self.close(cx, fid, true),
+            (State::Connecting, Err(_)) => {
+                self.stats.open_failed += 1;
+                self.close(cx, fid, true);
+            }
             (_, Ok(d @ (Done::Bytes(_) | Done::Sent { .. }))) if c.sends_inflight > 0 => {
                 c.sends_inflight -= 1;
                 let (n, free) = match d {
@@ -1179,6 +1244,7 @@ impl Tcp {
                     c.seq_from_tap += n.min(c.seq_queued.distance(c.seq_from_tap));
                     if let Some(free) = free {
                         c.free_edge = Some(c.seq_from_tap + free);
+                        c.free_reported = free;
                     }
                 }
                 if c.sends_inflight == 0 {
@@ -1968,6 +2034,39 @@ fn ahead(edge: SeqNum, from: SeqNum) -> u32 {
     } else {
         0
     }
+}
+
+/// The window a report of free send-buffer space allows: all of it, or,
+/// when `TCP_INFO` tells how much the path takes, what keeps the bytes
+/// waiting in the kernel (`notsent`) under [`PATH_RTTS`] flights (the
+/// congestion window, or the peer's window if smaller) or what the path
+/// sends in [`PATH_HORIZON_US`], whichever is more, but never less than
+/// [`PATH_FLOOR`]: the guest then queues only what leaves soon, instead of
+/// a whole send buffer behind a slow path. A window this limited is used up
+/// sooner, and asked for again when half of it is ([`Tcp::refresh_window`]).
+///
+/// The floor is what keeps this from stalling: nothing but the guest's own
+/// segments triggers a refresh (a timer per connection would cost a table
+/// sweep each time), so the window must stay open enough for them. A guest
+/// much faster than the path can therefore still grow the kernel's queue,
+/// by up to the floor per refresh, until the free space itself binds.
+fn usable_space(free: u32, info: Option<crate::TcpInfo>) -> u32 {
+    let Some(i) = info else {
+        return free;
+    };
+    if i.snd_mss == 0 || i.snd_cwnd == 0 || i.rtt_us == 0 {
+        return free;
+    }
+    let mut flight = u64::from(i.snd_cwnd) * u64::from(i.snd_mss);
+    if let Some(w) = i.snd_wnd {
+        flight = flight.min(u64::from(w));
+    }
+    let per_horizon = flight * u64::from(PATH_HORIZON_US) / u64::from(i.rtt_us);
+    let budget = (flight * u64::from(PATH_RTTS)).max(per_horizon);
+    let room = budget
+        .saturating_sub(u64::from(i.notsent))
+        .max(u64::from(PATH_FLOOR));
+    free.min(u32::try_from(room).unwrap_or(u32::MAX))
 }
 
 /// The window we offer the guest, in bytes: the socket's free send-buffer

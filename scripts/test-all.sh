@@ -49,7 +49,7 @@ step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "docs"
-RUSTDOCFLAGS="-D warnings" cargo doc -p passt-core --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc -p passt-core -p passt-sys --no-deps
 
 step "tests"
 cargo test --workspace

@@ -28,7 +28,6 @@
 
 mod daemon;
 mod log;
-mod mmsg;
 mod run;
 mod setup;
 mod socket;

@@ -54,17 +54,17 @@
 //! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
 //! `clock_gettime(CLOCK_MONOTONIC)`, `accept4`, `recvfrom`, `sendmsg`,
 //! `close`, `unlink` (at exit), `fcntl(F_DUPFD_CLOEXEC)`,
-//! `setsockopt(SO_PEEK_OFF, SO_SNDBUF, SO_RCVBUF)`, and the socket calls of
-//! [`passt_core::host::exec`].
+//! `setsockopt(SO_SNDBUF, SO_RCVBUF)`, and the socket calls of
+//! [`passt_core::host::exec`] with the hooks of [`passt_sys`].
 
 use core::time::Duration;
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
-use passt_core::host::exec::{self, id_of, ready_of, SockExec};
+use passt_core::host::exec::{id_of, ready_of, SockExec};
 use passt_core::time::Instant;
 use passt_core::wire::stream::{self, StreamDecoder, LEN_PREFIX};
 use passt_core::{Event, Translator};
@@ -102,73 +102,6 @@ const TOKEN_GUEST: u64 = 1;
 
 /// Events collected per `epoll_wait`.
 const EPOLL_EVENTS: usize = 256;
-
-/// `SIOCOUTQ` for the socket executor (rustix has no wrapper): bytes in a
-/// stream socket's send queue, from which the executor derives the window
-/// advertised to the guest.
-fn outq(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
-    let mut v: libc::c_int = 0;
-    // SAFETY: `fd` is a live descriptor borrowed for the call; SIOCOUTQ
-    // writes one `c_int` through the pointer, which points to `v`.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut v as *mut libc::c_int) };
-    if r == 0 {
-        Ok(u32::try_from(v).unwrap_or(0))
-    } else {
-        Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        ))
-    }
-}
-
-/// `TCP_INFO` for the socket executor (rustix has no wrapper): what the
-/// kernel tells of a connection's path, to keep the guest's window to what
-/// the path takes.
-fn tcp_info(fd: BorrowedFd<'_>) -> Result<passt_core::TcpInfo, Errno> {
-    let mut raw = [0u8; exec::TCP_INFO_LEN];
-    let mut len = raw.len() as libc::socklen_t;
-    // SAFETY: `fd` is a live descriptor borrowed for the call; the kernel
-    // writes at most `len` bytes to `raw`, which has exactly that many, and
-    // stores the length it wrote in `len`.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            raw.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if r != 0 {
-        return Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        ));
-    }
-    let got = raw.get(..len as usize).unwrap_or(&raw);
-    exec::tcp_info_from_raw(got).ok_or(Errno::OPNOTSUPP)
-}
-
-/// `SO_PEEK_OFF` for the socket executor (rustix has no wrapper).
-fn set_peek_off(fd: BorrowedFd<'_>, off: i32) -> Result<(), Errno> {
-    let v: libc::c_int = off;
-    // SAFETY: `fd` is a live descriptor borrowed for the call; the option
-    // value points to a `c_int` on our stack with its exact size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEEK_OFF,
-            (&v as *const libc::c_int).cast(),
-            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        ))
-    }
-}
 
 /// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
 pub(crate) fn now() -> Instant {
@@ -232,11 +165,7 @@ pub(crate) fn prepare(
     let ep2 = ep
         .try_clone()
         .map_err(|e| Error::io("duplicating epoll descriptor", &e))?;
-    let mut exec = SockExec::new(t.config().limits.max_sockets, ep2, Some(set_peek_off));
-    exec.set_outq_hook(outq);
-    exec.set_recvmmsg_hook(crate::mmsg::recvmmsg);
-    exec.set_udp_segment_hook(crate::mmsg::udp_segment);
-    exec.set_tcp_info_hook(tcp_info);
+    let mut exec = passt_sys::executor(t.config().limits.max_sockets, ep2);
     let mut tx = TxRing::new(TX_SLOTS, MAX_FRAME_LEN, LEN_PREFIX);
     exec.run_ops(&mut t, now(), &RxBatch::EMPTY, &mut tx);
     // No guest yet: whatever that made for one is dropped.

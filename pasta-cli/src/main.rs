@@ -36,7 +36,6 @@ mod config;
 mod daemon;
 mod fwd;
 mod log;
-mod mmsg;
 mod netlink;
 mod netns;
 mod privs;

@@ -55,15 +55,15 @@
 //!
 //! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
 //! `clock_gettime(CLOCK_MONOTONIC)`, `read`, `write`, `fcntl(F_DUPFD_CLOEXEC)`,
-//! `setsockopt(SO_PEEK_OFF)`, and the socket calls of
-//! [`passt_core::host::exec`].
+//! and the socket calls of [`passt_core::host::exec`] with the hooks of
+//! [`passt_sys`].
 
 use core::convert::Infallible;
 use core::time::Duration;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
-use passt_core::host::exec::{self, id_of, SockExec};
+use passt_core::host::exec::{id_of, SockExec};
 use passt_core::time::Instant;
 use passt_core::{Event, Translator};
 use rustix::buffer::spare_capacity;
@@ -103,72 +103,6 @@ const TOKEN_WATCH: u64 = 1 << 62;
 
 /// Events collected per `epoll_wait`.
 const EPOLL_EVENTS: usize = 256;
-
-/// `SIOCOUTQ` for the socket executor (rustix has no wrapper): bytes in a
-/// stream socket's send queue.
-fn outq(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
-    let mut v: libc::c_int = 0;
-    // SAFETY: `fd` is a live descriptor borrowed for the call; SIOCOUTQ
-    // writes one `c_int` through the pointer, which points to `v`.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut v as *mut libc::c_int) };
-    if r == 0 {
-        Ok(u32::try_from(v).unwrap_or(0))
-    } else {
-        Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        ))
-    }
-}
-
-/// `TCP_INFO` for the socket executor (rustix has no wrapper): what the
-/// kernel tells of a connection's path, to keep the guest's window to what
-/// the path takes.
-fn tcp_info(fd: BorrowedFd<'_>) -> Result<passt_core::TcpInfo, Errno> {
-    let mut raw = [0u8; exec::TCP_INFO_LEN];
-    let mut len = raw.len() as libc::socklen_t;
-    // SAFETY: `fd` is a live descriptor borrowed for the call; the kernel
-    // writes at most `len` bytes to `raw`, which has exactly that many, and
-    // stores the length it wrote in `len`.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            raw.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if r != 0 {
-        return Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        ));
-    }
-    let got = raw.get(..len as usize).unwrap_or(&raw);
-    exec::tcp_info_from_raw(got).ok_or(Errno::OPNOTSUPP)
-}
-
-/// `SO_PEEK_OFF` for the socket executor (rustix has no wrapper).
-fn set_peek_off(fd: BorrowedFd<'_>, off: i32) -> Result<(), Errno> {
-    let v: libc::c_int = off;
-    // SAFETY: `fd` is a live descriptor borrowed for the call; the option
-    // value points to a `c_int` on our stack with its exact size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEEK_OFF,
-            (&v as *const libc::c_int).cast(),
-            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        ))
-    }
-}
 
 /// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
 pub(crate) fn now() -> Instant {
@@ -222,11 +156,7 @@ impl Driver {
         let ep2 = ep
             .try_clone()
             .map_err(|e| Error::msg(format!("duplicating epoll descriptor: {e}")))?;
-        let mut exec = SockExec::new(t.config().limits.max_sockets, ep2, Some(set_peek_off));
-        exec.set_outq_hook(outq);
-        exec.set_recvmmsg_hook(crate::mmsg::recvmmsg);
-        exec.set_udp_segment_hook(crate::mmsg::udp_segment);
-        exec.set_tcp_info_hook(tcp_info);
+        let exec = passt_sys::executor(t.config().limits.max_sockets, ep2);
         Ok(Driver {
             t,
             tap,

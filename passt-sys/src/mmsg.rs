@@ -20,7 +20,7 @@ use rustix::io::Errno;
 /// `recvmmsg(2)` for the socket executor (rustix has no wrapper): up to
 /// [`RECV_MAX`] datagrams with one call, message `i` into `bufs[i]`, its
 /// real length (`MSG_TRUNC`) and sender into `meta[i]`.
-pub(crate) fn recvmmsg(
+pub fn recvmmsg(
     fd: BorrowedFd<'_>,
     bufs: &mut [IoSliceMut<'_>],
     meta: &mut [RecvMeta],
@@ -76,7 +76,7 @@ pub(crate) fn recvmmsg(
 /// `setsockopt(SOL_UDP, UDP_SEGMENT)` for the socket executor (rustix has
 /// no wrapper): the segment size of UDP generic segmentation offload,
 /// udp(7); 0 turns it off.
-pub(crate) fn udp_segment(fd: BorrowedFd<'_>, size: u16) -> Result<(), Errno> {
+pub fn udp_segment(fd: BorrowedFd<'_>, size: u16) -> Result<(), Errno> {
     // From <linux/udp.h>; the libc crate has them for uclibc only.
     const SOL_UDP: libc::c_int = 17;
     const UDP_SEGMENT: libc::c_int = 103;

@@ -1,0 +1,103 @@
+//! The socket calls the drivers need and rustix does not wrap safely, as
+//! hooks for passt-core's socket executor ([`SockExec`]).
+//!
+//! passt-core is `#![forbid(unsafe_code)]`: where rustix has no safe call,
+//! the executor takes a function from its driver instead. This crate holds
+//! those functions once for both drivers (`passt` and `pasta`), each one
+//! `unsafe` call with its `SAFETY` argument:
+//!
+//! | hook | call | what the executor does with it |
+//! |---|---|---|
+//! | [`set_peek_off`] | `setsockopt(SO_PEEK_OFF)` | peeks host data from the first byte not yet sent to the guest |
+//! | [`outq`] | `ioctl(SIOCOUTQ)` | free send-buffer space: the window offered to the guest |
+//! | [`tcp_info`] | `getsockopt(TCP_INFO)` | the path's rate, to keep that window to what the path takes |
+//! | [`mmsg::recvmmsg`] | `recvmmsg(2)` | many datagrams per call |
+//! | [`mmsg::udp_segment`] | `setsockopt(UDP_SEGMENT)` | a run of equal datagrams as one send |
+//!
+//! [`executor`] makes a [`SockExec`] with all of them installed.
+
+#![deny(missing_docs)]
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use passt_core::host::exec::{self, SockExec};
+use rustix::io::Errno;
+
+pub mod mmsg;
+
+/// A socket executor for `max_sockets` sockets registered with `epoll`,
+/// with every hook of this crate installed.
+pub fn executor(max_sockets: u32, epoll: OwnedFd) -> SockExec {
+    let mut exec = SockExec::new(max_sockets, epoll, Some(set_peek_off));
+    exec.set_outq_hook(outq);
+    exec.set_recvmmsg_hook(mmsg::recvmmsg);
+    exec.set_udp_segment_hook(mmsg::udp_segment);
+    exec.set_tcp_info_hook(tcp_info);
+    exec
+}
+
+/// `SIOCOUTQ` for the socket executor (rustix has no wrapper): bytes in a
+/// stream socket's send queue.
+pub fn outq(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
+    let mut v: libc::c_int = 0;
+    // SAFETY: `fd` is a live descriptor borrowed for the call; SIOCOUTQ
+    // writes one `c_int` through the pointer, which points to `v`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut v as *mut libc::c_int) };
+    if r == 0 {
+        Ok(u32::try_from(v).unwrap_or(0))
+    } else {
+        Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ))
+    }
+}
+
+/// `TCP_INFO` for the socket executor (rustix has no wrapper): what the
+/// kernel tells of a connection's path, to keep the guest's window to what
+/// the path takes.
+pub fn tcp_info(fd: BorrowedFd<'_>) -> Result<passt_core::TcpInfo, Errno> {
+    let mut raw = [0u8; exec::TCP_INFO_LEN];
+    let mut len = raw.len() as libc::socklen_t;
+    // SAFETY: `fd` is a live descriptor borrowed for the call; the kernel
+    // writes at most `len` bytes to `raw`, which has exactly that many, and
+    // stores the length it wrote in `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            raw.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ));
+    }
+    let got = raw.get(..len as usize).unwrap_or(&raw);
+    exec::tcp_info_from_raw(got).ok_or(Errno::OPNOTSUPP)
+}
+
+/// `SO_PEEK_OFF` for the socket executor (rustix has no wrapper).
+pub fn set_peek_off(fd: BorrowedFd<'_>, off: i32) -> Result<(), Errno> {
+    let v: libc::c_int = off;
+    // SAFETY: `fd` is a live descriptor borrowed for the call; the option
+    // value points to a `c_int` on our stack with its exact size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEEK_OFF,
+            (&v as *const libc::c_int).cast(),
+            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ))
+    }
+}

@@ -14,7 +14,7 @@
 //! `splice(pipe → dst)`, both `SPLICE_F_MOVE | SPLICE_F_NONBLOCK`, until
 //! neither moves anything. Both sockets stay in the driver's epoll set,
 //! edge-triggered (as the executor registers every connected socket); a
-//! readiness pumps only what it concerns ([`Wake`]): readability (or end
+//! readiness pumps only what it concerns (`Wake`): readability (or end
 //! of file) of a socket the direction from it, writability the direction
 //! toward it. So a direction that stopped because its pipe was full (the
 //! destination would not take more: backpressure, we read no further from
@@ -34,8 +34,8 @@
 //! closes both sockets. An error or hang-up readiness also reads
 //! `SO_ERROR` of both sockets: a reset of a socket that no direction reads
 //! or writes at the moment (its own direction ended, nothing queued for
-//! it) is found there. [`Splice::progress`] answers the translator's
-//! progress checks (idle timeouts), and [`abort`] is the reset of a splice
+//! it) is found there. `Splice::progress` answers the translator's
+//! progress checks (idle timeouts), and `abort` is the reset of a splice
 //! the translator gives up.
 //!
 //! Syscalls: `pipe2`, `fcntl(F_SETPIPE_SZ, F_GETPIPE_SZ)`, `splice`,

@@ -1801,6 +1801,52 @@ fn window_is_asked_for_again_only_when_half_used() {
     assert_eq!(h.t.tcp_stats().window_queries, 1);
 }
 
+/// A driver may queue a tap batch's `Send`s behind an outstanding window
+/// `Query`: its `Space` answer then arrives while sends are in flight, and
+/// is still the query's (not lost, leaving the query outstanding forever).
+#[test]
+fn a_space_answer_with_sends_in_flight_is_the_querys() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40037);
+    send_taken(&mut h, id, 40037, s, ISN + 1, 1000, 100_000);
+    send_plain(&mut h, 40037, s, ISN + 1001, 60_000);
+    expect_query(&mut h, id);
+    // More data before the answer: its Send is queued behind the Query.
+    let more = vec![b'z'; 1000];
+    h.guest(
+        &tcp4(GUEST4, 40037, REMOTE4, 80)
+            .seq(ISN + 61_001)
+            .ack(s)
+            .payload(&more)
+            .build(),
+    );
+    match h.expect_op() {
+        SockOp::Send { id: i, payload } => assert_eq!((i, payload.len), (id, 1000)),
+        op => panic!("expected Send, got {op:?}"),
+    }
+    h.complete(ok(
+        id,
+        Done::Space {
+            free: 500_000,
+            info: None,
+        },
+    ));
+    h.complete(ok(id, Done::Bytes(1000)));
+    // The last ACK covers everything and opens the window the answer gave
+    // (500 000 from byte 61 001; 1000 of it used since).
+    let mut last = None;
+    while let Some(f) = h.to_guest.pop_front() {
+        h.to_guest_offload.pop_front();
+        last = Some(parse_tcp(&f));
+    }
+    let a = last.expect("an ACK");
+    assert_eq!(a.ack, ISN + 62_001);
+    assert_eq!(u32::from(a.window) << 7, 499_072, "{a:?}");
+    // The query is over: using half of the new window asks again.
+    send_plain(&mut h, 40037, s, ISN + 62_001, 260_000);
+    expect_query(&mut h, id);
+}
+
 #[test]
 fn tcp_info_keeps_the_window_to_what_the_path_takes() {
     let mut h = Harness::new(test_config());

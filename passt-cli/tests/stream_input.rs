@@ -392,3 +392,103 @@ fn a_slow_guest_reads_every_record_whole_and_in_order_after_short_writes() {
     arp_exchange(&mut link);
     assert!(p.running());
 }
+
+/// Record length of one of the slow-guest test's datagrams.
+const DATAGRAM_RECORD: usize = 4 + 14 + 20 + 8 + DATAGRAM_LEN;
+
+/// Send datagrams `seqs` to passt's forwarded `port`, each once passt has
+/// read the one before.
+fn send_paced(port: u16, seqs: core::ops::Range<u32>) {
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for seq in seqs {
+        tx.send_to(&payload(seq), ("127.0.0.1", port)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while udp_rx_queue(port).is_some_and(|q| q > 0) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+}
+
+/// A free UDP port on loopback (for `-u`).
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_guest_that_stops_sending_while_passt_waits_to_write_costs_no_cpu() {
+    let port = free_udp_port();
+    let port_s = port.to_string();
+    let mut p = Passt::start("halfclose", &args(&["-u", &port_s]));
+    let mut link = p.connect();
+    arp_exchange(&mut link);
+    // More than passt's send buffer: passt waits for room to write.
+    send_paced(port, 0..200);
+    std::thread::sleep(Duration::from_millis(200));
+    let queued = rustix::io::ioctl_fionread(&link.0).unwrap() as usize;
+    assert!(queued < 200 * DATAGRAM_RECORD, "{queued} bytes queued");
+
+    // The guest shuts down its sending side but still reads: passt has
+    // nothing to do until there is room, and must not spin meanwhile.
+    link.0.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = p.cpu_ticks().expect("passt's CPU time");
+    std::thread::sleep(Duration::from_secs(1));
+    let t1 = p.cpu_ticks().expect("passt's CPU time");
+    assert!(t1 - t0 < 30, "passt used {} ticks in 1 s", t1 - t0);
+
+    // Everything passt held still arrives, whole and in order.
+    let mut seq = 0;
+    while let Some(f) = link.recv() {
+        let (_, l3) = EthernetRepr::parse(&f).unwrap();
+        let (_, l4) = Ipv4Repr::parse(l3, true).unwrap();
+        let udp = UdpRepr::parse(l4, None, false).unwrap();
+        assert!(udp.payload == payload(seq), "datagram {seq}");
+        seq += 1;
+        if seq == 200 {
+            break;
+        }
+    }
+    assert_eq!(seq, 200, "{}", p.log());
+    drop(link);
+    log_with(&p, "guest disconnected");
+    let mut link = p.connect();
+    arp_exchange(&mut link);
+    assert!(p.running());
+}
+
+#[test]
+fn a_guest_gone_in_the_middle_of_a_record_to_it_leaves_the_next_one_a_clean_stream() {
+    let port = free_udp_port();
+    let port_s = port.to_string();
+    let mut p = Passt::start("gonemid", &args(&["-u", &port_s]));
+    let mut link = p.connect();
+    arp_exchange(&mut link);
+    send_paced(port, 0..200);
+    std::thread::sleep(Duration::from_millis(200));
+    // Read one record and a half, then go away with passt's ring full.
+    assert!(link.recv().is_some());
+    let mut half = vec![0u8; DATAGRAM_RECORD / 2];
+    link.0.read_exact(&mut half).unwrap();
+    drop(link);
+    log_with(&p, "guest connection reset");
+
+    // The next guest starts from the beginning of a record: its ARP
+    // reply first, then new datagrams, whole.
+    let mut link = p.connect();
+    arp_exchange(&mut link);
+    send_paced(port, 1000..1010);
+    for seq in 1000..1010 {
+        let f = link.recv().expect("datagram");
+        let (_, l3) = EthernetRepr::parse(&f).unwrap();
+        let (ip, l4) = Ipv4Repr::parse(l3, true).unwrap();
+        assert_eq!(ip.dst, GUEST);
+        let pseudo = checksum::pseudo_header_v4(ip.src, ip.dst, ip_proto::UDP, l4.len() as u16);
+        let udp = UdpRepr::parse(l4, Some(pseudo), false).expect("UDP checksum");
+        assert!(udp.payload == payload(seq), "datagram {seq}");
+    }
+    assert!(p.running());
+}

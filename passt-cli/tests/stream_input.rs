@@ -249,13 +249,15 @@ fn garbage_frames_and_a_client_gone_mid_record_leave_the_daemon_serving() {
 struct SlowReader<'a> {
     inner: &'a mut std::os::unix::net::UnixStream,
     chunk: usize,
+    /// Pause 1 ms after this many reads.
+    every: usize,
     calls: usize,
 }
 
 impl Read for SlowReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.calls += 1;
-        if self.calls % 64 == 0 {
+        if self.calls % self.every == 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
         let n = buf.len().min(self.chunk);
@@ -341,6 +343,7 @@ fn a_slow_guest_reads_every_record_whole_and_in_order_after_short_writes() {
     let mut r = SlowReader {
         inner: &mut link.0,
         chunk: 1500,
+        every: 64,
         calls: 0,
     };
     let mut got = 0u32;
@@ -524,4 +527,69 @@ fn megabytes_of_largest_records_between_requests_keep_the_stream_in_step() {
     }
     writer.join().unwrap();
     assert!(!p.log().contains("reset"), "{}", p.log());
+}
+
+/// The `i`-th address of a long ARP burst (198.18.0.0/15, never the
+/// guest's).
+fn asked_wide(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0xc612_0000 + i)
+}
+
+#[test]
+fn requests_read_while_the_guest_drains_slowly_are_all_answered_in_order() {
+    const REQUESTS: u32 = 40_000;
+    let port = free_udp_port();
+    let port_s = port.to_string();
+    let mut p = Passt::start("drain", &args(&["-u", &port_s]));
+    let mut link = p.connect();
+    arp_exchange(&mut link);
+    // passt's send buffer full, the rest of 200 datagrams in its ring.
+    send_paced(port, 0..200);
+    std::thread::sleep(Duration::from_millis(200));
+    // A long burst of requests behind it, from a thread (passt reads them
+    // as room appears toward the guest).
+    let mut s = Vec::new();
+    for i in 0..REQUESTS {
+        s.extend(record(&arp_request(GUEST_MAC, GUEST, asked_wide(i))));
+    }
+    // A guest with a large send buffer: each of passt's reads may take
+    // as much as its receive buffer holds.
+    rustix::net::sockopt::set_socket_send_buffer_size(&link.0, 4 << 20).unwrap();
+    let mut w = link.0.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        w.write_all(&s).unwrap();
+    });
+    // The guest drains slowly: passt resumes reading only once it has
+    // written what it held, then answers behind the datagrams.
+    let mut r = SlowReader {
+        inner: &mut link.0,
+        chunk: 1000,
+        every: 64,
+        calls: 0,
+    };
+    let (mut udp, mut arp) = (0u32, 0u32);
+    while udp < 200 || arp < REQUESTS {
+        let mut len = [0u8; 4];
+        if r.read_exact(&mut len).is_err() {
+            break;
+        }
+        let mut f = vec![0u8; u32::from_be_bytes(len) as usize];
+        r.read_exact(&mut f).expect("the rest of a record");
+        if f.len() == 42 {
+            check_arp_reply(&f, asked_wide(arp));
+            arp += 1;
+        } else {
+            assert_eq!(f.len() + 4, DATAGRAM_RECORD, "a cut record");
+            let (_, l3) = EthernetRepr::parse(&f).unwrap();
+            let (_, l4) = Ipv4Repr::parse(l3, true).unwrap();
+            let d = UdpRepr::parse(l4, None, false).unwrap();
+            assert!(d.payload == payload(udp), "datagram {udp}");
+            udp += 1;
+        }
+    }
+    assert_eq!((udp, arp), (200, REQUESTS), "{}", p.log());
+    writer.join().unwrap();
+    assert!(!p.log().contains("reset"), "{}", p.log());
+    assert!(p.running());
 }

@@ -528,8 +528,13 @@ impl Driver {
         let Some(fd) = &self.guest else {
             return Ok(());
         };
+        // Not `RDHUP` while blocked: a guest that shut down its sending
+        // side but reads would make it ready all along (level-triggered)
+        // and the loop would spin until there is room. Its end of stream
+        // is seen by the next read; a closed connection still reports
+        // `HUP`.
         let flags = if blocked {
-            epoll::EventFlags::OUT | epoll::EventFlags::RDHUP
+            epoll::EventFlags::OUT
         } else {
             epoll::EventFlags::IN | epoll::EventFlags::RDHUP
         };

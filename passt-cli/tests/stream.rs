@@ -20,8 +20,8 @@ use passt_core::wire::{checksum, ip_proto};
 
 use crate::support::{run, wait_for, Link, Passt, Scratch, PASST};
 
-const GUEST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-const GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+pub(crate) const GUEST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+pub(crate) const GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
 
 /// The addresses every test gives passt, so that the host's do not matter.
@@ -37,14 +37,14 @@ const ADDRS: [&str; 9] = [
     "example.com",
 ];
 
-fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = ADDRS.to_vec();
     v.extend_from_slice(extra);
     v
 }
 
 /// Ask for the gateway's MAC address and check the answer.
-fn arp_exchange(link: &mut Link) {
+pub(crate) fn arp_exchange(link: &mut Link) {
     link.send(&arp_request(GUEST_MAC, GUEST, GW));
     let f = link.recv_type(ethertype::ARP).expect("ARP reply");
     let (eth, body) = EthernetRepr::parse(&f).unwrap();
@@ -56,7 +56,7 @@ fn arp_exchange(link: &mut Link) {
 }
 
 /// A DHCP message from the guest (0.0.0.0:68 to 255.255.255.255:67).
-fn dhcp(kind: DhcpMessageType, xid: u32, requested: Option<Ipv4Addr>) -> Vec<u8> {
+pub(crate) fn dhcp(kind: DhcpMessageType, xid: u32, requested: Option<Ipv4Addr>) -> Vec<u8> {
     let mut buf = vec![0u8; 576];
     let mut b = DhcpBuilder::new(&mut buf).unwrap();
     b.header.op = BOOTREQUEST;
@@ -85,7 +85,10 @@ fn dhcp(kind: DhcpMessageType, xid: u32, requested: Option<Ipv4Addr>) -> Vec<u8>
 
 /// The DHCP reply in a frame, with checksums verified: (type, yiaddr,
 /// router, DNS, search list present).
-fn dhcp_reply(f: &[u8], xid: u32) -> (DhcpMessageType, Ipv4Addr, Vec<u8>, Vec<u8>, bool) {
+pub(crate) fn dhcp_reply(
+    f: &[u8],
+    xid: u32,
+) -> (DhcpMessageType, Ipv4Addr, Vec<u8>, Vec<u8>, bool) {
     let (eth, payload) = EthernetRepr::parse(f).unwrap();
     assert_eq!(eth.src, DEFAULT_OUR_MAC);
     let (ip, l4) = Ipv4Repr::parse(payload, true).expect("IPv4 header checksum");

@@ -122,6 +122,22 @@ impl Passt {
         Link::connect(&self.sock)
     }
 
+    /// passt's process ID.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// CPU time passt has used so far, in clock ticks (user plus system,
+    /// from `/proc/PID/stat`).
+    pub fn cpu_ticks(&self) -> Option<u64> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        // Fields after the command name (which may hold spaces); utime and
+        // stime are the 14th and 15th fields of the line.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    }
+
     /// Whether passt is still running.
     pub fn running(&mut self) -> bool {
         self.child

@@ -1,8 +1,10 @@
 //! passt end to end: the daemon on its socket with the test as the guest
-//! (`stream`), a real Linux guest under qemu (`vm`), and the relay helper
+//! (`stream`, and bad or awkward input on that socket in `stream_input`),
+//! a real Linux guest under qemu (`vm`), and the relay helper
 //! with a namespace's kernel as the guest (`relay`).
 
 mod relay;
 mod stream;
+mod stream_input;
 mod support;
 mod vm;

@@ -294,3 +294,121 @@ fn steady_tcp_data_allocates_nothing() {
         "a data segment and an ACK per round"
     );
 }
+
+/// Datagrams of one guest flow in a batch of frames, in [`executor_udp_rounds`].
+#[cfg(feature = "host")]
+const FLOW_BATCH: usize = 8;
+
+/// Steady UDP traffic through the [`SockExec`](passt_core::host::exec::SockExec)
+/// on real loopback sockets: each round the guest sends [`FLOW_BATCH`]
+/// datagrams to the host's loopback (through `map_host_loopback`, one
+/// `sendmmsg` or segmented send), a host socket reads and answers each, and
+/// the answers come back through epoll, `Recv` and the translator as frames
+/// to the guest. `setup` installs the executor's hooks. Returns the
+/// allocations counted over the last `rounds - warm_up` rounds.
+#[cfg(feature = "host")]
+fn executor_udp_rounds(
+    setup: impl FnOnce(&mut passt_core::host::exec::SockExec),
+    warm_up: u64,
+    rounds: u64,
+) -> u64 {
+    use passt_core::host::exec::{id_of, SockExec};
+    use passt_core::testing::build::{GUEST4, GW4};
+    use rustix::event::epoll;
+    use std::net::UdpSocket;
+
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut t = Translator::new(test_config(), Instant::ZERO).unwrap();
+    let mut tx = TxRing::new(256, 2048, 4);
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
+    let max = t.config().limits.max_sockets;
+    let mut exec = SockExec::new(max, ep.try_clone().unwrap(), None);
+    setup(&mut exec);
+    // Every payload and frame built before counting: the guest's
+    // datagrams (equal lengths, so a segmenting executor sends them as
+    // one) and the host's answers (long enough that no frame is padded).
+    let ask: Vec<[u8; 24]> = (0..FLOW_BATCH as u8)
+        .map(|k| b"guest datagram #.......!".map(|c| if c == b'#' { b'a' + k } else { c }))
+        .collect();
+    let answer: Vec<[u8; 26]> = (0..FLOW_BATCH as u8)
+        .map(|k| b"host answers datagram #..!".map(|c| if c == b'#' { b'a' + k } else { c }))
+        .collect();
+    let mut arena = Vec::new();
+    let mut descs = Vec::new();
+    for a in &ask {
+        let f = udp4(GUEST4, 40000, GW4, port, a);
+        descs.push(FrameDesc::new(arena.len() as u32, f.len() as u32));
+        arena.extend_from_slice(&f);
+    }
+    let mut events = [epoll::Event {
+        flags: epoll::EventFlags::empty(),
+        data: epoll::EventData::new_u64(0),
+    }; 8];
+    let timeout = rustix::time::Timespec {
+        tv_sec: 5,
+        tv_nsec: 0,
+    };
+    let mut buf = [0u8; 64];
+    let mut before = allocs();
+
+    for round in 0..rounds {
+        if round == warm_up {
+            before = allocs();
+        }
+        let now = Instant::from_nanos((round + 1) * 1_000_000);
+        let rx = RxBatch::new(&arena, &descs).unwrap();
+        t.handle_tap(now, &rx, &mut tx);
+        exec.run_ops(&mut t, now, &rx, &mut tx);
+        assert_eq!(exec.errors, 0);
+        // The host side: every datagram, in order, answered in turn.
+        for (a, b) in ask.iter().zip(&answer) {
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], a, "round {round}");
+            assert_eq!(from.ip(), std::net::Ipv4Addr::LOCALHOST);
+            server.send_to(b, from).unwrap();
+        }
+        // The answers, as frames from GW4:port to GUEST4:40000.
+        let mut got = 0;
+        while got < FLOW_BATCH {
+            let n = epoll::wait(&ep, &mut events[..], Some(&timeout)).unwrap();
+            assert!(n > 0, "round {round}: no answer within 5 s");
+            for ev in &events[..n] {
+                let (flags, data) = (ev.flags, ev.data);
+                let id = id_of(data.u64()).unwrap();
+                exec.ready(&mut t, now, id, flags, &mut tx);
+            }
+            exec.run_ops(&mut t, now, &RxBatch::EMPTY, &mut tx);
+            for f in tx.iter() {
+                let f = f.frame;
+                let want = answer.get(got).unwrap();
+                assert_eq!(f.len(), 14 + 20 + 8 + want.len(), "round {round}");
+                assert_eq!(&f[26..30], &GW4.octets());
+                assert_eq!(&f[30..34], &GUEST4.octets());
+                assert_eq!(&f[34..38], &[(port >> 8) as u8, port as u8, 0x9c, 0x40]);
+                assert_eq!(&f[42..], want, "round {round}");
+                got += 1;
+            }
+            tx.clear();
+            while t.poll_event().is_some() {}
+        }
+        t.handle_timeout(now, &mut tx);
+        assert_eq!(tx.len(), 0);
+    }
+    let after = allocs();
+    let s = t.stats();
+    let n = rounds * FLOW_BATCH as u64;
+    assert_eq!((s.udp.to_guest, s.drops.iter().sum::<u64>()), (n, 0));
+    after - before
+}
+
+#[cfg(feature = "host")]
+#[test]
+fn executor_udp_batches_allocate_nothing() {
+    // sendmmsg for the guest's datagrams, recvfrom for the host's.
+    let n = executor_udp_rounds(|_| {}, 10, 110);
+    assert_eq!(n, 0, "allocations on the executor's datagram path");
+}

@@ -166,6 +166,9 @@ const SCRATCH: usize = 16 << 20;
 const SEND_RUN: usize = 64;
 /// Peek offset unknown: use the scratch fallback.
 const NO_PEEK_OFF: u32 = u32::MAX;
+/// Most payload areas one `Peek` reads into (the translator asks for at
+/// most 64); the `iovec`s, with the skipped prefix's, are on the stack.
+const PEEK_AREAS: usize = 128;
 
 /// The epoll token of a socket.
 pub fn token_of(id: SockId) -> u64 {
@@ -879,19 +882,30 @@ impl SockExec {
         if prefix > self.scratch.len() {
             return Err(RErrno::NOBUFS);
         }
-        let mut iov: Vec<IoSliceMut<'_>> = Vec::with_capacity(into.count as usize + 1);
+        // No allocation: the skipped prefix (if any), then up to
+        // `PEEK_AREAS` payload areas (a shorter read if there are more).
+        let mut iov: [IoSliceMut<'_>; PEEK_AREAS + 1] =
+            core::array::from_fn(|_| IoSliceMut::new(&mut []));
+        let mut k = 0;
         if prefix > 0 {
-            iov.push(IoSliceMut::new(&mut self.scratch[..prefix]));
+            if let (Some(v), Some(s)) = (iov.first_mut(), self.scratch.get_mut(..prefix)) {
+                *v = IoSliceMut::new(s);
+                k = 1;
+            }
         }
-        iov.extend(tx.payload_areas(into).map(IoSliceMut::new));
+        for area in tx.payload_areas(into).take(PEEK_AREAS) {
+            if let Some(v) = iov.get_mut(k) {
+                *v = IoSliceMut::new(area);
+                k += 1;
+            }
+        }
         let got = net::recvmsg(
             fd,
-            &mut iov,
+            iov.get_mut(..k).unwrap_or(&mut []),
             &mut RecvAncillaryBuffer::default(),
             RecvFlags::PEEK | RecvFlags::DONTWAIT,
         )?
         .bytes;
-        drop(iov);
         let n = if fallback {
             if got == 0 {
                 0

@@ -511,3 +511,115 @@ fn executor_udp_segmented_batches_allocate_nothing() {
     );
     assert_eq!(n, 0, "allocations on the executor's segmented path");
 }
+
+/// The payload of a TCP/IPv4 frame to the guest (no IP options).
+#[cfg(feature = "host")]
+fn tcp4_payload(frame: &[u8]) -> &[u8] {
+    let doff = usize::from(frame[14 + 20 + 12] >> 4) * 4;
+    &frame[14 + 20 + doff..]
+}
+
+#[cfg(feature = "host")]
+#[test]
+fn executor_tcp_data_allocates_nothing() {
+    use passt_core::host::exec::{id_of, SockExec};
+    use passt_core::testing::build::{parse_tcp, tcp4, GUEST4, GW4};
+    use rustix::event::epoll;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    // Steady TCP data both ways through the executor on a loopback
+    // connection: each round the host writes 100 bytes, which reach the
+    // guest through epoll and `Peek`, and the guest acknowledges them with
+    // 64 bytes of its own, written to the host's socket by a `Send`.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut t = Translator::new(test_config(), Instant::ZERO).unwrap();
+    let mut tx = TxRing::new(256, 2048, 4);
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
+    let max = t.config().limits.max_sockets;
+    let mut exec = SockExec::new(max, ep.try_clone().unwrap(), None);
+    let mut events = [epoll::Event {
+        flags: epoll::EventFlags::empty(),
+        data: epoll::EventData::new_u64(0),
+    }; 8];
+    let timeout = rustix::time::Timespec {
+        tv_sec: 5,
+        tv_nsec: 0,
+    };
+    let now = Instant::from_nanos(1_000_000);
+    let mut wake = |t: &mut Translator, exec: &mut SockExec, tx: &mut TxRing| {
+        let n = epoll::wait(&ep, &mut events[..], Some(&timeout)).unwrap();
+        assert!(n > 0, "no readiness within 5 s");
+        for ev in &events[..n] {
+            let (flags, data) = (ev.flags, ev.data);
+            exec.ready(t, now, id_of(data.u64()).unwrap(), flags, tx);
+        }
+        exec.run_ops(t, now, &RxBatch::EMPTY, tx);
+    };
+    let one = |f: &[u8]| (f.to_vec(), vec![FrameDesc::new(0, f.len() as u32)]);
+
+    // Handshake, allocations allowed: SYN, the connect, SYN-ACK, ACK.
+    let (a, d) = one(&tcp4(GUEST4, 40000, GW4, port).syn().seq(100).build());
+    let rx = RxBatch::new(&a, &d).unwrap();
+    t.handle_tap(now, &rx, &mut tx);
+    exec.run_ops(&mut t, now, &rx, &mut tx);
+    let (mut server, _) = listener.accept().unwrap();
+    while tx.is_empty() {
+        wake(&mut t, &mut exec, &mut tx);
+    }
+    let synack = parse_tcp(tx.front().unwrap().frame);
+    assert_eq!((synack.sport, synack.dport, synack.ack), (port, 40000, 101));
+    let s = synack.seq + 1;
+    tx.clear();
+    let (a, d) = one(&tcp4(GUEST4, 40000, GW4, port).seq(101).ack(s).build());
+    let rx = RxBatch::new(&a, &d).unwrap();
+    t.handle_tap(now, &rx, &mut tx);
+    exec.run_ops(&mut t, now, &rx, &mut tx);
+    tx.clear();
+
+    const ROUNDS: u32 = 120;
+    const WARM_UP: u32 = 20;
+    // The guest's segments, built before counting: 64 bytes of data each,
+    // acknowledging the host's 100 bytes of the same round.
+    let guest: Vec<_> = (0..ROUNDS)
+        .map(|r| {
+            one(&tcp4(GUEST4, 40000, GW4, port)
+                .seq(101 + r * 64)
+                .ack(s + (r + 1) * 100)
+                .payload(&[r as u8; 64])
+                .build())
+        })
+        .collect();
+    let mut before = allocs();
+    for (r, (a, d)) in (0..ROUNDS).zip(&guest) {
+        if r == WARM_UP {
+            before = allocs();
+        }
+        let byte = 0x80 | r as u8;
+        server.write_all(&[byte; 100]).unwrap();
+        let mut got = 0;
+        while got < 100 {
+            wake(&mut t, &mut exec, &mut tx);
+            for f in tx.iter() {
+                let p = tcp4_payload(f.frame);
+                assert!(p.iter().all(|&b| b == byte), "round {r}");
+                got += p.len();
+            }
+            tx.clear();
+        }
+        assert_eq!(got, 100, "round {r}");
+        let rx = RxBatch::new(a, d).unwrap();
+        t.handle_tap(now, &rx, &mut tx);
+        exec.run_ops(&mut t, now, &rx, &mut tx);
+        tx.clear();
+        let mut buf = [0u8; 64];
+        server.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, [r as u8; 64], "round {r}");
+        while t.poll_event().is_some() {}
+    }
+    let after = allocs();
+    assert_eq!(exec.errors, 0);
+    assert_eq!(t.stats().drops.iter().sum::<u64>(), 0);
+    assert_eq!(after - before, 0, "allocations on the executor's TCP path");
+}

@@ -1,5 +1,8 @@
 //! The data path allocates nothing: a counting global allocator stays still
-//! while the translator takes frames and answers them.
+//! while the translator takes frames and answers them, and while the socket
+//! executor sends and receives batches of datagrams on loopback sockets
+//! (`sendmmsg`, UDP GSO, `recvmmsg` and `recvfrom`; the two hooks written
+//! here with libc, as the CLIs write theirs).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -362,4 +365,330 @@ fn executor_peek_send_and_query_allocate_nothing() {
     }
     let after = allocs();
     assert_eq!(after - before, 0, "allocations in the executor");
+}
+
+/// Datagrams of one guest flow in a batch of frames, in [`executor_udp_rounds`].
+#[cfg(feature = "host")]
+const FLOW_BATCH: usize = 8;
+
+/// Steady UDP traffic through the [`SockExec`](passt_core::host::exec::SockExec)
+/// on real loopback sockets: each round the guest sends [`FLOW_BATCH`]
+/// datagrams to the host's loopback (through `map_host_loopback`, one
+/// `sendmmsg` or segmented send), a host socket reads and answers each, and
+/// the answers come back through epoll, `Recv` and the translator as frames
+/// to the guest. `setup` installs the executor's hooks. Returns the
+/// allocations counted over the last `rounds - warm_up` rounds.
+#[cfg(feature = "host")]
+fn executor_udp_rounds(
+    setup: impl FnOnce(&mut passt_core::host::exec::SockExec),
+    warm_up: u64,
+    rounds: u64,
+) -> u64 {
+    use passt_core::host::exec::{id_of, SockExec};
+    use passt_core::testing::build::{GUEST4, GW4};
+    use rustix::event::epoll;
+    use std::net::UdpSocket;
+
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut t = Translator::new(test_config(), Instant::ZERO).unwrap();
+    let mut tx = TxRing::new(256, 2048, 4);
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
+    let max = t.config().limits.max_sockets;
+    let mut exec = SockExec::new(max, ep.try_clone().unwrap(), None);
+    setup(&mut exec);
+    // Every payload and frame built before counting: the guest's
+    // datagrams (equal lengths, so a segmenting executor sends them as
+    // one) and the host's answers (long enough that no frame is padded).
+    let ask: Vec<[u8; 24]> = (0..FLOW_BATCH as u8)
+        .map(|k| b"guest datagram #.......!".map(|c| if c == b'#' { b'a' + k } else { c }))
+        .collect();
+    let answer: Vec<[u8; 26]> = (0..FLOW_BATCH as u8)
+        .map(|k| b"host answers datagram #..!".map(|c| if c == b'#' { b'a' + k } else { c }))
+        .collect();
+    let mut arena = Vec::new();
+    let mut descs = Vec::new();
+    for a in &ask {
+        let f = udp4(GUEST4, 40000, GW4, port, a);
+        descs.push(FrameDesc::new(arena.len() as u32, f.len() as u32));
+        arena.extend_from_slice(&f);
+    }
+    let mut events = [epoll::Event {
+        flags: epoll::EventFlags::empty(),
+        data: epoll::EventData::new_u64(0),
+    }; 8];
+    let timeout = rustix::time::Timespec {
+        tv_sec: 5,
+        tv_nsec: 0,
+    };
+    let mut buf = [0u8; 64];
+    let mut before = allocs();
+
+    for round in 0..rounds {
+        if round == warm_up {
+            before = allocs();
+        }
+        let now = Instant::from_nanos((round + 1) * 1_000_000);
+        let rx = RxBatch::new(&arena, &descs).unwrap();
+        t.handle_tap(now, &rx, &mut tx);
+        exec.run_ops(&mut t, now, &rx, &mut tx);
+        assert_eq!(exec.errors, 0);
+        // The host side: every datagram, in order, answered in turn.
+        for (a, b) in ask.iter().zip(&answer) {
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], a, "round {round}");
+            assert_eq!(from.ip(), std::net::Ipv4Addr::LOCALHOST);
+            server.send_to(b, from).unwrap();
+        }
+        // The answers, as frames from GW4:port to GUEST4:40000.
+        let mut got = 0;
+        while got < FLOW_BATCH {
+            let n = epoll::wait(&ep, &mut events[..], Some(&timeout)).unwrap();
+            assert!(n > 0, "round {round}: no answer within 5 s");
+            for ev in &events[..n] {
+                let (flags, data) = (ev.flags, ev.data);
+                let id = id_of(data.u64()).unwrap();
+                exec.ready(&mut t, now, id, flags, &mut tx);
+            }
+            exec.run_ops(&mut t, now, &RxBatch::EMPTY, &mut tx);
+            for f in tx.iter() {
+                let f = f.frame;
+                let want = answer.get(got).unwrap();
+                assert_eq!(f.len(), 14 + 20 + 8 + want.len(), "round {round}");
+                assert_eq!(&f[26..30], &GW4.octets());
+                assert_eq!(&f[30..34], &GUEST4.octets());
+                assert_eq!(&f[34..38], &[(port >> 8) as u8, port as u8, 0x9c, 0x40]);
+                assert_eq!(&f[42..], want, "round {round}");
+                got += 1;
+            }
+            tx.clear();
+            while t.poll_event().is_some() {}
+        }
+        t.handle_timeout(now, &mut tx);
+        assert_eq!(tx.len(), 0);
+    }
+    let after = allocs();
+    let s = t.stats();
+    let n = rounds * FLOW_BATCH as u64;
+    assert_eq!((s.udp.to_guest, s.drops.iter().sum::<u64>()), (n, 0));
+    after - before
+}
+
+#[cfg(feature = "host")]
+#[test]
+fn executor_udp_batches_allocate_nothing() {
+    // sendmmsg for the guest's datagrams, recvfrom for the host's.
+    let n = executor_udp_rounds(|_| {}, 10, 110);
+    assert_eq!(n, 0, "allocations on the executor's datagram path");
+}
+
+/// The executor's `recvmmsg` hook, as a driver supplies it (rustix has no
+/// wrapper): message `i` into `bufs[i]`, its length and sender into
+/// `meta[i]`, headers on the stack.
+#[cfg(feature = "host")]
+fn recvmmsg_hook(
+    fd: std::os::fd::BorrowedFd<'_>,
+    bufs: &mut [std::io::IoSliceMut<'_>],
+    meta: &mut [passt_core::host::exec_dgram::RecvMeta],
+) -> Result<usize, rustix::io::Errno> {
+    use passt_core::host::exec_dgram::{NAME_LEN, RECV_MAX};
+    use std::os::fd::AsRawFd;
+    // SAFETY: all-zero bytes are a valid `mmsghdr` (null pointers, zero
+    // lengths).
+    let mut hdrs: [libc::mmsghdr; RECV_MAX] = unsafe { core::mem::zeroed() };
+    let mut n = 0;
+    for ((h, b), m) in hdrs.iter_mut().zip(bufs.iter_mut()).zip(meta.iter_mut()) {
+        h.msg_hdr.msg_iov = (b as *mut std::io::IoSliceMut<'_>).cast();
+        h.msg_hdr.msg_iovlen = 1;
+        h.msg_hdr.msg_name = m.name.as_mut_ptr().cast();
+        h.msg_hdr.msg_namelen = NAME_LEN as libc::socklen_t;
+        n += 1;
+    }
+    // SAFETY: `fd` is open for the call; each of the first `n` headers
+    // names one buffer of `bufs` (an `IoSliceMut` has the layout of an
+    // `iovec`) and one `NAME_LEN`-byte name of `meta`, all exclusively
+    // borrowed for the call and written by the kernel within their lengths.
+    let r = unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            hdrs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            core::ptr::null_mut(),
+        )
+    };
+    if r < 0 {
+        return Err(rustix::io::Errno::from_io_error(&std::io::Error::last_os_error()).unwrap());
+    }
+    let k = (r as usize).min(n);
+    for (h, m) in hdrs.iter().zip(meta.iter_mut()).take(k) {
+        m.len = h.msg_len;
+        m.name_len = h.msg_hdr.msg_namelen;
+    }
+    Ok(k)
+}
+
+/// The executor's `UDP_SEGMENT` hook (udp(7); rustix has no wrapper).
+#[cfg(feature = "host")]
+fn udp_segment_hook(fd: std::os::fd::BorrowedFd<'_>, size: u16) -> Result<(), rustix::io::Errno> {
+    use std::os::fd::AsRawFd;
+    // <linux/udp.h>: SOL_UDP, UDP_SEGMENT.
+    let (level, name) = (17, 103);
+    let v = libc::c_int::from(size);
+    // SAFETY: `fd` is open for the call; the value is a `c_int` on the
+    // stack, passed with its size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&v as *const libc::c_int).cast(),
+            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(rustix::io::Errno::from_io_error(&std::io::Error::last_os_error()).unwrap())
+    }
+}
+
+#[cfg(feature = "host")]
+#[test]
+fn executor_udp_batches_with_recvmmsg_allocate_nothing() {
+    // sendmmsg for the guest's datagrams, one recvmmsg for the host's.
+    let n = executor_udp_rounds(|exec| exec.set_recvmmsg_hook(recvmmsg_hook), 10, 110);
+    assert_eq!(n, 0, "allocations on the executor's recvmmsg path");
+}
+
+#[cfg(feature = "host")]
+#[test]
+fn executor_udp_segmented_batches_allocate_nothing() {
+    // The guest's equal-sized datagrams as one segmented send where the
+    // kernel has UDP GSO (else sendmmsg, after the executor stops asking);
+    // one recvmmsg for the host's answers.
+    let n = executor_udp_rounds(
+        |exec| {
+            exec.set_recvmmsg_hook(recvmmsg_hook);
+            exec.set_udp_segment_hook(udp_segment_hook);
+        },
+        10,
+        110,
+    );
+    assert_eq!(n, 0, "allocations on the executor's segmented path");
+}
+
+/// The payload of a TCP/IPv4 frame to the guest (no IP options).
+#[cfg(feature = "host")]
+fn tcp4_payload(frame: &[u8]) -> &[u8] {
+    let doff = usize::from(frame[14 + 20 + 12] >> 4) * 4;
+    &frame[14 + 20 + doff..]
+}
+
+#[cfg(feature = "host")]
+#[test]
+fn executor_tcp_data_allocates_nothing() {
+    use passt_core::host::exec::{id_of, SockExec};
+    use passt_core::testing::build::{parse_tcp, tcp4, GUEST4, GW4};
+    use rustix::event::epoll;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    // Steady TCP data both ways through the executor on a loopback
+    // connection: each round the host writes 100 bytes, which reach the
+    // guest through epoll and `Peek`, and the guest acknowledges them with
+    // 64 bytes of its own, written to the host's socket by a `Send`.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut t = Translator::new(test_config(), Instant::ZERO).unwrap();
+    let mut tx = TxRing::new(256, 2048, 4);
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
+    let max = t.config().limits.max_sockets;
+    let mut exec = SockExec::new(max, ep.try_clone().unwrap(), None);
+    let mut events = [epoll::Event {
+        flags: epoll::EventFlags::empty(),
+        data: epoll::EventData::new_u64(0),
+    }; 8];
+    let timeout = rustix::time::Timespec {
+        tv_sec: 5,
+        tv_nsec: 0,
+    };
+    let now = Instant::from_nanos(1_000_000);
+    let mut wake = |t: &mut Translator, exec: &mut SockExec, tx: &mut TxRing| {
+        let n = epoll::wait(&ep, &mut events[..], Some(&timeout)).unwrap();
+        assert!(n > 0, "no readiness within 5 s");
+        for ev in &events[..n] {
+            let (flags, data) = (ev.flags, ev.data);
+            exec.ready(t, now, id_of(data.u64()).unwrap(), flags, tx);
+        }
+        exec.run_ops(t, now, &RxBatch::EMPTY, tx);
+    };
+    let one = |f: &[u8]| (f.to_vec(), vec![FrameDesc::new(0, f.len() as u32)]);
+
+    // Handshake, allocations allowed: SYN, the connect, SYN-ACK, ACK.
+    let (a, d) = one(&tcp4(GUEST4, 40000, GW4, port).syn().seq(100).build());
+    let rx = RxBatch::new(&a, &d).unwrap();
+    t.handle_tap(now, &rx, &mut tx);
+    exec.run_ops(&mut t, now, &rx, &mut tx);
+    let (mut server, _) = listener.accept().unwrap();
+    while tx.is_empty() {
+        wake(&mut t, &mut exec, &mut tx);
+    }
+    let synack = parse_tcp(tx.front().unwrap().frame);
+    assert_eq!((synack.sport, synack.dport, synack.ack), (port, 40000, 101));
+    let s = synack.seq + 1;
+    tx.clear();
+    let (a, d) = one(&tcp4(GUEST4, 40000, GW4, port).seq(101).ack(s).build());
+    let rx = RxBatch::new(&a, &d).unwrap();
+    t.handle_tap(now, &rx, &mut tx);
+    exec.run_ops(&mut t, now, &rx, &mut tx);
+    tx.clear();
+
+    const ROUNDS: u32 = 120;
+    const WARM_UP: u32 = 20;
+    // The guest's segments, built before counting: 64 bytes of data each,
+    // acknowledging the host's 100 bytes of the same round.
+    let guest: Vec<_> = (0..ROUNDS)
+        .map(|r| {
+            one(&tcp4(GUEST4, 40000, GW4, port)
+                .seq(101 + r * 64)
+                .ack(s + (r + 1) * 100)
+                .payload(&[r as u8; 64])
+                .build())
+        })
+        .collect();
+    let mut before = allocs();
+    for (r, (a, d)) in (0..ROUNDS).zip(&guest) {
+        if r == WARM_UP {
+            before = allocs();
+        }
+        let byte = 0x80 | r as u8;
+        server.write_all(&[byte; 100]).unwrap();
+        let mut got = 0;
+        while got < 100 {
+            wake(&mut t, &mut exec, &mut tx);
+            for f in tx.iter() {
+                let p = tcp4_payload(f.frame);
+                assert!(p.iter().all(|&b| b == byte), "round {r}");
+                got += p.len();
+            }
+            tx.clear();
+        }
+        assert_eq!(got, 100, "round {r}");
+        let rx = RxBatch::new(a, d).unwrap();
+        t.handle_tap(now, &rx, &mut tx);
+        exec.run_ops(&mut t, now, &rx, &mut tx);
+        tx.clear();
+        let mut buf = [0u8; 64];
+        server.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, [r as u8; 64], "round {r}");
+        while t.poll_event().is_some() {}
+    }
+    let after = allocs();
+    assert_eq!(exec.errors, 0);
+    assert_eq!(t.stats().drops.iter().sum::<u64>(), 0);
+    assert_eq!(after - before, 0, "allocations on the executor's TCP path");
 }

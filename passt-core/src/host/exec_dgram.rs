@@ -43,6 +43,11 @@
 //! and the rest go on after it (each datagram stands alone), except after
 //! `EAGAIN`, which ends the run: the rest complete with `EAGAIN` unsent.
 //!
+//! Nothing here allocates: the `iovec`s, destination addresses, control
+//! buffers and message headers of a batch are arrays of [`SEND_BATCH_MAX`]
+//! on the stack (those of a receive, of [`RECV_MAX`]), filled as far as the
+//! batch goes (`tests/alloc.rs` counts allocations over steady traffic).
+//!
 //! With the driver's [`UdpSegmentHook`], [`send_gso`] goes further on a
 //! connected UDP socket: a stretch of datagrams of one size (a bulk
 //! sender's) becomes one `sendmsg` with UDP generic segmentation offload,
@@ -236,25 +241,60 @@ pub fn send_batch(
 }
 
 /// [`send_batch`] of `msgs`, results in `out` (as long); whether it ended
-/// at `EAGAIN` (the rest then completed with `EAGAIN`, unsent).
+/// at `EAGAIN` (the rest then completed with `EAGAIN`, unsent). More than
+/// [`SEND_BATCH_MAX`] datagrams (never, from a [`SendBatch`]) go in runs of
+/// that many.
 fn send_mmsg(
     fd: BorrowedFd<'_>,
     rx: &RxBatch<'_>,
     msgs: &[DgramSend],
     out: &mut [Result<Done, Errno>],
 ) -> bool {
-    // Which datagrams go out (a payload outside `rx` does not), in order.
+    let mut at = 0;
+    while let Some(m) = msgs.get(at..).filter(|m| !m.is_empty()) {
+        let end = at + m.len().min(SEND_BATCH_MAX);
+        let (Some(m), Some(o)) = (msgs.get(at..end), out.get_mut(at..end)) else {
+            return false;
+        };
+        if send_mmsg_run(fd, rx, m, o) {
+            out.get_mut(end..)
+                .into_iter()
+                .flatten()
+                .for_each(|r| *r = Err(Errno::EAGAIN));
+            return true;
+        }
+        at = end;
+    }
+    false
+}
+
+/// [`send_mmsg`] of at most [`SEND_BATCH_MAX`] datagrams (any more are
+/// left alone). Everything the system call needs is on the stack: no
+/// allocation on the data path.
+fn send_mmsg_run(
+    fd: BorrowedFd<'_>,
+    rx: &RxBatch<'_>,
+    msgs: &[DgramSend],
+    out: &mut [Result<Done, Errno>],
+) -> bool {
+    // Which datagrams go out (a payload outside `rx` does not), in order,
+    // with their payloads and destinations.
     let mut index = [0usize; SEND_BATCH_MAX];
-    let mut iovs: Vec<IoSlice<'_>> = Vec::with_capacity(msgs.len());
-    let mut addrs: Vec<Option<net::SocketAddrAny>> = Vec::with_capacity(msgs.len());
-    for (i, m) in msgs.iter().enumerate() {
+    let mut iovs = [IoSlice::new(&[]); SEND_BATCH_MAX];
+    let mut addrs: [Option<net::SocketAddrAny>; SEND_BATCH_MAX] = core::array::from_fn(|_| None);
+    let mut n = 0;
+    for (i, m) in msgs.iter().enumerate().take(SEND_BATCH_MAX) {
         match rx.span(m.payload) {
             Some(bytes) => {
-                if let Some(x) = index.get_mut(iovs.len()) {
-                    *x = i;
-                }
-                iovs.push(IoSlice::new(bytes));
-                addrs.push(m.dst.map(|d| std_addr(d, !d.addr.is_v4()).as_any()));
+                let (Some(x), Some(v), Some(a)) =
+                    (index.get_mut(n), iovs.get_mut(n), addrs.get_mut(n))
+                else {
+                    break;
+                };
+                *x = i;
+                *v = IoSlice::new(bytes);
+                *a = m.dst.map(|d| std_addr(d, !d.addr.is_v4()).as_any());
+                n += 1;
             }
             None => {
                 if let Some(r) = out.get_mut(i) {
@@ -263,18 +303,17 @@ fn send_mmsg(
             }
         }
     }
-    let mut ctrls: Vec<SendAncillaryBuffer<'_, '_, '_>> = (0..iovs.len())
-        .map(|_| SendAncillaryBuffer::default())
-        .collect();
-    let mut hdrs: Vec<MMsgHdr<'_>> = iovs
-        .chunks(1)
-        .zip(addrs.iter())
-        .zip(ctrls.iter_mut())
-        .map(|((iov, addr), ctrl)| match addr {
-            Some(a) => MMsgHdr::new_with_addr(a, iov, ctrl),
-            None => MMsgHdr::new(iov, ctrl),
-        })
-        .collect();
+    // One header per datagram, each with its own (empty) control buffer;
+    // those past `n` are never passed to the kernel.
+    let mut ctrls: [SendAncillaryBuffer<'_, '_, '_>; SEND_BATCH_MAX] =
+        core::array::from_fn(|_| SendAncillaryBuffer::default());
+    let mut each = iovs.iter().zip(addrs.iter());
+    let mut hdrs: [MMsgHdr<'_>; SEND_BATCH_MAX] = ctrls.each_mut().map(|ctrl| match each.next() {
+        Some((iov, Some(a))) => MMsgHdr::new_with_addr(a, core::slice::from_ref(iov), ctrl),
+        Some((iov, None)) => MMsgHdr::new(core::slice::from_ref(iov), ctrl),
+        None => MMsgHdr::new(&[], ctrl),
+    });
+    let hdrs = hdrs.get_mut(..n).unwrap_or(&mut []);
     let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
     let mut at = 0;
     while let Some(rest) = hdrs.get_mut(at..).filter(|r| !r.is_empty()) {

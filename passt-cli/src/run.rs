@@ -406,6 +406,10 @@ impl Driver {
                 Err(e) => return Err(Hangup::Reset(format!("reading: {e}"))),
             }
             self.frames()?;
+            if self.blocked {
+                // The guest is not reading: no more input until it does.
+                break;
+            }
             // Replies (mostly ACKs) collect over the reads of a wake-up
             // and go out in one write at its end, unless the ring fills.
             if self.tx.len() >= TX_SLOTS / 2 {

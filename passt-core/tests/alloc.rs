@@ -1,8 +1,8 @@
 //! The data path allocates nothing: a counting global allocator stays still
 //! while the translator takes frames and answers them, and while the socket
 //! executor sends and receives batches of datagrams on loopback sockets
-//! (`sendmmsg`, UDP GSO, `recvmmsg` and `recvfrom`; the two hooks written
-//! here with libc, as the CLIs write theirs).
+//! (`sendmmsg`, UDP GSO, `recvmmsg` and `recvfrom`, with the hooks of
+//! passt-sys that the CLIs install).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -367,6 +367,21 @@ fn executor_peek_send_and_query_allocate_nothing() {
     assert_eq!(after - before, 0, "allocations in the executor");
 }
 
+/// Room for eight epoll events, and a 5 s wait: the executor tests' loops.
+#[cfg(feature = "host")]
+fn epoll_wait_args() -> ([rustix::event::epoll::Event; 8], rustix::time::Timespec) {
+    use rustix::event::epoll;
+    let empty = epoll::Event {
+        flags: epoll::EventFlags::empty(),
+        data: epoll::EventData::new_u64(0),
+    };
+    let timeout = rustix::time::Timespec {
+        tv_sec: 5,
+        tv_nsec: 0,
+    };
+    ([empty; 8], timeout)
+}
+
 /// Datagrams of one guest flow in a batch of frames, in [`executor_udp_rounds`].
 #[cfg(feature = "host")]
 const FLOW_BATCH: usize = 8;
@@ -416,14 +431,7 @@ fn executor_udp_rounds(
         descs.push(FrameDesc::new(arena.len() as u32, f.len() as u32));
         arena.extend_from_slice(&f);
     }
-    let mut events = [epoll::Event {
-        flags: epoll::EventFlags::empty(),
-        data: epoll::EventData::new_u64(0),
-    }; 8];
-    let timeout = rustix::time::Timespec {
-        tv_sec: 5,
-        tv_nsec: 0,
-    };
+    let (mut events, timeout) = epoll_wait_args();
     let mut buf = [0u8; 64];
     let mut before = allocs();
 
@@ -485,82 +493,15 @@ fn executor_udp_batches_allocate_nothing() {
     assert_eq!(n, 0, "allocations on the executor's datagram path");
 }
 
-/// The executor's `recvmmsg` hook, as a driver supplies it (rustix has no
-/// wrapper): message `i` into `bufs[i]`, its length and sender into
-/// `meta[i]`, headers on the stack.
-#[cfg(feature = "host")]
-fn recvmmsg_hook(
-    fd: std::os::fd::BorrowedFd<'_>,
-    bufs: &mut [std::io::IoSliceMut<'_>],
-    meta: &mut [passt_core::host::exec_dgram::RecvMeta],
-) -> Result<usize, rustix::io::Errno> {
-    use passt_core::host::exec_dgram::{NAME_LEN, RECV_MAX};
-    use std::os::fd::AsRawFd;
-    // SAFETY: all-zero bytes are a valid `mmsghdr` (null pointers, zero
-    // lengths).
-    let mut hdrs: [libc::mmsghdr; RECV_MAX] = unsafe { core::mem::zeroed() };
-    let mut n = 0;
-    for ((h, b), m) in hdrs.iter_mut().zip(bufs.iter_mut()).zip(meta.iter_mut()) {
-        h.msg_hdr.msg_iov = (b as *mut std::io::IoSliceMut<'_>).cast();
-        h.msg_hdr.msg_iovlen = 1;
-        h.msg_hdr.msg_name = m.name.as_mut_ptr().cast();
-        h.msg_hdr.msg_namelen = NAME_LEN as libc::socklen_t;
-        n += 1;
-    }
-    // SAFETY: `fd` is open for the call; each of the first `n` headers
-    // names one buffer of `bufs` (an `IoSliceMut` has the layout of an
-    // `iovec`) and one `NAME_LEN`-byte name of `meta`, all exclusively
-    // borrowed for the call and written by the kernel within their lengths.
-    let r = unsafe {
-        libc::recvmmsg(
-            fd.as_raw_fd(),
-            hdrs.as_mut_ptr(),
-            n as libc::c_uint,
-            libc::MSG_DONTWAIT | libc::MSG_TRUNC,
-            core::ptr::null_mut(),
-        )
-    };
-    if r < 0 {
-        return Err(rustix::io::Errno::from_io_error(&std::io::Error::last_os_error()).unwrap());
-    }
-    let k = (r as usize).min(n);
-    for (h, m) in hdrs.iter().zip(meta.iter_mut()).take(k) {
-        m.len = h.msg_len;
-        m.name_len = h.msg_hdr.msg_namelen;
-    }
-    Ok(k)
-}
-
-/// The executor's `UDP_SEGMENT` hook (udp(7); rustix has no wrapper).
-#[cfg(feature = "host")]
-fn udp_segment_hook(fd: std::os::fd::BorrowedFd<'_>, size: u16) -> Result<(), rustix::io::Errno> {
-    use std::os::fd::AsRawFd;
-    // <linux/udp.h>: SOL_UDP, UDP_SEGMENT.
-    let (level, name) = (17, 103);
-    let v = libc::c_int::from(size);
-    // SAFETY: `fd` is open for the call; the value is a `c_int` on the
-    // stack, passed with its size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&v as *const libc::c_int).cast(),
-            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(rustix::io::Errno::from_io_error(&std::io::Error::last_os_error()).unwrap())
-    }
-}
-
 #[cfg(feature = "host")]
 #[test]
 fn executor_udp_batches_with_recvmmsg_allocate_nothing() {
     // sendmmsg for the guest's datagrams, one recvmmsg for the host's.
-    let n = executor_udp_rounds(|exec| exec.set_recvmmsg_hook(recvmmsg_hook), 10, 110);
+    let n = executor_udp_rounds(
+        |exec| exec.set_recvmmsg_hook(passt_sys::mmsg::recvmmsg),
+        10,
+        110,
+    );
     assert_eq!(n, 0, "allocations on the executor's recvmmsg path");
 }
 
@@ -572,8 +513,8 @@ fn executor_udp_segmented_batches_allocate_nothing() {
     // one recvmmsg for the host's answers.
     let n = executor_udp_rounds(
         |exec| {
-            exec.set_recvmmsg_hook(recvmmsg_hook);
-            exec.set_udp_segment_hook(udp_segment_hook);
+            exec.set_recvmmsg_hook(passt_sys::mmsg::recvmmsg);
+            exec.set_udp_segment_hook(passt_sys::mmsg::udp_segment);
         },
         10,
         110,
@@ -608,14 +549,7 @@ fn executor_tcp_data_allocates_nothing() {
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
     let max = t.config().limits.max_sockets;
     let mut exec = SockExec::new(max, ep.try_clone().unwrap(), None);
-    let mut events = [epoll::Event {
-        flags: epoll::EventFlags::empty(),
-        data: epoll::EventData::new_u64(0),
-    }; 8];
-    let timeout = rustix::time::Timespec {
-        tv_sec: 5,
-        tv_nsec: 0,
-    };
+    let (mut events, timeout) = epoll_wait_args();
     let now = Instant::from_nanos(1_000_000);
     let mut wake = |t: &mut Translator, exec: &mut SockExec, tx: &mut TxRing| {
         let n = epoll::wait(&ep, &mut events[..], Some(&timeout)).unwrap();

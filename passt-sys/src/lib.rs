@@ -81,15 +81,25 @@ pub fn tcp_info(fd: BorrowedFd<'_>) -> Result<passt_core::TcpInfo, Errno> {
 
 /// `SO_PEEK_OFF` for the socket executor (rustix has no wrapper).
 pub fn set_peek_off(fd: BorrowedFd<'_>, off: i32) -> Result<(), Errno> {
-    let v: libc::c_int = off;
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PEEK_OFF, off)
+}
+
+/// `setsockopt(fd, level, name, &value, sizeof(int))`, for the integer
+/// options rustix has no wrapper for.
+pub(crate) fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> Result<(), Errno> {
     // SAFETY: `fd` is a live descriptor borrowed for the call; the option
     // value points to a `c_int` on our stack with its exact size.
     let r = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEEK_OFF,
-            (&v as *const libc::c_int).cast(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
             core::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };

@@ -80,25 +80,7 @@ pub fn udp_segment(fd: BorrowedFd<'_>, size: u16) -> Result<(), Errno> {
     // From <linux/udp.h>; the libc crate has them for uclibc only.
     const SOL_UDP: libc::c_int = 17;
     const UDP_SEGMENT: libc::c_int = 103;
-    let v = libc::c_int::from(size);
-    // SAFETY: `fd` is a live descriptor borrowed for the call; the option
-    // value points to a `c_int` on our stack with its exact size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            SOL_UDP,
-            UDP_SEGMENT,
-            (&v as *const libc::c_int).cast(),
-            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        ))
-    }
+    crate::setsockopt_int(fd, SOL_UDP, UDP_SEGMENT, libc::c_int::from(size))
 }
 
 #[cfg(test)]

@@ -134,6 +134,39 @@ fn udp_roundtrip(to: SocketAddr, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Echo servers of the host on `l`, `l6` (one connection each) and `u` (`n`
+/// datagrams); from namespace `ns`, `data` to `127.0.0.1:tcp`, its first
+/// `len6` bytes to `[::1]:tcp` and `n` datagrams to `127.0.0.1:udp`, each
+/// echo compared.
+fn echo_from_namespace(
+    ns: &str,
+    (l, l6, u): (TcpListener, TcpListener, UdpSocket),
+    (tcp, udp): (u16, u16),
+    data: Vec<u8>,
+    len6: usize,
+    n: usize,
+) -> Result<(), String> {
+    let srv = thread::spawn(move || echo_server(l, 1));
+    let srv6 = thread::spawn(move || echo_server(l6, 1));
+    let usrv = thread::spawn(move || udp_echo(u, n));
+    let r = spawn_in(ns, move || {
+        echo_once(SocketAddr::from(([127, 0, 0, 1], tcp)), &data)?;
+        echo_once(
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, tcp)),
+            &data[..len6],
+        )?;
+        udp_roundtrip(SocketAddr::from(([127, 0, 0, 1], udp)), n)
+    })
+    .join()
+    .unwrap();
+    if r.is_ok() {
+        srv.join().unwrap();
+        srv6.join().unwrap();
+        usrv.join().unwrap();
+    }
+    r
+}
+
 #[test]
 fn fwd_tcp_and_udp_remapped_host_to_namespace() {
     if !can_run("fwd_tcp_and_udp_remapped_host_to_namespace") {
@@ -201,21 +234,9 @@ fn fwd_tcp_and_udp_namespace_to_host_loopback() {
     let u = spawn_in(&h, || UdpSocket::bind("127.0.0.1:5314").unwrap())
         .join()
         .unwrap();
-    let srv = thread::spawn(move || echo_server(l, 1));
-    let srv6 = thread::spawn(move || echo_server(l6, 1));
-    let usrv = thread::spawn(move || udp_echo(u, 5));
     let data = pattern(2, 8 << 20);
-    let r = spawn_in(&g.name, move || {
-        echo_once("127.0.0.1:5311".parse().unwrap(), &data)?;
-        echo_once("[::1]:5311".parse().unwrap(), &data[..100_000])?;
-        udp_roundtrip("127.0.0.1:5313".parse().unwrap(), 5)
-    })
-    .join()
-    .unwrap();
+    let r = echo_from_namespace(&g.name, (l, l6, u), (5311, 5313), data, 100_000, 5);
     assert!(r.is_ok(), "{r:?}\n{}", g.log());
-    srv.join().unwrap();
-    srv6.join().unwrap();
-    usrv.join().unwrap();
 }
 
 #[test]
@@ -298,6 +319,7 @@ fn fwd_tcp_and_udp_out_auto_follow_host_listeners() {
     );
     thread::sleep(Duration::from_millis(500));
     assert!(!ns_bound(&g.name, "-t", "127.0.0.1:5341"));
+    assert!(!ns_bound(&g.name, "-u", "127.0.0.1:5342"));
     let h = g.host().name.clone();
     let (l, l6, u) = spawn_in(&h, || {
         (
@@ -327,21 +349,9 @@ fn fwd_tcp_and_udp_out_auto_follow_host_listeners() {
         "-T/-U auto: forwarded {:?} after the listeners started",
         started.elapsed()
     );
-    let srv = thread::spawn(move || echo_server(l, 1));
-    let srv6 = thread::spawn(move || echo_server(l6, 1));
-    let usrv = thread::spawn(move || udp_echo(u, 3));
     let data = pattern(4, 4 << 20);
-    let r = spawn_in(&g.name, move || {
-        echo_once("127.0.0.1:5341".parse().unwrap(), &data)?;
-        echo_once("[::1]:5341".parse().unwrap(), &data[..300_000])?;
-        udp_roundtrip("127.0.0.1:5342".parse().unwrap(), 3)
-    })
-    .join()
-    .unwrap();
+    let r = echo_from_namespace(&g.name, (l, l6, u), (5341, 5342), data, 300_000, 3);
     assert!(r.is_ok(), "{r:?}\n{}", g.log());
-    srv.join().unwrap();
-    srv6.join().unwrap();
-    usrv.join().unwrap();
     // The host's TCP listeners are gone (the echo servers returned and
     // dropped them): so are the namespace's, at the next scan.
     let gone = wait_for(Duration::from_secs(3), || {

@@ -727,14 +727,18 @@ mod tests {
         rustix::event::poll(&mut p, Some(&t)).unwrap();
     }
 
+    /// A loopback UDP port nobody listens on: bound by a probe and closed.
+    fn free_port() -> u16 {
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    }
+
     #[test]
     fn udp_flow_socket_sends_and_receives_into_slots() {
         let server = UdpSocket::bind("127.0.0.1:0").unwrap();
         let sport = server.local_addr().unwrap().port();
         // Bind the "guest's port": whatever is free, found by a probe.
-        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let gport = probe.local_addr().unwrap().port();
-        drop(probe);
+        let gport = free_port();
         let mut s = spec(Proto::Udp, false);
         s.bind = Some(SockAddrAny::new(Ipv4Addr::UNSPECIFIED, gport));
         s.peer = Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, sport));
@@ -797,10 +801,7 @@ mod tests {
 
     #[test]
     fn refused_datagrams_report_econnrefused() {
-        // A port nobody listens on: bind one and close it.
-        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let dead = probe.local_addr().unwrap().port();
-        drop(probe);
+        let dead = free_port();
         let mut s = spec(Proto::Udp, false);
         s.peer = Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, dead));
         let fd = open(&s).unwrap();
@@ -1014,9 +1015,7 @@ mod tests {
 
     #[test]
     fn a_refused_message_fails_alone_and_the_rest_still_go() {
-        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let dead = probe.local_addr().unwrap().port();
-        drop(probe);
+        let dead = free_port();
         let mut s = spec(Proto::Udp, false);
         s.peer = Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, dead));
         let fd = open(&s).unwrap();

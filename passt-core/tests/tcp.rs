@@ -545,6 +545,84 @@ fn syn_flood_fills_the_table_and_evicts_nothing() {
     assert_eq!(h.t.tcp_flows(), 1);
 }
 
+/// Issue 5's load case at full size: 100 000 SYNs to many ports fill the
+/// table to its capacity and no further, and the two established
+/// connections move data both ways between the waves, byte for byte. The
+/// half-open flows then time out (no SYN-ACK from the host within 10 s).
+#[test]
+fn hundred_thousand_syns_leave_established_transfers_running() {
+    const CAPACITY: u32 = 4096;
+    const SYNS: u32 = 100_000;
+    const WAVES: u32 = 10;
+    let mut c = test_config();
+    c.limits.max_flows = CAPACITY;
+    let mut h = Harness::new(c);
+    let conns = [connect(&mut h, 1), connect(&mut h, 2)];
+    // Guest bytes sent and host bytes delivered, per connection.
+    let mut up = [0u32; 2];
+    let mut down = [0u32; 2];
+    for wave in 0..WAVES {
+        for k in 0..SYNS / WAVES {
+            // Unique 4-tuples: 60 000 source ports by two destination ports.
+            let n = wave * (SYNS / WAVES) + k;
+            let (sport, dport) = (1024 + (n % 60_000) as u16, 1000 + (n / 60_000) as u16);
+            h.guest(&tcp4(GUEST4, sport, REMOTE4, dport).syn().seq(n).build());
+        }
+        assert!(h.t.tcp_flows() <= CAPACITY as usize);
+        h.host.ops.clear();
+        h.to_guest.clear();
+        for (i, &(id, s)) in conns.iter().enumerate() {
+            let sport = i as u16 + 1;
+            // Guest -> host: written, then acknowledged.
+            let data = [wave as u8 ^ (i as u8 * 0x55); 100];
+            h.guest(
+                &tcp4(GUEST4, sport, REMOTE4, 80)
+                    .seq(ISN + 1 + up[i])
+                    .ack(s + down[i])
+                    .window(512)
+                    .payload(&data)
+                    .build(),
+            );
+            match h.expect_op() {
+                SockOp::Send { id: x, payload } => assert_eq!((x, payload.len), (id, 100)),
+                op => panic!("wave {wave}: expected Send, got {op:?}"),
+            }
+            h.complete(ok(id, Done::Bytes(100)));
+            up[i] += 100;
+            let a = out(&mut h);
+            assert_eq!((a.flags, a.ack), (TcpFlags::ACK, ISN + 1 + up[i]));
+            // Host -> guest: peeked, sent, acknowledged, discarded.
+            let back = [0xa0 ^ wave as u8 ^ i as u8; 300];
+            h.ready(id, Ready::READABLE);
+            let (pid, skip, into) = expect_peek(&mut h);
+            assert_eq!((pid, skip), (id, 0));
+            h.complete_peek(id, into, &back);
+            let d = out(&mut h);
+            assert_eq!((d.seq, d.payload.as_slice()), (s + down[i], &back[..]));
+            down[i] += 300;
+            h.guest(
+                &tcp4(GUEST4, sport, REMOTE4, 80)
+                    .seq(ISN + 1 + up[i])
+                    .ack(s + down[i])
+                    .window(512)
+                    .build(),
+            );
+            assert_eq!(h.expect_op(), SockOp::Discard { id, len: 300 });
+            h.expect_no_frame();
+        }
+    }
+    assert_eq!(h.t.tcp_flows(), CAPACITY as usize);
+    assert_eq!(
+        h.t.tcp_stats().syn_refused,
+        u64::from(SYNS - (CAPACITY - 2))
+    );
+    // The half-open flows time out; the established ones stay.
+    h.host.ops.clear();
+    h.to_guest.clear();
+    h.advance(Duration::from_secs(11));
+    assert_eq!(h.t.tcp_flows(), 2);
+}
+
 #[test]
 fn bad_segments_never_panic() {
     let mut h = Harness::new(test_config());

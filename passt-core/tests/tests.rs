@@ -6,6 +6,8 @@ mod conversation;
 mod dhcp;
 mod dhcpv6;
 #[cfg(feature = "host")]
+mod exec;
+#[cfg(feature = "host")]
 mod host;
 mod icmp;
 mod manpage;

@@ -278,7 +278,12 @@ pub struct SockExec {
     /// Whether the datagram socket in each slot must not segment (a ping
     /// socket, or a UDP socket that refused).
     gso_off: Box<[bool]>,
-    blocked: Vec<u32>,
+    /// Sockets whose send would block, for the rest of one `run_ops`: slot
+    /// `i` is blocked while `blocked[i] == drain` (a stamp per slot: set,
+    /// test and clear-all in O(1), without allocating).
+    blocked: Box<[u32]>,
+    /// The current `run_ops`'s stamp (never 0, the stamp of no drain).
+    drain: u32,
     scratch: Box<[u8]>,
     peek_hook: Option<PeekOffHook>,
     outq_hook: Option<OutqHook>,
@@ -314,7 +319,8 @@ impl SockExec {
             sent: Box::new([Err(Errno::EAGAIN); SEND_BATCH_MAX]),
             gso_hook: None,
             gso_off: vec![true; max_sockets as usize].into_boxed_slice(),
-            blocked: Vec::with_capacity(256),
+            blocked: vec![0; max_sockets as usize].into_boxed_slice(),
+            drain: 1,
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             peek_hook,
             outq_hook: None,
@@ -323,6 +329,18 @@ impl SockExec {
             splices: (0..max_sockets).map(|_| None).collect(),
             splice_at: vec![NO_SPLICE; max_sockets as usize].into_boxed_slice(),
             errors: 0,
+        }
+    }
+
+    /// Whether a send to `id` would block, as seen earlier in this drain.
+    fn is_blocked(&self, id: SockId) -> bool {
+        self.blocked.get(id.slot() as usize) == Some(&self.drain)
+    }
+
+    /// Marks `id` as blocked for sending until the next drain.
+    fn block(&mut self, id: SockId) {
+        if let Some(b) = self.blocked.get_mut(id.slot() as usize) {
+            *b = self.drain;
         }
     }
 
@@ -520,7 +538,12 @@ impl SockExec {
         rx: &RxBatch<'_>,
         tx: &mut TxRing<S>,
     ) {
-        self.blocked.clear();
+        // A new stamp unblocks every socket; on wrap-around, clear them all.
+        self.drain = self.drain.wrapping_add(1);
+        if self.drain == 0 {
+            self.blocked.fill(0);
+            self.drain = 1;
+        }
         // An operation taken from the queue that ended a run of sends.
         let mut held = None;
         while let Some(op) = held.take().or_else(|| t.poll_op()) {
@@ -637,8 +660,7 @@ impl SockExec {
             }
         }
         let fd = self.fd(id).map(AsFd::as_fd);
-        let (Some(fd), true, false, 2..) = (fd, resolved, self.blocked.contains(&id.slot()), n)
-        else {
+        let (Some(fd), true, false, 2..) = (fd, resolved, self.is_blocked(id), n) else {
             // One at a time, each with its own outcome.
             for s in spans {
                 let op = SockOp::Send { id, payload: *s };
@@ -669,7 +691,7 @@ impl SockExec {
             Err(e) => (0, errno(e)),
         };
         if !matches!(sent, Ok(k) if k == total) && failed == Errno::EAGAIN {
-            self.blocked.push(id.slot());
+            self.block(id);
         }
         for (i, s) in spans.iter().enumerate() {
             let len = s.len as usize;
@@ -731,12 +753,12 @@ impl SockExec {
             SockOp::Send { id, payload } => {
                 let fd = self.fds.get(id.slot() as usize).and_then(Option::as_ref);
                 let res = match (fd, rx.span(payload)) {
-                    _ if self.blocked.contains(&id.slot()) => Err(Errno::EAGAIN),
+                    _ if self.is_blocked(id) => Err(Errno::EAGAIN),
                     (Some(fd), Some(bytes)) => {
                         match net::send(fd, bytes, SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
                             Ok(n) => {
                                 if n < bytes.len() {
-                                    self.blocked.push(id.slot());
+                                    self.block(id);
                                     Ok(Done::Bytes(n as u32))
                                 } else {
                                     let told = self.space_told.get_mut(id.slot() as usize);
@@ -752,7 +774,7 @@ impl SockExec {
                             }
                             Err(e) => {
                                 if e == RErrno::AGAIN {
-                                    self.blocked.push(id.slot());
+                                    self.block(id);
                                 }
                                 Err(errno(e))
                             }

@@ -298,26 +298,14 @@ fn steady_tcp_data_allocates_nothing() {
     );
 }
 
+#[cfg(feature = "host")]
 #[test]
 fn executor_peek_send_and_query_allocate_nothing() {
-    use passt_core::host::exec::SockExec;
-    use passt_core::{Proto, SockSpec};
     use std::io::{Read, Write};
 
     // Loopback only: a listener of this test and one executor socket.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let ep = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC).unwrap();
-    let mut exec = SockExec::new(4, ep, None);
     let mut tx = TxRing::new(64, 2048, 4);
-    let id = SockId::from_parts(0, 1);
-    let mut spec = SockSpec::new(Proto::Tcp, false);
-    spec.peer = Some(SockAddrAny::new(core::net::Ipv4Addr::LOCALHOST, port));
-    let open = exec.run(SockOp::Open { id, spec }, &RxBatch::EMPTY, &mut tx);
-    assert_eq!(open.map(|c| c.res), Some(Ok(Done::Opened)));
-    let (mut peer, _) = l.accept().unwrap();
-    peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
+    let (mut exec, id, mut peer) = crate::exec::connected_executor(&mut tx);
     let payload = b"one guest segment".to_vec();
     let descs = [FrameDesc::new(0, payload.len() as u32)];
     let chunk: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();

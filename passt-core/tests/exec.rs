@@ -9,6 +9,26 @@ use passt_core::host::exec::SockExec;
 use passt_core::testing::build::test_config;
 use passt_core::time::Instant;
 use passt_core::{Done, Errno, Proto, SockId, SockOp, SockSpec, Translator};
+use std::net::TcpStream;
+
+/// An executor with one TCP socket, opened by `SockOp::Open` and connected
+/// to a listener of the test on 127.0.0.1, and the listener's end of the
+/// connection (its reads time out after 5 s).
+pub(crate) fn connected_executor(tx: &mut TxRing) -> (SockExec, SockId, TcpStream) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let ep = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC).unwrap();
+    let mut exec = SockExec::new(4, ep, None);
+    let id = SockId::from_parts(0, 1);
+    let mut spec = SockSpec::new(Proto::Tcp, false);
+    spec.peer = Some(SockAddrAny::new(core::net::Ipv4Addr::LOCALHOST, port));
+    let open = exec.run(SockOp::Open { id, spec }, &RxBatch::EMPTY, tx);
+    assert_eq!(open.map(|c| c.res), Some(Ok(Done::Opened)));
+    let (peer, _) = l.accept().unwrap();
+    peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    (exec, id, peer)
+}
 
 /// Once a send to a socket came up short in a drain, later sends to it in
 /// the same drain are refused (EAGAIN) even if the kernel has room again:
@@ -16,19 +36,8 @@ use passt_core::{Done, Errno, Proto, SockId, SockOp, SockSpec, Translator};
 /// next drain (`run_ops`) lifts that.
 #[test]
 fn a_short_send_blocks_the_socket_until_the_next_drain() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let ep = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC).unwrap();
-    let mut exec = SockExec::new(4, ep, None);
     let mut tx = TxRing::new(4, 2048, 0);
-    let id = SockId::from_parts(0, 1);
-    let mut spec = SockSpec::new(Proto::Tcp, false);
-    spec.peer = Some(SockAddrAny::new(core::net::Ipv4Addr::LOCALHOST, port));
-    let open = exec.run(SockOp::Open { id, spec }, &RxBatch::EMPTY, &mut tx);
-    assert_eq!(open.map(|c| c.res), Some(Ok(Done::Opened)));
-    let (mut peer, _) = l.accept().unwrap();
-    peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
+    let (mut exec, id, mut peer) = connected_executor(&mut tx);
 
     // More than loopback's buffers hold, then a small tail.
     let big: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();

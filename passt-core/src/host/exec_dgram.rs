@@ -138,6 +138,15 @@ pub fn parse_name(name: &[u8]) -> Option<SocketAddr> {
     }
 }
 
+/// Completes the datagrams from `from` on with `EAGAIN`, unsent: a run
+/// that met `EAGAIN` ends there (module docs).
+fn refuse_from(out: &mut [Result<Done, Errno>], from: usize) {
+    out.get_mut(from..)
+        .into_iter()
+        .flatten()
+        .for_each(|r| *r = Err(Errno::EAGAIN));
+}
+
 fn errno(e: RErrno) -> Errno {
     Errno(e.raw_os_error())
 }
@@ -257,10 +266,7 @@ fn send_mmsg(
             return false;
         };
         if send_mmsg_run(fd, rx, m, o) {
-            out.get_mut(end..)
-                .into_iter()
-                .flatten()
-                .for_each(|r| *r = Err(Errno::EAGAIN));
+            refuse_from(out, end);
             return true;
         }
         at = end;
@@ -463,10 +469,7 @@ fn gso_runs(
                 return usable;
             };
             if send_plain(fd, rx, m, o, seg_state) {
-                out.get_mut(i..)
-                    .into_iter()
-                    .flatten()
-                    .for_each(|r| *r = Err(Errno::EAGAIN));
+                refuse_from(out, i);
                 return usable;
             }
         }
@@ -491,10 +494,7 @@ fn gso_runs(
                 // went out, and this socket will not segment.
                 usable = false;
                 if send_plain(fd, rx, group, o, seg_state) {
-                    out.get_mut(j..)
-                        .into_iter()
-                        .flatten()
-                        .for_each(|r| *r = Err(Errno::EAGAIN));
+                    refuse_from(out, j);
                     return usable;
                 }
             }
@@ -508,10 +508,7 @@ fn gso_runs(
                     return usable;
                 };
                 if send_plain(fd, rx, m, o, seg_state) {
-                    out.get_mut(j..)
-                        .into_iter()
-                        .flatten()
-                        .for_each(|r| *r = Err(Errno::EAGAIN));
+                    refuse_from(out, j);
                     return usable;
                 }
             }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::buf::{FrameDesc, OffloadFlags, RxBatch, TxRing};
+use crate::buf::{FrameDesc, GsoType, OffloadFlags, RxBatch, TxRing};
 use crate::testing::build::test_config;
 use crate::time::Instant;
 use crate::wire::arp::ArpRepr;
@@ -22,7 +22,7 @@ use crate::wire::ipv6::Ipv6Repr;
 use crate::wire::ndp::NdpOption;
 use crate::wire::tcp::TcpRepr;
 use crate::wire::udp::UdpRepr;
-use crate::{Completion, Done, Errno, Ready, SockId, Translator};
+use crate::{Completion, Done, Errno, Ready, SockId, TcpInfo, Translator};
 
 /// A byte reader that yields zeroes once the input is exhausted.
 struct Input<'a>(&'a [u8]);
@@ -54,6 +54,22 @@ impl Input<'_> {
     }
 }
 
+/// A socket address the translator may have met: the guest's, the
+/// gateway's, a remote one or a loopback one, of either family.
+fn addr(input: &mut Input<'_>) -> crate::addr::SockAddrAny {
+    use crate::testing::build::{GUEST4, GUEST6, GW4, REMOTE4};
+    use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip: IpAddr = match input.u8() % 6 {
+        0 => GUEST4.into(),
+        1 => GW4.into(),
+        2 => REMOTE4.into(),
+        3 => Ipv4Addr::LOCALHOST.into(),
+        4 => GUEST6.into(),
+        _ => Ipv6Addr::LOCALHOST.into(),
+    };
+    crate::addr::SockAddrAny::new(ip, input.u16())
+}
+
 /// The translator fed a script of frames, readiness, completions and time
 /// steps decoded from `data`.
 ///
@@ -67,13 +83,15 @@ pub fn translator(data: &[u8]) {
     config.limits.max_sockets = 64;
     // Small tables: allocating 128k flow slots per run would dominate.
     config.limits.max_flows = 64;
+    let mut input = Input(data);
+    // A guest that takes offloads (pasta's tap with TSO): super-frames out.
+    config.guest_gso = input.u8() & 1 == 1;
     let our_mac = config.our_mac;
     let mut now = Instant::from_nanos(1);
     let Ok(mut t) = Translator::new(config, now) else {
         return;
     };
     let mut tx = TxRing::new(16, crate::buf::MAX_FRAME_LEN, 0);
-    let mut input = Input(data);
     let mut frames_seen = 0u64;
     let mut steps = 0;
     while !input.is_empty() && steps < 256 {
@@ -85,18 +103,47 @@ pub fn translator(data: &[u8]) {
                 let mut arena = Vec::new();
                 let mut descs = Vec::new();
                 for _ in 0..count {
+                    let meta = input.u8();
                     let raw = input.u16();
-                    // The top bit marks the frame's checksums as already
-                    // verified, so that random bytes reach every service.
-                    let valid = raw & 0x8000 != 0;
-                    let len = usize::from(raw & 0x7fff) % 2048;
+                    // Bit 5: a super-frame, padded with zeroes up to a
+                    // length of up to 64 KiB; otherwise up to 2 KiB.
+                    let (len, pad) = if meta & 0x20 != 0 {
+                        (usize::from(raw) + 14, true)
+                    } else {
+                        (usize::from(raw) % 2048, false)
+                    };
                     let bytes = input.bytes(len);
-                    let mut desc = FrameDesc::new(arena.len() as u32, bytes.len() as u32);
-                    if valid {
-                        desc.offload.flags = OffloadFlags::DATA_VALID;
+                    let start = arena.len();
+                    arena.extend_from_slice(bytes);
+                    if pad {
+                        arena.resize(start + len, 0);
+                    }
+                    let mut desc = FrameDesc::new(start as u32, (arena.len() - start) as u32);
+                    // Bit 0 marks the checksums as already verified, so that
+                    // random bytes reach every service; the rest is the
+                    // offload metadata a tap may hand over, as hostile as
+                    // the frame.
+                    let mut flags = OffloadFlags::empty();
+                    if meta & 1 != 0 {
+                        flags |= OffloadFlags::DATA_VALID;
+                    }
+                    if meta & 2 != 0 {
+                        flags |= OffloadFlags::NEEDS_CSUM;
+                        desc.offload.csum_start = input.u16();
+                        desc.offload.csum_offset = input.u16();
+                    }
+                    desc.offload.flags = flags;
+                    desc.offload.gso = match (meta >> 2) & 3 {
+                        0 => GsoType::None,
+                        1 => GsoType::TcpV4,
+                        2 => GsoType::TcpV6,
+                        _ => GsoType::UdpL4,
+                    };
+                    if desc.offload.gso != GsoType::None {
+                        desc.offload.hdr_len = input.u16();
+                        desc.offload.gso_size = input.u16();
                     }
                     descs.push(desc);
-                    arena.extend_from_slice(bytes);
                 }
                 let rx = RxBatch::new(&arena, &descs).expect("built in bounds");
                 t.handle_tap(now, &rx, &mut tx);
@@ -109,9 +156,42 @@ pub fn translator(data: &[u8]) {
             }
             3 => {
                 let id = SockId::from_parts(input.u32() % 80, input.u32() % 4);
-                let res = match input.u8() % 3 {
+                let res = match input.u8() % 11 {
                     0 => Ok(Done::Opened),
                     1 => Ok(Done::Bytes(input.u32())),
+                    2 => Ok(Done::Sent {
+                        bytes: input.u32(),
+                        free: input.u32(),
+                    }),
+                    3 => Ok(Done::Space {
+                        free: input.u32(),
+                        info: (input.u8() & 1 == 1).then(|| TcpInfo {
+                            snd_mss: input.u32(),
+                            snd_cwnd: input.u32(),
+                            snd_wnd: (input.u8() & 1 == 1).then(|| input.u32()),
+                            notsent: input.u32(),
+                            rtt_us: input.u32(),
+                        }),
+                    }),
+                    4 => Ok(Done::Accepted {
+                        peer: addr(&mut input),
+                        local: addr(&mut input),
+                    }),
+                    5 => Ok(Done::Datagram {
+                        len: input.u32() % 70_000,
+                        from: addr(&mut input),
+                    }),
+                    6 => Ok(Done::Datagrams {
+                        count: input.u32() % 70,
+                    }),
+                    7 => Ok(Done::Splicing {
+                        moved: u64::from(input.u32()),
+                        half_closed: input.u8() & 1 == 1,
+                    }),
+                    8 => Ok(Done::Spliced {
+                        to_peer: u64::from(input.u32()),
+                        from_peer: u64::from(input.u32()),
+                    }),
                     _ => Err(Errno(i32::from(input.u8()))),
                 };
                 t.handle_completion(now, Completion { id, res }, &mut tx);

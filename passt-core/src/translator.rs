@@ -217,6 +217,30 @@ pub enum SockOp {
         /// Where the datagrams go.
         into: TxSlots,
     },
+    /// Receive datagrams into the executor's own *held* buffer instead of
+    /// tx slots: datagrams that go from one socket to another and never
+    /// become frames (pasta's `-U` relay, see [`crate::udp`]). Completes
+    /// as [`SockOp::Recv`] does: one [`Done::Datagram`] per datagram (its
+    /// length and sender), then one final [`Done::Datagrams`] or error.
+    /// The datagrams stay held, numbered from 0 in completion order, until
+    /// the next `RecvHeld` runs; [`SockOp::SendHeld`] sends them on.
+    RecvHeld {
+        /// The socket.
+        id: SockId,
+    },
+    /// Send datagram `index` of the last [`SockOp::RecvHeld`] on socket
+    /// `id`: to `dst`, or to its connected peer without one. Completes for
+    /// `id` with [`Done::Bytes`], or the error of the send (`EBADF` when
+    /// the executor has no such socket or no such held datagram, `EMSGSIZE`
+    /// for one too long to have been held whole).
+    SendHeld {
+        /// The socket to send on.
+        id: SockId,
+        /// Destination, for an unconnected socket.
+        dst: Option<SockAddrAny>,
+        /// Which held datagram.
+        index: u32,
+    },
     /// Dequeue `len` bytes the guest acknowledged. No completion.
     Discard {
         /// The socket.

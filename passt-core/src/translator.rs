@@ -848,7 +848,7 @@ impl Translator {
     /// operations were queued.
     ///
     /// For forwarding from the guest's side to the host see
-    /// [`Translator::set_auto_out_port`] (`-T`); `-U` stays with the driver.
+    /// [`Translator::set_auto_out_port`] (`-T`, `-U`).
     pub fn set_auto_port(&mut self, proto: Proto, port: u16, on: bool) -> bool {
         match proto {
             Proto::Tcp => {
@@ -863,29 +863,41 @@ impl Translator {
         }
     }
 
-    /// `auto` forwarding from the guest's side to the host (`-T auto`): the
-    /// driver found the target of forwarded `port` bound on the host
-    /// (`on`) or no longer bound, and asks for the namespace's listening
+    /// `auto` forwarding from the guest's side to the host (`-T auto`,
+    /// `-U auto`): the driver found the target of forwarded `port` bound on
+    /// the host (`on`) or no longer bound, and asks for the namespace's
     /// sockets of `port` to be opened or closed. They are made inside the
-    /// namespace ([`SockFlags::IN_NS`]) on its loopback, and what they
-    /// accept is spliced to the host's loopback (see [`crate::tcp`]).
-    /// Otherwise as [`Translator::set_auto_port`]: only ports
-    /// `config.fwd.tcp_out` forwards count, a failure is counted in
-    /// [`tcp::TcpStats::listen_failed`]. TCP only (`-U` stays with the
-    /// driver): `false` for other protocols. Returns whether operations
-    /// were queued.
+    /// namespace ([`SockFlags::IN_NS`]) on its loopback, one per family
+    /// (IPv6 may fail there: one family is enough). For TCP, what they
+    /// accept is spliced to the host's loopback (see [`crate::tcp`]); for
+    /// UDP, each sender's datagrams go to the host's loopback from a host
+    /// socket of its own, and the replies back (see [`crate::udp`]);
+    /// closing a UDP port also ends its flows. Otherwise as
+    /// [`Translator::set_auto_port`]: only ports `config.fwd.tcp_out` /
+    /// `udp_out` forward count, a failure is counted in
+    /// [`tcp::TcpStats::listen_failed`] / [`crate::udp::UdpStats`]; `false`
+    /// for other protocols. Returns whether operations were queued.
     pub fn set_auto_out_port(&mut self, proto: Proto, port: u16, on: bool) -> bool {
-        if proto != Proto::Tcp {
-            return false;
+        match proto {
+            Proto::Tcp => {
+                let mut cx = tcp_cx!(self);
+                self.tcp.set_auto_port(&mut cx, port, on, true)
+            }
+            Proto::Udp => self.udp.set_auto_out_port(&mut l4cx!(self), port, on),
+            _ => false,
         }
-        let mut cx = tcp_cx!(self);
-        self.tcp.set_auto_port(&mut cx, port, on, true)
     }
 
     /// Whether a namespace listener of `-T` port `port` is open (or being
     /// opened) in either family: `false` once all failed or were closed.
     pub fn tcp_out_listening(&self, port: u16) -> bool {
         self.tcp.out_listening(port)
+    }
+
+    /// Whether a namespace socket of `-U` port `port` is open (or being
+    /// opened) in either family: `false` once all failed or were closed.
+    pub fn udp_out_listening(&self, port: u16) -> bool {
+        self.udp.out_listening(port)
     }
 
     /// Counters of the TCP handler.
@@ -1241,8 +1253,9 @@ impl Translator {
     /// Right after [`Translator::new`] this already yields work: the
     /// listening sockets of forwarded TCP ports (`-t`, then `-T` inside
     /// the namespace, queued by `new`),
-    /// then those of forwarded UDP ports (`-u`), opened lazily as the
-    /// queue drains so that any number of ports fits the queue. A driver
+    /// then those of forwarded UDP ports (`-u`, then `-U` inside the
+    /// namespace), opened lazily as the queue drains so that any number of
+    /// ports fits the queue. A driver
     /// that drops privileges drains these first.
     #[must_use = "queued operations must run before the next input"]
     pub fn poll_op(&mut self) -> Option<SockOp> {

@@ -230,9 +230,9 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     }
 
     // Listening sockets of forwarded ports while privileges last (ports
-    // below 1024): `-t` in pasta's own namespace, `-T` inside the target
-    // one, made on the namespace thread, which stays for the namespace
-    // side of spliced connections and the `auto` scans.
+    // below 1024): `-t` and `-u` in pasta's own namespace, `-T` and `-U`
+    // inside the target one, made on the namespace thread, which stays for
+    // the namespace side of spliced connections and the `auto` scans.
     let ns_thread = NsThread::start(&target)?;
     crate::fwd::check_host_ports(&core)?;
     crate::fwd::check_ns_ports(&ns_thread, &core)?;
@@ -240,7 +240,7 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     driver.set_ns_thread(ns_thread.clone());
     driver.open_listeners()?;
 
-    // `-U` relays inside the namespace, also while privileges last.
+    // The `auto` scans (the namespace's `/proc/net` files are opened now).
     let fwd = Forwarder::new(ns_thread.clone(), driver.translator().config(), now())?;
     driver.set_forwarder(fwd);
     privs::drop_privileges(started_as_root, joined_userns, opts.runas.as_ref())?;

@@ -19,10 +19,12 @@
 //! 6. Open the capture file (`--pcap`).
 //! 7. Spawn mode: let the command run. Otherwise, unless `-f`, go to the
 //!    background ([`crate::daemon`]); write the PID file.
-//! 8. Check the host ports of `-t`/`-u` port lists are free (a taken one
-//!    is an error naming it), open the translator's listeners, start the
-//!    namespace thread and with it the `-T`/`-U` relays ([`crate::fwd`]), drop
-//!    privileges ([`crate::privs`]), set up the loop; in the background,
+//! 8. Start the namespace thread; check the host ports of `-t`/`-u` and
+//!    the namespace ports of `-T`/`-U` port lists are free (a taken one is
+//!    an error naming it), open the translator's listeners (the `-T`/`-U`
+//!    ones inside the namespace, on that thread), prepare the `auto` scans
+//!    ([`crate::fwd`]), drop privileges ([`crate::privs`]), set up the
+//!    loop; in the background,
 //!    tell the waiting parent that all went well (it exits 0 then); run the
 //!    loop.
 //!

@@ -107,7 +107,7 @@
 //! | [`wire`] | stateless parse/emit of every header: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP, ICMPv6, NDP, DHCP, DHCPv6; checksums; qemu's length-prefixed stream framing |
 //! | [`buf`] | received-frame batches, the tx ring, offload metadata |
 //! | [`l2`] | services answered locally: ARP, DHCP, NDP, DHCPv6, ICMPv6 echo to our link-local address |
-//! | [`udp`] | UDP flows to host sockets and back, forwarded UDP ports, DNS forwarding, ICMP port unreachable |
+//! | [`udp`] | UDP flows to host sockets and back, forwarded UDP ports, DNS forwarding, ICMP port unreachable; pasta's `-U` (namespace sockets relayed per sender to the host's loopback, without frames) |
 //! | [`icmp`] | ICMP and ICMPv6 echo through unprivileged ping sockets |
 //! | [`config`] | configuration, limits, port-forwarding specs |
 //! | [`options`] | command-line options of passt and pasta (GNU `getopt_long` syntax), laid over a [`config::Config`] |

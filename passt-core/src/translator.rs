@@ -217,6 +217,30 @@ pub enum SockOp {
         /// Where the datagrams go.
         into: TxSlots,
     },
+    /// Receive datagrams into the executor's own *held* buffer instead of
+    /// tx slots: datagrams that go from one socket to another and never
+    /// become frames (pasta's `-U` relay, see [`crate::udp`]). Completes
+    /// as [`SockOp::Recv`] does: one [`Done::Datagram`] per datagram (its
+    /// length and sender), then one final [`Done::Datagrams`] or error.
+    /// The datagrams stay held, numbered from 0 in completion order, until
+    /// the next `RecvHeld` runs; [`SockOp::SendHeld`] sends them on.
+    RecvHeld {
+        /// The socket.
+        id: SockId,
+    },
+    /// Send datagram `index` of the last [`SockOp::RecvHeld`] on socket
+    /// `id`: to `dst`, or to its connected peer without one. Completes for
+    /// `id` with [`Done::Bytes`], or the error of the send (`EBADF` when
+    /// the executor has no such socket or no such held datagram, `EMSGSIZE`
+    /// for one too long to have been held whole).
+    SendHeld {
+        /// The socket to send on.
+        id: SockId,
+        /// Destination, for an unconnected socket.
+        dst: Option<SockAddrAny>,
+        /// Which held datagram.
+        index: u32,
+    },
     /// Dequeue `len` bytes the guest acknowledged. No completion.
     Discard {
         /// The socket.
@@ -824,7 +848,7 @@ impl Translator {
     /// operations were queued.
     ///
     /// For forwarding from the guest's side to the host see
-    /// [`Translator::set_auto_out_port`] (`-T`); `-U` stays with the driver.
+    /// [`Translator::set_auto_out_port`] (`-T`, `-U`).
     pub fn set_auto_port(&mut self, proto: Proto, port: u16, on: bool) -> bool {
         match proto {
             Proto::Tcp => {
@@ -839,29 +863,41 @@ impl Translator {
         }
     }
 
-    /// `auto` forwarding from the guest's side to the host (`-T auto`): the
-    /// driver found the target of forwarded `port` bound on the host
-    /// (`on`) or no longer bound, and asks for the namespace's listening
+    /// `auto` forwarding from the guest's side to the host (`-T auto`,
+    /// `-U auto`): the driver found the target of forwarded `port` bound on
+    /// the host (`on`) or no longer bound, and asks for the namespace's
     /// sockets of `port` to be opened or closed. They are made inside the
-    /// namespace ([`SockFlags::IN_NS`]) on its loopback, and what they
-    /// accept is spliced to the host's loopback (see [`crate::tcp`]).
-    /// Otherwise as [`Translator::set_auto_port`]: only ports
-    /// `config.fwd.tcp_out` forwards count, a failure is counted in
-    /// [`tcp::TcpStats::listen_failed`]. TCP only (`-U` stays with the
-    /// driver): `false` for other protocols. Returns whether operations
-    /// were queued.
+    /// namespace ([`SockFlags::IN_NS`]) on its loopback, one per family
+    /// (IPv6 may fail there: one family is enough). For TCP, what they
+    /// accept is spliced to the host's loopback (see [`crate::tcp`]); for
+    /// UDP, each sender's datagrams go to the host's loopback from a host
+    /// socket of its own, and the replies back (see [`crate::udp`]);
+    /// closing a UDP port also ends its flows. Otherwise as
+    /// [`Translator::set_auto_port`]: only ports `config.fwd.tcp_out` /
+    /// `udp_out` forward count, a failure is counted in
+    /// [`tcp::TcpStats::listen_failed`] / [`crate::udp::UdpStats`]; `false`
+    /// for other protocols. Returns whether operations were queued.
     pub fn set_auto_out_port(&mut self, proto: Proto, port: u16, on: bool) -> bool {
-        if proto != Proto::Tcp {
-            return false;
+        match proto {
+            Proto::Tcp => {
+                let mut cx = tcp_cx!(self);
+                self.tcp.set_auto_port(&mut cx, port, on, true)
+            }
+            Proto::Udp => self.udp.set_auto_out_port(&mut l4cx!(self), port, on),
+            _ => false,
         }
-        let mut cx = tcp_cx!(self);
-        self.tcp.set_auto_port(&mut cx, port, on, true)
     }
 
     /// Whether a namespace listener of `-T` port `port` is open (or being
     /// opened) in either family: `false` once all failed or were closed.
     pub fn tcp_out_listening(&self, port: u16) -> bool {
         self.tcp.out_listening(port)
+    }
+
+    /// Whether a namespace socket of `-U` port `port` is open (or being
+    /// opened) in either family: `false` once all failed or were closed.
+    pub fn udp_out_listening(&self, port: u16) -> bool {
+        self.udp.out_listening(port)
     }
 
     /// Counters of the TCP handler.
@@ -1217,8 +1253,9 @@ impl Translator {
     /// Right after [`Translator::new`] this already yields work: the
     /// listening sockets of forwarded TCP ports (`-t`, then `-T` inside
     /// the namespace, queued by `new`),
-    /// then those of forwarded UDP ports (`-u`), opened lazily as the
-    /// queue drains so that any number of ports fits the queue. A driver
+    /// then those of forwarded UDP ports (`-u`, then `-U` inside the
+    /// namespace), opened lazily as the queue drains so that any number of
+    /// ports fits the queue. A driver
     /// that drops privileges drains these first.
     #[must_use = "queued operations must run before the next input"]
     pub fn poll_op(&mut self) -> Option<SockOp> {

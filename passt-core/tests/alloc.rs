@@ -614,3 +614,139 @@ fn executor_tcp_data_allocates_nothing() {
     assert_eq!(t.stats().drops.iter().sum::<u64>(), 0);
     assert_eq!(after - before, 0, "allocations on the executor's TCP path");
 }
+
+/// `-U` on real loopback sockets through the executor, with a namespace
+/// hook that makes its sockets in our own namespace: each round two
+/// senders write to the forwarded port, an echo server on the target
+/// answers, and the answers come back to each sender; after the first
+/// round (the flows' sockets), nothing allocates. `mmsg`: with the
+/// `recvmmsg` hook.
+#[cfg(feature = "host")]
+fn executor_udp_out_rounds(mmsg: bool) -> u64 {
+    use passt_core::config::ports::FwdSpec;
+    use passt_core::host::exec::{id_of, SockExec};
+    use rustix::event::epoll;
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    use std::net::UdpSocket;
+
+    const ROUNDS: u64 = 110;
+    const WARM_UP: u64 = 10;
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let target = server.local_addr().unwrap().port();
+    // The forwarded port: one that was free a moment ago.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = test_config();
+    c.fwd.udp_out = FwdSpec::parse(&format!("{port}:{target}")).unwrap();
+    let mut t = Translator::new(c, Instant::ZERO).unwrap();
+    let mut tx = TxRing::new(64, 2048, 4);
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
+    let max = t.config().limits.max_sockets;
+    let mut exec = SockExec::new(max, ep.try_clone().unwrap(), None);
+    if mmsg {
+        exec.set_recvmmsg_hook(passt_sys::mmsg::recvmmsg);
+    }
+    exec.set_ns_socket_hook(Box::new(|proto, ipv6| {
+        assert_eq!(proto, passt_core::Proto::Udp);
+        let fam = if ipv6 {
+            AddressFamily::INET6
+        } else {
+            AddressFamily::INET
+        };
+        rustix::net::socket_with(
+            fam,
+            SocketType::DGRAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )
+    }));
+    let now = Instant::from_nanos(1_000_000);
+    exec.run_ops(&mut t, now, &RxBatch::EMPTY, &mut tx);
+    assert!(t.udp_out_listening(port));
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let senders: Vec<UdpSocket> = (0..2)
+        .map(|_| {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_nonblocking(true).unwrap();
+            s
+        })
+        .collect();
+    let asks: Vec<Vec<u8>> = (0..2u8)
+        .map(|k| vec![b'a' + k; 1000 + k as usize])
+        .collect();
+    let (mut events, timeout) = epoll_wait_args();
+    // One wake-up of a driver's loop.
+    let mut pump = |t: &mut Translator, exec: &mut SockExec, tx: &mut TxRing| {
+        let n = epoll::wait(&ep, &mut events[..], Some(&timeout)).unwrap();
+        assert!(
+            n > 0,
+            "nothing within 5 s: {:?} {:?}",
+            t.stats().udp,
+            t.stats().drops
+        );
+        for ev in &events[..n] {
+            let (flags, data) = (ev.flags, ev.data);
+            exec.ready(t, now, id_of(data.u64()).unwrap(), flags, tx);
+        }
+        exec.run_ops(t, now, &RxBatch::EMPTY, tx);
+        assert!(tx.is_empty(), "no frames for -U");
+        while t.poll_event().is_some() {}
+    };
+    server.set_nonblocking(true).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut before = allocs();
+    for round in 0..ROUNDS {
+        if round == WARM_UP {
+            before = allocs();
+        }
+        for (s, a) in senders.iter().zip(&asks) {
+            s.send_to(a, to).unwrap();
+        }
+        // Both reach the target, from a loopback socket each; echoed.
+        // Each echo goes back to its own sender, from the forwarded port
+        // (possibly while the other datagram is still on its way).
+        let (mut echoed, mut back) = (0, 0);
+        loop {
+            while let Ok((n, from)) = server.recv_from(&mut buf) {
+                assert!(from.ip().is_loopback(), "round {round}");
+                assert!(asks.iter().any(|a| a[..] == buf[..n]), "round {round}");
+                server.send_to(&buf[..n], from).unwrap();
+                echoed += 1;
+            }
+            for (s, a) in senders.iter().zip(&asks) {
+                while let Ok((k, from)) = s.recv_from(&mut buf) {
+                    assert_eq!(from, to, "round {round}");
+                    assert_eq!(&buf[..k], &a[..], "round {round}");
+                    back += 1;
+                }
+            }
+            if back == 2 {
+                break;
+            }
+            pump(&mut t, &mut exec, &mut tx);
+        }
+        assert_eq!((echoed, back), (2, 2), "round {round}");
+    }
+    let after = allocs();
+    let s = t.stats();
+    assert_eq!(s.udp.out_flows, 2);
+    assert_eq!(
+        (s.udp.out_to_host, s.udp.out_to_ns),
+        (2 * ROUNDS, 2 * ROUNDS)
+    );
+    assert_eq!((s.frames_out, s.drops.iter().sum::<u64>()), (0, 0));
+    after - before
+}
+
+#[cfg(feature = "host")]
+#[test]
+fn executor_udp_out_relay_allocates_nothing() {
+    assert_eq!(executor_udp_out_rounds(false), 0, "with recvfrom");
+    assert_eq!(executor_udp_out_rounds(true), 0, "with recvmmsg");
+}

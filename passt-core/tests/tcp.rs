@@ -1771,7 +1771,7 @@ fn tcp_out_auto_opens_and_closes_namespace_listeners() {
     assert_eq!(opened.len(), 2);
     assert!(h.t.tcp_out_listening(9300));
     assert!(!h.t.tcp_out_listening(9301));
-    // Already open: nothing; UDP is not the translator's.
+    // Already open: nothing; UDP has no `-U` spec here.
     assert!(!h.t.set_auto_out_port(passt_core::Proto::Tcp, 9300, true));
     assert!(!h.t.set_auto_out_port(passt_core::Proto::Udp, 9300, true));
     // The inward direction does not touch them.

@@ -720,3 +720,464 @@ fn batched_receive_from_mixed_senders_maps_each_to_its_flow_and_replies_batch_ba
     h.expect_no_op();
     assert_eq!(h.t.stats().udp.flows_inbound, 3);
 }
+
+// -------------------------------------------------------------------------
+// `-U`: namespace ports to the host's loopback, without frames
+// -------------------------------------------------------------------------
+
+/// Check the `Open` of a `-U` socket: UDP, made inside the namespace,
+/// `SO_REUSEADDR` (and `IPV6_V6ONLY` for IPv6), bound to that family's
+/// loopback, not connected.
+#[track_caller]
+fn check_out_socket(spec: &SockSpec, port: u16) {
+    assert_eq!(spec.proto, Proto::Udp, "{spec:?}");
+    assert!(
+        spec.flags.contains(SockFlags::IN_NS | SockFlags::REUSEADDR),
+        "{spec:?}"
+    );
+    assert_eq!(
+        spec.flags.contains(SockFlags::V6ONLY),
+        spec.ipv6,
+        "{spec:?}"
+    );
+    assert!(!spec.flags.contains(SockFlags::LISTEN), "{spec:?}");
+    assert_eq!(spec.peer, None);
+    let lo = if spec.ipv6 {
+        sa(Ipv6Addr::LOCALHOST, port)
+    } else {
+        sa(Ipv4Addr::LOCALHOST, port)
+    };
+    assert_eq!(spec.bind, Some(lo));
+}
+
+/// Move what the translator queued outside a `handle_*` call to the
+/// harness's recorder.
+fn drain(h: &mut Harness) {
+    while let Some(op) = h.t.poll_op() {
+        h.host.ops.push_back(op);
+    }
+}
+
+/// A harness with `-U spec` (and `max_flows` flows); the `-U` sockets
+/// asked for at start-up, each checked for `port` and opened, IPv4 first.
+fn udp_out_harness(spec: &str, port: u16, max_flows: u32) -> (Harness, Vec<SockId>) {
+    let mut c = test_config();
+    c.fwd.udp_out = FwdSpec::parse(spec).unwrap();
+    c.limits.max_flows = max_flows;
+    let mut h = Harness::new(c);
+    let mut socks = Vec::new();
+    while let Some(op) = h.host.ops.pop_front() {
+        let SockOp::Open { id, spec } = op else {
+            panic!("{op:?}");
+        };
+        check_out_socket(&spec, port);
+        socks.push((spec.ipv6, id));
+        ok(&mut h, id, Done::Opened);
+    }
+    socks.sort_by_key(|(v6, _)| *v6);
+    (h, socks.into_iter().map(|(_, id)| id).collect())
+}
+
+/// A host socket for a new `-U` sender: opened in our own namespace,
+/// connected to the loopback of `v6`'s family at `target`, nothing bound.
+#[track_caller]
+fn expect_out_flow_open(h: &mut Harness, v6: bool, target: u16) -> SockId {
+    let SockOp::Open { id, spec } = h.expect_op() else {
+        panic!("expected the Open of a -U flow");
+    };
+    assert_eq!(spec.proto, Proto::Udp);
+    assert_eq!(spec.ipv6, v6);
+    assert!(!spec.flags.contains(SockFlags::IN_NS), "{spec:?}");
+    assert_eq!(spec.bind, None);
+    let lo = if v6 {
+        sa(Ipv6Addr::LOCALHOST, target)
+    } else {
+        sa(Ipv4Addr::LOCALHOST, target)
+    };
+    assert_eq!(spec.peer, Some(lo));
+    id
+}
+
+/// A byte pattern of `len` bytes, different for each `seed`.
+fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+#[test]
+fn udp_out_opens_namespace_sockets_on_both_loopbacks() {
+    let (mut h, socks) = udp_out_harness("5400:5500", 5400, 64);
+    assert_eq!(socks.len(), 2, "one socket per family");
+    assert_eq!(h.t.stats().udp.listeners, 2);
+    assert!(h.t.udp_out_listening(5400));
+    assert!(!h.t.udp_out_listening(5500));
+    assert!(!h.t.tcp_out_listening(5400));
+    h.expect_no_op();
+    h.expect_no_frame();
+
+    // IPv6 off in the namespace: that socket fails alone, IPv4 works.
+    let mut c = test_config();
+    c.fwd.udp_out = FwdSpec::parse("5401").unwrap();
+    let mut h = Harness::new(c);
+    let mut failed = 0;
+    while let Some(op) = h.host.ops.pop_front() {
+        let SockOp::Open { id, spec } = op else {
+            panic!("{op:?}");
+        };
+        check_out_socket(&spec, 5401);
+        if spec.ipv6 {
+            err(&mut h, id, Errno(97)); // EAFNOSUPPORT
+            failed += 1;
+        } else {
+            ok(&mut h, id, Done::Opened);
+        }
+    }
+    assert_eq!(failed, 1);
+    assert_eq!(h.t.stats().udp.listen_failed, 1);
+    assert_eq!(h.t.stats().udp.listeners, 1);
+    assert!(h.t.udp_out_listening(5401));
+}
+
+#[test]
+fn udp_out_sends_each_sender_through_its_own_host_socket_and_replies_come_back() {
+    let (mut h, socks) = udp_out_harness("5400:5500", 5400, 64);
+    let (ns4, ns6) = (socks[0], socks[1]);
+    let s1 = sa(Ipv4Addr::LOCALHOST, 40001);
+    let s2 = sa(Ipv4Addr::LOCALHOST, 40002);
+    let big = pattern(7, 60_000);
+    let mid = pattern(9, 1400);
+
+    // Three datagrams, two senders: two flows, each datagram sent on its
+    // sender's socket, named by its place in the receive.
+    h.ready(ns4, Ready::READABLE);
+    assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns4 });
+    h.recv_held(ns4, &[(s1, b"1"), (s2, &big), (s1, &mid)]);
+    let f1 = expect_out_flow_open(&mut h, false, 5500);
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SendHeld {
+            id: f1,
+            dst: None,
+            index: 0
+        }
+    );
+    let f2 = expect_out_flow_open(&mut h, false, 5500);
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SendHeld {
+            id: f2,
+            dst: None,
+            index: 1
+        }
+    );
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SendHeld {
+            id: f1,
+            dst: None,
+            index: 2
+        }
+    );
+    h.expect_no_op();
+    assert_ne!(f1, f2);
+    // What those indices send: the bytes each sender wrote, unchanged.
+    assert_eq!(h.held(0), b"1");
+    assert_eq!(h.held(1), &big[..]);
+    assert_eq!(h.held(2), &mid[..]);
+    ok(&mut h, f1, Done::Opened);
+    ok(&mut h, f1, Done::Bytes(1));
+    ok(&mut h, f2, Done::Opened);
+    ok(&mut h, f2, Done::Bytes(60_000));
+    ok(&mut h, f1, Done::Bytes(1400));
+    h.expect_no_op();
+    assert_eq!(h.t.stats().udp.out_flows, 2);
+    assert_eq!(h.t.stats().udp.out_to_host, 3);
+
+    // The same sender again: its flow, no new socket.
+    h.ready(ns4, Ready::READABLE);
+    assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns4 });
+    h.recv_held(ns4, &[(s2, b"again")]);
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SendHeld {
+            id: f2,
+            dst: None,
+            index: 0
+        }
+    );
+    ok(&mut h, f2, Done::Bytes(5));
+    h.expect_no_op();
+
+    // Replies on each host socket go back to their own sender, through
+    // the namespace socket it wrote to.
+    let target = sa(Ipv4Addr::LOCALHOST, 5500);
+    h.ready(f2, Ready::READABLE);
+    assert_eq!(h.expect_op(), SockOp::RecvHeld { id: f2 });
+    h.recv_held(f2, &[(target, &big), (target, b"r2")]);
+    for index in 0..2 {
+        assert_eq!(
+            h.expect_op(),
+            SockOp::SendHeld {
+                id: ns4,
+                dst: Some(s2),
+                index
+            }
+        );
+    }
+    assert_eq!(h.held(0), &big[..]);
+    assert_eq!(h.held(1), b"r2");
+    h.ready(f1, Ready::READABLE);
+    assert_eq!(h.expect_op(), SockOp::RecvHeld { id: f1 });
+    h.recv_held(f1, &[(target, b"r1")]);
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SendHeld {
+            id: ns4,
+            dst: Some(s1),
+            index: 0
+        }
+    );
+    assert_eq!(h.held(0), b"r1");
+    ok(&mut h, ns4, Done::Bytes(2));
+    h.expect_no_op();
+    assert_eq!(h.t.stats().udp.out_to_ns, 3);
+
+    // IPv6: a flow of its own family, replies through the IPv6 socket.
+    let s6 = sa(Ipv6Addr::LOCALHOST, 40003);
+    h.ready(ns6, Ready::READABLE);
+    assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns6 });
+    h.recv_held(ns6, &[(s6, &mid)]);
+    let f6 = expect_out_flow_open(&mut h, true, 5500);
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SendHeld {
+            id: f6,
+            dst: None,
+            index: 0
+        }
+    );
+    ok(&mut h, f6, Done::Opened);
+    h.ready(f6, Ready::READABLE);
+    assert_eq!(h.expect_op(), SockOp::RecvHeld { id: f6 });
+    h.recv_held(f6, &[(sa(Ipv6Addr::LOCALHOST, 5500), b"r6")]);
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SendHeld {
+            id: ns6,
+            dst: Some(s6),
+            index: 0
+        }
+    );
+    h.expect_no_op();
+
+    // Nothing of this is a frame, and no tx slot was ever asked for.
+    h.expect_no_frame();
+    assert_eq!(h.t.stats().frames_out, 0);
+    assert_eq!(h.t.stats().udp.to_guest, 0);
+    assert_eq!(
+        h.t.stats().udp.flows_opened + h.t.stats().udp.flows_inbound,
+        0
+    );
+}
+
+#[test]
+fn udp_out_flows_expire_after_180_idle_seconds_and_refusals_are_only_counted() {
+    let (mut h, socks) = udp_out_harness("5400:5500", 5400, 64);
+    let ns4 = socks[0];
+    let s1 = sa(Ipv4Addr::LOCALHOST, 40001);
+    let s2 = sa(Ipv4Addr::LOCALHOST, 40002);
+    let start = h.now();
+    h.ready(ns4, Ready::READABLE);
+    let _ = h.expect_op();
+    h.recv_held(ns4, &[(s1, b"a"), (s2, b"b")]);
+    let f1 = expect_out_flow_open(&mut h, false, 5500);
+    let _ = h.expect_op();
+    let f2 = expect_out_flow_open(&mut h, false, 5500);
+    let _ = h.expect_op();
+    for f in [f1, f2] {
+        ok(&mut h, f, Done::Opened);
+    }
+    // Nothing listens on the target: the send (or a later receive) says
+    // so; counted, no ICMP, nothing toward the namespace, flow kept.
+    err(&mut h, f1, Errno::ECONNREFUSED);
+    ok(&mut h, f2, Done::Bytes(1));
+    h.ready(f1, Ready::ERROR);
+    assert_eq!(h.expect_op(), SockOp::RecvHeld { id: f1 });
+    err(&mut h, f1, Errno::ECONNREFUSED);
+    assert_eq!(h.t.stats().udp.out_refused, 2);
+    assert_eq!(h.t.stats().udp.port_unreachable, 0);
+    h.expect_no_op();
+    h.expect_no_frame();
+
+    // f2 replies 100 s later: it lives on; f1 goes at 180 s.
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(180)));
+    h.advance(Duration::from_secs(100));
+    h.ready(f2, Ready::READABLE);
+    let _ = h.expect_op();
+    h.recv_held(f2, &[(sa(Ipv4Addr::LOCALHOST, 5500), b"late")]);
+    assert!(matches!(h.expect_op(), SockOp::SendHeld { .. }));
+    h.advance(Duration::from_secs(79));
+    h.expect_no_op();
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.expect_op(), SockOp::Close { id: f1 });
+    h.expect_no_op();
+    h.advance(Duration::from_secs(100));
+    assert_eq!(h.expect_op(), SockOp::Close { id: f2 });
+    h.expect_no_op();
+    assert_eq!(h.t.stats().udp.flows_expired, 2);
+    assert_eq!(h.t.poll_timeout(), None);
+    // The namespace socket stays; the sender comes back with a new flow.
+    h.ready(ns4, Ready::READABLE);
+    assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns4 });
+    h.recv_held(ns4, &[(s1, b"back")]);
+    let f3 = expect_out_flow_open(&mut h, false, 5500);
+    assert_ne!(f3, f1);
+    h.expect_no_frame();
+}
+
+#[test]
+fn udp_out_flows_are_bounded_by_the_table_and_evict_idle_ones() {
+    let (mut h, socks) = udp_out_harness("5400:5500", 5400, 4);
+    let ns4 = socks[0];
+    let senders: Vec<SockAddrAny> = (0..6).map(|i| sa(Ipv4Addr::LOCALHOST, 41000 + i)).collect();
+    let datagrams: Vec<(SockAddrAny, &[u8])> = senders.iter().map(|s| (*s, &b"x"[..])).collect();
+    h.ready(ns4, Ready::READABLE);
+    let _ = h.expect_op();
+    h.recv_held(ns4, &datagrams);
+    let mut flows = Vec::new();
+    while let Some(op) = h.host.ops.pop_front() {
+        match op {
+            SockOp::Open { id, .. } => flows.push(id),
+            SockOp::SendHeld { id, index, .. } => {
+                assert_eq!(Some(&id), flows.last());
+                assert_eq!(index as usize, flows.len() - 1);
+            }
+            op => panic!("{op:?}"),
+        }
+    }
+    assert_eq!(flows.len(), 4, "as many flows as the table holds");
+    assert_eq!(h.t.stats().dropped(DropReason::FlowTableFull), 2);
+    for f in &flows {
+        ok(&mut h, *f, Done::Opened);
+    }
+    // Once they have been idle, a new sender pushes out the oldest.
+    h.advance(Duration::from_secs(2));
+    h.ready(ns4, Ready::READABLE);
+    let _ = h.expect_op();
+    h.recv_held(ns4, &[(senders[5], b"y")]);
+    assert_eq!(h.expect_op(), SockOp::Close { id: flows[0] });
+    let _ = expect_out_flow_open(&mut h, false, 5500);
+    assert!(matches!(h.expect_op(), SockOp::SendHeld { index: 0, .. }));
+    assert_eq!(h.t.stats().udp.flows_evicted, 1);
+    h.expect_no_frame();
+}
+
+#[test]
+fn udp_out_auto_opens_and_closing_ends_sockets_and_flows() {
+    let (mut h, socks) = udp_out_harness("auto", 0, 64);
+    assert!(socks.is_empty(), "no static sockets for auto");
+    assert!(h.t.set_auto_out_port(Proto::Udp, 5410, true));
+    drain(&mut h);
+    let mut ns = Vec::new();
+    while let Some(op) = h.host.ops.pop_front() {
+        let SockOp::Open { id, spec } = op else {
+            panic!("{op:?}");
+        };
+        check_out_socket(&spec, 5410);
+        ns.push((spec.ipv6, id));
+        ok(&mut h, id, Done::Opened);
+    }
+    ns.sort_by_key(|(v6, _)| *v6);
+    let ns: Vec<SockId> = ns.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(ns.len(), 2);
+    assert!(h.t.udp_out_listening(5410));
+    // Already open: nothing; the inward direction and TCP leave it alone.
+    assert!(!h.t.set_auto_out_port(Proto::Udp, 5410, true));
+    assert!(!h.t.set_auto_port(Proto::Udp, 5410, false));
+    assert!(!h.t.tcp_out_listening(5410));
+    h.expect_no_op();
+
+    // A flow through each family.
+    let mut flows = Vec::new();
+    for (sock, from, v6) in [
+        (ns[0], sa(Ipv4Addr::LOCALHOST, 40100), false),
+        (ns[1], sa(Ipv6Addr::LOCALHOST, 40100), true),
+    ] {
+        h.ready(sock, Ready::READABLE);
+        assert_eq!(h.expect_op(), SockOp::RecvHeld { id: sock });
+        h.recv_held(sock, &[(from, b"hello")]);
+        let f = expect_out_flow_open(&mut h, v6, 5410);
+        assert!(matches!(h.expect_op(), SockOp::SendHeld { id, .. } if id == f));
+        ok(&mut h, f, Done::Opened);
+        flows.push(f);
+    }
+
+    // Closed: both sockets and both flows, nothing else.
+    assert!(h.t.set_auto_out_port(Proto::Udp, 5410, false));
+    drain(&mut h);
+    let mut closed = Vec::new();
+    while let Some(op) = h.host.ops.pop_front() {
+        let SockOp::Close { id } = op else {
+            panic!("{op:?}");
+        };
+        closed.push(id);
+    }
+    closed.sort_by_key(|id| id.slot());
+    let mut want: Vec<SockId> = ns.iter().chain(&flows).copied().collect();
+    want.sort_by_key(|id| id.slot());
+    assert_eq!(closed, want);
+    assert!(!h.t.udp_out_listening(5410));
+    assert_eq!(h.t.poll_timeout(), None, "no flow left");
+    assert!(!h.t.set_auto_out_port(Proto::Udp, 5410, false));
+    // Late readiness of a closed socket is stale.
+    h.ready(ns[0], Ready::READABLE);
+    h.expect_no_op();
+
+    // Open again; both fail (taken in the namespace): not listening, and
+    // asking again retries.
+    assert!(h.t.set_auto_out_port(Proto::Udp, 5410, true));
+    drain(&mut h);
+    let ids: Vec<SockId> = (0..2)
+        .map(|_| match h.expect_op() {
+            SockOp::Open { id, .. } => id,
+            op => panic!("{op:?}"),
+        })
+        .collect();
+    for id in ids {
+        err(&mut h, id, Errno::EADDRINUSE);
+    }
+    assert!(!h.t.udp_out_listening(5410));
+    assert!(h.t.set_auto_out_port(Proto::Udp, 5410, true));
+    h.expect_no_frame();
+}
+
+#[test]
+fn udp_out_keeps_one_held_receive_at_a_time() {
+    let (mut h, socks) = udp_out_harness("5400:5500", 5400, 64);
+    let (ns4, ns6) = (socks[0], socks[1]);
+    // Both namespace sockets ready in one wake-up, before the driver ran
+    // anything: the second waits (it is level-triggered and reports
+    // again), so the first receive's datagrams stay the held ones.
+    h.ready(ns4, Ready::READABLE);
+    h.ready(ns6, Ready::READABLE);
+    assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns4 });
+    h.expect_no_op();
+    h.recv_held(ns4, &[(sa(Ipv4Addr::LOCALHOST, 40001), b"v4")]);
+    let f = expect_out_flow_open(&mut h, false, 5500);
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SendHeld {
+            id: f,
+            dst: None,
+            index: 0
+        }
+    );
+    h.ready(ns6, Ready::READABLE);
+    assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns6 });
+    // Nothing was there after all: the next readiness reads again.
+    h.recv_held(ns6, &[]);
+    h.ready(ns6, Ready::READABLE);
+    assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns6 });
+    h.expect_no_frame();
+}

@@ -1,28 +1,21 @@
-//! Port forwarding besides the translator: `-U` (namespace to host)
-//! relays, the start-up check of `-T` ports, and the scan behind `auto`
-//! forwarding in all four directions.
+//! Port forwarding besides the translator: the start-up check of `-T` and
+//! `-U` ports, and the scan behind `auto` forwarding in all four
+//! directions.
 //!
-//! # `-T`
-//! The translator does it, in the event loop: its listeners of `-T` ports
-//! are made inside the namespace (on the [`NsThread`], through the
-//! executor's namespace hook) on its loopback, and what they accept is
+//! # `-T` and `-U`
+//! The translator does both, in the event loop: their sockets are made
+//! inside the namespace (on the [`NsThread`], through the executor's
+//! namespace hook) on its loopback. What a `-T` listener accepts is
 //! spliced (`splice(2)` through pipes) to a socket connected to the host's
-//! loopback, as a flow of its table (see `passt_core::tcp`). Here only
+//! loopback, as a flow of the TCP table (see `passt_core::tcp`); a
+//! datagram a `-U` socket receives goes to the host's loopback from a host
+//! socket of its own per sender, whose replies go back to that sender, as
+//! a flow of the UDP table with its idle timeout and eviction (see
+//! `passt_core::udp`), moved through the executor's held buffer: no
+//! thread, no allocation per datagram or per sender. Here only
 //! [`check_ns_ports`] (a port of a port list that cannot be bound is an
-//! error at start-up) and, for `-T auto`, the scan that opens and closes
-//! them ([`Translator::set_auto_out_port`]).
-//!
-//! # `-U`
-//! For each forwarded port `P` (target `T`), listening sockets inside the
-//! namespace on its loopback (`127.0.0.1:P`, `[::1]:P`), made on the
-//! [`NsThread`] (pasta itself stays in the host's namespace, possibly
-//! without privileges by then). A datagram received there is sent to
-//! `127.0.0.1:T` (or `[::1]:T`) on the host from a host socket of its own
-//! per sender, whose replies go back to that sender. No frames and no
-//! translation are involved. The copy path is deliberately minimal: a
-//! thread per listener and one per sender; threads started from the event
-//! loop's thread are in the host's namespace, so their sockets reach the
-//! host's loopback.
+//! error at start-up) and, for `-T auto`/`-U auto`, the scan that opens
+//! and closes them ([`Translator::set_auto_out_port`]).
 //!
 //! # `auto`
 //! About once a second ([`SCAN_EVERY`]) [`Forwarder::tick`] reads
@@ -37,46 +30,32 @@
 //! - `-t auto`/`-u auto`: forwarded host port `P` with target `T` is opened
 //!   ([`Translator::set_auto_port`]) while `T` is bound in the namespace,
 //!   closed when it no longer is.
-//! - `-T auto`: the namespace listeners of port `P` are open while its
-//!   target `T` is bound on the host (asked again each scan while none is
-//!   open, so a port taken in the namespace is retried).
-//! - `-U auto`: the relay of namespace port `P` runs while its target `T`
-//!   is bound on the host.
+//! - `-T auto`/`-U auto`: the namespace sockets of port `P` are open while
+//!   its target `T` is bound on the host (asked again each scan while none
+//!   is open, so a port taken in the namespace is retried); closing a `-U`
+//!   port ends its flows.
 //!
 //! Ports bound with a spec of ports (not `auto`, not `all`) that cannot be
 //! bound are an error at start-up, naming the port.
 
 use core::time::Duration;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use passt_core::config::ports::{FwdMode, FwdSpec};
 use passt_core::config::Config;
 use passt_core::time::Instant;
 use passt_core::{Proto, Translator};
 use rustix::io::Errno;
-use rustix::net::{bind, listen, socket_with, sockopt, AddressFamily, SocketFlags, SocketType};
+use rustix::net::{bind, socket_with, sockopt, AddressFamily, SocketFlags, SocketType};
 
 use crate::netns::NsThread;
 use crate::{debug, Error};
 
 /// How often bound ports are scanned for `auto` forwarding.
 pub(crate) const SCAN_EVERY: Duration = Duration::from_secs(1);
-
-/// How long relay threads block before checking whether to stop.
-const POLL: Duration = Duration::from_millis(500);
-
-/// A UDP sender's host socket is given up after this long without traffic.
-const UDP_IDLE: Duration = Duration::from_secs(180);
-
-/// Largest datagram relayed.
-const DGRAM_MAX: usize = 65536;
 
 /// A set of ports.
 type PortSet = Box<[u64; 1024]>;
@@ -147,30 +126,15 @@ fn parse_proc_net(text: &str, proto: Proto, set: &mut PortSet) {
     }
 }
 
-/// One running relay (`-U` port): stopped when dropped.
-#[derive(Debug)]
-struct Relay {
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 /// Forwarding state that lives beside the translator in the event loop.
 pub(crate) struct Forwarder {
-    ns: NsThread,
     tcp_in: FwdSpec,
     udp_in: FwdSpec,
     tcp_out: FwdSpec,
     udp_out: FwdSpec,
-    /// Namespace ports with a running relay (`-U`), by protocol.
-    out: HashMap<(Proto, u16), Relay>,
-    /// `-T auto` ports whose namespace listeners the translator was asked
-    /// to open.
-    tcp_out_on: HashSet<u16>,
+    /// `-T auto`/`-U auto` ports whose namespace sockets the translator
+    /// was asked to open.
+    out_on: HashSet<(Proto, u16)>,
     /// Host ports opened through [`Translator::set_auto_port`].
     in_on: HashSet<(Proto, u16)>,
     ns_tcp: ProcFiles,
@@ -182,12 +146,11 @@ pub(crate) struct Forwarder {
 }
 
 impl Forwarder {
-    /// Start the static `-U` relays and prepare the `auto` scans (the
-    /// static `-T` listeners are the translator's, opened with `-t`'s).
+    /// Prepare the `auto` scans (the static `-T` and `-U` sockets are the
+    /// translator's, opened with `-t`'s and `-u`'s).
     ///
     /// # Errors
-    /// A port of a `-U` port-list spec that cannot be bound in the
-    /// namespace.
+    /// If the namespace's `/proc/net` files cannot be opened there.
     pub(crate) fn new(ns: NsThread, config: &Config, now: Instant) -> Result<Forwarder, Error> {
         let f = &config.fwd;
         let auto_in = f.tcp_in.mode() == FwdMode::Auto || f.udp_in.mode() == FwdMode::Auto;
@@ -202,14 +165,12 @@ impl Forwarder {
         } else {
             Default::default()
         };
-        let mut fw = Forwarder {
-            ns,
+        Ok(Forwarder {
             tcp_in: f.tcp_in.clone(),
             udp_in: f.udp_in.clone(),
             tcp_out: f.tcp_out.clone(),
             udp_out: f.udp_out.clone(),
-            out: HashMap::new(),
-            tcp_out_on: HashSet::new(),
+            out_on: HashSet::new(),
             in_on: HashSet::new(),
             ns_tcp,
             ns_udp,
@@ -217,25 +178,7 @@ impl Forwarder {
             host_udp,
             next_scan: now,
             text: String::new(),
-        };
-        // Static `-U` relays.
-        let spec = fw.udp_out.clone();
-        let strict = match spec.mode() {
-            FwdMode::Ports => true,
-            FwdMode::All => false,
-            FwdMode::Auto | FwdMode::None => return Ok(fw),
-        };
-        for port in spec.ports() {
-            let Some((target, _)) = spec.lookup(port) else {
-                continue;
-            };
-            match fw.start_relay(Proto::Udp, port, target) {
-                Ok(()) => {}
-                Err(e) if strict => return Err(e),
-                Err(e) => debug!("{e}"),
-            }
-        }
-        Ok(fw)
+        })
     }
 
     fn out_spec(&self, proto: Proto) -> &FwdSpec {
@@ -321,21 +264,19 @@ impl Forwarder {
     }
 
     /// Whether namespace port `port` is forwarded to the host by us (a
-    /// `-T` listener or a `-U` relay), so that `-t auto`/`-u auto` leave
+    /// `-T` listener or a `-U` socket), so that `-t auto`/`-u auto` leave
     /// it alone.
     fn out_has(&self, proto: Proto, port: u16) -> bool {
-        if proto != Proto::Tcp {
-            return self.out.contains_key(&(proto, port));
-        }
-        match self.tcp_out.mode() {
-            FwdMode::Ports | FwdMode::All => self.tcp_out.is_forwarded(port),
-            FwdMode::Auto => self.tcp_out_on.contains(&port),
+        let spec = self.out_spec(proto);
+        match spec.mode() {
+            FwdMode::Ports | FwdMode::All => spec.is_forwarded(port),
+            FwdMode::Auto => self.out_on.contains(&(proto, port)),
             FwdMode::None => false,
         }
     }
 
-    /// `-T auto`/`-U auto`: namespace listeners or relays for what the
-    /// host binds. Returns whether the translator queued operations.
+    /// `-T auto`/`-U auto`: namespace sockets for what the host binds.
+    /// Returns whether the translator queued operations.
     fn scan_out(&mut self, proto: Proto, t: &mut Translator) -> bool {
         let files = if proto == Proto::Tcp {
             &mut self.host_tcp
@@ -353,191 +294,45 @@ impl Forwarder {
             let ours = self.in_on.contains(&(proto, target))
                 || (static_in && self.in_spec(proto).is_forwarded(target));
             let want = set_has(&bound, target) && !ours;
-            if proto == Proto::Tcp {
-                queued |= self.scan_out_tcp(t, port, target, want);
-                continue;
-            }
-            let have = self.out.contains_key(&(proto, port));
-            if want && !have {
-                match self.start_relay(proto, port, target) {
-                    Ok(()) => debug!(
-                        "{proto:?} port {target} bound on the host: forwarding namespace port {port}"
-                    ),
-                    // Taken in the namespace: tried again next scan.
-                    Err(e) => debug!("{e}"),
-                }
-            } else if !want && have {
-                debug!(
-                    "{proto:?} port {target} released on the host: namespace port {port} closed"
-                );
-                self.out.remove(&(proto, port));
-            }
+            queued |= self.scan_out_port(t, proto, port, target, want);
         }
         queued
     }
 
-    /// `-T auto` for namespace port `port` (target `target`): have its
-    /// listeners open if `want`, else closed. Returns whether queued.
-    fn scan_out_tcp(&mut self, t: &mut Translator, port: u16, target: u16, want: bool) -> bool {
-        let have = self.tcp_out_on.contains(&port);
-        if want && !(have && t.tcp_out_listening(port)) {
-            // New, or every listener failed (taken in the namespace):
+    /// `-T auto`/`-U auto` for namespace port `port` (target `target`):
+    /// have its sockets open if `want`, else closed. Returns whether
+    /// queued.
+    fn scan_out_port(
+        &mut self,
+        t: &mut Translator,
+        proto: Proto,
+        port: u16,
+        target: u16,
+        want: bool,
+    ) -> bool {
+        let have = self.out_on.contains(&(proto, port));
+        let listening = match proto {
+            Proto::Tcp => t.tcp_out_listening(port),
+            _ => t.udp_out_listening(port),
+        };
+        if want && !(have && listening) {
+            // New, or every socket failed (taken in the namespace):
             // (re)open.
             if !have {
-                debug!("TCP port {target} bound on the host: forwarding namespace port {port}");
-                self.tcp_out_on.insert(port);
+                debug!(
+                    "{proto:?} port {target} bound on the host: forwarding namespace port {port}"
+                );
+                self.out_on.insert((proto, port));
             }
-            t.set_auto_out_port(Proto::Tcp, port, true)
+            t.set_auto_out_port(proto, port, true)
         } else if !want && have {
-            debug!("TCP port {target} released on the host: namespace port {port} closed");
-            self.tcp_out_on.remove(&port);
-            t.set_auto_out_port(Proto::Tcp, port, false)
+            debug!("{proto:?} port {target} released on the host: namespace port {port} closed");
+            self.out_on.remove(&(proto, port));
+            t.set_auto_out_port(proto, port, false)
         } else {
             false
         }
     }
-
-    /// Bind namespace UDP port `port` on its loopback (both families; IPv6
-    /// may be off there) and relay to the host's loopback port `target`.
-    fn start_relay(&mut self, proto: Proto, port: u16, target: u16) -> Result<(), Error> {
-        let made = self.ns.run(move || {
-            let v4 = ns_socket(proto, false, port);
-            let v6 = ns_socket(proto, true, port);
-            (v4, v6)
-        })?;
-        let (v4, v6) = made;
-        let v4 = v4.map_err(|e| {
-            Error::sys(
-                format!("binding {proto:?} port {port} in the namespace (-U)"),
-                e,
-            )
-        })?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut socks = vec![(v4, SocketAddr::from((Ipv4Addr::LOCALHOST, target)))];
-        match v6 {
-            Ok(fd) => socks.push((fd, SocketAddr::from((Ipv6Addr::LOCALHOST, target)))),
-            Err(e) => debug!("{proto:?} port {port} in the namespace, IPv6: {e}"),
-        }
-        for (fd, to) in socks {
-            let stop = stop.clone();
-            let r = thread::Builder::new()
-                .name("pasta-fwd".into())
-                .spawn(move || udp_relay(UdpSocket::from(fd), to, &stop));
-            r.map_err(|e| Error::msg(format!("starting a thread: {e}")))?;
-        }
-        self.out.insert((proto, port), Relay { stop });
-        Ok(())
-    }
-}
-
-/// A socket bound to the loopback `port` of the calling thread's
-/// namespace (listening, for TCP), with `SO_RCVTIMEO` of [`POLL`].
-fn ns_socket(proto: Proto, ipv6: bool, port: u16) -> Result<OwnedFd, Errno> {
-    let (fam, addr) = if ipv6 {
-        (
-            AddressFamily::INET6,
-            SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
-        )
-    } else {
-        (
-            AddressFamily::INET,
-            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        )
-    };
-    let ty = if proto == Proto::Tcp {
-        SocketType::STREAM
-    } else {
-        SocketType::DGRAM
-    };
-    let fd = socket_with(fam, ty, SocketFlags::CLOEXEC, None)?;
-    sockopt::set_socket_reuseaddr(&fd, true)?;
-    if ipv6 {
-        sockopt::set_ipv6_v6only(&fd, true)?;
-    }
-    bind(&fd, &addr)?;
-    if proto == Proto::Tcp {
-        listen(&fd, 128)?;
-    }
-    sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(POLL))?;
-    Ok(fd)
-}
-
-/// Relay datagrams from namespace socket `ns` to `to`, one host socket per
-/// sender, until `stop`.
-fn udp_relay(ns: UdpSocket, to: SocketAddr, stop: &Arc<AtomicBool>) {
-    let mut senders: HashMap<SocketAddr, (UdpSocket, Arc<AtomicBool>)> = HashMap::new();
-    let mut buf = vec![0u8; DGRAM_MAX];
-    while !stop.load(Ordering::Relaxed) {
-        let (n, from) = match ns.recv_from(&mut buf) {
-            Ok(r) => r,
-            Err(_) => {
-                senders.retain(|_, (_, gone)| !gone.load(Ordering::Relaxed));
-                continue;
-            }
-        };
-        if senders
-            .get(&from)
-            .is_some_and(|(_, gone)| gone.load(Ordering::Relaxed))
-        {
-            senders.remove(&from);
-        }
-        #[allow(clippy::map_entry)] // The entry is made only if the socket is.
-        if !senders.contains_key(&from) {
-            let local: SocketAddr = if to.is_ipv4() {
-                (Ipv4Addr::LOCALHOST, 0).into()
-            } else {
-                (Ipv6Addr::LOCALHOST, 0).into()
-            };
-            let Ok(h) = UdpSocket::bind(local) else {
-                continue;
-            };
-            let (Ok(()), Ok(h2), Ok(ns2)) = (h.connect(to), h.try_clone(), ns.try_clone()) else {
-                continue;
-            };
-            let gone = Arc::new(AtomicBool::new(false));
-            let (gone2, stop2) = (gone.clone(), stop.clone());
-            let _ = thread::Builder::new()
-                .name("pasta-fwd".into())
-                .spawn(move || udp_back(h2, ns2, from, &stop2, &gone2));
-            senders.insert(from, (h, gone));
-        }
-        if let Some((h, _)) = senders.get(&from) {
-            let _ = h.send(&buf[..n]);
-        }
-    }
-}
-
-/// Replies on `host` go back to `peer` through the namespace socket `ns`,
-/// until `stop` or [`UDP_IDLE`] without any; then `gone`.
-fn udp_back(
-    host: UdpSocket,
-    ns: UdpSocket,
-    peer: SocketAddr,
-    stop: &AtomicBool,
-    gone: &AtomicBool,
-) {
-    let _ = host.set_read_timeout(Some(POLL));
-    let mut buf = vec![0u8; DGRAM_MAX];
-    let mut idle = Duration::ZERO;
-    while !stop.load(Ordering::Relaxed) && idle < UDP_IDLE {
-        match host.recv(&mut buf) {
-            Ok(n) => {
-                idle = Duration::ZERO;
-                let _ = ns.send_to(&buf[..n], peer);
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                idle += POLL;
-            }
-            // ECONNREFUSED from an ICMP error: keep going.
-            Err(_) => idle += POLL,
-        }
-    }
-    gone.store(true, Ordering::Relaxed);
 }
 
 /// Check that the host ports of port-list specs (`-t 8080`, `-u 53`) are
@@ -584,33 +379,39 @@ pub(crate) fn check_host_ports(config: &Config) -> Result<(), Error> {
     Ok(())
 }
 
-/// Check that the namespace ports of a `-T` port list (`-T 8080`) are
-/// free on its IPv4 loopback, before the translator's listeners are
-/// opened there: a taken port is an error naming it, where the translator
-/// would only count it. The IPv6 listener is optional (IPv6 may be off in
-/// the namespace) and not checked.
+/// Check that the namespace ports of `-T` and `-U` port lists (`-T 8080`,
+/// `-U 53`) are free on its IPv4 loopback, before the translator's sockets
+/// are opened there: a taken port is an error naming it, where the
+/// translator would only count it. The IPv6 socket is optional (IPv6 may
+/// be off in the namespace) and not checked.
 ///
 /// # Errors
 /// The first port that cannot be bound, with the reason.
 pub(crate) fn check_ns_ports(ns: &NsThread, config: &Config) -> Result<(), Error> {
-    let spec = &config.fwd.tcp_out;
-    if spec.mode() != FwdMode::Ports {
-        return Ok(());
+    for (proto, spec, opt) in [
+        (Proto::Tcp, &config.fwd.tcp_out, 'T'),
+        (Proto::Udp, &config.fwd.udp_out, 'U'),
+    ] {
+        if spec.mode() != FwdMode::Ports {
+            continue;
+        }
+        let ports: Vec<u16> = spec.ports().collect();
+        let taken = ns.run(move || {
+            ports.into_iter().find_map(|port| {
+                let a = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+                probe(proto, a).err().map(|e| (port, e))
+            })
+        })?;
+        if let Some((port, e)) = taken {
+            return Err(Error::sys(
+                format!(
+                    "-{opt}: {proto:?} port {port} cannot be bound in the namespace (127.0.0.1)"
+                ),
+                e,
+            ));
+        }
     }
-    let ports: Vec<u16> = spec.ports().collect();
-    let taken = ns.run(move || {
-        ports.into_iter().find_map(|port| {
-            let a = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            probe(Proto::Tcp, a).err().map(|e| (port, e))
-        })
-    })?;
-    match taken {
-        Some((port, e)) => Err(Error::sys(
-            format!("-T: TCP port {port} cannot be bound in the namespace (127.0.0.1)"),
-            e,
-        )),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// Bind (and release) a socket to `a`, as a forward's listener will.

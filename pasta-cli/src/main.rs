@@ -18,7 +18,7 @@
 //! | [`tap`] | the tap device: `/dev/net/tun`, `TUNSETIFF`, frame I/O |
 //! | [`netlink`] | links, addresses, routes (rtnetlink) |
 //! | [`daemon`] | going to the background, PID file |
-//! | [`fwd`] | `-U` relays, `-T` port checks, `auto` forwarding scans |
+//! | [`fwd`] | `-T`/`-U` port checks, `auto` forwarding scans |
 //! | [`privs`] | dropping root after start-up (`--runas`) |
 //! | [`watch`] | what ends pasta: the command, the process, the netns file |
 //! | [`run`] | the event loop: epoll, clock, batches, tx ring |

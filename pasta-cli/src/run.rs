@@ -30,18 +30,21 @@
 //! deleted), under tokens from [`TOKEN_WATCH`] up; when one says so, the
 //! process exits with the status it gives.
 //!
-//! With a [`Forwarder`] (`-U`, `auto`), its scan is one more deadline:
-//! when due, [`Forwarder::tick`] tells the translator which `auto` ports
-//! to open or close (`-T auto` included), and those operations run at
-//! once. Socket readiness goes through [`SockExec::ready`], which keeps
+//! With a [`Forwarder`] (`auto`), its scan is one more deadline: when
+//! due, [`Forwarder::tick`] tells the translator which `auto` ports to
+//! open or close (`-T auto` and `-U auto` included), and those operations
+//! run at once. Socket readiness goes through [`SockExec::ready`], which keeps
 //! the sockets of spliced connections (pasta's loopback fast path: `-t`
 //! from the host's loopback, and every `-T` connection) for its splice
 //! engine and hands the rest to the translator. Sockets inside the
-//! namespace (the namespace side of `-t` splices, the `-T` listeners) are
-//! made on the [`NsThread`] ([`Driver::set_ns_thread`]).
+//! namespace (the namespace side of `-t` splices, the `-T` listeners, the
+//! `-U` sockets) are made on the [`NsThread`] ([`Driver::set_ns_thread`]).
+//! `-U` datagrams move between those sockets and host sockets through the
+//! executor's held buffer, as flows of the translator's UDP table (see
+//! `passt_core::udp`): no thread besides the loop and the [`NsThread`].
 //!
-//! The listening sockets of forwarded ports (`-t`, `-u`, and `-T` inside
-//! the namespace) are the translator's first operations:
+//! The listening sockets of forwarded ports (`-t`, `-u`, and `-T`, `-U`
+//! inside the namespace) are the translator's first operations:
 //! [`Driver::open_listeners`] runs them before privileges are dropped.
 //!
 //! Level-triggered readiness means a batch that stopped at [`BATCH`] frames
@@ -65,7 +68,7 @@ use std::os::fd::OwnedFd;
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
 use passt_core::host::exec::{id_of, SockExec};
 use passt_core::time::Instant;
-use passt_core::{Event, Translator};
+use passt_core::{Event, Proto, Translator};
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, Timespec};
 use rustix::io::Errno;
@@ -133,7 +136,7 @@ pub(crate) struct Driver {
     rx_bad_vnet: u64,
     /// What ends pasta besides errors.
     watches: Vec<Box<dyn Watch>>,
-    /// `-U` relays and the `auto` scans ([`crate::fwd`]).
+    /// The `auto` scans ([`crate::fwd`]).
     fwd: Option<Forwarder>,
 }
 
@@ -175,20 +178,27 @@ impl Driver {
     }
 
     /// Make the sockets of `Open`s with `SockFlags::IN_NS` (the namespace
-    /// side of spliced connections, the `-T` listeners) on `ns`, the
-    /// thread that stays in the namespace. Called before
-    /// [`Driver::open_listeners`].
+    /// side of spliced connections, the `-T` listeners, the `-U` sockets)
+    /// on `ns`, the thread that stays in the namespace: non-blocking,
+    /// close-on-exec, stream or datagram; the executor binds them
+    /// (`SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6, the namespace's loopback)
+    /// and registers them. Called before [`Driver::open_listeners`].
     pub(crate) fn set_ns_thread(&mut self, ns: NsThread) {
-        self.exec.set_ns_socket_hook(Box::new(move |ipv6| {
+        self.exec.set_ns_socket_hook(Box::new(move |proto, ipv6| {
             let family = if ipv6 {
                 AddressFamily::INET6
             } else {
                 AddressFamily::INET
             };
+            let ty = match proto {
+                Proto::Tcp => SocketType::STREAM,
+                Proto::Udp => SocketType::DGRAM,
+                _ => return Err(Errno::OPNOTSUPP),
+            };
             ns.run(move || {
                 rustix::net::socket_with(
                     family,
-                    SocketType::STREAM,
+                    ty,
                     SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
                     None,
                 )

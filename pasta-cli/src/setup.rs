@@ -19,10 +19,12 @@
 //! 6. Open the capture file (`--pcap`).
 //! 7. Spawn mode: let the command run. Otherwise, unless `-f`, go to the
 //!    background ([`crate::daemon`]); write the PID file.
-//! 8. Check the host ports of `-t`/`-u` port lists are free (a taken one
-//!    is an error naming it), open the translator's listeners, start the
-//!    namespace thread and with it the `-T`/`-U` relays ([`crate::fwd`]), drop
-//!    privileges ([`crate::privs`]), set up the loop; in the background,
+//! 8. Start the namespace thread; check the host ports of `-t`/`-u` and
+//!    the namespace ports of `-T`/`-U` port lists are free (a taken one is
+//!    an error naming it), open the translator's listeners (the `-T`/`-U`
+//!    ones inside the namespace, on that thread), prepare the `auto` scans
+//!    ([`crate::fwd`]), drop privileges ([`crate::privs`]), set up the
+//!    loop; in the background,
 //!    tell the waiting parent that all went well (it exits 0 then); run the
 //!    loop.
 //!
@@ -230,9 +232,9 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     }
 
     // Listening sockets of forwarded ports while privileges last (ports
-    // below 1024): `-t` in pasta's own namespace, `-T` inside the target
-    // one, made on the namespace thread, which stays for the namespace
-    // side of spliced connections and the `auto` scans.
+    // below 1024): `-t` and `-u` in pasta's own namespace, `-T` and `-U`
+    // inside the target one, made on the namespace thread, which stays for
+    // the namespace side of spliced connections and the `auto` scans.
     let ns_thread = NsThread::start(&target)?;
     crate::fwd::check_host_ports(&core)?;
     crate::fwd::check_ns_ports(&ns_thread, &core)?;
@@ -240,7 +242,7 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     driver.set_ns_thread(ns_thread.clone());
     driver.open_listeners()?;
 
-    // `-U` relays inside the namespace, also while privileges last.
+    // The `auto` scans (the namespace's `/proc/net` files are opened now).
     let fwd = Forwarder::new(ns_thread.clone(), driver.translator().config(), now())?;
     driver.set_forwarder(fwd);
     privs::drop_privileges(started_as_root, joined_userns, opts.runas.as_ref())?;

@@ -374,3 +374,187 @@ fn fwd_tcp_and_udp_out_auto_follow_host_listeners() {
         "connect after the host's listener closed"
     );
 }
+
+/// A UDP echo on the host's `s` until `stop`: every datagram goes back to
+/// its sender unchanged. Returns how many it echoed.
+fn udp_echo_until(s: UdpSocket, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> usize {
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut n = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Ok((k, from)) = s.recv_from(&mut buf) {
+            s.send_to(&buf[..k], from).expect("udp echo send");
+            n += 1;
+        }
+    }
+    n
+}
+
+/// From a new socket on the namespace's loopback, send one datagram of
+/// each size in `sizes` to `to`, `rounds` times, each waiting for its echo
+/// and comparing it (bytes, and that it comes from `to`).
+fn udp_sizes(to: SocketAddr, seed: u64, sizes: &[usize], rounds: usize) -> Result<usize, String> {
+    let local: SocketAddr = if to.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    }
+    .parse()
+    .unwrap();
+    let s = UdpSocket::bind(local).map_err(|e| format!("bind {local}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut done = 0;
+    for r in 0..rounds {
+        for (i, &len) in sizes.iter().enumerate() {
+            let d = pattern(seed * 1000 + (r * sizes.len() + i) as u64, len);
+            s.send_to(&d, to)
+                .map_err(|e| format!("send {len} to {to}: {e}"))?;
+            let (k, from) = s
+                .recv_from(&mut buf)
+                .map_err(|e| format!("{len} bytes to {to} (round {r}): no echo: {e}"))?;
+            if from != to {
+                return Err(format!("echo of {len} bytes from {from}, not {to}"));
+            }
+            if buf[..k] != d[..] {
+                return Err(format!(
+                    "{to}: echo of {len} bytes (round {r}) differs ({k} bytes back)"
+                ));
+            }
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
+#[test]
+fn fwd_udp_out_sizes_from_concurrent_senders_both_families() {
+    if !can_run("fwd_udp_out_sizes_from_concurrent_senders_both_families") {
+        return;
+    }
+    let g = topo(
+        "f",
+        &["-t", "none", "-u", "none", "-T", "none", "-U", "5351:5352"],
+    );
+    let h = g.host().name.clone();
+    let (u4, u6) = spawn_in(&h, || {
+        (
+            UdpSocket::bind("127.0.0.1:5352").unwrap(),
+            UdpSocket::bind("[::1]:5352").unwrap(),
+        )
+    })
+    .join()
+    .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let servers: Vec<_> = [u4, u6]
+        .into_iter()
+        .map(|u| {
+            let stop = stop.clone();
+            thread::spawn(move || udp_echo_until(u, stop))
+        })
+        .collect();
+    wait_udp_out(&g, "127.0.0.1:5351");
+    wait_udp_out(&g, "[::1]:5351");
+    const SIZES: [usize; 3] = [1, 1400, 60_000];
+    const ROUNDS: usize = 10;
+    // Two IPv4 senders at once, and one on IPv6, each its own pattern.
+    let clients: Vec<_> = [
+        ("127.0.0.1:5351", 1u64),
+        ("127.0.0.1:5351", 2),
+        ("[::1]:5351", 3),
+    ]
+    .into_iter()
+    .map(|(to, seed)| {
+        let to: SocketAddr = to.parse().unwrap();
+        spawn_in(&g.name, move || udp_sizes(to, seed, &SIZES, ROUNDS))
+    })
+    .collect();
+    let results: Vec<Result<usize, String>> =
+        clients.into_iter().map(|c| c.join().unwrap()).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let echoed: usize = servers.into_iter().map(|s| s.join().unwrap()).sum();
+    for r in &results {
+        assert_eq!(r, &Ok(SIZES.len() * ROUNDS), "{results:?}\n{}", g.log());
+    }
+    assert_eq!(echoed, 3 * SIZES.len() * ROUNDS);
+}
+
+/// Wait until pasta's `-U` socket on `addr` is bound in the namespace
+/// (pasta opens it after configuring the namespace's addresses).
+fn wait_udp_out(g: &Guest<'_>, addr: &str) {
+    let name = g.name.clone();
+    let bound = wait_for(Duration::from_secs(3), || {
+        ns_bound(&name, "-u", addr).then_some(())
+    });
+    assert!(bound.is_some(), "-U: {addr} not bound\n{}", g.log());
+}
+
+/// Threads of process `pid` (entries of `/proc/PID/task`).
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn fwd_udp_out_starts_no_thread_per_sender() {
+    if !can_run("fwd_udp_out_starts_no_thread_per_sender") {
+        return;
+    }
+    let g = topo(
+        "g",
+        &["-t", "none", "-u", "none", "-T", "none", "-U", "5361:5362"],
+    );
+    let pid = g.pasta_pid().expect("pasta running");
+    let h = g.host().name.clone();
+    let u = spawn_in(&h, || UdpSocket::bind("127.0.0.1:5362").unwrap())
+        .join()
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = {
+        let stop = stop.clone();
+        thread::spawn(move || udp_echo_until(u, stop))
+    };
+    let to: SocketAddr = "127.0.0.1:5361".parse().unwrap();
+    wait_udp_out(&g, "127.0.0.1:5361");
+    // One sender first, so that anything made once is there already.
+    let first = spawn_in(&g.name, move || udp_sizes(to, 9, &[100], 1))
+        .join()
+        .unwrap();
+    assert_eq!(first, Ok(1), "{}", g.log());
+    let before = threads_of(pid);
+    assert!(before > 0, "no /proc/{pid}/task");
+    // Fifty more senders, each with a socket of its own, all kept open
+    // (their flows alive) while the threads are counted again.
+    let r = spawn_in(&g.name, move || {
+        let mut socks = Vec::new();
+        for i in 0..50u64 {
+            let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let d = pattern(500 + i, 64);
+            s.send_to(&d, to).map_err(|e| e.to_string())?;
+            let mut buf = [0u8; 128];
+            let (k, _) = s
+                .recv_from(&mut buf)
+                .map_err(|e| format!("sender {i}: no echo: {e}"))?;
+            if buf[..k] != d[..] {
+                return Err(format!("sender {i}: echo differs"));
+            }
+            socks.push(s);
+        }
+        Ok(socks)
+    })
+    .join()
+    .unwrap();
+    let after = threads_of(pid);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let echoed = server.join().unwrap();
+    let socks = r.unwrap_or_else(|e| panic!("{e}\n{}", g.log()));
+    assert_eq!(socks.len(), 50);
+    assert_eq!(echoed, 51);
+    assert_eq!(
+        after, before,
+        "pasta's threads went from {before} to {after} over 50 senders"
+    );
+}

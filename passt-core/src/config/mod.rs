@@ -131,7 +131,10 @@ pub struct Forwarding {
     /// inside the namespace whose connections are spliced to the host's
     /// loopback, whatever `splice` says (see [`crate::tcp`]).
     pub tcp_out: ports::FwdSpec,
-    /// UDP from the namespace to the host (`-U`, pasta only).
+    /// UDP from the namespace to the host (`-U`, pasta only): sockets
+    /// inside the namespace whose datagrams go, per sender, to the host's
+    /// loopback and whose replies come back, without frames (see
+    /// [`crate::udp`]).
     pub udp_out: ports::FwdSpec,
     /// Splice forwarded TCP connections from the loopback straight to the
     /// loopback of the other side, without frames (pasta, unless

@@ -33,9 +33,10 @@
 //! | `Splice` | [`super::splice`]: `pipe2`, `fcntl(F_SETPIPE_SZ)`, `splice`, `shutdown`, `setsockopt(SO_LINGER)` |
 //! | `Close` | `epoll_ctl(DEL)`, `close`; of a socket in a running splice first `setsockopt(SO_LINGER)` on both (reset); `epoll_ctl(MOD)` for each muted listener |
 //!
-//! An `Open` with [`SockFlags::IN_NS`] gets its socket from the driver's
-//! namespace hook ([`SockExec::set_ns_socket_hook`]; pasta makes it on a
-//! thread inside the namespace) and goes on as any other `Open`: a socket
+//! An `Open` with [`SockFlags::IN_NS`] gets its socket, stream or datagram,
+//! from the driver's namespace hook ([`SockExec::set_ns_socket_hook`];
+//! pasta makes it on a thread inside the namespace) and goes on as any
+//! other `Open` (options, bind, connect or listen, registration): a socket
 //! is bound to the namespace it was made in, wherever it is used from.
 //!
 //! # Spliced connections
@@ -127,7 +128,11 @@
 //! short-write blocking: each datagram stands alone), `SendTo` is
 //! [`exec_dgram::send_to`], and `Recv` is [`exec_dgram::run_recv`], run by
 //! [`SockExec::run_ops`] itself because it feeds one completion per
-//! datagram ([`SockExec::run`] returns `None` for it).
+//! datagram ([`SockExec::run`] returns `None` for it). `RecvHeld` is run
+//! the same way ([`exec_dgram::run_recv_held`]), into the executor's own
+//! held buffer, and `SendHeld` sends one of those datagrams on
+//! ([`exec_dgram::send_held`]): pasta's `-U` relay, which never makes
+//! frames.
 //!
 //! [`SockExec::run_ops`] gathers a run of consecutive `Send`s (or
 //! `SendTo`s) on one datagram socket into a [`SendBatch`] and sends it with
@@ -201,10 +206,12 @@ pub fn tcp_info_from_raw(raw: &[u8]) -> Option<TcpInfo> {
     })
 }
 
-/// Makes a stream socket inside the guest's network namespace, for `Open`
-/// with [`SockFlags::IN_NS`] (supplied by pasta: the argument says IPv6).
-/// The socket must be non-blocking and close-on-exec.
-pub type NsSocketHook = Box<dyn FnMut(bool) -> Result<OwnedFd, RErrno>>;
+/// Makes a socket inside the guest's network namespace, for `Open` with
+/// [`SockFlags::IN_NS`] (supplied by pasta): of protocol [`Proto::Tcp`]
+/// (a stream socket) or [`Proto::Udp`] (a datagram socket); the second
+/// argument says IPv6. The socket must be non-blocking and close-on-exec;
+/// the executor sets its options, binds and connects it as for any `Open`.
+pub type NsSocketHook = Box<dyn FnMut(Proto, bool) -> Result<OwnedFd, RErrno>>;
 
 /// No splice in a slot.
 const NO_SPLICE: u32 = u32::MAX;
@@ -271,6 +278,8 @@ pub struct SockExec {
     muted_count: u32,
     /// Scratch of every `Recv`.
     received: exec_dgram::Received,
+    /// Datagrams of the last `RecvHeld`, for `SendHeld`.
+    held: exec_dgram::Held,
     /// The run of datagram sends being gathered, and their results.
     batch: Box<SendBatch>,
     sent: Box<[Result<Done, Errno>; SEND_BATCH_MAX]>,
@@ -315,6 +324,7 @@ impl SockExec {
             muted: (0..max_sockets).map(|_| None).collect(),
             muted_count: 0,
             received: exec_dgram::Received::default(),
+            held: exec_dgram::Held::default(),
             batch: Box::default(),
             sent: Box::new([Err(Errno::EAGAIN); SEND_BATCH_MAX]),
             gso_hook: None,
@@ -486,6 +496,7 @@ impl SockExec {
     /// with one system call.
     pub fn set_recvmmsg_hook(&mut self, hook: RecvMmsgHook) {
         self.received.set_hook(hook);
+        self.held.set_hook(hook);
     }
 
     /// Install the `SIOCOUTQ` hook: `Send` then reports the free
@@ -555,6 +566,14 @@ impl SockExec {
                         .and_then(Option::as_ref)
                         .map(AsFd::as_fd);
                     exec_dgram::run_recv(fd, id, into, t, now, tx, &mut self.received);
+                }
+                SockOp::RecvHeld { id } => {
+                    let fd = self
+                        .fds
+                        .get(id.slot() as usize)
+                        .and_then(Option::as_ref)
+                        .map(AsFd::as_fd);
+                    exec_dgram::run_recv_held(fd, id, t, now, tx, &mut self.held);
                 }
                 SockOp::Send { id, .. } | SockOp::SendTo { id, .. } if self.is_dgram(id) => {
                     held = self.batch.gather(op, || t.poll_op());
@@ -844,8 +863,15 @@ impl SockExec {
                 };
                 Some(Completion { id, res })
             }
-            // Run by `run_ops` (`exec_dgram::run_recv`).
-            SockOp::Recv { .. } => None,
+            SockOp::SendHeld { id, dst, index } => {
+                let res = match self.fd(id) {
+                    Some(fd) => exec_dgram::send_held(fd.as_fd(), &self.held, index, dst),
+                    None => Err(Errno::EBADF),
+                };
+                Some(Completion { id, res })
+            }
+            // Run by `run_ops` (`exec_dgram::run_recv`, `run_recv_held`).
+            SockOp::Recv { .. } | SockOp::RecvHeld { .. } => None,
         }
     }
 
@@ -937,7 +963,18 @@ impl SockExec {
             *off = spec.proto != Proto::Udp;
         }
         if dgram {
-            let fd = exec_dgram::open(spec)?;
+            let fd = if spec.flags.contains(SockFlags::IN_NS) {
+                let made = match &mut self.ns_hook {
+                    Some(h) => h(spec.proto, spec.ipv6)?,
+                    None => return Err(RErrno::OPNOTSUPP),
+                };
+                // What it receives is relayed (`-U`): the held buffer is
+                // allocated now, once, rather than on the data path.
+                self.held.ensure();
+                exec_dgram::configure(made, spec)?
+            } else {
+                exec_dgram::open(spec)?
+            };
             if let Some(p) = self.peek_off.get_mut(id.slot() as usize) {
                 *p = NO_PEEK_OFF;
             }
@@ -958,7 +995,7 @@ impl SockExec {
         );
         let fd = if spec.flags.contains(SockFlags::IN_NS) {
             match &mut self.ns_hook {
-                Some(h) => h(spec.ipv6)?,
+                Some(h) => h(Proto::Tcp, spec.ipv6)?,
                 None => return Err(RErrno::OPNOTSUPP),
             }
         } else {

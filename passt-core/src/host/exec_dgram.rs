@@ -13,6 +13,8 @@
 //! | a run of `Send`s or `SendTo`s on one socket ([`SendBatch`]) | [`send_batch`] | `sendmmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)`, again for what is left after a failed message |
 //! | the same, on a connected UDP socket, with the `UDP_SEGMENT` hook | [`send_gso`] | per stretch of equal-sized datagrams, `sendmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)` after the hook (`setsockopt(UDP_SEGMENT)`) when the size changes; `sendmmsg` for the rest after the hook with 0; the hook with 0 at the end |
 //! | `Recv` | [`recv`], then [`Received::completions`]; or [`run_recv`] for both | with the receive hook, one `recvmmsg(MSG_DONTWAIT \| MSG_TRUNC)`; without it, one `recvfrom(MSG_DONTWAIT \| MSG_TRUNC)` per slot until `EAGAIN` |
+//! | `RecvHeld` | [`run_recv_held`] | as `Recv`, into the [`Held`] buffer instead of tx slots |
+//! | `SendHeld` | [`send_held`] | `send` or `sendto(MSG_DONTWAIT \| MSG_NOSIGNAL)` of one held datagram |
 //!
 //! Datagram sockets are registered with epoll **level-triggered**
 //! (`EPOLLIN`, as listeners are): the translator reads at most one batch
@@ -32,6 +34,17 @@
 //! crate) that reads every slot's datagram in one system call, each
 //! message with its own buffer and sender address (raw `sockaddr` bytes,
 //! parsed here). Without the hook each datagram costs one `recvfrom`.
+//!
+//! # Held datagrams
+//!
+//! pasta's `-U` moves datagrams from one socket to another without making
+//! frames of them ([`crate::udp`]): a `RecvHeld` reads them, exactly as a
+//! `Recv` does, into the executor's own [`Held`] buffer, and each
+//! `SendHeld` that follows (queued by the translator from the
+//! `RecvHeld`'s completions, so run in the same drain, before any other
+//! receive can replace them) sends one of them on another socket. One copy
+//! into user space and one out, as any relay; no allocation after the
+//! buffer's first use.
 //!
 //! # Sending
 //!
@@ -183,6 +196,16 @@ pub fn open(spec: &SockSpec) -> Result<OwnedFd, RErrno> {
         SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
         Some(proto),
     )?;
+    configure(fd, spec)
+}
+
+/// Configure, bind and connect a datagram socket made elsewhere (inside
+/// the guest's namespace, by the driver's hook, for
+/// [`SockFlags::IN_NS`]) as [`open`] does its own.
+///
+/// # Errors
+/// The failing call's errno.
+pub fn configure(fd: OwnedFd, spec: &SockSpec) -> Result<OwnedFd, RErrno> {
     if spec.flags.contains(SockFlags::REUSEADDR) {
         net::sockopt::set_socket_reuseaddr(&fd, true)?;
     }
@@ -612,13 +635,23 @@ pub fn recv<S: TxStorage>(
     into: TxSlots,
     out: &mut Received,
 ) {
+    recv_into(fd, tx.payload_areas(into), out);
+}
+
+/// [`recv`] into `areas`, one datagram each, in order.
+fn recv_into<'a>(
+    fd: BorrowedFd<'_>,
+    areas: impl Iterator<Item = &'a mut [u8]>,
+    out: &mut Received,
+) {
     out.count = 0;
     out.end = None;
+    let mut areas = areas;
     if let Some(hook) = out.hook {
         let mut iov: [IoSliceMut<'_>; RECV_MAX] =
             core::array::from_fn(|_| IoSliceMut::new(&mut []));
         let mut n = 0;
-        for (v, area) in iov.iter_mut().zip(tx.payload_areas(into)) {
+        for (v, area) in iov.iter_mut().zip(areas.by_ref()) {
             *v = IoSliceMut::new(area);
             n += 1;
         }
@@ -643,7 +676,7 @@ pub fn recv<S: TxStorage>(
         }
         return;
     }
-    for area in tx.payload_areas(into).take(RECV_MAX) {
+    for area in areas.take(RECV_MAX) {
         match net::recvfrom(fd, area, RecvFlags::DONTWAIT | RecvFlags::TRUNC) {
             Ok((_, len, addr)) => {
                 let from = addr
@@ -684,6 +717,106 @@ pub fn run_recv<S: TxStorage>(
     }
     for c in out.completions(id) {
         t.handle_completion(now, c, tx);
+    }
+}
+
+/// Most datagrams one [`SockOp::RecvHeld`](crate::SockOp::RecvHeld)
+/// reads: the held buffer's count.
+pub const HELD_MAX: usize = 32;
+
+/// Room for each held datagram: any UDP payload (at most 65 535 bytes less
+/// the headers) fits whole.
+pub const HELD_LEN: usize = 65536;
+
+/// The executor's held datagrams: what the last
+/// [`SockOp::RecvHeld`](crate::SockOp::RecvHeld) read, for
+/// [`SockOp::SendHeld`](crate::SockOp::SendHeld) to send on (pasta's
+/// `-U`, see [`crate::udp`]). The buffer ([`HELD_MAX`] datagrams of
+/// [`HELD_LEN`] bytes) is allocated once, on first use ([`Held::ensure`]),
+/// so a driver that never relays pays nothing for it.
+#[derive(Default)]
+pub struct Held {
+    buf: Box<[u8]>,
+    got: Received,
+}
+
+impl Held {
+    /// Allocate the buffer if it is not yet (once; the executor does it
+    /// when the first namespace datagram socket opens).
+    pub fn ensure(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; HELD_MAX * HELD_LEN].into_boxed_slice();
+        }
+    }
+
+    /// Read with `hook` (one `recvmmsg` per receive) from now on.
+    pub fn set_hook(&mut self, hook: RecvMmsgHook) {
+        self.got.set_hook(hook);
+    }
+
+    /// The datagrams held: (length, sender).
+    pub fn datagrams(&self) -> &[(u32, SockAddrAny)] {
+        self.got.datagrams()
+    }
+
+    /// The bytes of held datagram `index`; `None` if there is no such
+    /// datagram, `Some(Err(EMSGSIZE))` if it was too long to be held whole.
+    pub fn bytes(&self, index: u32) -> Option<Result<&[u8], Errno>> {
+        let &(len, _) = self.datagrams().get(index as usize)?;
+        let len = len as usize;
+        if len > HELD_LEN {
+            return Some(Err(Errno::EMSGSIZE));
+        }
+        let at = index as usize * HELD_LEN;
+        self.buf.get(at..at + len).map(Ok)
+    }
+}
+
+/// Run a whole [`SockOp::RecvHeld`](crate::SockOp::RecvHeld): read up to
+/// [`HELD_MAX`] datagrams from `fd` into `held` (replacing what it held;
+/// `None`: the executor has no such socket, which completes with `EBADF`),
+/// then feed every completion to `t`, as [`run_recv`] does.
+pub fn run_recv_held<S: TxStorage>(
+    fd: Option<BorrowedFd<'_>>,
+    id: SockId,
+    t: &mut Translator,
+    now: Instant,
+    tx: &mut TxRing<S>,
+    held: &mut Held,
+) {
+    match fd {
+        Some(fd) => {
+            held.ensure();
+            let areas = held.buf.chunks_exact_mut(HELD_LEN).take(HELD_MAX);
+            recv_into(fd, areas, &mut held.got);
+        }
+        None => {
+            held.got.count = 0;
+            held.got.end = Some(Errno::EBADF);
+        }
+    }
+    for c in held.got.completions(id) {
+        t.handle_completion(now, c, tx);
+    }
+}
+
+/// Send held datagram `index` on `fd`: to `dst`, or to the connected peer
+/// without one ([`SockOp::SendHeld`](crate::SockOp::SendHeld)).
+///
+/// # Errors
+/// `EBADF` for a datagram not held, `EMSGSIZE` for one held cut, else the
+/// errno of `send` or `sendto` (`ECONNREFUSED` after an ICMP port
+/// unreachable on a connected socket).
+pub fn send_held(
+    fd: BorrowedFd<'_>,
+    held: &Held,
+    index: u32,
+    dst: Option<SockAddrAny>,
+) -> Result<Done, Errno> {
+    let bytes = held.bytes(index).ok_or(Errno::EBADF)??;
+    match dst {
+        Some(d) => send_to(fd, d, bytes),
+        None => send(fd, bytes),
     }
 }
 

@@ -61,6 +61,7 @@ pub struct Harness {
     tx: TxRing,
     now: Instant,
     last_batch: Vec<Vec<u8>>,
+    held: Vec<Vec<u8>>,
 }
 
 impl Harness {
@@ -79,6 +80,7 @@ impl Harness {
             tx: TxRing::new(256, crate::buf::MAX_FRAME_LEN, 4),
             now,
             last_batch: Vec::new(),
+            held: Vec::new(),
         };
         // Operations queued by `new` (listening sockets).
         h.settle();
@@ -188,6 +190,43 @@ impl Harness {
         self.t
             .handle_completion(self.now, Completion { id, res }, &mut self.tx);
         self.settle();
+    }
+
+    /// Run a [`SockOp::RecvHeld`] as a driver would: `datagrams` become
+    /// the held ones (replacing the last receive's), each completed with
+    /// [`Done::Datagram`], then the operation ends with
+    /// [`Done::Datagrams`], or `EAGAIN` if there was nothing to read.
+    /// [`Harness::held`] gives their bytes back by index, for checking
+    /// what a [`SockOp::SendHeld`] sends.
+    pub fn recv_held(&mut self, id: SockId, datagrams: &[(SockAddrAny, &[u8])]) {
+        self.held = datagrams.iter().map(|(_, d)| d.to_vec()).collect();
+        for (from, d) in datagrams {
+            let res = Ok(Done::Datagram {
+                len: d.len() as u32,
+                from: *from,
+            });
+            self.t
+                .handle_completion(self.now, Completion { id, res }, &mut self.tx);
+        }
+        let res = match datagrams.len() {
+            0 => Err(Errno::EAGAIN),
+            n => Ok(Done::Datagrams { count: n as u32 }),
+        };
+        self.t
+            .handle_completion(self.now, Completion { id, res }, &mut self.tx);
+        self.settle();
+    }
+
+    /// The bytes of held datagram `index` of the last
+    /// [`Harness::recv_held`] (what a [`SockOp::SendHeld`] naming it sends).
+    ///
+    /// # Panics
+    /// If there is no such datagram.
+    #[track_caller]
+    pub fn held(&self, index: u32) -> &[u8] {
+        self.held
+            .get(index as usize)
+            .unwrap_or_else(|| panic!("no held datagram {index}"))
     }
 
     /// Move the clock forward, running timeouts that fall due on the way in

@@ -34,6 +34,48 @@
 //!   it ([`crate::wire::frame::udp4`], [`crate::wire::frame::udp6`]) and the
 //!   slot published.
 //!
+//! # `-U`: namespace ports to the host's loopback (pasta)
+//!
+//! With [`crate::config::Forwarding::udp_out`] (pasta's `-U`), datagrams
+//! never become frames. For each forwarded port `P` (target `T`), a socket
+//! is opened *inside the namespace* ([`SockFlags::IN_NS`], the driver's
+//! namespace hook) on its loopback, `127.0.0.1:P` and `[::1]:P` (IPv6 may
+//! be off there: that socket's `Open` fails, counted in
+//! [`UdpStats::listen_failed`], and the other family still works):
+//! statically at start-up for port lists (opened lazily through
+//! [`crate::Translator::poll_op`], as `-u`'s), or by
+//! [`crate::Translator::set_auto_out_port`] for `-U auto`.
+//!
+//! A datagram from namespace sender `S` on such a socket is sent on from a
+//! host socket of its own per sender, connected to the same family's
+//! loopback at `T` (in the driver's namespace, the host's): a flow of the
+//! same table, keyed by `S` and the namespace socket's address (apart from
+//! the guest's keys), both sides [`Pif::Splice`] / [`Pif::Host`]. A reply
+//! on that host socket goes back to `S` with a send on the namespace
+//! socket. So `-U` flows share the table's capacity, LRU eviction and
+//! [`IDLE_TIMEOUT`] with every other flow, and closing a port
+//! (`set_auto_out_port(.., false)`) ends its flows as well. A refused
+//! datagram (`ECONNREFUSED`: nothing listens on `T`) is counted
+//! ([`UdpStats::out_refused`]) and dropped; no ICMP goes back into the
+//! namespace.
+//!
+//! The bytes move through the executor, not through frames: readiness of
+//! such a socket queues a [`SockOp::RecvHeld`], which reads up to
+//! [`RECV_BATCH`] datagrams into the executor's own held buffer (allocated
+//! once) and completes with each one's length and sender like a
+//! [`SockOp::Recv`]; for each, the flow is found (or made: its `Open` is
+//! queued first) and a [`SockOp::SendHeld`] names the held datagram by
+//! index and the socket (and, toward the namespace, the destination `S`)
+//! to send it on. The operations run in queue order within the same drain,
+//! before any other receive can replace the held datagrams (readiness of
+//! another `-U` socket while one is in flight waits for the next wake-up:
+//! the sockets are level-triggered), so nothing is
+//! copied here, no tx slot is taken (a busy tap never blocks `-U`), and
+//! nothing allocates. Sending held datagrams instead of pending tx slots
+//! keeps the operation self-contained: a `SendHeld` whose socket has gone
+//! meanwhile (its `Open` failed) simply completes stale, with no tx slots
+//! to give back.
+//!
 //! # Addresses (passt(1): `--map-host-loopback`, `--map-guest-addr`,
 //! `--dns-forward`, `--dns-host`)
 //!
@@ -169,13 +211,26 @@ pub struct UdpStats {
     pub port_unreachable: u64,
     /// ICMP errors suppressed by the rate limit.
     pub icmp_rate_limited: u64,
+    /// `-U` flows opened for a new namespace sender.
+    pub out_flows: u64,
+    /// `-U` datagrams sent on from the namespace to the host.
+    pub out_to_host: u64,
+    /// `-U` replies sent back into the namespace.
+    pub out_to_ns: u64,
+    /// `-U` datagrams refused on the host (`ECONNREFUSED`: nothing bound
+    /// to the target port), dropped.
+    pub out_refused: u64,
 }
 
-/// A flow as the guest sees it: both ends, IPv4 v4-mapped.
+/// A flow as the guest sees it: both ends, IPv4 v4-mapped. For a `-U`
+/// flow (`out`), the namespace sender (`guest`) and the namespace socket's
+/// address it wrote to (`remote`): a key space of its own, whatever
+/// addresses a guest frame claims.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct UdpKey {
     guest: SockAddrAny,
     remote: SockAddrAny,
+    out: bool,
 }
 
 impl FlowKey for UdpKey {
@@ -184,6 +239,7 @@ impl FlowKey for UdpKey {
         h.write(&self.guest.port.to_be_bytes());
         h.write(&self.remote.addr.0.octets());
         h.write(&self.remote.port.to_be_bytes());
+        h.write(&[u8::from(self.out)]);
     }
 }
 
@@ -203,6 +259,10 @@ struct UdpFlow {
     listener: bool,
     /// The `Open` of `sock` has not completed yet.
     opening: bool,
+    /// A `-U` flow: the index of the namespace socket its sender wrote to
+    /// (`tap` is then the namespace side: `endpoint` the sender, `ours`
+    /// that socket's address; `sock` is the flow's own host socket).
+    out: Option<u32>,
     /// Last datagram in either direction.
     last: Instant,
     /// Payload length of the guest's last datagram, quoted in ICMP errors.
@@ -214,6 +274,7 @@ impl UdpFlow {
         UdpKey {
             guest: self.tap.endpoint,
             remote: self.tap.ours,
+            out: self.out.is_some(),
         }
     }
 }
@@ -221,14 +282,18 @@ impl UdpFlow {
 /// A forwarded port's listening socket.
 #[derive(Clone, Copy, Debug)]
 struct Listener {
-    /// Where it is bound on the host.
+    /// Where it is bound on the host (inside the namespace for `out`).
     bind: SockAddrAny,
-    /// The guest's port datagrams go to.
+    /// The guest's port datagrams go to (the host's loopback port for
+    /// `out`).
     target: u16,
     /// Its socket, once asked for.
     sock: Option<SockId>,
     /// The `Open` has not completed yet.
     opening: bool,
+    /// A `-U` socket: inside the namespace, on its loopback; what it
+    /// receives goes to the host's loopback (see the module docs).
+    out: bool,
 }
 
 /// UDP flows and forwarded ports.
@@ -239,6 +304,9 @@ pub(crate) struct Udp {
     listeners: Vec<Listener>,
     next_listener: usize,
     recv: Option<RecvBatch>,
+    /// The socket of the [`SockOp::RecvHeld`] in flight, and how many of
+    /// its datagrams were reported so far (the next one's index).
+    held: Option<(SockId, u32)>,
     icmp_tokens: u32,
     icmp_refill: Instant,
 }
@@ -281,6 +349,29 @@ impl Udp {
                         target,
                         sock: None,
                         opening: false,
+                        out: false,
+                    });
+                }
+            }
+        }
+        // `-U`: the namespace's loopback, both families (IPv6 may be off
+        // there; that socket then fails alone).
+        let out_rules = match config.fwd.udp_out.mode() {
+            FwdMode::Ports | FwdMode::All => config.fwd.udp_out.rules(),
+            FwdMode::Auto | FwdMode::None => &[],
+        };
+        for rule in out_rules {
+            for port in rule.first..=rule.last {
+                let Some(target) = rule.target(port) else {
+                    continue;
+                };
+                for addr in out_addrs(rule.addr).into_iter().flatten() {
+                    listeners.push(Listener {
+                        bind: SockAddrAny { addr, port },
+                        target,
+                        sock: None,
+                        opening: false,
+                        out: true,
                     });
                 }
             }
@@ -292,6 +383,7 @@ impl Udp {
             listeners,
             next_listener: 0,
             recv: None,
+            held: None,
             icmp_tokens: ICMP_BURST,
             icmp_refill: Instant::ZERO,
         }
@@ -332,7 +424,7 @@ impl Udp {
         let mut queued = false;
         if !on {
             for l in self.listeners.iter_mut() {
-                if l.bind.port != port {
+                if l.bind.port != port || l.out {
                     continue;
                 }
                 if let Some(id) = l.sock.take() {
@@ -360,32 +452,114 @@ impl Udp {
         };
         for addr in fams.into_iter().flatten() {
             let bind = SockAddrAny { addr, port };
-            let n = match self.listeners.iter().position(|l| l.bind == bind) {
-                Some(n) if self.listeners.get(n).is_some_and(|l| l.sock.is_some()) => continue,
-                Some(n) => n,
-                None => {
-                    self.listeners.push(Listener {
-                        bind,
-                        target,
-                        sock: None,
-                        opening: false,
-                    });
-                    self.listeners.len() - 1
+            queued |= self.open_auto_listener(socks, ops, bind, target, false);
+        }
+        queued
+    }
+
+    /// Open the listener bound to `bind` (on the namespace's side with
+    /// `out`) for `auto` forwarding, reusing its entry if it had one;
+    /// nothing if it is open already. Whether an `Open` was queued.
+    fn open_auto_listener(
+        &mut self,
+        socks: &mut SockSlots,
+        ops: &mut crate::queue::FixedQueue<SockOp>,
+        bind: SockAddrAny,
+        target: u16,
+        out: bool,
+    ) -> bool {
+        let found = self
+            .listeners
+            .iter()
+            .position(|l| l.bind == bind && l.out == out);
+        let n = match found {
+            Some(n) if self.listeners.get(n).is_some_and(|l| l.sock.is_some()) => return false,
+            Some(n) => {
+                if let Some(l) = self.listeners.get_mut(n) {
+                    l.target = target;
                 }
+                n
+            }
+            None => {
+                self.listeners.push(Listener {
+                    bind,
+                    target,
+                    sock: None,
+                    opening: false,
+                    out,
+                });
+                self.listeners.len() - 1
+            }
+        };
+        let Some(op) = Self::listener_op(socks, &mut self.listeners, n) else {
+            return false;
+        };
+        if let Err(op) = ops.push(op) {
+            if let (SockOp::Open { id, .. }, Some(l)) = (op, self.listeners.get_mut(n)) {
+                socks.release(id);
+                l.sock = None;
+                l.opening = false;
+            }
+            return false;
+        }
+        true
+    }
+
+    /// `-U auto`: open (`on`) the namespace sockets of forwarded `port`
+    /// (both families of the namespace's loopback), or close them and end
+    /// the flows that came through them. Nothing for a port
+    /// `config.fwd.udp_out` does not forward or that is already in the
+    /// state asked for. Returns whether operations were queued.
+    pub(crate) fn set_auto_out_port(&mut self, cx: &mut L4Cx<'_>, port: u16, on: bool) -> bool {
+        let Some((target, rule)) = cx.config.fwd.udp_out.lookup(port) else {
+            return false;
+        };
+        let addr = rule.addr;
+        let mut queued = false;
+        if on {
+            for a in out_addrs(addr).into_iter().flatten() {
+                let bind = SockAddrAny { addr: a, port };
+                queued |= self.open_auto_listener(cx.socks, cx.ops, bind, target, true);
+            }
+            return queued;
+        }
+        for l in self.listeners.iter_mut() {
+            if l.bind.port != port || !l.out {
+                continue;
+            }
+            if let Some(id) = l.sock.take() {
+                l.opening = false;
+                if self.held.is_some_and(|(h, _)| h == id) {
+                    self.held = None;
+                }
+                cx.socks.release(id);
+                queued |= cx.ops.push(SockOp::Close { id }).is_ok();
+            }
+        }
+        // Their flows end with them.
+        for i in 0..self.flows.capacity() {
+            let Some(fid) = self.flows.id_at(i) else {
+                continue;
             };
-            if let Some(op) = Self::listener_op(socks, &mut self.listeners, n) {
-                if let Err(op) = ops.push(op) {
-                    if let (SockOp::Open { id, .. }, Some(l)) = (op, self.listeners.get_mut(n)) {
-                        socks.release(id);
-                        l.sock = None;
-                        l.opening = false;
-                    }
-                    continue;
-                }
+            let Some(f) = self.flows.get(fid) else {
+                continue;
+            };
+            let through = f.out.and_then(|n| self.listeners.get(n as usize));
+            if through.is_some_and(|l| l.bind.port == port) {
+                let opened = !f.opening;
+                self.close_out(cx, fid, opened);
                 queued = true;
             }
         }
         queued
+    }
+
+    /// Whether a `-U` socket of `port` is open (or being opened) in either
+    /// family.
+    pub(crate) fn out_listening(&self, port: u16) -> bool {
+        self.listeners
+            .iter()
+            .any(|l| l.out && l.bind.port == port && l.sock.is_some())
     }
 
     /// The `Open` of listener `n`, with a socket slot allocated for it.
@@ -398,6 +572,9 @@ impl Udp {
         let mut flags = SockFlags::REUSEADDR;
         if ipv6 {
             flags |= SockFlags::V6ONLY;
+        }
+        if l.out {
+            flags |= SockFlags::IN_NS;
         }
         Some(SockOp::Open {
             id,
@@ -431,6 +608,7 @@ impl Udp {
         let key = UdpKey {
             guest: SockAddrAny::new(pkt.src, udp.src_port),
             remote: SockAddrAny::new(pkt.dst, udp.dst_port),
+            out: false,
         };
         let fid = match self
             .index
@@ -475,6 +653,7 @@ impl Udp {
         let fid = self.index.get(&UdpKey {
             guest: SockAddrAny::new(assigned, key.guest.port),
             remote: key.remote,
+            out: false,
         })?;
         self.flows.get(fid).filter(|f| f.listener).map(|_| fid)
     }
@@ -544,6 +723,7 @@ impl Udp {
             sock,
             listener: false,
             opening: true,
+            out: None,
             last: cx.now,
             last_len: 0,
         };
@@ -603,6 +783,9 @@ impl Udp {
         if flow.listener {
             return;
         }
+        if self.held.is_some_and(|(h, _)| h == flow.sock) {
+            self.held = None;
+        }
         if let Some(b) = self.recv.filter(|b| b.sock == flow.sock) {
             b.finish(tx);
             self.recv = None;
@@ -641,18 +824,32 @@ impl Udp {
         if let Some(b) = self.recv.take() {
             b.finish(tx);
         }
-        let ipv6 = match owner {
+        let (ipv6, out) = match owner {
             SockOwner::UdpFlow(n) => match self.flow_of(n, id).and_then(|f| self.flows.get(f)) {
-                Some(f) => !f.tap.endpoint.addr.is_v4(),
+                Some(f) => (!f.tap.endpoint.addr.is_v4(), f.out.is_some()),
                 None => return Self::close_orphan(cx, id),
             },
             SockOwner::UdpListener(n) => match self.listeners.get(n as usize) {
-                Some(l) => !l.bind.addr.is_v4(),
+                Some(l) => (!l.bind.addr.is_v4(), l.out),
                 None => return,
             },
             _ => return,
         };
         if !ready.intersects(Ready::READABLE | Ready::ERROR | Ready::HANGUP) {
+            return;
+        }
+        if out {
+            // `-U`: into the executor's held buffer, no tx slots. One held
+            // receive at a time: a second one would replace the datagrams
+            // the first one's sends still name. The socket is
+            // level-triggered, so it reports again after this drain.
+            if self.held.is_some() {
+                return;
+            }
+            match cx.op(SockOp::RecvHeld { id }) {
+                Ok(()) => self.held = Some((id, 0)),
+                Err(reason) => cx.count_drop(reason),
+            }
             return;
         }
         let ip_len = if ipv6 { 40 } else { 20 };
@@ -679,6 +876,23 @@ impl Udp {
         tx: &mut TxRing<S>,
     ) {
         let id = done.id;
+        if let Some((sock, index)) = self.held.filter(|(s, _)| *s == id) {
+            match done.res {
+                Ok(Done::Datagram { from, .. }) => {
+                    self.held = Some((sock, index.wrapping_add(1)));
+                    self.held_datagram(cx, owner, index, from, tx);
+                    return;
+                }
+                Ok(Done::Datagrams { .. }) | Err(_) => {
+                    self.held = None;
+                    if done.res == Err(Errno::ECONNREFUSED) {
+                        cx.stats.udp.out_refused += 1;
+                    }
+                    return;
+                }
+                Ok(_) => {}
+            }
+        }
         if let Some(mut b) = self.recv.filter(|b| b.sock == id) {
             match done.res {
                 Ok(Done::Datagram { len, from }) => {
@@ -737,11 +951,188 @@ impl Udp {
                 }
                 match done.res {
                     Ok(_) => {}
+                    Err(Errno::ECONNREFUSED) if flow.out.is_some() => {
+                        cx.stats.udp.out_refused += 1;
+                    }
                     Err(Errno::ECONNREFUSED) => self.port_unreachable(cx, fid, tx),
                     Err(_) => cx.stats.udp.send_errors += 1,
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Datagram `index` of the [`SockOp::RecvHeld`] in flight on a `-U`
+    /// socket (from `from`): send it on, to the host through the sender's
+    /// flow, or back into the namespace to the flow's sender.
+    fn held_datagram<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        owner: SockOwner,
+        index: u32,
+        from: SockAddrAny,
+        tx: &mut TxRing<S>,
+    ) {
+        let sent = match owner {
+            SockOwner::UdpListener(n) => self.out_to_host(cx, n, index, from, tx),
+            SockOwner::UdpFlow(n) => self.out_to_ns(cx, n, index),
+            _ => Err(DropReason::StaleSocket),
+        };
+        match sent {
+            Ok(true) => cx.stats.udp.out_to_host += 1,
+            Ok(false) => cx.stats.udp.out_to_ns += 1,
+            Err(reason) => cx.count_drop(reason),
+        }
+    }
+
+    /// A datagram from namespace sender `from` on `-U` socket `n`: to the
+    /// host's loopback through the sender's flow, made if new (its `Open`
+    /// queued before the send). `Ok(true)` once queued.
+    fn out_to_host<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        n: u32,
+        index: u32,
+        from: SockAddrAny,
+        tx: &mut TxRing<S>,
+    ) -> Result<bool, DropReason> {
+        let l = *self
+            .listeners
+            .get(n as usize)
+            .filter(|l| l.out)
+            .ok_or(DropReason::StaleSocket)?;
+        if l.sock.is_none() {
+            return Err(DropReason::StaleSocket);
+        }
+        if from.port == 0 {
+            return Err(DropReason::Malformed);
+        }
+        let key = UdpKey {
+            guest: from,
+            remote: l.bind,
+            out: true,
+        };
+        let fid = match self.index.get(&key) {
+            Some(fid) => fid,
+            None => self.open_out_flow(cx, n, l, key, tx)?,
+        };
+        let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
+        flow.last = cx.now;
+        let op = SockOp::SendHeld {
+            id: flow.sock,
+            dst: None,
+            index,
+        };
+        self.lru.touch(fid.index());
+        cx.op(op)?;
+        Ok(true)
+    }
+
+    /// A new `-U` flow for the namespace sender of `key`, through socket
+    /// `n` (`l`): a host socket connected to the same family's loopback at
+    /// the port's target, being opened.
+    fn open_out_flow<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        n: u32,
+        l: Listener,
+        key: UdpKey,
+        tx: &mut TxRing<S>,
+    ) -> Result<FlowId, DropReason> {
+        if self.flows.is_full() && !self.evict(cx, tx) {
+            return Err(DropReason::FlowTableFull);
+        }
+        let mut next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
+        let sock = match cx.socks.alloc_owned(SockOwner::UdpFlow(next.index())) {
+            Some(s) => s,
+            None => {
+                if !self.evict(cx, tx) {
+                    return Err(DropReason::FlowTableFull);
+                }
+                next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
+                cx.socks
+                    .alloc_owned(SockOwner::UdpFlow(next.index()))
+                    .ok_or(DropReason::FlowTableFull)?
+            }
+        };
+        let ipv6 = !l.bind.addr.is_v4();
+        let (lo, any) = if ipv6 {
+            (InAny::from(Ipv6Addr::LOCALHOST), InAny::UNSPECIFIED6)
+        } else {
+            (InAny::from(Ipv4Addr::LOCALHOST), InAny::UNSPECIFIED4)
+        };
+        let peer = SockAddrAny {
+            addr: lo,
+            port: l.target,
+        };
+        let mut spec = SockSpec::new(Proto::Udp, ipv6);
+        spec.peer = Some(peer);
+        if let Err(e) = cx.op(SockOp::Open { id: sock, spec }) {
+            cx.socks.release(sock);
+            return Err(e);
+        }
+        let fid = self.insert(UdpFlow {
+            tap: FlowSide {
+                pif: Pif::Splice,
+                endpoint: key.guest,
+                ours: key.remote,
+            },
+            host: FlowSide {
+                pif: Pif::Host,
+                endpoint: peer,
+                ours: SockAddrAny { addr: any, port: 0 },
+            },
+            sock,
+            listener: false,
+            opening: true,
+            out: Some(n),
+            last: cx.now,
+            last_len: 0,
+        });
+        debug_assert_eq!(fid, next);
+        cx.stats.udp.out_flows += 1;
+        Ok(fid)
+    }
+
+    /// A reply on the host socket of `-U` flow slot `n`: back into the
+    /// namespace to the flow's sender, on the socket it wrote to.
+    /// `Ok(false)` once queued.
+    fn out_to_ns(&mut self, cx: &mut L4Cx<'_>, n: u32, index: u32) -> Result<bool, DropReason> {
+        let (sock, _) = self.held.ok_or(DropReason::StaleSocket)?;
+        let fid = self.flow_of(n, sock).ok_or(DropReason::StaleSocket)?;
+        let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
+        let l = flow
+            .out
+            .and_then(|l| self.listeners.get(l as usize))
+            .filter(|l| l.out && l.bind == flow.tap.ours)
+            .ok_or(DropReason::StaleSocket)?;
+        let ns = l.sock.ok_or(DropReason::StaleSocket)?;
+        flow.last = cx.now;
+        let op = SockOp::SendHeld {
+            id: ns,
+            dst: Some(flow.tap.endpoint),
+            index,
+        };
+        self.lru.touch(fid.index());
+        cx.op(op)?;
+        Ok(false)
+    }
+
+    /// End a `-U` flow (no tx slots involved): close its host socket if it
+    /// exists (`opened`).
+    fn close_out(&mut self, cx: &mut L4Cx<'_>, fid: FlowId, opened: bool) {
+        let Some(flow) = self.flows.remove(fid) else {
+            return;
+        };
+        self.index.remove(&flow.key());
+        self.lru.remove(fid.index());
+        if self.held.is_some_and(|(h, _)| h == flow.sock) {
+            self.held = None;
+        }
+        if !opened || cx.op(SockOp::Close { id: flow.sock }).is_ok() {
+            cx.socks.release(flow.sock);
+        } else {
+            cx.count_drop(DropReason::OpQueueFull);
         }
     }
 
@@ -829,6 +1220,7 @@ impl Udp {
         let key = UdpKey {
             guest: SockAddrAny::new(guest, l.target),
             remote: SockAddrAny::new(remote, from.port),
+            out: false,
         };
         if let Some(fid) = self.index.get(&key) {
             return Ok(fid);
@@ -850,6 +1242,7 @@ impl Udp {
             sock,
             listener: true,
             opening: false,
+            out: None,
             last: cx.now,
             last_len: 0,
         });
@@ -963,6 +1356,18 @@ fn write_udp_header(
     h[4..6].copy_from_slice(&(len.min(65535) as u16).to_be_bytes());
     h[6..8].fill(0);
     quote.get(..at + UDP_LEN)
+}
+
+/// The addresses of a `-U` rule's namespace sockets: the rule's own if it
+/// names one, else the namespace's loopback in both families.
+fn out_addrs(addr: Option<core::net::IpAddr>) -> [Option<InAny>; 2] {
+    match addr {
+        Some(a) => [Some(InAny::from(a)), None],
+        None => [
+            Some(InAny::from(Ipv4Addr::LOCALHOST)),
+            Some(InAny::from(Ipv6Addr::LOCALHOST)),
+        ],
+    }
 }
 
 /// Whether the guest may address `a` as a single host: not unspecified,

@@ -17,14 +17,15 @@
 //!    translator, sending TCP super-frames if the tap has virtio-net
 //!    headers ([`Tap::vnet`]).
 //! 6. Open the capture file (`--pcap`).
-//! 7. Spawn mode: let the command run. Otherwise, unless `-f`, go to the
-//!    background ([`crate::daemon`]); write the PID file.
+//! 7. Unless spawning or `-f`, go to the background ([`crate::daemon`]);
+//!    write the PID file.
 //! 8. Start the namespace thread; check the host ports of `-t`/`-u` and
 //!    the namespace ports of `-T`/`-U` port lists are free (a taken one is
 //!    an error naming it), open the translator's listeners (the `-T`/`-U`
 //!    ones inside the namespace, on that thread), prepare the `auto` scans
-//!    ([`crate::fwd`]), drop privileges ([`crate::privs`]), set up the
-//!    loop; in the background,
+//!    ([`crate::fwd`]). Spawn mode: only now let the command run, so that
+//!    its forwarded ports are there from its first instruction. Drop
+//!    privileges ([`crate::privs`]), set up the loop; in the background,
 //!    tell the waiting parent that all went well (it exits 0 then); run the
 //!    loop.
 //!
@@ -213,22 +214,16 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
 
     let pid_file = opts.pid_file.as_deref().map(Path::new);
     let mut detached = None;
-    match spawned {
-        Some(s) => {
-            // The command runs in the foreground with pasta as its parent:
-            // keyboard interrupts are for it.
-            crate::sys::ignore_signal(libc::SIGINT, true);
-            crate::sys::ignore_signal(libc::SIGQUIT, true);
-            let pid = s.start()?;
-            debug!("command started, PID {}", pid.as_raw_nonzero());
+    // A spawned command is started once the forwarded ports are open
+    // (below).
+    if spawned.is_none() {
+        if opts.foreground {
             write_own_pid(pid_file, &mut made)?;
-        }
-        None if !opts.foreground => {
+        } else {
             // The parent waits here until the child is ready, writes the
             // PID file and exits 0.
             detached = Some(daemon::daemonise(pid_file)?);
         }
-        None => write_own_pid(pid_file, &mut made)?,
     }
 
     // Listening sockets of forwarded ports while privileges last (ports
@@ -245,6 +240,18 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     // The `auto` scans (the namespace's `/proc/net` files are opened now).
     let fwd = Forwarder::new(ns_thread.clone(), driver.translator().config(), now())?;
     driver.set_forwarder(fwd);
+
+    // The command starts with its forwarded ports already open: a `-T` or
+    // `-U` port it uses at once is there to take it.
+    if let Some(s) = spawned {
+        // It runs in the foreground with pasta as its parent: keyboard
+        // interrupts are for it.
+        crate::sys::ignore_signal(libc::SIGINT, true);
+        crate::sys::ignore_signal(libc::SIGQUIT, true);
+        let pid = s.start()?;
+        debug!("command started, PID {}", pid.as_raw_nonzero());
+        write_own_pid(pid_file, &mut made)?;
+    }
     privs::drop_privileges(started_as_root, joined_userns, opts.runas.as_ref())?;
 
     if let Some(w) = watch {

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use crate::support::{can_run, stderr, stdout, HostKind, SimHost, PASTA};
+use crate::support::{can_run, spawn_in, stderr, stdout, HostKind, SimHost, PASTA};
 
 /// Run pasta with `args` in `host`.
 fn pasta(host: &SimHost, args: &[&str]) -> Output {
@@ -54,6 +54,59 @@ fn the_commands_exit_status_is_pastas() {
         stderr(&o).contains("cannot run \"/nonexistent/command\""),
         "{o:?}"
     );
+}
+
+/// The command starts with its `-T` and `-U` ports already open inside
+/// the namespace: its very first connection and datagram reach the host's
+/// loopback (pasta opens them before letting it run).
+#[test]
+fn forwarded_ports_are_open_when_the_command_starts() {
+    if !can_run("forwarded_ports_are_open_when_the_command_starts") {
+        return;
+    }
+    let host = SimHost::new("sp-fwd", HostKind::Full);
+    // On the host's loopback: a TCP server that greets and closes, a UDP
+    // one that answers each datagram with its bytes reversed.
+    let (l, u) = spawn_in(&host.name, || {
+        (
+            std::net::TcpListener::bind("127.0.0.1:5422").unwrap(),
+            std::net::UdpSocket::bind("127.0.0.1:5424").unwrap(),
+        )
+    })
+    .join()
+    .unwrap();
+    let tcp = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        c.write_all(b"greetings from the host\n").unwrap();
+    });
+    let udp = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let (n, from) = u.recv_from(&mut buf).unwrap();
+        buf[..n].reverse();
+        u.send_to(&buf[..n], from).unwrap();
+    });
+    // bash's /dev/tcp and /dev/udp: connect, at once.
+    let script = "exec 3<>/dev/tcp/127.0.0.1/5421 && cat <&3 && \
+                  exec 4<>/dev/udp/127.0.0.1/5423 && printf 'ping-from-ns' >&4 && \
+                  timeout 5 head -c 12 <&4";
+    let o = pasta(
+        &host,
+        &[
+            "--config-net",
+            "-T",
+            "5421:5422",
+            "-U",
+            "5423:5424",
+            "--",
+            "bash",
+            "-c",
+            script,
+        ],
+    );
+    assert_eq!(stdout(&o), "greetings from the host\nsn-morf-gnip", "{o:?}");
+    assert!(o.status.success(), "{o:?}");
+    tcp.join().unwrap();
+    udp.join().unwrap();
 }
 
 #[test]

@@ -8,11 +8,10 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::{can_run, run, stderr, stdout, wait_for, Guest, HostKind, PASTA};
+use crate::support::{can_run, run, spawn_in, stderr, stdout, wait_for, Guest, HostKind, PASTA};
 
 /// Start pasta with `--config-net` and `args`; wait for the guest's
 /// addresses.
@@ -29,24 +28,23 @@ fn topo(tag: &str, args: &[&str]) -> Guest<'static> {
         (a.contains("203.0.113.2/") && !a.contains("tentative")).then_some(())
     });
     assert!(ready.is_some(), "guest not configured:\n{}", g.log());
+    // pasta opens its sockets inside the namespace after configuring its
+    // addresses: wait for those of `-T`/`-U` port lists as well.
+    for pair in args.windows(2) {
+        let ss = match pair[0] {
+            "-T" => "-t",
+            "-U" => "-u",
+            _ => continue,
+        };
+        for item in pair[1].split(',') {
+            let port = item.split(':').next().unwrap_or_default();
+            if port.parse::<u16>().is_err() {
+                continue;
+            }
+            wait_ns_bound(&g, ss, &format!("127.0.0.1:{port}"));
+        }
+    }
     g
-}
-
-/// Run `f` on a thread inside network namespace `ns`.
-fn spawn_in<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> thread::JoinHandle<T> {
-    let path = format!("/run/netns/{ns}");
-    thread::spawn(move || {
-        let fd = std::fs::File::open(&path).expect("namespace file");
-        rustix::thread::move_into_link_name_space(
-            fd.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .expect("setns");
-        f()
-    })
 }
 
 /// A seeded byte pattern.
@@ -454,8 +452,8 @@ fn fwd_udp_out_sizes_from_concurrent_senders_both_families() {
             thread::spawn(move || udp_echo_until(u, stop))
         })
         .collect();
-    wait_udp_out(&g, "127.0.0.1:5351");
-    wait_udp_out(&g, "[::1]:5351");
+    wait_ns_bound(&g, "-u", "127.0.0.1:5351");
+    wait_ns_bound(&g, "-u", "[::1]:5351");
     const SIZES: [usize; 3] = [1, 1400, 60_000];
     const ROUNDS: usize = 10;
     // Two IPv4 senders at once, and one on IPv6, each its own pattern.
@@ -480,14 +478,14 @@ fn fwd_udp_out_sizes_from_concurrent_senders_both_families() {
     assert_eq!(echoed, 3 * SIZES.len() * ROUNDS);
 }
 
-/// Wait until pasta's `-U` socket on `addr` is bound in the namespace
-/// (pasta opens it after configuring the namespace's addresses).
-fn wait_udp_out(g: &Guest<'_>, addr: &str) {
+/// Wait until pasta's socket on `addr` (TCP: `ss` = "-t", UDP: "-u") is
+/// bound in the namespace.
+fn wait_ns_bound(g: &Guest<'_>, ss: &str, addr: &str) {
     let name = g.name.clone();
     let bound = wait_for(Duration::from_secs(3), || {
-        ns_bound(&name, "-u", addr).then_some(())
+        ns_bound(&name, ss, addr).then_some(())
     });
-    assert!(bound.is_some(), "-U: {addr} not bound\n{}", g.log());
+    assert!(bound.is_some(), "{addr} ({ss}) not bound\n{}", g.log());
 }
 
 /// Threads of process `pid` (entries of `/proc/PID/task`).
@@ -517,7 +515,7 @@ fn fwd_udp_out_starts_no_thread_per_sender() {
         thread::spawn(move || udp_echo_until(u, stop))
     };
     let to: SocketAddr = "127.0.0.1:5361".parse().unwrap();
-    wait_udp_out(&g, "127.0.0.1:5361");
+    wait_ns_bound(&g, "-u", "127.0.0.1:5361");
     // One sender first, so that anything made once is there already.
     let first = spawn_in(&g.name, move || udp_sizes(to, 9, &[100], 1))
         .join()

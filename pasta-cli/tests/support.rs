@@ -491,6 +491,25 @@ pub fn key_values(text: &str) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+/// Run `f` on a thread inside the network namespace `ns` (a name under
+/// `/run/netns`).
+pub fn spawn_in<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    use std::os::fd::AsFd;
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let fd = std::fs::File::open(&path).expect("namespace file");
+        rustix::thread::move_into_link_name_space(
+            fd.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns");
+        f()
+    })
+}
+
 /// Poll `f` every 50 ms until it returns `Some`, at most `limit`.
 pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;

@@ -15,7 +15,6 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -95,16 +94,7 @@ impl Topo {
         n: &str,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> thread::JoinHandle<T> {
-        let path = format!("/run/netns/{}", self.ns(n));
-        thread::spawn(move || {
-            let fd = std::fs::File::open(&path).expect("namespace file");
-            rustix::thread::move_into_link_name_space(
-                fd.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .expect("setns");
-            f()
-        })
+        crate::support::spawn_in(&self.ns(n), f)
     }
 }
 

@@ -19,7 +19,6 @@
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsFd;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
@@ -139,16 +138,7 @@ impl Topo {
         n: &str,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> thread::JoinHandle<T> {
-        let path = format!("/run/netns/{}", self.ns(n));
-        thread::spawn(move || {
-            let fd = std::fs::File::open(&path).expect("namespace file");
-            rustix::thread::move_into_link_name_space(
-                fd.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .expect("setns");
-            f()
-        })
+        crate::support::spawn_in(&self.ns(n), f)
     }
 
     /// Run `f` inside namespace `n` and wait for it.

@@ -419,9 +419,14 @@ fn an_unprivileged_user_joins_its_own_namespace_but_not_roots() {
         .spawn()
         .expect("unshare");
     let pid = sleeper.id();
+    // Until unshare has made its namespaces, the process is in ours, whose
+    // uid_map starts with 0 as well: wait for a user namespace of its own
+    // with root mapped.
+    let own_userns = fs::read_link("/proc/self/ns/user").unwrap();
     let ready = wait_for(Duration::from_secs(5), || {
+        let userns = fs::read_link(format!("/proc/{pid}/ns/user")).ok()?;
         let uid_map = fs::read_to_string(format!("/proc/{pid}/uid_map")).ok()?;
-        uid_map.trim().starts_with('0').then_some(())
+        (userns != own_userns && uid_map.trim().starts_with('0')).then_some(())
     });
     assert!(ready.is_some(), "unshare did not start");
     let pid_file = std::env::temp_dir().join(format!("pst-j-user-{pid}.pid"));

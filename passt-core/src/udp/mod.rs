@@ -658,6 +658,32 @@ impl Udp {
         self.flows.get(fid).filter(|f| f.listener).map(|_| fid)
     }
 
+    /// Room for one more flow and a socket slot owned by it, evicting the
+    /// idlest flow when the table or the sockets are full: the id the next
+    /// inserted flow gets, and its socket.
+    fn reserve_flow<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        tx: &mut TxRing<S>,
+    ) -> Result<(FlowId, SockId), DropReason> {
+        if self.flows.is_full() && !self.evict(cx, tx) {
+            return Err(DropReason::FlowTableFull);
+        }
+        let next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
+        if let Some(s) = cx.socks.alloc_owned(SockOwner::UdpFlow(next.index())) {
+            return Ok((next, s));
+        }
+        if !self.evict(cx, tx) {
+            return Err(DropReason::FlowTableFull);
+        }
+        let next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
+        let sock = cx
+            .socks
+            .alloc_owned(SockOwner::UdpFlow(next.index()))
+            .ok_or(DropReason::FlowTableFull)?;
+        Ok((next, sock))
+    }
+
     /// A new flow from the guest, with its socket being opened.
     fn open_flow<S: TxStorage>(
         &mut self,
@@ -665,22 +691,7 @@ impl Udp {
         key: UdpKey,
         tx: &mut TxRing<S>,
     ) -> Result<FlowId, DropReason> {
-        if self.flows.is_full() && !self.evict(cx, tx) {
-            return Err(DropReason::FlowTableFull);
-        }
-        let mut next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
-        let sock = match cx.socks.alloc_owned(SockOwner::UdpFlow(next.index())) {
-            Some(s) => s,
-            None => {
-                if !self.evict(cx, tx) {
-                    return Err(DropReason::FlowTableFull);
-                }
-                next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
-                cx.socks
-                    .alloc_owned(SockOwner::UdpFlow(next.index()))
-                    .ok_or(DropReason::FlowTableFull)?
-            }
-        };
+        let (next, sock) = self.reserve_flow(cx, tx)?;
         let peer = to_host(cx.config, key.remote, true);
         let ipv6 = !peer.addr.is_v4();
         let bind = SockAddrAny {
@@ -1039,22 +1050,7 @@ impl Udp {
         key: UdpKey,
         tx: &mut TxRing<S>,
     ) -> Result<FlowId, DropReason> {
-        if self.flows.is_full() && !self.evict(cx, tx) {
-            return Err(DropReason::FlowTableFull);
-        }
-        let mut next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
-        let sock = match cx.socks.alloc_owned(SockOwner::UdpFlow(next.index())) {
-            Some(s) => s,
-            None => {
-                if !self.evict(cx, tx) {
-                    return Err(DropReason::FlowTableFull);
-                }
-                next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
-                cx.socks
-                    .alloc_owned(SockOwner::UdpFlow(next.index()))
-                    .ok_or(DropReason::FlowTableFull)?
-            }
-        };
+        let (next, sock) = self.reserve_flow(cx, tx)?;
         let ipv6 = !l.bind.addr.is_v4();
         let (lo, any) = if ipv6 {
             (InAny::from(Ipv6Addr::LOCALHOST), InAny::UNSPECIFIED6)

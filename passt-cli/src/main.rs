@@ -22,7 +22,7 @@
 //! | [`daemon`] | background, PID file, `--runas` |
 //! | [`run`] | the event loop: epoll, stream decoding, batched writes |
 //! | [`log`] | messages: standard error, `-l` log file, levels |
-//! | [`pcap`] | `-p` capture file |
+//! | [`passt_core::host::pcap`] | `-p` capture file |
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

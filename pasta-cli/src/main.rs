@@ -22,7 +22,7 @@
 //! | [`privs`] | dropping root after start-up (`--runas`) |
 //! | [`watch`] | what ends pasta: the command, the process, the netns file |
 //! | [`run`] | the event loop: epoll, clock, batches, tx ring |
-//! | [`pcap`] | optional capture file of every frame (`--pcap`) |
+//! | [`passt_core::host::pcap`] | optional capture file of every frame (`--pcap`) |
 //! | [`log`] | messages, levels, `--log-file` |
 //! | [`sys`] | the few `unsafe` system call wrappers |
 //!

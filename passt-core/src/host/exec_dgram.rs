@@ -641,12 +641,11 @@ pub fn recv<S: TxStorage>(
 /// [`recv`] into `areas`, one datagram each, in order.
 fn recv_into<'a>(
     fd: BorrowedFd<'_>,
-    areas: impl Iterator<Item = &'a mut [u8]>,
+    mut areas: impl Iterator<Item = &'a mut [u8]>,
     out: &mut Received,
 ) {
     out.count = 0;
     out.end = None;
-    let mut areas = areas;
     if let Some(hook) = out.hook {
         let mut iov: [IoSliceMut<'_>; RECV_MAX] =
             core::array::from_fn(|_| IoSliceMut::new(&mut []));

@@ -547,7 +547,7 @@ impl Udp {
             let through = f.out.and_then(|n| self.listeners.get(n as usize));
             if through.is_some_and(|l| l.bind.port == port) {
                 let opened = !f.opening;
-                self.close_out(cx, fid, opened);
+                self.end_flow(cx, fid, opened);
                 queued = true;
             }
         }
@@ -778,7 +778,8 @@ impl Udp {
     }
 
     /// End a flow; `opened` says whether its own socket exists on the host
-    /// (a `Close` is due).
+    /// (a `Close` is due). A receive in flight on its socket gives its tx
+    /// slots back.
     fn close<S: TxStorage>(
         &mut self,
         cx: &mut L4Cx<'_>,
@@ -786,6 +787,18 @@ impl Udp {
         opened: bool,
         tx: &mut TxRing<S>,
     ) {
+        let sock = self.flows.get(fid).filter(|f| !f.listener).map(|f| f.sock);
+        if let Some(b) = self.recv.filter(|b| Some(b.sock) == sock) {
+            b.finish(tx);
+            self.recv = None;
+        }
+        self.end_flow(cx, fid, opened);
+    }
+
+    /// [`Udp::close`] without tx slots to give back: for `-U` flows, which
+    /// never take any, and where no receive into the tx ring can be in
+    /// flight on the flow's socket.
+    fn end_flow(&mut self, cx: &mut L4Cx<'_>, fid: FlowId, opened: bool) {
         let Some(flow) = self.flows.remove(fid) else {
             return;
         };
@@ -796,10 +809,6 @@ impl Udp {
         }
         if self.held.is_some_and(|(h, _)| h == flow.sock) {
             self.held = None;
-        }
-        if let Some(b) = self.recv.filter(|b| b.sock == flow.sock) {
-            b.finish(tx);
-            self.recv = None;
         }
         if !opened || cx.op(SockOp::Close { id: flow.sock }).is_ok() {
             cx.socks.release(flow.sock);
@@ -1112,24 +1121,6 @@ impl Udp {
         self.lru.touch(fid.index());
         cx.op(op)?;
         Ok(false)
-    }
-
-    /// End a `-U` flow (no tx slots involved): close its host socket if it
-    /// exists (`opened`).
-    fn close_out(&mut self, cx: &mut L4Cx<'_>, fid: FlowId, opened: bool) {
-        let Some(flow) = self.flows.remove(fid) else {
-            return;
-        };
-        self.index.remove(&flow.key());
-        self.lru.remove(fid.index());
-        if self.held.is_some_and(|(h, _)| h == flow.sock) {
-            self.held = None;
-        }
-        if !opened || cx.op(SockOp::Close { id: flow.sock }).is_ok() {
-            cx.socks.release(flow.sock);
-        } else {
-            cx.count_drop(DropReason::OpQueueFull);
-        }
     }
 
     /// One datagram of the receive in flight: frame it for the guest.

@@ -496,12 +496,25 @@ fn forwarded_port_becomes_a_syn_to_the_guest() {
             .seq(9000)
             .build(),
     );
-    let a = out(&mut h);
-    assert_eq!((a.flags, a.seq, a.ack), (TcpFlags::ACK, syn.seq + 1, 9001));
+    // The ACK waits for the free space: the window offers what the
+    // socket takes, not the cap.
+    expect_query(&mut h, id);
+    h.expect_no_frame();
+    space(&mut h, id, 100_000);
+    // (Control segments wait for the first read, issued meanwhile.)
     let (pid, skip, into) = expect_peek(&mut h);
     assert_eq!((pid, skip), (id, 0));
     h.complete_peek(id, into, b"GET /");
-    assert_eq!(out(&mut h).payload, b"GET /");
+    // The data carries the ACK.
+    let a = out(&mut h);
+    assert_eq!(
+        (a.seq, a.ack, &a.payload[..]),
+        (syn.seq + 1, 9001, &b"GET /"[..])
+    );
+    assert_eq!(u32::from(a.window) << 7, 100_000 & !127);
+    let a = out(&mut h);
+    assert_eq!((a.flags, a.ack), (TcpFlags::ACK, 9001));
+    h.expect_no_frame();
     h.guest(
         &tcp4(GUEST4, 8080, GW4, 5555)
             .seq(9001)
@@ -1923,6 +1936,109 @@ fn a_space_answer_with_sends_in_flight_is_the_querys() {
     // The query is over: using half of the new window asks again.
     send_plain(&mut h, 40037, s, ISN + 62_001, 260_000);
     expect_query(&mut h, id);
+}
+
+fn space(h: &mut Harness, id: SockId, free: u32) {
+    h.complete(ok(id, Done::Space { free, info: None }));
+}
+
+/// A report of a full buffer while the guest still holds a large window
+/// (the right edge already offered is kept): the guest fills that window,
+/// and every chance to learn of freed space (settled sends, the one
+/// writability edge, a zero-window probe) asks for it, or the window stays
+/// shut for good. (Found by CI: a 20 MiB echo stalled until the FIN
+/// timeout reset it.)
+#[test]
+fn a_full_buffer_report_is_asked_again_until_the_window_reopens() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40038);
+    let cap = passt_core::tcp::WINDOW_TO_TAP;
+    // A report of more than the cap: the window is the cap.
+    let a = send_taken(&mut h, id, 40038, s, ISN + 1, 1000, 10_000_000);
+    assert_eq!(u32::from(a.window) << 7, cap);
+    let mut seq = ISN + 1001;
+    // More than half of the report left: no query, ACKs offering the cap.
+    for n in [3_000_000, 1_000_000] {
+        send_plain(&mut h, 40038, s, seq, n as usize);
+        seq += n;
+        h.expect_no_op();
+        assert_eq!(u32::from(out(&mut h).window) << 7, cap);
+    }
+    // Past half of the report: a query, and the buffer is full.
+    send_plain(&mut h, 40038, s, seq, 1_100_000);
+    seq += 1_100_000;
+    expect_query(&mut h, id);
+    space(&mut h, id, 0);
+    let a = out(&mut h);
+    assert_eq!(a.ack, seq);
+    assert!(u32::from(a.window) << 7 > cap / 2, "{a:?}");
+    // Writability, while that window still looks large: asked for.
+    h.ready(id, Ready::WRITABLE);
+    expect_query(&mut h, id);
+    space(&mut h, id, 0);
+    assert_eq!(out(&mut h).ack, seq);
+    // Settled sends into the kept window: asked for each time.
+    send_plain(&mut h, 40038, s, seq, 1_000_000);
+    seq += 1_000_000;
+    expect_query(&mut h, id);
+    space(&mut h, id, 0);
+    let a = out(&mut h);
+    assert_eq!(a.ack, seq);
+    let edge = a.ack + (u32::from(a.window) << 7);
+    // The guest fills the window: asked for, still full, window 0.
+    send_plain(&mut h, 40038, s, seq, (edge - seq) as usize);
+    seq = edge;
+    expect_query(&mut h, id);
+    space(&mut h, id, 0);
+    let a = out(&mut h);
+    assert_eq!((a.ack, a.window), (seq, 0));
+    h.expect_no_op();
+    // A zero-window probe (one byte before RCV.NXT): asked for.
+    h.guest(&tcp4(GUEST4, 40038, REMOTE4, 80).seq(seq - 1).ack(s).build());
+    expect_query(&mut h, id);
+    space(&mut h, id, 0);
+    assert_eq!(out(&mut h).window, 0);
+    // The buffer drains: the writability edge reopens the window.
+    h.ready(id, Ready::WRITABLE);
+    expect_query(&mut h, id);
+    space(&mut h, id, 300_000);
+    let a = out(&mut h);
+    assert_eq!((a.ack, a.window), (seq, (300_000u32 >> 7) as u16));
+    h.expect_no_frame();
+    h.expect_no_op();
+}
+
+/// Sends that settle while a read of the same connection is outstanding
+/// cannot query at once (the read's completion would be taken for the
+/// answer): the query follows the read's completion instead of never.
+#[test]
+fn a_refresh_behind_an_outstanding_read_follows_it() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40039);
+    send_taken(&mut h, id, 40039, s, ISN + 1, 1000, 100_000);
+    // The host has data: a read goes out, and stays outstanding.
+    h.ready(id, Ready::READABLE);
+    let (pid, _, into) = expect_peek(&mut h);
+    assert_eq!(pid, id);
+    // The guest uses more than half the window meanwhile: nothing yet
+    // (control segments wait for the read too).
+    send_plain(&mut h, 40039, s, ISN + 1001, 60_000);
+    h.expect_no_op();
+    h.expect_no_frame();
+    // The read completes: its data and the ACK, then the query.
+    h.complete_peek(id, into, b"reply");
+    let mut data = false;
+    while let Some(f) = h.to_guest.pop_front() {
+        h.to_guest_offload.pop_front();
+        let t = parse_tcp(&f);
+        assert_eq!(t.ack, ISN + 61_001);
+        data |= t.payload == b"reply";
+    }
+    assert!(data, "the read's data went to the guest");
+    expect_query(&mut h, id);
+    space(&mut h, id, 400_000);
+    let a = out(&mut h);
+    assert_eq!((a.ack, a.window), (ISN + 61_001, (400_000u32 >> 7) as u16));
 }
 
 #[test]

@@ -475,7 +475,8 @@ impl Drop for Guest<'_> {
             let _ = c.wait();
         }
         let _ = run("ip", &["netns", "del", &self.name]);
-        if !std::thread::panicking() {
+        // PASTA_TEST_KEEP=1 keeps passing tests' directories too.
+        if !std::thread::panicking() && std::env::var_os("PASTA_TEST_KEEP").is_none() {
             let _ = fs::remove_dir_all(&self.dir);
         } else {
             eprintln!("kept {} (pasta.log, pasta.pcap)", self.dir.display());

@@ -81,6 +81,10 @@ bitflags::bitflags! {
         /// A spliced connection of which one direction ended (end of file
         /// passed on): it closes after [`FIN_TIMEOUT`] without progress.
         const SPLICE_HALF = 1 << 18;
+        /// A window refresh ([`crate::SockOp::Query`]) waits for the
+        /// connection's outstanding read, whose completion would be taken
+        /// for the answer.
+        const REFRESH_DUE = 1 << 19;
     }
 }
 

@@ -14,10 +14,12 @@
 //!   an ACK; a partially old one is trimmed. The window we advertise is
 //!   the socket's free send-buffer space, which the executor reports with
 //!   a `Send` ([`Done::Sent`], at least the first of a socket) and on
-//!   request ([`SockOp::Query`]: after settled `Send`s once the guest used
-//!   half of the last reported window, and on writability while the
-//!   window is small), up to [`WINDOW_TO_TAP`] ([`WINDOW_TO_TAP`] itself
-//!   from executors that do not report it). Where the answer carries
+//!   request ([`SockOp::Query`]: when a connection to the guest is
+//!   established, after settled `Send`s once the guest used half of the
+//!   last reported window or any of a report of none, on writability
+//!   while what the report left is small, and on a zero-window probe), up
+//!   to [`WINDOW_TO_TAP`] ([`WINDOW_TO_TAP`] itself from executors that do
+//!   not report it). Where the answer carries
 //!   `TCP_INFO` ([`crate::TcpInfo`]), the window is also kept to what the
 //!   path will take within [`PATH_RTTS`] flights (at least
 //!   [`PATH_FLOOR`]), so that the guest's sending rate follows the real
@@ -781,7 +783,12 @@ impl Tcp {
                         c.rto_at = None;
                         c.retries = 0;
                         c.last_activity = now;
-                        self.want_ctl(fid, ConnFlags::ACK_DUE);
+                        // Until a report of the free space, the window is
+                        // the cap, more than a small send buffer takes: ask
+                        // first (the answer sends the ACK).
+                        if !self.window_query(cx, fid) {
+                            self.want_ctl(fid, ConnFlags::ACK_DUE);
+                        }
                         self.want_peek(fid);
                     } else if flags.contains(TcpFlags::ACK) {
                         let key = c.key;
@@ -897,9 +904,17 @@ impl Tcp {
         let fin = seg.flags.contains(TcpFlags::FIN);
         if p.payload.is_empty() && !fin {
             // RFC 9293 §3.10.7.4: an unacceptable zero-length segment (a
-            // keepalive probe, one byte before RCV.NXT) gets an ACK.
+            // keepalive or zero-window probe, one byte before RCV.NXT) gets
+            // an ACK; with the window under one segment, after asking for
+            // the free space afresh (§3.8.6.1: the probe is how the guest
+            // learns that the window reopened).
             if seg.seq.lt(c.seq_from_tap) {
-                self.want_ctl(fid, ConnFlags::ACK_DUE);
+                let shut = c.free_edge.is_some()
+                    && window_bytes(c) < u32::from(c.mss)
+                    && !c.flags.contains(ConnFlags::SEND_BLOCKED);
+                if !(shut && self.window_query(cx, fid)) {
+                    self.want_ctl(fid, ConnFlags::ACK_DUE);
+                }
             }
             return;
         }
@@ -985,33 +1000,38 @@ impl Tcp {
             let at = c.deadline();
             self.arm(at);
         }
-        if !self.refresh_window(cx, fid) {
+        let stale = self
+            .flows
+            .get(fid)
+            .is_some_and(|c| report_stale(c) && !c.flags.contains(ConnFlags::SEND_BLOCKED));
+        if !(stale && self.window_query(cx, fid)) {
             self.want_ctl(fid, ConnFlags::ACK_DUE);
         }
         self.maybe_done(cx, fid);
     }
 
-    /// After settled `Send`s, ask for the free space again
-    /// ([`SockOp::Query`]) if the guest used half of the window the last
-    /// report allowed; the answer sends the ACK ([`Tcp::query_done`]).
-    /// Only for executors that report the space, and not while a read of
-    /// the connection is outstanding (its completion comes first and would
-    /// be taken for the answer). `true` if the query was issued.
-    fn refresh_window(&mut self, cx: &mut Cx<'_>, fid: FlowId) -> bool {
-        if self.peek_out.is_some_and(|(f, _)| f == fid) {
-            return false;
-        }
+    /// Ask for the socket's free space ([`SockOp::Query`]); the answer
+    /// sends the ACK with the window ([`Tcp::query_done`]). The callers
+    /// decide when: the handshake's end, sends that used up a report
+    /// ([`report_stale`]), a writability edge, a zero-window probe (all but
+    /// the first only for executors that report the space: a report
+    /// exists). One query at a time, and not after the guest's FIN. While
+    /// a read of the connection is outstanding (its completion comes first
+    /// and would be taken for the answer) the query waits for it
+    /// ([`ConnFlags::REFRESH_DUE`]). `true` if the query was issued.
+    fn window_query(&mut self, cx: &mut Cx<'_>, fid: FlowId) -> bool {
+        let reading = self.peek_out.is_some_and(|(f, _)| f == fid);
         let Some(c) = self.flows.get_mut(fid) else {
             return false;
         };
-        let Some(edge) = c.free_edge else {
-            return false;
-        };
         if c.flags
-            .intersects(ConnFlags::QUERY_OUT | ConnFlags::SEND_BLOCKED | ConnFlags::GUEST_FIN)
+            .intersects(ConnFlags::QUERY_OUT | ConnFlags::GUEST_FIN)
             || c.state != State::Established
-            || ahead(edge, c.seq_from_tap) >= c.free_reported / 2
         {
+            return false;
+        }
+        if reading {
+            c.flags |= ConnFlags::REFRESH_DUE;
             return false;
         }
         if !cx.op(SockOp::Query { id: c.sock }) {
@@ -1111,14 +1131,21 @@ impl Tcp {
         if !ready.contains(Ready::WRITABLE) || c.flags.contains(ConnFlags::QUERY_OUT) {
             return;
         }
-        let small = window_bytes(c) < window_cap(c) / 2;
-        if c.free_edge.is_some() && (small || c.flags.contains(ConnFlags::SEND_BLOCKED)) {
-            // Ask for the free space; the answer reopens the window.
-            if cx.op(SockOp::Query { id: c.sock }) {
-                c.flags |= ConnFlags::QUERY_OUT;
-                return;
-            }
+        // A writability edge comes once: after a report of a nearly full
+        // buffer it may be the only news of freed space. What the last
+        // report left decides, not the window offered, which may still
+        // look large (an earlier right edge is kept).
+        let small = c
+            .free_edge
+            .is_some_and(|e| ahead(e, c.seq_from_tap) < window_cap(c) / 2 || report_stale(c));
+        let blocked = c.free_edge.is_some() && c.flags.contains(ConnFlags::SEND_BLOCKED);
+        if (small || blocked) && self.window_query(cx, fid) {
+            // The answer reopens the window.
+            return;
         }
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
         if c.flags.contains(ConnFlags::SEND_BLOCKED) {
             c.flags.remove(ConnFlags::SEND_BLOCKED);
             self.want_ctl(fid, ConnFlags::ACK_DUE | ConnFlags::DUP_ACKS_DUE);
@@ -1221,6 +1248,15 @@ impl Tcp {
             if pf == fid && !sending {
                 self.peek_out = None;
                 self.peek_done(cx, fid, slots, res, tx);
+                let due = self.flows.get_mut(fid).is_some_and(|c| {
+                    let due = c.flags.contains(ConnFlags::REFRESH_DUE);
+                    c.flags.remove(ConnFlags::REFRESH_DUE);
+                    due
+                });
+                if due {
+                    // Its ACK follows the answer.
+                    self.window_query(cx, fid);
+                }
                 return;
             }
         }
@@ -2043,7 +2079,7 @@ fn ahead(edge: SeqNum, from: SeqNum) -> u32 {
 /// sends in [`PATH_HORIZON_US`], whichever is more, but never less than
 /// [`PATH_FLOOR`]: the guest then queues only what leaves soon, instead of
 /// a whole send buffer behind a slow path. A window this limited is used up
-/// sooner, and asked for again when half of it is ([`Tcp::refresh_window`]).
+/// sooner, and asked for again when half of it is ([`Tcp::window_query`]).
 ///
 /// The floor is what keeps this from stalling: nothing but the guest's own
 /// segments triggers a refresh (a timer per connection would cost a table
@@ -2067,6 +2103,16 @@ fn usable_space(free: u32, info: Option<crate::TcpInfo>) -> u32 {
         .saturating_sub(u64::from(i.notsent))
         .max(u64::from(PATH_FLOOR));
     free.min(u32::try_from(room).unwrap_or(u32::MAX))
+}
+
+/// Whether the last free-space report is used up: the guest sent more
+/// than half of the window it allowed since, or anything at all after a
+/// report of none (an earlier right edge kept its window open).
+fn report_stale(c: &Conn) -> bool {
+    c.free_edge.is_some_and(|e| {
+        let start = e - c.free_reported;
+        2 * u64::from(c.seq_from_tap.distance(start)) > u64::from(c.free_reported)
+    })
 }
 
 /// The window we offer the guest, in bytes: the socket's free send-buffer

@@ -1942,6 +1942,18 @@ fn space(h: &mut Harness, id: SockId, free: u32) {
     h.complete(ok(id, Done::Space { free, info: None }));
 }
 
+/// `len` bytes from port 40038 at `seq` (moved past them), a window query
+/// for them answered with `free`: the ACK that follows.
+fn send_queried(h: &mut Harness, s: u32, seq: &mut u32, len: u32, free: u32) -> TcpOut {
+    let id = send_plain(h, 40038, s, *seq, len as usize);
+    *seq += len;
+    expect_query(h, id);
+    space(h, id, free);
+    let a = out(h);
+    assert_eq!(a.ack, *seq);
+    a
+}
+
 /// A report of a full buffer while the guest still holds a large window
 /// (the right edge already offered is kept): the guest fills that window,
 /// and every chance to learn of freed space (settled sends, the one
@@ -1965,12 +1977,7 @@ fn a_full_buffer_report_is_asked_again_until_the_window_reopens() {
         assert_eq!(u32::from(out(&mut h).window) << 7, cap);
     }
     // Past half of the report: a query, and the buffer is full.
-    send_plain(&mut h, 40038, s, seq, 1_100_000);
-    seq += 1_100_000;
-    expect_query(&mut h, id);
-    space(&mut h, id, 0);
-    let a = out(&mut h);
-    assert_eq!(a.ack, seq);
+    let a = send_queried(&mut h, s, &mut seq, 1_100_000, 0);
     assert!(u32::from(a.window) << 7 > cap / 2, "{a:?}");
     // Writability, while that window still looks large: asked for.
     h.ready(id, Ready::WRITABLE);
@@ -1978,20 +1985,12 @@ fn a_full_buffer_report_is_asked_again_until_the_window_reopens() {
     space(&mut h, id, 0);
     assert_eq!(out(&mut h).ack, seq);
     // Settled sends into the kept window: asked for each time.
-    send_plain(&mut h, 40038, s, seq, 1_000_000);
-    seq += 1_000_000;
-    expect_query(&mut h, id);
-    space(&mut h, id, 0);
-    let a = out(&mut h);
-    assert_eq!(a.ack, seq);
+    let a = send_queried(&mut h, s, &mut seq, 1_000_000, 0);
     let edge = a.ack + (u32::from(a.window) << 7);
     // The guest fills the window: asked for, still full, window 0.
-    send_plain(&mut h, 40038, s, seq, (edge - seq) as usize);
-    seq = edge;
-    expect_query(&mut h, id);
-    space(&mut h, id, 0);
-    let a = out(&mut h);
-    assert_eq!((a.ack, a.window), (seq, 0));
+    let rest = edge - seq;
+    let a = send_queried(&mut h, s, &mut seq, rest, 0);
+    assert_eq!((a.ack, a.window), (edge, 0));
     h.expect_no_op();
     // A zero-window probe (one byte before RCV.NXT): asked for.
     h.guest(&tcp4(GUEST4, 40038, REMOTE4, 80).seq(seq - 1).ack(s).build());

@@ -50,6 +50,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc -p passt-core -p passt-sys --no-deps
+# The library's private items are documented too (module maps link them).
+RUSTDOCFLAGS="-D warnings" cargo doc -p passt-core --no-deps --document-private-items
 # The binaries' module maps link their private modules.
 RUSTDOCFLAGS="-D warnings" cargo doc -p pasta-cli -p passt-cli -p qrap --no-deps --document-private-items
 

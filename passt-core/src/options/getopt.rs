@@ -1,4 +1,4 @@
-//! A GNU `getopt_long` work-alike over the option [table](super::table).
+//! A GNU `getopt_long` work-alike over the option [`table`].
 //!
 //! Splits a command line into options (with their arguments) and non-option
 //! arguments, accepting every form `getopt_long` accepts:

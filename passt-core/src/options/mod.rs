@@ -119,7 +119,7 @@ pub fn program_name(mode: Mode) -> &'static str {
 pub enum Parsed {
     /// Run with these options.
     Run(Box<Options>),
-    /// `-h`/`--help`: print [`usage`] to standard output and exit 0.
+    /// `-h`/`--help`: print [`usage()`] to standard output and exit 0.
     Help,
     /// `--version`: print [`version`] to standard output and exit 0.
     Version,

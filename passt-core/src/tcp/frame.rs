@@ -53,7 +53,7 @@ pub(crate) fn write(
     write_data(buf, macs, key, seg, payload_len, None).map(|(len, _)| len)
 }
 
-/// As [`write`], for a guest whose device takes offloads
+/// As [`write()`], for a guest whose device takes offloads
 /// (`Config::guest_gso`) when `gso_mss` is given: the TCP checksum field
 /// holds only the pseudo-header sum (not complemented) and the returned
 /// [`Offload`] says `NEEDS_CSUM` from the TCP header on (virtio 1.2

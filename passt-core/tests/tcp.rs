@@ -1210,10 +1210,7 @@ fn splice_harness(splice: bool) -> (Harness, SockId) {
     c.fwd.tcp_in = FwdSpec::parse("8080").unwrap();
     c.fwd.splice = splice;
     let mut h = Harness::new(c);
-    let lid = match h.expect_op() {
-        SockOp::Open { id, .. } => id,
-        op => panic!("{op:?}"),
-    };
+    let lid = h.expect_open_id();
     h.complete(ok(lid, Done::Opened));
     (h, lid)
 }
@@ -1802,12 +1799,7 @@ fn tcp_out_auto_opens_and_closes_namespace_listeners() {
     // asking again retries.
     assert!(h.t.set_auto_out_port(passt_core::Proto::Tcp, 9300, true));
     drain(&mut h);
-    let ids: Vec<SockId> = (0..2)
-        .map(|_| match h.expect_op() {
-            SockOp::Open { id, .. } => id,
-            op => panic!("{op:?}"),
-        })
-        .collect();
+    let ids: Vec<SockId> = (0..2).map(|_| h.expect_open_id()).collect();
     for id in ids {
         h.complete(Completion {
             id,

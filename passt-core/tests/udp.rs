@@ -1138,12 +1138,7 @@ fn udp_out_auto_opens_and_closing_ends_sockets_and_flows() {
     // asking again retries.
     assert!(h.t.set_auto_out_port(Proto::Udp, 5410, true));
     drain(&mut h);
-    let ids: Vec<SockId> = (0..2)
-        .map(|_| match h.expect_op() {
-            SockOp::Open { id, .. } => id,
-            op => panic!("{op:?}"),
-        })
-        .collect();
+    let ids: Vec<SockId> = (0..2).map(|_| h.expect_open_id()).collect();
     for id in ids {
         err(&mut h, id, Errno::EADDRINUSE);
     }

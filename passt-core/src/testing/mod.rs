@@ -308,6 +308,18 @@ impl Harness {
             .expect("expected a socket operation, got none")
     }
 
+    /// Take the next socket operation, which must be an `Open`: its socket.
+    ///
+    /// # Panics
+    /// If there is none, or it is another operation.
+    #[track_caller]
+    pub fn expect_open_id(&mut self) -> SockId {
+        match self.expect_op() {
+            SockOp::Open { id, .. } => id,
+            op => panic!("expected Open, got {op:?}"),
+        }
+    }
+
     /// Assert that no socket operation was asked for.
     ///
     /// # Panics

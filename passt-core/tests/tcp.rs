@@ -298,6 +298,20 @@ fn zero_window_holds_reads_until_the_window_opens() {
     );
     h.ready(id, Ready::READABLE);
     h.expect_no_op();
+    h.expect_no_frame();
+    // The probe timer: an ACK one below SND.NXT, which the guest cannot
+    // take silently (its window update may have been lost); again later,
+    // backing off.
+    for wait in [1, 2] {
+        h.advance(Duration::from_millis(wait * 1000 + 10));
+        let p = out(&mut h);
+        assert_eq!(
+            (p.flags, p.seq, p.ack, p.payload.len()),
+            (TcpFlags::ACK, s - 1, ISN + 1, 0)
+        );
+        h.expect_no_frame();
+        h.expect_no_op();
+    }
     // Window update (scaled by 7: 4 -> 512 bytes).
     h.guest(
         &tcp4(GUEST4, 40010, REMOTE4, 80)

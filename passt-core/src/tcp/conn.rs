@@ -65,7 +65,9 @@ bitflags::bitflags! {
         /// Send three duplicate ACKs after a window update, so the guest
         /// retransmits what the kernel refused (RFC 5681 §3.2).
         const DUP_ACKS_DUE = 1 << 12;
-        /// A window probe is owed (the guest's window is zero).
+        /// The next control segment is a zero-window probe (the guest's
+        /// window is zero and the probe timer fired): it carries an old
+        /// sequence number.
         const PROBE_DUE = 1 << 13;
         /// The connection is being torn down: reset the guest and close.
         const RESET_DUE = 1 << 14;

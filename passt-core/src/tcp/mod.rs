@@ -1631,8 +1631,18 @@ impl Tcp {
         {
             return true;
         }
+        // A zero-window probe carries SND.NXT - 1: an old sequence number,
+        // which the guest must answer with an ACK and its window (RFC 9293
+        // §3.8.6.1, §3.10.7.4). An empty segment at SND.NXT is acceptable
+        // and taken silently, so a lost window update would never be sent
+        // again.
+        let probe = c.flags.contains(ConnFlags::PROBE_DUE) && !send_fin && c.in_flight() == 0;
         let seg = Seg {
-            seq: c.seq_to_tap,
+            seq: if probe {
+                c.seq_to_tap - 1
+            } else {
+                c.seq_to_tap
+            },
             ack: c.seq_from_tap,
             flags,
             window: advertise(c),
@@ -1654,6 +1664,7 @@ impl Tcp {
         }
         if c.flags.contains(ConnFlags::DUP_ACKS_DUE) {
             let seg = Seg {
+                seq: c.seq_to_tap,
                 flags: TcpFlags::ACK,
                 ..seg
             };
@@ -1713,7 +1724,6 @@ impl Tcp {
             if c.rto_at.is_none() {
                 let at = cx.now + c.rto();
                 c.rto_at = Some(at);
-                c.flags |= ConnFlags::PROBE_DUE;
                 self.arm(at);
             }
             return PeekStart::Nothing;
@@ -2011,7 +2021,7 @@ impl Tcp {
                 } else if c.wnd_from_tap == 0 {
                     // Zero-window probe: an ACK the guest answers with its
                     // window.
-                    self.want_ctl(fid, ConnFlags::ACK_DUE);
+                    self.want_ctl(fid, ConnFlags::ACK_DUE | ConnFlags::PROBE_DUE);
                 } else {
                     c.rto_at = None;
                     c.retries = 0;

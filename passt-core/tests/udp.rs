@@ -778,6 +778,12 @@ fn udp_out_harness(spec: &str, port: u16, max_flows: u32) -> (Harness, Vec<SockI
     (h, socks.into_iter().map(|(_, id)| id).collect())
 }
 
+/// The next operation sends held datagram `index` on `id` (to `dst`).
+#[track_caller]
+fn expect_send_held(h: &mut Harness, id: SockId, dst: Option<SockAddrAny>, index: u32) {
+    assert_eq!(h.expect_op(), SockOp::SendHeld { id, dst, index });
+}
+
 /// A host socket for a new `-U` sender: opened in our own namespace,
 /// connected to the loopback of `v6`'s family at `target`, nothing bound.
 #[track_caller]
@@ -854,31 +860,10 @@ fn udp_out_sends_each_sender_through_its_own_host_socket_and_replies_come_back()
     assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns4 });
     h.recv_held(ns4, &[(s1, b"1"), (s2, &big), (s1, &mid)]);
     let f1 = expect_out_flow_open(&mut h, false, 5500);
-    assert_eq!(
-        h.expect_op(),
-        SockOp::SendHeld {
-            id: f1,
-            dst: None,
-            index: 0
-        }
-    );
+    expect_send_held(&mut h, f1, None, 0);
     let f2 = expect_out_flow_open(&mut h, false, 5500);
-    assert_eq!(
-        h.expect_op(),
-        SockOp::SendHeld {
-            id: f2,
-            dst: None,
-            index: 1
-        }
-    );
-    assert_eq!(
-        h.expect_op(),
-        SockOp::SendHeld {
-            id: f1,
-            dst: None,
-            index: 2
-        }
-    );
+    expect_send_held(&mut h, f2, None, 1);
+    expect_send_held(&mut h, f1, None, 2);
     h.expect_no_op();
     assert_ne!(f1, f2);
     // What those indices send: the bytes each sender wrote, unchanged.
@@ -898,14 +883,7 @@ fn udp_out_sends_each_sender_through_its_own_host_socket_and_replies_come_back()
     h.ready(ns4, Ready::READABLE);
     assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns4 });
     h.recv_held(ns4, &[(s2, b"again")]);
-    assert_eq!(
-        h.expect_op(),
-        SockOp::SendHeld {
-            id: f2,
-            dst: None,
-            index: 0
-        }
-    );
+    expect_send_held(&mut h, f2, None, 0);
     ok(&mut h, f2, Done::Bytes(5));
     h.expect_no_op();
 
@@ -916,28 +894,14 @@ fn udp_out_sends_each_sender_through_its_own_host_socket_and_replies_come_back()
     assert_eq!(h.expect_op(), SockOp::RecvHeld { id: f2 });
     h.recv_held(f2, &[(target, &big), (target, b"r2")]);
     for index in 0..2 {
-        assert_eq!(
-            h.expect_op(),
-            SockOp::SendHeld {
-                id: ns4,
-                dst: Some(s2),
-                index
-            }
-        );
+        expect_send_held(&mut h, ns4, Some(s2), index);
     }
     assert_eq!(h.held(0), &big[..]);
     assert_eq!(h.held(1), b"r2");
     h.ready(f1, Ready::READABLE);
     assert_eq!(h.expect_op(), SockOp::RecvHeld { id: f1 });
     h.recv_held(f1, &[(target, b"r1")]);
-    assert_eq!(
-        h.expect_op(),
-        SockOp::SendHeld {
-            id: ns4,
-            dst: Some(s1),
-            index: 0
-        }
-    );
+    expect_send_held(&mut h, ns4, Some(s1), 0);
     assert_eq!(h.held(0), b"r1");
     ok(&mut h, ns4, Done::Bytes(2));
     h.expect_no_op();
@@ -949,26 +913,12 @@ fn udp_out_sends_each_sender_through_its_own_host_socket_and_replies_come_back()
     assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns6 });
     h.recv_held(ns6, &[(s6, &mid)]);
     let f6 = expect_out_flow_open(&mut h, true, 5500);
-    assert_eq!(
-        h.expect_op(),
-        SockOp::SendHeld {
-            id: f6,
-            dst: None,
-            index: 0
-        }
-    );
+    expect_send_held(&mut h, f6, None, 0);
     ok(&mut h, f6, Done::Opened);
     h.ready(f6, Ready::READABLE);
     assert_eq!(h.expect_op(), SockOp::RecvHeld { id: f6 });
     h.recv_held(f6, &[(sa(Ipv6Addr::LOCALHOST, 5500), b"r6")]);
-    assert_eq!(
-        h.expect_op(),
-        SockOp::SendHeld {
-            id: ns6,
-            dst: Some(s6),
-            index: 0
-        }
-    );
+    expect_send_held(&mut h, ns6, Some(s6), 0);
     h.expect_no_op();
 
     // Nothing of this is a frame, and no tx slot was ever asked for.
@@ -1160,14 +1110,7 @@ fn udp_out_keeps_one_held_receive_at_a_time() {
     h.expect_no_op();
     h.recv_held(ns4, &[(sa(Ipv4Addr::LOCALHOST, 40001), b"v4")]);
     let f = expect_out_flow_open(&mut h, false, 5500);
-    assert_eq!(
-        h.expect_op(),
-        SockOp::SendHeld {
-            id: f,
-            dst: None,
-            index: 0
-        }
-    );
+    expect_send_held(&mut h, f, None, 0);
     h.ready(ns6, Ready::READABLE);
     assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns6 });
     // Nothing was there after all: the next readiness reads again.

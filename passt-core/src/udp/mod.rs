@@ -1036,16 +1036,25 @@ impl Udp {
             Some(fid) => fid,
             None => self.open_out_flow(cx, n, l, key, tx)?,
         };
+        let id = self.flows.get(fid).ok_or(DropReason::StaleSocket)?.sock;
+        self.relay_held(cx, fid, id, None, index)?;
+        Ok(true)
+    }
+
+    /// Send held datagram `index` on `id` (to `dst`, for an unconnected
+    /// socket) for `-U` flow `fid`, which it keeps alive.
+    fn relay_held(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        fid: FlowId,
+        id: SockId,
+        dst: Option<SockAddrAny>,
+        index: u32,
+    ) -> Result<(), DropReason> {
         let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
         flow.last = cx.now;
-        let op = SockOp::SendHeld {
-            id: flow.sock,
-            dst: None,
-            index,
-        };
         self.lru.touch(fid.index());
-        cx.op(op)?;
-        Ok(true)
+        cx.op(SockOp::SendHeld { id, dst, index })
     }
 
     /// A new `-U` flow for the namespace sender of `key`, through socket
@@ -1112,14 +1121,8 @@ impl Udp {
             .filter(|l| l.out && l.bind == flow.tap.ours)
             .ok_or(DropReason::StaleSocket)?;
         let ns = l.sock.ok_or(DropReason::StaleSocket)?;
-        flow.last = cx.now;
-        let op = SockOp::SendHeld {
-            id: ns,
-            dst: Some(flow.tap.endpoint),
-            index,
-        };
-        self.lru.touch(fid.index());
-        cx.op(op)?;
+        let dst = Some(flow.tap.endpoint);
+        self.relay_held(cx, fid, ns, dst, index)?;
         Ok(false)
     }
 

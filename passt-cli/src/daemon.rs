@@ -6,25 +6,28 @@
 //!   command returns the file names the process that serves; the child
 //!   starts a session (`setsid`) and points standard input, output and
 //!   error at `/dev/null`. In the foreground the PID file gets our own PID.
-//! - **Privileges**: started as root, passt changes to `--runas` (a UID,
-//!   `UID:GID`, a login or `LOGIN:GROUP`) or to `nobody`, after everything
-//!   that needs root is open: supplementary groups are dropped, then the
-//!   group and user IDs set. Names are looked up in `/etc/passwd` and
-//!   `/etc/group`; `nobody` falls back to 65534 if it has no entry.
+//! - **PID namespace**: before going to the background, passt leaves the
+//!   caller's PID namespace ([`leave_pidns`]): the daemon is PID 1 of its
+//!   own, and exits cleanly on `SIGTERM`, `SIGINT`, `SIGHUP` and `SIGQUIT`
+//!   (PID 1 gets only the signals it has handlers for).
+//! - **Sandbox** ([`lock_down`]), once everything is open: started as real
+//!   root, passt changes to `--runas` (a UID, `UID:GID`, a login or
+//!   `LOGIN:GROUP`) or to `nobody`; it detaches from the host's
+//!   filesystem, keeps no capability, and allows itself only the system
+//!   calls of [`crate::seccomp`] ([`passt_sys::sandbox`] has the steps).
 //!
-//! Syscalls: `fork`, `setsid`, `open`, `dup2`, `setgroups`, `setgid`,
-//! `setuid`, `getpid`, `geteuid`.
+//! Syscalls: `fork`, `setsid`, `open`, `dup2`, `getpid`, `geteuid`, and
+//! those of [`passt_sys::sandbox`].
 
 use std::fs;
 use std::os::fd::AsRawFd;
 
-use passt_core::options::{IdSpec, RunAs};
+use passt_core::options::RunAs;
+use passt_sys::sandbox::{self, Lockdown};
+use rustix::thread::CapabilitySet;
 
-use crate::log::{debug, info};
+use crate::log::{debug, info, warning};
 use crate::Error;
-
-/// UID and GID of `nobody` when `/etc/passwd` has no such user.
-const NOBODY: u32 = 65534;
 
 /// Write `pid` and a newline to `path`.
 fn write_pid(path: &str, pid: i32) -> Result<(), Error> {
@@ -78,105 +81,62 @@ pub(crate) fn daemonise(foreground: bool, pid_file: Option<&str>) -> Result<(), 
     Ok(())
 }
 
-/// Look `name` up in a colon-separated database (`/etc/passwd`,
-/// `/etc/group`): its third and fourth fields.
-fn lookup(db: &str, name: &str) -> Option<(u32, Option<u32>)> {
-    let text = fs::read_to_string(db).ok()?;
-    text.lines().find_map(|l| {
-        let mut f = l.split(':');
-        (f.next()? == name).then_some(())?;
-        let id = f.nth(1)?.parse().ok()?;
-        let gid = f.next().and_then(|g| g.parse().ok());
-        Some((id, gid))
-    })
+/// Leave the caller's PID namespace before going to the background: the
+/// daemon is PID 1 of a new one, and sees no other process. Real root
+/// makes the namespace in place; anyone else makes a user namespace of
+/// its own first (which the sandbox then isolates the daemon in). Returns
+/// whether it left; a refusal (user namespaces off) is only logged.
+///
+/// Call while single-threaded, before [`daemonise`] forks.
+pub(crate) fn leave_pidns(root_here: bool) -> bool {
+    let r = if root_here {
+        sandbox::new_pidns()
+    } else {
+        sandbox::new_userns(true)
+    };
+    match r {
+        Ok(()) => true,
+        Err(e) => {
+            warning!("sandbox: skipped leaving the PID namespace: {e}");
+            false
+        }
+    }
 }
 
-/// The UID and GID `--runas` (or `nobody`) means.
-fn resolve(runas: Option<&RunAs>) -> Result<(u32, u32), Error> {
-    let Some(r) = runas else {
-        return Ok(lookup("/etc/passwd", "nobody")
-            .map(|(u, g)| (u, g.unwrap_or(NOBODY)))
-            .unwrap_or((NOBODY, NOBODY)));
-    };
-    let (uid, user_gid) = match &r.user {
-        IdSpec::Id(u) => (*u, None),
-        IdSpec::Name(n) => {
-            let (u, g) = lookup("/etc/passwd", n)
-                .ok_or_else(|| Error::msg(format!("--runas: no user named {n:?}")))?;
-            (u, g)
-        }
-    };
-    let gid = match &r.group {
-        Some(IdSpec::Id(g)) => *g,
-        Some(IdSpec::Name(n)) => {
-            lookup("/etc/group", n)
-                .ok_or_else(|| Error::msg(format!("--runas: no group named {n:?}")))?
-                .0
-        }
-        None => user_gid.unwrap_or(uid),
-    };
-    Ok((uid, gid))
-}
-
-/// Give up root: change to `--runas` or `nobody`. Nothing happens if we are
-/// not root, except that an explicit `--runas` for another user fails.
+/// Enter the sandbox ([`passt_sys::sandbox`]): as real root become
+/// `--runas` or `nobody`; keep no capability at all; then the seccomp
+/// allow-list of [`crate::seccomp`]. An unprivileged user keeps its
+/// identity, and `--runas` naming another one fails.
 ///
 /// # Errors
-/// An unknown user or group, or a refused change.
-pub(crate) fn drop_root(runas: Option<&RunAs>) -> Result<(), Error> {
-    let euid = rustix::process::geteuid();
-    let (uid, gid) = resolve(runas)?;
-    if !euid.is_root() {
-        if runas.is_some() && euid.as_raw() != uid {
-            return Err(Error::msg(format!(
-                "--runas {uid}: not root, cannot change user"
-            )));
+/// An unknown `--runas` user, a refused change, a failed filter.
+pub(crate) fn lock_down(
+    runas: Option<&RunAs>,
+    root_here: bool,
+    filter: &[libc::sock_filter],
+) -> Result<(), Error> {
+    let ids = sandbox::target_ids(runas, root_here).map_err(Error::msg)?;
+    let (euid, egid) = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    let ids = ids.filter(|i| (i.uid, i.gid) != (euid, egid));
+    let report = Lockdown {
+        ids,
+        keep: CapabilitySet::empty(),
+    }
+    .apply()
+    .map_err(|(what, e)| Error::sys(what, e))?;
+    sandbox::seal(filter).map_err(|(what, e)| Error::sys(what, e))?;
+    for s in &report.skipped {
+        warning!("sandbox: skipped {s}");
+    }
+    if let Some(i) = ids {
+        debug!("running as UID {}, GID {}", i.uid, i.gid);
+        if runas.is_some() {
+            info!("changed to UID {}, GID {}", i.uid, i.gid);
         }
-        return Ok(());
     }
-    let groups = [gid as libc::gid_t];
-    // SAFETY: a pointer to one gid_t that lives across the call.
-    let ok = unsafe { libc::setgroups(1, groups.as_ptr()) } == 0
-        // SAFETY: plain system calls without pointers.
-        && unsafe { libc::setgid(gid) } == 0
-        && unsafe { libc::setuid(uid) } == 0;
-    if !ok {
-        return Err(Error::msg(format!(
-            "changing to UID {uid}, GID {gid}: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    debug!("running as UID {uid}, GID {gid}");
-    if runas.is_some() {
-        info!("changed to UID {uid}, GID {gid}");
-    }
+    debug!("sandbox entered");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numeric_runas_needs_no_lookup() {
-        let r = RunAs {
-            user: IdSpec::Id(1000),
-            group: Some(IdSpec::Id(100)),
-        };
-        assert_eq!(resolve(Some(&r)).unwrap(), (1000, 100));
-        let r = RunAs {
-            user: IdSpec::Id(1000),
-            group: None,
-        };
-        assert_eq!(resolve(Some(&r)).unwrap(), (1000, 1000));
-        let r = RunAs {
-            user: IdSpec::Name("no-such-user-here".into()),
-            group: None,
-        };
-        assert!(resolve(Some(&r)).is_err());
-        assert_eq!(
-            resolve(None).unwrap().0,
-            lookup("/etc/passwd", "nobody").map_or(NOBODY, |e| e.0)
-        );
-    }
 }

@@ -12,14 +12,15 @@
 //! `--print-capabilities` answer and exit; read the host's configuration
 //! and build the translator's ([`setup`]); bind the socket or take `-F`'s
 //! descriptor ([`socket`]) and print how to start qemu; open the capture
-//! file; go to the background and write the PID file ([`daemon`]); give up
-//! root; then serve guests ([`run`]) until `-1` says stop.
+//! file; go to the background and write the PID file ([`daemon`]); enter
+//! the sandbox; then serve guests ([`run`]) until `-1` says stop.
 //!
 //! | module | part |
 //! |---|---|
 //! | [`setup`] | options and host configuration to a [`passt_core::config::Config`] |
 //! | [`socket`] | the listening socket: default names, stale sockets, `-F` |
-//! | [`daemon`] | background, PID file, `--runas` |
+//! | [`daemon`] | background, PID file, the sandbox (`--runas`) |
+//! | [`seccomp`] | the system calls passt makes once sandboxed |
 //! | [`run`] | the event loop: epoll, stream decoding, batched writes |
 //! | [`log`] | messages: standard error, `-l` log file, levels |
 //! | [`passt_core::host::pcap`] | `-p` capture file |
@@ -29,6 +30,7 @@
 mod daemon;
 mod log;
 mod run;
+mod seccomp;
 mod setup;
 mod socket;
 
@@ -109,6 +111,8 @@ fn main() {
         print!("{CAPABILITIES}");
         std::process::exit(0);
     }
+    // What the caller left open is not ours; `-F`'s descriptor is.
+    passt_sys::sandbox::close_inherited(&o.fd.into_iter().collect::<Vec<_>>());
     if let Err(e) = start(&o) {
         error!("{e}");
         std::process::exit(1);
@@ -164,10 +168,18 @@ fn start(o: &Options) -> Result<(), Error> {
         .transpose()?;
 
     let foreground = o.foreground || o.debug || o.trace;
+    // Real root: UID 0 in the initial user namespace (UID 0 elsewhere is
+    // confined by its namespace already, and keeps its identity).
+    let root_here = rustix::process::geteuid().is_root() && passt_sys::sandbox::in_initial_userns();
+    let new_pidns = !foreground && daemon::leave_pidns(root_here);
     daemon::daemonise(foreground, o.pid_file.as_deref())?;
+    if new_pidns {
+        passt_sys::sandbox::exit_on_signals();
+    }
+    let filter = seccomp::filter(t.config());
     // Listening sockets of forwarded ports while privileges last (ports
     // below 1024).
     let driver = run::prepare(t, source, o.one_off, pcap)?;
-    daemon::drop_root(o.runas.as_ref())?;
+    daemon::lock_down(o.runas.as_ref(), root_here, &filter)?;
     run::run(driver)
 }

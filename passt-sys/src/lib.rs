@@ -24,6 +24,8 @@ use passt_core::host::exec::{self, SockExec};
 use rustix::io::Errno;
 
 pub mod mmsg;
+pub mod sandbox;
+pub mod seccomp;
 
 /// A socket executor for `max_sockets` sockets registered with `epoll`,
 /// with every hook of this crate installed.

@@ -43,6 +43,8 @@ pub(crate) fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
 #[derive(Debug)]
 pub(crate) struct Detached {
     ready: OwnedFd,
+    /// `/dev/null`, opened before the sandbox hides it.
+    null: OwnedFd,
 }
 
 impl Detached {
@@ -50,10 +52,9 @@ impl Detached {
     /// the parent exit 0.
     ///
     /// # Errors
-    /// If `/dev/null` cannot be opened or the streams redirected.
+    /// If the streams cannot be redirected.
     pub(crate) fn ready(self) -> Result<(), Error> {
-        let null = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| Error::sys("opening /dev/null", e))?;
+        let null = self.null;
         log::detach_stderr();
         rustix::stdio::dup2_stdin(&null).map_err(|e| Error::sys("dup2", e))?;
         rustix::stdio::dup2_stdout(&null).map_err(|e| Error::sys("dup2", e))?;
@@ -72,7 +73,8 @@ impl Detached {
 /// Call only while the process has one thread.
 ///
 /// # Errors
-/// If the pipe or `fork` fail (in the parent), or `setsid` (in the child).
+/// If the pipe or `fork` fail (in the parent), or `setsid` or opening
+/// `/dev/null` (in the child).
 pub(crate) fn daemonise(pid_file: Option<&Path>) -> Result<Detached, Error> {
     let (r, w) = pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::sys("creating a pipe", e))?;
     match sys::fork().map_err(|e| Error::sys("forking to the background", e))? {
@@ -102,7 +104,9 @@ pub(crate) fn daemonise(pid_file: Option<&Path>) -> Result<Detached, Error> {
         Fork::Child => {
             drop(r);
             rustix::process::setsid().map_err(|e| Error::sys("setsid", e))?;
-            Ok(Detached { ready: w })
+            let null = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::sys("opening /dev/null", e))?;
+            Ok(Detached { ready: w, null })
         }
     }
 }

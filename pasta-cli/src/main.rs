@@ -19,7 +19,8 @@
 //! | [`netlink`] | links, addresses, routes (rtnetlink) |
 //! | [`daemon`] | going to the background, PID file |
 //! | [`fwd`] | `-T`/`-U` port checks, `auto` forwarding scans |
-//! | [`privs`] | dropping root after start-up (`--runas`) |
+//! | [`privs`] | the sandbox: identity (`--runas`), capabilities, namespaces |
+//! | [`seccomp`] | the system calls pasta makes once sandboxed |
 //! | [`watch`] | what ends pasta: the command, the process, the netns file |
 //! | [`run`] | the event loop: epoll, clock, batches, tx ring |
 //! | [`passt_core::host::pcap`] | optional capture file of every frame (`--pcap`) |
@@ -40,6 +41,7 @@ mod netlink;
 mod netns;
 mod privs;
 mod run;
+mod seccomp;
 mod setup;
 mod spawn;
 mod sys;
@@ -147,6 +149,8 @@ fn main() {
     // Whether pasta starts as root: it then drops to nobody after start-up
     // (read before any user namespace is joined, where IDs are mapped).
     let started_as_root = rustix::process::geteuid().is_root();
+    // What the caller left open is not ours, nor the command's.
+    passt_sys::sandbox::close_inherited(&[]);
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())

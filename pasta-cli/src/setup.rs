@@ -241,6 +241,21 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     let fwd = Forwarder::new(ns_thread.clone(), driver.translator().config(), now())?;
     driver.set_forwarder(fwd);
 
+    if spawned.is_some() {
+        write_own_pid(pid_file, &mut made)?;
+    }
+    if let Some(w) = watch {
+        driver.add_watch(w)?;
+    }
+    // Everything is open: into the sandbox, before the command can run.
+    privs::lock_down(
+        &ns_thread,
+        started_as_root,
+        joined_userns,
+        opts.runas.as_ref(),
+        &crate::seccomp::filter(driver.translator().config()),
+    )?;
+
     // The command starts with its forwarded ports already open: a `-T` or
     // `-U` port it uses at once is there to take it.
     if let Some(s) = spawned {
@@ -250,12 +265,6 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         crate::sys::ignore_signal(libc::SIGQUIT, true);
         let pid = s.start()?;
         debug!("command started, PID {}", pid.as_raw_nonzero());
-        write_own_pid(pid_file, &mut made)?;
-    }
-    privs::drop_privileges(started_as_root, joined_userns, opts.runas.as_ref())?;
-
-    if let Some(w) = watch {
-        driver.add_watch(w)?;
     }
     if let Some(d) = detached {
         d.ready()?;

@@ -8,7 +8,16 @@
 //! on a pipe. pasta then sets up the tap device in the child's namespace
 //! and, once it is ready, tells the child to go on a second pipe; only then
 //! does the child run the command (default: `$SHELL`, else `/bin/sh`),
-//! which so finds its network up. pasta stays in the foreground and ends
+//! which so finds its network up.
+//!
+//! The command is kept apart from pasta as well: the child also makes new
+//! PID, mount, UTS and IPC namespaces, and forks once more, so that the
+//! command is PID 1 of its own PID namespace with a `/proc` of its own
+//! mounted there: it cannot see pasta, nor name it to `ptrace` or
+//! `/proc/PID/mem` it (pasta is not dumpable either, see
+//! [`crate::privs`]). The child stays outside, as the command's parent,
+//! and exits with its status; if the child is killed, the command is too
+//! (`PR_SET_PDEATHSIG`). pasta stays in the foreground and ends
 //! with the command's exit status (128 + the signal number if a signal
 //! ended it, as shells report it).
 //!
@@ -21,8 +30,8 @@
 //! exits 127 (not found) or 126, as shells do.
 //!
 //! Syscalls: `pipe2(O_CLOEXEC)`, `fork`, `unshare`, `open`/`write` of
-//! `/proc/self/{setgroups,uid_map,gid_map}`, `read`, `write`, `execvp`,
-//! `_exit`, `pidfd_open`, `waitpid`.
+//! `/proc/self/{setgroups,uid_map,gid_map}`, `read`, `write`, `prctl`,
+//! `mount`, `execvp`, `_exit`, `pidfd_open`, `waitpid`.
 
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
@@ -41,11 +50,12 @@ use crate::Error;
 const READY: u8 = 0;
 
 /// What the child was doing when it failed, by its report code.
-const STEPS: [&str; 4] = [
+const STEPS: [&str; 5] = [
     "creating a user and network namespace",
     "writing /proc/self/setgroups",
     "writing /proc/self/uid_map",
     "writing /proc/self/gid_map",
+    "creating PID, mount, UTS and IPC namespaces",
 ];
 
 /// A child in its new namespaces, waiting for the go-ahead.
@@ -188,6 +198,17 @@ fn child(ready: OwnedFd, go: OwnedFd, argv: &[CString], uid: u32, gid: u32) -> !
         }
         write_proc("/proc/self/uid_map", &format!("0 {uid} 1")).map_err(|e| (3, e))?;
         write_proc("/proc/self/gid_map", &format!("0 {gid} 1")).map_err(|e| (4, e))?;
+        // SAFETY: as above. CLONE_NEWPID moves the next child only: the
+        // command, PID 1 there. The mount namespace is this process's.
+        unsafe {
+            rustix::thread::unshare_unsafe(
+                UnshareFlags::NEWPID
+                    | UnshareFlags::NEWNS
+                    | UnshareFlags::NEWUTS
+                    | UnshareFlags::NEWIPC,
+            )
+        }
+        .map_err(|e| (5, e))?;
         Ok(())
     };
     match setup() {
@@ -206,9 +227,43 @@ fn child(ready: OwnedFd, go: OwnedFd, argv: &[CString], uid: u32, gid: u32) -> !
         sys::exit_now(1);
     }
     drop(go);
+    // The command is PID 1 of the new PID namespace: this process stays
+    // outside it, as the command's parent, and ends with its status.
+    // Keyboard interrupts are for the command.
+    sys::ignore_signal(libc::SIGINT, true);
+    sys::ignore_signal(libc::SIGQUIT, true);
+    match sys::fork() {
+        Ok(Fork::Parent(pid)) => sys::exit_now(wait_for(pid)),
+        Ok(Fork::Child) => {}
+        Err(e) => {
+            crate::error!("cannot start {:?}: fork: {e}", argv[0]);
+            sys::exit_now(126);
+        }
+    }
+    // If the parent is killed, so is the command, as before the PID
+    // namespace came between them.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    // A /proc of the new PID namespace: the command sees its own
+    // processes, not pasta's. Mounts stay in this namespace.
+    let _ = rustix::mount::mount_change(
+        "/",
+        rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
+    );
+    let _ = rustix::mount::mount(
+        "proc",
+        "/proc",
+        "proc",
+        rustix::mount::MountFlags::NOSUID
+            | rustix::mount::MountFlags::NODEV
+            | rustix::mount::MountFlags::NOEXEC,
+        None,
+    );
     // Rust ignores SIGPIPE in its programs; the command gets the default
-    // back (ignored signals stay ignored across execve(2)).
+    // back (ignored signals stay ignored across execve(2)), and so do the
+    // keyboard's.
     sys::ignore_signal(libc::SIGPIPE, false);
+    sys::ignore_signal(libc::SIGINT, false);
+    sys::ignore_signal(libc::SIGQUIT, false);
     let e = sys::exec(argv);
     let name = argv
         .first()
@@ -216,6 +271,17 @@ fn child(ready: OwnedFd, go: OwnedFd, argv: &[CString], uid: u32, gid: u32) -> !
         .unwrap_or_default();
     crate::error!("cannot run {name:?}: {e}");
     sys::exit_now(if e == Errno::NOENT { 127 } else { 126 })
+}
+
+/// Wait for the command, `pid`; the status to exit with for it.
+fn wait_for(pid: Pid) -> i32 {
+    loop {
+        match waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => return exit_code(status),
+            Ok(None) | Err(Errno::INTR) => {}
+            Err(_) => return 1,
+        }
+    }
 }
 
 impl Spawned {

@@ -1,11 +1,9 @@
 //! The few system calls without a safe wrapper in rustix: process creation
-//! and replacement, credentials for the whole process, signal dispositions.
+//! and replacement, signal dispositions.
 //! Each is a thin wrapper with its safety argument; the rest of the binary
 //! uses them, never `libc` directly.
 //!
-//! Syscalls: `fork`, `execvp`, `_exit`, `setgroups`, `setresgid`,
-//! `setresuid` (through glibc, which applies them to every thread),
-//! `signal`.
+//! Syscalls: `fork`, `execvp`, `_exit`, `signal`.
 
 use std::ffi::CString;
 
@@ -67,30 +65,6 @@ pub(crate) fn exec(argv: &[CString]) -> Errno {
 pub(crate) fn exit_now(code: i32) -> ! {
     // SAFETY: _exit(2) takes any status and does not return.
     unsafe { libc::_exit(code) }
-}
-
-/// Switch the whole process to `uid` and `gid` (real, effective and saved),
-/// dropping supplementary groups first if `clear_groups`.
-///
-/// # Errors
-/// `EPERM` without `CAP_SETUID`/`CAP_SETGID`; `EINVAL` for IDs not mapped
-/// in the user namespace.
-pub(crate) fn set_ids(uid: u32, gid: u32, clear_groups: bool) -> Result<(), Errno> {
-    // SAFETY: setgroups(2) with a zero count reads no memory; setresgid(2)
-    // and setresuid(2) take plain integers. glibc applies each to every
-    // thread of the process.
-    unsafe {
-        if clear_groups && libc::setgroups(0, core::ptr::null()) != 0 {
-            return Err(errno());
-        }
-        if libc::setresgid(gid, gid, gid) != 0 {
-            return Err(errno());
-        }
-        if libc::setresuid(uid, uid, uid) != 0 {
-            return Err(errno());
-        }
-    }
-    Ok(())
 }
 
 /// Ignore `sig` (`SIGINT` and `SIGQUIT` while a spawned command runs in the

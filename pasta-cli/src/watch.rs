@@ -17,7 +17,7 @@
 //!   checks whether the file is still there and exits 0 if not (podman
 //!   deletes the file to stop pasta). `--no-netns-quit` leaves these out.
 //!
-//! Syscalls: `pidfd_open`, `waitpid(WNOHANG)`, `inotify_init1`,
+//! Syscalls: `pidfd_open`, `waitpid(WNOHANG)`, `inotify_init1`, `open(O_PATH)`, `newfstatat`,
 //! `inotify_add_watch`, `read`, `stat`.
 
 use core::mem::MaybeUninit;
@@ -120,6 +120,11 @@ impl Watch for ProcessExit {
 #[derive(Debug)]
 pub(crate) struct FileGone {
     inotify: OwnedFd,
+    /// The file's directory, held open: its presence is checked there
+    /// (`fstatat`), since no path resolves once pasta is sandboxed.
+    dir: OwnedFd,
+    /// The file's name in `dir`.
+    name: PathBuf,
     path: PathBuf,
 }
 
@@ -144,8 +149,18 @@ impl FileGone {
                 | WatchFlags::MOVE_SELF,
         )
         .map_err(|e| Error::sys(format!("watching {} (inotify)", dir.display()), e))?;
+        let dir_fd = rustix::fs::open(
+            dir,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| Error::sys(format!("opening {}", dir.display()), e))?;
         Ok(FileGone {
             inotify,
+            dir: dir_fd,
+            name: path
+                .file_name()
+                .map_or_else(|| PathBuf::from("."), PathBuf::from),
             path: path.to_owned(),
         })
     }
@@ -153,7 +168,7 @@ impl FileGone {
     /// Whether the namespace file is still where it was.
     fn present(&self) -> bool {
         !matches!(
-            rustix::fs::stat(&self.path),
+            rustix::fs::statat(&self.dir, &self.name, rustix::fs::AtFlags::empty()),
             Err(Errno::NOENT | Errno::NOTDIR)
         )
     }

@@ -18,6 +18,25 @@ fn pasta(host: &SimHost, args: &[&str]) -> Output {
         .expect("run pasta")
 }
 
+/// The PID of a process named `name` at or under `root`.
+fn descendant(root: u32, name: &str) -> Option<u32> {
+    let mut todo = vec![root];
+    while let Some(p) = todo.pop() {
+        let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        if comm.trim() == name {
+            return Some(p);
+        }
+        let children =
+            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        todo.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    None
+}
+
 #[test]
 fn the_commands_exit_status_is_pastas() {
     if !can_run("the_commands_exit_status_is_pastas") {
@@ -30,13 +49,35 @@ fn the_commands_exit_status_is_pastas() {
         (&["--", "false"], 1),
         // Options end at the first argument that is not one.
         (&["--config-net", "sh", "-c", "exit 9"], 9),
-        // Killed by SIGTERM: 128 + 15, as shells report it.
-        (&["--", "sh", "-c", "kill -TERM $$"], 143),
     ];
     for (args, want) in cases {
         let o = pasta(&host, args);
         assert_eq!(o.status.code(), Some(*want), "{args:?}: {o:?}");
     }
+    // Killed by a signal: 128 + its number, as shells report it. The
+    // command is PID 1 of its own PID namespace, where it ignores signals
+    // it has no handler for, even its own `kill -TERM $$`: only SIGKILL
+    // from outside ends it.
+    let o = pasta(&host, &["--", "sh", "-c", "kill -TERM $$; exit 4"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    let mut child = host
+        .command(&[PASTA, "--", "sleep", "29.5"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start pasta");
+    let sleep = crate::support::wait_for(std::time::Duration::from_secs(10), || {
+        descendant(child.id(), "sleep")
+    })
+    .expect("the command runs");
+    let _ = Command::new("kill")
+        .args(["-KILL", &sleep.to_string()])
+        .status();
+    let status = crate::support::wait_for(std::time::Duration::from_secs(10), || {
+        child.try_wait().ok().flatten()
+    });
+    let _ = child.kill();
+    assert_eq!(status.and_then(|s| s.code()), Some(137), "{status:?}");
     // The command does not inherit Rust's ignored SIGPIPE (signal 13: bit
     // 12 of the mask), nor pasta's ignored SIGINT and SIGQUIT (2, 3).
     let o = pasta(&host, &["--", "grep", "SigIgn", "/proc/self/status"]);

@@ -4,6 +4,7 @@
 //! with a namespace's kernel as the guest (`relay`).
 
 mod relay;
+mod sandbox;
 mod stream;
 mod stream_input;
 mod support;

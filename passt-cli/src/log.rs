@@ -6,11 +6,21 @@
 //! Once daemonised, standard error is `/dev/null` and only the log file
 //! (if any) gets messages.
 //!
-//! Syscalls: `write` (standard error, the file), `open`, `ftruncate`.
+//! Errors, warnings and information are rate-limited per call site
+//! ([`RateLimit`]: a few a second, on `CLOCK_MONOTONIC`), so that a failure
+//! repeating on every wake-up (descriptors ran out, a client reconnecting
+//! in a loop) cannot flood the log; the next message of that site that
+//! gets through is preceded by the number held back. Debug and trace
+//! messages, asked for with `-d` and `--trace`, are not limited.
+//!
+//! Syscalls: `write` (standard error, the file), `open`, `ftruncate`,
+//! `clock_gettime(CLOCK_MONOTONIC)`.
 
 use std::fs::File;
 use std::io::Write;
 use std::sync::Mutex;
+
+pub(crate) use passt_core::host::limits::RateLimit;
 
 /// How much to say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -95,6 +105,32 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
     }
 }
 
+/// Emit one message of a call site limited by `rl`, with a note of the
+/// messages it held back before.
+pub(crate) fn emit_limited(rl: &RateLimit, level: Level, args: core::fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let secs = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic).tv_sec;
+    match rl.admit(secs as u64) {
+        None => {}
+        Some(0) => emit(level, args),
+        Some(n) => {
+            emit(level, format_args!("({n} similar messages suppressed)"));
+            emit(level, args);
+        }
+    }
+}
+
+/// Log at a level, rate-limited per call site.
+macro_rules! limited {
+    ($level:expr, $($arg:tt)*) => {{
+        static RL: $crate::log::RateLimit = $crate::log::RateLimit::new();
+        $crate::log::emit_limited(&RL, $level, format_args!($($arg)*))
+    }};
+}
+pub(crate) use limited;
+
 /// Log at a level.
 macro_rules! log {
     ($level:expr, $($arg:tt)*) => {
@@ -103,12 +139,12 @@ macro_rules! log {
 }
 pub(crate) use log;
 
-/// Log an error.
-macro_rules! error { ($($arg:tt)*) => { $crate::log::log!($crate::log::Level::Error, $($arg)*) }; }
-/// Log a warning.
-macro_rules! warning { ($($arg:tt)*) => { $crate::log::log!($crate::log::Level::Warn, $($arg)*) }; }
-/// Log information.
-macro_rules! info { ($($arg:tt)*) => { $crate::log::log!($crate::log::Level::Info, $($arg)*) }; }
+/// Log an error (rate-limited).
+macro_rules! error { ($($arg:tt)*) => { $crate::log::limited!($crate::log::Level::Error, $($arg)*) }; }
+/// Log a warning (rate-limited).
+macro_rules! warning { ($($arg:tt)*) => { $crate::log::limited!($crate::log::Level::Warn, $($arg)*) }; }
+/// Log information (rate-limited).
+macro_rules! info { ($($arg:tt)*) => { $crate::log::limited!($crate::log::Level::Info, $($arg)*) }; }
 /// Log a debug message (checked first: arguments are not formatted for
 /// nothing).
 macro_rules! debug {

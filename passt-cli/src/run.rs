@@ -9,6 +9,28 @@
 //! waits for the next one, or exits with `-1/--one-off` (implied by `-F`).
 //! The translator lives on across guests.
 //!
+//! A client that reconnects at once may be seen on the listener before its
+//! old connection's hang-up is: before refusing a connection, passt polls
+//! the guest's (zero timeout) and, if that one has ended, takes in what it
+//! still holds and hangs it up first, so the new one is served. Events of
+//! the old connection still in the same `epoll_wait` batch are then
+//! skipped (the token is the same).
+//!
+//! # Descriptors
+//! [`prepare`] raises the soft `RLIMIT_NOFILE` to the hard limit
+//! ([`passt_core::host::limits::raise_nofile_limit`]). When descriptors run
+//! out all the same, the guest's new connections to the host are reset and
+//! its datagrams dropped and counted (the translator), and listeners must
+//! not spin: a level-triggered listener whose `accept` fails with `EMFILE`
+//! would be ready again at once. passt keeps one spare descriptor (a
+//! duplicate of the listener) to give up for such an `accept`, so that a
+//! guest can still connect (or a second client is still refused) when the
+//! guest's flows hold every descriptor; if there is none to give, the
+//! listener is muted (`epoll_ctl(MOD)` with no events) until the guest
+//! hangs up or [`UNMUTE_AFTER`] has passed. The executor does the same for
+//! forwarded ports' listeners ([`SockExec::poll_timeout`] is one more
+//! deadline), and the log is rate-limited ([`crate::log`]).
+//!
 //! # Reading
 //! Each wake-up reads the socket into the receive buffer of a
 //! [`StreamDecoder`] (256 KiB plus one record of the largest size), up to
@@ -53,7 +75,8 @@
 //!
 //! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
 //! `clock_gettime(CLOCK_MONOTONIC)`, `accept4`, `recvfrom`, `sendmsg`,
-//! `close`, `unlink` (at exit), `fcntl(F_DUPFD_CLOEXEC)`,
+//! `close`, `unlink` (at exit), `fcntl(F_DUPFD_CLOEXEC)`, `poll`,
+//! `getrlimit`, `setrlimit(RLIMIT_NOFILE)`,
 //! `setsockopt(SO_SNDBUF, SO_RCVBUF)`, and the socket calls of
 //! [`passt_core::host::exec`] with the hooks of [`passt_sys`].
 
@@ -64,7 +87,7 @@ use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
-use passt_core::host::exec::{id_of, ready_of, SockExec};
+use passt_core::host::exec::{id_of, ready_of, SockExec, UNMUTE_AFTER};
 use passt_core::time::Instant;
 use passt_core::wire::stream::{self, StreamDecoder, LEN_PREFIX};
 use passt_core::{Event, Translator};
@@ -102,6 +125,10 @@ const TOKEN_GUEST: u64 = 1;
 
 /// Events collected per `epoll_wait`.
 const EPOLL_EVENTS: usize = 256;
+
+/// Rounds of reads ([`READS_PER_WAKEUP`] each) spent taking in what an
+/// ended guest connection still holds before a new one is served.
+const REAP_ROUNDS: usize = 64;
 
 /// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
 pub(crate) fn now() -> Instant {
@@ -146,6 +173,13 @@ pub(crate) struct Driver {
     blocked: bool,
     pcap: Option<Pcap>,
     guests: u64,
+    /// Changes whenever the guest connects or hangs up: events of an old
+    /// connection in the same `epoll_wait` batch are skipped.
+    epoch: u64,
+    /// A descriptor kept to give up for an `accept` that found none.
+    reserve: Option<OwnedFd>,
+    /// Since when the listener is muted for want of descriptors.
+    listener_muted: Option<Instant>,
 }
 
 /// Set up the loop for guests from `source`, and open the listening
@@ -160,6 +194,11 @@ pub(crate) fn prepare(
     one_off: bool,
     pcap: Option<Pcap>,
 ) -> Result<Driver, Error> {
+    match passt_core::host::limits::raise_nofile_limit() {
+        Ok((old, new)) if old != new => debug!("file descriptor limit raised from {old} to {new}"),
+        Ok((_, n)) => debug!("file descriptor limit: {n}"),
+        Err(e) => warning!("raising the file descriptor limit: {e}"),
+    }
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)
         .map_err(|e| Error::sys("creating epoll instance", e))?;
     let ep2 = ep
@@ -197,8 +236,12 @@ pub(crate) fn prepare(
         blocked: false,
         pcap,
         guests: 0,
+        epoch: 0,
+        reserve: None,
+        listener_muted: None,
     };
     let mut d = d;
+    d.refill_reserve();
     if let Some(fd) = guest {
         d.connect(fd)?;
     }
@@ -222,10 +265,11 @@ impl Driver {
     fn run(&mut self) -> Result<(), Error> {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(EPOLL_EVENTS);
         loop {
-            let timeout = self
-                .t
-                .poll_timeout()
-                .map(|at| timespec(at.saturating_since(now())));
+            let deadline = Instant::min_deadline(
+                Instant::min_deadline(self.t.poll_timeout(), self.exec.poll_timeout()),
+                self.listener_muted.map(|at| at + UNMUTE_AFTER),
+            );
+            let timeout = deadline.map(|at| timespec(at.saturating_since(now())));
             events.clear();
             match epoll::wait(
                 &self.epoll,
@@ -235,9 +279,16 @@ impl Driver {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(e) => return Err(Error::sys("waiting for events", e)),
             }
+            let epoch = self.epoch;
             for ev in events.iter().copied() {
                 match ev.data.u64() {
-                    TOKEN_LISTENER => self.accept()?,
+                    TOKEN_LISTENER => {
+                        if self.accept()? {
+                            return Ok(());
+                        }
+                    }
+                    // An event of a connection hung up since the wait.
+                    TOKEN_GUEST if self.epoch != epoch => {}
                     TOKEN_GUEST => {
                         if let Err(h) = self.guest_event(ev.flags) {
                             if self.hang_up(h) {
@@ -279,34 +330,155 @@ impl Driver {
                     }
                 }
             }
+            if self.exec.poll_timeout().is_some_and(|at| at <= now) {
+                // The executor's muted listeners listen again.
+                self.exec
+                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+            }
+            if self
+                .listener_muted
+                .is_some_and(|at| at + UNMUTE_AFTER <= now)
+            {
+                self.unmute_listener();
+            }
             self.log_events();
         }
     }
 
-    /// A connection on the listener: the guest, or one too many.
-    fn accept(&mut self) -> Result<(), Error> {
+    /// A connection on the listener: the guest, or one too many. Whether
+    /// passt should exit (`-1`, and the guest turned out to be gone).
+    fn accept(&mut self) -> Result<bool, Error> {
+        if self.guest.is_some() {
+            if let Some(exit) = self.reap_guest() {
+                if exit {
+                    return Ok(true);
+                }
+            }
+        }
         let Some((l, _)) = &self.listener else {
-            return Ok(());
+            return Ok(false);
         };
-        let fd = match rustix::net::accept_with(
-            l,
-            rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC,
-        ) {
+        let flags = rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC;
+        let fd = match rustix::net::accept_with(l, flags) {
             Ok(fd) => fd,
-            Err(Errno::AGAIN | Errno::INTR | Errno::CONNABORTED) => return Ok(()),
-            // Out of descriptors or memory: the connection waits in the
-            // backlog, try again on the next wake-up.
+            Err(Errno::AGAIN | Errno::INTR | Errno::CONNABORTED) => return Ok(false),
+            // Out of descriptors: give up the spare one for this
+            // connection; without it, the connection waits in the backlog
+            // and the listener is muted (level-triggered, it would be ready
+            // again at once).
             Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
-                warning!("accepting a connection: {e}");
-                return Ok(());
+                let spare = matches!(e, Errno::MFILE | Errno::NFILE) && self.reserve.is_some();
+                self.reserve = None;
+                match rustix::net::accept_with(l, flags) {
+                    Ok(fd) if spare => {
+                        warning!("accepting a connection: {e}: used the spare descriptor");
+                        fd
+                    }
+                    Ok(fd) => fd,
+                    Err(Errno::AGAIN | Errno::INTR | Errno::CONNABORTED) => {
+                        self.refill_reserve();
+                        return Ok(false);
+                    }
+                    Err(e) => {
+                        warning!("accepting a connection: {e}: not listening for a while");
+                        self.mute_listener();
+                        self.refill_reserve();
+                        return Ok(false);
+                    }
+                }
             }
             Err(e) => return Err(Error::sys("accepting a connection", e)),
         };
         if self.guest.is_some() {
             info!("another guest is connected: refusing the new connection");
-            return Ok(()); // `fd` is closed here
+            drop(fd);
+            self.refill_reserve();
+            return Ok(false);
         }
-        self.connect(fd)
+        self.connect(fd)?;
+        self.refill_reserve();
+        Ok(false)
+    }
+
+    /// Before a new connection is refused: whether the guest's has ended
+    /// without its hang-up being processed yet (the client reconnected at
+    /// once). If so, what it still holds is taken in (bounded) and it is
+    /// hung up: `Some` with whether passt should exit.
+    fn reap_guest(&mut self) -> Option<bool> {
+        use rustix::event::{PollFd, PollFlags};
+        let fd = self.guest.as_ref()?;
+        let mut pfd = [PollFd::new(fd, PollFlags::IN | PollFlags::RDHUP)];
+        let zero = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if rustix::event::poll(&mut pfd, Some(&zero)).ok()? == 0 {
+            return None;
+        }
+        let rev = pfd[0].revents();
+        let closed = rev.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL);
+        if !closed && !rev.contains(PollFlags::RDHUP) {
+            return None;
+        }
+        // The peer is done sending: its last frames, then its end of file.
+        if !self.blocked {
+            for _ in 0..REAP_ROUNDS {
+                match self.read() {
+                    Err(h) => return Some(self.hang_up(h)),
+                    Ok(()) if self.blocked => break,
+                    Ok(()) => {}
+                }
+            }
+        }
+        // Shut down for writing only, and still reading: still the guest.
+        closed.then(|| self.hang_up(Hangup::Closed))
+    }
+
+    /// Keep a spare descriptor (if one is free) for an `accept` that finds
+    /// none.
+    fn refill_reserve(&mut self) {
+        if self.reserve.is_some() {
+            return;
+        }
+        if let Some((l, _)) = &self.listener {
+            self.reserve = rustix::io::fcntl_dupfd_cloexec(l, 0).ok();
+        }
+    }
+
+    /// Stop watching the listener for a while (out of descriptors).
+    fn mute_listener(&mut self) {
+        let Some((l, _)) = &self.listener else {
+            return;
+        };
+        if self.listener_muted.is_none()
+            && epoll::modify(
+                &self.epoll,
+                l,
+                epoll::EventData::new_u64(TOKEN_LISTENER),
+                epoll::EventFlags::empty(),
+            )
+            .is_ok()
+        {
+            self.listener_muted = Some(now());
+        }
+    }
+
+    /// Watch the listener again.
+    fn unmute_listener(&mut self) {
+        self.refill_reserve();
+        let Some((l, _)) = &self.listener else {
+            return;
+        };
+        if self.listener_muted.take().is_some() {
+            if let Err(e) = epoll::modify(
+                &self.epoll,
+                l,
+                epoll::EventData::new_u64(TOKEN_LISTENER),
+                epoll::EventFlags::IN,
+            ) {
+                warning!("listening again: {e}");
+            }
+        }
     }
 
     /// Start serving a guest connection.
@@ -330,6 +502,7 @@ impl Driver {
         )
         .map_err(|e| Error::sys("adding guest connection to epoll", e))?;
         self.guests += 1;
+        self.epoch += 1;
         info!("guest connected");
         self.dec.reset();
         self.tx.clear();
@@ -354,6 +527,9 @@ impl Driver {
         if let Some(fd) = self.guest.take() {
             let _ = epoll::delete(&self.epoll, &fd);
         }
+        self.epoch += 1;
+        // A descriptor is free again.
+        self.unmute_listener();
         self.dec.reset();
         self.tx.clear();
         self.tx_sent = 0;

@@ -599,3 +599,99 @@ fn requests_read_while_the_guest_drains_slowly_are_all_answered_in_order() {
     assert!(!p.log().contains("reset"), "{}", p.log());
     assert!(p.running());
 }
+
+/// Wait for passt's next UDP frame to the guest and check that it carries
+/// datagram `seq` from the forwarded `port`, whole.
+fn expect_datagram(link: &mut crate::support::Link, port: u16, seq: u32) {
+    for _ in 0..8 {
+        let f = link.recv().unwrap_or_else(|| panic!("no datagram {seq}"));
+        let (eth, l3) = EthernetRepr::parse(&f).unwrap();
+        if eth.ethertype != ethertype::IPV4 {
+            continue;
+        }
+        let (ip, l4) = Ipv4Repr::parse(l3, true).expect("IPv4 header checksum");
+        assert_eq!((ip.src, ip.dst, ip.protocol), (GW, GUEST, ip_proto::UDP));
+        let pseudo = checksum::pseudo_header_v4(ip.src, ip.dst, ip_proto::UDP, l4.len() as u16);
+        let udp = UdpRepr::parse(l4, Some(pseudo), false).expect("UDP checksum");
+        assert_eq!(udp.dst_port, port);
+        assert!(udp.payload == payload(seq), "datagram {seq}: payload");
+        return;
+    }
+    panic!("no UDP frame among the next 8");
+}
+
+#[test]
+fn twenty_lying_or_vanishing_clients_in_a_row_leave_the_next_one_served_each_time() {
+    let port = free_udp_port();
+    let port_s = port.to_string();
+    let mut p = Passt::start("liars", &args(&["-u", &port_s]));
+    for round in 0..20u32 {
+        let mut bad = p.connect();
+        match round % 5 {
+            // Longer than any frame: passt resets the stream.
+            0 => {
+                let mut b = ((MAX_FRAME_LEN + 1) as u32).to_be_bytes().to_vec();
+                b.extend(record(&arp_request(GUEST_MAC, GUEST, asked(1))));
+                bad.send_raw(&b);
+            }
+            // Length 0, then gone.
+            1 => bad.send_raw(&[0, 0, 0, 0]),
+            // Shorter than an Ethernet header, then gone.
+            2 => bad.send_raw(&record(&[0xee; 10])),
+            // Gone in the middle of a record.
+            3 => {
+                let mut b = 1000u32.to_be_bytes().to_vec();
+                b.extend([0x5a; 300]);
+                bad.send_raw(&b);
+            }
+            // Connected and gone at once.
+            _ => {}
+        }
+        drop(bad);
+        // Reconnect at once: passt may not have seen the hang-up yet, and
+        // must serve this one all the same.
+        let mut link = p.connect();
+        arp_exchange(&mut link);
+        // The same forwarded flow on every good connection, intact.
+        send_paced(port, round..round + 1);
+        expect_datagram(&mut link, port, round);
+        drop(link);
+        assert!(p.running(), "round {round}:\n{}", p.log());
+    }
+    let log = p.log();
+    assert!(!log.contains("refusing"), "{log}");
+    assert!(log.contains("exceeds"), "{log}");
+    assert!(log.contains("unfinished frame"), "{log}");
+}
+
+/// Whether `hay` holds `needle` anywhere.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn twenty_seven_quick_reconnects_are_all_served() {
+    let mut p = Passt::start("storm", &args(&[]));
+    // Connect, send a frame, close, and reconnect at once: each request
+    // is read (it is in passt's capture), so each connection was served
+    // and none refused while the one before was still being hung up.
+    for i in 0..27 {
+        let mut link = p.connect();
+        link.send(&arp_request(GUEST_MAC, GUEST, asked(i)));
+    }
+    // The last one, answered.
+    let mut link = p.connect();
+    arp_exchange(&mut link);
+    let pcap = std::fs::read(p.dir.0.join("passt.pcap")).expect("capture");
+    let missing: Vec<usize> = (0..27)
+        .filter(|&i| !contains(&pcap, &arp_request(GUEST_MAC, GUEST, asked(i))))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "requests not read: {missing:?}\n{}",
+        p.log()
+    );
+    assert!(p.running());
+    let log = p.log();
+    assert!(!log.contains("refusing"), "{log}");
+}

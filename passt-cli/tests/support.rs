@@ -61,16 +61,28 @@ impl Passt {
     /// [`Passt::start`] inside network namespace `netns`, if given
     /// (`ip netns exec` replaces itself with passt).
     pub fn start_in(netns: Option<&str>, tag: &str, args: &[&str]) -> Passt {
+        Passt::start_wrapped(netns, &[], tag, args)
+    }
+
+    /// [`Passt::start_in`], passt run by `wrap` (a command that execs the
+    /// rest, e.g. `prlimit --nofile=64:64`, so the PID stays passt's).
+    pub fn start_wrapped(netns: Option<&str>, wrap: &[&str], tag: &str, args: &[&str]) -> Passt {
         let dir = Scratch::new(tag);
         let sock = dir.0.join("passt.socket");
         let log = fs::File::create(dir.0.join("passt.log")).expect("log file");
+        let mut all: Vec<&str> = wrap.to_vec();
+        all.push(PASST);
         let mut cmd = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, PASST]);
+                c.args(["netns", "exec", ns]).args(&all);
                 c
             }
-            None => Command::new(PASST),
+            None => {
+                let mut c = Command::new(all[0]);
+                c.args(&all[1..]);
+                c
+            }
         };
         let child = cmd
             .args(["-f", "-d", "-s"])

@@ -3,6 +3,7 @@
 //! a real Linux guest under qemu (`vm`), and the relay helper
 //! with a namespace's kernel as the guest (`relay`).
 
+mod descriptors;
 mod relay;
 mod sandbox;
 mod stream;

@@ -93,3 +93,116 @@ fn a_short_send_blocks_the_socket_until_the_next_drain() {
     peer.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"the tail");
 }
+
+/// Set in the child process of
+/// [`a_listener_out_of_descriptors_is_muted_then_listens_again_after_a_second`].
+const MUTE_CHILD: &str = "PASST_CORE_TEST_MUTE_CHILD";
+
+/// An `Accept` that finds no descriptor mutes its listener (no readiness:
+/// the loop does not spin on the connection waiting in the backlog), and
+/// `UNMUTE_AFTER` later, with no `Close` in between, the listener listens
+/// again. Runs in a child process of the test binary, since it lowers
+/// `RLIMIT_NOFILE` (process-wide) and uses up the descriptors.
+#[test]
+fn a_listener_out_of_descriptors_is_muted_then_listens_again_after_a_second() {
+    if std::env::var_os(MUTE_CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "exec::a_listener_out_of_descriptors_is_muted_then_listens_again_after_a_second",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(MUTE_CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("1 passed"), "{text}");
+        return;
+    }
+    use passt_core::host::exec::{id_of, UNMUTE_AFTER};
+    use passt_core::SockFlags;
+    use rustix::event::epoll;
+    use rustix::process::{getrlimit, setrlimit, Resource};
+
+    let mut tx = TxRing::new(4, 2048, 0);
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
+    let mut exec = SockExec::new(8, ep.try_clone().unwrap(), None);
+    let mut t = Translator::new(test_config(), Instant::from_nanos(0)).unwrap();
+    while t.poll_op().is_some() {}
+    // A free port on loopback for the executor's listener.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let lid = SockId::from_parts(0, 1);
+    let mut spec = SockSpec::new(Proto::Tcp, false);
+    spec.flags = SockFlags::LISTEN;
+    spec.bind = Some(SockAddrAny::new(core::net::Ipv4Addr::LOCALHOST, port));
+    let open = exec.run(SockOp::Open { id: lid, spec }, &RxBatch::EMPTY, &mut tx);
+    assert_eq!(open.map(|c| c.res), Some(Ok(Done::Opened)));
+    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut events: Vec<epoll::Event> = Vec::with_capacity(8);
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let ready = |events: &mut Vec<epoll::Event>| {
+        events.clear();
+        epoll::wait(&ep, rustix::buffer::spare_capacity(events), Some(&zero)).unwrap();
+        events
+            .iter()
+            .filter_map(|e| id_of(e.data.u64()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ready(&mut events), vec![lid]);
+
+    // No descriptor left: a limit just above what is open, then filled.
+    let open_now = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let mut lim = getrlimit(Resource::Nofile);
+    lim.current = Some(open_now + 8);
+    setrlimit(Resource::Nofile, lim).unwrap();
+    let mut fill = Vec::new();
+    while let Ok(f) = std::fs::File::open("/dev/null") {
+        fill.push(f);
+    }
+    let now = Instant::from_nanos(1_000_000_000);
+    let id = SockId::from_parts(1, 1);
+    let acc = exec.run(
+        SockOp::Accept { listener: lid, id },
+        &RxBatch::EMPTY,
+        &mut tx,
+    );
+    assert_eq!(acc.map(|c| c.res), Some(Err(Errno::EMFILE)));
+    exec.run_ops(&mut t, now, &RxBatch::EMPTY, &mut tx);
+    assert_eq!(exec.muted(), 1);
+    assert_eq!(exec.poll_timeout(), Some(now + UNMUTE_AFTER));
+    // Muted: the waiting connection does not make the listener ready.
+    assert_eq!(ready(&mut events), vec![]);
+    exec.run_ops(&mut t, now + UNMUTE_AFTER / 2, &RxBatch::EMPTY, &mut tx);
+    assert_eq!(exec.muted(), 1);
+    assert_eq!(ready(&mut events), vec![]);
+
+    // A descriptor comes back without a `Close` the executor sees; a
+    // second later the listener listens again, and the accept works.
+    fill.pop();
+    fill.pop();
+    exec.run_ops(&mut t, now + UNMUTE_AFTER, &RxBatch::EMPTY, &mut tx);
+    assert_eq!((exec.muted(), exec.poll_timeout()), (0, None));
+    assert_eq!(ready(&mut events), vec![lid]);
+    let acc = exec.run(
+        SockOp::Accept { listener: lid, id },
+        &RxBatch::EMPTY,
+        &mut tx,
+    );
+    assert!(
+        matches!(acc.map(|c| c.res), Some(Ok(Done::Accepted { .. }))),
+        "{acc:?}"
+    );
+}

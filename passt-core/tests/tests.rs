@@ -3,6 +3,7 @@
 mod alloc;
 mod captures;
 mod conversation;
+mod descriptors;
 mod dhcp;
 mod dhcpv6;
 #[cfg(feature = "host")]

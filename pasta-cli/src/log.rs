@@ -22,6 +22,12 @@
 //!
 //! Logging never fails the caller: write errors are ignored.
 //!
+//! Errors, warnings and information are rate-limited per call site
+//! ([`RateLimit`]: a few a second), so that a failure repeating on every
+//! wake-up (descriptors ran out, say) cannot flood the log; the next message
+//! of that site that gets through is preceded by the number held back.
+//! Debug and trace messages, asked for, are not limited.
+//!
 //! Syscalls: `write` (standard error, log file), `pread`, `ftruncate`,
 //! `clock_gettime(CLOCK_MONOTONIC)`.
 
@@ -31,6 +37,8 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
+
+pub(crate) use passt_core::host::limits::RateLimit;
 
 /// How important a message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -121,6 +129,23 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
             _ => "",
         };
         log.write_line(&format!("{secs:.4}: {tag}{args}\n"));
+    }
+}
+
+/// Write one message of a call site limited by `rl` (called by the
+/// macros), with a note of the messages it held back before.
+pub(crate) fn emit_limited(rl: &RateLimit, level: Level, args: core::fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let secs = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic).tv_sec;
+    match rl.admit(secs as u64) {
+        None => {}
+        Some(0) => emit(level, args),
+        Some(n) => {
+            emit(level, format_args!("({n} similar messages suppressed)"));
+            emit(level, args);
+        }
     }
 }
 

@@ -56,21 +56,24 @@ use passt_core::options::{usage, version, Options, Parsed};
 
 /// Log an error (always shown).
 macro_rules! error {
-    ($($arg:tt)*) => {
-        $crate::log::emit($crate::log::Level::Error, format_args!($($arg)*))
-    };
+    ($($arg:tt)*) => {{
+        static RL: $crate::log::RateLimit = $crate::log::RateLimit::new();
+        $crate::log::emit_limited(&RL, $crate::log::Level::Error, format_args!($($arg)*))
+    }};
 }
 /// Log a warning (always shown).
 macro_rules! warning {
-    ($($arg:tt)*) => {
-        $crate::log::emit($crate::log::Level::Warn, format_args!($($arg)*))
-    };
+    ($($arg:tt)*) => {{
+        static RL: $crate::log::RateLimit = $crate::log::RateLimit::new();
+        $crate::log::emit_limited(&RL, $crate::log::Level::Warn, format_args!($($arg)*))
+    }};
 }
 /// Log information (hidden by `--quiet`).
 macro_rules! info {
-    ($($arg:tt)*) => {
-        $crate::log::emit($crate::log::Level::Info, format_args!($($arg)*))
-    };
+    ($($arg:tt)*) => {{
+        static RL: $crate::log::RateLimit = $crate::log::RateLimit::new();
+        $crate::log::emit_limited(&RL, $crate::log::Level::Info, format_args!($($arg)*))
+    }};
 }
 /// Log a debug message (shown with `-d`).
 macro_rules! debug {

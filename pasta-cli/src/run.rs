@@ -50,6 +50,17 @@
 //! Level-triggered readiness means a batch that stopped at [`BATCH`] frames
 //! is simply continued on the next wake-up, after timers had their turn.
 //!
+//! # Descriptors
+//! [`Driver::new`] raises the soft `RLIMIT_NOFILE` to the hard limit
+//! ([`passt_core::host::limits::raise_nofile_limit`]; a spawned command,
+//! forked before, keeps the limits pasta was given). When descriptors run
+//! out all the same, a guest's connection is reset and a datagram dropped
+//! and counted (the translator's part), and a forwarded port's listener
+//! that cannot accept is muted until a socket is closed, or for
+//! [`passt_core::host::exec::UNMUTE_AFTER`] ([`SockExec::poll_timeout`] is
+//! one more deadline of the loop): no spin, and errors are rate-limited in
+//! the log ([`crate::log`]).
+//!
 //! # Errors
 //! Losing the tap (`EBADFD`: the device was deleted) or any unexpected
 //! `epoll`/`read` failure ends the process with a message and status 1. A
@@ -58,6 +69,7 @@
 //!
 //! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
 //! `clock_gettime(CLOCK_MONOTONIC)`, `read`, `write`, `fcntl(F_DUPFD_CLOEXEC)`,
+//! `getrlimit`, `setrlimit(RLIMIT_NOFILE)`,
 //! and the socket calls of [`passt_core::host::exec`] with the hooks of
 //! [`passt_sys`].
 
@@ -79,7 +91,7 @@ use crate::fwd::Forwarder;
 use crate::netns::NsThread;
 use crate::tap::{emit_vnet_hdr, parse_vnet_hdr, Tap, VNET_HDR_LEN};
 use crate::watch::Watch;
-use crate::{debug, Error};
+use crate::{debug, warning, Error};
 use passt_core::host::pcap::Pcap;
 
 /// Most frames read from the tap per wake-up.
@@ -146,6 +158,13 @@ impl Driver {
     /// # Errors
     /// If the epoll instance cannot be made.
     pub(crate) fn new(t: Translator, tap: Tap, pcap: Option<Pcap>) -> Result<Driver, Error> {
+        match passt_core::host::limits::raise_nofile_limit() {
+            Ok((old, new)) if old != new => {
+                debug!("file descriptor limit raised from {old} to {new}");
+            }
+            Ok((_, n)) => debug!("file descriptor limit: {n}"),
+            Err(e) => warning!("raising the file descriptor limit: {e}"),
+        }
         let vnet = tap.vnet();
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)
             .map_err(|e| Error::sys("creating epoll instance", e))?;
@@ -264,7 +283,7 @@ impl Driver {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(EPOLL_EVENTS);
         loop {
             let deadline = Instant::min_deadline(
-                self.t.poll_timeout(),
+                Instant::min_deadline(self.t.poll_timeout(), self.exec.poll_timeout()),
                 self.fwd.as_ref().and_then(Forwarder::deadline),
             );
             let timeout = deadline.map(|at| timespec(at.saturating_since(now())));
@@ -297,6 +316,11 @@ impl Driver {
                 self.exec
                     .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
                 self.flush()?;
+            }
+            if self.exec.poll_timeout().is_some_and(|at| at <= now) {
+                // Muted listeners listen again.
+                self.exec
+                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
             }
             if let Some(f) = &mut self.fwd {
                 if f.tick(now, &mut self.t) {

@@ -866,3 +866,149 @@ fn tcp_syn_flood_leaves_established_streams_running() {
     );
     assert!(t.g.pasta_running(), "pasta exited:\n{}", t.g.log());
 }
+
+/// How one of many concurrent attempts ended.
+#[derive(Debug)]
+enum Attempt {
+    /// Connected and echoed its pattern, intact; kept open.
+    Echoed(TcpStream),
+    /// Refused by a reset (connect, or the first read or write).
+    Refused,
+}
+
+#[test]
+fn tcp_two_hundred_concurrent_with_64_descriptors_refuse_cleanly_then_recover() {
+    if !can_run("tcp_two_hundred_concurrent_with_64_descriptors_refuse_cleanly_then_recover") {
+        return;
+    }
+    // Soft and hard limit 64: raising the soft one to the hard one gains
+    // nothing, so about 40 sockets are left for connections.
+    let t = Topo::wrapped("f", &["prlimit", "--nofile=64:64"], &[], false);
+    let l = t
+        .spawn("r", || TcpListener::bind("198.51.100.1:5150").unwrap())
+        .join()
+        .unwrap();
+    thread::spawn(move || streaming_echo_server(l));
+    let to: SocketAddr = "198.51.100.1:5150".parse().unwrap();
+
+    // 200 at once, all attempts overlapping: each waits for the others
+    // before it sends, and keeps its connection open.
+    const N: usize = 200;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(N));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..N)
+        .map(|i| {
+            let b = barrier.clone();
+            t.spawn("g", move || {
+                let c = TcpStream::connect_timeout(&to, Duration::from_secs(10));
+                b.wait();
+                let mut c = match c {
+                    Ok(c) => c,
+                    Err(e) => {
+                        assert!(
+                            matches!(
+                                e.kind(),
+                                std::io::ErrorKind::ConnectionRefused
+                                    | std::io::ErrorKind::ConnectionReset
+                            ),
+                            "connection {i}: {e}"
+                        );
+                        return Attempt::Refused;
+                    }
+                };
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                c.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+                let data = pattern(i as u64, 5000 + i);
+                let mut back = vec![0u8; data.len()];
+                match c.write_all(&data).and_then(|()| c.read_exact(&mut back)) {
+                    Ok(()) => {
+                        assert!(back == data, "connection {i}: echo differs");
+                        Attempt::Echoed(c)
+                    }
+                    Err(e) => {
+                        // Accepted by the guest's kernel before pasta
+                        // could open its socket: reset, never a hang.
+                        assert!(
+                            matches!(
+                                e.kind(),
+                                std::io::ErrorKind::ConnectionReset
+                                    | std::io::ErrorKind::ConnectionRefused
+                                    | std::io::ErrorKind::BrokenPipe
+                            ),
+                            "connection {i}: {e}"
+                        );
+                        Attempt::Refused
+                    }
+                }
+            })
+        })
+        .collect();
+    let results: Vec<Attempt> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let took = start.elapsed();
+    let mut open: Vec<TcpStream> = Vec::new();
+    let mut refused = 0;
+    for r in results {
+        match r {
+            Attempt::Echoed(c) => open.push(c),
+            Attempt::Refused => refused += 1,
+        }
+    }
+    eprintln!(
+        "{N} concurrent with 64 descriptors: {} echoed, {refused} refused, {took:?}",
+        open.len()
+    );
+    assert!(open.len() > 4, "{} connections carried data", open.len());
+    assert!(refused > 0, "no connection refused with 64 descriptors");
+    assert!(took < Duration::from_secs(40), "attempts took {took:?}");
+
+    // The open ones still carry data, intact.
+    let mut open = t
+        .spawn("g", move || {
+            for (i, c) in open.iter_mut().enumerate() {
+                let data = pattern(i as u64 + 7000, 20_000);
+                assert!(echo_through(c, &data), "open connection {i}");
+            }
+            open
+        })
+        .join()
+        .unwrap();
+
+    // Closed: new connections work again, as many as were open before.
+    let before = open.len();
+    open.clear();
+    let made = t
+        .spawn("g", move || {
+            let mut again = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while again.len() < before && Instant::now() < deadline {
+                match TcpStream::connect_timeout(&to, Duration::from_secs(8)) {
+                    Ok(mut c) => {
+                        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                        let data = pattern(again.len() as u64 + 8000, 10_000);
+                        if echo_through(&mut c, &data) {
+                            again.push(c);
+                        }
+                    }
+                    // pasta closes the old sockets as their FINs complete.
+                    Err(_) => thread::sleep(Duration::from_millis(100)),
+                }
+            }
+            again.len()
+        })
+        .join()
+        .unwrap();
+    assert_eq!(
+        made,
+        before,
+        "new connections after closing:\n{}",
+        t.g.log()
+    );
+
+    // A few lines about the descriptors, not one per refusal.
+    let log = t.g.log();
+    let fd_lines = log
+        .lines()
+        .filter(|l| l.contains("Too many open files") || l.contains("EMFILE"))
+        .count();
+    assert!(fd_lines <= 10, "{fd_lines} lines about descriptors:\n{log}");
+}

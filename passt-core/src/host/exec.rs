@@ -97,12 +97,20 @@
 //! # Out of descriptors
 //!
 //! An `Open` that finds no descriptor fails with `EMFILE` (or `ENFILE`),
-//! and the translator resets the guest's connection. An `Accept` cannot
-//! refuse the peer that way: the connection stays in the listener's
-//! backlog, and a level-triggered listener would wake the loop at once,
-//! forever. So the executor mutes that listener (`epoll_ctl(MOD)` with no
-//! events) and restores every muted listener at the next `Close`, when a
-//! descriptor is free again; the pending connections are then accepted.
+//! and the translator resets the guest's connection (TCP) or drops and
+//! counts the datagram (UDP, ping). An `Accept` cannot refuse the peer that
+//! way: the connection stays in the listener's backlog, and a
+//! level-triggered listener would wake the loop at once, forever. So the
+//! executor mutes that listener (`epoll_ctl(MOD)` with no events) when
+//! `accept` fails with `EMFILE`, `ENFILE`, `ENOBUFS` or `ENOMEM`, and
+//! restores every muted listener at the next `Close`, when a descriptor is
+//! free again, or [`UNMUTE_AFTER`] after muting at the latest (descriptors
+//! may come back in ways the executor does not see: the driver's own, or
+//! another process's under `ENFILE`); the pending connections are then
+//! accepted. The driver folds [`SockExec::poll_timeout`] into its wait and
+//! calls [`SockExec::run_ops`] when it is due. A listener that still finds
+//! no descriptor is muted again: one `accept` per [`UNMUTE_AFTER`], never a
+//! spin.
 //!
 //! # Short writes
 //!
@@ -262,6 +270,10 @@ pub fn ready_of(flags: epoll::EventFlags) -> Ready {
     r
 }
 
+/// How long a listener muted for want of descriptors stays muted if no
+/// `Close` frees one (see the module docs, "Out of descriptors").
+pub const UNMUTE_AFTER: core::time::Duration = core::time::Duration::from_secs(1);
+
 /// Socket table and the work of every [`SockOp`].
 pub struct SockExec {
     epoll: OwnedFd,
@@ -276,6 +288,9 @@ pub struct SockExec {
     /// many.
     muted: Box<[Option<SockId>]>,
     muted_count: u32,
+    /// When the first of the muted listeners was muted (set by the
+    /// `run_ops` that muted it).
+    muted_at: Option<Instant>,
     /// Scratch of every `Recv`.
     received: exec_dgram::Received,
     /// Datagrams of the last `RecvHeld`, for `SendHeld`.
@@ -323,6 +338,7 @@ impl SockExec {
             space_told: vec![false; max_sockets as usize].into_boxed_slice(),
             muted: (0..max_sockets).map(|_| None).collect(),
             muted_count: 0,
+            muted_at: None,
             received: exec_dgram::Received::default(),
             held: exec_dgram::Held::default(),
             batch: Box::default(),
@@ -549,6 +565,9 @@ impl SockExec {
         rx: &RxBatch<'_>,
         tx: &mut TxRing<S>,
     ) {
+        if self.muted_at.is_some_and(|at| now >= at + UNMUTE_AFTER) {
+            self.unmute_all();
+        }
         // A new stamp unblocks every socket; on wrap-around, clear them all.
         self.drain = self.drain.wrapping_add(1);
         if self.drain == 0 {
@@ -589,6 +608,21 @@ impl SockExec {
                 }
             }
         }
+        if self.muted_count > 0 && self.muted_at.is_none() {
+            self.muted_at = Some(now);
+        }
+    }
+
+    /// When muted listeners are to listen again without a `Close` (see the
+    /// module docs, "Out of descriptors"): a deadline for the driver's wait,
+    /// after which it calls [`SockExec::run_ops`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.muted_at.map(|at| at + UNMUTE_AFTER)
+    }
+
+    /// How many listeners are muted for want of descriptors.
+    pub fn muted(&self) -> u32 {
+        self.muted_count
     }
 
     /// Send the gathered run of datagrams and feed back a completion for
@@ -754,7 +788,10 @@ impl SockExec {
             }),
             SockOp::Accept { listener, id } => {
                 let res = self.accept(listener, id);
-                if matches!(res, Err(RErrno::MFILE | RErrno::NFILE)) {
+                if matches!(
+                    res,
+                    Err(RErrno::MFILE | RErrno::NFILE | RErrno::NOBUFS | RErrno::NOMEM)
+                ) {
                     self.mute(listener);
                 }
                 Some(Completion {
@@ -897,6 +934,7 @@ impl SockExec {
     /// A descriptor was freed: every muted listener listens again (and,
     /// level-triggered, reports its waiting connections at once).
     fn unmute_all(&mut self) {
+        self.muted_at = None;
         if self.muted_count == 0 {
             return;
         }

@@ -41,6 +41,7 @@
 pub mod defaults;
 pub mod exec;
 pub mod exec_dgram;
+pub mod limits;
 pub mod netlink;
 pub mod pcap;
 pub mod resolv;

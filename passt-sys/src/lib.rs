@@ -15,6 +15,12 @@
 //! | [`mmsg::udp_segment`] | `setsockopt(UDP_SEGMENT)` | a run of equal datagrams as one send |
 //!
 //! [`executor`] makes a [`SockExec`] with all of them installed.
+//!
+//! Besides the hooks, the drivers' sandbox calls live here:
+//!
+//! | module | calls | what for |
+//! |---|---|---|
+//! | [`seccomp`] | `prctl(PR_SET_NO_NEW_PRIVS)`, `seccomp(SECCOMP_SET_MODE_FILTER)` | an allow-list of the syscalls the running drivers make; any other kills the process (x86_64 and aarch64) |
 
 #![deny(missing_docs)]
 
@@ -24,6 +30,8 @@ use passt_core::host::exec::{self, SockExec};
 use rustix::io::Errno;
 
 pub mod mmsg;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub mod seccomp;
 
 /// A socket executor for `max_sockets` sockets registered with `epoll`,
 /// with every hook of this crate installed.

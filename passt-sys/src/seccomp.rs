@@ -730,7 +730,11 @@ mod tests {
             Ok(what @ ("tsync" | "this-thread")) => {
                 no_core();
                 let (go_tx, go) = std::sync::mpsc::channel::<()>();
+                let (up, worker_up) = std::sync::mpsc::channel::<()>();
                 let worker = std::thread::spawn(move || {
+                    // Running (glibc's thread start-up calls done): only
+                    // getppid is forbidden from here on.
+                    up.send(()).unwrap();
                     go.recv().unwrap();
                     let ppid = getppid();
                     say(&format!(
@@ -738,10 +742,20 @@ mod tests {
                         if ppid > 0 { "ok" } else { "failed" }
                     ));
                 });
+                worker_up.recv().unwrap();
                 // The channel and the join wait with futexes; a joined
-                // thread's stack is unmapped or advised away.
+                // thread's stack is unmapped or advised away. With TSYNC
+                // the test harness's own threads are filtered too: the one
+                // that started this test may still be restoring its signal
+                // mask after clone (glibc's pthread_create), and it waits
+                // for the test with a timeout.
                 let mut calls = CHILD_CALLS.to_vec();
-                calls.extend([libc::SYS_futex, libc::SYS_madvise]);
+                calls.extend([
+                    libc::SYS_futex,
+                    libc::SYS_madvise,
+                    libc::SYS_rt_sigprocmask,
+                    libc::SYS_clock_gettime,
+                ]);
                 install(&build(&calls, KILL), what == "tsync").unwrap();
                 say("filtered");
                 go_tx.send(()).unwrap();

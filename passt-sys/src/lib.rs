@@ -1,5 +1,5 @@
-//! The socket calls the drivers need and rustix does not wrap safely, as
-//! hooks for passt-core's socket executor ([`SockExec`]).
+//! The system calls the drivers need and rustix does not wrap safely: hooks
+//! for passt-core's socket executor ([`SockExec`]), and the sandbox.
 //!
 //! passt-core is `#![forbid(unsafe_code)]`: where rustix has no safe call,
 //! the executor takes a function from its driver instead. This crate holds
@@ -15,6 +15,13 @@
 //! | [`mmsg::udp_segment`] | `setsockopt(UDP_SEGMENT)` | a run of equal datagrams as one send |
 //!
 //! [`executor`] makes a [`SockExec`] with all of them installed.
+//!
+//! Besides the hooks, the drivers' sandbox calls live here:
+//!
+//! | module | calls | what for |
+//! |---|---|---|
+//! | [`sandbox`] | `unshare`, `mount`, `pivot_root`, `prctl`, `capset`, `setresuid`, ... | namespaces, an empty root, capabilities, identity, `close_range` of inherited descriptors |
+//! | [`seccomp`] | `prctl(PR_SET_NO_NEW_PRIVS)`, `seccomp(SECCOMP_SET_MODE_FILTER)` | an allow-list of the syscalls the running drivers make; any other kills the process (x86_64 and aarch64) |
 
 #![deny(missing_docs)]
 
@@ -24,7 +31,10 @@ use passt_core::host::exec::{self, SockExec};
 use rustix::io::Errno;
 
 pub mod mmsg;
+// The sandbox needs the filter, which knows these two architectures.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod sandbox;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod seccomp;
 
 /// A socket executor for `max_sockets` sockets registered with `epoll`,

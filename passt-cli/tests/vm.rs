@@ -456,7 +456,9 @@ fn udp_inbound(
                 format!("{tag}-{PORT_INBOUND6_UDP}\n").as_bytes(),
                 (addr, PORT_INBOUND6_UDP),
             ) {
-                last = e.to_string();
+                last = format!("send: {e}");
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
             }
             match sock.recv_from(&mut buf) {
                 Ok((n, from)) => {

@@ -1209,3 +1209,46 @@ fn forwarded_ipv6_datagram_before_the_guest_spoke_goes_to_the_configured_address
     let (src, dst, _) = udp_frame(&h.expect_frame());
     assert_eq!((src, dst), (sa(GW6, 40002), sa(GUEST6, 53)));
 }
+
+/// pasta's defaults for a host at 2001:db8:2::2 via 2001:db8:2::1: a burst
+/// of 8 KiB datagrams to `-u 8210` from the host's own address becomes one
+/// frame each, whole and in order (the translator loses none of them).
+#[test]
+fn burst_of_large_datagrams_from_the_hosts_own_address_all_become_frames() {
+    let host6: Ipv6Addr = "2001:db8:2::2".parse().unwrap();
+    let gw6: Ipv6Addr = "2001:db8:2::1".parse().unwrap();
+    let mut c = dual_config();
+    c.mode = passt_core::config::Mode::Pasta;
+    let ip6 = c.ip6.as_mut().unwrap();
+    ip6.addr = host6;
+    ip6.gateway = gw6;
+    ip6.map_host_loopback = Some(gw6);
+    c.fwd.udp_in = FwdSpec::parse("8210").unwrap();
+    c.fwd.splice = true;
+    c.guest_mac = Some(GUEST_MAC);
+    let mut h = Harness::new(c);
+    let mut v6 = None;
+    while let Some(op) = h.host.ops.pop_front() {
+        let SockOp::Open { id, spec } = op else {
+            panic!("{op:?}");
+        };
+        ok(&mut h, id, Done::Opened);
+        if spec.ipv6 {
+            v6 = Some(id);
+        }
+    }
+    let lid = v6.expect("an IPv6 listener");
+    h.ready(lid, Ready::READABLE);
+    let into = expect_recv(&mut h, lid);
+    let data: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 8192]).collect();
+    let from = sa(host6, 40002);
+    let batch: Vec<(SockAddrAny, &[u8])> = data.iter().map(|d| (from, &d[..])).collect();
+    h.recv(lid, into, &batch);
+    for d in &data {
+        let (src, dst, payload) = udp_frame(&h.expect_frame());
+        assert_eq!((src, dst), (sa(gw6, 40002), sa(host6, 8210)));
+        assert!(payload == *d);
+    }
+    h.expect_no_frame();
+    assert_eq!(h.t.stats().udp.to_guest, 6);
+}

@@ -12,13 +12,15 @@
 //! (198.51.100.1 and 2001:db8:3::1 in the remote namespace), ICMP echo both
 //! ways, 4 MiB up and 4 MiB down with their SHA-256 compared with the
 //! host's, and a connection from the host through `-t` to an `nc -l` in the
-//! guest. It prints `MARK ...` lines on the serial console and powers off.
+//! guest; over IPv6 too, TCP and UDP (`socat` copied in), from the host's
+//! `::1` and from its own address, to a guest that has only its SLAAC and
+//! link-local addresses. It prints `MARK ...` lines on the serial console and powers off.
 //! The test checks the marks, and that `passt -1` exits once qemu has gone.
 //! A second guest boots through `qrap` with an old-style `-netdev
 //! socket,fd=5` (IPv4 and L2 checks only).
 //!
 //! Packages (installed if missing): qemu-system-x86, linux-image-cloud-amd64,
-//! cpio, isc-dhcp-client; busybox-static is downloaded and unpacked rather than installed
+//! cpio, isc-dhcp-client, socat; busybox-static is downloaded and unpacked rather than installed
 //! (it conflicts with the dynamic busybox the other tests use).
 
 use std::fs;
@@ -107,6 +109,18 @@ if grep -q l4test /proc/cmdline; then
   echo guest-says-hi > /tmp/greet
   timeout 60 nc -l -p 10022 < /tmp/greet > /tmp/inbound 2>&1 &
   lpid=$!
+  # IPv6 inbound (busybox nc listens on [::], dual-stack): one TCP port
+  # for the host's ::1, one for its own address; UDP through socat, which
+  # appends each datagram's line and answers "ack-<line>".
+  echo guest-says-hi-lo6 > /tmp/greet6lo
+  echo guest-says-hi-own6 > /tmp/greet6own
+  timeout 60 nc -l -p 10024 < /tmp/greet6lo > /tmp/inbound6lo 2>&1 &
+  l6lo=$!
+  timeout 60 nc -l -p 10025 < /tmp/greet6own > /tmp/inbound6own 2>&1 &
+  l6own=$!
+  : > /tmp/udp6in
+  timeout 90 socat UDP6-RECVFROM:10026,fork SYSTEM:'read l; echo "$l" >> /tmp/udp6in; echo "ack-$l"' >/dev/null 2>&1 &
+  u6=$!
   echo "MARK listening"
   echo "MARK tcp-gw $(echo hello-gw | timeout 10 nc $gw4 10001 2>&1)"
   echo "MARK tcp-remote $(echo hello-remote | timeout 10 nc $rem4 10001 2>&1)"
@@ -129,6 +143,14 @@ if grep -q l4test /proc/cmdline; then
   echo "MARK down-sha $(sha256sum /tmp/down | cut -d ' ' -f 1) $(wc -c < /tmp/down)"
   wait $lpid
   echo "MARK inbound $(cat /tmp/inbound)"
+  wait $l6lo
+  echo "MARK inbound6-lo $(cat /tmp/inbound6lo)"
+  wait $l6own
+  echo "MARK inbound6-own $(cat /tmp/inbound6own)"
+  i=0
+  while [ $i -lt 30 ] && ! { grep -q '^udp6-lo-' /tmp/udp6in && grep -q '^udp6-own-' /tmp/udp6in; }; do sleep 1; i=$((i+1)); done
+  echo "MARK udp6-in $(sort -u /tmp/udp6in | tr '\n' ' ')"
+  kill $u6 2>/dev/null
 fi
 echo "MARK done"
 poweroff -f
@@ -186,6 +208,15 @@ const PORT_SOURCE: u16 = 10003;
 const PORT_TFTP: u16 = 10069;
 /// TCP: forwarded to the guest with `-t`.
 const PORT_INBOUND: u16 = 10022;
+/// TCP: forwarded with `-t`, for a connection from the host's `::1`.
+const PORT_INBOUND6_LO: u16 = 10024;
+/// TCP: forwarded with `-t`, for a connection from the host's own IPv6
+/// address.
+const PORT_INBOUND6_OWN: u16 = 10025;
+/// UDP: forwarded with `-u`; the guest's socat answers `ack-<line>`.
+const PORT_INBOUND6_UDP: u16 = 10026;
+/// socat, the guest's UDP server (copied in with its libraries).
+const SOCAT: &str = "/usr/bin/socat";
 /// Bytes the guest downloads (TCG is slow: a few MiB).
 const DOWNLOAD_LEN: usize = 4 << 20;
 /// Bytes the guest uploads (its `dd bs=64k count=64`).
@@ -348,27 +379,42 @@ fn start_servers(topo: &Topology, upload: PathBuf, download: PathBuf) {
     });
 }
 
+/// Wait until the guest prints `MARK listening`; `false` if it never did.
+fn wait_listening(console: &Path, deadline: Instant) -> bool {
+    while !fs::read_to_string(console)
+        .unwrap_or_default()
+        .contains("MARK listening")
+    {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
 /// From the host's namespace, once the guest says it listens, connect to
-/// the `-t` port on the host's loopback, send a line and return the
-/// guest's answer (retrying for a while: the guest may not listen yet).
-fn connect_inbound(ns: &str, console: PathBuf) -> std::thread::JoinHandle<String> {
+/// `-t` port `port` at `addr` (the connection's source is the host's own
+/// address of the same kind), send `hello` and return the guest's answer
+/// (retrying for a while: the guest may not listen yet).
+fn connect_inbound(
+    ns: &str,
+    console: PathBuf,
+    addr: std::net::IpAddr,
+    port: u16,
+    hello: &'static str,
+) -> std::thread::JoinHandle<String> {
     spawn_in(ns, move || {
         let deadline = Instant::now() + VM_LIMIT;
-        while !fs::read_to_string(&console)
-            .unwrap_or_default()
-            .contains("MARK listening")
-        {
-            if Instant::now() > deadline {
-                return "guest never listened".to_owned();
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if !wait_listening(&console, deadline) {
+            return "guest never listened".to_owned();
         }
         let mut last = String::new();
         while Instant::now() < deadline {
             let attempt = (|| -> std::io::Result<String> {
-                let mut s = TcpStream::connect(("127.0.0.1", PORT_INBOUND))?;
+                let mut s = TcpStream::connect((addr, port))?;
                 s.set_read_timeout(Some(Duration::from_secs(10)))?;
-                s.write_all(b"host-says-hi\n")?;
+                s.write_all(format!("{hello}\n").as_bytes())?;
                 s.shutdown(std::net::Shutdown::Write)?;
                 let mut got = String::new();
                 s.read_to_string(&mut got)?;
@@ -380,6 +426,49 @@ fn connect_inbound(ns: &str, console: PathBuf) -> std::thread::JoinHandle<String
                 Err(e) => last = e.to_string(),
             }
             std::thread::sleep(Duration::from_millis(300));
+        }
+        format!("no answer: {last}")
+    })
+}
+
+/// From the host's namespace, once the guest listens, send the line
+/// `<tag>-<n>` to `-u` port [`PORT_INBOUND6_UDP`] at `addr` from a socket
+/// bound to `addr` (so the source is `::1` or the host's own address),
+/// every 500 ms until an answer comes; the answer.
+fn udp_inbound(
+    ns: &str,
+    console: PathBuf,
+    addr: std::net::Ipv6Addr,
+    tag: &'static str,
+) -> std::thread::JoinHandle<String> {
+    spawn_in(ns, move || {
+        let deadline = Instant::now() + VM_LIMIT;
+        if !wait_listening(&console, deadline) {
+            return "guest never listened".to_owned();
+        }
+        let sock = UdpSocket::bind((addr, 0)).expect("bind");
+        sock.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Err(e) = sock.send_to(
+                format!("{tag}-{PORT_INBOUND6_UDP}\n").as_bytes(),
+                (addr, PORT_INBOUND6_UDP),
+            ) {
+                last = format!("send: {e}");
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
+            }
+            match sock.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    return format!(
+                        "{} from {from}",
+                        String::from_utf8_lossy(&buf[..n]).trim_end()
+                    );
+                }
+                Err(e) => last = e.to_string(),
+            }
         }
         format!("no answer: {last}")
     })
@@ -498,6 +587,7 @@ fn initramfs(version: &str) -> PathBuf {
     }
     fs::copy(&busybox, root.join("bin/busybox")).unwrap();
     copy_with_libraries(Path::new(DHCLIENT), &root, "sbin/dhclient");
+    copy_with_libraries(Path::new(SOCAT), &root, "bin/socat");
     fs::write(root.join("etc/dhclient6.conf"), DHCLIENT6_CONF).unwrap();
     fs::write(root.join("etc/dhclient6-rc.conf"), DHCLIENT6_RC_CONF).unwrap();
     fs::write(root.join("etc/dhclient6-info.conf"), DHCLIENT6_INFO_CONF).unwrap();
@@ -631,6 +721,7 @@ fn prepare(test: &str) -> bool {
         ("qemu-system-x86_64", "qemu-system-x86"),
         ("cpio", "cpio"),
         (DHCLIENT, "isc-dhcp-client"),
+        (SOCAT, "socat"),
     ]);
     if kernel().is_none() {
         ensure_packages(&[("/nonexistent/kernel", "linux-image-cloud-amd64")]);
@@ -681,13 +772,45 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
         "-qw",
         "net.ipv4.ping_group_range=0 2147483647",
     ]);
-    let inbound_port = PORT_INBOUND.to_string();
-    let mut passt = Passt::start_in(Some(&topo.host), "vm", &["-1", "-t", &inbound_port]);
+    let tcp_ports = format!("{PORT_INBOUND},{PORT_INBOUND6_LO},{PORT_INBOUND6_OWN}");
+    let udp_port = PORT_INBOUND6_UDP.to_string();
+    let mut passt = Passt::start_in(
+        Some(&topo.host),
+        "vm",
+        &["-1", "-t", &tcp_ports, "-u", &udp_port],
+    );
     let upload = passt.dir.0.join("upload");
     let download = passt.dir.0.join("download");
     fs::write(&download, download_data()).unwrap();
     start_servers(&topo, upload.clone(), download.clone());
-    let inbound = connect_inbound(&topo.host, passt.dir.0.join("console.log"));
+    let console_log = passt.dir.0.join("console.log");
+    let host6: std::net::Ipv6Addr = HOST6.parse().unwrap();
+    let lo6 = std::net::Ipv6Addr::LOCALHOST;
+    let inbound = connect_inbound(
+        &topo.host,
+        console_log.clone(),
+        std::net::Ipv4Addr::LOCALHOST.into(),
+        PORT_INBOUND,
+        "host-says-hi",
+    );
+    // IPv6 to a SLAAC guest (dhclient's script here does not apply the
+    // DHCPv6 address: the guest has only its SLAAC and link-local ones).
+    let inbound6_lo = connect_inbound(
+        &topo.host,
+        console_log.clone(),
+        lo6.into(),
+        PORT_INBOUND6_LO,
+        "host-says-hi-lo6",
+    );
+    let inbound6_own = connect_inbound(
+        &topo.host,
+        console_log.clone(),
+        host6.into(),
+        PORT_INBOUND6_OWN,
+        "host-says-hi-own6",
+    );
+    let udp6_lo = udp_inbound(&topo.host, console_log.clone(), lo6, "udp6-lo");
+    let udp6_own = udp_inbound(&topo.host, console_log, host6, "udp6-own");
     let netdev = [
         "-netdev".to_owned(),
         format!(
@@ -866,6 +989,52 @@ fn linux_guest_under_qemu_gets_its_addresses_and_passt_exits_after_it() {
     let answer = inbound.join().unwrap();
     assert_eq!(answer, "guest-says-hi\n", "{}", ctx());
     assert_eq!(mark(console, "inbound"), Some("host-says-hi"), "{}", ctx());
+    // IPv6 host -> guest, from ::1 and from the host's own address: TCP
+    // both directions, UDP there and back (the answer from the port the
+    // datagram went to, as the host's peer).
+    assert_eq!(
+        inbound6_lo.join().unwrap(),
+        "guest-says-hi-lo6\n",
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        mark(console, "inbound6-lo"),
+        Some("host-says-hi-lo6"),
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        inbound6_own.join().unwrap(),
+        "guest-says-hi-own6\n",
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        mark(console, "inbound6-own"),
+        Some("host-says-hi-own6"),
+        "{}",
+        ctx()
+    );
+    let p = PORT_INBOUND6_UDP;
+    assert_eq!(
+        udp6_lo.join().unwrap(),
+        format!("ack-udp6-lo-{p} from [::1]:{p}"),
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        udp6_own.join().unwrap(),
+        format!("ack-udp6-own-{p} from [{HOST6}]:{p}"),
+        "{}",
+        ctx()
+    );
+    assert_eq!(
+        mark(console, "udp6-in"),
+        Some(&*format!("udp6-lo-{p} udp6-own-{p}")),
+        "{}",
+        ctx()
+    );
     // qemu closed the socket when the guest powered off: passt -1 is done.
     let exit = passt.wait_exit(Duration::from_secs(5));
     assert_eq!(

@@ -112,6 +112,7 @@
 //! | [`config`] | configuration, limits, port-forwarding specs |
 //! | [`options`] | command-line options of passt and pasta (GNU `getopt_long` syntax), laid over a [`config::Config`] |
 //! | [`addr`] | MAC addresses, one address type for both IP families |
+//! | `seen` | the guest's source addresses as seen, per family and scope: where inbound flows go |
 //! | [`time`] | the driver-supplied clock |
 //! | `host` | (feature `host`) the host's network configuration for the frontends: rtnetlink, `/etc/resolv.conf`, guest defaults |
 //! | `testing` | (feature `testing`) fake host, fake clock, frame builders, pcap files |
@@ -179,6 +180,7 @@ pub mod icmp;
 pub mod l2;
 pub mod options;
 mod queue;
+mod seen;
 pub mod tcp;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

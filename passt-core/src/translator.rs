@@ -13,6 +13,7 @@ use crate::buf::{Offload, OffloadFlags, RxBatch, RxSpan, TxRing, TxSlots, TxStor
 use crate::config::{Config, ConfigError, Services};
 use crate::l2::{self, echo, L2Context, Outcome};
 use crate::queue::FixedQueue;
+use crate::seen::GuestAddrs;
 use crate::tcp;
 use crate::time::Instant;
 use crate::wire::arp::ArpRepr;
@@ -529,9 +530,12 @@ pub enum Event {
     },
     /// The guest's MAC address was learned or changed.
     GuestMac(MacAddr),
-    /// The guest's IPv4 address was seen for the first time.
+    /// The guest's IPv4 address was seen for the first time (the source
+    /// of its packets; later changes are used but not reported).
     GuestAddr4(Ipv4Addr),
-    /// The guest's IPv6 address was seen for the first time.
+    /// The guest's IPv6 address, link-local or not, was seen for the first
+    /// time (the source of its packets; later changes are used but not
+    /// reported).
     GuestAddr6(Ipv6Addr),
     /// Opening a ping socket was refused (`EACCES`/`EPERM`): the host's
     /// `net.ipv4.ping_group_range` does not include our group, so ICMP
@@ -674,6 +678,8 @@ pub(crate) struct L4Cx<'a> {
     pub(crate) config: &'a Config,
     pub(crate) now: Instant,
     pub(crate) guest_mac: Option<MacAddr>,
+    /// The guest's source addresses as seen (where inbound flows go).
+    pub(crate) seen: &'a GuestAddrs,
     pub(crate) socks: &'a mut SockSlots,
     pub(crate) ops: &'a mut FixedQueue<SockOp>,
     pub(crate) events: &'a mut FixedQueue<Event>,
@@ -754,6 +760,7 @@ macro_rules! l4cx {
             config: &$t.config,
             now: $t.now,
             guest_mac: $t.guest_mac,
+            seen: &$t.seen,
             socks: &mut $t.socks,
             ops: &mut $t.ops,
             events: &mut $t.events,
@@ -778,6 +785,8 @@ macro_rules! l4cx {
 pub struct Translator {
     config: Config,
     guest_mac: Option<MacAddr>,
+    /// The guest's source addresses ([`crate::seen`]).
+    seen: GuestAddrs,
     now: Instant,
     ops: FixedQueue<SockOp>,
     events: FixedQueue<Event>,
@@ -798,6 +807,7 @@ macro_rules! tcp_cx {
             config: &$t.config,
             now: $t.now,
             guest_mac: $t.guest_mac,
+            seen: &$t.seen,
             socks: &mut $t.socks,
             ops: &mut $t.ops,
         }
@@ -814,6 +824,7 @@ impl Translator {
         let l = config.limits;
         let mut t = Translator {
             guest_mac: config.guest_mac,
+            seen: GuestAddrs::default(),
             now,
             ops: FixedQueue::new(l.op_queue as usize),
             events: FixedQueue::new(l.event_queue as usize),
@@ -1022,6 +1033,9 @@ impl Translator {
                 // RFC 1122 §3.2.1.2: a datagram with a bad header checksum is
                 // silently discarded.
                 let (ip, l4) = Ipv4Repr::parse(payload, true)?;
+                if self.seen.note(ip.src.into()) {
+                    self.event(Event::GuestAddr4(ip.src));
+                }
                 if ip.is_fragment() {
                     return Err(DropReason::Fragment);
                 }
@@ -1062,6 +1076,9 @@ impl Translator {
                     return Err(DropReason::FamilyDisabled);
                 }
                 let (ip, l4) = Ipv6Repr::parse(payload)?;
+                if self.seen.note(ip.src.into()) {
+                    self.event(Event::GuestAddr6(ip.src));
+                }
                 if ip.is_fragment() {
                     return Err(DropReason::Fragment);
                 }

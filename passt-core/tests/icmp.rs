@@ -180,6 +180,7 @@ fn ping_sockets_refused_warn_once_and_drop_requests() {
         h.take_events(),
         vec![
             Event::GuestMac(GUEST_MAC),
+            Event::GuestAddr4(GUEST4),
             Event::PingDenied { ipv6: false }
         ]
     );

@@ -329,7 +329,15 @@ fn neighbour_solicitation_for_the_gateway_is_answered_with_our_mac() {
     check_na(&na, MAC_A, "fe80::1", "fe80::ff:fe00:a");
     let s = h.t.stats();
     assert_eq!((s.ndp_replies, s.frames_in, s.frames_out), (1, 1, 1));
-    assert_eq!(h.take_events(), vec![Event::GuestMac(MAC_A)]);
+    // The solicitation's source is the guest's link-local address, seen
+    // for the first time.
+    assert_eq!(
+        h.take_events(),
+        vec![
+            Event::GuestMac(MAC_A),
+            Event::GuestAddr6("fe80::ff:fe00:a".parse().unwrap())
+        ]
+    );
 }
 
 #[test]

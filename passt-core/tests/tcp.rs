@@ -1,14 +1,14 @@
 //! TCP translation through the Translator with a fake host: handshakes both
 //! ways, data both ways with loss, windows, closing, resets, timeouts.
 
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use passt_core::addr::SockAddrAny;
 use passt_core::buf::{GsoType, Offload, OffloadFlags, TxSlots};
 use passt_core::config::ports::FwdSpec;
 use passt_core::testing::build::{
-    parse_tcp, tcp4, tcp6, test_config, test_ip6, TcpOut, GUEST4, GUEST6, GW4, REMOTE4,
+    parse_tcp, tcp4, tcp6, test_config, test_ip6, TcpOut, GUEST4, GUEST6, GW4, GW6, REMOTE4,
 };
 use passt_core::testing::Harness;
 use passt_core::wire::checksum;
@@ -2239,4 +2239,146 @@ fn tcp_info_of_a_short_path_leaves_the_free_space() {
         },
     ));
     assert_eq!(out(&mut h).window, (900_000u32 >> 7) as u16);
+}
+
+/// A SLAAC guest's global address (prefix + modified EUI-64 of its MAC,
+/// RFC 4291 Appendix A), not the configured `GUEST6`.
+const SLAAC6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0x5054, 0xff, 0xfe12, 0x3456);
+/// The same guest's link-local address.
+const LL6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x5054, 0xff, 0xfe12, 0x3456);
+
+/// A harness forwarding TCP 8080 in both families (no splicing, as passt),
+/// both listeners open; the IPv6 one. With `speak`, the guest has sent
+/// from its SLAAC and link-local addresses.
+fn slaac_harness(speak: bool) -> (Harness, SockId) {
+    let mut c = test_config();
+    c.ip6 = Some(test_ip6());
+    c.fwd.tcp_in = FwdSpec::parse("8080").unwrap();
+    let mut h = Harness::new(c);
+    let mut v6 = None;
+    for _ in 0..2 {
+        match h.expect_op() {
+            SockOp::Open { id, spec } => {
+                h.complete(ok(id, Done::Opened));
+                if spec.ipv6 {
+                    v6 = Some(id);
+                }
+            }
+            op => panic!("{op:?}"),
+        }
+    }
+    h.expect_no_op();
+    // The guest speaks from its SLAAC and link-local addresses (resets
+    // that match no connection: dropped without an answer).
+    for src in [LL6, SLAAC6].into_iter().filter(|_| speak) {
+        h.guest(&tcp6(src, 1, REMOTE6, 2).flags(TcpFlags::RST).build());
+    }
+    h.expect_no_op();
+    h.expect_no_frame();
+    (h, v6.expect("an IPv6 listener"))
+}
+
+const REMOTE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
+
+/// Accept `peer` on IPv6 listener `lid`; the accepted socket and the SYN.
+fn accept6(h: &mut Harness, lid: SockId, peer: SockAddrAny, local: Ipv6Addr) -> (SockId, TcpOut) {
+    h.ready(lid, Ready::READABLE);
+    let id = match h.expect_op() {
+        SockOp::Accept { id, .. } => id,
+        op => panic!("{op:?}"),
+    };
+    h.complete(ok(
+        id,
+        Done::Accepted {
+            peer,
+            local: SockAddrAny::new(local, 8080),
+        },
+    ));
+    match h.expect_op() {
+        SockOp::Accept { id: next, .. } => h.complete(Completion {
+            id: next,
+            res: Err(Errno::EAGAIN),
+        }),
+        op => panic!("{op:?}"),
+    }
+    // `parse_tcp` verifies the IPv6 pseudo-header checksum.
+    (id, out(h))
+}
+
+#[test]
+fn forwarded_ipv6_connections_go_to_the_address_a_slaac_guest_uses() {
+    let (mut h, lid) = slaac_harness(true);
+    // From the host's loopback and from the host's own address (the
+    // configured GUEST6, passt's default): both stand for our link-local
+    // gateway, so the SYN goes to the guest's link-local address.
+    for (n, peer) in [Ipv6Addr::LOCALHOST, GUEST6].into_iter().enumerate() {
+        let port = 5555 + n as u16;
+        let (id, syn) = accept6(&mut h, lid, SockAddrAny::new(peer, port), peer);
+        assert_eq!(syn.flags, TcpFlags::SYN);
+        assert_eq!(
+            (syn.src, syn.sport, syn.dst, syn.dport),
+            (IpAddr::V6(GW6), port, IpAddr::V6(LL6), 8080),
+            "peer {peer}"
+        );
+        assert_eq!(syn.mss, Some(65520 - 60));
+        // The guest's SYN-ACK, carrying options beyond MSS and window
+        // scale (SACK permitted, timestamps, and a TCP MD5 signature
+        // option, kind 19, RFC 2385 §3.0, which we neither check nor
+        // need), finds the connection.
+        let mut opts = vec![2, 4, 0x05, 0xa0, 4, 2, 8, 10];
+        opts.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 19, 18]);
+        opts.extend_from_slice(&[0xa5; 16]);
+        opts.extend_from_slice(&[1, 3, 3, 7, 1, 1]);
+        assert_eq!(opts.len() % 4, 0);
+        h.guest(
+            &tcp6(LL6, 8080, GW6, port)
+                .syn()
+                .options(&opts)
+                .ack(syn.seq + 1)
+                .seq(7000)
+                .build(),
+        );
+        expect_query(&mut h, id);
+        space(&mut h, id, 100_000);
+        let (pid, skip, into) = expect_peek(&mut h);
+        assert_eq!((pid, skip), (id, 0));
+        h.complete_peek(id, into, b"hello");
+        let d = out(&mut h);
+        assert_eq!(
+            (d.src, d.dst, d.seq, d.ack, &d.payload[..]),
+            (
+                IpAddr::V6(GW6),
+                IpAddr::V6(LL6),
+                syn.seq + 1,
+                7001,
+                &b"hello"[..]
+            )
+        );
+        let a = out(&mut h);
+        assert_eq!(
+            (a.dst, a.flags, a.ack),
+            (IpAddr::V6(LL6), TcpFlags::ACK, 7001)
+        );
+        h.expect_no_frame();
+    }
+    // A peer elsewhere keeps its address, global: the SYN goes to the
+    // guest's global address as seen, not to the configured one.
+    let (_, syn) = accept6(&mut h, lid, SockAddrAny::new(REMOTE6, 6000), GUEST6);
+    assert_eq!(
+        (syn.src, syn.dst, syn.dport),
+        (IpAddr::V6(REMOTE6), IpAddr::V6(SLAAC6), 8080)
+    );
+    assert_eq!(h.t.tcp_stats().syn_refused, 0);
+}
+
+#[test]
+fn forwarded_ipv6_connection_before_the_guest_spoke_goes_to_the_configured_address() {
+    let (mut h, lid) = slaac_harness(false);
+    let (_, syn) = accept6(
+        &mut h,
+        lid,
+        SockAddrAny::new(Ipv6Addr::LOCALHOST, 5555),
+        Ipv6Addr::LOCALHOST,
+    );
+    assert_eq!((syn.src, syn.dst), (IpAddr::V6(GW6), IpAddr::V6(GUEST6)));
 }

@@ -1119,3 +1119,136 @@ fn udp_out_keeps_one_held_receive_at_a_time() {
     assert_eq!(h.expect_op(), SockOp::RecvHeld { id: ns6 });
     h.expect_no_frame();
 }
+
+/// A SLAAC guest's global address (prefix + modified EUI-64 of its MAC,
+/// RFC 4291 Appendix A), not the configured `GUEST6`.
+const SLAAC6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0x5054, 0xff, 0xfe12, 0x3456);
+/// The same guest's link-local address.
+const LL6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x5054, 0xff, 0xfe12, 0x3456);
+
+/// Forwarding UDP 5353 to the guest's 53 in both families, the listeners
+/// open; the IPv6 one. With `speak`, the guest has sent from its SLAAC and
+/// link-local addresses first.
+fn slaac_harness(speak: bool) -> (Harness, SockId) {
+    let mut c = dual_config();
+    c.fwd.udp_in = FwdSpec::parse("5353:53").unwrap();
+    c.guest_mac = Some(GUEST_MAC);
+    let mut h = Harness::new(c);
+    let mut v6 = None;
+    while let Some(op) = h.host.ops.pop_front() {
+        let SockOp::Open { id, spec } = op else {
+            panic!("{op:?}");
+        };
+        ok(&mut h, id, Done::Opened);
+        if spec.ipv6 {
+            v6 = Some(id);
+        }
+    }
+    if speak {
+        // Resets matching no connection: no answer, no socket.
+        for src in [LL6, SLAAC6] {
+            h.guest(
+                &passt_core::testing::build::tcp6(src, 1, REMOTE6, 2)
+                    .flags(passt_core::wire::tcp::TcpFlags::RST)
+                    .build(),
+            );
+        }
+    }
+    h.expect_no_op();
+    h.expect_no_frame();
+    (h, v6.expect("an IPv6 listener"))
+}
+
+#[test]
+fn forwarded_ipv6_datagrams_go_to_the_address_a_slaac_guest_uses() {
+    let (mut h, lid) = slaac_harness(true);
+    let lo = sa(Ipv6Addr::LOCALHOST, 40002);
+    let own = sa(GUEST6, 40003);
+    let far = sa(REMOTE6, 40004);
+    h.ready(lid, Ready::READABLE);
+    let into = expect_recv(&mut h, lid);
+    h.recv(lid, into, &[(lo, b"lo"), (own, b"own"), (far, b"far")]);
+    // The host's loopback and own address stand for our link-local
+    // gateway: to the guest's link-local address. Checksums are verified
+    // by `udp_frame`.
+    for (port, want) in [(40002, &b"lo"[..]), (40003, b"own")] {
+        let (src, dst, payload) = udp_frame(&h.expect_frame());
+        assert_eq!(
+            (src, dst, payload.as_slice()),
+            (sa(GW6, port), sa(LL6, 53), want)
+        );
+    }
+    // A global sender: to the guest's global address as seen.
+    let (src, dst, payload) = udp_frame(&h.expect_frame());
+    assert_eq!(
+        (src, dst, payload.as_slice()),
+        (far, sa(SLAAC6, 53), &b"far"[..])
+    );
+    h.expect_no_frame();
+    // Replies from those addresses reach each sender on the listener.
+    for (from, to, sender) in [(LL6, GW6, lo), (SLAAC6, REMOTE6, far)] {
+        h.guest(&udp6(from, 53, to, sender.port, b"re"));
+        match h.expect_op() {
+            SockOp::SendTo { id, dst, payload } => {
+                assert_eq!((id, dst, payload.len), (lid, sender, 2));
+            }
+            op => panic!("{op:?}"),
+        }
+    }
+    assert_eq!(h.t.stats().udp.flows_opened, 0);
+    assert_eq!(h.t.stats().udp.flows_inbound, 3);
+    h.expect_no_op();
+}
+
+#[test]
+fn forwarded_ipv6_datagram_before_the_guest_spoke_goes_to_the_configured_address() {
+    let (mut h, lid) = slaac_harness(false);
+    h.ready(lid, Ready::READABLE);
+    let into = expect_recv(&mut h, lid);
+    h.recv(lid, into, &[(sa(Ipv6Addr::LOCALHOST, 40002), b"lo")]);
+    let (src, dst, _) = udp_frame(&h.expect_frame());
+    assert_eq!((src, dst), (sa(GW6, 40002), sa(GUEST6, 53)));
+}
+
+/// pasta's defaults for a host at 2001:db8:2::2 via 2001:db8:2::1: a burst
+/// of 8 KiB datagrams to `-u 8210` from the host's own address becomes one
+/// frame each, whole and in order (the translator loses none of them).
+#[test]
+fn burst_of_large_datagrams_from_the_hosts_own_address_all_become_frames() {
+    let host6: Ipv6Addr = "2001:db8:2::2".parse().unwrap();
+    let gw6: Ipv6Addr = "2001:db8:2::1".parse().unwrap();
+    let mut c = dual_config();
+    c.mode = passt_core::config::Mode::Pasta;
+    let ip6 = c.ip6.as_mut().unwrap();
+    ip6.addr = host6;
+    ip6.gateway = gw6;
+    ip6.map_host_loopback = Some(gw6);
+    c.fwd.udp_in = FwdSpec::parse("8210").unwrap();
+    c.fwd.splice = true;
+    c.guest_mac = Some(GUEST_MAC);
+    let mut h = Harness::new(c);
+    let mut v6 = None;
+    while let Some(op) = h.host.ops.pop_front() {
+        let SockOp::Open { id, spec } = op else {
+            panic!("{op:?}");
+        };
+        ok(&mut h, id, Done::Opened);
+        if spec.ipv6 {
+            v6 = Some(id);
+        }
+    }
+    let lid = v6.expect("an IPv6 listener");
+    h.ready(lid, Ready::READABLE);
+    let into = expect_recv(&mut h, lid);
+    let data: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 8192]).collect();
+    let from = sa(host6, 40002);
+    let batch: Vec<(SockAddrAny, &[u8])> = data.iter().map(|d| (from, &d[..])).collect();
+    h.recv(lid, into, &batch);
+    for d in &data {
+        let (src, dst, payload) = udp_frame(&h.expect_frame());
+        assert_eq!((src, dst), (sa(gw6, 40002), sa(host6, 8210)));
+        assert!(payload == *d);
+    }
+    h.expect_no_frame();
+    assert_eq!(h.t.stats().udp.to_guest, 6);
+}

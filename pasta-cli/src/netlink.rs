@@ -11,13 +11,16 @@
 //! | `RTM_NEWADDR` | `ifaddrmsg`: family, prefix length, `IFA_F_NODAD` for IPv6, index | `IFA_LOCAL`, `IFA_ADDRESS`, `IFA_FLAGS` |
 //! | `RTM_NEWROUTE` | `rtmsg`: family, destination length, main table, `RTPROT_BOOT`, scope, unicast, `RTNH_F_ONLINK` with a gateway | `RTA_DST`, `RTA_GATEWAY`, `RTA_OIF` |
 //! | `RTM_GETROUTE` dump | `rtmsg`: family | none |
+//! | `RTM_GETADDR` dump | `ifaddrmsg`: `AF_INET6` | none (tentative addresses are counted) |
 //!
 //! `NLM_F_ACK` asks for an `NLMSG_ERROR` reply whose error code is 0 on
 //! success or a negative errno. A dump reply is parsed with
 //! [`passt_core::host::netlink`]'s codec.
 //!
 //! IPv6 addresses are added with `IFA_F_NODAD` (usable at once: nobody else
-//! is on the link), and routes through a gateway with `RTNH_F_ONLINK`, so
+//! is on the link; the kernel's own link-local address is kept out of
+//! duplicate address detection by `setup::configure`, which waits until no
+//! address of the tap is tentative), and routes through a gateway with `RTNH_F_ONLINK`, so
 //! that a gateway outside the guest's prefix (`-g` with a narrow `-n`) is
 //! accepted as reachable on the tap, as it is: everything is.
 //!
@@ -31,7 +34,7 @@ use core::net::IpAddr;
 use std::os::fd::OwnedFd;
 
 use passt_core::addr::MacAddr;
-use passt_core::host::netlink::{self as codec, NlErrRepr, NlMsgIter, RouteRepr};
+use passt_core::host::netlink::{self as codec, AddrRepr, NlErrRepr, NlMsgIter, RouteRepr};
 use rustix::io::{self, Errno};
 use rustix::net::netlink::SocketAddrNetlink;
 use rustix::net::{
@@ -306,22 +309,68 @@ impl Netlink {
     /// # Errors
     /// Socket errors, or `EPROTO` for a reply that does not parse.
     pub(crate) fn routes(&mut self, ipv6: bool, oif: u32) -> io::Result<Vec<Route>> {
-        let seq = self.next_seq();
         let mut rtm = [0u8; 12];
         rtm[0] = if ipv6 {
             libc::AF_INET6 as u8
         } else {
             libc::AF_INET as u8
         };
+        let mut out = Vec::new();
+        self.dump(libc::RTM_GETROUTE, &rtm, |kind, payload| {
+            if kind != codec::msg_type::NEWROUTE {
+                return;
+            }
+            if let Some(route) = RouteRepr::parse(payload)
+                .ok()
+                .and_then(|r| copyable(&r, oif))
+            {
+                out.push(route);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// How many IPv6 addresses of link `index` are still tentative
+    /// (duplicate address detection not finished, RFC 4862 §5.4: not
+    /// usable as a source, nor to bind to).
+    ///
+    /// # Errors
+    /// Socket errors, or `EPROTO` for a reply that does not parse.
+    pub(crate) fn tentative_addrs(&mut self, index: u32) -> io::Result<usize> {
+        // struct ifaddrmsg: AF_INET6, the rest zero (all links).
+        let mut ifa = [0u8; 8];
+        ifa[0] = libc::AF_INET6 as u8;
+        let mut n = 0;
+        self.dump(libc::RTM_GETADDR, &ifa, |kind, payload| {
+            if kind != codec::msg_type::NEWADDR {
+                return;
+            }
+            if let Ok(a) = AddrRepr::parse(payload) {
+                if a.index == index && a.flags & codec::ifa::F_TENTATIVE != 0 {
+                    n += 1;
+                }
+            }
+        })?;
+        Ok(n)
+    }
+
+    /// A dump request of `kind` with family header `fixed`; `each` sees
+    /// the type and payload of every message of the reply.
+    fn dump(
+        &mut self,
+        kind: u16,
+        fixed: &[u8],
+        mut each: impl FnMut(u16, &[u8]),
+    ) -> io::Result<()> {
+        let seq = self.next_seq();
         let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-        let msg = Msg::new(libc::RTM_GETROUTE, flags, seq, &rtm).finish();
+        let msg = Msg::new(kind, flags, seq, fixed).finish();
         sendto(
             &self.fd,
             &msg,
             SendFlags::empty(),
             &SocketAddrNetlink::new(0, 0),
         )?;
-        let mut out = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         for _ in 0..MAX_DUMP_DATAGRAMS {
             let n = recv_retry(&self.fd, &mut buf)?;
@@ -331,20 +380,12 @@ impl Netlink {
                     continue;
                 }
                 match m.msg_type {
-                    codec::msg_type::DONE => return Ok(out),
+                    codec::msg_type::DONE => return Ok(()),
                     codec::msg_type::ERROR => {
                         let e = NlErrRepr::parse(m.payload).map_err(|_| Errno::PROTO)?;
                         return Err(Errno::from_raw_os_error(e.error.saturating_neg()));
                     }
-                    codec::msg_type::NEWROUTE => {
-                        let Ok(r) = RouteRepr::parse(m.payload) else {
-                            continue;
-                        };
-                        if let Some(route) = copyable(&r, oif) {
-                            out.push(route);
-                        }
-                    }
-                    _ => {}
+                    kind => each(kind, m.payload),
                 }
             }
         }

@@ -366,8 +366,52 @@ fn ipv6_off(e: Errno) -> bool {
     )
 }
 
+/// How long [`wait_dad`] waits for the tap's IPv6 addresses to leave the
+/// tentative state: long enough for a full duplicate address detection
+/// (RFC 4862 §5.4: up to `MAX_RTR_SOLICITATION_DELAY`, 1 s, then one probe
+/// and `RetransTimer`, 1 s) should `accept_dad` not be writable.
+const DAD_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Turn duplicate address detection off for link `name` before it comes
+/// up (`/proc/sys/net/ipv6/conf/NAME/accept_dad`, the sysctl of the
+/// namespace we are in): nobody else is on the tap's link, and the
+/// kernel's link-local address would otherwise stay tentative for a second
+/// or two after we return (a router solicitation then fails with
+/// `EADDRNOTAVAIL`, a DHCPv6 client cannot bind to port 546). The flag of
+/// the `all` settings counts too, but it is 0 in a new namespace. Best
+/// effort: without IPv6, or with a read-only `/proc/sys`, [`wait_dad`]
+/// still waits for the detection to end.
+fn no_dad(name: &str) {
+    let path = format!("/proc/sys/net/ipv6/conf/{name}/accept_dad");
+    if let Err(e) = std::fs::write(&path, "0") {
+        debug!("{path}: {e}");
+    }
+}
+
+/// Wait (at most [`DAD_WAIT`]) until no IPv6 address of link `index` is
+/// tentative, so that the namespace can use them as soon as we return.
+fn wait_dad(nl: &mut Netlink, index: u32, name: &str) {
+    let until = std::time::Instant::now() + DAD_WAIT;
+    loop {
+        match nl.tentative_addrs(index) {
+            Ok(0) => return,
+            Ok(n) if std::time::Instant::now() >= until => {
+                warning!("{n} IPv6 address(es) of {name} still tentative");
+                return;
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(e) => {
+                debug!("listing the addresses of {name}: {e}");
+                return;
+            }
+        }
+    }
+}
+
 /// Inside the target namespace: bring `lo` up; set the tap's MAC, and with
-/// `net` (`--config-net`) its MTU, addresses and routes; bring it up.
+/// `net` (`--config-net`) its MTU, addresses and routes; bring it up with
+/// duplicate address detection off, and return once none of its IPv6
+/// addresses is tentative ([`no_dad`], [`wait_dad`]).
 ///
 /// # Errors
 /// Netlink failures, naming what was being set. Further host addresses and
@@ -393,9 +437,15 @@ fn configure(
         nl.set_mtu(index, u32::from(core.mtu))
             .map_err(|e| Error::sys(format!("setting MTU {} on {name}", core.mtu), e))?;
     }
+    if core.ip6.is_some() {
+        no_dad(name);
+    }
     nl.link_up(index, mac)
         .map_err(|e| Error::sys(format!("setting up {name}"), e))?;
     let Some(net) = net else {
+        if core.ip6.is_some() {
+            wait_dad(&mut nl, index, name);
+        }
         return Ok(());
     };
 
@@ -462,6 +512,9 @@ fn configure(
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => warning!("copying route {r} to {name}: {e}"),
         }
+    }
+    if ip6_on && core.ip6.is_some() {
+        wait_dad(&mut nl, index, name);
     }
     debug!(
         "{name} configured: MTU {}, {} further address(es), {} copied route(s)",

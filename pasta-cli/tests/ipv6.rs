@@ -1,11 +1,17 @@
 //! IPv6 in the namespace: SLAAC from router advertisements and neighbour
 //! resolution of the gateway (need `passt_core::l2::ndp`), and a DHCPv6
-//! lease for ISC `dhclient -6` (needs `passt_core::l2::dhcpv6`).
+//! lease for ISC `dhclient -6` (needs `passt_core::l2::dhcpv6`); the
+//! tap's link-local address usable (not tentative) as soon as
+//! `pasta --config-net` returns, in join and spawn mode.
 
 use std::fs;
+use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{can_run, key_values, stdout, wait_for, Guest, OUR_MAC};
+use crate::support::{
+    can_run, key_values, kill, spawn_in, stderr, stdout, wait_for, Guest, HostKind, SimHost,
+    OUR_MAC, PASTA,
+};
 
 const GUEST_MAC: &str = "02:00:00:00:00:42";
 
@@ -134,4 +140,99 @@ fn router_advertisement_carries_resolver_and_search_list() {
     assert_eq!(field("DNS search list"), ["example.com"], "{out}");
     assert_eq!(field("MTU"), ["65520 bytes (valid)"], "{out}");
     assert!(out.contains("from fe80::1"), "{out}");
+}
+
+/// The tap's link-local address in `ip -6 -o addr` output, if any.
+fn link_local(addrs: &str) -> Option<std::net::Ipv6Addr> {
+    addrs
+        .split_whitespace()
+        .filter_map(|w| w.split('/').next()?.parse::<std::net::Ipv6Addr>().ok())
+        .find(|a| a.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+/// What must hold right after `pasta --config-net` returned: no tentative
+/// address on the tap (`ip -6 addr`), a link-local one.
+fn check_usable(addrs: &str, log: &str) -> std::net::Ipv6Addr {
+    assert!(!addrs.contains("tentative"), "{addrs}\n{log}");
+    assert!(addrs.contains("2001:db8:2::2/"), "{addrs}\n{log}");
+    link_local(addrs).unwrap_or_else(|| panic!("no link-local address: {addrs}\n{log}"))
+}
+
+#[test]
+fn link_local_address_is_usable_as_soon_as_pasta_returns() {
+    if !can_run("link_local_address_is_usable_as_soon_as_pasta_returns") {
+        return;
+    }
+    // Fresh namespaces, duplicate address detection left on as the
+    // kernel's defaults have it (default.accept_dad=1).
+    let host = SimHost::new("dad", HostKind::Full);
+    // Join mode: pasta configures the namespace and goes to the background.
+    let guest = Guest::on(&host, "dad-j");
+    let pid_file = guest.dir.join("pasta.pid");
+    let mut all = vec![PASTA, "--config-net", "-I", "tap9", "--netns", &guest.name];
+    all.extend_from_slice(&["-P", pid_file.to_str().unwrap()]);
+    let o = host.command(&all).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let pid: u32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let addrs = stdout(&guest.exec(&["ip", "-6", "-o", "addr", "show", "dev", "tap9"]));
+    let ll = check_usable(&addrs, &stderr(&o));
+    // A DHCPv6 client's socket binds to the link-local address at once
+    // (ISC dhclient's "Can't bind to dhcp address" otherwise).
+    let bound = spawn_in(&guest.name, move || {
+        let index = if_index("tap9");
+        std::net::UdpSocket::bind(std::net::SocketAddrV6::new(ll, 546, 0, index))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(bound, Ok(()), "bind [{ll}%tap9]:546\n{addrs}");
+    // A router solicitation goes out from it at once (the first send
+    // failed with EADDRNOTAVAIL while the address was tentative), and
+    // pasta answers (perhaps not the first: advertisements are spaced).
+    let rs = guest.exec(&["rdisc6", "-1", "-w", "1000", "-r", "5", "tap9"]);
+    let text = format!("{}{}", stdout(&rs), stderr(&rs));
+    assert!(!text.contains("Cannot"), "rdisc6: {text}\n{addrs}");
+    assert!(rs.status.success(), "rdisc6: {text}\n{addrs}");
+    assert!(text.contains("2001:db8:2::/64"), "rdisc6: {text}");
+    kill(pid);
+    // Spawn mode: the command runs as soon as the namespace is set up.
+    let script = "ip -6 -o addr show dev tap9; \
+                  rdisc6 -1 -w 1000 -r 5 tap9 2>&1 | grep -q 'Cannot' && echo RS-FAILED || echo RS-SENT";
+    let o = host
+        .command(&[
+            PASTA,
+            "--config-net",
+            "-I",
+            "tap9",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = stdout(&o);
+    check_usable(&out, &stderr(&o));
+    assert!(out.contains("RS-SENT"), "{out}\n{}", stderr(&o));
+}
+
+/// The index of interface `name` in the calling thread's namespace
+/// (`ip -o link`'s first field; 0 if absent).
+fn if_index(name: &str) -> u32 {
+    let o = std::process::Command::new("ip")
+        .args(["-o", "link", "show", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .split(':')
+        .next()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }

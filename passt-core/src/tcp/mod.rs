@@ -59,7 +59,9 @@
 //!   an error sends RST. Listening sockets for the forwarded ports
 //!   (`config.fwd.tcp_in`) accept connections, which become a SYN to the
 //!   guest from the peer's address (loopback and the host's own address
-//!   mapped to the guest-side addresses that stand for them).
+//!   mapped to the guest-side addresses that stand for them), to the
+//!   address the guest was seen using in the peer's scope, link-local or
+//!   global ([`crate::seen`]; the configured one until the guest spoke).
 //! - **Closing.** Guest FIN (after every earlier byte was accepted) is
 //!   `shutdown(SHUT_WR)`; end of file on the socket is a FIN to the guest
 //!   once every byte before it was sent; each direction closes on its own.
@@ -151,6 +153,7 @@ use crate::flow::siphash::SipHasher13;
 use crate::flow::table::FlowTable;
 use crate::flow::FlowId;
 use crate::queue::FixedQueue;
+use crate::seen::GuestAddrs;
 use crate::time::Instant;
 use crate::translator::{SockOwner, SockSlots};
 use crate::wire::tcp::{SeqNum, TcpFlags, TcpOptionsWriter, TcpRepr};
@@ -287,6 +290,8 @@ pub(crate) struct Cx<'a> {
     pub(crate) config: &'a Config,
     pub(crate) now: Instant,
     pub(crate) guest_mac: Option<MacAddr>,
+    /// The guest's source addresses as seen (where inbound flows go).
+    pub(crate) seen: &'a GuestAddrs,
     pub(crate) socks: &'a mut SockSlots,
     pub(crate) ops: &'a mut FixedQueue<SockOp>,
 }
@@ -1354,12 +1359,9 @@ impl Tcp {
             Self::guest_side_peer(cx.config, peer.addr),
             cx.config.fwd.tcp_in.lookup(local.port),
         ) {
-            let guest_addr: Option<InAny> = if remote.is_v4() {
-                cx.config.ip4.as_ref().map(|c| c.addr.into())
-            } else {
-                cx.config.ip6.as_ref().map(|c| c.addr.into())
-            };
-            if let Some(g) = guest_addr {
+            // The address the guest uses, of the peer's scope
+            // ([`crate::seen`]): a SLAAC guest's is not the configured one.
+            if let Some(g) = cx.seen.dst_for(cx.config, remote) {
                 let key = TcpKey {
                     guest: SockAddrAny { addr: g, port },
                     remote: SockAddrAny {

@@ -20,7 +20,8 @@
 //! - **Forwarded ports** (`-u`, [`crate::config::Forwarding::udp_in`]): one
 //!   listening socket per port and family (opened lazily through
 //!   [`crate::Translator::poll_op`]). A datagram from host sender `S`
-//!   becomes a frame to the guest's address and the rule's target port,
+//!   becomes a frame to the guest's address (the one it was seen using,
+//!   of the sender's scope, see [`crate::seen`]) and the rule's target port,
 //!   from `S` as mapped below, and creates a flow keyed by both ends, so
 //!   that the guest's replies go back to `S` with a [`SockOp::SendTo`] on
 //!   the listening socket. A reply from another of the guest's addresses
@@ -644,18 +645,21 @@ impl Udp {
     /// it comes from another of the guest's addresses than the one the
     /// flow's datagrams went to (an unbound socket's reply takes the
     /// kernel's preferred source, e.g. a SLAAC address beside the assigned
-    /// one): same ports and remote, delivered to the assigned address.
+    /// one): same ports and remote, delivered to the assigned address or
+    /// to one the guest was seen using before ([`crate::seen`]).
     fn reply_from_other(&self, cx: &L4Cx<'_>, key: UdpKey) -> Option<FlowId> {
-        let assigned = guest_addr(cx.config, key.guest.addr.is_v4())?;
-        if assigned == key.guest.addr {
-            return None;
-        }
-        let fid = self.index.get(&UdpKey {
-            guest: SockAddrAny::new(assigned, key.guest.port),
-            remote: key.remote,
-            out: false,
-        })?;
-        self.flows.get(fid).filter(|f| f.listener).map(|_| fid)
+        cx.seen
+            .others(cx.config, key.guest.addr)
+            .into_iter()
+            .flatten()
+            .find_map(|addr| {
+                let fid = self.index.get(&UdpKey {
+                    guest: SockAddrAny::new(addr, key.guest.port),
+                    remote: key.remote,
+                    out: false,
+                })?;
+                self.flows.get(fid).filter(|f| f.listener).map(|_| fid)
+            })
     }
 
     /// Room for one more flow and a socket slot owned by it, evicting the
@@ -1206,7 +1210,13 @@ impl Udp {
             .ok_or(DropReason::StaleSocket)?;
         let sock = l.sock.ok_or(DropReason::StaleSocket)?;
         let remote = to_guest(cx.config, from.addr).ok_or(DropReason::Unsupported)?;
-        let guest = guest_addr(cx.config, remote.is_v4()).ok_or(DropReason::Unsupported)?;
+        // Where the guest is ([`crate::seen`]): a SLAAC guest's address is
+        // not the configured one, and a link-local peer needs its
+        // link-local address.
+        let guest = cx
+            .seen
+            .dst_for(cx.config, remote)
+            .ok_or(DropReason::Unsupported)?;
         let key = UdpKey {
             guest: SockAddrAny::new(guest, l.target),
             remote: SockAddrAny::new(remote, from.port),
@@ -1452,19 +1462,5 @@ pub(crate) fn to_guest(config: &Config, from: InAny) -> Option<InAny> {
                 Some(from)
             }
         }
-    }
-}
-
-/// The guest's assigned address of a family, if it has one.
-pub(crate) fn guest_addr(config: &Config, v4: bool) -> Option<InAny> {
-    if v4 {
-        config.ip4.as_ref().map(|c| InAny::from(c.addr))
-    } else {
-        config
-            .ip6
-            .as_ref()
-            .map(|c| c.addr)
-            .filter(|a| !a.is_unspecified())
-            .map(InAny::from)
     }
 }

@@ -176,7 +176,7 @@ fn start(o: &Options) -> Result<(), Error> {
     if new_pidns {
         passt_sys::sandbox::exit_on_signals();
     }
-    let filter = seccomp::filter(t.config());
+    let filter = seccomp::filter(pcap.is_some(), o.log_file.is_some());
     // Listening sockets of forwarded ports while privileges last (ports
     // below 1024).
     let driver = run::prepare(t, source, o.one_off, pcap)?;

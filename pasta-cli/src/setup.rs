@@ -253,7 +253,7 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         started_as_root,
         joined_userns,
         opts.runas.as_ref(),
-        &crate::seccomp::filter(driver.translator().config()),
+        &crate::seccomp::filter(opts.pcap.is_some(), opts.log_file.is_some()),
     )?;
 
     // The command starts with its forwarded ports already open: a `-T` or

@@ -12,7 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces)" >&2; exit 1; }
-for pkg in iproute2 python3 busybox; do
+# Either busybox package gives /bin/busybox; installing one would remove the
+# other, so whichever is there is used, and busybox-static comes only if
+# neither is.
+want=(iproute2 python3)
+dpkg -s busybox >/dev/null 2>&1 || dpkg -s busybox-static >/dev/null 2>&1 || want+=(busybox-static)
+for pkg in "${want[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg"; }
 done
 cargo build -q --release -p pasta-cli

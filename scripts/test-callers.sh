@@ -176,16 +176,18 @@ trap cleanup EXIT
 # Our pasta, behind a wrapper that records each command line it is given.
 # The user's home (podman's storage), runtime directory and /dev/shm (its
 # locks) last for this run, across podman's calls.
-mkdir -p "$W/opt/bin" "$W/home" "$W/run" "$W/shm" "$W/rk"
+mkdir -p "$W/opt/bin" "$W/opt/log" "$W/home" "$W/run" "$W/shm" "$W/rk"
 cp "$PASTA" "$W/opt/pasta.real"
 cp "$TREE/bin/busybox" "$W/busybox"
 cp "$TREE/usr/bin/rootlesskit" "$W/rootlesskit"
 cat >"$W/opt/bin/pasta" <<'EOF'
 #!/bin/sh
-# Test wrapper: log the caller's command line, then run our pasta.
+# Test wrapper: log the caller's command line, then run our pasta with it,
+# its warnings and errors also kept in a log file of its own (fatal ones
+# still reach the caller on stderr).
 here=$(dirname "$0")
 printf 'pasta %s\n' "$*" >>"$here/../pasta-args.log"
-exec "$here/../pasta.real" "$@"
+exec "$here/../pasta.real" --log-file "$here/../log/pasta-$$.log" "$@"
 EOF
 chmod 0755 "$W/opt/bin/pasta"
 : >"$W/opt/pasta-args.log"
@@ -206,7 +208,7 @@ cat >"$W/opt/storage.conf" <<'EOF'
 [storage]
 driver = "vfs"
 EOF
-chown "$CUID:$CUID" "$W/home" "$W/run" "$W/rk"
+chown "$CUID:$CUID" "$W/home" "$W/run" "$W/rk" "$W/opt/log"
 chmod 0700 "$W/run"
 chmod 1777 "$W/shm"
 
@@ -290,7 +292,8 @@ check() {
     else
         bad "$name" "want: $want" "got:  $got"
         local f
-        for f in "$@"; do
+        # The files named, and the newest log of our pasta.
+        for f in "$@" $(ls -t "$W"/opt/log/pasta-*.log 2>/dev/null | head -n 1); do
             [ -s "$f" ] && { echo "       --- $f"; sed 's/^/       | /' "$f" | tail -n 40; }
         done
     fi

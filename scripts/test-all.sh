@@ -10,6 +10,8 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 step() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# Whether Debian package $1 is installed (not merely known to dpkg).
+installed() { [ "$(dpkg-query -W -f '${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
 step "tools"
 if ! command -v cargo >/dev/null; then
@@ -32,9 +34,9 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 missing=()
 for pkg in tcpdump iproute2 isc-dhcp-client ndisc6 iputils-ping util-linux \
            qemu-system-x86 linux-image-cloud-amd64 cpio; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    installed "$pkg" || missing+=("$pkg")
 done
-if ! dpkg -s busybox >/dev/null 2>&1 && ! dpkg -s busybox-static >/dev/null 2>&1; then
+if ! installed busybox && ! installed busybox-static; then
     missing+=(busybox-static)
 fi
 if [ ${#missing[@]} -gt 0 ]; then

@@ -40,6 +40,8 @@ PACKAGES=podman,uidmap,iproute2,runc,busybox-static,rootlesskit
 CUSER=pastacaller CUID=4321 SUBIDS=200000:65536
 
 step() { printf '\n==> %s\n' "$*"; }
+# Whether Debian package $1 is installed (not merely known to dpkg).
+installed() { [ "$(dpkg-query -W -f '${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
 # ---------------------------------------------------------------- provisioning
 
@@ -49,7 +51,7 @@ missing=()
 # rootlesskit uses on this machine; util-linux gives unshare, nsenter,
 # setpriv, pivot_root.
 for pkg in debootstrap uidmap iproute2 util-linux; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    installed "$pkg" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq

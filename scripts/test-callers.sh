@@ -14,13 +14,18 @@
 # PATH; a wrapper logs each command line they give it.
 #
 #   remote  203.0.113.1/24, 2001:db8:2::1/64, servers on 198.51.100.1
+#           and 2001:db8:3::1
 #     | veth
 #   host    203.0.113.2/24, 2001:db8:2::2/64 on veth0, default routes via
 #           remote; podman and rootlesskit run here, unprivileged
 #     | pasta (ours)
 #   container (podman) / namespace (rootlesskit)
 #
-# Nothing leaves the namespaces this script creates. Prints one line per
+# On the machine itself it installs debootstrap and uidmap if missing,
+# makes /dev/net/tun 0666 (as distributions ship it) and keeps the tree in
+# the cache; the user and its subordinate ids exist only in the tree and in
+# a mount namespace of rootlesskit's run. Nothing leaves the namespaces this
+# script creates. Prints one line per
 # check and `N passed, M failed` at the end; exits non-zero on any failure.
 #
 #   PASTA=PATH              the pasta to test (default: cargo build -p pasta-cli)

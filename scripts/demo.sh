@@ -12,8 +12,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces)" >&2; exit 1; }
-for pkg in iproute2 python3 busybox; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg"; }
+# Whether Debian package $1 is installed (not merely known to dpkg).
+installed() { [ "$(dpkg-query -W -f '${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+# Either busybox package gives /bin/busybox; installing one would remove the
+# other, so whichever is there is used, and busybox-static comes only if
+# neither is.
+want=(iproute2 python3)
+installed busybox || installed busybox-static || want+=(busybox-static)
+for pkg in "${want[@]}"; do
+    installed "$pkg" || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg"; }
 done
 cargo build -q --release -p pasta-cli
 PASTA=$PWD/target/release/pasta

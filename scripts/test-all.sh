@@ -10,6 +10,8 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 step() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# Whether Debian package $1 is installed (not merely known to dpkg).
+installed() { [ "$(dpkg-query -W -f '${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
 step "tools"
 if ! command -v cargo >/dev/null; then
@@ -26,12 +28,17 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 # read captures with tcpdump, and use util-linux's unshare, nsenter, setpriv;
 # passt's boot a Linux guest (cloud kernel, busybox-static initramfs packed
 # with cpio, which the test downloads itself, and the host's dhclient as
-# the guest's DHCPv6 client) under qemu-system-x86 (TCG).
+# the guest's DHCPv6 client) under qemu-system-x86 (TCG). Either busybox
+# package does (both give /bin/busybox; installing one removes the other, so
+# whichever is there stays).
 missing=()
-for pkg in tcpdump busybox iproute2 isc-dhcp-client ndisc6 iputils-ping util-linux \
+for pkg in tcpdump iproute2 isc-dhcp-client ndisc6 iputils-ping util-linux \
            qemu-system-x86 linux-image-cloud-amd64 cpio; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    installed "$pkg" || missing+=("$pkg")
 done
+if ! installed busybox && ! installed busybox-static; then
+    missing+=(busybox-static)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
@@ -57,6 +64,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p pasta-cli -p passt-cli -p qrap --no-deps
 
 step "tests"
 cargo test --workspace
+
+step "callers (rootless podman 5 and rootlesskit 2 running our pasta)"
+as_root env PASTA="$PWD/target/debug/pasta" bash scripts/test-callers.sh
 
 step "examples (the embedding example drives the translator as a VMM would)"
 cargo run -q -p passt-core --example conversation

@@ -15,7 +15,11 @@
 //!   file (`/run/netns/NAME`, podman's `/run/user/UID/netns/...`): when an
 //!   entry is deleted or moved away, or the directory itself goes, pasta
 //!   checks whether the file is still there and exits 0 if not (podman
-//!   deletes the file to stop pasta). `--no-netns-quit` leaves these out.
+//!   deletes the file to stop pasta). When it may no longer look (after
+//!   dropping privileges, podman's runtime directory is closed to it:
+//!   `stat` fails with `EACCES`), the event's own name decides: an event
+//!   naming the file, or the directory's own end, means it is gone.
+//!   `--no-netns-quit` leaves these out.
 //!
 //! Syscalls: `pidfd_open`, `waitpid(WNOHANG)`, `inotify_init1`, `open(O_PATH)`, `newfstatat`,
 //! `inotify_add_watch`, `read`, `stat`.
@@ -26,7 +30,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 use rustix::io::Errno;
 use rustix::process::{pidfd_open, waitpid, Pid, PidfdFlags, WaitOptions};
 
@@ -165,12 +169,14 @@ impl FileGone {
         })
     }
 
-    /// Whether the namespace file is still where it was.
-    fn present(&self) -> bool {
-        !matches!(
-            rustix::fs::statat(&self.dir, &self.name, rustix::fs::AtFlags::empty()),
-            Err(Errno::NOENT | Errno::NOTDIR)
-        )
+    /// Whether the namespace file is still where it was; `None` when that
+    /// cannot be told (no permission to look any more).
+    fn present(&self) -> Option<bool> {
+        match rustix::fs::statat(&self.dir, &self.name, rustix::fs::AtFlags::empty()) {
+            Ok(_) => Some(true),
+            Err(Errno::NOENT | Errno::NOTDIR) => Some(false),
+            Err(_) => None,
+        }
     }
 }
 
@@ -185,19 +191,32 @@ impl Watch for FileGone {
         let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
         let mut reader = inotify::Reader::new(&self.inotify, &mut buf);
         let mut names = Vec::new();
+        let mut named = false;
         for _ in 0..1024 {
             match reader.next() {
                 Ok(ev) => {
+                    let gone_self = ReadFlags::DELETE_SELF
+                        | ReadFlags::MOVE_SELF
+                        | ReadFlags::IGNORED
+                        | ReadFlags::UNMOUNT;
+                    if ev.events().intersects(gone_self) {
+                        named = true;
+                    }
                     if let Some(n) = ev.file_name() {
-                        names.push(OsString::from_vec(n.to_bytes().to_vec()));
+                        let n = OsString::from_vec(n.to_bytes().to_vec());
+                        named |= self.path.file_name() == Some(n.as_os_str());
+                        names.push(n);
                     }
                 }
                 Err(_) => break,
             }
         }
         debug!("namespace directory changed: {names:?}");
-        if self.present() {
-            return None;
+        match self.present() {
+            Some(true) => return None,
+            Some(false) => {}
+            None if named => {}
+            None => return None,
         }
         info!(
             "namespace file {} was deleted, quitting",

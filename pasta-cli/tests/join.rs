@@ -1,7 +1,8 @@
 //! Join mode: `pasta PID` and `pasta --netns PATH|NAME`, in the background
 //! by default as podman runs it; `--config-net` asserted against the host;
 //! PID file, capture file, log file, `--quiet`; pasta quitting when the
-//! namespace goes away (and not with `--no-netns-quit`); privileges dropped.
+//! namespace goes away (and not with `--no-netns-quit`), also from a
+//! directory it may no longer look into; privileges dropped.
 
 use std::fs;
 use std::path::Path;
@@ -357,6 +358,65 @@ fn pid_file_capture_and_log_file() {
     assert!(text.contains(": IPv4: template veth0"), "{text}");
     assert!(text.contains(": IPv6: template veth0"), "{text}");
     assert!(text.contains("namespace interface veth0"), "{text}");
+}
+
+#[test]
+fn quit_when_the_namespace_file_goes_from_a_directory_closed_to_pasta() {
+    if !can_run("quit_when_the_namespace_file_goes_from_a_directory_closed_to_pasta") {
+        return;
+    }
+    // podman's layout: the namespace file in $XDG_RUNTIME_DIR/netns, the
+    // runtime directory 0700; pasta, started as root there, drops to
+    // another user and can no longer look into it.
+    let host = SimHost::new("j-closed", HostKind::Full);
+    let guest = Guest::on(&host, "j-closed");
+    let runtime = guest.dir.join("runtime");
+    let nsdir = runtime.join("netns");
+    fs::create_dir_all(&nsdir).unwrap();
+    let mode = |p: &Path, m: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    };
+    mode(&runtime, 0o700);
+    mode(&nsdir, 0o755);
+    let file = nsdir.join("netns-test");
+    fs::write(&file, b"").unwrap();
+    let file = file.to_str().unwrap();
+    let o = run(
+        "mount",
+        &["--bind", &format!("/run/netns/{}", guest.name), file],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let pid_file = guest.dir.join("pasta.pid");
+    let o = pasta(
+        &host,
+        &[
+            "--config-net",
+            "--netns",
+            file,
+            "--runas",
+            "1234:4321",
+            "-P",
+            pid_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let daemon = Daemon::from_pid_file(&pid_file);
+    assert!(daemon.status("Uid:").starts_with("1234\t"));
+    // Another file going does not end it.
+    let other = nsdir.join("other");
+    fs::write(&other, b"").unwrap();
+    fs::remove_file(&other).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(daemon.pid), "pasta quit when another file went");
+    // podman stops pasta by unmounting and deleting the namespace file.
+    let o = run("umount", &[file]);
+    assert!(o.status.success(), "{o:?}");
+    fs::remove_file(file).unwrap();
+    assert!(
+        daemon.gone_within(Duration::from_secs(10)),
+        "pasta outlived {file}"
+    );
 }
 
 #[test]

@@ -739,6 +739,7 @@ impl Driver {
                 Event::Dropped { reason, len } => {
                     trace!("dropped frame of {len} bytes from guest: {reason:?}");
                 }
+                Event::HostDropped { reason } => trace!("dropped from a host socket: {reason:?}"),
                 other => debug!("{other:?}"),
             }
         }

@@ -528,6 +528,15 @@ pub enum Event {
         /// Its length.
         len: u32,
     },
+    /// Something from the host side was dropped: a datagram a host socket
+    /// delivered (too big for a frame, no flow for it, no room in the tx
+    /// ring or the operation queue), or a ping reply. Counted in
+    /// [`Stats::drops`] too; one event per drop, so that a driver's debug
+    /// log names the reason of each.
+    HostDropped {
+        /// Why.
+        reason: DropReason,
+    },
     /// The guest's MAC address was learned or changed.
     GuestMac(MacAddr),
     /// The guest's IPv4 address was seen for the first time (the source
@@ -699,9 +708,11 @@ impl L4Cx<'_> {
         }
     }
 
-    /// Count a drop of something other than a guest frame (host datagrams).
+    /// Count a drop of something other than a guest frame (host
+    /// datagrams), and report it ([`Event::HostDropped`]).
     pub(crate) fn count_drop(&mut self, reason: DropReason) {
         self.stats.drops[reason as usize] += 1;
+        self.event(Event::HostDropped { reason });
     }
 
     /// Where frames to the guest go: its MAC once known, else broadcast.

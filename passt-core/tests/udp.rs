@@ -21,7 +21,7 @@ use passt_core::wire::ipv4::Ipv4Repr;
 use passt_core::wire::ipv6::Ipv6Repr;
 use passt_core::wire::udp::UdpRepr;
 use passt_core::{
-    Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
+    Completion, Done, DropReason, Errno, Event, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
 };
 
 const REMOTE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
@@ -471,6 +471,18 @@ fn oversized_host_datagrams_are_dropped_and_the_rest_delivered() {
     h.expect_no_frame();
     assert_eq!(h.t.stats().udp.too_big, 1);
     assert_eq!(h.t.stats().dropped(DropReason::TooBig), 1);
+    // The driver hears of it, with the reason, for its debug log.
+    let drops: Vec<Event> = h
+        .take_events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::HostDropped { .. }))
+        .collect();
+    assert_eq!(
+        drops,
+        vec![Event::HostDropped {
+            reason: DropReason::TooBig
+        }]
+    );
 }
 
 #[test]

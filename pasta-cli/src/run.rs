@@ -467,6 +467,9 @@ impl Driver {
                 Event::Dropped { reason, len } => {
                     debug!("dropped frame of {len} bytes from guest: {reason:?}")
                 }
+                Event::HostDropped { reason } => {
+                    debug!("dropped from a host socket: {reason:?}")
+                }
                 other => debug!("{other:?}"),
             }
         }

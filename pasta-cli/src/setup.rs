@@ -17,14 +17,17 @@
 //!    translator, sending TCP super-frames if the tap has virtio-net
 //!    headers ([`Tap::vnet`]).
 //! 6. Open the capture file (`--pcap`).
-//! 7. Unless spawning or `-f`, go to the background ([`crate::daemon`]);
-//!    write the PID file.
+//! 7. Unless spawning or `-f`, go to the background ([`crate::daemon`]).
 //! 8. Start the namespace thread; check the host ports of `-t`/`-u` and
 //!    the namespace ports of `-T`/`-U` port lists are free (a taken one is
 //!    an error naming it), open the translator's listeners (the `-T`/`-U`
 //!    ones inside the namespace, on that thread), prepare the `auto` scans
 //!    ([`crate::fwd`]). Spawn mode: only now let the command run, so that
-//!    its forwarded ports are there from its first instruction. Drop
+//!    its forwarded ports are there from its first instruction. Write the
+//!    PID file (in the background, the parent does, once told all went
+//!    well): in every mode it appears only once the forwarded ports are
+//!    open, so it is what a script should wait for (the namespace is
+//!    configured at step 5 already, before the listeners exist). Drop
 //!    privileges ([`crate::privs`]), set up the loop; in the background,
 //!    tell the waiting parent that all went well (it exits 0 then); run the
 //!    loop.
@@ -215,15 +218,13 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     let pid_file = opts.pid_file.as_deref().map(Path::new);
     let mut detached = None;
     // A spawned command is started once the forwarded ports are open
-    // (below).
-    if spawned.is_none() {
-        if opts.foreground {
-            write_own_pid(pid_file, &mut made)?;
-        } else {
-            // The parent waits here until the child is ready, writes the
-            // PID file and exits 0.
-            detached = Some(daemon::daemonise(pid_file)?);
-        }
+    // (below), and a foreground pasta writes its PID file then: the
+    // namespace looks configured from here on, but a `-u` datagram sent
+    // before its listener is bound meets a closed port.
+    if spawned.is_none() && !opts.foreground {
+        // The parent waits here until the child is ready, writes the PID
+        // file and exits 0.
+        detached = Some(daemon::daemonise(pid_file)?);
     }
 
     // Listening sockets of forwarded ports while privileges last (ports
@@ -241,7 +242,9 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     let fwd = Forwarder::new(ns_thread.clone(), driver.translator().config(), now())?;
     driver.set_forwarder(fwd);
 
-    if spawned.is_some() {
+    // Every mode's sign of readiness: the PID file exists once the
+    // forwarded ports are open (the background parent writes it once told).
+    if spawned.is_some() || opts.foreground {
         write_own_pid(pid_file, &mut made)?;
     }
     if let Some(w) = watch {

@@ -105,9 +105,20 @@ impl Topo {
         assert!(o.status.success(), "ping_group_range: {o:?}");
         g.prepare(&["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"]);
         g.prepare(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
-        let mut args = vec!["--config-net"];
+        // The PID file is pasta's sign that its forwarded ports are open
+        // (the namespace looks configured before that: a `-u` datagram
+        // sent at once would meet a closed port).
+        let pid = g.dir.join("pasta.pid");
+        let pid = pid.to_str().expect("utf-8 path").to_owned();
+        let mut args = vec!["--config-net", "-P", &pid];
         args.extend_from_slice(pasta_args);
         g.start_pasta(&args);
+        let written = wait_for(Duration::from_secs(10), || {
+            std::fs::read_to_string(&pid)
+                .ok()
+                .filter(|s| s.ends_with('\n'))
+        });
+        assert!(written.is_some(), "no PID file from pasta:\n{}", g.log());
         let name = g.name.clone();
         let ready = wait_for(Duration::from_secs(10), || {
             let a = stdout(&run("ip", &["-n", &name, "-o", "addr", "show"]));
@@ -689,7 +700,6 @@ fn burst(t: &Topo, from: &str, bind: &'static str, to: &'static str, rx: UdpSock
 }
 
 #[test]
-#[ignore = "reproduces the lost -u datagrams from the host's own IPv6 address: not fixed yet"]
 fn udp_bursts_of_large_datagrams_arrive_whole_both_ways_both_families() {
     if !can_run("udp_bursts_of_large_datagrams_arrive_whole_both_ways_both_families") {
         return;
@@ -727,4 +737,54 @@ fn udp_bursts_of_large_datagrams_arrive_whole_both_ways_both_families() {
 /// A UDP socket bound to `addr`.
 fn bind(addr: &str) -> UdpSocket {
     UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"))
+}
+
+#[test]
+fn a_foreground_pastas_pid_file_appears_only_once_its_forwarded_ports_are_bound() {
+    if !can_run("a_foreground_pastas_pid_file_appears_only_once_its_forwarded_ports_are_bound") {
+        return;
+    }
+    // The namespace is configured (tap up, addressed, routed) before the
+    // listeners are made: what says they are there is the PID file. Seen
+    // as a lost `-u` datagram, sent as soon as the namespace was ready.
+    let mut g = Guest::on_own("udppid", HostKind::Full);
+    let pid = g.dir.join("pasta.pid");
+    let pid_s = pid.to_str().expect("utf-8 path").to_owned();
+    g.start_pasta(&["--config-net", "-P", &pid_s, "-u", "8213", "-t", "8214"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let written = loop {
+        if let Some(s) = std::fs::read_to_string(&pid)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+        {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no PID file:\n{}",
+            g.log()
+        );
+        thread::sleep(Duration::from_millis(1));
+    };
+    // At once: every listener is bound already, both families.
+    let h = g.host().name.clone();
+    let ss = stdout(&run("ip", &["netns", "exec", &h, "ss", "-Hlnut"]));
+    for (proto, at) in [
+        ("udp", "0.0.0.0:8213"),
+        ("udp", "[::]:8213"),
+        ("tcp", "0.0.0.0:8214"),
+        ("tcp", "[::]:8214"),
+    ] {
+        assert!(
+            ss.lines()
+                .any(|l| l.starts_with(proto) && l.split_whitespace().any(|w| w == at)),
+            "{proto} {at} not bound when the PID file appeared:\n{ss}\n{}",
+            g.log()
+        );
+    }
+    assert_eq!(
+        written.trim().parse::<u32>().ok(),
+        g.pasta_pid(),
+        "PID file {written:?}"
+    );
 }

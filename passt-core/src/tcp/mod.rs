@@ -61,7 +61,7 @@
 //!   guest from the peer's address (loopback and the host's own address
 //!   mapped to the guest-side addresses that stand for them), to the
 //!   address the guest was seen using in the peer's scope, link-local or
-//!   global ([`crate::seen`]; the configured one until the guest spoke).
+//!   global (`seen.rs`; the configured one until the guest spoke).
 //! - **Closing.** Guest FIN (after every earlier byte was accepted) is
 //!   `shutdown(SHUT_WR)`; end of file on the socket is a FIN to the guest
 //!   once every byte before it was sent; each direction closes on its own.

@@ -21,7 +21,7 @@
 //!   listening socket per port and family (opened lazily through
 //!   [`crate::Translator::poll_op`]). A datagram from host sender `S`
 //!   becomes a frame to the guest's address (the one it was seen using,
-//!   of the sender's scope, see [`crate::seen`]) and the rule's target port,
+//!   of the sender's scope, see `seen.rs`) and the rule's target port,
 //!   from `S` as mapped below, and creates a flow keyed by both ends, so
 //!   that the guest's replies go back to `S` with a [`SockOp::SendTo`] on
 //!   the listening socket. A reply from another of the guest's addresses

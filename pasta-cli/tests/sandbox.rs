@@ -20,6 +20,29 @@ const NET_BIND_SERVICE: u64 = 1 << 10;
 /// An unprivileged user of these tests (no entry in /etc/passwd needed).
 const USER: &str = "12345";
 
+/// Run what follows as [`USER`].
+const AS_USER: [&str; 6] = [
+    "setpriv",
+    "--reuid",
+    USER,
+    "--regid",
+    USER,
+    "--clear-groups",
+];
+
+/// Run what follows as UID 0 of a new user namespace of [`USER`]'s that
+/// maps that one ID (`unshare -r`), with a mount namespace of its own.
+const AS_USERNS_ROOT: [&str; 8] = [
+    "setpriv",
+    "--reuid",
+    USER,
+    "--regid",
+    USER,
+    "--clear-groups",
+    "unshare",
+    "-rUm",
+];
+
 /// Fields of `/proc/PID/status` (or of a task's), by name.
 fn status(path: &str) -> BTreeMap<String, String> {
     fs::read_to_string(path)
@@ -79,17 +102,31 @@ fn assert_sandboxed(pid: u32, uid: &str, log: &dyn Fn() -> String) {
 }
 
 /// A copy of pasta that any user can run (the build may sit under a
-/// directory only root can read).
-fn public_pasta(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("{}-bin", unique(tag)));
-    fs::create_dir_all(&dir).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = dir.join("pasta");
-    fs::copy(PASTA, &bin).expect("copy pasta");
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-    // A distribution's /dev/net/tun is 0666; a fresh machine's is 0600.
-    must("chmod", &["0666", "/dev/net/tun"]);
-    bin
+/// directory only root can read), removed when dropped.
+struct PublicPasta(PathBuf);
+
+impl PublicPasta {
+    fn new(tag: &str) -> PublicPasta {
+        let dir = std::env::temp_dir().join(format!("{}-bin", unique(tag)));
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.join("pasta");
+        fs::copy(PASTA, &bin).expect("copy pasta");
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        // A distribution's /dev/net/tun is 0666; a fresh machine's is 0600.
+        must("chmod", &["0666", "/dev/net/tun"]);
+        PublicPasta(dir)
+    }
+
+    fn path(&self) -> String {
+        self.0.join("pasta").display().to_string()
+    }
+}
+
+impl Drop for PublicPasta {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The command run by pasta in spawn mode: it waits for pasta's PID (in
@@ -148,7 +185,7 @@ fn spawn_and_probe(tag: &str, wrap: &[&str], pasta: &str, uid: &str) {
     // process whose command line starts with its path, a descendant of
     // the child.
     let pid = wait_for(Duration::from_secs(10), || {
-        find_pasta(child.id(), pasta).filter(|&p| {
+        descendant(child.id(), |c| runs(c, pasta)).filter(|&p| {
             // Sandboxed once the filter is on.
             status(&format!("/proc/{p}/status"))
                 .get("Seccomp")
@@ -182,25 +219,6 @@ fn spawn_and_probe(tag: &str, wrap: &[&str], pasta: &str, uid: &str) {
         "{report}"
     );
     let _ = fs::remove_dir_all(&dir);
-}
-
-/// The PID of the process running `bin` at or under `root`.
-fn find_pasta(root: u32, bin: &str) -> Option<u32> {
-    let mut todo = vec![root];
-    while let Some(p) = todo.pop() {
-        let cmd = fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-        if cmd.split(|&b| b == 0).next() == Some(bin.as_bytes()) {
-            return Some(p);
-        }
-        let children =
-            fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
-        todo.extend(
-            children
-                .split_whitespace()
-                .filter_map(|c| c.parse::<u32>().ok()),
-        );
-    }
-    None
 }
 
 #[test]
@@ -252,17 +270,9 @@ fn an_unprivileged_pasta_is_sandboxed_and_its_command_kept_apart() {
     if !can_run("an_unprivileged_pasta_is_sandboxed_and_its_command_kept_apart") {
         return;
     }
-    let bin = public_pasta("sbx-user");
-    let bin = bin.to_str().unwrap();
-    let who = [
-        "setpriv",
-        "--reuid",
-        USER,
-        "--regid",
-        USER,
-        "--clear-groups",
-    ];
-    spawn_and_probe("sbx-user", &who, bin, USER);
+    let public = PublicPasta::new("sbx-user");
+    let bin = &public.path();
+    spawn_and_probe("sbx-user", &AS_USER, bin, USER);
 }
 
 /// Issue: started as UID 0 of a user namespace that maps only the caller's
@@ -273,32 +283,30 @@ fn uid_0_of_a_single_id_user_namespace_keeps_its_identity() {
     if !can_run("uid_0_of_a_single_id_user_namespace_keeps_its_identity") {
         return;
     }
-    let bin = public_pasta("sbx-userns");
-    let bin = bin.to_str().unwrap();
+    let public = PublicPasta::new("sbx-userns");
+    let bin = &public.path();
     let host = SimHost::new("sbx-userns1", HostKind::Bare);
     let o = host
-        .command(&[
-            "setpriv",
-            "--reuid",
-            USER,
-            "--regid",
-            USER,
-            "--clear-groups",
-            "unshare",
-            "-rUm",
-            bin,
-            "--config-net",
-            "-a",
-            "192.0.2.2",
-            "-n",
-            "24",
-            "-g",
-            "192.0.2.1",
-            "--",
-            "sh",
-            "-c",
-            "id -u; ip -o -4 addr show; exit 3",
-        ])
+        .command(
+            &[
+                &AS_USERNS_ROOT[..],
+                &[
+                    bin,
+                    "--config-net",
+                    "-a",
+                    "192.0.2.2",
+                    "-n",
+                    "24",
+                    "-g",
+                    "192.0.2.1",
+                    "--",
+                    "sh",
+                    "-c",
+                    "id -u; ip -o -4 addr show; exit 3",
+                ],
+            ]
+            .concat(),
+        )
         .stdin(Stdio::null())
         .output()
         .expect("run pasta");
@@ -310,21 +318,7 @@ fn uid_0_of_a_single_id_user_namespace_keeps_its_identity() {
     drop(host);
     // And the sandbox holds there too; pasta's own UID is 0 (mapped to the
     // user outside), seen from here as the user.
-    spawn_and_probe(
-        "sbx-userns2",
-        &[
-            "setpriv",
-            "--reuid",
-            USER,
-            "--regid",
-            USER,
-            "--clear-groups",
-            "unshare",
-            "-rUm",
-        ],
-        bin,
-        USER,
-    );
+    spawn_and_probe("sbx-userns2", &AS_USERNS_ROOT, bin, USER);
 }
 
 /// `--runas` naming a user that cannot be taken fails at once, with one
@@ -334,25 +328,17 @@ fn a_runas_that_cannot_be_taken_is_one_clear_error() {
     if !can_run("a_runas_that_cannot_be_taken_is_one_clear_error") {
         return;
     }
-    let bin = public_pasta("sbx-runas");
+    let public = PublicPasta::new("sbx-runas");
+    let bin = public.path();
     let host = SimHost::new("sbx-runas", HostKind::Bare);
     let o = host
-        .command(&[
-            "setpriv",
-            "--reuid",
-            USER,
-            "--regid",
-            USER,
-            "--clear-groups",
-            "unshare",
-            "-rUm",
-            bin.to_str().unwrap(),
-            "--config-net",
-            "--runas",
-            "4242",
-            "--",
-            "true",
-        ])
+        .command(
+            &[
+                &AS_USERNS_ROOT[..],
+                &[&bin, "--config-net", "--runas", "4242", "--", "true"],
+            ]
+            .concat(),
+        )
         .stdin(Stdio::null())
         .output()
         .expect("run pasta");

@@ -18,25 +18,6 @@ fn pasta(host: &SimHost, args: &[&str]) -> Output {
         .expect("run pasta")
 }
 
-/// The PID of a process named `name` at or under `root`.
-fn descendant(root: u32, name: &str) -> Option<u32> {
-    let mut todo = vec![root];
-    while let Some(p) = todo.pop() {
-        let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-        if comm.trim() == name {
-            return Some(p);
-        }
-        let children =
-            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
-        todo.extend(
-            children
-                .split_whitespace()
-                .filter_map(|c| c.parse::<u32>().ok()),
-        );
-    }
-    None
-}
-
 #[test]
 fn the_commands_exit_status_is_pastas() {
     if !can_run("the_commands_exit_status_is_pastas") {
@@ -67,7 +48,7 @@ fn the_commands_exit_status_is_pastas() {
         .spawn()
         .expect("start pasta");
     let sleep = crate::support::wait_for(std::time::Duration::from_secs(10), || {
-        descendant(child.id(), "sleep")
+        crate::support::descendant(child.id(), |c| crate::support::runs(c, "sleep"))
     })
     .expect("the command runs");
     let _ = Command::new("kill")

@@ -511,6 +511,30 @@ pub fn spawn_in<T: Send + 'static>(
     })
 }
 
+/// The first process at or under `root` (depth first, through
+/// `/proc/PID/task/PID/children`) whose `/proc/PID/cmdline` passes `pick`.
+pub fn descendant(root: u32, pick: impl Fn(&[u8]) -> bool) -> Option<u32> {
+    let mut todo = vec![root];
+    while let Some(p) = todo.pop() {
+        if pick(&fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default()) {
+            return Some(p);
+        }
+        let children =
+            fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        todo.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    None
+}
+
+/// Whether a `/proc/PID/cmdline` runs `bin` (its first word).
+pub fn runs(cmdline: &[u8], bin: &str) -> bool {
+    cmdline.split(|&b| b == 0).next() == Some(bin.as_bytes())
+}
+
 /// Poll `f` every 50 ms until it returns `Some`, at most `limit`.
 pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;

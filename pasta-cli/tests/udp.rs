@@ -493,7 +493,9 @@ fn resolve_through_forward(t: &Topo) {
 /// The resolvers DHCP and the router advertisement give the guest.
 fn offered_resolvers(t: &Topo) -> (String, Vec<String>) {
     let lease = clients::udhcpc(&t.g, 5).expect("DHCP lease");
-    let ra = clients::rdisc6(&t.g, 3).expect("router advertisement");
+    // Five seconds: a solicitation within MIN_DELAY_BETWEEN_RAS (3 s) of
+    // the last advertisement is answered by the next one (RFC 4861 §6.2.6).
+    let ra = clients::rdisc6(&t.g, 5).expect("router advertisement");
     (
         lease["dns"].clone(),
         clients::field(&ra, "Recursive DNS server"),

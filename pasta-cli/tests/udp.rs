@@ -709,7 +709,7 @@ fn udp_bursts_of_large_datagrams_arrive_whole_both_ways_both_families() {
     // -u 8210 into the namespace; -U 8211 from the namespace's loopback to
     // the host's; 8212 on the host's loopback, reached from the namespace
     // through the gateway address (mapped to the host's loopback).
-    let t = Topo::new("f", &["-u", "8210", "-U", "8211"]);
+    let t = Topo::new("g", &["-u", "8210", "-U", "8211"]);
     let mut round = 0;
     // Host -> namespace, from the host's own addresses and its loopback.
     for (from, to, rx_bind) in [

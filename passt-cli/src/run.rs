@@ -75,7 +75,7 @@
 //!
 //! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
 //! `clock_gettime(CLOCK_MONOTONIC)`, `accept4`, `recvfrom`, `sendmsg`,
-//! `close`, `unlink` (at exit), `fcntl(F_DUPFD_CLOEXEC)`, `poll`,
+//! `close`, `open(O_PATH)` of the socket's directory, `unlinkat` (at exit), `fcntl(F_DUPFD_CLOEXEC)`, `poll`,
 //! `getrlimit`, `setrlimit(RLIMIT_NOFILE)`,
 //! `setsockopt(SO_SNDBUF, SO_RCVBUF)`, and the socket calls of
 //! [`passt_core::host::exec`] with the hooks of [`passt_sys`].
@@ -161,6 +161,10 @@ pub(crate) struct Driver {
     /// Host sockets and the work of every socket operation.
     exec: SockExec,
     listener: Option<(UnixListener, PathBuf)>,
+    /// The listening socket's directory, held open, and its name there:
+    /// once sandboxed no path resolves, so the socket is removed at the
+    /// end through this (`unlinkat`).
+    sock_dir: Option<(OwnedFd, PathBuf)>,
     guest: Option<OwnedFd>,
     one_off: bool,
     epoll: OwnedFd,
@@ -222,10 +226,24 @@ pub(crate) fn prepare(
         }
         Source::Connected(fd) => (None, Some(fd), true),
     };
+    let sock_dir = listener.as_ref().and_then(|(_, p)| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        let fd = rustix::fs::open(
+            dir,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        Some((fd, PathBuf::from(p.file_name()?)))
+    });
     let d = Driver {
         t,
         exec,
         listener,
+        sock_dir,
         guest: None,
         one_off,
         epoll: ep,
@@ -255,8 +273,8 @@ pub(crate) fn prepare(
 pub(crate) fn run(mut d: Driver) -> Result<(), Error> {
     d.log_events();
     let r = d.run();
-    if let Some((_, path)) = &d.listener {
-        let _ = std::fs::remove_file(path);
+    if let Some((dir, name)) = &d.sock_dir {
+        let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
     }
     r
 }

@@ -103,6 +103,17 @@ fn start(
     bin: &str,
     foreground: bool,
 ) -> (u32, Option<std::process::Child>) {
+    start_with(dir, wrap, bin, foreground, &[])
+}
+
+/// As [`start`], with `extra` options.
+fn start_with(
+    dir: &Scratch,
+    wrap: &[&str],
+    bin: &str,
+    foreground: bool,
+    extra: &[&str],
+) -> (u32, Option<std::process::Child>) {
     let sock = dir.0.join("s");
     let pidfile = dir.0.join("pid");
     let log = dir.0.join("log");
@@ -119,6 +130,7 @@ fn start(
     if foreground {
         all.push("-f".into());
     }
+    all.extend(extra.iter().map(|s| s.to_string()));
     let child = Command::new(&all[0])
         .args(&all[1..])
         .stdin(Stdio::null())
@@ -228,6 +240,23 @@ fn an_unprivileged_passt_is_sandboxed_in_a_user_namespace_of_its_own() {
     assert_sandboxed(pid, USER, true, "");
     assert_serves(&dir.0.join("s"));
     stop(pid, child);
+    // With -1 it ends with its guest, and removes its socket file although
+    // no path resolves in the sandbox.
+    let dir = Scratch::new("sbx-user-1");
+    let bin = public_passt(&dir);
+    let (_, child) = start_with(&dir, &who, &bin, true, &["-1"]);
+    let mut child = child.expect("foreground passt");
+    assert_serves(&dir.0.join("s"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "passt -1 outlived its guest");
+        sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    assert!(!dir.0.join("s").exists(), "socket file left behind");
 }
 
 #[test]

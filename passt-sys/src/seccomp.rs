@@ -398,13 +398,11 @@ pub const PASTA_WATCH: &[Sysno] = &[
     libc::SYS_newfstatat, // seen: rustix's stat of the namespace file
 ];
 
-/// passt's end (`passt-cli/src/run.rs`): its socket file removed. Under a
-/// sandbox whose root no longer shows the file, this fails harmlessly and
-/// the group can be left out.
+/// passt's end (`passt-cli/src/run.rs`): its socket file removed, through
+/// the descriptor of its directory kept from set-up (no path resolves in
+/// the sandbox).
 pub const PASST_EXIT: &[Sysno] = &[
-    #[cfg(target_arch = "x86_64")]
-    libc::SYS_unlink, // std's remove_file (glibc's unlink)
-    libc::SYS_unlinkat, // the same on aarch64
+    libc::SYS_unlinkat, // rustix's unlinkat
 ];
 
 #[cfg(test)]

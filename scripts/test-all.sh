@@ -23,17 +23,19 @@ if command -v rustup >/dev/null; then
     rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-# Debian packages the tests use: pasta's end-to-end tests run busybox udhcpc,
-# ISC dhclient (-4 and -6), rdisc6 and ip in network namespaces they create,
-# read captures with tcpdump, and use util-linux's unshare, nsenter, setpriv;
-# passt's boot a Linux guest (cloud kernel, busybox-static initramfs packed
-# with cpio, which the test downloads itself, and the host's dhclient as
-# the guest's DHCPv6 client) under qemu-system-x86 (TCG). Either busybox
-# package does (both give /bin/busybox; installing one removes the other, so
-# whichever is there stays).
+# Debian packages the tests use (the tests install nothing themselves: they
+# fail, naming the package, if something is missing): pasta's end-to-end
+# tests run busybox udhcpc, ISC dhclient (-4 and -6), rdisc6, ping, socat,
+# dnsmasq and ip in network namespaces they create, read captures with
+# tcpdump, and use util-linux's unshare, nsenter, setpriv, prlimit; passt's
+# boot a Linux guest (cloud kernel, a static busybox initramfs packed with
+# cpio, socat, and the host's dhclient as the guest's DHCPv6 client) under
+# qemu-system-x86 (TCG). Either busybox package does (both give
+# /bin/busybox; installing one removes the other, so whichever is there
+# stays).
 missing=()
 for pkg in tcpdump iproute2 isc-dhcp-client ndisc6 iputils-ping util-linux \
-           qemu-system-x86 linux-image-cloud-amd64 cpio; do
+           qemu-system-x86 linux-image-cloud-amd64 cpio socat dnsmasq-base; do
     installed "$pkg" || missing+=("$pkg")
 done
 if ! installed busybox && ! installed busybox-static; then
@@ -42,6 +44,24 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+# The guest's initramfs needs a static busybox: the installed one if it is
+# static (busybox-static), else busybox-static's unpacked into a cache, not
+# installed (it would replace the user's busybox).
+if ldd /bin/busybox 2>&1 | grep -q "not a dynamic executable"; then
+    export PASST_TEST_STATIC_BUSYBOX=/bin/busybox
+else
+    bbcache=/var/cache/passt-rs-tests/busybox-static
+    if [ ! -x "$bbcache/bin/busybox" ]; then
+        bbtmp=$(mktemp -d)
+        chmod 0755 "$bbtmp"
+        (cd "$bbtmp" && { apt-get download -qq busybox-static 2>/dev/null ||
+            { as_root apt-get update -qq && apt-get download -qq busybox-static; }; })
+        as_root mkdir -p "$bbcache"
+        as_root dpkg-deb -x "$bbtmp"/busybox-static_*.deb "$bbcache"
+        rm -rf "$bbtmp"
+    fi
+    export PASST_TEST_STATIC_BUSYBOX=$bbcache/bin/busybox
 fi
 
 step "format"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end throughput of our pasta and passt beside Debian's pasta/passt
 # and slirp4netns, measured with iperf3 in the same run, interleaved, on the
-# simulated host of ../../../shared/TESTING.md (see benches/README.md).
+# simulated host of doc/TESTING.md (see benches/README.md).
 #
 # Topology (all namespaces made here, deleted on exit; no traffic leaves them):
 #

@@ -1,5 +1,5 @@
 //! passt out of descriptors: run with a soft and hard `RLIMIT_NOFILE` of 64
-//! (`prlimit`) on the simulated host of TESTING.md, the test as the guest,
+//! (`prlimit`) on the simulated host of doc/TESTING.md, the test as the guest,
 //! whose UDP flows to the remote side take every descriptor passt has.
 //! Then a guest's TCP SYN is answered with a reset, a second client is
 //! refused (end of file) without passt spinning on its listener, the

@@ -9,7 +9,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
+
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -259,31 +259,19 @@ pub fn can_run_as_root(test: &str) -> bool {
     true
 }
 
-/// `apt-get install` the packages whose command is missing, once per test
-/// binary per set.
+/// Check that the commands (or paths) the test needs are there; name the
+/// Debian packages of those that are not. Tests install nothing:
+/// `scripts/test-all.sh` does, before `cargo test`.
 pub fn ensure_packages(wanted: &[(&str, &str)]) {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let missing: Vec<&str> = wanted
         .iter()
         .filter(|(path, _)| !std::path::Path::new(path).exists() && !on_path(path))
         .map(|(_, pkg)| *pkg)
         .collect();
-    if missing.is_empty() {
-        return;
-    }
-    static UPDATE: Once = Once::new();
-    UPDATE.call_once(|| {
-        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
-    });
-    eprintln!("installing {missing:?}");
-    let ok = Command::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "could not install {missing:?} with apt-get");
+    assert!(
+        missing.is_empty(),
+        "missing packages {missing:?}: install them (scripts/test-all.sh does)"
+    );
 }
 
 /// Whether `cmd` is a command on `PATH`.
@@ -319,7 +307,7 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
     }
 }
 
-/// The simulated host of TESTING.md: namespace `host` (where passt runs)
+/// The simulated host of doc/TESTING.md: namespace `host` (where passt runs)
 /// connected by a veth pair to namespace `remote` ("the internet"), with
 /// addresses from the documentation ranges and default routes through
 /// `remote`, and a resolv.conf for `host` naming a resolver in `remote`.

@@ -232,7 +232,7 @@ mod tests {
         }
     }
 
-    /// The simulated host of TESTING.md.
+    /// The simulated host of doc/TESTING.md.
     fn host() -> HostNet {
         HostNet {
             ip4: Some(HostIp4 {

@@ -1,5 +1,5 @@
 //! Port forwarding through pasta end to end, on the simulated host of
-//! TESTING.md (pasta in the "host" namespace, the guest namespace behind
+//! doc/TESTING.md (pasta in the "host" namespace, the guest namespace behind
 //! its tap): `-t`/`-u` with remapped ports, `-T`/`-U` from the namespace to
 //! servers on the host's loopback, `-t auto` picking up a listener started
 //! after pasta, `-T auto`/`-U auto` picking up (and dropping) a host

@@ -1,6 +1,6 @@
 //! The guest's stock clients get the host's own configuration (issue 3's
 //! end-to-end acceptance): pasta runs inside the simulated host of
-//! TESTING.md, with no address options, and busybox udhcpc, ISC dhclient
+//! doc/TESTING.md, with no address options, and busybox udhcpc, ISC dhclient
 //! (-4 and -6), the kernel's SLAAC and rdisc6 receive the host's address,
 //! prefix, gateway, resolvers and search list. Loopback resolvers of the
 //! host's resolv.conf (127.0.0.53, ::1) reach the guest as the address that

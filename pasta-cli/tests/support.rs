@@ -1,4 +1,4 @@
-//! Test support: tools, the simulated host of TESTING.md, a guest namespace
+//! Test support: tools, the simulated host of doc/TESTING.md, a guest namespace
 //! with pasta on it, and cleanup that runs on failure too.
 
 use std::fs;
@@ -28,45 +28,43 @@ pub fn can_run(test: &str) -> bool {
     true
 }
 
-/// Install what the tests use, once per test binary.
+/// Check that the tools the tests use are there, once per test binary;
+/// name the Debian packages of those that are not. Tests install nothing:
+/// `scripts/test-all.sh` does, before `cargo test`.
 fn ensure_tools() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let wanted = [
-            ("busybox", "busybox"),
+        require(&[
+            ("busybox", "busybox-static"),
             ("ip", "iproute2"),
             ("dhclient", "isc-dhcp-client"),
             ("rdisc6", "ndisc6"),
             ("tcpdump", "tcpdump"),
             ("setpriv", "util-linux"),
-        ];
-        let missing: Vec<&str> = wanted
-            .iter()
-            .filter(|(cmd, _)| {
-                !Command::new("sh")
-                    .args(["-c", &format!("command -v {cmd}")])
-                    .stdout(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-            })
-            .map(|(_, pkg)| *pkg)
-            .collect();
-        if missing.is_empty() {
-            return;
-        }
-        eprintln!("installing {missing:?}");
-        let ok = Command::new("apt-get")
-            .args(["update", "-qq"])
-            .status()
-            .is_ok_and(|s| s.success())
-            && Command::new("apt-get")
-                .args(["install", "-y", "-qq"])
-                .args(&missing)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()
-                .is_ok_and(|s| s.success());
-        assert!(ok, "could not install {missing:?} with apt-get");
+        ]);
     });
+}
+
+/// Check that each command of `wanted` (command, package) is on `PATH`.
+///
+/// # Panics
+/// Naming the packages of the missing ones.
+pub fn require(wanted: &[(&str, &str)]) {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(cmd, _)| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {cmd}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing packages {missing:?}: install them (scripts/test-all.sh does)"
+    );
 }
 
 /// Run a command, returning its output; panics if it cannot be started.
@@ -102,7 +100,7 @@ pub fn unique(tag: &str) -> String {
 /// What the simulated host has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostKind {
-    /// TESTING.md's host: 203.0.113.2/24 and 2001:db8:2::2/64 on `veth0`,
+    /// doc/TESTING.md's host: 203.0.113.2/24 and 2001:db8:2::2/64 on `veth0`,
     /// default routes via the remote side (203.0.113.1, 2001:db8:2::1), a
     /// route to 198.51.100.0/24, and a resolv.conf with a loopback, a
     /// remote and an IPv6 loopback resolver and two search domains.
@@ -121,7 +119,7 @@ pub const HOST_RESOLV_CONF: &str = "nameserver 127.0.0.53\n\
                                     nameserver ::1\n\
                                     search example.com example.org\n";
 
-/// The simulated host of TESTING.md: a "remote" namespace and a "host"
+/// The simulated host of doc/TESTING.md: a "remote" namespace and a "host"
 /// namespace where pasta runs, joined by a veth pair. Dropping it deletes
 /// both and the host's `/etc/netns` directory.
 pub struct SimHost {

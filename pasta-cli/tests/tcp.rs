@@ -1,4 +1,4 @@
-//! TCP through pasta end to end, on the simulated host of TESTING.md:
+//! TCP through pasta end to end, on the simulated host of doc/TESTING.md:
 //!
 //! ```text
 //! remote netns  203.0.113.1/24, 2001:db8:2::1/64; servers on 198.51.100.1 and 2001:db8:3::1
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{can_run, run, stdout, wait_for, Guest, HostKind};
 
-/// A simulated host (TESTING.md's, with servers on the remote side) with
+/// A simulated host (doc/TESTING.md's, with servers on the remote side) with
 /// pasta serving a guest namespace.
 pub(crate) struct Topo {
     pub(crate) g: Guest<'static>,
@@ -110,19 +110,9 @@ fn raise_nofile() {
     }
 }
 
-/// Install socat if missing (the half-close check uses it).
+/// Check that socat is there (the half-close check uses it).
 pub(crate) fn ensure_socat() {
-    if run("sh", &["-c", "command -v socat"]).status.success() {
-        return;
-    }
-    let ok = run("apt-get", &["install", "-y", "-qq", "socat"])
-        .status
-        .success()
-        || (run("apt-get", &["update", "-qq"]).status.success()
-            && run("apt-get", &["install", "-y", "-qq", "socat"])
-                .status
-                .success());
-    assert!(ok, "could not install socat");
+    crate::support::require(&[("socat", "socat")]);
 }
 
 /// A seeded byte pattern (xorshift), so each side can produce and check it.
@@ -291,7 +281,7 @@ fn tcp_bulk_and_small_transfers_both_families() {
         .arg("TCP-LISTEN:5120,bind=198.51.100.1,reuseaddr")
         .arg(format!("OPEN:{},creat,trunc", dst.display()))
         .spawn()
-        .expect("socat (install it: apt-get install socat)");
+        .expect("socat (scripts/test-all.sh installs it)");
     thread::sleep(Duration::from_millis(300));
     let o = run(
         "ip",

@@ -1,5 +1,5 @@
 //! UDP, DNS forwarding and ICMP echo through pasta end to end, on the
-//! simulated host of TESTING.md:
+//! simulated host of doc/TESTING.md:
 //!
 //! ```text
 //! remote netns  203.0.113.1/24, 2001:db8:2::1/64; servers on 198.51.100.1,
@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use crate::support::{can_run, clients, run, stdout, wait_for, Guest, HostKind};
+use crate::support::{can_run, clients, require, run, stdout, wait_for, Guest, HostKind};
 
 /// The remote resolver's addresses, first in the host's resolv.conf.
 const DNS4: &str = "198.51.100.53";
@@ -49,25 +49,6 @@ fn ip(args: &[&str]) {
     );
 }
 
-/// Install a Debian package if its command is missing.
-fn ensure(cmd: &str, pkg: &str) {
-    if run("sh", &["-c", &format!("command -v {cmd}")])
-        .status
-        .success()
-    {
-        return;
-    }
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", pkg])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let ok = install() || (run("apt-get", &["update", "-qq"]).status.success() && install());
-    assert!(ok, "could not install {pkg}");
-}
-
 impl Topo {
     fn new(tag: &str, pasta_args: &[&str]) -> Topo {
         Topo::with_resolv(
@@ -79,9 +60,11 @@ impl Topo {
 
     /// As [`Topo::new`], with `resolv` as the host's resolv.conf.
     fn with_resolv(tag: &str, pasta_args: &[&str], resolv: &str) -> Topo {
-        ensure("socat", "socat");
-        ensure("dnsmasq", "dnsmasq-base");
-        ensure("ping", "iputils-ping");
+        require(&[
+            ("socat", "socat"),
+            ("dnsmasq", "dnsmasq-base"),
+            ("ping", "iputils-ping"),
+        ]);
         let mut g = Guest::on_own(&format!("udp{tag}"), HostKind::Full);
         let r = g.host().remote().expect("a remote side").to_owned();
         let h = g.host().name.clone();

@@ -107,6 +107,10 @@
 //! | [`wire`] | stateless parse/emit of every header: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP, ICMPv6, NDP, DHCP, DHCPv6; checksums; qemu's length-prefixed stream framing |
 //! | [`buf`] | received-frame batches, the tx ring, offload metadata |
 //! | [`l2`] | services answered locally: ARP, DHCP, NDP, DHCPv6, ICMPv6 echo to our link-local address |
+//! | [`tcp`] | TCP connections translated onto host stream sockets: segments, windows, timers, listeners, splicing |
+//! | [`flow`] | the flow table (generation-checked ids) and its keyed index |
+//! | [`batch`] | coalescing runs of datagram sends into one `sendmmsg` |
+//! | `queue` | fixed-capacity FIFOs for operations and events |
 //! | [`udp`] | UDP flows to host sockets and back, forwarded UDP ports, DNS forwarding, ICMP port unreachable; pasta's `-U` (namespace sockets relayed per sender to the host's loopback, without frames) |
 //! | [`icmp`] | ICMP and ICMPv6 echo through unprivileged ping sockets |
 //! | [`config`] | configuration, limits, port-forwarding specs |

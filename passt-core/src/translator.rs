@@ -597,7 +597,7 @@ impl Stats {
 /// readiness and completions reach their flow in O(1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum SockOwner {
-    /// Allocated with [`SockSlots::alloc`], no owner recorded.
+    /// A free slot: no owner recorded.
     #[default]
     Unowned,
     /// The socket of TCP connection slot `n` ([`crate::tcp`]).
@@ -631,11 +631,6 @@ impl SockSlots {
             // Lowest slots first, so descriptor tables stay dense.
             free: (0..max).rev().collect(),
         }
-    }
-
-    #[allow(dead_code)] // used by the L4 handlers as they land
-    pub(crate) fn alloc(&mut self) -> Option<SockId> {
-        self.alloc_owned(SockOwner::Unowned)
     }
 
     /// A new id whose readiness and completions go to `owner`.
@@ -949,7 +944,7 @@ impl Translator {
 
     /// Take in a batch of frames from the guest.
     ///
-    /// Local services (ARP, and DHCP/NDP as they land) answer into `tx`;
+    /// Local services (ARP, DHCP, NDP, DHCPv6) answer into `tx`;
     /// transport packets become socket operations. Work bound: one pass over
     /// the batch, a constant amount of work per frame.
     pub fn handle_tap<S: TxStorage>(&mut self, now: Instant, rx: &RxBatch<'_>, tx: &mut TxRing<S>) {
@@ -1327,11 +1322,6 @@ impl Translator {
             len: len as u32,
         });
     }
-
-    #[allow(dead_code)] // used by the L4 handlers as they land
-    fn queue_op(&mut self, op: SockOp) -> Result<(), DropReason> {
-        self.ops.push(op).map_err(|_| DropReason::OpQueueFull)
-    }
 }
 
 /// An IPv4 transport packet for [`Translator::l4_packet`].
@@ -1377,17 +1367,17 @@ mod tests {
     #[test]
     fn sock_ids_carry_generations() {
         let mut s = SockSlots::new(2);
-        let a = s.alloc().unwrap();
-        let b = s.alloc().unwrap();
+        let a = s.alloc_owned(SockOwner::Unowned).unwrap();
+        let b = s.alloc_owned(SockOwner::Unowned).unwrap();
         assert_eq!((a.slot(), b.slot()), (0, 1));
-        assert!(s.alloc().is_none());
+        assert!(s.alloc_owned(SockOwner::Unowned).is_none());
         s.release(a);
         s.release(a); // twice: no double free
-        let c = s.alloc().unwrap();
+        let c = s.alloc_owned(SockOwner::Unowned).unwrap();
         assert_eq!(c.slot(), 0);
         assert_ne!(c, a);
         assert!(!s.is_live(a) && s.is_live(c));
-        assert!(s.alloc().is_none());
+        assert!(s.alloc_owned(SockOwner::Unowned).is_none());
         assert_eq!(SockId::from_u64(c.to_u64()), c);
         assert!(!s.is_live(SockId::from_parts(7, 1)));
     }

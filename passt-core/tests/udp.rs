@@ -259,24 +259,44 @@ fn gateway_is_host_loopback_and_dns_forward_reaches_the_host_resolver() {
 }
 
 #[test]
-fn idle_flows_expire_after_180_seconds_of_silence_either_way() {
+fn idle_flows_expire_after_30_seconds_unanswered_and_120_once_answered() {
     let mut h = Harness::new(test_config());
     let start = h.now();
     let id = open4(&mut h, (REMOTE4, 5000));
-    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(180)));
-    h.advance(Duration::from_secs(100));
-    // A reply counts as activity.
+    // No reply yet: 30 s of silence end it, and more guest datagrams only
+    // push that back by 30 s each.
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(30)));
+    h.advance(Duration::from_secs(20));
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 5000, b"again"));
+    let _ = expect_send(&mut h);
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(50)));
+    // A one-way flow beside it, opened later, expires on its own clock.
+    h.advance(Duration::from_secs(10));
+    let other = open4(&mut h, (REMOTE4, 5001));
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(50)));
+    // The reply (at 40 s): 120 s from now, from then on.
+    h.advance(Duration::from_secs(10));
     h.ready(id, Ready::READABLE);
     let into = expect_recv(&mut h, id);
     h.recv(id, into, &[(sa(REMOTE4, 5000), b"r")]);
     let _ = h.expect_frame();
-    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(280)));
-    h.advance(Duration::from_secs(179));
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(60)));
+    h.advance(Duration::from_secs(19));
     h.expect_no_op();
-    h.advance(Duration::from_secs(2));
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.expect_op(), SockOp::Close { id: other });
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(160)));
+    // The guest's datagrams keep the answered flow for 120 s too.
+    h.advance(Duration::from_secs(50));
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 5000, b"late"));
+    let _ = expect_send(&mut h);
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(230)));
+    h.advance(Duration::from_secs(119));
+    h.expect_no_op();
+    h.advance(Duration::from_secs(1));
     assert_eq!(h.expect_op(), SockOp::Close { id });
+    assert_eq!(h.t.stats().udp.flows_expired, 2);
     assert_eq!(h.t.poll_timeout(), None);
-    assert_eq!(h.t.stats().udp.flows_expired, 1);
     // Late readiness for the closed socket is stale.
     h.ready(id, Ready::READABLE);
     h.expect_no_op();
@@ -437,8 +457,13 @@ fn forwarded_port_delivers_host_datagrams_and_replies_reach_the_sender() {
     }
     assert_eq!(h.t.stats().udp.flows_opened, 0);
     h.expect_no_op();
+    // The guest answered both: 120 s of silence end them (30 s had it not).
+    assert_eq!(h.t.poll_timeout(), Some(h.now() + Duration::from_secs(120)));
     // Expiry ends the flows but never closes the listener.
-    h.advance(Duration::from_secs(181));
+    h.advance(Duration::from_secs(119));
+    assert_eq!(h.t.stats().udp.flows_expired, 0);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.t.stats().udp.flows_expired, 2);
     h.expect_no_op();
     h.ready(lid, Ready::READABLE);
     let _ = expect_recv(&mut h, lid);
@@ -944,7 +969,7 @@ fn udp_out_sends_each_sender_through_its_own_host_socket_and_replies_come_back()
 }
 
 #[test]
-fn udp_out_flows_expire_after_180_idle_seconds_and_refusals_are_only_counted() {
+fn udp_out_flows_expire_after_30_idle_seconds_or_120_once_answered_and_refusals_are_only_counted() {
     let (mut h, socks) = udp_out_harness("5400:5500", 5400, 64);
     let ns4 = socks[0];
     let s1 = sa(Ipv4Addr::LOCALHOST, 40001);
@@ -972,19 +997,23 @@ fn udp_out_flows_expire_after_180_idle_seconds_and_refusals_are_only_counted() {
     h.expect_no_op();
     h.expect_no_frame();
 
-    // f2 replies 100 s later: it lives on; f1 goes at 180 s.
-    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(180)));
-    h.advance(Duration::from_secs(100));
+    // f2's target replies 20 s later: it lives 120 s on; f1, unanswered,
+    // goes at 30 s.
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(30)));
+    h.advance(Duration::from_secs(20));
     h.ready(f2, Ready::READABLE);
     let _ = h.expect_op();
     h.recv_held(f2, &[(sa(Ipv4Addr::LOCALHOST, 5500), b"late")]);
     assert!(matches!(h.expect_op(), SockOp::SendHeld { .. }));
-    h.advance(Duration::from_secs(79));
+    h.advance(Duration::from_secs(9));
     h.expect_no_op();
-    h.advance(Duration::from_secs(2));
+    h.advance(Duration::from_secs(1));
     assert_eq!(h.expect_op(), SockOp::Close { id: f1 });
     h.expect_no_op();
-    h.advance(Duration::from_secs(100));
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(140)));
+    h.advance(Duration::from_secs(109));
+    h.expect_no_op();
+    h.advance(Duration::from_secs(1));
     assert_eq!(h.expect_op(), SockOp::Close { id: f2 });
     h.expect_no_op();
     assert_eq!(h.t.stats().udp.flows_expired, 2);

@@ -127,9 +127,15 @@
 //!
 //! # Timeouts
 //!
-//! A flow ends after [`IDLE_TIMEOUT`] without a datagram in either
-//! direction (180 s as in the original). Flows sit in least-recently-used
-//! order, so expiry and eviction look at the front only.
+//! A flow ends after [`IDLE_TIMEOUT`] (30 s) without a datagram in either
+//! direction until a datagram came back from the side it was opened
+//! toward (the host for a guest's flow, the guest for a forwarded port's,
+//! the host's loopback for a `-U` one), and after [`REPLIED_TIMEOUT`]
+//! (120 s) once one did: as the original's. A one-way exchange (a probe, a
+//! DNS query never answered) does not hold a socket for long, a
+//! conversation survives pauses. Flows sit in two least-recently-used
+//! orders, one per timeout, so that in each the front expires first:
+//! expiry and eviction look at the two fronts only.
 
 mod lru;
 mod recv;
@@ -161,8 +167,12 @@ use crate::{
     Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
 };
 
-/// A flow ends after this long without a datagram (the original's 180 s).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+/// A flow that has seen no reply ends after this long without a datagram
+/// (the original's 30 s).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A flow that has seen a reply ends after this long without a datagram
+/// (the original's 120 s).
+pub const REPLIED_TIMEOUT: Duration = Duration::from_secs(120);
 /// A flow must have been idle this long to be evicted for a new one.
 pub const EVICT_MIN_IDLE: Duration = Duration::from_secs(1);
 /// Most UDP flows, whatever [`crate::config::Limits::max_flows`] allows.
@@ -190,7 +200,7 @@ pub struct UdpStats {
     pub flows_opened: u64,
     /// Flows created by a datagram to a forwarded port.
     pub flows_inbound: u64,
-    /// Flows ended by [`IDLE_TIMEOUT`].
+    /// Flows ended by [`IDLE_TIMEOUT`] or [`REPLIED_TIMEOUT`].
     pub flows_expired: u64,
     /// Flows evicted for a new one.
     pub flows_evicted: u64,
@@ -266,11 +276,26 @@ struct UdpFlow {
     out: Option<u32>,
     /// Last datagram in either direction.
     last: Instant,
+    /// A datagram came back from the side the flow was opened toward:
+    /// [`REPLIED_TIMEOUT`] applies, not [`IDLE_TIMEOUT`].
+    replied: bool,
+    /// The flow was opened by a datagram from the host side (a forwarded
+    /// port's sender): a reply is then one from the guest.
+    from_host: bool,
     /// Payload length of the guest's last datagram, quoted in ICMP errors.
     last_len: u16,
 }
 
 impl UdpFlow {
+    /// How long it lives without a datagram.
+    fn timeout(&self) -> Duration {
+        if self.replied {
+            REPLIED_TIMEOUT
+        } else {
+            IDLE_TIMEOUT
+        }
+    }
+
     fn key(&self) -> UdpKey {
         UdpKey {
             guest: self.tap.endpoint,
@@ -301,7 +326,9 @@ struct Listener {
 pub(crate) struct Udp {
     flows: FlowTable<UdpFlow>,
     index: FlowIndex<UdpKey>,
-    lru: Lru,
+    /// Least-recently-used orders: `[0]` flows without a reply yet,
+    /// `[1]` replied ones (each sorted by expiry, see the module docs).
+    lru: [Lru; 2],
     listeners: Vec<Listener>,
     next_listener: usize,
     recv: Option<RecvBatch>,
@@ -380,7 +407,7 @@ impl Udp {
         Udp {
             flows: FlowTable::new(cap),
             index: FlowIndex::new(cap, config.secret),
-            lru: Lru::new(cap),
+            lru: [Lru::new(cap), Lru::new(cap)],
             listeners,
             next_listener: 0,
             recv: None,
@@ -620,8 +647,8 @@ impl Udp {
             None => self.open_flow(cx, key, tx)?,
         };
         let payload = pkt.span_of(udp.payload).ok_or(DropReason::Malformed)?;
+        self.activity(fid, cx.now, false);
         let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
-        flow.last = cx.now;
         flow.last_len = udp.payload.len() as u16;
         let op = if flow.listener {
             SockOp::SendTo {
@@ -635,7 +662,6 @@ impl Udp {
                 payload,
             }
         };
-        self.lru.touch(fid.index());
         cx.op(op)?;
         cx.stats.udp.to_host += 1;
         Ok(())
@@ -740,6 +766,8 @@ impl Udp {
             opening: true,
             out: None,
             last: cx.now,
+            replied: false,
+            from_host: false,
             last_len: 0,
         };
         let fid = self.insert(flow);
@@ -763,18 +791,23 @@ impl Udp {
         };
         let indexed = self.index.insert(key, fid);
         debug_assert!(indexed, "index and table have the same capacity");
-        self.lru.touch(fid.index());
+        self.lru[0].touch(fid.index());
         fid
     }
 
     /// Evict the least recently active flow if it has been idle long
     /// enough; whether one was.
     fn evict<S: TxStorage>(&mut self, cx: &mut L4Cx<'_>, tx: &mut TxRing<S>) -> bool {
-        let Some(fid) = self
-            .lru
-            .idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last)
-        else {
-            return false;
+        let [fresh, replied] = &mut self.lru;
+        let a = fresh.idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last);
+        let b = replied.idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last);
+        let last = |fid: FlowId| self.flows.get(fid).map(|f| f.last);
+        // The idler of the two fronts.
+        let fid = match (a, b) {
+            (Some(a), Some(b)) if last(b) < last(a) => b,
+            (Some(a), _) => a,
+            (None, Some(b)) => b,
+            (None, None) => return false,
         };
         self.close(cx, fid, true, tx);
         cx.stats.udp.flows_evicted += 1;
@@ -807,7 +840,7 @@ impl Udp {
             return;
         };
         self.index.remove(&flow.key());
-        self.lru.remove(fid.index());
+        self.lru[usize::from(flow.replied)].remove(fid.index());
         if flow.listener {
             return;
         }
@@ -1041,12 +1074,13 @@ impl Udp {
             None => self.open_out_flow(cx, n, l, key, tx)?,
         };
         let id = self.flows.get(fid).ok_or(DropReason::StaleSocket)?.sock;
-        self.relay_held(cx, fid, id, None, index)?;
+        self.relay_held(cx, fid, id, None, index, false)?;
         Ok(true)
     }
 
     /// Send held datagram `index` on `id` (to `dst`, for an unconnected
-    /// socket) for `-U` flow `fid`, which it keeps alive.
+    /// socket) for `-U` flow `fid`, which it keeps alive (`from_host`: a
+    /// reply from the host's loopback).
     fn relay_held(
         &mut self,
         cx: &mut L4Cx<'_>,
@@ -1054,10 +1088,11 @@ impl Udp {
         id: SockId,
         dst: Option<SockAddrAny>,
         index: u32,
+        from_host: bool,
     ) -> Result<(), DropReason> {
-        let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
-        flow.last = cx.now;
-        self.lru.touch(fid.index());
+        if !self.activity(fid, cx.now, from_host) {
+            return Err(DropReason::StaleSocket);
+        }
         cx.op(SockOp::SendHeld { id, dst, index })
     }
 
@@ -1105,6 +1140,8 @@ impl Udp {
             opening: true,
             out: Some(n),
             last: cx.now,
+            replied: false,
+            from_host: false,
             last_len: 0,
         });
         debug_assert_eq!(fid, next);
@@ -1126,7 +1163,7 @@ impl Udp {
             .ok_or(DropReason::StaleSocket)?;
         let ns = l.sock.ok_or(DropReason::StaleSocket)?;
         let dst = Some(flow.tap.endpoint);
-        self.relay_held(cx, fid, ns, dst, index)?;
+        self.relay_held(cx, fid, ns, dst, index, true)?;
         Ok(false)
     }
 
@@ -1187,8 +1224,7 @@ impl Udp {
         };
         match built {
             Ok(n) if b.commit(tx, n) => {
-                flow.last = cx.now;
-                self.lru.touch(fid.index());
+                self.activity(fid, cx.now, true);
                 cx.stats.udp.to_guest += 1;
                 cx.stats.frames_out += 1;
             }
@@ -1244,6 +1280,8 @@ impl Udp {
             opening: false,
             out: None,
             last: cx.now,
+            replied: false,
+            from_host: true,
             last_len: 0,
         });
         cx.stats.udp.flows_inbound += 1;
@@ -1316,28 +1354,52 @@ impl Udp {
         }
     }
 
-    /// End flows idle for [`IDLE_TIMEOUT`].
+    /// A datagram of flow `fid` at `now`, from the host side or not: it
+    /// becomes the most recently active of its order, and moves to the
+    /// replied order on its first reply. Whether the flow exists.
+    fn activity(&mut self, fid: FlowId, now: Instant, from_host: bool) -> bool {
+        let Some(flow) = self.flows.get_mut(fid) else {
+            return false;
+        };
+        flow.last = now;
+        if !flow.replied && from_host != flow.from_host {
+            flow.replied = true;
+            self.lru[0].remove(fid.index());
+        }
+        self.lru[usize::from(flow.replied)].touch(fid.index());
+        true
+    }
+
+    /// End flows idle for their timeout ([`IDLE_TIMEOUT`] or
+    /// [`REPLIED_TIMEOUT`]).
     pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut L4Cx<'_>, tx: &mut TxRing<S>) {
-        while let Some(front) = self.lru.front() {
-            let Some(fid) = self.flows.id_at(front as usize) else {
-                self.lru.remove(front);
-                continue;
-            };
-            let last = self.flows.get(fid).map_or(Instant::ZERO, |f| f.last);
-            if last + IDLE_TIMEOUT > cx.now {
-                break;
+        for order in 0..self.lru.len() {
+            while let Some(front) = self.lru[order].front() {
+                let Some(fid) = self.flows.id_at(front as usize) else {
+                    self.lru[order].remove(front);
+                    continue;
+                };
+                let end = self
+                    .flows
+                    .get(fid)
+                    .map_or(Instant::ZERO, |f| f.last + f.timeout());
+                if end > cx.now {
+                    break;
+                }
+                let opened = self.flows.get(fid).is_some_and(|f| !f.opening);
+                self.close(cx, fid, opened, tx);
+                cx.stats.udp.flows_expired += 1;
             }
-            let opened = self.flows.get(fid).is_some_and(|f| !f.opening);
-            self.close(cx, fid, opened, tx);
-            cx.stats.udp.flows_expired += 1;
         }
     }
 
-    /// When the idlest flow expires.
+    /// When the next flow expires: the earlier of the two orders' fronts.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let front = self.lru.front()?;
-        let fid = self.flows.id_at(front as usize)?;
-        Some(self.flows.get(fid)?.last + IDLE_TIMEOUT)
+        let end = |lru: &Lru| {
+            let fid = self.flows.id_at(lru.front()? as usize)?;
+            self.flows.get(fid).map(|f| f.last + f.timeout())
+        };
+        self.lru.iter().filter_map(end).min()
     }
 }
 

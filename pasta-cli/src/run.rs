@@ -157,7 +157,7 @@ impl Driver {
     ///
     /// # Errors
     /// If the epoll instance cannot be made.
-    pub(crate) fn new(t: Translator, tap: Tap, pcap: Option<Pcap>) -> Result<Driver, Error> {
+    pub(crate) fn new(mut t: Translator, tap: Tap, pcap: Option<Pcap>) -> Result<Driver, Error> {
         match passt_core::host::limits::raise_nofile_limit() {
             Ok((old, new)) if old != new => {
                 debug!("file descriptor limit raised from {old} to {new}");
@@ -179,6 +179,8 @@ impl Driver {
             .try_clone()
             .map_err(|e| Error::msg(format!("duplicating epoll descriptor: {e}")))?;
         let exec = passt_sys::executor(t.config().limits.max_sockets, ep2);
+        // ICMP errors of UDP and echo flows reach the namespace (traceroute).
+        t.set_host_errors(exec.has_errqueue());
         Ok(Driver {
             t,
             tap,

@@ -21,4 +21,5 @@ mod spawn;
 mod splice;
 mod support;
 mod tcp;
+mod traceroute;
 mod udp;

@@ -119,6 +119,24 @@
 //! sent at once and one per [`ICMP_INTERVAL`] afterwards (RFC 1812
 //! §4.3.2.8, RFC 4443 §2.4(f)).
 //!
+//! With [`crate::Translator::set_host_errors`] (an executor that reads
+//! error queues), a guest flow's socket is opened with
+//! [`SockFlags::RECVERR`]: every ICMP error the host gets for its
+//! datagrams, from the destination or from a router on the way (time
+//! exceeded, unreachable with its code, fragmentation needed / packet too
+//! big), waits in the socket's error queue and makes it report an error;
+//! a [`SockOp::RecvErr`] reads it, and the guest gets the same error
+//! ([`crate::icmp::host_error_frame`]): from the router as the guest sees
+//! its address (`to_guest`, the remote's address if the destination
+//! itself answered), quoting the IP and UDP headers of the datagram as
+//! the guest sent it, rebuilt from the flow, and as much of its payload as
+//! the router quoted, within 576 bytes in all for IPv4 (RFC 1812
+//! §4.3.2.3) and 1280 for IPv6 (RFC 4443 §3). Port unreachable then comes
+//! this way too (the `ECONNREFUSED` of a send or receive is only counted).
+//! The guest's TTL / hop limit goes to the socket ([`SockOp::SetTtl`],
+//! when it differs from the socket's last one), so that traceroute's
+//! probes expire where the guest meant them to.
+//!
 //! Malformed guest datagrams never reach this module (the dispatcher drops
 //! truncated headers, lengths that disagree with the IP length and bad
 //! checksums); datagrams from or to port 0 are dropped as
@@ -222,6 +240,8 @@ pub struct UdpStats {
     pub port_unreachable: u64,
     /// ICMP errors suppressed by the rate limit.
     pub icmp_rate_limited: u64,
+    /// ICMP errors from the host's error queue sent on to the guest.
+    pub host_errors: u64,
     /// `-U` flows opened for a new namespace sender.
     pub out_flows: u64,
     /// `-U` datagrams sent on from the namespace to the host.
@@ -284,6 +304,9 @@ struct UdpFlow {
     from_host: bool,
     /// Payload length of the guest's last datagram, quoted in ICMP errors.
     last_len: u16,
+    /// The TTL / hop limit the socket sends with (the kernel's default
+    /// until the guest's differs).
+    ttl: u8,
 }
 
 impl UdpFlow {
@@ -332,6 +355,10 @@ pub(crate) struct Udp {
     listeners: Vec<Listener>,
     next_listener: usize,
     recv: Option<RecvBatch>,
+    /// The [`SockOp::RecvErr`] in flight (one slot).
+    err: Option<RecvBatch>,
+    /// The executor reads error queues ([`crate::Translator::set_host_errors`]).
+    pub(crate) host_errors: bool,
     /// The socket of the [`SockOp::RecvHeld`] in flight, and how many of
     /// its datagrams were reported so far (the next one's index).
     held: Option<(SockId, u32)>,
@@ -411,6 +438,8 @@ impl Udp {
             listeners,
             next_listener: 0,
             recv: None,
+            err: None,
+            host_errors: false,
             held: None,
             icmp_tokens: ICMP_BURST,
             icmp_refill: Instant::ZERO,
@@ -650,6 +679,15 @@ impl Udp {
         self.activity(fid, cx.now, false);
         let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
         flow.last_len = udp.payload.len() as u16;
+        if !flow.listener && flow.ttl != pkt.ttl {
+            flow.ttl = pkt.ttl;
+            let (id, ipv6) = (flow.sock, !key.remote.addr.is_v4());
+            cx.op(SockOp::SetTtl {
+                id,
+                ipv6,
+                ttl: pkt.ttl,
+            })?;
+        }
         let op = if flow.listener {
             SockOp::SendTo {
                 id: flow.sock,
@@ -736,6 +774,9 @@ impl Udp {
         if ipv6 {
             flags |= SockFlags::V6ONLY;
         }
+        if self.host_errors {
+            flags |= SockFlags::RECVERR;
+        }
         let open = SockOp::Open {
             id: sock,
             spec: SockSpec {
@@ -769,6 +810,7 @@ impl Udp {
             replied: false,
             from_host: false,
             last_len: 0,
+            ttl: crate::icmp::DEFAULT_TTL,
         };
         let fid = self.insert(flow);
         debug_assert_eq!(fid, next);
@@ -881,6 +923,9 @@ impl Udp {
         if let Some(b) = self.recv.take() {
             b.finish(tx);
         }
+        if let Some(b) = self.err.take() {
+            b.finish(tx);
+        }
         let (ipv6, out) = match owner {
             SockOwner::UdpFlow(n) => match self.flow_of(n, id).and_then(|f| self.flows.get(f)) {
                 Some(f) => (!f.tap.endpoint.addr.is_v4(), f.out.is_some()),
@@ -909,6 +954,26 @@ impl Udp {
             }
             return;
         }
+        if self.host_errors
+            && ready.contains(Ready::ERROR)
+            && matches!(owner, SockOwner::UdpFlow(_))
+        {
+            // The error queue first; datagrams on the next readiness (the
+            // socket is level-triggered).
+            self.err = crate::icmp::start_recv_err(cx, id, ipv6, UDP_LEN, tx);
+            return;
+        }
+        self.start_recv(cx, id, ipv6, tx);
+    }
+
+    /// Queue a [`SockOp::Recv`] of datagrams on `id` into tx slots.
+    fn start_recv<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        id: SockId,
+        ipv6: bool,
+        tx: &mut TxRing<S>,
+    ) {
         let ip_len = if ipv6 { 40 } else { 20 };
         let max = usize::from(cx.config.mtu).saturating_sub(ip_len + UDP_LEN);
         let Some(b) = RecvBatch::reserve(tx, id, RECV_BATCH, ETH_LEN + ip_len + UDP_LEN, max)
@@ -950,6 +1015,41 @@ impl Udp {
                 Ok(_) => {}
             }
         }
+        if let Some(mut b) = self.err.filter(|b| b.sock == id) {
+            self.err = None;
+            let fid = match owner {
+                SockOwner::UdpFlow(n) => self.flow_of(n, id),
+                _ => None,
+            };
+            let flow = fid.and_then(|f| self.flows.get(f)).copied();
+            match (done.res, flow) {
+                (Ok(Done::HostError(e)), Some(f)) if self.icmp_allowed(cx) => {
+                    let q = crate::icmp::Quote {
+                        guest: f.tap.endpoint,
+                        remote: f.tap.ours,
+                        host_remote: f.host.endpoint.addr,
+                        ttl: f.ttl,
+                        udp_len: Some(UDP_LEN as u16 + f.last_len),
+                        echo_ident: None,
+                    };
+                    if crate::icmp::host_error_frame(cx, &mut b, &q, &e, tx) {
+                        self.icmp_tokens -= 1;
+                        cx.stats.udp.host_errors += 1;
+                    }
+                }
+                // Nothing queued after all (or the executor cannot read
+                // it): what made the socket report an error is read as
+                // datagrams are, which clears it.
+                (Err(_), Some(f)) => {
+                    b.finish(tx);
+                    self.start_recv(cx, id, !f.tap.endpoint.addr.is_v4(), tx);
+                    return;
+                }
+                _ => {}
+            }
+            b.finish(tx);
+            return;
+        }
         if let Some(mut b) = self.recv.filter(|b| b.sock == id) {
             match done.res {
                 Ok(Done::Datagram { len, from }) => {
@@ -960,7 +1060,7 @@ impl Udp {
                 Ok(Done::Datagrams { .. }) | Err(_) => {
                     b.finish(tx);
                     self.recv = None;
-                    if done.res == Err(Errno::ECONNREFUSED) {
+                    if done.res == Err(Errno::ECONNREFUSED) && !self.host_errors {
                         if let SockOwner::UdpFlow(n) = owner {
                             if let Some(fid) = self.flow_of(n, id) {
                                 self.port_unreachable(cx, fid, tx);
@@ -1011,6 +1111,8 @@ impl Udp {
                     Err(Errno::ECONNREFUSED) if flow.out.is_some() => {
                         cx.stats.udp.out_refused += 1;
                     }
+                    // With error queues, the queued error becomes the ICMP.
+                    Err(Errno::ECONNREFUSED) if self.host_errors => {}
                     Err(Errno::ECONNREFUSED) => self.port_unreachable(cx, fid, tx),
                     Err(_) => cx.stats.udp.send_errors += 1,
                 }
@@ -1143,6 +1245,7 @@ impl Udp {
             replied: false,
             from_host: false,
             last_len: 0,
+            ttl: crate::icmp::DEFAULT_TTL,
         });
         debug_assert_eq!(fid, next);
         cx.stats.udp.out_flows += 1;
@@ -1283,9 +1386,27 @@ impl Udp {
             replied: false,
             from_host: true,
             last_len: 0,
+            ttl: crate::icmp::DEFAULT_TTL,
         });
         cx.stats.udp.flows_inbound += 1;
         Ok(fid)
+    }
+
+    /// Whether the rate limit lets one more ICMP error go to the guest now
+    /// (a token is left; the caller takes it when it sends), counting the
+    /// one suppressed otherwise.
+    fn icmp_allowed(&mut self, cx: &mut L4Cx<'_>) -> bool {
+        let since = cx.now.saturating_since(self.icmp_refill);
+        let refill = (since.as_nanos() / ICMP_INTERVAL.as_nanos()).min(u128::from(ICMP_BURST));
+        if refill > 0 {
+            self.icmp_tokens = (self.icmp_tokens + refill as u32).min(ICMP_BURST);
+            self.icmp_refill = cx.now;
+        }
+        if self.icmp_tokens == 0 {
+            cx.stats.udp.icmp_rate_limited += 1;
+            return false;
+        }
+        true
     }
 
     /// Tell the guest that the destination of flow `fid` refused it
@@ -1296,19 +1417,12 @@ impl Udp {
         fid: FlowId,
         tx: &mut TxRing<S>,
     ) {
+        if self.flows.get(fid).is_none() || !self.icmp_allowed(cx) {
+            return;
+        }
         let Some(flow) = self.flows.get(fid) else {
             return;
         };
-        let since = cx.now.saturating_since(self.icmp_refill);
-        let refill = (since.as_nanos() / ICMP_INTERVAL.as_nanos()).min(u128::from(ICMP_BURST));
-        if refill > 0 {
-            self.icmp_tokens = (self.icmp_tokens + refill as u32).min(ICMP_BURST);
-            self.icmp_refill = cx.now;
-        }
-        if self.icmp_tokens == 0 {
-            cx.stats.udp.icmp_rate_limited += 1;
-            return;
-        }
         let (guest, remote) = (flow.tap.endpoint, flow.tap.ours);
         let eth = EthernetRepr::new(cx.guest_mac(), cx.config.our_mac, 0);
         let udp_len = UDP_LEN + usize::from(flow.last_len);

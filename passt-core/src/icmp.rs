@@ -670,8 +670,11 @@ pub(crate) fn host_error_frame<S: TxStorage>(
     // ICMP 3 and 11; ICMPv6 1 (unreachable), 2 (too big), 3 (time exceeded).
     let known = matches!(
         (ipv6, e.icmp6, e.icmp_type),
-        (false, false, icmp_type::DEST_UNREACHABLE | icmp_type::TIME_EXCEEDED)
-            | (true, true, 1..=3)
+        (
+            false,
+            false,
+            icmp_type::DEST_UNREACHABLE | icmp_type::TIME_EXCEEDED
+        ) | (true, true, 1..=3)
     );
     let offender = if e.offender == q.host_remote {
         Some(q.remote.addr)

@@ -1,7 +1,7 @@
 //! UDP through the Translator on the fake host: flows both ways, address
 //! mapping, DNS forwarding, timeouts, port unreachable, bad input, floods.
 
-use core::net::{Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use passt_core::addr::SockAddrAny;
@@ -21,7 +21,8 @@ use passt_core::wire::ipv4::Ipv4Repr;
 use passt_core::wire::ipv6::Ipv6Repr;
 use passt_core::wire::udp::UdpRepr;
 use passt_core::{
-    Completion, Done, DropReason, Errno, Event, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
+    Completion, Done, DropReason, Errno, Event, HostError, Proto, Ready, SockFlags, SockId, SockOp,
+    SockSpec,
 };
 
 const REMOTE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
@@ -1292,4 +1293,222 @@ fn burst_of_large_datagrams_from_the_hosts_own_address_all_become_frames() {
     }
     h.expect_no_frame();
     assert_eq!(h.t.stats().udp.to_guest, 6);
+}
+
+/// An IPv4 frame with its TTL set to `ttl` and its header checksum redone.
+fn with_ttl4(mut f: Vec<u8>, ttl: u8) -> Vec<u8> {
+    f[22] = ttl;
+    f[24..26].fill(0);
+    let c = passt_core::wire::checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// A host error as the executor reports it (`len` set by the harness).
+fn host_error(icmp6: bool, icmp_type: u8, code: u8, info: u32, offender: IpAddr) -> HostError {
+    HostError {
+        len: 0,
+        icmp6,
+        icmp_type,
+        code,
+        info,
+        offender: offender.into(),
+    }
+}
+
+#[track_caller]
+fn expect_recv_err(h: &mut Harness, sock: SockId) -> TxSlots {
+    match h.expect_op() {
+        SockOp::RecvErr { id, into } if id == sock => into,
+        op => panic!("expected RecvErr on {sock:?}, got {op:?}"),
+    }
+}
+
+#[test]
+fn guest_ttl_reaches_the_socket_and_host_icmp_errors_come_back_from_the_router() {
+    let mut h = Harness::new(test_config());
+    h.t.set_host_errors(true);
+    // A traceroute probe: TTL 1. The socket reports errors and sends with
+    // TTL 1 before the datagram goes.
+    h.guest(&with_ttl4(udp4(GUEST4, 40000, REMOTE4, 33434, b"probe"), 1));
+    let (id, spec) = expect_open(&mut h);
+    assert!(spec.flags.contains(SockFlags::RECVERR), "{spec:?}");
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SetTtl {
+            id,
+            ipv6: false,
+            ttl: 1
+        }
+    );
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Opened);
+    ok(&mut h, id, Done::Bytes(5));
+    // Same TTL again: no new option; back to 64: set again.
+    h.guest(&with_ttl4(udp4(GUEST4, 40000, REMOTE4, 33434, b"probe"), 1));
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Bytes(5));
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 33434, b"probe"));
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SetTtl {
+            id,
+            ipv6: false,
+            ttl: 64
+        }
+    );
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Bytes(5));
+    h.guest(&with_ttl4(udp4(GUEST4, 40000, REMOTE4, 33434, b"probe"), 1));
+    let _ = h.expect_op();
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Bytes(5));
+
+    // The router's time exceeded: the error queue is read first.
+    let router = Ipv4Addr::new(203, 0, 113, 1);
+    h.ready(id, Ready::ERROR | Ready::READABLE);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(
+        id,
+        into,
+        b"probe",
+        host_error(false, 11, 0, 0, router.into()),
+    );
+    let f = h.expect_frame();
+    let (eth, l3) = EthernetRepr::parse(&f).unwrap();
+    assert_eq!(eth.dst, GUEST_MAC);
+    let (ip, icmp) = Ipv4Repr::parse(l3, true).unwrap();
+    assert_eq!(
+        (ip.src, ip.dst, ip.protocol),
+        (router, GUEST4, ip_proto::ICMP)
+    );
+    assert_eq!(
+        passt_core::wire::checksum::checksum(icmp),
+        0,
+        "ICMP checksum"
+    );
+    // Time exceeded in transit, then the datagram as the guest sent it:
+    // IP header (TTL 1, UDP, 20 + 8 + 5 bytes), UDP header, payload.
+    assert_eq!(&icmp[..2], &[11, 0]);
+    assert_eq!(&icmp[4..8], &[0, 0, 0, 0]);
+    let quote = &icmp[8..];
+    assert_eq!(quote.len(), 20 + 8 + 5);
+    let (q, ql4) = Ipv4Repr::parse(quote, true).unwrap();
+    assert_eq!(
+        (q.src, q.dst, q.protocol, q.ttl),
+        (GUEST4, REMOTE4, ip_proto::UDP, 1)
+    );
+    assert_eq!(
+        ql4,
+        &[0x9c, 0x40, 0x82, 0x9a, 0, 13, 0, 0, b'p', b'r', b'o', b'b', b'e']
+    );
+    assert_eq!(h.t.stats().udp.host_errors, 1);
+
+    // The destination's port unreachable: from the remote as the guest
+    // addressed it. The ECONNREFUSED a send reports meanwhile makes no
+    // second error.
+    err(&mut h, id, Errno::ECONNREFUSED);
+    h.expect_no_frame();
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(
+        id,
+        into,
+        b"probe",
+        host_error(false, 3, 3, 0, REMOTE4.into()),
+    );
+    let f = h.expect_frame();
+    let (_, l3) = EthernetRepr::parse(&f).unwrap();
+    let (ip, icmp) = Ipv4Repr::parse(l3, true).unwrap();
+    assert_eq!((ip.src, ip.dst), (REMOTE4, GUEST4));
+    assert_eq!(&icmp[..2], &[3, 3]);
+    assert_eq!(passt_core::wire::checksum::checksum(icmp), 0);
+
+    // Fragmentation needed carries the next-hop MTU (RFC 1191 §4).
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(id, into, b"", host_error(false, 3, 4, 1400, router.into()));
+    let f = h.expect_frame();
+    let (_, l3) = EthernetRepr::parse(&f).unwrap();
+    let (_, icmp) = Ipv4Repr::parse(l3, true).unwrap();
+    assert_eq!(&icmp[..2], &[3, 4]);
+    assert_eq!(&icmp[4..8], &[0, 0, 0x05, 0x78]);
+    assert_eq!(icmp.len(), 8 + 20 + 8);
+
+    // An empty error queue: the error is read as a receive (clearing it).
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    err(&mut h, id, Errno::EAGAIN);
+    let _ = into;
+    let into = expect_recv(&mut h, id);
+    h.recv(id, into, &[]);
+    h.expect_no_frame();
+    // An error of the wrong family, or from an address the guest cannot
+    // see (unspecified), is dropped.
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(id, into, b"", host_error(true, 3, 0, 0, REMOTE6.into()));
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(
+        id,
+        into,
+        b"",
+        host_error(false, 11, 0, 0, Ipv4Addr::UNSPECIFIED.into()),
+    );
+    h.expect_no_frame();
+}
+
+#[test]
+fn ipv6_hop_limit_and_packet_too_big_from_a_router() {
+    let c = Config {
+        ip6: Some(test_ip6()),
+        ..test_config()
+    };
+    let mut h = Harness::new(c);
+    h.t.set_host_errors(true);
+    let mut probe = udp6(GUEST6, 40000, REMOTE6, 33434, b"big");
+    probe[21] = 5; // hop limit (not covered by a checksum)
+    h.guest(&probe);
+    let (id, spec) = expect_open(&mut h);
+    assert!(spec.flags.contains(SockFlags::RECVERR | SockFlags::V6ONLY));
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SetTtl {
+            id,
+            ipv6: true,
+            ttl: 5
+        }
+    );
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Opened);
+    ok(&mut h, id, Done::Bytes(3));
+    let router = Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 1);
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(
+        id,
+        into,
+        b"big",
+        host_error(true, 2, 0, 1280, router.into()),
+    );
+    let f = h.expect_frame();
+    let (_, l3) = EthernetRepr::parse(&f).unwrap();
+    let (ip, icmp) = Ipv6Repr::parse(l3).unwrap();
+    assert_eq!((ip.src, ip.dst), (router, GUEST6));
+    let pseudo = pseudo_header_v6(&router, &GUEST6, ip_proto::ICMPV6, icmp.len() as u32);
+    let sum = passt_core::wire::checksum::finish(passt_core::wire::checksum::sum(pseudo, icmp));
+    assert_eq!(sum, 0, "ICMPv6 checksum");
+    // Packet too big, MTU 1280, then the datagram: IPv6 header (hop limit
+    // 5, UDP, 11 bytes), UDP header, payload.
+    assert_eq!(&icmp[..2], &[2, 0]);
+    assert_eq!(&icmp[4..8], &[0, 0, 0x05, 0x00]);
+    let quote = &icmp[8..];
+    assert_eq!(quote.len(), 40 + 8 + 3);
+    let (q, _) = Ipv6Repr::parse(quote).unwrap();
+    assert_eq!((q.src, q.dst, q.hop_limit), (GUEST6, REMOTE6, 5));
+    assert_eq!(
+        &quote[40..],
+        &[0x9c, 0x40, 0x82, 0x9a, 0, 11, 0, 0, b'b', b'i', b'g']
+    );
 }

@@ -65,6 +65,7 @@ pub(crate) fn daemonise(foreground: bool, pid_file: Option<&str>) -> Result<(), 
         };
         std::process::exit(status);
     }
+    crate::log::set_syslog_pid(std::process::id());
     // SAFETY: plain system call without pointers.
     unsafe { libc::setsid() };
     let null = fs::OpenOptions::new()

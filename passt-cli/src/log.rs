@@ -4,7 +4,9 @@
 //! Levels as passt(1) has them: errors and warnings always, information
 //! unless `-q`, debug messages with `-d`, per-frame ones with `--trace`.
 //! Once daemonised, standard error is `/dev/null` and only the log file
-//! (if any) gets messages.
+//! gets messages, or without one the system log (`/dev/log`, connected at
+//! start before the sandbox: `<PRI>passt[PID]: message`, see
+//! [`passt_sys::syslog`]).
 //!
 //! Errors, warnings and information are rate-limited per call site
 //! ([`RateLimit`]: a few a second, on `CLOCK_MONOTONIC`), so that a failure
@@ -43,6 +45,23 @@ struct Logger {
     file: Option<File>,
     file_len: u64,
     file_max: u64,
+}
+
+/// The system log, if `/dev/log` was there at start: where messages go in
+/// the background without a log file (`<PRI>passt[PID]: message`).
+static SYSLOG: Mutex<Option<passt_sys::syslog::Syslog>> = Mutex::new(None);
+
+/// Connect to the system log (call before the sandbox hides `/dev/log`).
+pub(crate) fn open_syslog() {
+    *SYSLOG.lock().unwrap_or_else(|p| p.into_inner()) =
+        passt_sys::syslog::Syslog::connect("passt");
+}
+
+/// After a fork: system-log messages carry `pid`.
+pub(crate) fn set_syslog_pid(pid: u32) {
+    if let Some(s) = SYSLOG.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        s.set_pid(pid);
+    }
 }
 
 static LOGGER: Mutex<Logger> = Mutex::new(Logger {
@@ -84,6 +103,17 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
     let line = format!("passt: {args}\n");
     if l.stderr {
         let _ = std::io::stderr().write_all(line.as_bytes());
+    } else if l.file.is_none() {
+        if let Some(s) = SYSLOG.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            use passt_sys::syslog::Severity;
+            let sev = match level {
+                Level::Error => Severity::Error,
+                Level::Warn => Severity::Warning,
+                Level::Info => Severity::Info,
+                _ => Severity::Debug,
+            };
+            s.send(sev, &args.to_string());
+        }
     }
     let (len, max) = (l.file_len, l.file_max);
     if let Some(f) = &mut l.file {

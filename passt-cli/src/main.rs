@@ -147,6 +147,9 @@ fn start(o: &Options) -> Result<(), Error> {
         None => None,
     };
     log::init(level, log_file, o.log_size);
+    // Before the sandbox hides /dev/log: where messages go in the
+    // background without a log file.
+    log::open_syslog();
 
     let (config, summary) = setup::config(o)?;
     for line in &summary {

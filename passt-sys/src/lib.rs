@@ -22,11 +22,13 @@
 //! | module | calls | what for |
 //! |---|---|---|
 //! | [`sandbox`] | `unshare`, `mount`, `pivot_root`, `prctl`, `capset`, `setresuid`, ... | namespaces, an empty root, capabilities, identity, `close_range` of inherited descriptors |
+//! | [`syslog`] | `socket(AF_UNIX)`, `connect`, `sendto` | messages to `/dev/log` once in the background without a log file |
 //! | [`seccomp`] | `prctl(PR_SET_NO_NEW_PRIVS)`, `seccomp(SECCOMP_SET_MODE_FILTER)` | an allow-list of the syscalls the running drivers make; any other kills the process (x86_64 and aarch64) |
 
 #![deny(missing_docs)]
 
 pub mod errqueue;
+pub mod syslog;
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 

@@ -175,6 +175,9 @@ fn main() {
         }
     };
     log::set_level(opts.quiet, opts.debug, opts.trace);
+    // Before the sandbox hides /dev/log: where messages go in the
+    // background without a log file.
+    log::open_syslog();
     if let Some(path) = &opts.log_file {
         let file = OpenOptions::new()
             .create(true)

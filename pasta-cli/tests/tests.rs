@@ -20,6 +20,7 @@ mod sandbox;
 mod spawn;
 mod splice;
 mod support;
+mod logging;
 mod tcp;
 mod traceroute;
 mod udp;

@@ -12,8 +12,9 @@
 //! ([`RateLimit`]: a few a second, on `CLOCK_MONOTONIC`), so that a failure
 //! repeating on every wake-up (descriptors ran out, a client reconnecting
 //! in a loop) cannot flood the log; the next message of that site that
-//! gets through is preceded by the number held back. Debug and trace
-//! messages, asked for with `-d` and `--trace`, are not limited.
+//! gets through is preceded by the number held back. Debug messages, asked
+//! for with `-d`, are not limited; trace messages (a line per frame from
+//! and to the guest with `--trace`) are, like errors.
 //!
 //! Syscalls: `write` (standard error, the file), `open`, `ftruncate`,
 //! `clock_gettime(CLOCK_MONOTONIC)`.
@@ -53,8 +54,7 @@ static SYSLOG: Mutex<Option<passt_sys::syslog::Syslog>> = Mutex::new(None);
 
 /// Connect to the system log (call before the sandbox hides `/dev/log`).
 pub(crate) fn open_syslog() {
-    *SYSLOG.lock().unwrap_or_else(|p| p.into_inner()) =
-        passt_sys::syslog::Syslog::connect("passt");
+    *SYSLOG.lock().unwrap_or_else(|p| p.into_inner()) = passt_sys::syslog::Syslog::connect("passt");
 }
 
 /// After a fork: system-log messages carry `pid`.
@@ -188,7 +188,7 @@ macro_rules! debug {
 macro_rules! trace {
     ($($arg:tt)*) => {
         if $crate::log::enabled($crate::log::Level::Trace) {
-            $crate::log::log!($crate::log::Level::Trace, $($arg)*)
+            $crate::log::limited!($crate::log::Level::Trace, $($arg)*)
         }
     };
 }

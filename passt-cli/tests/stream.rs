@@ -336,3 +336,47 @@ fn a_connected_descriptor_from_the_parent_is_served_once() {
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{text}");
     assert!(!text.contains("UNIX domain socket bound"), "{text}");
 }
+
+#[test]
+fn a_background_passt_without_a_log_file_logs_to_syslog_with_its_pid() {
+    // The machine's /dev/log cannot be replaced: a socket of the test's
+    // own, named in PASST_SYSLOG_SOCKET.
+    let dir = Scratch::new("syslog");
+    let sock = dir.0.join("passt.socket");
+    let pid_file = dir.0.join("passt.pid");
+    let log_path = dir.0.join("log");
+    let log = std::os::unix::net::UnixDatagram::bind(&log_path).unwrap();
+    log.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut a = vec![
+        "-s",
+        sock.to_str().unwrap(),
+        "-P",
+        pid_file.to_str().unwrap(),
+    ];
+    a.extend(args(&[]));
+    let o = std::process::Command::new(PASST)
+        .args(&a)
+        .env("PASST_SYSLOG_SOCKET", &log_path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut link = Link::connect(&sock);
+    arp_exchange(&mut link);
+    let want = format!("<30>passt[{pid}]: guest connected");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    let _ = wait_for(Duration::from_secs(5), || {
+        if let Ok(n) = log.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        got.contains(&want).then_some(())
+    });
+    let _ = run("kill", &[&pid.to_string()]);
+    assert!(got.contains(&want), "syslog got {got:?}, want {want:?}");
+}

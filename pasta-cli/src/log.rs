@@ -32,7 +32,8 @@
 //! ([`RateLimit`]: a few a second), so that a failure repeating on every
 //! wake-up (descriptors ran out, say) cannot flood the log; the next message
 //! of that site that gets through is preceded by the number held back.
-//! Debug and trace messages, asked for, are not limited.
+//! Debug messages, asked for, are not limited; trace messages (a line per
+//! frame from and to the namespace with `--trace`) are, like errors.
 //!
 //! Syscalls: `write` (standard error, log file), `pread`, `ftruncate`,
 //! `clock_gettime(CLOCK_MONOTONIC)`.
@@ -72,8 +73,7 @@ static SYSLOG: Mutex<Option<passt_sys::syslog::Syslog>> = Mutex::new(None);
 
 /// Connect to the system log (call before the sandbox hides `/dev/log`).
 pub(crate) fn open_syslog() {
-    *SYSLOG.lock().unwrap_or_else(|p| p.into_inner()) =
-        passt_sys::syslog::Syslog::connect("pasta");
+    *SYSLOG.lock().unwrap_or_else(|p| p.into_inner()) = passt_sys::syslog::Syslog::connect("pasta");
 }
 
 /// After a fork: system-log messages carry `pid`.

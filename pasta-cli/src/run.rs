@@ -364,6 +364,7 @@ impl Driver {
                 self.rx_bad_vnet += 1;
                 continue;
             };
+            crate::trace!("frame from namespace, {len} bytes");
             let (hdr, frame) = buf.split_at(hdr_len);
             let offload = match <&[u8; VNET_HDR_LEN]>::try_from(hdr) {
                 Ok(h) => match parse_vnet_hdr(h) {
@@ -426,6 +427,7 @@ impl Driver {
             });
         }
         for v in self.tx.iter() {
+            crate::trace!("frame to namespace, {} bytes", v.frame.len());
             if let Some(p) = &mut self.pcap {
                 if let Err(e) = p.frame(v.frame) {
                     debug!("capture: {e}");

@@ -308,6 +308,38 @@ fn idle_flows_expire_after_30_seconds_unanswered_and_120_once_answered() {
 }
 
 #[test]
+fn a_lone_request_and_its_answer_end_after_30_seconds_a_third_datagram_gives_120() {
+    let mut h = Harness::new(test_config());
+    let start = h.now();
+    // A DNS-like exchange: one request, one answer, 30 s after the answer.
+    let id = open4(&mut h, (REMOTE4, 53));
+    h.advance(Duration::from_secs(5));
+    h.ready(id, Ready::READABLE);
+    let into = expect_recv(&mut h, id);
+    h.recv(id, into, &[(sa(REMOTE4, 53), b"a")]);
+    let _ = h.expect_frame();
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(35)));
+    // A third datagram (the guest's): 120 s.
+    h.advance(Duration::from_secs(10));
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 53, b"q2"));
+    let _ = expect_send(&mut h);
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(135)));
+    // Three datagrams one way and no answer: 30 s.
+    let one_way = open4(&mut h, (REMOTE4, 54));
+    for _ in 0..2 {
+        h.guest(&udp4(GUEST4, 40000, REMOTE4, 54, b"x"));
+        let _ = expect_send(&mut h);
+    }
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(45)));
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.expect_op(), SockOp::Close { id: one_way });
+    h.advance(Duration::from_secs(89));
+    h.expect_no_op();
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.expect_op(), SockOp::Close { id });
+}
+
+#[test]
 fn refused_datagrams_become_port_unreachable_rate_limited() {
     let mut h = Harness::new(test_config());
     h.guest(&udp4(GUEST4, 40000, REMOTE4, 9, b"anyone?"));
@@ -458,11 +490,15 @@ fn forwarded_port_delivers_host_datagrams_and_replies_reach_the_sender() {
     }
     assert_eq!(h.t.stats().udp.flows_opened, 0);
     h.expect_no_op();
-    // The guest answered both: 120 s of silence end them (30 s had it not).
-    assert_eq!(h.t.poll_timeout(), Some(h.now() + Duration::from_secs(120)));
+    // The guest answered both. The remote sender's flow is a lone request
+    // and its answer: 30 s of silence end it; the loopback one carried a
+    // third datagram ("again"): 120 s.
+    assert_eq!(h.t.poll_timeout(), Some(h.now() + Duration::from_secs(30)));
     // Expiry ends the flows but never closes the listener.
-    h.advance(Duration::from_secs(119));
-    assert_eq!(h.t.stats().udp.flows_expired, 0);
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.t.stats().udp.flows_expired, 1);
+    h.advance(Duration::from_secs(89));
+    assert_eq!(h.t.stats().udp.flows_expired, 1);
     h.advance(Duration::from_secs(1));
     assert_eq!(h.t.stats().udp.flows_expired, 2);
     h.expect_no_op();
@@ -998,21 +1034,28 @@ fn udp_out_flows_expire_after_30_idle_seconds_or_120_once_answered_and_refusals_
     h.expect_no_op();
     h.expect_no_frame();
 
-    // f2's target replies 20 s later: it lives 120 s on; f1, unanswered,
-    // goes at 30 s.
+    // f2's target replies 20 s later, and its sender sends again at 25 s:
+    // it lives 120 s on; f1, unanswered, goes at 30 s.
     assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(30)));
     h.advance(Duration::from_secs(20));
     h.ready(f2, Ready::READABLE);
     let _ = h.expect_op();
     h.recv_held(f2, &[(sa(Ipv4Addr::LOCALHOST, 5500), b"late")]);
     assert!(matches!(h.expect_op(), SockOp::SendHeld { .. }));
-    h.advance(Duration::from_secs(9));
+    // A lone request and its answer: still 30 s.
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(30)));
+    h.advance(Duration::from_secs(5));
+    h.ready(ns4, Ready::READABLE);
+    let _ = h.expect_op();
+    h.recv_held(ns4, &[(s2, b"more")]);
+    assert!(matches!(h.expect_op(), SockOp::SendHeld { .. }));
+    h.advance(Duration::from_secs(4));
     h.expect_no_op();
     h.advance(Duration::from_secs(1));
     assert_eq!(h.expect_op(), SockOp::Close { id: f1 });
     h.expect_no_op();
-    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(140)));
-    h.advance(Duration::from_secs(109));
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(145)));
+    h.advance(Duration::from_secs(114));
     h.expect_no_op();
     h.advance(Duration::from_secs(1));
     assert_eq!(h.expect_op(), SockOp::Close { id: f2 });

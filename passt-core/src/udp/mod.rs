@@ -146,12 +146,14 @@
 //! # Timeouts
 //!
 //! A flow ends after [`IDLE_TIMEOUT`] (30 s) without a datagram in either
-//! direction until a datagram came back from the side it was opened
-//! toward (the host for a guest's flow, the guest for a forwarded port's,
-//! the host's loopback for a `-U` one), and after [`REPLIED_TIMEOUT`]
-//! (120 s) once one did: as the original's. A one-way exchange (a probe, a
-//! DNS query never answered) does not hold a socket for long, a
-//! conversation survives pauses. Flows sit in two least-recently-used
+//! direction, and after [`REPLIED_TIMEOUT`] (120 s) once a datagram came
+//! back from the side it was opened toward (the host for a guest's flow,
+//! the guest for a forwarded port's, the host's loopback for a `-U` one)
+//! and it carried a third datagram, either way: as the original's, seen
+//! from outside (a lone request and its answer, such as a DNS lookup, and
+//! a one-way stream both end after 30 s; request, request, answer or
+//! request, answer, request live 120 s). A conversation survives pauses,
+//! one-off exchanges do not hold a socket for long. Flows sit in two least-recently-used
 //! orders, one per timeout, so that in each the front expires first:
 //! expiry and eviction look at the two fronts only.
 
@@ -296,9 +298,13 @@ struct UdpFlow {
     out: Option<u32>,
     /// Last datagram in either direction.
     last: Instant,
-    /// A datagram came back from the side the flow was opened toward:
-    /// [`REPLIED_TIMEOUT`] applies, not [`IDLE_TIMEOUT`].
+    /// A datagram came back from the side the flow was opened toward.
     replied: bool,
+    /// Datagrams seen so far, both ways (counting stops at 3).
+    datagrams: u8,
+    /// [`REPLIED_TIMEOUT`] applies, not [`IDLE_TIMEOUT`]: a reply was seen
+    /// and the flow carried more than a lone request and its answer.
+    long: bool,
     /// The flow was opened by a datagram from the host side (a forwarded
     /// port's sender): a reply is then one from the guest.
     from_host: bool,
@@ -312,7 +318,7 @@ struct UdpFlow {
 impl UdpFlow {
     /// How long it lives without a datagram.
     fn timeout(&self) -> Duration {
-        if self.replied {
+        if self.long {
             REPLIED_TIMEOUT
         } else {
             IDLE_TIMEOUT
@@ -808,6 +814,8 @@ impl Udp {
             out: None,
             last: cx.now,
             replied: false,
+            datagrams: 0,
+            long: false,
             from_host: false,
             last_len: 0,
             ttl: crate::icmp::DEFAULT_TTL,
@@ -882,7 +890,7 @@ impl Udp {
             return;
         };
         self.index.remove(&flow.key());
-        self.lru[usize::from(flow.replied)].remove(fid.index());
+        self.lru[usize::from(flow.long)].remove(fid.index());
         if flow.listener {
             return;
         }
@@ -1243,6 +1251,8 @@ impl Udp {
             out: Some(n),
             last: cx.now,
             replied: false,
+            datagrams: 0,
+            long: false,
             from_host: false,
             last_len: 0,
             ttl: crate::icmp::DEFAULT_TTL,
@@ -1384,6 +1394,8 @@ impl Udp {
             out: None,
             last: cx.now,
             replied: false,
+            datagrams: 0,
+            long: false,
             from_host: true,
             last_len: 0,
             ttl: crate::icmp::DEFAULT_TTL,
@@ -1470,17 +1482,20 @@ impl Udp {
 
     /// A datagram of flow `fid` at `now`, from the host side or not: it
     /// becomes the most recently active of its order, and moves to the
-    /// replied order on its first reply. Whether the flow exists.
+    /// long order once a reply was seen among at least three datagrams
+    /// (see the module docs). Whether the flow exists.
     fn activity(&mut self, fid: FlowId, now: Instant, from_host: bool) -> bool {
         let Some(flow) = self.flows.get_mut(fid) else {
             return false;
         };
         flow.last = now;
-        if !flow.replied && from_host != flow.from_host {
-            flow.replied = true;
+        flow.datagrams = flow.datagrams.saturating_add(1).min(3);
+        flow.replied |= from_host != flow.from_host;
+        if !flow.long && flow.replied && flow.datagrams >= 3 {
+            flow.long = true;
             self.lru[0].remove(fid.index());
         }
-        self.lru[usize::from(flow.replied)].touch(fid.index());
+        self.lru[usize::from(flow.long)].touch(fid.index());
         true
     }
 

@@ -380,3 +380,34 @@ fn a_background_passt_without_a_log_file_logs_to_syslog_with_its_pid() {
     let _ = run("kill", &[&pid.to_string()]);
     assert!(got.contains(&want), "syslog got {got:?}, want {want:?}");
 }
+
+#[test]
+fn trace_logs_a_line_per_frame_both_ways_rate_limited() {
+    let p = Passt::start("trace", &args(&["--trace"]));
+    let mut link = p.connect();
+    // One ARP request (42 bytes) and its reply (42 bytes).
+    arp_exchange(&mut link);
+    let seen = |text: &str| {
+        wait_for(Duration::from_secs(5), || {
+            p.log().contains(text).then_some(())
+        })
+        .is_some()
+    };
+    assert!(seen("frame from guest, 42 bytes"), "{}", p.log());
+    assert!(seen("frame to guest, 42 bytes"), "{}", p.log());
+    // 200 more within a second: a few lines, the rest counted and said at
+    // the next line let through.
+    std::thread::sleep(Duration::from_millis(1100));
+    let before = p.log().matches("frame from guest").count();
+    for _ in 0..200 {
+        link.send(&arp_request(GUEST_MAC, GUEST, GW));
+    }
+    for _ in 0..200 {
+        let _ = link.recv_type(ethertype::ARP);
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    arp_exchange(&mut link);
+    assert!(seen("similar messages suppressed"), "{}", p.log());
+    let lines = p.log().matches("frame from guest").count() - before;
+    assert!((1..=20).contains(&lines), "{lines} lines for 201 frames");
+}

@@ -15,6 +15,9 @@
 //! | `Recv` | [`recv`], then [`Received::completions`]; or [`run_recv`] for both | with the receive hook, one `recvmmsg(MSG_DONTWAIT \| MSG_TRUNC)`; without it, one `recvfrom(MSG_DONTWAIT \| MSG_TRUNC)` per slot until `EAGAIN` |
 //! | `RecvHeld` | [`run_recv_held`] | as `Recv`, into the [`Held`] buffer instead of tx slots |
 //! | `SendHeld` | [`send_held`] | `send` or `sendto(MSG_DONTWAIT \| MSG_NOSIGNAL)` of one held datagram |
+//! | `RecvErr` | [`run_recv_err`] | with the error-queue hook, `recvmsg(MSG_ERRQUEUE \| MSG_DONTWAIT)`; `EOPNOTSUPP` without |
+//! | `SetTtl` | [`set_ttl`] | `setsockopt(IP_TTL)` / `setsockopt(IPV6_UNICAST_HOPS)` |
+//! | `Open` with `SockFlags::RECVERR` | [`ErrQueueHook`] | `setsockopt(IP_RECVERR)` / `setsockopt(IPV6_RECVERR)` |
 //!
 //! Datagram sockets are registered with epoll **level-triggered**
 //! (`EPOLLIN`, as listeners are): the translator reads at most one batch

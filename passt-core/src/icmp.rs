@@ -30,7 +30,7 @@
 //! ([`SockOp::SetTtl`], when it differs from the socket's last one), and
 //! with [`crate::Translator::set_host_errors`] the socket reports the ICMP
 //! errors its requests caused ([`SockOp::RecvErr`]): each becomes the same
-//! error to the guest ([`host_error_frame`]), from the router that sent
+//! error to the guest (`host_error_frame`), from the router that sent
 //! it, quoting the request as the guest sent it (see [`crate::udp`],
 //! "Errors").
 //!

@@ -126,7 +126,7 @@
 //! exceeded, unreachable with its code, fragmentation needed / packet too
 //! big), waits in the socket's error queue and makes it report an error;
 //! a [`SockOp::RecvErr`] reads it, and the guest gets the same error
-//! ([`crate::icmp::host_error_frame`]): from the router as the guest sees
+//! (`icmp::host_error_frame`): from the router as the guest sees
 //! its address (`to_guest`, the remote's address if the destination
 //! itself answered), quoting the IP and UDP headers of the datagram as
 //! the guest sent it, rebuilt from the flow, and as much of its payload as

@@ -65,6 +65,13 @@ pub(crate) fn daemonise(foreground: bool, pid_file: Option<&str>) -> Result<(), 
         };
         std::process::exit(status);
     }
+    // The PID the host sees (the PID file's), not 1 of the new PID
+    // namespace: /proc is still the caller's here.
+    let outer = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse().ok())
+        .unwrap_or_else(std::process::id);
+    crate::log::set_syslog_pid(outer);
     // SAFETY: plain system call without pointers.
     unsafe { libc::setsid() };
     let null = fs::OpenOptions::new()

@@ -4,14 +4,17 @@
 //! Levels as passt(1) has them: errors and warnings always, information
 //! unless `-q`, debug messages with `-d`, per-frame ones with `--trace`.
 //! Once daemonised, standard error is `/dev/null` and only the log file
-//! (if any) gets messages.
+//! gets messages, or without one the system log (`/dev/log`, connected at
+//! start before the sandbox: `<PRI>passt[PID]: message`, see
+//! [`passt_sys::syslog`]).
 //!
 //! Errors, warnings and information are rate-limited per call site
 //! ([`RateLimit`]: a few a second, on `CLOCK_MONOTONIC`), so that a failure
 //! repeating on every wake-up (descriptors ran out, a client reconnecting
 //! in a loop) cannot flood the log; the next message of that site that
-//! gets through is preceded by the number held back. Debug and trace
-//! messages, asked for with `-d` and `--trace`, are not limited.
+//! gets through is preceded by the number held back. Debug messages, asked
+//! for with `-d`, are not limited; trace messages (a line per frame from
+//! and to the guest with `--trace`) are, like errors.
 //!
 //! Syscalls: `write` (standard error, the file), `open`, `ftruncate`,
 //! `clock_gettime(CLOCK_MONOTONIC)`.
@@ -43,6 +46,22 @@ struct Logger {
     file: Option<File>,
     file_len: u64,
     file_max: u64,
+}
+
+/// The system log, if `/dev/log` was there at start: where messages go in
+/// the background without a log file (`<PRI>passt[PID]: message`).
+static SYSLOG: Mutex<Option<passt_sys::syslog::Syslog>> = Mutex::new(None);
+
+/// Connect to the system log (call before the sandbox hides `/dev/log`).
+pub(crate) fn open_syslog() {
+    *SYSLOG.lock().unwrap_or_else(|p| p.into_inner()) = passt_sys::syslog::Syslog::connect("passt");
+}
+
+/// After a fork: system-log messages carry `pid`.
+pub(crate) fn set_syslog_pid(pid: u32) {
+    if let Some(s) = SYSLOG.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        s.set_pid(pid);
+    }
 }
 
 static LOGGER: Mutex<Logger> = Mutex::new(Logger {
@@ -84,6 +103,17 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
     let line = format!("passt: {args}\n");
     if l.stderr {
         let _ = std::io::stderr().write_all(line.as_bytes());
+    } else if l.file.is_none() {
+        if let Some(s) = SYSLOG.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            use passt_sys::syslog::Severity;
+            let sev = match level {
+                Level::Error => Severity::Error,
+                Level::Warn => Severity::Warning,
+                Level::Info => Severity::Info,
+                _ => Severity::Debug,
+            };
+            s.send(sev, &args.to_string());
+        }
     }
     let (len, max) = (l.file_len, l.file_max);
     if let Some(f) = &mut l.file {
@@ -158,7 +188,7 @@ macro_rules! debug {
 macro_rules! trace {
     ($($arg:tt)*) => {
         if $crate::log::enabled($crate::log::Level::Trace) {
-            $crate::log::log!($crate::log::Level::Trace, $($arg)*)
+            $crate::log::limited!($crate::log::Level::Trace, $($arg)*)
         }
     };
 }

@@ -85,11 +85,17 @@ impl fmt::Display for Error {
     }
 }
 
-/// What `--print-capabilities` prints: the back-end capabilities of the
-/// vhost-user conventions (qemu `docs/interop/vhost-user.json`,
-/// `VHostUserBackendCapabilities`), which libvirt reads. passt is a `net`
-/// back-end; no optional features are advertised.
-pub(crate) const CAPABILITIES: &str = "{\n  \"type\": \"net\"\n}\n";
+/// What `--print-capabilities` answers. The option belongs to the vhost-user
+/// back-end conventions (qemu `docs/interop/vhost-user.rst`, "Backend program
+/// conventions"; the JSON is `VHostUserBackendCapabilities` of
+/// `docs/interop/vhost-user.json`), which a management tool such as libvirt
+/// runs to learn whether a program can serve a `vhostuser` interface. Any
+/// JSON there (even the bare `{"type": "net"}`) claims a vhost-user `net`
+/// back-end, and this passt has none (`--vhost-user` is refused): so it prints
+/// no JSON, says why on stderr and exits with 1, and a tool reading it skips
+/// passt as a vhost-user back-end instead of failing later on `--vhost-user`.
+pub(crate) const NO_CAPABILITIES: &str =
+    "passt: --print-capabilities: no vhost-user back-end in this build (--vhost-user is not supported)";
 
 fn main() {
     let o = match Options::parse(Mode::Passt, std::env::args().skip(1)) {
@@ -108,8 +114,8 @@ fn main() {
         }
     };
     if o.print_capabilities {
-        print!("{CAPABILITIES}");
-        std::process::exit(0);
+        eprintln!("{NO_CAPABILITIES}");
+        std::process::exit(1);
     }
     // What the caller left open is not ours; `-F`'s descriptor is.
     passt_sys::sandbox::close_inherited(&o.fd.into_iter().collect::<Vec<_>>());
@@ -141,6 +147,9 @@ fn start(o: &Options) -> Result<(), Error> {
         None => None,
     };
     log::init(level, log_file, o.log_size);
+    // Before the sandbox hides /dev/log: where messages go in the
+    // background without a log file.
+    log::open_syslog();
 
     let (config, summary) = setup::config(o)?;
     for line in &summary {

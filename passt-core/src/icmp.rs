@@ -24,6 +24,16 @@
 //! the request is dropped and [`Event::PingDenied`] reported, once per
 //! family.
 //!
+//! # TTL and errors (traceroute)
+//!
+//! The guest's TTL or hop limit goes to the ping socket
+//! ([`SockOp::SetTtl`], when it differs from the socket's last one), and
+//! with [`crate::Translator::set_host_errors`] the socket reports the ICMP
+//! errors its requests caused ([`SockOp::RecvErr`]): each becomes the same
+//! error to the guest (`host_error_frame`), from the router that sent
+//! it, quoting the request as the guest sent it (see [`crate::udp`],
+//! "Errors").
+//!
 //! # Bad input
 //!
 //! Echo requests shorter than the 8-byte header, with a bad checksum, or to
@@ -66,6 +76,9 @@ pub const MAX_FLOWS: u32 = 1024;
 const RECV_BATCH: u32 = 8;
 /// TTL / hop limit of replies we build.
 const TTL: u8 = 64;
+/// The TTL a new socket sends with until the guest's differs (Linux's
+/// `net.ipv4.ip_default_ttl` and `net.ipv6.conf.*.hop_limit` default).
+pub(crate) const DEFAULT_TTL: u8 = 64;
 /// Ethernet header length of frames we build.
 const ETH_LEN: usize = 14;
 
@@ -88,6 +101,8 @@ pub struct IcmpStats {
     pub open_failed: u64,
     /// Sends that failed on the host.
     pub send_errors: u64,
+    /// ICMP errors from the host's error queue sent on to the guest.
+    pub host_errors: u64,
 }
 
 /// An echo flow as the guest sees it.
@@ -113,6 +128,9 @@ struct EchoFlow {
     sock: SockId,
     opening: bool,
     last: Instant,
+    /// The TTL / hop limit the socket sends with (the kernel's default
+    /// until the guest's differs).
+    ttl: u8,
 }
 
 /// Echo flows of both families.
@@ -121,7 +139,11 @@ pub(crate) struct Icmp {
     index: FlowIndex<EchoKey>,
     lru: Lru,
     recv: Option<RecvBatch>,
+    /// The [`SockOp::RecvErr`] in flight (one slot).
+    err: Option<RecvBatch>,
     denied: [bool; 2],
+    /// The executor reads error queues ([`crate::Translator::set_host_errors`]).
+    pub(crate) host_errors: bool,
 }
 
 impl Icmp {
@@ -133,7 +155,9 @@ impl Icmp {
             index: FlowIndex::new(cap, config.secret),
             lru: Lru::new(cap),
             recv: None,
+            err: None,
             denied: [false; 2],
+            host_errors: false,
         }
     }
 
@@ -175,6 +199,15 @@ impl Icmp {
         let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
         flow.last = cx.now;
         let id = flow.sock;
+        if flow.ttl != pkt.ttl {
+            flow.ttl = pkt.ttl;
+            let ipv6 = !key.remote.is_v4();
+            cx.op(SockOp::SetTtl {
+                id,
+                ipv6,
+                ttl: pkt.ttl,
+            })?;
+        }
         self.lru.touch(fid.index());
         cx.op(SockOp::Send {
             id,
@@ -210,7 +243,11 @@ impl Icmp {
                 ipv6,
                 bind: None,
                 peer: Some(peer),
-                flags: crate::SockFlags::empty(),
+                flags: if self.host_errors {
+                    crate::SockFlags::RECVERR
+                } else {
+                    crate::SockFlags::empty()
+                },
             },
         };
         if let Err(e) = cx.op(open) {
@@ -222,6 +259,7 @@ impl Icmp {
             sock,
             opening: true,
             last: cx.now,
+            ttl: DEFAULT_TTL,
         };
         let fid = self
             .flows
@@ -263,6 +301,10 @@ impl Icmp {
             b.finish(tx);
             self.recv = None;
         }
+        if let Some(b) = self.err.filter(|b| b.sock == flow.sock) {
+            b.finish(tx);
+            self.err = None;
+        }
         if !opened || cx.op(SockOp::Close { id: flow.sock }).is_ok() {
             cx.socks.release(flow.sock);
         } else {
@@ -293,6 +335,9 @@ impl Icmp {
         if let Some(b) = self.recv.take() {
             b.finish(tx);
         }
+        if let Some(b) = self.err.take() {
+            b.finish(tx);
+        }
         let Some(fid) = self.flow_of(n, id) else {
             return Self::close_orphan(cx, id);
         };
@@ -302,7 +347,25 @@ impl Icmp {
         if !ready.intersects(Ready::READABLE | Ready::ERROR | Ready::HANGUP) {
             return;
         }
-        let ip_len = if flow.key.remote.is_v4() { 20 } else { 40 };
+        let ipv6 = !flow.key.remote.is_v4();
+        if self.host_errors && ready.contains(Ready::ERROR) {
+            // The error queue first; replies on the next readiness (the
+            // socket is level-triggered).
+            self.err = start_recv_err(cx, id, ipv6, 0, tx);
+            return;
+        }
+        self.start_recv(cx, id, ipv6, tx);
+    }
+
+    /// Queue a [`SockOp::Recv`] of replies on `id`.
+    fn start_recv<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        id: SockId,
+        ipv6: bool,
+        tx: &mut TxRing<S>,
+    ) {
+        let ip_len = if ipv6 { 40 } else { 20 };
         let max = usize::from(cx.config.mtu).saturating_sub(ip_len);
         let Some(b) = RecvBatch::reserve(tx, id, RECV_BATCH, ETH_LEN + ip_len, max) else {
             cx.count_drop(DropReason::TxFull);
@@ -325,6 +388,37 @@ impl Icmp {
         tx: &mut TxRing<S>,
     ) {
         let id = done.id;
+        if let Some(mut b) = self.err.filter(|b| b.sock == id) {
+            self.err = None;
+            let flow = self.flow_of(n, id).and_then(|f| self.flows.get(f)).copied();
+            match (done.res, flow) {
+                (Ok(Done::HostError(e)), Some(f)) => {
+                    let k = f.key;
+                    let q = Quote {
+                        guest: SockAddrAny::new(k.guest, 0),
+                        remote: SockAddrAny::new(k.remote, 0),
+                        host_remote: to_host(cx.config, SockAddrAny::new(k.remote, 0), false).addr,
+                        ttl: f.ttl,
+                        udp_len: None,
+                        echo_ident: Some(k.ident),
+                    };
+                    if host_error_frame(cx, &mut b, &q, &e, tx) {
+                        cx.stats.icmp.host_errors += 1;
+                    }
+                }
+                // Nothing queued after all (or the executor cannot read
+                // it): what made the socket report an error is read as a
+                // reply would be, which clears it.
+                (Err(_), Some(f)) => {
+                    b.finish(tx);
+                    self.start_recv(cx, id, !f.key.remote.is_v4(), tx);
+                    return;
+                }
+                _ => {}
+            }
+            b.finish(tx);
+            return;
+        }
         if let Some(mut b) = self.recv.filter(|b| b.sock == id) {
             match done.res {
                 Ok(Done::Datagram { len, .. }) => {
@@ -497,4 +591,186 @@ pub(crate) fn icmp4_frame(
     eth.emit(buf)?;
     ip.emit_with_checksum(buf.get_mut(el..).ok_or(WireError::BufferTooSmall)?, len)?;
     Ok(at + len)
+}
+
+/// The offending datagram of a host error as the guest sent it: what
+/// [`host_error_frame`] rebuilds the quote from.
+pub(crate) struct Quote {
+    /// The guest's end (port 0 for echo).
+    pub(crate) guest: SockAddrAny,
+    /// The remote end as the guest addressed it.
+    pub(crate) remote: SockAddrAny,
+    /// The remote's address on the host (an offender equal to it is the
+    /// destination itself, shown as `remote`).
+    pub(crate) host_remote: InAny,
+    /// The guest's TTL / hop limit.
+    pub(crate) ttl: u8,
+    /// UDP: the datagram's UDP length (header included); the UDP header
+    /// is rebuilt in front of the quoted payload.
+    pub(crate) udp_len: Option<u16>,
+    /// Echo: the guest's identifier, put back in the quoted request.
+    pub(crate) echo_ident: Option<u16>,
+}
+
+/// Most bytes of the offending datagram an IPv4 error quotes: as many as
+/// fit a 576-byte datagram with the outer IP and ICMP headers (RFC 1812
+/// §4.3.2.3; RFC 792 asks for the IP header and 8 bytes at least).
+const QUOTE_MAX4: usize = 576 - 20 - 8;
+/// The same for ICMPv6: the error must not exceed the minimum IPv6 MTU,
+/// 1280 bytes (RFC 4443 §3).
+const QUOTE_MAX6: usize = 1280 - 40 - 8;
+
+/// Reserve one tx slot and queue a [`SockOp::RecvErr`] on `id`: the quoted
+/// bytes land where they sit in the error frame, after the Ethernet, IP
+/// and ICMP headers and the rebuilt IP header of the offending datagram
+/// (and its rebuilt transport header of `l4_hdr` bytes, for UDP).
+pub(crate) fn start_recv_err<S: TxStorage>(
+    cx: &mut L4Cx<'_>,
+    id: SockId,
+    ipv6: bool,
+    l4_hdr: usize,
+    tx: &mut TxRing<S>,
+) -> Option<RecvBatch> {
+    let ip_len = if ipv6 { 40 } else { 20 };
+    let quote_max = if ipv6 { QUOTE_MAX6 } else { QUOTE_MAX4 };
+    let mtu_room = usize::from(cx.config.mtu).saturating_sub(ip_len + HEADER_LEN);
+    let max = quote_max.min(mtu_room).saturating_sub(ip_len + l4_hdr);
+    let offset = ETH_LEN + ip_len + HEADER_LEN + ip_len + l4_hdr;
+    let Some(b) = RecvBatch::reserve(tx, id, 1, offset, max) else {
+        cx.count_drop(DropReason::TxFull);
+        return None;
+    };
+    if cx.op(SockOp::RecvErr { id, into: b.slots }).is_err() {
+        b.finish(tx);
+        cx.count_drop(DropReason::OpQueueFull);
+        return None;
+    }
+    Some(b)
+}
+
+/// Turn host error `e` for the datagram `q` describes, whose quoted bytes
+/// the [`SockOp::RecvErr`] of `b` wrote, into the same ICMP or ICMPv6
+/// error to the guest, and publish it: from the offender as the guest
+/// sees it (the remote's address when the destination itself answered),
+/// with the offending datagram rebuilt in front of the quoted bytes
+/// (RFC 792: type 3 destination unreachable with its code and, for code
+/// 4, the next-hop MTU of RFC 1191 §4; type 11 time exceeded. RFC 4443
+/// §3.1-3.3: destination unreachable, packet too big with its MTU, time
+/// exceeded). Errors of other types, of the other family, or from an
+/// offender the guest has no address for are dropped. Whether a frame
+/// was published.
+pub(crate) fn host_error_frame<S: TxStorage>(
+    cx: &mut L4Cx<'_>,
+    b: &mut RecvBatch,
+    q: &Quote,
+    e: &crate::HostError,
+    tx: &mut TxRing<S>,
+) -> bool {
+    let ipv6 = !q.guest.addr.is_v4();
+    // ICMP 3 and 11; ICMPv6 1 (unreachable), 2 (too big), 3 (time exceeded).
+    let known = matches!(
+        (ipv6, e.icmp6, e.icmp_type),
+        (
+            false,
+            false,
+            icmp_type::DEST_UNREACHABLE | icmp_type::TIME_EXCEEDED
+        ) | (true, true, 1..=3)
+    );
+    let offender = if e.offender == q.host_remote {
+        Some(q.remote.addr)
+    } else {
+        crate::udp::to_guest(cx.config, e.offender)
+    };
+    let (true, Some(offender)) = (known, offender) else {
+        b.skip();
+        cx.count_drop(DropReason::Unsupported);
+        return false;
+    };
+    let len = e.len as usize;
+    let l4_hdr = if q.udp_len.is_some() { 8 } else { 0 };
+    if q.echo_ident.is_some() && len < HEADER_LEN {
+        b.skip();
+        cx.count_drop(DropReason::Truncated);
+        return false;
+    }
+    let eth = EthernetRepr::new(cx.guest_mac(), cx.config.our_mac, 0);
+    let Some(buf) = b.place(tx, len) else {
+        cx.count_drop(DropReason::TooBig);
+        return false;
+    };
+    let proto = match (q.udp_len.is_some(), ipv6) {
+        (true, _) => ip_proto::UDP,
+        (false, false) => ip_proto::ICMP,
+        (false, true) => ip_proto::ICMPV6,
+    };
+    // The offending datagram's transport length: UDP's as sent, echo's
+    // as quoted.
+    let l4_len = q.udp_len.map_or(len, usize::from);
+    let (typ, code, info) = (e.icmp_type, e.code, e.info);
+    let body = |m: &mut [u8], ip_len: usize| -> WireResult<usize> {
+        let total = HEADER_LEN + ip_len + l4_hdr + len;
+        let m = m.get_mut(..total).ok_or(WireError::BufferTooSmall)?;
+        m[0] = typ;
+        m[1] = code;
+        m[4..8].fill(0);
+        match (ipv6, typ, code) {
+            // Next-hop MTU (RFC 1191 §4).
+            (false, icmp_type::DEST_UNREACHABLE, 4) => {
+                let mtu = u16::try_from(info).unwrap_or(u16::MAX);
+                m[6..8].copy_from_slice(&mtu.to_be_bytes());
+            }
+            // Packet too big: the MTU (RFC 4443 §3.2).
+            (true, 2, _) => m[4..8].copy_from_slice(&info.to_be_bytes()),
+            _ => {}
+        }
+        let quote = &mut m[HEADER_LEN..];
+        let hl = if ipv6 {
+            let ip =
+                crate::wire::ipv6::Ipv6Repr::new(q.guest.addr.0, q.remote.addr.0, proto, q.ttl);
+            ip.emit_with_len(quote, l4_len)?
+        } else {
+            let (g, r) = (
+                q.guest.addr.v4().ok_or(WireError::Unsupported)?,
+                q.remote.addr.v4().ok_or(WireError::Unsupported)?,
+            );
+            Ipv4Repr::new(g, r, proto, q.ttl).emit_with_checksum(quote, l4_len)?
+        };
+        let l4 = quote.get_mut(hl..).ok_or(WireError::BufferTooSmall)?;
+        if let Some(udp_len) = q.udp_len {
+            l4[0..2].copy_from_slice(&q.guest.port.to_be_bytes());
+            l4[2..4].copy_from_slice(&q.remote.port.to_be_bytes());
+            l4[4..6].copy_from_slice(&udp_len.to_be_bytes());
+            l4[6..8].fill(0);
+        }
+        if let Some(ident) = q.echo_ident {
+            // The request as the guest sent it: its identifier back, the
+            // checksum adjusted for it (RFC 1624 eqn. 3).
+            let old = u16::from_be_bytes([l4[4], l4[5]]);
+            let sum = u16::from_be_bytes([l4[2], l4[3]]);
+            let mut acc = u32::from(!sum) + u32::from(!old) + u32::from(ident);
+            while acc > 0xffff {
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            l4[2..4].copy_from_slice(&(!(acc as u16)).to_be_bytes());
+            l4[4..6].copy_from_slice(&ident.to_be_bytes());
+        }
+        Ok(total)
+    };
+    let built = match (offender.v4(), q.guest.addr.v4()) {
+        (Some(o), Some(g)) if !ipv6 => icmp4_frame(buf, &eth, o, g, |m| body(m, 20)),
+        (None, None) if ipv6 => {
+            frame::icmpv6(buf, &eth, offender.0, q.guest.addr.0, TTL, |m| body(m, 40))
+        }
+        _ => Err(WireError::Unsupported),
+    };
+    match built {
+        Ok(n) if b.commit(tx, n) => {
+            cx.stats.frames_out += 1;
+            true
+        }
+        _ => {
+            cx.count_drop(DropReason::Unsupported);
+            false
+        }
+    }
 }

@@ -194,6 +194,6 @@ pub mod udp;
 pub mod wire;
 
 pub use translator::{
-    Completion, Done, DropReason, Errno, Event, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
-    Stats, TcpInfo, Translator,
+    Completion, Done, DropReason, Errno, Event, HostError, Proto, Ready, SockFlags, SockId, SockOp,
+    SockSpec, Stats, TcpInfo, Translator,
 };

@@ -138,6 +138,27 @@ impl SockSpec {
     }
 }
 
+/// An ICMP or ICMPv6 error the host received for a socket's datagram
+/// (`struct sock_extended_err` of ip(7), `IP_RECVERR`, origin ICMP or
+/// ICMPv6), as [`SockOp::RecvErr`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostError {
+    /// Bytes of the quoted datagram written into the slot.
+    pub len: u32,
+    /// Whether it came as ICMPv6 (`SO_EE_ORIGIN_ICMP6`), not ICMP.
+    pub icmp6: bool,
+    /// ICMP or ICMPv6 type (`ee_type`).
+    pub icmp_type: u8,
+    /// Its code (`ee_code`).
+    pub code: u8,
+    /// `ee_info`: the next-hop MTU of "fragmentation needed" and "packet
+    /// too big".
+    pub info: u32,
+    /// Who sent the error (`SO_EE_OFFENDER`): a router on the way, or the
+    /// destination.
+    pub offender: InAny,
+}
+
 /// Work for the driver, drained with [`Translator::poll_op`].
 ///
 /// Operations carry no borrows: guest payload is named by [`RxSpan`] into the
@@ -242,6 +263,31 @@ pub enum SockOp {
         /// Which held datagram.
         index: u32,
     },
+    /// Read one ICMP error the host reported for datagram or ping socket
+    /// `id` (opened with [`SockFlags::RECVERR`]) from its error queue
+    /// (`recvmsg(MSG_ERRQUEUE)`): the part of the offending datagram the
+    /// reporting router quoted after the transport header (for a ping
+    /// socket, the echo request from its ICMP header on) goes into the
+    /// payload area of the one slot of `into`, the rest into the
+    /// completion: [`Done::HostError`], or `Err(EAGAIN)` when the queue is
+    /// empty, `Err(EOPNOTSUPP)` from an executor that cannot read it.
+    RecvErr {
+        /// The socket.
+        id: SockId,
+        /// One slot for the quoted bytes.
+        into: TxSlots,
+    },
+    /// Set the IPv4 TTL (`IP_TTL`) or IPv6 hop limit
+    /// (`IPV6_UNICAST_HOPS`) of datagram or ping socket `id` for what it
+    /// sends next: the guest's, queued when it changes. No completion.
+    SetTtl {
+        /// The socket.
+        id: SockId,
+        /// An IPv6 socket.
+        ipv6: bool,
+        /// The TTL or hop limit.
+        ttl: u8,
+    },
     /// Dequeue `len` bytes the guest acknowledged. No completion.
     Discard {
         /// The socket.
@@ -322,6 +368,10 @@ impl Errno {
     /// Bad file descriptor (an operation on a socket the driver does not
     /// have, e.g. after a failed `Open`).
     pub const EBADF: Errno = Errno(9);
+    /// Invalid argument.
+    pub const EINVAL: Errno = Errno(22);
+    /// Operation not supported (an executor without the call asked for).
+    pub const EOPNOTSUPP: Errno = Errno(95);
     /// Host unreachable.
     pub const EHOSTUNREACH: Errno = Errno(113);
     /// A non-blocking connect is under way.
@@ -372,6 +422,9 @@ pub enum Done {
         /// port is then 0).
         from: SockAddrAny,
     },
+    /// The answer to [`SockOp::RecvErr`]: an ICMP error from the host's
+    /// error queue.
+    HostError(HostError),
     /// The end of a [`SockOp::Recv`]: this many [`Done::Datagram`]
     /// completions came before.
     Datagrams {
@@ -731,6 +784,8 @@ pub(crate) struct L4Packet<'a> {
     pub(crate) span: RxSpan,
     /// Whether checksums the dispatcher did not check must be verified.
     pub(crate) verify: bool,
+    /// The guest's IPv4 TTL or IPv6 hop limit, carried to the host socket.
+    pub(crate) ttl: u8,
 }
 
 impl L4Packet<'_> {
@@ -878,6 +933,17 @@ impl Translator {
             }
             _ => false,
         }
+    }
+
+    /// Say whether the driver's executor reads sockets' error queues
+    /// ([`SockOp::RecvErr`], [`SockFlags::RECVERR`]). When it does, UDP
+    /// and echo flows pass the ICMP errors the host receives on to the
+    /// guest (time exceeded, unreachable, packet too big: traceroute), see
+    /// [`crate::udp`]; without, only port unreachable comes back, from the
+    /// `ECONNREFUSED` of a connected UDP socket. Set it before traffic.
+    pub fn set_host_errors(&mut self, on: bool) {
+        self.udp.host_errors = on;
+        self.icmp.host_errors = on;
     }
 
     /// `auto` forwarding from the guest's side to the host (`-T auto`,
@@ -1339,6 +1405,7 @@ fn l4_packet4<'a>(
         l4,
         span: l4_span(i, frame, l4),
         verify,
+        ttl: ip.ttl,
     }
 }
 
@@ -1357,6 +1424,7 @@ fn l4_packet6<'a>(
         l4,
         span: l4_span(i, frame, l4),
         verify,
+        ttl: ip.hop_limit,
     }
 }
 

@@ -370,3 +370,79 @@ fn echo_to_a_gateway_standing_for_the_host_goes_to_the_host_not_answered_here() 
     h.expect_no_frame();
     assert_eq!(h.t.stats().echo_replies, 0);
 }
+
+#[test]
+fn echo_ttl_reaches_the_socket_and_time_exceeded_quotes_the_guests_request() {
+    let mut h = Harness::new(test_config());
+    h.t.set_host_errors(true);
+    let mut req = icmp4_echo(GUEST4, REMOTE4, 0x1234, 7, b"ping data");
+    req[22] = 3; // TTL 3, header checksum redone
+    req[24..26].fill(0);
+    let c = passt_core::wire::checksum::checksum(&req[14..34]);
+    req[24..26].copy_from_slice(&c.to_be_bytes());
+    h.guest(&req);
+    let (id, spec) = match h.expect_op() {
+        SockOp::Open { id, spec } => (id, spec),
+        op => panic!("{op:?}"),
+    };
+    assert!(spec.flags.contains(passt_core::SockFlags::RECVERR));
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SetTtl {
+            id,
+            ipv6: false,
+            ttl: 3
+        }
+    );
+    assert!(matches!(h.expect_op(), SockOp::Send { .. }));
+    complete(&mut h, id, Ok(Done::Opened));
+    complete(&mut h, id, Ok(Done::Bytes(17)));
+    // What the router quoted: the request as the host sent it, with the
+    // ping socket's identifier (0x9999) and the checksum for it.
+    let guest_msg = req[34..].to_vec();
+    let mut sent = guest_msg.clone();
+    sent[4..6].copy_from_slice(&0x9999u16.to_be_bytes());
+    sent[2..4].fill(0);
+    let c = passt_core::wire::checksum::checksum(&sent);
+    sent[2..4].copy_from_slice(&c.to_be_bytes());
+    h.ready(id, Ready::ERROR);
+    let into = match h.expect_op() {
+        SockOp::RecvErr { id: i, into } if i == id => into,
+        op => panic!("{op:?}"),
+    };
+    let router = Ipv4Addr::new(203, 0, 113, 1);
+    h.recv_err(
+        id,
+        into,
+        &sent,
+        passt_core::HostError {
+            len: 0,
+            icmp6: false,
+            icmp_type: 11,
+            code: 0,
+            info: 0,
+            offender: router.into(),
+        },
+    );
+    let f = h.expect_frame();
+    let (_, l3) = EthernetRepr::parse(&f).unwrap();
+    let (ip, icmp) = Ipv4Repr::parse(l3, true).unwrap();
+    assert_eq!(
+        (ip.src, ip.dst, ip.protocol),
+        (router, GUEST4, ip_proto::ICMP)
+    );
+    assert_eq!(
+        passt_core::wire::checksum::checksum(icmp),
+        0,
+        "ICMP checksum"
+    );
+    assert_eq!(&icmp[..8], &[11, 0, icmp[2], icmp[3], 0, 0, 0, 0]);
+    let (q, ql4) = Ipv4Repr::parse(&icmp[8..], true).unwrap();
+    assert_eq!(
+        (q.src, q.dst, q.protocol, q.ttl),
+        (GUEST4, REMOTE4, ip_proto::ICMP, 3)
+    );
+    // The guest's own request, byte for byte (identifier and checksum).
+    assert_eq!(ql4, &guest_msg[..]);
+    assert_eq!(h.t.stats().icmp.host_errors, 1);
+}

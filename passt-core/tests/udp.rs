@@ -1,7 +1,7 @@
 //! UDP through the Translator on the fake host: flows both ways, address
 //! mapping, DNS forwarding, timeouts, port unreachable, bad input, floods.
 
-use core::net::{Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use passt_core::addr::SockAddrAny;
@@ -21,7 +21,8 @@ use passt_core::wire::ipv4::Ipv4Repr;
 use passt_core::wire::ipv6::Ipv6Repr;
 use passt_core::wire::udp::UdpRepr;
 use passt_core::{
-    Completion, Done, DropReason, Errno, Event, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
+    Completion, Done, DropReason, Errno, Event, HostError, Proto, Ready, SockFlags, SockId, SockOp,
+    SockSpec,
 };
 
 const REMOTE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
@@ -259,24 +260,44 @@ fn gateway_is_host_loopback_and_dns_forward_reaches_the_host_resolver() {
 }
 
 #[test]
-fn idle_flows_expire_after_180_seconds_of_silence_either_way() {
+fn idle_flows_expire_after_30_seconds_unanswered_and_120_once_answered() {
     let mut h = Harness::new(test_config());
     let start = h.now();
     let id = open4(&mut h, (REMOTE4, 5000));
-    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(180)));
-    h.advance(Duration::from_secs(100));
-    // A reply counts as activity.
+    // No reply yet: 30 s of silence end it, and more guest datagrams only
+    // push that back by 30 s each.
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(30)));
+    h.advance(Duration::from_secs(20));
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 5000, b"again"));
+    let _ = expect_send(&mut h);
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(50)));
+    // A one-way flow beside it, opened later, expires on its own clock.
+    h.advance(Duration::from_secs(10));
+    let other = open4(&mut h, (REMOTE4, 5001));
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(50)));
+    // The reply (at 40 s): 120 s from now, from then on.
+    h.advance(Duration::from_secs(10));
     h.ready(id, Ready::READABLE);
     let into = expect_recv(&mut h, id);
     h.recv(id, into, &[(sa(REMOTE4, 5000), b"r")]);
     let _ = h.expect_frame();
-    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(280)));
-    h.advance(Duration::from_secs(179));
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(60)));
+    h.advance(Duration::from_secs(19));
     h.expect_no_op();
-    h.advance(Duration::from_secs(2));
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.expect_op(), SockOp::Close { id: other });
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(160)));
+    // The guest's datagrams keep the answered flow for 120 s too.
+    h.advance(Duration::from_secs(50));
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 5000, b"late"));
+    let _ = expect_send(&mut h);
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(230)));
+    h.advance(Duration::from_secs(119));
+    h.expect_no_op();
+    h.advance(Duration::from_secs(1));
     assert_eq!(h.expect_op(), SockOp::Close { id });
+    assert_eq!(h.t.stats().udp.flows_expired, 2);
     assert_eq!(h.t.poll_timeout(), None);
-    assert_eq!(h.t.stats().udp.flows_expired, 1);
     // Late readiness for the closed socket is stale.
     h.ready(id, Ready::READABLE);
     h.expect_no_op();
@@ -284,6 +305,38 @@ fn idle_flows_expire_after_180_seconds_of_silence_either_way() {
     // A new datagram opens a new flow.
     h.guest(&udp4(GUEST4, 40000, REMOTE4, 5000, b"x"));
     assert!(matches!(h.expect_op(), SockOp::Open { .. }));
+}
+
+#[test]
+fn a_lone_request_and_its_answer_end_after_30_seconds_a_third_datagram_gives_120() {
+    let mut h = Harness::new(test_config());
+    let start = h.now();
+    // A DNS-like exchange: one request, one answer, 30 s after the answer.
+    let id = open4(&mut h, (REMOTE4, 53));
+    h.advance(Duration::from_secs(5));
+    h.ready(id, Ready::READABLE);
+    let into = expect_recv(&mut h, id);
+    h.recv(id, into, &[(sa(REMOTE4, 53), b"a")]);
+    let _ = h.expect_frame();
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(35)));
+    // A third datagram (the guest's): 120 s.
+    h.advance(Duration::from_secs(10));
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 53, b"q2"));
+    let _ = expect_send(&mut h);
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(135)));
+    // Three datagrams one way and no answer: 30 s.
+    let one_way = open4(&mut h, (REMOTE4, 54));
+    for _ in 0..2 {
+        h.guest(&udp4(GUEST4, 40000, REMOTE4, 54, b"x"));
+        let _ = expect_send(&mut h);
+    }
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(45)));
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.expect_op(), SockOp::Close { id: one_way });
+    h.advance(Duration::from_secs(89));
+    h.expect_no_op();
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.expect_op(), SockOp::Close { id });
 }
 
 #[test]
@@ -437,8 +490,17 @@ fn forwarded_port_delivers_host_datagrams_and_replies_reach_the_sender() {
     }
     assert_eq!(h.t.stats().udp.flows_opened, 0);
     h.expect_no_op();
+    // The guest answered both. The remote sender's flow is a lone request
+    // and its answer: 30 s of silence end it; the loopback one carried a
+    // third datagram ("again"): 120 s.
+    assert_eq!(h.t.poll_timeout(), Some(h.now() + Duration::from_secs(30)));
     // Expiry ends the flows but never closes the listener.
-    h.advance(Duration::from_secs(181));
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.t.stats().udp.flows_expired, 1);
+    h.advance(Duration::from_secs(89));
+    assert_eq!(h.t.stats().udp.flows_expired, 1);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.t.stats().udp.flows_expired, 2);
     h.expect_no_op();
     h.ready(lid, Ready::READABLE);
     let _ = expect_recv(&mut h, lid);
@@ -944,7 +1006,7 @@ fn udp_out_sends_each_sender_through_its_own_host_socket_and_replies_come_back()
 }
 
 #[test]
-fn udp_out_flows_expire_after_180_idle_seconds_and_refusals_are_only_counted() {
+fn udp_out_flows_expire_after_30_idle_seconds_or_120_once_answered_and_refusals_are_only_counted() {
     let (mut h, socks) = udp_out_harness("5400:5500", 5400, 64);
     let ns4 = socks[0];
     let s1 = sa(Ipv4Addr::LOCALHOST, 40001);
@@ -972,19 +1034,30 @@ fn udp_out_flows_expire_after_180_idle_seconds_and_refusals_are_only_counted() {
     h.expect_no_op();
     h.expect_no_frame();
 
-    // f2 replies 100 s later: it lives on; f1 goes at 180 s.
-    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(180)));
-    h.advance(Duration::from_secs(100));
+    // f2's target replies 20 s later, and its sender sends again at 25 s:
+    // it lives 120 s on; f1, unanswered, goes at 30 s.
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(30)));
+    h.advance(Duration::from_secs(20));
     h.ready(f2, Ready::READABLE);
     let _ = h.expect_op();
     h.recv_held(f2, &[(sa(Ipv4Addr::LOCALHOST, 5500), b"late")]);
     assert!(matches!(h.expect_op(), SockOp::SendHeld { .. }));
-    h.advance(Duration::from_secs(79));
+    // A lone request and its answer: still 30 s.
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(30)));
+    h.advance(Duration::from_secs(5));
+    h.ready(ns4, Ready::READABLE);
+    let _ = h.expect_op();
+    h.recv_held(ns4, &[(s2, b"more")]);
+    assert!(matches!(h.expect_op(), SockOp::SendHeld { .. }));
+    h.advance(Duration::from_secs(4));
     h.expect_no_op();
-    h.advance(Duration::from_secs(2));
+    h.advance(Duration::from_secs(1));
     assert_eq!(h.expect_op(), SockOp::Close { id: f1 });
     h.expect_no_op();
-    h.advance(Duration::from_secs(100));
+    assert_eq!(h.t.poll_timeout(), Some(start + Duration::from_secs(145)));
+    h.advance(Duration::from_secs(114));
+    h.expect_no_op();
+    h.advance(Duration::from_secs(1));
     assert_eq!(h.expect_op(), SockOp::Close { id: f2 });
     h.expect_no_op();
     assert_eq!(h.t.stats().udp.flows_expired, 2);
@@ -1263,4 +1336,222 @@ fn burst_of_large_datagrams_from_the_hosts_own_address_all_become_frames() {
     }
     h.expect_no_frame();
     assert_eq!(h.t.stats().udp.to_guest, 6);
+}
+
+/// An IPv4 frame with its TTL set to `ttl` and its header checksum redone.
+fn with_ttl4(mut f: Vec<u8>, ttl: u8) -> Vec<u8> {
+    f[22] = ttl;
+    f[24..26].fill(0);
+    let c = passt_core::wire::checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// A host error as the executor reports it (`len` set by the harness).
+fn host_error(icmp6: bool, icmp_type: u8, code: u8, info: u32, offender: IpAddr) -> HostError {
+    HostError {
+        len: 0,
+        icmp6,
+        icmp_type,
+        code,
+        info,
+        offender: offender.into(),
+    }
+}
+
+#[track_caller]
+fn expect_recv_err(h: &mut Harness, sock: SockId) -> TxSlots {
+    match h.expect_op() {
+        SockOp::RecvErr { id, into } if id == sock => into,
+        op => panic!("expected RecvErr on {sock:?}, got {op:?}"),
+    }
+}
+
+#[test]
+fn guest_ttl_reaches_the_socket_and_host_icmp_errors_come_back_from_the_router() {
+    let mut h = Harness::new(test_config());
+    h.t.set_host_errors(true);
+    // A traceroute probe: TTL 1. The socket reports errors and sends with
+    // TTL 1 before the datagram goes.
+    h.guest(&with_ttl4(udp4(GUEST4, 40000, REMOTE4, 33434, b"probe"), 1));
+    let (id, spec) = expect_open(&mut h);
+    assert!(spec.flags.contains(SockFlags::RECVERR), "{spec:?}");
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SetTtl {
+            id,
+            ipv6: false,
+            ttl: 1
+        }
+    );
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Opened);
+    ok(&mut h, id, Done::Bytes(5));
+    // Same TTL again: no new option; back to 64: set again.
+    h.guest(&with_ttl4(udp4(GUEST4, 40000, REMOTE4, 33434, b"probe"), 1));
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Bytes(5));
+    h.guest(&udp4(GUEST4, 40000, REMOTE4, 33434, b"probe"));
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SetTtl {
+            id,
+            ipv6: false,
+            ttl: 64
+        }
+    );
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Bytes(5));
+    h.guest(&with_ttl4(udp4(GUEST4, 40000, REMOTE4, 33434, b"probe"), 1));
+    let _ = h.expect_op();
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Bytes(5));
+
+    // The router's time exceeded: the error queue is read first.
+    let router = Ipv4Addr::new(203, 0, 113, 1);
+    h.ready(id, Ready::ERROR | Ready::READABLE);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(
+        id,
+        into,
+        b"probe",
+        host_error(false, 11, 0, 0, router.into()),
+    );
+    let f = h.expect_frame();
+    let (eth, l3) = EthernetRepr::parse(&f).unwrap();
+    assert_eq!(eth.dst, GUEST_MAC);
+    let (ip, icmp) = Ipv4Repr::parse(l3, true).unwrap();
+    assert_eq!(
+        (ip.src, ip.dst, ip.protocol),
+        (router, GUEST4, ip_proto::ICMP)
+    );
+    assert_eq!(
+        passt_core::wire::checksum::checksum(icmp),
+        0,
+        "ICMP checksum"
+    );
+    // Time exceeded in transit, then the datagram as the guest sent it:
+    // IP header (TTL 1, UDP, 20 + 8 + 5 bytes), UDP header, payload.
+    assert_eq!(&icmp[..2], &[11, 0]);
+    assert_eq!(&icmp[4..8], &[0, 0, 0, 0]);
+    let quote = &icmp[8..];
+    assert_eq!(quote.len(), 20 + 8 + 5);
+    let (q, ql4) = Ipv4Repr::parse(quote, true).unwrap();
+    assert_eq!(
+        (q.src, q.dst, q.protocol, q.ttl),
+        (GUEST4, REMOTE4, ip_proto::UDP, 1)
+    );
+    assert_eq!(
+        ql4,
+        &[0x9c, 0x40, 0x82, 0x9a, 0, 13, 0, 0, b'p', b'r', b'o', b'b', b'e']
+    );
+    assert_eq!(h.t.stats().udp.host_errors, 1);
+
+    // The destination's port unreachable: from the remote as the guest
+    // addressed it. The ECONNREFUSED a send reports meanwhile makes no
+    // second error.
+    err(&mut h, id, Errno::ECONNREFUSED);
+    h.expect_no_frame();
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(
+        id,
+        into,
+        b"probe",
+        host_error(false, 3, 3, 0, REMOTE4.into()),
+    );
+    let f = h.expect_frame();
+    let (_, l3) = EthernetRepr::parse(&f).unwrap();
+    let (ip, icmp) = Ipv4Repr::parse(l3, true).unwrap();
+    assert_eq!((ip.src, ip.dst), (REMOTE4, GUEST4));
+    assert_eq!(&icmp[..2], &[3, 3]);
+    assert_eq!(passt_core::wire::checksum::checksum(icmp), 0);
+
+    // Fragmentation needed carries the next-hop MTU (RFC 1191 §4).
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(id, into, b"", host_error(false, 3, 4, 1400, router.into()));
+    let f = h.expect_frame();
+    let (_, l3) = EthernetRepr::parse(&f).unwrap();
+    let (_, icmp) = Ipv4Repr::parse(l3, true).unwrap();
+    assert_eq!(&icmp[..2], &[3, 4]);
+    assert_eq!(&icmp[4..8], &[0, 0, 0x05, 0x78]);
+    assert_eq!(icmp.len(), 8 + 20 + 8);
+
+    // An empty error queue: the error is read as a receive (clearing it).
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    err(&mut h, id, Errno::EAGAIN);
+    let _ = into;
+    let into = expect_recv(&mut h, id);
+    h.recv(id, into, &[]);
+    h.expect_no_frame();
+    // An error of the wrong family, or from an address the guest cannot
+    // see (unspecified), is dropped.
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(id, into, b"", host_error(true, 3, 0, 0, REMOTE6.into()));
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(
+        id,
+        into,
+        b"",
+        host_error(false, 11, 0, 0, Ipv4Addr::UNSPECIFIED.into()),
+    );
+    h.expect_no_frame();
+}
+
+#[test]
+fn ipv6_hop_limit_and_packet_too_big_from_a_router() {
+    let c = Config {
+        ip6: Some(test_ip6()),
+        ..test_config()
+    };
+    let mut h = Harness::new(c);
+    h.t.set_host_errors(true);
+    let mut probe = udp6(GUEST6, 40000, REMOTE6, 33434, b"big");
+    probe[21] = 5; // hop limit (not covered by a checksum)
+    h.guest(&probe);
+    let (id, spec) = expect_open(&mut h);
+    assert!(spec.flags.contains(SockFlags::RECVERR | SockFlags::V6ONLY));
+    assert_eq!(
+        h.expect_op(),
+        SockOp::SetTtl {
+            id,
+            ipv6: true,
+            ttl: 5
+        }
+    );
+    let _ = expect_send(&mut h);
+    ok(&mut h, id, Done::Opened);
+    ok(&mut h, id, Done::Bytes(3));
+    let router = Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, 1);
+    h.ready(id, Ready::ERROR);
+    let into = expect_recv_err(&mut h, id);
+    h.recv_err(
+        id,
+        into,
+        b"big",
+        host_error(true, 2, 0, 1280, router.into()),
+    );
+    let f = h.expect_frame();
+    let (_, l3) = EthernetRepr::parse(&f).unwrap();
+    let (ip, icmp) = Ipv6Repr::parse(l3).unwrap();
+    assert_eq!((ip.src, ip.dst), (router, GUEST6));
+    let pseudo = pseudo_header_v6(&router, &GUEST6, ip_proto::ICMPV6, icmp.len() as u32);
+    let sum = passt_core::wire::checksum::finish(passt_core::wire::checksum::sum(pseudo, icmp));
+    assert_eq!(sum, 0, "ICMPv6 checksum");
+    // Packet too big, MTU 1280, then the datagram: IPv6 header (hop limit
+    // 5, UDP, 11 bytes), UDP header, payload.
+    assert_eq!(&icmp[..2], &[2, 0]);
+    assert_eq!(&icmp[4..8], &[0, 0, 0x05, 0x00]);
+    let quote = &icmp[8..];
+    assert_eq!(quote.len(), 40 + 8 + 3);
+    let (q, _) = Ipv6Repr::parse(quote).unwrap();
+    assert_eq!((q.src, q.dst, q.hop_limit), (GUEST6, REMOTE6, 5));
+    assert_eq!(
+        &quote[40..],
+        &[0x9c, 0x40, 0x82, 0x9a, 0, 11, 0, 0, b'b', b'i', b'g']
+    );
 }

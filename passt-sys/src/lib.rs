@@ -13,6 +13,7 @@
 //! | [`tcp_info`] | `getsockopt(TCP_INFO)` | the path's rate, to keep that window to what the path takes |
 //! | [`mmsg::recvmmsg`] | `recvmmsg(2)` | many datagrams per call |
 //! | [`mmsg::udp_segment`] | `setsockopt(UDP_SEGMENT)` | a run of equal datagrams as one send |
+//! | [`errqueue::HOOK`] | `setsockopt(IP_RECVERR)`, `recvmsg(MSG_ERRQUEUE)` | ICMP errors of UDP and echo flows passed on to the guest (traceroute) |
 //!
 //! [`executor`] makes a [`SockExec`] with all of them installed.
 //!
@@ -21,9 +22,13 @@
 //! | module | calls | what for |
 //! |---|---|---|
 //! | [`sandbox`] | `unshare`, `mount`, `pivot_root`, `prctl`, `capset`, `setresuid`, ... | namespaces, an empty root, capabilities, identity, `close_range` of inherited descriptors |
+//! | [`syslog`] | `socket(AF_UNIX)`, `connect`, `sendto` | messages to `/dev/log` once in the background without a log file |
 //! | [`seccomp`] | `prctl(PR_SET_NO_NEW_PRIVS)`, `seccomp(SECCOMP_SET_MODE_FILTER)` | an allow-list of the syscalls the running drivers make; any other kills the process (x86_64 and aarch64) |
 
 #![deny(missing_docs)]
+
+pub mod errqueue;
+pub mod syslog;
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
@@ -45,6 +50,7 @@ pub fn executor(max_sockets: u32, epoll: OwnedFd) -> SockExec {
     exec.set_recvmmsg_hook(mmsg::recvmmsg);
     exec.set_udp_segment_hook(mmsg::udp_segment);
     exec.set_tcp_info_hook(tcp_info);
+    exec.set_errqueue_hook(errqueue::HOOK);
     exec
 }
 

@@ -341,19 +341,19 @@ pub const SOCKETS: &[Sysno] = &[
     libc::SYS_listen,      // seen: listeners opened while running (-t auto)
     libc::SYS_accept4,     // seen: inbound connections; passt's next guest
     libc::SYS_getsockname, // seen: the local address a flow got
-    libc::SYS_setsockopt,  // seen: SO_PEEK_OFF, SO_SNDBUF, UDP_SEGMENT, SO_LINGER
-    libc::SYS_getsockopt,  // seen: SO_ERROR, SO_SNDBUF, TCP_INFO
-    libc::SYS_sendmsg,     // seen: TCP data, datagrams, passt's frames to qemu
-    libc::SYS_sendmmsg,    // datagrams in batches
-    libc::SYS_sendto,      // seen: send()
-    libc::SYS_recvmsg,     // seen: MSG_PEEK of TCP data
-    libc::SYS_recvmmsg,    // seen: passt_sys::mmsg::recvmmsg
-    libc::SYS_recvfrom,    // seen: recv(), acknowledged data discarded, passt's stream
-    libc::SYS_shutdown,    // seen: half-close
-    libc::SYS_ioctl,       // seen: SIOCOUTQ (passt_sys::outq), FIONBIO
-    libc::SYS_fcntl,       // seen: F_GETFD (std's checks of a descriptor taken over)
-    libc::SYS_ppoll,       // seen: rustix's poll, is there room to send
-    libc::SYS_close,       // seen: a flow's end
+    libc::SYS_setsockopt, // seen: SO_PEEK_OFF, SO_SNDBUF, UDP_SEGMENT, SO_LINGER; IP_TTL, IPV6_UNICAST_HOPS, IP(V6)_RECVERR (SockOp::SetTtl, errqueue::enable)
+    libc::SYS_getsockopt, // seen: SO_ERROR, SO_SNDBUF, TCP_INFO
+    libc::SYS_sendmsg,    // seen: TCP data, datagrams, passt's frames to qemu
+    libc::SYS_sendmmsg,   // datagrams in batches
+    libc::SYS_sendto,     // seen: send()
+    libc::SYS_recvmsg,    // seen: MSG_PEEK of TCP data; MSG_ERRQUEUE (errqueue::recv_err)
+    libc::SYS_recvmmsg,   // seen: passt_sys::mmsg::recvmmsg
+    libc::SYS_recvfrom,   // seen: recv(), acknowledged data discarded, passt's stream
+    libc::SYS_shutdown,   // seen: half-close
+    libc::SYS_ioctl,      // seen: SIOCOUTQ (passt_sys::outq), FIONBIO
+    libc::SYS_fcntl,      // seen: F_GETFD (std's checks of a descriptor taken over)
+    libc::SYS_ppoll,      // seen: rustix's poll, is there room to send
+    libc::SYS_close,      // seen: a flow's end
 ];
 
 /// pasta's spliced loopback connections (`passt_core::host::splice`):

@@ -103,6 +103,7 @@ pub(crate) fn daemonise(pid_file: Option<&Path>) -> Result<Detached, Error> {
         }
         Fork::Child => {
             drop(r);
+            log::set_syslog_pid(rustix::process::getpid().as_raw_nonzero().get() as u32);
             rustix::process::setsid().map_err(|e| Error::sys("setsid", e))?;
             let null = open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
                 .map_err(|e| Error::sys("opening /dev/null", e))?;

@@ -14,6 +14,12 @@
 //! not to standard error", passt(1)), so that a caller still sees why start-up
 //! failed.
 //!
+//! In the background without a log file (how podman runs pasta, with
+//! `--quiet`), messages go to the system log instead ([`open_syslog`]:
+//! `/dev/log`, connected at start before the sandbox, as
+//! `<PRI>pasta[PID]: message`); without `/dev/log` they are lost, as
+//! standard error is then `/dev/null`.
+//!
 //! The log file never grows past `--log-size` bytes: when a line would not
 //! fit, the oldest lines are dropped, keeping the newest half, as passt(1)
 //! describes ("make room for new entries by removing old ones at the
@@ -26,7 +32,8 @@
 //! ([`RateLimit`]: a few a second), so that a failure repeating on every
 //! wake-up (descriptors ran out, say) cannot flood the log; the next message
 //! of that site that gets through is preceded by the number held back.
-//! Debug and trace messages, asked for, are not limited.
+//! Debug messages, asked for, are not limited; trace messages (a line per
+//! frame from and to the namespace with `--trace`) are, like errors.
 //!
 //! Syscalls: `write` (standard error, log file), `pread`, `ftruncate`,
 //! `clock_gettime(CLOCK_MONOTONIC)`.
@@ -61,6 +68,20 @@ static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static STDERR: AtomicBool = AtomicBool::new(true);
 /// The log file, if any.
 static FILE: Mutex<Option<LogFile>> = Mutex::new(None);
+/// The system log, if `/dev/log` was there at start.
+static SYSLOG: Mutex<Option<passt_sys::syslog::Syslog>> = Mutex::new(None);
+
+/// Connect to the system log (call before the sandbox hides `/dev/log`).
+pub(crate) fn open_syslog() {
+    *SYSLOG.lock().unwrap_or_else(|p| p.into_inner()) = passt_sys::syslog::Syslog::connect("pasta");
+}
+
+/// After a fork: system-log messages carry `pid`.
+pub(crate) fn set_syslog_pid(pid: u32) {
+    if let Some(s) = SYSLOG.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        s.set_pid(pid);
+    }
+}
 
 /// An open log file with its size limit.
 struct LogFile {
@@ -120,6 +141,17 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
     let to_stderr = STDERR.load(Ordering::Relaxed) && (f.is_none() || level <= Level::Warn);
     if to_stderr {
         let _ = writeln!(std::io::stderr(), "pasta: {args}");
+    } else if f.is_none() && !STDERR.load(Ordering::Relaxed) {
+        if let Some(s) = SYSLOG.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            use passt_sys::syslog::Severity;
+            let sev = match level {
+                Level::Error => Severity::Error,
+                Level::Warn => Severity::Warning,
+                Level::Info => Severity::Info,
+                Level::Debug | Level::Trace => Severity::Debug,
+            };
+            s.send(sev, &args.to_string());
+        }
     }
     if let Some(log) = f.as_mut() {
         let secs = log.start.elapsed().as_secs_f64();

@@ -83,16 +83,16 @@ macro_rules! debug {
         }
     };
 }
-/// Log a per-packet message (shown with `--trace`).
-#[allow(unused_macros)] // For the data path.
+/// Log a per-packet message (shown with `--trace`), rate-limited per call
+/// site as errors are: a flood of frames cannot flood the log.
 macro_rules! trace {
     ($($arg:tt)*) => {
         if $crate::log::enabled($crate::log::Level::Trace) {
-            $crate::log::emit($crate::log::Level::Trace, format_args!($($arg)*))
+            static RL: $crate::log::RateLimit = $crate::log::RateLimit::new();
+            $crate::log::emit_limited(&RL, $crate::log::Level::Trace, format_args!($($arg)*))
         }
     };
 }
-#[allow(unused_imports)]
 pub(crate) use trace;
 pub(crate) use {debug, error, info, warning};
 
@@ -175,6 +175,9 @@ fn main() {
         }
     };
     log::set_level(opts.quiet, opts.debug, opts.trace);
+    // Before the sandbox hides /dev/log: where messages go in the
+    // background without a log file.
+    log::open_syslog();
     if let Some(path) = &opts.log_file {
         let file = OpenOptions::new()
             .create(true)

@@ -157,7 +157,7 @@ impl Driver {
     ///
     /// # Errors
     /// If the epoll instance cannot be made.
-    pub(crate) fn new(t: Translator, tap: Tap, pcap: Option<Pcap>) -> Result<Driver, Error> {
+    pub(crate) fn new(mut t: Translator, tap: Tap, pcap: Option<Pcap>) -> Result<Driver, Error> {
         match passt_core::host::limits::raise_nofile_limit() {
             Ok((old, new)) if old != new => {
                 debug!("file descriptor limit raised from {old} to {new}");
@@ -179,6 +179,8 @@ impl Driver {
             .try_clone()
             .map_err(|e| Error::msg(format!("duplicating epoll descriptor: {e}")))?;
         let exec = passt_sys::executor(t.config().limits.max_sockets, ep2);
+        // ICMP errors of UDP and echo flows reach the namespace (traceroute).
+        t.set_host_errors(exec.has_errqueue());
         Ok(Driver {
             t,
             tap,
@@ -362,6 +364,7 @@ impl Driver {
                 self.rx_bad_vnet += 1;
                 continue;
             };
+            crate::trace!("frame from namespace, {len} bytes");
             let (hdr, frame) = buf.split_at(hdr_len);
             let offload = match <&[u8; VNET_HDR_LEN]>::try_from(hdr) {
                 Ok(h) => match parse_vnet_hdr(h) {
@@ -424,6 +427,7 @@ impl Driver {
             });
         }
         for v in self.tx.iter() {
+            crate::trace!("frame to namespace, {} bytes", v.frame.len());
             if let Some(p) = &mut self.pcap {
                 if let Err(e) = p.frame(v.frame) {
                     debug!("capture: {e}");

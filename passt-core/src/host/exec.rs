@@ -164,7 +164,7 @@ use rustix::net::{
     SocketFlags, SocketType,
 };
 
-use super::exec_dgram::{self, RecvMmsgHook, UdpSegmentHook};
+use super::exec_dgram::{self, ErrQueueHook, RecvMmsgHook, UdpSegmentHook};
 use super::splice::{self, Splice, Wake};
 use crate::batch::{SendBatch, SEND_BATCH_MAX};
 use crate::buf::{RxBatch, TxRing, TxStorage};
@@ -299,6 +299,7 @@ pub struct SockExec {
     batch: Box<SendBatch>,
     sent: Box<[Result<Done, Errno>; SEND_BATCH_MAX]>,
     gso_hook: Option<UdpSegmentHook>,
+    errq_hook: Option<ErrQueueHook>,
     /// Whether the datagram socket in each slot must not segment (a ping
     /// socket, or a UDP socket that refused).
     gso_off: Box<[bool]>,
@@ -344,6 +345,7 @@ impl SockExec {
             batch: Box::default(),
             sent: Box::new([Err(Errno::EAGAIN); SEND_BATCH_MAX]),
             gso_hook: None,
+            errq_hook: None,
             gso_off: vec![true; max_sockets as usize].into_boxed_slice(),
             blocked: vec![0; max_sockets as usize].into_boxed_slice(),
             drain: 1,
@@ -508,6 +510,19 @@ impl SockExec {
         self.gso_hook = Some(hook);
     }
 
+    /// Install the error-queue hook: datagram sockets opened with
+    /// [`SockFlags::RECVERR`] then report ICMP errors, read by
+    /// [`SockOp::RecvErr`] (tell the translator:
+    /// [`Translator::set_host_errors`]).
+    pub fn set_errqueue_hook(&mut self, hook: ErrQueueHook) {
+        self.errq_hook = Some(hook);
+    }
+
+    /// Whether the error-queue hook is installed.
+    pub fn has_errqueue(&self) -> bool {
+        self.errq_hook.is_some()
+    }
+
     /// Install the `recvmmsg` hook: a `Recv` then reads all its datagrams
     /// with one system call.
     pub fn set_recvmmsg_hook(&mut self, hook: RecvMmsgHook) {
@@ -585,6 +600,14 @@ impl SockExec {
                         .and_then(Option::as_ref)
                         .map(AsFd::as_fd);
                     exec_dgram::run_recv(fd, id, into, t, now, tx, &mut self.received);
+                }
+                SockOp::RecvErr { id, into } => {
+                    let fd = self
+                        .fds
+                        .get(id.slot() as usize)
+                        .and_then(Option::as_ref)
+                        .map(AsFd::as_fd);
+                    exec_dgram::run_recv_err(fd, id, into, t, now, tx, self.errq_hook);
                 }
                 SockOp::RecvHeld { id } => {
                     let fd = self
@@ -907,8 +930,17 @@ impl SockExec {
                 };
                 Some(Completion { id, res })
             }
-            // Run by `run_ops` (`exec_dgram::run_recv`, `run_recv_held`).
-            SockOp::Recv { .. } | SockOp::RecvHeld { .. } => None,
+            SockOp::SetTtl { id, ipv6, ttl } => {
+                if let Some(fd) = self.fd(id) {
+                    if exec_dgram::set_ttl(fd.as_fd(), ipv6, ttl).is_err() {
+                        self.errors += 1;
+                    }
+                }
+                None
+            }
+            // Run by `run_ops` (`exec_dgram::run_recv`, `run_recv_held`,
+            // `run_recv_err`).
+            SockOp::Recv { .. } | SockOp::RecvHeld { .. } | SockOp::RecvErr { .. } => None,
         }
     }
 
@@ -1013,6 +1045,9 @@ impl SockExec {
             } else {
                 exec_dgram::open(spec)?
             };
+            if let (true, Some(h)) = (spec.flags.contains(SockFlags::RECVERR), self.errq_hook) {
+                (h.enable)(fd.as_fd(), spec.ipv6)?;
+            }
             if let Some(p) = self.peek_off.get_mut(id.slot() as usize) {
                 *p = NO_PEEK_OFF;
             }

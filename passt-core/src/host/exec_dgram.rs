@@ -15,6 +15,9 @@
 //! | `Recv` | [`recv`], then [`Received::completions`]; or [`run_recv`] for both | with the receive hook, one `recvmmsg(MSG_DONTWAIT \| MSG_TRUNC)`; without it, one `recvfrom(MSG_DONTWAIT \| MSG_TRUNC)` per slot until `EAGAIN` |
 //! | `RecvHeld` | [`run_recv_held`] | as `Recv`, into the [`Held`] buffer instead of tx slots |
 //! | `SendHeld` | [`send_held`] | `send` or `sendto(MSG_DONTWAIT \| MSG_NOSIGNAL)` of one held datagram |
+//! | `RecvErr` | [`run_recv_err`] | with the error-queue hook, `recvmsg(MSG_ERRQUEUE \| MSG_DONTWAIT)`; `EOPNOTSUPP` without |
+//! | `SetTtl` | [`set_ttl`] | `setsockopt(IP_TTL)` / `setsockopt(IPV6_UNICAST_HOPS)` |
+//! | `Open` with `SockFlags::RECVERR` | [`ErrQueueHook`] | `setsockopt(IP_RECVERR)` / `setsockopt(IPV6_RECVERR)` |
 //!
 //! Datagram sockets are registered with epoll **level-triggered**
 //! (`EPOLLIN`, as listeners are): the translator reads at most one batch
@@ -74,6 +77,15 @@
 //! translator unchanged and becomes an ICMP error to the guest. A ping
 //! socket refused by `net.ipv4.ping_group_range` fails `socket` with
 //! `EACCES` (icmp(7)).
+//!
+//! With the driver's [`ErrQueueHook`] (rustix has neither `IP_RECVERR` nor
+//! a parser for its control message), sockets opened with
+//! [`SockFlags::RECVERR`] get `IP_RECVERR` / `IPV6_RECVERR`, and
+//! [`SockOp::RecvErr`](crate::SockOp::RecvErr) reads one error with
+//! `recvmsg(MSG_ERRQUEUE)` ([`run_recv_err`]): the quoted bytes into the
+//! slot's payload area, type, code, MTU and the offender's address into a
+//! [`Done::HostError`]. [`SockOp::SetTtl`](crate::SockOp::SetTtl) is
+//! `setsockopt(IP_TTL)` or `setsockopt(IPV6_UNICAST_HOPS)` ([`set_ttl`]).
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -127,6 +139,120 @@ impl Default for RecvMeta {
 /// (`meta` beyond that is untouched), or the error of the first one.
 pub type RecvMmsgHook =
     fn(BorrowedFd<'_>, &mut [IoSliceMut<'_>], &mut [RecvMeta]) -> Result<usize, RErrno>;
+
+/// What one error-queue message said, as the [`ErrQueueHook`] fills it
+/// from `struct sock_extended_err` (ip(7)) and the data read.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrMeta {
+    /// Bytes of the quoted datagram read into the buffer.
+    pub len: u32,
+    /// `ee_origin` (`SO_EE_ORIGIN_ICMP` 2, `SO_EE_ORIGIN_ICMP6` 3, ...).
+    pub origin: u8,
+    /// `ee_type`.
+    pub icmp_type: u8,
+    /// `ee_code`.
+    pub code: u8,
+    /// `ee_info` (the MTU of "fragmentation needed" / "packet too big").
+    pub info: u32,
+    /// The offender's address (`SO_EE_OFFENDER`), raw `sockaddr` bytes.
+    pub name: [u8; NAME_LEN],
+    /// Bytes of `name` that are valid.
+    pub name_len: u32,
+}
+
+impl Default for ErrMeta {
+    fn default() -> Self {
+        ErrMeta {
+            len: 0,
+            origin: 0,
+            icmp_type: 0,
+            code: 0,
+            info: 0,
+            name: [0; NAME_LEN],
+            name_len: 0,
+        }
+    }
+}
+
+/// `SO_EE_ORIGIN_ICMP`.
+const ORIGIN_ICMP: u8 = 2;
+/// `SO_EE_ORIGIN_ICMP6`.
+const ORIGIN_ICMP6: u8 = 3;
+
+/// The driver's error-queue calls (they need `unsafe`): `enable` sets
+/// `IP_RECVERR` (or `IPV6_RECVERR` for an IPv6 socket) on a new socket;
+/// `recv` reads one message of its error queue with
+/// `recvmsg(MSG_ERRQUEUE | MSG_DONTWAIT)`, its data into the buffer and
+/// the rest into the [`ErrMeta`] (`EAGAIN` when the queue is empty).
+#[derive(Clone, Copy, Debug)]
+pub struct ErrQueueHook {
+    /// Turn the error queue on: `(socket, ipv6)`.
+    pub enable: fn(BorrowedFd<'_>, bool) -> Result<(), RErrno>,
+    /// Read one error.
+    pub recv: fn(BorrowedFd<'_>, &mut [u8], &mut ErrMeta) -> Result<(), RErrno>,
+}
+
+/// Run a [`SockOp::RecvErr`](crate::SockOp::RecvErr): one error-queue
+/// message of `fd` into the single slot of `into`, completed to `t` as
+/// [`Done::HostError`] (errors of a local origin, or without an offender,
+/// are read and reported as `EAGAIN`: nothing for the guest).
+#[allow(clippy::too_many_arguments)]
+pub fn run_recv_err<S: TxStorage>(
+    fd: Option<BorrowedFd<'_>>,
+    id: SockId,
+    into: TxSlots,
+    t: &mut Translator,
+    now: Instant,
+    tx: &mut TxRing<S>,
+    hook: Option<ErrQueueHook>,
+) {
+    let res = match (fd, hook, tx.payload_areas(into).next()) {
+        (Some(fd), Some(hook), Some(area)) => {
+            let mut meta = ErrMeta::default();
+            match (hook.recv)(fd, area, &mut meta) {
+                Ok(()) => host_error(&meta).ok_or(Errno::EAGAIN).map(Done::HostError),
+                Err(e) => Err(errno(e)),
+            }
+        }
+        (None, ..) => Err(Errno::EBADF),
+        (_, None, _) => Err(Errno::EOPNOTSUPP),
+        (.., None) => Err(Errno::EINVAL),
+    };
+    t.handle_completion(now, Completion { id, res }, tx);
+}
+
+/// The [`HostError`] of an error-queue message: ICMP or ICMPv6 origin and
+/// an offender address only.
+fn host_error(m: &ErrMeta) -> Option<crate::HostError> {
+    let icmp6 = match m.origin {
+        ORIGIN_ICMP => false,
+        ORIGIN_ICMP6 => true,
+        _ => return None,
+    };
+    let name = m.name.get(..m.name_len as usize)?;
+    let offender = unmap(parse_name(name)?).addr;
+    Some(crate::HostError {
+        len: m.len,
+        icmp6,
+        icmp_type: m.icmp_type,
+        code: m.code,
+        info: m.info,
+        offender,
+    })
+}
+
+/// `setsockopt(IP_TTL)`, or `setsockopt(IPV6_UNICAST_HOPS)` on an IPv6
+/// socket, for [`SockOp::SetTtl`](crate::SockOp::SetTtl).
+///
+/// # Errors
+/// The call's errno.
+pub fn set_ttl(fd: BorrowedFd<'_>, ipv6: bool, ttl: u8) -> Result<(), RErrno> {
+    if ipv6 {
+        net::sockopt::set_ipv6_unicast_hops(fd, Some(ttl))
+    } else {
+        net::sockopt::set_ip_ttl(fd, u32::from(ttl))
+    }
+}
 
 /// A sender address from the bytes a kernel wrote as `msg_name`; `None`
 /// for a family other than IPv4 and IPv6, or too short a name.

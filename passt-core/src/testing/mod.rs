@@ -165,6 +165,22 @@ impl Harness {
         self.settle();
     }
 
+    /// Run a [`SockOp::RecvErr`] as a driver would: `quoted` (what the
+    /// router quoted after the transport header; for a ping socket, from
+    /// the ICMP header on) is written into the slot's payload area (cut
+    /// to fit) and `e` completed with its `len` set to the bytes written.
+    pub fn recv_err(&mut self, id: SockId, into: TxSlots, quoted: &[u8], e: crate::HostError) {
+        let mut n = 0;
+        if let Some(area) = self.tx.payload_areas(into).next() {
+            n = quoted.len().min(area.len());
+            area[..n].copy_from_slice(&quoted[..n]);
+        }
+        let res = Ok(Done::HostError(crate::HostError { len: n as u32, ..e }));
+        self.t
+            .handle_completion(self.now, Completion { id, res }, &mut self.tx);
+        self.settle();
+    }
+
     /// Run a [`SockOp::Recv`] as a driver would: each datagram is written
     /// into the payload area of the next slot of `into` (cut to fit, its
     /// full length reported) and completed with [`Done::Datagram`]; then

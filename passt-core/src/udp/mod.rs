@@ -119,6 +119,24 @@
 //! sent at once and one per [`ICMP_INTERVAL`] afterwards (RFC 1812
 //! §4.3.2.8, RFC 4443 §2.4(f)).
 //!
+//! With [`crate::Translator::set_host_errors`] (an executor that reads
+//! error queues), a guest flow's socket is opened with
+//! [`SockFlags::RECVERR`]: every ICMP error the host gets for its
+//! datagrams, from the destination or from a router on the way (time
+//! exceeded, unreachable with its code, fragmentation needed / packet too
+//! big), waits in the socket's error queue and makes it report an error;
+//! a [`SockOp::RecvErr`] reads it, and the guest gets the same error
+//! (`icmp::host_error_frame`): from the router as the guest sees
+//! its address (`to_guest`, the remote's address if the destination
+//! itself answered), quoting the IP and UDP headers of the datagram as
+//! the guest sent it, rebuilt from the flow, and as much of its payload as
+//! the router quoted, within 576 bytes in all for IPv4 (RFC 1812
+//! §4.3.2.3) and 1280 for IPv6 (RFC 4443 §3). Port unreachable then comes
+//! this way too (the `ECONNREFUSED` of a send or receive is only counted).
+//! The guest's TTL / hop limit goes to the socket ([`SockOp::SetTtl`],
+//! when it differs from the socket's last one), so that traceroute's
+//! probes expire where the guest meant them to.
+//!
 //! Malformed guest datagrams never reach this module (the dispatcher drops
 //! truncated headers, lengths that disagree with the IP length and bad
 //! checksums); datagrams from or to port 0 are dropped as
@@ -127,9 +145,17 @@
 //!
 //! # Timeouts
 //!
-//! A flow ends after [`IDLE_TIMEOUT`] without a datagram in either
-//! direction (180 s as in the original). Flows sit in least-recently-used
-//! order, so expiry and eviction look at the front only.
+//! A flow ends after [`IDLE_TIMEOUT`] (30 s) without a datagram in either
+//! direction, and after [`REPLIED_TIMEOUT`] (120 s) once a datagram came
+//! back from the side it was opened toward (the host for a guest's flow,
+//! the guest for a forwarded port's, the host's loopback for a `-U` one)
+//! and it carried a third datagram, either way: as the original's, seen
+//! from outside (a lone request and its answer, such as a DNS lookup, and
+//! a one-way stream both end after 30 s; request, request, answer or
+//! request, answer, request live 120 s). A conversation survives pauses,
+//! one-off exchanges do not hold a socket for long. Flows sit in two least-recently-used
+//! orders, one per timeout, so that in each the front expires first:
+//! expiry and eviction look at the two fronts only.
 
 mod lru;
 mod recv;
@@ -161,8 +187,12 @@ use crate::{
     Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
 };
 
-/// A flow ends after this long without a datagram (the original's 180 s).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+/// A flow that has seen no reply ends after this long without a datagram
+/// (the original's 30 s).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A flow that has seen a reply ends after this long without a datagram
+/// (the original's 120 s).
+pub const REPLIED_TIMEOUT: Duration = Duration::from_secs(120);
 /// A flow must have been idle this long to be evicted for a new one.
 pub const EVICT_MIN_IDLE: Duration = Duration::from_secs(1);
 /// Most UDP flows, whatever [`crate::config::Limits::max_flows`] allows.
@@ -190,7 +220,7 @@ pub struct UdpStats {
     pub flows_opened: u64,
     /// Flows created by a datagram to a forwarded port.
     pub flows_inbound: u64,
-    /// Flows ended by [`IDLE_TIMEOUT`].
+    /// Flows ended by [`IDLE_TIMEOUT`] or [`REPLIED_TIMEOUT`].
     pub flows_expired: u64,
     /// Flows evicted for a new one.
     pub flows_evicted: u64,
@@ -212,6 +242,8 @@ pub struct UdpStats {
     pub port_unreachable: u64,
     /// ICMP errors suppressed by the rate limit.
     pub icmp_rate_limited: u64,
+    /// ICMP errors from the host's error queue sent on to the guest.
+    pub host_errors: u64,
     /// `-U` flows opened for a new namespace sender.
     pub out_flows: u64,
     /// `-U` datagrams sent on from the namespace to the host.
@@ -266,11 +298,33 @@ struct UdpFlow {
     out: Option<u32>,
     /// Last datagram in either direction.
     last: Instant,
+    /// A datagram came back from the side the flow was opened toward.
+    replied: bool,
+    /// Datagrams seen so far, both ways (counting stops at 3).
+    datagrams: u8,
+    /// [`REPLIED_TIMEOUT`] applies, not [`IDLE_TIMEOUT`]: a reply was seen
+    /// and the flow carried more than a lone request and its answer.
+    long: bool,
+    /// The flow was opened by a datagram from the host side (a forwarded
+    /// port's sender): a reply is then one from the guest.
+    from_host: bool,
     /// Payload length of the guest's last datagram, quoted in ICMP errors.
     last_len: u16,
+    /// The TTL / hop limit the socket sends with (the kernel's default
+    /// until the guest's differs).
+    ttl: u8,
 }
 
 impl UdpFlow {
+    /// How long it lives without a datagram.
+    fn timeout(&self) -> Duration {
+        if self.long {
+            REPLIED_TIMEOUT
+        } else {
+            IDLE_TIMEOUT
+        }
+    }
+
     fn key(&self) -> UdpKey {
         UdpKey {
             guest: self.tap.endpoint,
@@ -301,10 +355,16 @@ struct Listener {
 pub(crate) struct Udp {
     flows: FlowTable<UdpFlow>,
     index: FlowIndex<UdpKey>,
-    lru: Lru,
+    /// Least-recently-used orders: `[0]` flows without a reply yet,
+    /// `[1]` replied ones (each sorted by expiry, see the module docs).
+    lru: [Lru; 2],
     listeners: Vec<Listener>,
     next_listener: usize,
     recv: Option<RecvBatch>,
+    /// The [`SockOp::RecvErr`] in flight (one slot).
+    err: Option<RecvBatch>,
+    /// The executor reads error queues ([`crate::Translator::set_host_errors`]).
+    pub(crate) host_errors: bool,
     /// The socket of the [`SockOp::RecvHeld`] in flight, and how many of
     /// its datagrams were reported so far (the next one's index).
     held: Option<(SockId, u32)>,
@@ -380,10 +440,12 @@ impl Udp {
         Udp {
             flows: FlowTable::new(cap),
             index: FlowIndex::new(cap, config.secret),
-            lru: Lru::new(cap),
+            lru: [Lru::new(cap), Lru::new(cap)],
             listeners,
             next_listener: 0,
             recv: None,
+            err: None,
+            host_errors: false,
             held: None,
             icmp_tokens: ICMP_BURST,
             icmp_refill: Instant::ZERO,
@@ -620,9 +682,18 @@ impl Udp {
             None => self.open_flow(cx, key, tx)?,
         };
         let payload = pkt.span_of(udp.payload).ok_or(DropReason::Malformed)?;
+        self.activity(fid, cx.now, false);
         let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
-        flow.last = cx.now;
         flow.last_len = udp.payload.len() as u16;
+        if !flow.listener && flow.ttl != pkt.ttl {
+            flow.ttl = pkt.ttl;
+            let (id, ipv6) = (flow.sock, !key.remote.addr.is_v4());
+            cx.op(SockOp::SetTtl {
+                id,
+                ipv6,
+                ttl: pkt.ttl,
+            })?;
+        }
         let op = if flow.listener {
             SockOp::SendTo {
                 id: flow.sock,
@@ -635,7 +706,6 @@ impl Udp {
                 payload,
             }
         };
-        self.lru.touch(fid.index());
         cx.op(op)?;
         cx.stats.udp.to_host += 1;
         Ok(())
@@ -710,6 +780,9 @@ impl Udp {
         if ipv6 {
             flags |= SockFlags::V6ONLY;
         }
+        if self.host_errors {
+            flags |= SockFlags::RECVERR;
+        }
         let open = SockOp::Open {
             id: sock,
             spec: SockSpec {
@@ -740,7 +813,12 @@ impl Udp {
             opening: true,
             out: None,
             last: cx.now,
+            replied: false,
+            datagrams: 0,
+            long: false,
+            from_host: false,
             last_len: 0,
+            ttl: crate::icmp::DEFAULT_TTL,
         };
         let fid = self.insert(flow);
         debug_assert_eq!(fid, next);
@@ -763,18 +841,23 @@ impl Udp {
         };
         let indexed = self.index.insert(key, fid);
         debug_assert!(indexed, "index and table have the same capacity");
-        self.lru.touch(fid.index());
+        self.lru[0].touch(fid.index());
         fid
     }
 
     /// Evict the least recently active flow if it has been idle long
     /// enough; whether one was.
     fn evict<S: TxStorage>(&mut self, cx: &mut L4Cx<'_>, tx: &mut TxRing<S>) -> bool {
-        let Some(fid) = self
-            .lru
-            .idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last)
-        else {
-            return false;
+        let [fresh, replied] = &mut self.lru;
+        let a = fresh.idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last);
+        let b = replied.idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last);
+        let last = |fid: FlowId| self.flows.get(fid).map(|f| f.last);
+        // The idler of the two fronts.
+        let fid = match (a, b) {
+            (Some(a), Some(b)) if last(b) < last(a) => b,
+            (Some(a), _) => a,
+            (None, Some(b)) => b,
+            (None, None) => return false,
         };
         self.close(cx, fid, true, tx);
         cx.stats.udp.flows_evicted += 1;
@@ -807,7 +890,7 @@ impl Udp {
             return;
         };
         self.index.remove(&flow.key());
-        self.lru.remove(fid.index());
+        self.lru[usize::from(flow.long)].remove(fid.index());
         if flow.listener {
             return;
         }
@@ -848,6 +931,9 @@ impl Udp {
         if let Some(b) = self.recv.take() {
             b.finish(tx);
         }
+        if let Some(b) = self.err.take() {
+            b.finish(tx);
+        }
         let (ipv6, out) = match owner {
             SockOwner::UdpFlow(n) => match self.flow_of(n, id).and_then(|f| self.flows.get(f)) {
                 Some(f) => (!f.tap.endpoint.addr.is_v4(), f.out.is_some()),
@@ -876,6 +962,26 @@ impl Udp {
             }
             return;
         }
+        if self.host_errors
+            && ready.contains(Ready::ERROR)
+            && matches!(owner, SockOwner::UdpFlow(_))
+        {
+            // The error queue first; datagrams on the next readiness (the
+            // socket is level-triggered).
+            self.err = crate::icmp::start_recv_err(cx, id, ipv6, UDP_LEN, tx);
+            return;
+        }
+        self.start_recv(cx, id, ipv6, tx);
+    }
+
+    /// Queue a [`SockOp::Recv`] of datagrams on `id` into tx slots.
+    fn start_recv<S: TxStorage>(
+        &mut self,
+        cx: &mut L4Cx<'_>,
+        id: SockId,
+        ipv6: bool,
+        tx: &mut TxRing<S>,
+    ) {
         let ip_len = if ipv6 { 40 } else { 20 };
         let max = usize::from(cx.config.mtu).saturating_sub(ip_len + UDP_LEN);
         let Some(b) = RecvBatch::reserve(tx, id, RECV_BATCH, ETH_LEN + ip_len + UDP_LEN, max)
@@ -917,6 +1023,41 @@ impl Udp {
                 Ok(_) => {}
             }
         }
+        if let Some(mut b) = self.err.filter(|b| b.sock == id) {
+            self.err = None;
+            let fid = match owner {
+                SockOwner::UdpFlow(n) => self.flow_of(n, id),
+                _ => None,
+            };
+            let flow = fid.and_then(|f| self.flows.get(f)).copied();
+            match (done.res, flow) {
+                (Ok(Done::HostError(e)), Some(f)) if self.icmp_allowed(cx) => {
+                    let q = crate::icmp::Quote {
+                        guest: f.tap.endpoint,
+                        remote: f.tap.ours,
+                        host_remote: f.host.endpoint.addr,
+                        ttl: f.ttl,
+                        udp_len: Some(UDP_LEN as u16 + f.last_len),
+                        echo_ident: None,
+                    };
+                    if crate::icmp::host_error_frame(cx, &mut b, &q, &e, tx) {
+                        self.icmp_tokens -= 1;
+                        cx.stats.udp.host_errors += 1;
+                    }
+                }
+                // Nothing queued after all (or the executor cannot read
+                // it): what made the socket report an error is read as
+                // datagrams are, which clears it.
+                (Err(_), Some(f)) => {
+                    b.finish(tx);
+                    self.start_recv(cx, id, !f.tap.endpoint.addr.is_v4(), tx);
+                    return;
+                }
+                _ => {}
+            }
+            b.finish(tx);
+            return;
+        }
         if let Some(mut b) = self.recv.filter(|b| b.sock == id) {
             match done.res {
                 Ok(Done::Datagram { len, from }) => {
@@ -927,7 +1068,7 @@ impl Udp {
                 Ok(Done::Datagrams { .. }) | Err(_) => {
                     b.finish(tx);
                     self.recv = None;
-                    if done.res == Err(Errno::ECONNREFUSED) {
+                    if done.res == Err(Errno::ECONNREFUSED) && !self.host_errors {
                         if let SockOwner::UdpFlow(n) = owner {
                             if let Some(fid) = self.flow_of(n, id) {
                                 self.port_unreachable(cx, fid, tx);
@@ -978,6 +1119,8 @@ impl Udp {
                     Err(Errno::ECONNREFUSED) if flow.out.is_some() => {
                         cx.stats.udp.out_refused += 1;
                     }
+                    // With error queues, the queued error becomes the ICMP.
+                    Err(Errno::ECONNREFUSED) if self.host_errors => {}
                     Err(Errno::ECONNREFUSED) => self.port_unreachable(cx, fid, tx),
                     Err(_) => cx.stats.udp.send_errors += 1,
                 }
@@ -1041,12 +1184,13 @@ impl Udp {
             None => self.open_out_flow(cx, n, l, key, tx)?,
         };
         let id = self.flows.get(fid).ok_or(DropReason::StaleSocket)?.sock;
-        self.relay_held(cx, fid, id, None, index)?;
+        self.relay_held(cx, fid, id, None, index, false)?;
         Ok(true)
     }
 
     /// Send held datagram `index` on `id` (to `dst`, for an unconnected
-    /// socket) for `-U` flow `fid`, which it keeps alive.
+    /// socket) for `-U` flow `fid`, which it keeps alive (`from_host`: a
+    /// reply from the host's loopback).
     fn relay_held(
         &mut self,
         cx: &mut L4Cx<'_>,
@@ -1054,10 +1198,11 @@ impl Udp {
         id: SockId,
         dst: Option<SockAddrAny>,
         index: u32,
+        from_host: bool,
     ) -> Result<(), DropReason> {
-        let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
-        flow.last = cx.now;
-        self.lru.touch(fid.index());
+        if !self.activity(fid, cx.now, from_host) {
+            return Err(DropReason::StaleSocket);
+        }
         cx.op(SockOp::SendHeld { id, dst, index })
     }
 
@@ -1105,7 +1250,12 @@ impl Udp {
             opening: true,
             out: Some(n),
             last: cx.now,
+            replied: false,
+            datagrams: 0,
+            long: false,
+            from_host: false,
             last_len: 0,
+            ttl: crate::icmp::DEFAULT_TTL,
         });
         debug_assert_eq!(fid, next);
         cx.stats.udp.out_flows += 1;
@@ -1126,7 +1276,7 @@ impl Udp {
             .ok_or(DropReason::StaleSocket)?;
         let ns = l.sock.ok_or(DropReason::StaleSocket)?;
         let dst = Some(flow.tap.endpoint);
-        self.relay_held(cx, fid, ns, dst, index)?;
+        self.relay_held(cx, fid, ns, dst, index, true)?;
         Ok(false)
     }
 
@@ -1187,8 +1337,7 @@ impl Udp {
         };
         match built {
             Ok(n) if b.commit(tx, n) => {
-                flow.last = cx.now;
-                self.lru.touch(fid.index());
+                self.activity(fid, cx.now, true);
                 cx.stats.udp.to_guest += 1;
                 cx.stats.frames_out += 1;
             }
@@ -1244,10 +1393,32 @@ impl Udp {
             opening: false,
             out: None,
             last: cx.now,
+            replied: false,
+            datagrams: 0,
+            long: false,
+            from_host: true,
             last_len: 0,
+            ttl: crate::icmp::DEFAULT_TTL,
         });
         cx.stats.udp.flows_inbound += 1;
         Ok(fid)
+    }
+
+    /// Whether the rate limit lets one more ICMP error go to the guest now
+    /// (a token is left; the caller takes it when it sends), counting the
+    /// one suppressed otherwise.
+    fn icmp_allowed(&mut self, cx: &mut L4Cx<'_>) -> bool {
+        let since = cx.now.saturating_since(self.icmp_refill);
+        let refill = (since.as_nanos() / ICMP_INTERVAL.as_nanos()).min(u128::from(ICMP_BURST));
+        if refill > 0 {
+            self.icmp_tokens = (self.icmp_tokens + refill as u32).min(ICMP_BURST);
+            self.icmp_refill = cx.now;
+        }
+        if self.icmp_tokens == 0 {
+            cx.stats.udp.icmp_rate_limited += 1;
+            return false;
+        }
+        true
     }
 
     /// Tell the guest that the destination of flow `fid` refused it
@@ -1258,19 +1429,12 @@ impl Udp {
         fid: FlowId,
         tx: &mut TxRing<S>,
     ) {
+        if self.flows.get(fid).is_none() || !self.icmp_allowed(cx) {
+            return;
+        }
         let Some(flow) = self.flows.get(fid) else {
             return;
         };
-        let since = cx.now.saturating_since(self.icmp_refill);
-        let refill = (since.as_nanos() / ICMP_INTERVAL.as_nanos()).min(u128::from(ICMP_BURST));
-        if refill > 0 {
-            self.icmp_tokens = (self.icmp_tokens + refill as u32).min(ICMP_BURST);
-            self.icmp_refill = cx.now;
-        }
-        if self.icmp_tokens == 0 {
-            cx.stats.udp.icmp_rate_limited += 1;
-            return;
-        }
         let (guest, remote) = (flow.tap.endpoint, flow.tap.ours);
         let eth = EthernetRepr::new(cx.guest_mac(), cx.config.our_mac, 0);
         let udp_len = UDP_LEN + usize::from(flow.last_len);
@@ -1316,28 +1480,55 @@ impl Udp {
         }
     }
 
-    /// End flows idle for [`IDLE_TIMEOUT`].
+    /// A datagram of flow `fid` at `now`, from the host side or not: it
+    /// becomes the most recently active of its order, and moves to the
+    /// long order once a reply was seen among at least three datagrams
+    /// (see the module docs). Whether the flow exists.
+    fn activity(&mut self, fid: FlowId, now: Instant, from_host: bool) -> bool {
+        let Some(flow) = self.flows.get_mut(fid) else {
+            return false;
+        };
+        flow.last = now;
+        flow.datagrams = flow.datagrams.saturating_add(1).min(3);
+        flow.replied |= from_host != flow.from_host;
+        if !flow.long && flow.replied && flow.datagrams >= 3 {
+            flow.long = true;
+            self.lru[0].remove(fid.index());
+        }
+        self.lru[usize::from(flow.long)].touch(fid.index());
+        true
+    }
+
+    /// End flows idle for their timeout ([`IDLE_TIMEOUT`] or
+    /// [`REPLIED_TIMEOUT`]).
     pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut L4Cx<'_>, tx: &mut TxRing<S>) {
-        while let Some(front) = self.lru.front() {
-            let Some(fid) = self.flows.id_at(front as usize) else {
-                self.lru.remove(front);
-                continue;
-            };
-            let last = self.flows.get(fid).map_or(Instant::ZERO, |f| f.last);
-            if last + IDLE_TIMEOUT > cx.now {
-                break;
+        for order in 0..self.lru.len() {
+            while let Some(front) = self.lru[order].front() {
+                let Some(fid) = self.flows.id_at(front as usize) else {
+                    self.lru[order].remove(front);
+                    continue;
+                };
+                let end = self
+                    .flows
+                    .get(fid)
+                    .map_or(Instant::ZERO, |f| f.last + f.timeout());
+                if end > cx.now {
+                    break;
+                }
+                let opened = self.flows.get(fid).is_some_and(|f| !f.opening);
+                self.close(cx, fid, opened, tx);
+                cx.stats.udp.flows_expired += 1;
             }
-            let opened = self.flows.get(fid).is_some_and(|f| !f.opening);
-            self.close(cx, fid, opened, tx);
-            cx.stats.udp.flows_expired += 1;
         }
     }
 
-    /// When the idlest flow expires.
+    /// When the next flow expires: the earlier of the two orders' fronts.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let front = self.lru.front()?;
-        let fid = self.flows.id_at(front as usize)?;
-        Some(self.flows.get(fid)?.last + IDLE_TIMEOUT)
+        let end = |lru: &Lru| {
+            let fid = self.flows.id_at(lru.front()? as usize)?;
+            self.flows.get(fid).map(|f| f.last + f.timeout())
+        };
+        self.lru.iter().filter_map(end).min()
     }
 }
 

@@ -140,6 +140,12 @@ pub struct Forwarding {
     /// loopback of the other side, without frames (pasta, unless
     /// `--no-splice`; see [`crate::tcp`]).
     pub splice: bool,
+    /// Deliver a spliced connection from the host's loopback to the
+    /// namespace's loopback (`--host-lo-to-ns-lo`). Off by default: it goes
+    /// to the namespace's own address, still over its loopback interface,
+    /// so that a service bound only to the namespace's `127.0.0.1` or `::1`
+    /// stays private to it.
+    pub host_lo_to_ns_lo: bool,
 }
 
 /// Capacities fixed at start-up. Every table and queue is allocated once with

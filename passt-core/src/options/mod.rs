@@ -983,6 +983,7 @@ impl Options {
         config.fwd.tcp_out = self.fwd_or_default(&self.tcp_ns, self.no_tcp)?;
         config.fwd.udp_out = self.fwd_or_default(&self.udp_ns, self.no_udp)?;
         config.fwd.splice = self.mode == Mode::Pasta && !self.no_splice;
+        config.fwd.host_lo_to_ns_lo = config.fwd.splice && self.host_lo_to_ns_lo;
         Ok(())
     }
 }

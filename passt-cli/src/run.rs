@@ -204,7 +204,7 @@ pub(crate) fn prepare(
     let ep2 = ep
         .try_clone()
         .map_err(|e| Error::io("duplicating epoll descriptor", &e))?;
-    let mut exec = passt_sys::executor(t.config().limits.max_sockets, ep2);
+    let mut exec = passt_sys::executor(t.config(), ep2);
     let mut tx = TxRing::new(TX_SLOTS, MAX_FRAME_LEN, LEN_PREFIX);
     exec.run_ops(&mut t, now(), &RxBatch::EMPTY, &mut tx);
     // No guest yet: whatever that made for one is dropped.

@@ -372,6 +372,9 @@ impl Dhcpv6 {
 /// Best effort: an option that does not fit is left out (the builder
 /// undoes a failed push).
 fn push_configuration(b: &mut Dhcpv6Builder<'_>, config: &Config, ip6: &Ip6Config) {
+    if config.services.contains(Services::DHCP_DNS) && !ip6.dns.is_empty() {
+        let _ = b.push_dns_servers(&ip6.dns);
+    }
     // Client FQDN (RFC 4704 §4.1): flags 0 (we update no DNS records:
     // `S` clear, §4.1), the name in DNS wire format, uncompressed.
     if let Some(name) = &config.fqdn {
@@ -380,9 +383,6 @@ fn push_configuration(b: &mut Dhcpv6Builder<'_>, config: &Config, ip6: &Ip6Confi
             *flags = 0;
             Ok(1 + encode_domain_list(&[name.as_str()], rest)?)
         });
-    }
-    if config.services.contains(Services::DHCP_DNS) && !ip6.dns.is_empty() {
-        let _ = b.push_dns_servers(&ip6.dns);
     }
     if config.services.contains(Services::DHCP_SEARCH) && !config.search.is_empty() {
         let _ = b.push_with(opt::DOMAIN_LIST, |out| {

@@ -16,6 +16,7 @@ mod host;
 mod ipv4;
 mod ipv6;
 mod join;
+mod outbound;
 mod sandbox;
 mod spawn;
 mod splice;

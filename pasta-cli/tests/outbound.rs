@@ -6,7 +6,9 @@
 //! have yet starts, and serves once the address appears), and, with
 //! `--config-net`, `-g` and the deprecated `--no-copy-routes` and
 //! `--no-copy-addrs` (what is copied into the namespace) and `-m 0` (no MTU
-//! set on the tap). On the simulated host of tests/tcp.rs; ports 8170-8179.
+//! set on the tap); a port spec's target address (where a forwarded
+//! connection lands). On the simulated host of tests/tcp.rs; ports
+//! 8170-8179.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -320,4 +322,51 @@ fn gateway_and_no_copy_options_limit_what_config_net_copies() {
     ] {
         assert!(log.contains(w), "no {w:?} in:\n{log}");
     }
+}
+
+/// A `-t` rule's target address (`0.0.0.0/8176:192.0.2.5`, the 2026
+/// syntax): a connection reaches that address in the namespace, not the
+/// namespace's own, through the tap (from the remote side) and spliced
+/// (from the host's loopback) alike.
+#[test]
+fn target_address_of_a_port_spec_is_where_connections_land() {
+    if !can_run("target_address_of_a_port_spec_is_where_connections_land") {
+        return;
+    }
+    let t = Topo::new("ta", &["-t", "0.0.0.0/8176:192.0.2.5"]);
+    t.g.prepare(&["ip", "addr", "add", "192.0.2.5/32", "dev", "lo"]);
+    let h = t.g.host().name.clone();
+    let listening = wait_for(Duration::from_secs(10), || {
+        let ss = stdout(&run("ip", &["netns", "exec", &h, "ss", "-tln"]));
+        ss.contains("0.0.0.0:8176").then_some(())
+    });
+    assert!(listening.is_some(), "no listener:\n{}", t.g.log());
+    let mut servers = Vec::new();
+    for (addr, name) in [("192.0.2.5:8176", "target"), ("203.0.113.2:8176", "own")] {
+        let l = t
+            .spawn("g", move || TcpListener::bind(addr).expect(addr))
+            .join()
+            .unwrap();
+        servers.push(thread::spawn(move || {
+            for _ in 0..2 {
+                let Ok((mut s, _)) = l.accept() else { return };
+                let _ = s.write_all(name.as_bytes());
+            }
+        }));
+    }
+    let read_from = |ns: &'static str, to: &'static str| {
+        t.spawn(ns, move || {
+            let mut c = connect(to.parse::<SocketAddr>().unwrap());
+            let mut s = String::new();
+            c.read_to_string(&mut s).unwrap();
+            s
+        })
+        .join()
+        .unwrap()
+    };
+    // From the remote side, to the host's address: through the tap.
+    assert_eq!(read_from("r", "203.0.113.2:8176"), "target");
+    // From the host's loopback: spliced.
+    assert_eq!(read_from("h", "127.0.0.1:8176"), "target");
+    drop(servers);
 }

@@ -766,6 +766,14 @@ impl Options {
                     "Listening address not allowed for -{name}: {rule}"
                 )));
             }
+            // Target addresses are delivered by the TCP handler only.
+            if let (Some(rule), 'u' | 'T' | 'U') =
+                (spec.rules().iter().find(|r| r.to_addr.is_some()), name)
+            {
+                return Err(OptionsErrorKind::Conflict(format!(
+                    "Target address not supported for -{name}: {rule}"
+                )));
+            }
         }
         self.check_fwd(!self.ipv6_only, !self.ipv4_only)
     }

@@ -1344,6 +1344,16 @@ impl Tcp {
                 ok = self.new_spliced(cx, id, peer, dst, false);
             }
         }
+        // A rule's target address (`-t 0.0.0.0/5000:192.0.2.5`) replaces
+        // the guest's own as the destination, spliced or not.
+        let target_addr = cx
+            .config
+            .fwd
+            .tcp_in
+            .lookup(local.port)
+            .and_then(|(_, r)| r.to_addr)
+            .filter(|_| out.is_none())
+            .map(InAny::from);
         let splice_port = cx
             .config
             .fwd
@@ -1354,7 +1364,9 @@ impl Tcp {
         if out.is_some() {
             // Done above.
         } else if let Some(port) = splice_port {
-            let addr = if cx.config.fwd.host_lo_to_ns_lo {
+            let addr = if let Some(to) = target_addr {
+                Some(to)
+            } else if cx.config.fwd.host_lo_to_ns_lo {
                 Some(if peer.addr.is_v4() {
                     Ipv4Addr::LOCALHOST.into()
                 } else {
@@ -1375,9 +1387,10 @@ impl Tcp {
             Self::guest_side_peer(cx.config, peer.addr),
             cx.config.fwd.tcp_in.lookup(local.port),
         ) {
-            // The address the guest uses, of the peer's scope
-            // ([`crate::seen`]): a SLAAC guest's is not the configured one.
-            if let Some(g) = cx.seen.dst_for(cx.config, remote) {
+            // The rule's target address, else the address the guest uses,
+            // of the peer's scope ([`crate::seen`]): a SLAAC guest's is not
+            // the configured one.
+            if let Some(g) = target_addr.or_else(|| cx.seen.dst_for(cx.config, remote)) {
                 let key = TcpKey {
                     guest: SockAddrAny { addr: g, port },
                     remote: SockAddrAny {

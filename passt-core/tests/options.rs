@@ -1522,6 +1522,11 @@ fn options_reach_the_configuration() {
     assert!(!c.assign_mtu);
     assert_eq!(c.mtu, 65520, "the default still bounds frames");
     assert!(c.fwd.host_lo_to_ns_lo && c.fwd.splice);
+    // --config-net: no router advertisements, as the original.
+    assert!(!overridden(PASTA, &["--config-net"])
+        .services
+        .contains(Services::RA));
+    assert!(overridden(PASTA, &[]).services.contains(Services::RA));
     let d = overridden(PASTA, &[]);
     assert!(d.assign_mtu && !d.fwd.host_lo_to_ns_lo && d.outbound == Default::default());
     assert_eq!(

@@ -1025,7 +1025,9 @@ impl Options {
         if self.no_icmp {
             s.remove(Services::ICMP);
         }
-        if self.no_ra {
+        // With --config-net pasta configures the namespace itself, and, as
+        // the original, advertises no router there.
+        if self.no_ra || (self.mode == Mode::Pasta && self.config_net) {
             s.remove(Services::RA);
         }
         if self.no_dhcpv6 {

@@ -232,7 +232,7 @@ pub(crate) static TABLE: &[Spec] = &[
     row(Opt::NetnsOnly, "netns-only", None, None, Pasta, X, "join the network namespace only, no user namespace"),
     row(Opt::NsrunDir, "nsrun-dir", None, Some("PATH"), Pasta, X, "directory of named network namespaces (default: /run/netns)"),
     row(Opt::NoNetnsQuit, "no-netns-quit", None, None, Pasta, X, "keep running when the namespace goes away"),
-    row(Opt::ConfigNet, "config-net", None, None, Pasta, X, "configure addresses and routes in the namespace, bring the\ntap interface up"),
+    row(Opt::ConfigNet, "config-net", None, None, Pasta, X, "configure addresses and routes in the namespace, bring the\ntap interface up; no router advertisements then"),
     row(Opt::NsMacAddr, "ns-mac-addr", None, Some("ADDR"), Pasta, X, "MAC address of the tap interface in the namespace"),
     row(Opt::NoSplice, "no-splice", None, None, Pasta, X, "no socket-to-socket bypass for local traffic"),
     row(Opt::NoCopyRoutes, "no-copy-routes", None, None, Pasta, X, "deprecated: with --config-net, copy no host route but the\ndefault one"),

@@ -494,7 +494,10 @@ fn resolve_through_forward(t: &Topo) {
 /// pasta sends no router advertisement, as the original: no RDNSS).
 fn offered_resolvers(t: &Topo) -> (String, Vec<String>) {
     let lease = clients::udhcpc(&t.g, 5).expect("DHCP lease");
-    let lease6 = clients::dhclient(&t.g, "-6", Duration::from_secs(15)).expect("DHCPv6 lease");
+    // Thirty seconds: dhclient -6 waits up to a second before soliciting
+    // and retransmits slowly; a loaded machine took more than 15 s once.
+    let lease6 = clients::dhclient(&t.g, "-6", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no DHCPv6 lease\n{}", t.g.log()));
     let dns6 = lease6
         .get("new_dhcp6_name_servers")
         .map(|v| v.split_whitespace().map(str::to_owned).collect())

@@ -1484,6 +1484,26 @@ fn refused_options_name_themselves_and_the_reason() {
         fail(PASTA, &["--fqdn", "a..b"]),
         "pasta: Invalid FQDN: a..b"
     );
+    // A port spec's target address: -t only.
+    assert_eq!(
+        fail(PASTA, &["-u", "0.0.0.0/53:192.0.2.5"]),
+        "pasta: Target address not supported for -u: 0.0.0.0/53:192.0.2.5"
+    );
+    let o = run(
+        PASST,
+        &[
+            "-t",
+            "0.0.0.0/5000:192.0.2.5",
+            "-t",
+            "*/6000",
+            "-t",
+            "7000,~8000",
+        ],
+    );
+    assert_eq!(o.tcp_ports.rules().len(), 3);
+    let to = o.tcp_ports.lookup(5000).unwrap().1.to_addr;
+    assert_eq!(to, Some(IpAddr::V4(v4("192.0.2.5"))));
+    assert_eq!(o.tcp_ports.lookup(6000).unwrap().1.addr, None);
 }
 
 /// The options that used to be accepted and ignored reach the

@@ -127,6 +127,8 @@ fn outbound_address_is_the_source_the_remote_server_sees() {
     assert_eq!(a, "203.0.113.77");
     let a = udp_source_seen(&t, "198.51.100.1:8171", "198.51.100.1:8171");
     assert_eq!(a, "203.0.113.77");
+    let a = tcp_source_seen(&t, "[2001:db8:3::1]:8172", "[2001:db8:3::1]:8172");
+    assert_eq!(a, "2001:db8:2::77");
     drop(t);
 
     // Without -o: the host's own address.

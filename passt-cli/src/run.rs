@@ -208,7 +208,7 @@ pub(crate) fn prepare(
     let ep2 = ep
         .try_clone()
         .map_err(|e| Error::io("duplicating epoll descriptor", &e))?;
-    let mut exec = passt_sys::executor(t.config().limits.max_sockets, ep2);
+    let mut exec = passt_sys::executor(t.config(), ep2);
     // ICMP errors of UDP and echo flows reach the guest (traceroute).
     t.set_host_errors(exec.has_errqueue());
     let mut tx = TxRing::new(TX_SLOTS, MAX_FRAME_LEN, LEN_PREFIX);

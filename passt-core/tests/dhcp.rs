@@ -1032,3 +1032,36 @@ fn captured_offer_from_dnsmasq_is_not_ours_to_answer() {
     h.expect_no_frame();
     assert_eq!(h.t.stats().dhcp_replies, 0);
 }
+
+/// `-H` and `--fqdn`: host name (option 12, RFC 2132 §3.14) and client
+/// FQDN (option 81, RFC 4702 §2: flags E only, RCODEs 255, the name in
+/// wire format) after the MTU; `-m 0` (`assign_mtu` off): no option 26.
+#[test]
+fn hostname_fqdn_and_no_mtu_options() {
+    let f = frames();
+    let c = config_with(|c| {
+        c.hostname = Some("vm1".into());
+        c.fqdn = Some("vm1.example.org".into());
+        c.assign_mtu = false;
+    });
+    let mut h = Harness::new(c);
+    h.guest(&f[UDHCPC_DISCOVER]);
+    let r = expect_reply(&mut h);
+    let d = r.dhcp();
+    assert_eq!(codes(&d), [53, 54, 51, 1, 3, 12, 81, 6]);
+    assert_eq!(d.option(opt::HOSTNAME), Some(&b"vm1"[..]));
+    assert_eq!(opt::CLIENT_FQDN, 81);
+    assert_eq!(
+        d.option(81),
+        Some(&b"\x04\xff\xff\x03vm1\x07example\x03org\x00"[..])
+    );
+    assert_eq!(d.option(opt::INTERFACE_MTU), None);
+    // The raw bytes of both options, in the reply as sent.
+    let raw = &r.frame[r.at + OPTIONS_OFFSET..];
+    let pos = |needle: &[u8]| raw.windows(needle.len()).position(|w| w == needle);
+    assert!(pos(b"\x0c\x03vm1").is_some(), "option 12 bytes");
+    assert!(
+        pos(b"\x51\x14\x04\xff\xff\x03vm1\x07example\x03org\x00").is_some(),
+        "option 81 bytes"
+    );
+}

@@ -905,3 +905,36 @@ fn our_mac_and_link_local_address_shape_the_reply() {
     let (_, reply) = serve(c.clone(), &request_as(&c, Dhcpv6MsgType::Request));
     dhcpv6_payload(&c, &reply.unwrap());
 }
+
+/// `--fqdn`: the Client FQDN option (39, RFC 4704 §4.1) after the DNS
+/// servers, flags 0 (no DNS update by us), the name in DNS wire format.
+#[test]
+fn fqdn_is_sent_as_client_fqdn_option_39() {
+    let mut c = config6();
+    c.fqdn = Some("vm1.example.org".into());
+    let (_, reply) = serve(c.clone(), &captured(SOLICIT));
+    let payload = dhcpv6_payload(&c, &reply.expect("an ADVERTISE"));
+    let m = Dhcpv6Repr::parse(&payload).unwrap();
+    assert_eq!(
+        codes(&m),
+        [
+            opt::CLIENTID,
+            opt::SERVERID,
+            opt::IA_NA,
+            opt::PREFERENCE,
+            opt::DNS_SERVERS,
+            opt::CLIENT_FQDN,
+            opt::DOMAIN_LIST
+        ]
+    );
+    assert_eq!(opt::CLIENT_FQDN, 39);
+    let at = find(&payload, 39);
+    assert_eq!(
+        &payload[at..at + 4 + 18],
+        b"\x00\x27\x00\x12\x00\x03vm1\x07example\x03org\x00"
+    );
+    // Without --fqdn, none.
+    let (_, reply) = serve(config6(), &captured(SOLICIT));
+    let payload = dhcpv6_payload(&config6(), &reply.unwrap());
+    assert_eq!(Dhcpv6Repr::parse(&payload).unwrap().option(39), None);
+}

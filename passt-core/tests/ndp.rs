@@ -705,6 +705,19 @@ fn mtu_override() {
     assert_eq!(ra, expect);
 }
 
+/// `-m 0`: the advertisement carries no MTU option, the rest unchanged.
+#[test]
+fn no_mtu_option_with_mtu_zero() {
+    let ra = solicited_ra(Config {
+        assign_mtu: false,
+        ..config6()
+    });
+    assert!(!ra.options.iter().any(|o| matches!(o, Opt::Mtu(_))));
+    let mut expect = default_ra();
+    expect.options.remove(1);
+    assert_eq!(ra, expect);
+}
+
 #[test]
 fn dns_server_override() {
     let servers = vec![ip("2001:db8::53"), ip("2001:db8::54"), ip("2001:db8:1::35")];

@@ -96,6 +96,9 @@ fn every_option_with_a_value_in_every_syntax() {
         ("pcap", Some('p'), "/tmp/c.pcap", |o| o.pcap.as_deref() == Some("/tmp/c.pcap")),
         ("mtu", Some('m'), "1500", |o| o.mtu == Some(1500)),
         ("mtu", Some('m'), "65520", |o| o.mtu == Some(65520)),
+        ("mtu", Some('m'), "0", |o| o.mtu == Some(0)),
+        ("hostname", Some('H'), "vm1", |o| o.hostname.as_deref() == Some("vm1")),
+        ("fqdn", None, "vm1.example.org.", |o| o.fqdn.as_deref() == Some("vm1.example.org")),
         ("address", Some('a'), "192.0.2.10", |o| o.addr4 == Some(v4("192.0.2.10")) && o.prefix_len4 == Some(24) && o.addr6.is_none()),
         ("address", Some('a'), "10.0.2.100/20", |o| o.addr4 == Some(v4("10.0.2.100")) && o.prefix_len4 == Some(20)),
         ("address", Some('a'), "2001:db8::10", |o| o.addr6 == Some(v6("2001:db8::10")) && o.prefix_len6.is_none() && o.addr4.is_none()),
@@ -211,6 +214,8 @@ fn every_flag_in_every_syntax() {
         ("no-netns-quit", None, |o| o.no_netns_quit),
         ("no-splice", None, |o| o.no_splice),
         ("host-lo-to-ns-lo", None, |o| o.host_lo_to_ns_lo),
+        ("no-copy-routes", None, |o| o.no_copy_routes && !o.no_copy_addrs),
+        ("no-copy-addrs", None, |o| o.no_copy_addrs && !o.no_copy_routes),
     ];
     for &(long, short, check) in pasta {
         expect_forms(PASTA, flag_forms(long, short), check);
@@ -514,7 +519,11 @@ fn rootlesskit_command_lines() {
 
 #[test]
 fn abbreviations_resolve_or_are_ambiguous() {
-    assert!(run(PASTA, &["--conf"]).config_net);
+    // As the original: `--conf` is --config-net or --conf-path.
+    assert_eq!(
+        fail(PASTA, &["--conf"]),
+        "pasta: option '--conf' is ambiguous; possibilities: '--config-net' '--conf-path'"
+    );
     assert!(run(PASTA, &["--config"]).config_net);
     assert_eq!(run(PASTA, &["--mt=1400"]).mtu, Some(1400));
     assert_eq!(run(PASST, &["--sock", "/s"]).socket.as_deref(), Some("/s"));
@@ -525,7 +534,7 @@ fn abbreviations_resolve_or_are_ambiguous() {
         "pasta: option '--n' is ambiguous; possibilities: '--netmask' '--no-map-gw' \
          '--no-dhcp' '--no-ndp' '--no-dhcpv6' '--no-ra' '--no-tcp' '--no-udp' '--no-icmp' \
          '--ns-ifname' '--netns' '--netns-only' '--nsrun-dir' '--no-netns-quit' \
-         '--ns-mac-addr' '--no-splice'"
+         '--ns-mac-addr' '--no-splice' '--no-copy-routes' '--no-copy-addrs'"
     );
     assert_eq!(
         fail(PASST, &["--no-dhcp-"]),
@@ -565,7 +574,11 @@ fn getopt_errors_have_glibcs_words() {
             &["--config-net-x"],
             "passt: unrecognized option '--config-net-x'",
         ),
-        (PASST, &["--conf"], "passt: unrecognized option '--conf'"),
+        (
+            PASST,
+            &["--config"],
+            "passt: unrecognized option '--config'",
+        ),
         (PASTA, &["-t"], "pasta: option requires an argument -- 't'"),
         (PASTA, &["-ft"], "pasta: option requires an argument -- 't'"),
         (
@@ -580,7 +593,7 @@ fn getopt_errors_have_glibcs_words() {
         ),
         (PASTA, &["-x"], "pasta: invalid option -- 'x'"),
         (PASTA, &["-fdx"], "pasta: invalid option -- 'x'"),
-        (PASST, &["-H", "host"], "passt: invalid option -- 'H'"),
+        (PASST, &["-j", "host"], "passt: invalid option -- 'j'"),
         (
             PASTA,
             &["--no-dhcp=1"],
@@ -678,7 +691,6 @@ fn bad_values_are_named() {
             "pasta: Invalid MTU: 65521".into(),
         ),
         (PASTA, vec!["-m", "67"], "pasta: Invalid MTU: 67".into()),
-        (PASTA, vec!["--mtu=0"], "pasta: Invalid MTU: 0".into()),
         (
             PASTA,
             vec!["--mtu=1500x"],
@@ -1384,4 +1396,165 @@ fn overrides_of_forwarding() {
     assert_eq!(c.fwd.tcp_in.mode(), FwdMode::None);
     assert_eq!(c.fwd.tcp_out.mode(), FwdMode::None);
     assert_eq!(c.fwd.udp_in.mode(), FwdMode::Auto);
+}
+
+/// A valid value for an option's argument as `--help` names it.
+fn sample_value(long: &str, arg: &str) -> &'static str {
+    match (long, arg) {
+        ("mac-addr" | "ns-mac-addr", _) => "02:00:00:00:00:07",
+        (_, "ADDR" | "ADDR[/LEN]") => "192.0.2.10",
+        (_, "MASK") => "24",
+        (_, "MTU") => "1500",
+        (_, "SIZE") => "4096",
+        (_, "FD") => "5",
+        (_, "SPEC") => "8080",
+        (_, "NAME") => "eth0",
+        (_, "LIST") => "example.org",
+        (_, "UID[:GID]") => "1000",
+        _ => "/tmp/some-path",
+    }
+}
+
+/// Every option `--help` lists is accepted by the parser, in its long form
+/// and its short one, with a valid value where it takes one: the help
+/// describes only what the binaries take (the man page test,
+/// tests/manpage.rs, checks that the page documents each of them).
+#[test]
+fn every_option_in_help_is_accepted_by_the_parser() {
+    for mode in [PASST, PASTA] {
+        let mut seen = 0;
+        for line in usage(mode).lines() {
+            if !line.trim_start().starts_with('-') {
+                continue;
+            }
+            // The option and its argument, before the help text (which
+            // starts after two spaces or more).
+            let head = line.trim_start().split("  ").next().unwrap_or("");
+            let words: Vec<&str> = head.split_whitespace().collect();
+            let Some(at) = words.iter().position(|w| w.starts_with("--")) else {
+                continue;
+            };
+            let long = words[at].trim_start_matches("--").trim_end_matches(',');
+            let short = words[0]
+                .strip_prefix('-')
+                .filter(|w| w.len() == 2 && w.ends_with(','))
+                .map(|w| &w[..1]);
+            let arg = words.get(at + 1).copied();
+            let mut forms = vec![vec![format!("--{long}")]];
+            if let Some(c) = short {
+                forms.push(vec![format!("-{c}")]);
+            }
+            for mut form in forms {
+                if let Some(a) = arg {
+                    form.push(sample_value(long, a).to_owned());
+                }
+                let r = Options::parse(mode, &form);
+                assert!(r.is_ok(), "{mode:?} {form:?}: {r:?}");
+                seen += 1;
+            }
+        }
+        assert!(seen > 50, "{mode:?}: only {seen} options found in --help");
+    }
+}
+
+/// Options of the original that are refused say so, naming the option
+/// and why; they are not in `--help`.
+#[test]
+fn refused_options_name_themselves_and_the_reason() {
+    for (mode, line, msg) in [
+        (PASTA, vec!["--stats", "5"], "pasta: --stats is not supported by this implementation: no event statistics are kept per event type"),
+        (PASST, vec!["--stats=5"], "passt: --stats is not supported by this implementation: no event statistics are kept per event type"),
+        (PASTA, vec!["--splice-only"], "pasta: --splice-only is not supported by this implementation: pasta always creates its tap device"),
+        (PASST, vec!["-c", "/tmp/c"], "passt: --conf-path is not supported by this implementation: there is no configuration socket yet"),
+        (PASTA, vec!["--conf-path", "/tmp/c"], "pasta: --conf-path is not supported by this implementation: there is no configuration socket yet"),
+    ] {
+        assert_eq!(fail(mode, &line), msg, "{line:?}");
+    }
+    for mode in [PASST, PASTA] {
+        let help = usage(mode);
+        for name in ["--stats", "--splice-only", "--conf-path"] {
+            assert!(!help.contains(name), "{mode:?} --help lists {name}");
+        }
+    }
+    assert_eq!(
+        fail(PASTA, &["-H", "two words"]),
+        "pasta: Invalid hostname: two words"
+    );
+    assert_eq!(
+        fail(PASTA, &["--fqdn", "a..b"]),
+        "pasta: Invalid FQDN: a..b"
+    );
+    // A port spec's target address: -t only.
+    assert_eq!(
+        fail(PASTA, &["-u", "0.0.0.0/53:192.0.2.5"]),
+        "pasta: Target address not supported for -u: 0.0.0.0/53:192.0.2.5"
+    );
+    let o = run(
+        PASST,
+        &[
+            "-t",
+            "0.0.0.0/5000:192.0.2.5",
+            "-t",
+            "*/6000",
+            "-t",
+            "7000,~8000",
+        ],
+    );
+    assert_eq!(o.tcp_ports.rules().len(), 3);
+    let to = o.tcp_ports.lookup(5000).unwrap().1.to_addr;
+    assert_eq!(to, Some(IpAddr::V4(v4("192.0.2.5"))));
+    assert_eq!(o.tcp_ports.lookup(6000).unwrap().1.addr, None);
+}
+
+/// The options that used to be accepted and ignored reach the
+/// configuration: `-o`, `--outbound-if4/6`, `--freebind`, `-H`,
+/// `--fqdn`, `-m 0`, `--host-lo-to-ns-lo`; the deprecated ones warn.
+#[test]
+fn options_reach_the_configuration() {
+    let c = overridden(
+        PASTA,
+        &[
+            "-o",
+            "192.0.2.77",
+            "-o",
+            "2001:db8::77",
+            "--outbound-if4",
+            "eth1",
+            "--outbound-if6",
+            "eth2",
+            "--freebind",
+            "-H",
+            "vm1",
+            "--fqdn",
+            "vm1.example.org",
+            "-m",
+            "0",
+            "--host-lo-to-ns-lo",
+        ],
+    );
+    assert_eq!(c.outbound.addr4, Some(v4("192.0.2.77")));
+    assert_eq!(c.outbound.addr6, Some(v6("2001:db8::77")));
+    assert_eq!(c.outbound.ifname4.as_deref(), Some("eth1"));
+    assert_eq!(c.outbound.ifname6.as_deref(), Some("eth2"));
+    assert!(c.outbound.freebind);
+    assert_eq!(c.hostname.as_deref(), Some("vm1"));
+    assert_eq!(c.fqdn.as_deref(), Some("vm1.example.org"));
+    assert!(!c.assign_mtu);
+    assert_eq!(c.mtu, 65520, "the default still bounds frames");
+    assert!(c.fwd.host_lo_to_ns_lo && c.fwd.splice);
+    // --config-net: no router advertisements, as the original.
+    assert!(!overridden(PASTA, &["--config-net"])
+        .services
+        .contains(Services::RA));
+    assert!(overridden(PASTA, &[]).services.contains(Services::RA));
+    let d = overridden(PASTA, &[]);
+    assert!(d.assign_mtu && !d.fwd.host_lo_to_ns_lo && d.outbound == Default::default());
+    assert_eq!(
+        run(PASTA, &["--no-copy-routes", "--no-copy-addrs"]).warnings(),
+        [
+            "--no-copy-routes is deprecated and will be dropped soon",
+            "--no-copy-addrs is deprecated and will be dropped soon"
+        ]
+    );
+    assert!(run(PASTA, &[]).warnings().is_empty());
 }

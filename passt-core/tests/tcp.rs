@@ -1261,16 +1261,38 @@ fn accept_from(h: &mut Harness, lid: SockId, peer: SockAddrAny) -> (SockId, Vec<
     (id, ops)
 }
 
-/// The namespace-side socket a spliced accept opened.
+/// The namespace-side socket a spliced accept opened: connected to the
+/// namespace's own address (the configured one, as the guest has not
+/// spoken), not to its loopback.
 fn ns_open(ops: &[SockOp], port: u16) -> SockId {
+    ns_open_to(ops, SockAddrAny::new(test_config().ip4.unwrap().addr, port))
+}
+
+/// The namespace-side socket a spliced accept opened, connected to `to`.
+fn ns_open_to(ops: &[SockOp], to: SockAddrAny) -> SockId {
     match ops {
         [SockOp::Open { id, spec }] => {
             assert!(spec.flags.contains(SockFlags::IN_NS), "{spec:?}");
-            assert_eq!(spec.peer, Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, port)));
+            assert_eq!(spec.peer, Some(to));
             *id
         }
         _ => panic!("expected one Open, got {ops:?}"),
     }
+}
+
+/// With `--host-lo-to-ns-lo` the namespace side connects to the
+/// namespace's loopback; without, to its address (above).
+#[test]
+fn spliced_connection_goes_to_the_namespace_loopback_only_with_host_lo_to_ns_lo() {
+    let mut c = test_config();
+    c.fwd.tcp_in = FwdSpec::parse("8080").unwrap();
+    c.fwd.splice = true;
+    c.fwd.host_lo_to_ns_lo = true;
+    let mut h = Harness::new(c);
+    let lid = h.expect_open_id();
+    h.complete(ok(lid, Done::Opened));
+    let (_, ops) = accept_from(&mut h, lid, SockAddrAny::new(Ipv4Addr::LOCALHOST, 5555));
+    ns_open_to(&ops, SockAddrAny::new(Ipv4Addr::LOCALHOST, 8080));
 }
 
 #[test]

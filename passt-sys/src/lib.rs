@@ -14,6 +14,7 @@
 //! | [`mmsg::recvmmsg`] | `recvmmsg(2)` | many datagrams per call |
 //! | [`mmsg::udp_segment`] | `setsockopt(UDP_SEGMENT)` | a run of equal datagrams as one send |
 //! | [`errqueue::HOOK`] | `setsockopt(IP_RECVERR)`, `recvmsg(MSG_ERRQUEUE)` | ICMP errors of UDP and echo flows passed on to the guest (traceroute) |
+//! | [`bind_device`] | `setsockopt(SO_BINDTODEVICE)` | `--outbound-if4`/`--outbound-if6` (installed by the driver with [`SockExec::set_outbound`]) |
 //!
 //! [`executor`] makes a [`SockExec`] with all of them installed.
 //!
@@ -42,10 +43,12 @@ pub mod sandbox;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod seccomp;
 
-/// A socket executor for `max_sockets` sockets registered with `epoll`,
-/// with every hook of this crate installed.
-pub fn executor(max_sockets: u32, epoll: OwnedFd) -> SockExec {
-    let mut exec = SockExec::new(max_sockets, epoll, Some(set_peek_off));
+/// A socket executor for `config`'s sockets registered with `epoll`,
+/// with every hook of this crate installed and `config`'s outbound policy
+/// (`-o`, `--outbound-if4/6`, `--freebind`).
+pub fn executor(config: &passt_core::config::Config, epoll: OwnedFd) -> SockExec {
+    let mut exec = SockExec::new(config.limits.max_sockets, epoll, Some(set_peek_off));
+    exec.set_outbound(config.outbound.clone(), Some(bind_device));
     exec.set_outq_hook(outq);
     exec.set_recvmmsg_hook(mmsg::recvmmsg);
     exec.set_udp_segment_hook(mmsg::udp_segment);
@@ -100,6 +103,38 @@ pub fn tcp_info(fd: BorrowedFd<'_>) -> Result<passt_core::TcpInfo, Errno> {
 /// `SO_PEEK_OFF` for the socket executor (rustix has no wrapper).
 pub fn set_peek_off(fd: BorrowedFd<'_>, off: i32) -> Result<(), Errno> {
     setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PEEK_OFF, off)
+}
+
+/// `SO_BINDTODEVICE` for the socket executor (rustix has no wrapper): the
+/// socket sends and receives through interface `name` only (socket(7)).
+///
+/// # Errors
+/// `EINVAL` for a name that does not fit `IFNAMSIZ`, else the kernel's
+/// (`ENODEV`: no such interface).
+pub fn bind_device(fd: BorrowedFd<'_>, name: &str) -> Result<(), Errno> {
+    let mut buf = [0u8; libc::IFNAMSIZ];
+    if name.is_empty() || name.len() >= buf.len() || name.as_bytes().contains(&0) {
+        return Err(Errno::INVAL);
+    }
+    buf[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: `fd` is a live descriptor borrowed for the call; the option
+    // value points to `buf`, NUL-terminated within the length passed.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            buf.as_ptr().cast(),
+            (name.len() + 1) as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ))
+    }
 }
 
 /// `setsockopt(fd, level, name, &value, sizeof(int))`, for the integer

@@ -173,7 +173,7 @@ mod tests {
         let peer = SockAddrAny::from(rx_sock.local_addr().unwrap());
         let mut spec = SockSpec::new(Proto::Udp, false);
         spec.peer = Some(peer);
-        let fd = open(&spec).unwrap();
+        let fd = open(&spec, |_| Ok(())).unwrap();
         // Three of 1400 and a shorter one (one segmented send), then odd
         // sizes (plain), then two of 1000 (segmented again).
         let sizes = [1400usize, 1400, 1400, 700, 50, 1300, 1000, 1000];
@@ -231,7 +231,7 @@ mod tests {
         drop(probe);
         let mut spec = SockSpec::new(Proto::Udp, false);
         spec.peer = Some(dead);
-        let fd = open(&spec).unwrap();
+        let fd = open(&spec, |_| Ok(())).unwrap();
         let arena = [5u8; 400];
         let descs: Vec<FrameDesc> = (0..4).map(|i| FrameDesc::new(i * 100, 100)).collect();
         let rx = RxBatch::new(&arena, &descs).unwrap();

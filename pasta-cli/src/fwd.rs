@@ -364,7 +364,7 @@ pub(crate) fn check_host_ports(config: &Config) -> Result<(), Error> {
                     }
                 }
                 for a in fams {
-                    if let Err(e) = probe(proto, a) {
+                    if let Err(e) = probe(proto, a, config.outbound.freebind) {
                         return Err(Error::sys(
                             format!(
                                 "-{opt}: {proto:?} port {port} cannot be bound on the host ({a})"
@@ -399,7 +399,7 @@ pub(crate) fn check_ns_ports(ns: &NsThread, config: &Config) -> Result<(), Error
         let taken = ns.run(move || {
             ports.into_iter().find_map(|port| {
                 let a = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-                probe(proto, a).err().map(|e| (port, e))
+                probe(proto, a, false).err().map(|e| (port, e))
             })
         })?;
         if let Some((port, e)) = taken {
@@ -414,8 +414,9 @@ pub(crate) fn check_ns_ports(ns: &NsThread, config: &Config) -> Result<(), Error
     Ok(())
 }
 
-/// Bind (and release) a socket to `a`, as a forward's listener will.
-fn probe(proto: Proto, a: SocketAddr) -> Result<(), Errno> {
+/// Bind (and release) a socket to `a`, as a forward's listener will
+/// (with `IP_FREEBIND` for `freebind`).
+fn probe(proto: Proto, a: SocketAddr, freebind: bool) -> Result<(), Errno> {
     let fam = if a.is_ipv4() {
         AddressFamily::INET
     } else {
@@ -430,6 +431,12 @@ fn probe(proto: Proto, a: SocketAddr) -> Result<(), Errno> {
     sockopt::set_socket_reuseaddr(&fd, true)?;
     if a.is_ipv6() {
         sockopt::set_ipv6_v6only(&fd, true)?;
+    }
+    // `--freebind`: as the listener will be (`IP_FREEBIND`, ip(7)).
+    if freebind && a.is_ipv6() {
+        sockopt::set_ipv6_freebind(&fd, true)?;
+    } else if freebind {
+        sockopt::set_ip_freebind(&fd, true)?;
     }
     match bind(&fd, &a) {
         // No IPv6 on the host: the translator skips that family too.

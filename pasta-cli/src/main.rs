@@ -193,6 +193,9 @@ fn main() {
             fatal(&e);
         }
     }
+    for w in opts.warnings() {
+        warning!("{w}");
+    }
     let setup = config::read_host(&opts)
         .and_then(|(host, resolv)| config::build(opts, host, resolv.as_ref()));
     let setup = match setup {

@@ -178,7 +178,7 @@ impl Driver {
         let ep2 = ep
             .try_clone()
             .map_err(|e| Error::msg(format!("duplicating epoll descriptor: {e}")))?;
-        let exec = passt_sys::executor(t.config().limits.max_sockets, ep2);
+        let exec = passt_sys::executor(t.config(), ep2);
         // ICMP errors of UDP and echo flows reach the namespace (traceroute).
         t.set_host_errors(exec.has_errqueue());
         Ok(Driver {

@@ -106,8 +106,12 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         host_net_config(
             &setup.host,
             &core,
-            opts.addr4.is_some(),
-            opts.addr6.is_some(),
+            CopyFromHost {
+                addrs4: opts.addr4.is_none() && !opts.no_copy_addrs,
+                addrs6: opts.addr6.is_none() && !opts.no_copy_addrs,
+                routes4: opts.gateway4.is_none() && !opts.no_copy_routes,
+                routes6: opts.gateway6.is_none() && !opts.no_copy_routes,
+            },
         )
     } else {
         NetConfig::default()
@@ -285,16 +289,26 @@ fn write_own_pid(path: Option<&Path>, made: &mut Made) -> Result<(), Error> {
     Ok(())
 }
 
+/// What [`host_net_config`] copies from the host, per family.
+struct CopyFromHost {
+    /// The host's further IPv4 addresses: not with `-a` for IPv4 or
+    /// `--no-copy-addrs`.
+    addrs4: bool,
+    /// The same for IPv6.
+    addrs6: bool,
+    /// The host's IPv4 routes: not with `-g` for IPv4 (the namespace gets
+    /// its default route through the given gateway only, as the
+    /// original's) or `--no-copy-routes`.
+    routes4: bool,
+    /// The same for IPv6.
+    routes6: bool,
+}
+
 /// The host's further addresses and its routes to copy with
-/// `--config-net`, read in the host's namespace. Addresses given with `-a`
-/// replace the host's for their family. Failing to read routes is not
-/// fatal: the namespace still gets its default route.
-fn host_net_config(
-    host: &HostNet,
-    core: &Config,
-    addr4_given: bool,
-    addr6_given: bool,
-) -> NetConfig {
+/// `--config-net`, read in the host's namespace, as `copy` says. Failing
+/// to read routes is not fatal: the namespace still gets its default
+/// route.
+fn host_net_config(host: &HostNet, core: &Config, copy: CopyFromHost) -> NetConfig {
     let mut out = NetConfig::default();
     let mut nl = match Netlink::open() {
         Ok(nl) => nl,
@@ -304,24 +318,26 @@ fn host_net_config(
         }
     };
     if let (Some(h), Some(ip4)) = (&host.ip4, &core.ip4) {
-        if !addr4_given {
+        if copy.addrs4 {
             for a in h.addrs.iter().filter(|a| a.addr != ip4.addr) {
                 out.extra_addrs.push((IpAddr::V4(a.addr), a.prefix_len));
             }
         }
         match nl.routes(false, h.link.index) {
-            Ok(r) => out.routes.extend(r),
+            Ok(r) if copy.routes4 => out.routes.extend(r),
+            Ok(_) => {}
             Err(e) => warning!("cannot read the host's IPv4 routes: {e}"),
         }
     }
     if let (Some(h), Some(ip6)) = (&host.ip6, &core.ip6) {
-        if !addr6_given {
+        if copy.addrs6 {
             for a in h.addrs.iter().filter(|a| a.addr != ip6.addr) {
                 out.extra_addrs.push((IpAddr::V6(a.addr), a.prefix_len));
             }
         }
         match nl.routes(true, h.link.index) {
-            Ok(r) => out.routes.extend(r),
+            Ok(r) if copy.routes6 => out.routes.extend(r),
+            Ok(_) => {}
             Err(e) => warning!("cannot read the host's IPv6 routes: {e}"),
         }
     }
@@ -436,7 +452,8 @@ fn configure(
     let index = nl
         .link_index(name)
         .map_err(|e| Error::sys(format!("looking up {name}"), e))?;
-    if net.is_some() {
+    // With `-m 0` no MTU is assigned: the tap keeps the kernel's.
+    if net.is_some() && core.assign_mtu {
         nl.set_mtu(index, u32::from(core.mtu))
             .map_err(|e| Error::sys(format!("setting MTU {} on {name}", core.mtu), e))?;
     }

@@ -1,13 +1,15 @@
 //! pasta's loopback fast path end to end: a connection from the host's
-//! loopback to a `-t` port is spliced to the namespace's loopback, between
-//! two kernel sockets, without frames; with `--no-splice` it goes through
-//! the tap as any other. A connection from the namespace's loopback to a
-//! `-T` port is spliced the other way, to the host's loopback: bulk both
-//! ways (IPv4 and IPv6), half-close, resets, many at once. On the
-//! simulated host of tests/tcp.rs; the servers listen on a loopback only
-//! (`127.0.0.1`, `::1`), which only the splice path reaches. Every
-//! transfer's content is checked; the pcap of the tap shows no frame of a
-//! spliced connection. Ports 8150-8169.
+//! loopback to a `-t` port is spliced, between two kernel sockets and
+//! without frames, to the namespace's own address (a server bound only to
+//! the namespace's loopback is not reached), or with `--host-lo-to-ns-lo`
+//! to the namespace's loopback; with `--no-splice` it goes through the tap
+//! as any other. A connection from the namespace's loopback to a `-T` port
+//! is spliced the other way, to the host's loopback: bulk both ways (IPv4
+//! and IPv6), half-close, resets, many at once. On the simulated host of
+//! tests/tcp.rs; most servers listen on a loopback only (`127.0.0.1`,
+//! `::1`), which only the splice path reaches. Every transfer's content is
+//! checked; the pcap of the tap shows no frame of a spliced connection.
+//! Ports 8150-8169.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -140,7 +142,7 @@ fn splice_loopback_bulk_half_close_and_short_connections_without_frames() {
         return;
     }
     ensure_socat();
-    let t = Topo::capturing("sp", &["-t", "8150-8153"], true);
+    let t = Topo::capturing("sp", &["-t", "8150-8153", "--host-lo-to-ns-lo"], true);
     // The listeners exist once pasta ran its start-up operations.
     thread::sleep(Duration::from_millis(300));
     bulk_both_ways(&t, "g", "127.0.0.1:8150", "127.0.0.1:8150", 20 << 20);
@@ -177,6 +179,84 @@ fn splice_loopback_bulk_half_close_and_short_connections_without_frames() {
     assert_eq!(n, 0, "spliced connections left frames in the pcap");
     let log = t.g.log();
     assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Serve one connection per listener: write its name, then close.
+fn greeters(t: &Topo, names: &[(&'static str, &'static str)]) -> Vec<thread::JoinHandle<()>> {
+    names
+        .iter()
+        .map(|&(addr, name)| {
+            let l = t
+                .spawn("g", move || TcpListener::bind(addr).expect(addr))
+                .join()
+                .unwrap();
+            l.set_nonblocking(false).unwrap();
+            thread::spawn(move || {
+                if let Ok((mut s, _)) = l.accept() {
+                    let _ = s.write_all(name.as_bytes());
+                }
+            })
+        })
+        .collect()
+}
+
+/// What a connection from the host to `to` reads before end of file.
+fn greeting(t: &Topo, to: &'static str) -> String {
+    t.spawn("h", move || {
+        let mut c = connect(to.parse().unwrap());
+        let mut s = String::new();
+        c.read_to_string(&mut s).unwrap();
+        s
+    })
+    .join()
+    .unwrap()
+}
+
+/// A connection from the host's loopback lands on the namespace's own
+/// address by default (the original's behaviour since 2024): a server the
+/// namespace binds to its loopback only stays private, one on its address
+/// is reached, still spliced (no frame on the tap). `--host-lo-to-ns-lo`
+/// delivers it to the namespace's loopback instead.
+#[test]
+fn host_loopback_lands_on_the_namespace_address_unless_host_lo_to_ns_lo() {
+    if !can_run("host_loopback_lands_on_the_namespace_address_unless_host_lo_to_ns_lo") {
+        return;
+    }
+    let servers = [
+        ("127.0.0.1:8156", "ns loopback v4"),
+        ("203.0.113.2:8156", "ns address v4"),
+        ("[::1]:8157", "ns loopback v6"),
+        ("[2001:db8:2::2]:8157", "ns address v6"),
+    ];
+    let t = Topo::capturing("lo", &["-t", "8156-8157"], true);
+    thread::sleep(Duration::from_millis(300));
+    let hs = greeters(&t, &servers);
+    assert_eq!(greeting(&t, "127.0.0.1:8156"), "ns address v4");
+    assert_eq!(greeting(&t, "[::1]:8157"), "ns address v6");
+    assert_eq!(frames(&t, "tcp portrange 8156-8157"), 0, "not spliced");
+    // The loopback servers saw nothing: end them with a connection from
+    // the namespace itself.
+    for (addr, name) in [servers[0], servers[2]] {
+        let got = t
+            .spawn("g", move || {
+                let mut c = connect(addr.parse().unwrap());
+                let mut s = String::new();
+                c.read_to_string(&mut s).unwrap();
+                s
+            })
+            .join()
+            .unwrap();
+        assert_eq!(got, name, "{addr} was reached from the host");
+    }
+    hs.into_iter().for_each(|h| h.join().unwrap());
+    drop(t);
+
+    let t = Topo::capturing("lO", &["-t", "8156-8157", "--host-lo-to-ns-lo"], true);
+    thread::sleep(Duration::from_millis(300));
+    let _hs = greeters(&t, &servers);
+    assert_eq!(greeting(&t, "127.0.0.1:8156"), "ns loopback v4");
+    assert_eq!(greeting(&t, "[::1]:8157"), "ns loopback v6");
+    assert_eq!(frames(&t, "tcp portrange 8156-8157"), 0, "not spliced");
 }
 
 #[test]

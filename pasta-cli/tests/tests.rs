@@ -19,6 +19,7 @@ mod ipv4;
 mod ipv6;
 mod join;
 mod logging;
+mod outbound;
 mod sandbox;
 mod spawn;
 mod splice;

@@ -140,6 +140,29 @@ pub struct Forwarding {
     /// loopback of the other side, without frames (pasta, unless
     /// `--no-splice`; see [`crate::tcp`]).
     pub splice: bool,
+    /// Deliver a spliced connection from the host's loopback to the
+    /// namespace's loopback (`--host-lo-to-ns-lo`). Off by default: it goes
+    /// to the namespace's own address, still over its loopback interface,
+    /// so that a service bound only to the namespace's `127.0.0.1` or `::1`
+    /// stays private to it.
+    pub host_lo_to_ns_lo: bool,
+}
+
+/// How host sockets toward the outside are made (the socket executor applies it: `host::exec`):
+/// `-o/--outbound`, `--outbound-if4`, `--outbound-if6`, `--freebind`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outbound {
+    /// Source address of IPv4 outbound sockets (`-o`).
+    pub addr4: Option<std::net::Ipv4Addr>,
+    /// Source address of IPv6 outbound sockets (`-o`).
+    pub addr6: Option<std::net::Ipv6Addr>,
+    /// Interface IPv4 outbound sockets are bound to (`--outbound-if4`).
+    pub ifname4: Option<String>,
+    /// Interface IPv6 outbound sockets are bound to (`--outbound-if6`).
+    pub ifname6: Option<String>,
+    /// `IP_FREEBIND`/`IPV6_FREEBIND` on every socket bound to an address
+    /// (`--freebind`).
+    pub freebind: bool,
 }
 
 /// Capacities fixed at start-up. Every table and queue is allocated once with
@@ -181,6 +204,11 @@ pub struct Config {
     pub guest_mac: Option<MacAddr>,
     /// MTU of the guest's link (`-m/--mtu`).
     pub mtu: u16,
+    /// Whether [`Config::mtu`] is handed to the guest: DHCP option 26,
+    /// the RA's MTU option, and pasta's `--config-net` setting it on the
+    /// tap. Off with `-m 0` ("no MTU assignment"): `mtu` stays the default
+    /// and only bounds what the translator builds.
+    pub assign_mtu: bool,
     /// IPv4, or `None` for an IPv6-only guest (`-6`).
     pub ip4: Option<Ip4Config>,
     /// IPv6, or `None` for an IPv4-only guest (`-4`).
@@ -205,6 +233,13 @@ pub struct Config {
     /// reads it from the kernel's random source), so that a guest cannot
     /// predict collisions.
     pub secret: [u8; 16],
+    /// Source address, interface and `--freebind` of host sockets.
+    pub outbound: Outbound,
+    /// Host name offered by DHCP (option 12) to the guest (`-H`).
+    pub hostname: Option<String>,
+    /// Fully qualified name offered by DHCP (option 81) and DHCPv6
+    /// (option 39) to the guest (`--fqdn`).
+    pub fqdn: Option<String>,
 }
 
 impl Default for Config {
@@ -214,6 +249,7 @@ impl Default for Config {
             our_mac: DEFAULT_OUR_MAC,
             guest_mac: None,
             mtu: DEFAULT_MTU,
+            assign_mtu: true,
             ip4: None,
             ip6: None,
             search: Vec::new(),
@@ -222,6 +258,9 @@ impl Default for Config {
             limits: Limits::default(),
             guest_gso: false,
             secret: [0; 16],
+            outbound: Outbound::default(),
+            hostname: None,
+            fqdn: None,
         }
     }
 }

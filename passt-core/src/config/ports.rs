@@ -9,11 +9,14 @@
 //! ```text
 //! spec     = "none" | [ prefix "/" ] list
 //! prefix   = address [ "%" ifname ] | "%" ifname
-//! address  = IPv4 | IPv6 | "[" IPv6 "]" | "[" IPv4 "]"
+//! address  = IPv4 | IPv6 | "[" IPv6 "]" | "[" IPv4 "]" | "*"
 //! list     = element { "," element }
 //! element  = range [ ":" range ]       include (and map) ports
+//!          | range ":" target          include ports, to another address
 //!          | "~" range                 exclude ports
-//!          | "all" | "auto"            keywords, see below
+//!          | "all" [ ":" target ]      keywords, see below
+//!          | "auto"
+//! target   = IPv4 | "[" IPv6 "]"
 //! range    = port [ "-" port ]         inclusive, first <= last
 //! port     = decimal 1-65535           (0 only inside an exclusion)
 //! ```
@@ -25,9 +28,16 @@
 //!   the guest or namespace, or to `tofirst-tolast` after a `:`; both ranges
 //!   must have the same length. As an extension the target may be given by
 //!   its first port alone (`22-80:32` is `22-80:32-90`).
+//! - A target address after the ports (`5000:192.0.2.5`, `all:192.0.2.5`,
+//!   as the original's 2026 syntax) sends the forwarded connections to that
+//!   address on the other side instead of the guest's own, same ports. As
+//!   in the original it needs a listening address of the same family
+//!   (`0.0.0.0/5000:192.0.2.5`, `[::]/5000:[2001:db8::5]`): a dual-stack
+//!   or cross-family rule is [`PortSpecError::TargetFamily`]. The caller
+//!   refuses it where it is not supported (only `-t` takes one).
 //! - `~first-last` removes ports from every include range *of the same spec*
-//!   and takes precedence over them. An exclusion that removes nothing is an
-//!   error here (the original ignores it silently).
+//!   and takes precedence over them. An exclusion that removes nothing is
+//!   accepted and does nothing, as in the original.
 //! - A spec made only of exclusions forwards all other ports: it is mode
 //!   [`FwdMode::All`] minus the exclusions.
 //! - `all`: forward every port (1-65535) not excluded; the caller removes
@@ -37,9 +47,9 @@
 //!   only while the target side has a socket bound to it. With include
 //!   ranges the set is those ranges; without, every port not excluded.
 //! - A prefix binds every rule of the spec to a listening address and/or an
-//!   interface (at most 15 bytes, Linux 5.7 and later). Without an address
-//!   the rules listen on every address of both families; `0.0.0.0` or `::`
-//!   mean every address of one family. IPv4-mapped IPv6 addresses are
+//!   interface (at most 15 bytes, Linux 5.7 and later). Without an address,
+//!   or with `*`, the rules listen on every address of both families;
+//!   `0.0.0.0` or `::` mean every address of one family. IPv4-mapped IPv6 addresses are
 //!   stored as IPv4.
 //!
 //! # Examples
@@ -135,6 +145,9 @@ pub struct FwdRule {
     pub last: u16,
     /// Target port of `first`; the others follow in order.
     pub to_first: u16,
+    /// Target address on the other side (`5000:192.0.2.5`); `None`: the
+    /// guest's own address (or, for `-T`/`-U`, the host's loopback).
+    pub to_addr: Option<IpAddr>,
 }
 
 impl FwdRule {
@@ -186,6 +199,11 @@ impl fmt::Display for FwdRule {
             if self.last != self.first {
                 write!(f, "-{}", self.to_last())?;
             }
+        }
+        match self.to_addr {
+            Some(IpAddr::V6(a)) => write!(f, ":[{a}]")?,
+            Some(IpAddr::V4(a)) => write!(f, ":{a}")?,
+            None => {}
         }
         Ok(())
     }
@@ -268,15 +286,15 @@ struct Include<'a> {
     first: u16,
     last: u16,
     to_first: u16,
+    to_addr: Option<IpAddr>,
     text: &'a str,
 }
 
 /// An exclusion as parsed.
 #[derive(Clone, Copy)]
-struct Exclude<'a> {
+struct Exclude {
     first: u16,
     last: u16,
-    text: &'a str,
 }
 
 /// One element of a comma-separated list.
@@ -285,7 +303,7 @@ enum Element<'a> {
     Auto,
     None,
     Include(Include<'a>),
-    Exclude(Exclude<'a>),
+    Exclude(Exclude),
 }
 
 /// A range as parsed: first, last, whether `-last` was written, and the
@@ -353,12 +371,27 @@ impl FwdSpec {
         let mut includes = Vec::new();
         let mut excludes = Vec::new();
         let (mut all, mut auto) = (false, false);
+        let mut all_to = None;
         for (i, element) in list.split(',').enumerate() {
             if element.is_empty() {
                 return Err(PortSpecError::EmptyElement {
                     spec: spec.to_owned(),
                     index: i + 1,
                 });
+            }
+            let (element, to_addr) = split_target(spec, element)?;
+            if let Some(target) = to_addr {
+                let same_family = matches!(
+                    (addr, target),
+                    (Some(IpAddr::V4(_)), IpAddr::V4(_)) | (Some(IpAddr::V6(_)), IpAddr::V6(_))
+                );
+                let ranged = !(element.starts_with('~') || element == "auto");
+                if !same_family || !ranged {
+                    return Err(PortSpecError::TargetFamily {
+                        spec: spec.to_owned(),
+                        target,
+                    });
+                }
             }
             match parse_element(spec, element)? {
                 Element::All | Element::Auto if all || auto => {
@@ -372,7 +405,10 @@ impl FwdSpec {
                     };
                     return Err(keyword_error(spec, kw, reason));
                 }
-                Element::All => all = true,
+                Element::All => {
+                    all = true;
+                    all_to = to_addr;
+                }
                 Element::Auto => auto = true,
                 Element::None => {
                     return Err(keyword_error(
@@ -381,7 +417,7 @@ impl FwdSpec {
                         "must be the whole spec, without address or ports",
                     ))
                 }
-                Element::Include(inc) => includes.push(inc),
+                Element::Include(inc) => includes.push(Include { to_addr, ..inc }),
                 Element::Exclude(exc) => excludes.push(exc),
             }
         }
@@ -414,6 +450,7 @@ impl FwdSpec {
                 first: 1,
                 last: 65535,
                 to_first: 1,
+                to_addr: all_to,
                 text: if auto { "auto" } else { "all" },
             });
         }
@@ -433,23 +470,8 @@ impl FwdSpec {
             }
         }
 
-        // Every exclusion must remove something. Includes are disjoint and
-        // sorted, so the last one starting at or before the exclusion's
-        // end is the only candidate.
-        for exc in &excludes {
-            let idx = includes.partition_point(|inc| inc.first <= exc.last);
-            let hit = idx
-                .checked_sub(1)
-                .and_then(|i| includes.get(i))
-                .is_some_and(|inc| inc.last >= exc.first);
-            if !hit {
-                return Err(PortSpecError::ExclusionOutside {
-                    spec: spec.to_owned(),
-                    element: exc.text.to_owned(),
-                });
-            }
-        }
-
+        // An exclusion that removes nothing is accepted, as the original
+        // does.
         let excluded = merge_ranges(&excludes);
         let mut new_rules = Vec::new();
         for inc in &includes {
@@ -644,7 +666,7 @@ fn parse_prefix(
         Some((a, name)) => (a, Some(check_ifname(spec, name)?)),
         None => (prefix, None),
     };
-    if addr_text.is_empty() && ifname.is_some() {
+    if (addr_text.is_empty() && ifname.is_some()) || addr_text == "*" {
         return Ok((None, ifname));
     }
     // Brackets are optional, for IPv4 too.
@@ -659,6 +681,37 @@ fn parse_prefix(
             token: addr_text.to_owned(),
         })?;
     Ok((Some(addr.to_canonical()), ifname))
+}
+
+/// Split a target address off an element: `5000:192.0.2.5`,
+/// `all:[2001:db8::5]`. The text after the first `:` is one if it holds a
+/// dot (an IPv4 address: a port has none), or the element ends with a
+/// bracketed IPv6 address.
+fn split_target<'a>(
+    spec: &str,
+    element: &'a str,
+) -> Result<(&'a str, Option<IpAddr>), PortSpecError> {
+    let bad = |t: &str| PortSpecError::BadAddress {
+        spec: spec.to_owned(),
+        token: t.to_owned(),
+    };
+    if element.ends_with(']') {
+        let Some((head, v6)) = element.split_once(":[") else {
+            return Err(bad(element));
+        };
+        let a = v6
+            .strip_suffix(']')
+            .and_then(|a| a.parse::<core::net::Ipv6Addr>().ok())
+            .ok_or_else(|| bad(v6))?;
+        return Ok((head, Some(IpAddr::V6(a).to_canonical())));
+    }
+    match element.split_once(':') {
+        Some((head, tail)) if tail.contains('.') => {
+            let a = tail.parse::<core::net::Ipv4Addr>().map_err(|_| bad(tail))?;
+            Ok((head, Some(IpAddr::V4(a))))
+        }
+        _ => Ok((element, None)),
+    }
 }
 
 /// Validate an interface name as Linux would (`dev_valid_name()`).
@@ -712,11 +765,7 @@ fn parse_element<'a>(spec: &str, element: &'a str) -> Result<Element<'a>, PortSp
         if !rest.is_empty() {
             return Err(garbage(rest));
         }
-        return Ok(Element::Exclude(Exclude {
-            first,
-            last,
-            text: element,
-        }));
+        return Ok(Element::Exclude(Exclude { first, last }));
     }
 
     let (first, last, _, rest) = parse_range(spec, element, element)?;
@@ -761,6 +810,7 @@ fn parse_element<'a>(spec: &str, element: &'a str) -> Result<Element<'a>, PortSp
         first,
         last,
         to_first,
+        to_addr: None,
         text: element,
     }))
 }
@@ -806,7 +856,7 @@ fn parse_port<'a>(spec: &str, element: &str, s: &'a str) -> Result<(u16, &'a str
 }
 
 /// Sort exclusions and merge overlapping or adjacent ones.
-fn merge_ranges(excludes: &[Exclude<'_>]) -> Vec<(u16, u16)> {
+fn merge_ranges(excludes: &[Exclude]) -> Vec<(u16, u16)> {
     let mut sorted: Vec<(u16, u16)> = excludes.iter().map(|e| (e.first, e.last)).collect();
     sorted.sort_unstable();
     let mut merged: Vec<(u16, u16)> = Vec::with_capacity(sorted.len());
@@ -870,6 +920,7 @@ fn subtract<'a>(
             first,
             last,
             to_first,
+            to_addr: inc.to_addr,
         };
         out.push((rule, inc.text));
     }
@@ -1035,15 +1086,18 @@ pub enum PortSpecError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// An exclusion that removes no port of this spec.
+    /// A target address without a listening address of its family (the
+    /// original refuses dual-stack and cross-family rules alike), or on
+    /// an exclusion or `auto`.
     #[error(
-        "invalid port spec '{spec}': exclusion '{element}' matches no port forwarded by this spec"
+        "invalid port spec '{spec}': target address {target} needs a listening address of \
+         its family (0.0.0.0/... or [::]/...) and ports or 'all'"
     )]
-    ExclusionOutside {
+    TargetFamily {
         /// The whole spec.
         spec: String,
-        /// The exclusion as written.
-        element: String,
+        /// The target address.
+        target: IpAddr,
     },
     /// Unexpected text after a port or range.
     #[error(
@@ -1106,6 +1160,7 @@ mod tests {
             first,
             last,
             to_first,
+            to_addr: None,
         }
     }
 
@@ -1358,6 +1413,52 @@ mod tests {
         assert!(msg.contains(token), "{spec}: {msg} lacks {token}");
     }
 
+    /// The 2026 syntax: target addresses, `*`, exclusions that match
+    /// nothing (accepted, as the original).
+    #[test]
+    fn target_addresses_star_and_idle_exclusions() {
+        let v4 = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let s = FwdSpec::parse("0.0.0.0/5000:192.0.2.5").unwrap();
+        assert_eq!(s.rules().len(), 1);
+        let r = &s.rules()[0];
+        assert_eq!(
+            (r.addr, r.first, r.to_first, r.to_addr),
+            (v4("0.0.0.0"), 5000, 5000, v4("192.0.2.5"))
+        );
+        assert_eq!(r.to_string(), "0.0.0.0/5000:192.0.2.5");
+        let s = FwdSpec::parse("[::]/5000-5001:[2001:db8::5]").unwrap();
+        assert_eq!(s.rules()[0].to_addr, v4("2001:db8::5"));
+        assert_eq!(
+            s.lookup(5001).map(|(p, r)| (p, r.to_addr)),
+            Some((5001, v4("2001:db8::5")))
+        );
+        let s = FwdSpec::parse("0.0.0.0/all:192.0.2.5,~22").unwrap();
+        assert_eq!(s.mode(), FwdMode::All);
+        assert!(s.rules().iter().all(|r| r.to_addr == v4("192.0.2.5")));
+        assert!(!s.is_forwarded(22) && s.is_forwarded(23));
+        // Mapped ports and a target address cannot be written together,
+        // as in the original.
+        assert!(FwdSpec::parse("0.0.0.0/5000:6000:192.0.2.5").is_err());
+        // `*`: every address of both families, as no address.
+        assert_eq!(
+            FwdSpec::parse("*/5000").unwrap(),
+            FwdSpec::parse("5000").unwrap()
+        );
+        assert_eq!(
+            FwdSpec::parse("*/all").unwrap(),
+            FwdSpec::parse("all").unwrap()
+        );
+        // An exclusion outside the ranges does nothing.
+        assert_eq!(
+            FwdSpec::parse("8000-8010,~9000").unwrap(),
+            FwdSpec::parse("8000-8010").unwrap()
+        );
+        assert_eq!(
+            FwdSpec::parse("22,~25").unwrap(),
+            FwdSpec::parse("22").unwrap()
+        );
+    }
+
     #[test]
     fn errors_name_the_offending_text() {
         use PortSpecError as E;
@@ -1448,10 +1549,18 @@ mod tests {
             matches!(e, E::BadIfname { .. })
         });
         expect_err("%../22", "'..'", |e| matches!(e, E::BadIfname { .. }));
-        expect_err("22,~25", "'~25'", |e| {
-            matches!(e, E::ExclusionOutside { .. })
+        expect_err("5000:192.0.2.5", "192.0.2.5", |e| {
+            matches!(e, E::TargetFamily { .. })
         });
-        expect_err("~0", "'~0'", |e| matches!(e, E::ExclusionOutside { .. }));
+        expect_err("::/5000:192.0.2.5", "192.0.2.5", |e| {
+            matches!(e, E::TargetFamily { .. })
+        });
+        expect_err("0.0.0.0/~5:192.0.2.5", "192.0.2.5", |e| {
+            matches!(e, E::TargetFamily { .. })
+        });
+        expect_err("0.0.0.0/5:1.2.3", "'1.2.3'", |e| {
+            matches!(e, E::BadAddress { .. })
+        });
         expect_err(
             "22x",
             "'x'",

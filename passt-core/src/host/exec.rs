@@ -33,6 +33,21 @@
 //! | `Splice` | [`super::splice`]: `pipe2`, `fcntl(F_SETPIPE_SZ)`, `splice`, `shutdown`, `setsockopt(SO_LINGER)` |
 //! | `Close` | `epoll_ctl(DEL)`, `close`; of a socket in a running splice first `setsockopt(SO_LINGER)` on both (reset); `epoll_ctl(MOD)` for each muted listener |
 //!
+//! # Outbound source and listeners' addresses
+//!
+//! [`SockExec::set_outbound`] gives the host-side policy of `-o/--outbound`,
+//! `--outbound-if4`/`--outbound-if6` and `--freebind` ([`Outbound`]). It
+//! applies to sockets made on the host (not [`SockFlags::IN_NS`]):
+//!
+//! - an *outbound* socket (one with a peer that is not a loopback address,
+//!   i.e. a guest's connection, flow or echo to the outside) is bound to
+//!   the family's `-o` address (the port asked for, if any, kept), and to
+//!   the family's interface with `setsockopt(SO_BINDTODEVICE)` (through the
+//!   driver's hook: rustix has no wrapper);
+//! - with `freebind`, every socket bound to an address, listeners of `-t`
+//!   and `-u` included, gets `IP_FREEBIND`/`IPV6_FREEBIND` first, so an
+//!   address the host does not have (yet) binds (ip(7)).
+//!
 //! An `Open` with [`SockFlags::IN_NS`] gets its socket, stream or datagram,
 //! from the driver's namespace hook ([`SockExec::set_ns_socket_hook`];
 //! pasta makes it on a thread inside the namespace) and goes on as any
@@ -168,6 +183,7 @@ use super::exec_dgram::{self, ErrQueueHook, RecvMmsgHook, UdpSegmentHook};
 use super::splice::{self, Splice, Wake};
 use crate::batch::{SendBatch, SEND_BATCH_MAX};
 use crate::buf::{RxBatch, TxRing, TxStorage};
+use crate::config::Outbound;
 use crate::time::Instant;
 use crate::{
     Completion, Done, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec, TcpInfo, Translator,
@@ -183,6 +199,73 @@ pub type OutqHook = fn(BorrowedFd<'_>) -> Result<u32, RErrno>;
 /// Reads `TCP_INFO` of a stream socket (supplied by the driver: needs
 /// `unsafe`).
 pub type TcpInfoHook = fn(BorrowedFd<'_>) -> Result<TcpInfo, RErrno>;
+
+/// Binds a socket to a network interface by name (`SO_BINDTODEVICE`,
+/// socket(7); supplied by the driver: needs `unsafe`).
+pub type BindDeviceHook = fn(BorrowedFd<'_>, &str) -> Result<(), RErrno>;
+
+impl Outbound {
+    /// Whether `spec` is an outbound socket: made on the host, with a peer
+    /// other than a loopback address.
+    fn applies(spec: &SockSpec) -> bool {
+        !spec.flags.contains(SockFlags::IN_NS)
+            && !spec.flags.contains(SockFlags::LISTEN)
+            && spec.peer.is_some_and(|p| !p.addr.is_loopback())
+    }
+
+    /// `spec` with its bind address set to the `-o` address of its family
+    /// where it applies and nothing (or the unspecified address) was asked.
+    pub(crate) fn spec(&self, spec: &SockSpec) -> SockSpec {
+        let mut s = *spec;
+        if !Self::applies(spec) {
+            return s;
+        }
+        let src: Option<crate::addr::InAny> = if spec.ipv6 {
+            self.addr6.map(Into::into)
+        } else {
+            self.addr4.map(Into::into)
+        };
+        if let Some(addr) = src {
+            match s.bind {
+                None => s.bind = Some(crate::addr::SockAddrAny { addr, port: 0 }),
+                Some(b) if b.addr.is_unspecified() => {
+                    s.bind = Some(crate::addr::SockAddrAny { addr, ..b });
+                }
+                Some(_) => {}
+            }
+        }
+        s
+    }
+
+    /// Socket options before `bind`: the interface of an outbound socket,
+    /// and `freebind`.
+    pub(crate) fn prepare(
+        &self,
+        fd: BorrowedFd<'_>,
+        spec: &SockSpec,
+        hook: Option<BindDeviceHook>,
+    ) -> Result<(), RErrno> {
+        if spec.flags.contains(SockFlags::IN_NS) {
+            return Ok(());
+        }
+        let ifname = if spec.ipv6 {
+            self.ifname6.as_deref()
+        } else {
+            self.ifname4.as_deref()
+        };
+        if let (true, Some(name)) = (Self::applies(spec), ifname) {
+            hook.ok_or(RErrno::OPNOTSUPP)?(fd, name)?;
+        }
+        if self.freebind && spec.bind.is_some() {
+            if spec.ipv6 {
+                net::sockopt::set_ipv6_freebind(fd, true)?;
+            } else {
+                net::sockopt::set_ip_freebind(fd, true)?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Bytes of the Linux `struct tcp_info` a [`TcpInfoHook`] asks for: up to
 /// and including `tcpi_snd_wnd` (Linux 5.4).
@@ -314,6 +397,8 @@ pub struct SockExec {
     outq_hook: Option<OutqHook>,
     info_hook: Option<TcpInfoHook>,
     ns_hook: Option<NsSocketHook>,
+    outbound: Outbound,
+    bind_device_hook: Option<BindDeviceHook>,
     /// Splices, at the slot of their `a` socket.
     splices: Box<[Option<Splice>]>,
     /// For each slot in a splice, the slot of its `a` socket.
@@ -354,6 +439,8 @@ impl SockExec {
             outq_hook: None,
             info_hook: None,
             ns_hook: None,
+            outbound: Outbound::default(),
+            bind_device_hook: None,
             splices: (0..max_sockets).map(|_| None).collect(),
             splice_at: vec![NO_SPLICE; max_sockets as usize].into_boxed_slice(),
             errors: 0,
@@ -506,6 +593,16 @@ impl SockExec {
     /// Install the `UDP_SEGMENT` hook: runs of equal-sized datagrams on a
     /// connected UDP socket then go out as one segmented send
     /// ([`exec_dgram::send_gso`]).
+    /// Apply `outbound` to the sockets opened from now on (see the module
+    /// docs); `hook` binds a socket to an interface (needed if
+    /// `outbound` names one: without it such an `Open` fails with
+    /// `EOPNOTSUPP`).
+    pub fn set_outbound(&mut self, outbound: Outbound, hook: Option<BindDeviceHook>) {
+        self.outbound = outbound;
+        self.bind_device_hook = hook;
+    }
+
+    /// Install the `SO_UDP_SEGMENT` hook.
     pub fn set_udp_segment_hook(&mut self, hook: UdpSegmentHook) {
         self.gso_hook = Some(hook);
     }
@@ -1025,6 +1122,7 @@ impl SockExec {
     }
 
     fn open(&mut self, id: SockId, spec: &SockSpec) -> Result<Done, RErrno> {
+        let spec = &self.outbound.spec(spec);
         let dgram = matches!(spec.proto, Proto::Udp | Proto::Icmp);
         if let Some(d) = self.dgram.get_mut(id.slot() as usize) {
             *d = dgram;
@@ -1043,7 +1141,8 @@ impl SockExec {
                 self.held.ensure();
                 exec_dgram::configure(made, spec)?
             } else {
-                exec_dgram::open(spec)?
+                let (out, hook) = (&self.outbound, self.bind_device_hook);
+                exec_dgram::open(spec, |fd| out.prepare(fd, spec, hook))?
             };
             if let (true, Some(h)) = (spec.flags.contains(SockFlags::RECVERR), self.errq_hook) {
                 (h.enable)(fd.as_fd(), spec.ipv6)?;
@@ -1085,6 +1184,8 @@ impl SockExec {
         if spec.ipv6 && spec.flags.contains(SockFlags::V6ONLY) {
             net::sockopt::set_ipv6_v6only(&fd, true)?;
         }
+        self.outbound
+            .prepare(fd.as_fd(), spec, self.bind_device_hook)?;
         if let Some(b) = spec.bind {
             net::bind(&fd, &sock_addr(b.to_socket_addr(), spec.ipv6))?;
         }

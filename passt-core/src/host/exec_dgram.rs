@@ -304,7 +304,10 @@ fn std_addr(a: SockAddrAny, ipv6: bool) -> SocketAddr {
 /// # Errors
 /// The failing call's errno; `EOPNOTSUPP` for a TCP spec (the stream
 /// executor's).
-pub fn open(spec: &SockSpec) -> Result<OwnedFd, RErrno> {
+pub fn open(
+    spec: &SockSpec,
+    prepare: impl FnOnce(BorrowedFd<'_>) -> Result<(), RErrno>,
+) -> Result<OwnedFd, RErrno> {
     let family = if spec.ipv6 {
         AddressFamily::INET6
     } else {
@@ -322,6 +325,7 @@ pub fn open(spec: &SockSpec) -> Result<OwnedFd, RErrno> {
         SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
         Some(proto),
     )?;
+    prepare(std::os::fd::AsFd::as_fd(&fd))?;
     configure(fd, spec)
 }
 
@@ -998,7 +1002,7 @@ mod tests {
         s.bind = Some(SockAddrAny::new(Ipv4Addr::UNSPECIFIED, gport));
         s.peer = Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, sport));
         s.flags = SockFlags::REUSEADDR | SockFlags::BIND_FALLBACK;
-        let fd = open(&s).unwrap();
+        let fd = open(&s, |_| Ok(())).unwrap();
         assert_eq!(local_port(&fd), gport);
         assert_eq!(send(fd.as_fd(), b"hello"), Ok(Done::Bytes(5)));
         let mut buf = [0u8; 64];
@@ -1048,9 +1052,9 @@ mod tests {
         let port = holder.local_addr().unwrap().port();
         let mut s = spec(Proto::Udp, false);
         s.bind = Some(SockAddrAny::new(Ipv4Addr::UNSPECIFIED, port));
-        assert_eq!(open(&s).err(), Some(RErrno::ADDRINUSE));
+        assert_eq!(open(&s, |_| Ok(())).err(), Some(RErrno::ADDRINUSE));
         s.flags = SockFlags::BIND_FALLBACK;
-        let fd = open(&s).unwrap();
+        let fd = open(&s, |_| Ok(())).unwrap();
         assert_ne!(local_port(&fd), port);
     }
 
@@ -1059,7 +1063,7 @@ mod tests {
         let dead = free_port();
         let mut s = spec(Proto::Udp, false);
         s.peer = Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, dead));
-        let fd = open(&s).unwrap();
+        let fd = open(&s, |_| Ok(())).unwrap();
         assert_eq!(send(fd.as_fd(), b"anyone?"), Ok(Done::Bytes(7)));
         wait_readable(&fd);
         let mut tx = TxRing::new(2, 64, 0);
@@ -1093,7 +1097,7 @@ mod tests {
             let mut s = spec(Proto::Udp, ipv6);
             s.bind = Some(any);
             s.flags = SockFlags::REUSEADDR | SockFlags::V6ONLY;
-            let fd = match open(&s) {
+            let fd = match open(&s, |_| Ok(())) {
                 Ok(fd) => fd,
                 // No IPv6 on this host.
                 Err(RErrno::AFNOSUPPORT | RErrno::ADDRNOTAVAIL) if ipv6 => continue,
@@ -1122,7 +1126,7 @@ mod tests {
     fn ping_socket_echoes_or_is_refused_by_ping_group_range() {
         let mut s = spec(Proto::Icmp, false);
         s.peer = Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, 0));
-        let fd = match open(&s) {
+        let fd = match open(&s, |_| Ok(())) {
             Ok(fd) => fd,
             // `net.ipv4.ping_group_range` excludes us (the default "1 0").
             // REQUIRE_PING=1 makes that a failure (run inside `unshare -n`
@@ -1174,7 +1178,7 @@ mod tests {
         );
         let mut s = spec(Proto::Udp, false);
         s.bind = Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, 0));
-        let fd = open(&s).unwrap();
+        let fd = open(&s, |_| Ok(())).unwrap();
         let me = local_port(&fd);
         let (arena, descs, spans) = rx_of(&[b"one", b"two-two", b"three"]);
         let rx = RxBatch::new(&arena, &descs).unwrap();
@@ -1224,7 +1228,7 @@ mod tests {
         // On a connected socket: `Send`s, no addresses.
         let mut s = spec(Proto::Udp, false);
         s.peer = Some(pb);
-        let fd = open(&s).unwrap();
+        let fd = open(&s, |_| Ok(())).unwrap();
         let mut batch = SendBatch::new();
         for span in &spans {
             batch
@@ -1273,7 +1277,7 @@ mod tests {
         let dead = free_port();
         let mut s = spec(Proto::Udp, false);
         s.peer = Some(SockAddrAny::new(Ipv4Addr::LOCALHOST, dead));
-        let fd = open(&s).unwrap();
+        let fd = open(&s, |_| Ok(())).unwrap();
         let (arena, descs, spans) = rx_of(&[b"a", b"b", b"c", b"d"]);
         let rx = RxBatch::new(&arena, &descs).unwrap();
         let id = SockId::from_parts(0, 1);

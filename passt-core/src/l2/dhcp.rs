@@ -54,7 +54,10 @@
 //! (121, RFC 3442) to the gateway and through it when the gateway lies
 //! outside the guest's subnet (as the original does, since RFC 3442 §2 has
 //! clients ignore option 3 then), interface MTU (26, RFC 2132 §5.1, clamped
-//! to its 68..=65535 range), DNS servers (6) unless
+//! to its 68..=65535 range; none with `-m 0`), host name (12, RFC 2132
+//! §3.14) and client FQDN (81, RFC 4702 §2) when configured (`-H`,
+//! `--fqdn`; sent whether or not the client asked, as the other
+//! configuration), DNS servers (6) unless
 //! [`Services::DHCP_DNS`] is off, and the domain search list (119, RFC 3397,
 //! encoded once at start-up with compression) unless
 //! [`Services::DHCP_SEARCH`] is off. A DHCPNAK carries only its type, the
@@ -136,6 +139,10 @@ pub struct Dhcp {
     /// valid list of the names before it, since compression pointers only
     /// point backwards.
     search_ends: Box<[usize]>,
+    /// Value of option 81 for `config.fqdn` (RFC 4702 §2): flags, the
+    /// two deprecated RCODEs, the name in DNS wire format; empty without
+    /// one.
+    fqdn: Box<[u8]>,
 }
 
 /// What kind of reply a message gets.
@@ -177,6 +184,7 @@ impl Dhcp {
         Dhcp {
             search: search.into_boxed_slice(),
             search_ends: ends.into_boxed_slice(),
+            fqdn: config.fqdn.as_deref().map(fqdn_option).unwrap_or_default(),
         }
     }
 
@@ -336,7 +344,16 @@ impl Dhcp {
             routes[10..14].copy_from_slice(&gw);
             b.push(opt::CLASSLESS_STATIC_ROUTE, &routes)?;
         }
-        b.push_u16(opt::INTERFACE_MTU, config.mtu.max(MTU_OPTION_MIN))?;
+        if config.assign_mtu {
+            b.push_u16(opt::INTERFACE_MTU, config.mtu.max(MTU_OPTION_MIN))?;
+        }
+        // RFC 2132 §3.14 and RFC 4702 §2, best effort as the lists below.
+        if let Some(name) = &config.hostname {
+            let _ = b.push(opt::HOSTNAME, name.as_bytes());
+        }
+        if !self.fqdn.is_empty() {
+            let _ = b.push(opt::CLIENT_FQDN, &self.fqdn);
+        }
 
         // Optional lists: a failed push leaves the message as it was.
         if config.services.contains(Services::DHCP_DNS) && !ip4.dns.is_empty() {
@@ -353,6 +370,24 @@ impl Dhcp {
             }
         }
         b.finish()
+    }
+}
+
+/// The value of option 81 naming `name` (RFC 4702 §2): flags with only
+/// `E` set (the name is in canonical wire format, §2.1; `S` clear: we
+/// update no DNS records, §3.1), RCODE1 and RCODE2 255 as a server sends
+/// them (§2.2), then the name (RFC 1035 §3.1, uncompressed). Empty if the
+/// name does not encode.
+fn fqdn_option(name: &str) -> Box<[u8]> {
+    const FLAG_E: u8 = 0x04;
+    let mut v = vec![0u8; 3 + name.len() + 2];
+    v[..3].copy_from_slice(&[FLAG_E, 255, 255]);
+    match crate::wire::dhcpv6::encode_domain_list(&[name], &mut v[3..]) {
+        Ok(n) => {
+            v.truncate(3 + n);
+            v.into_boxed_slice()
+        }
+        Err(_) => Box::default(),
     }
 }
 

@@ -56,7 +56,10 @@
 //! Answers to SOLICIT, REQUEST, RENEW, REBIND and INFORMATION-REQUEST carry
 //! the DNS Recursive Name Server option (23, RFC 3646 §3) with
 //! `config.ip6.dns`, unless [`Services::DHCP_DNS`] is off or the list is
-//! empty, and the Domain Search List option (24, RFC 3646 §4) with
+//! empty, the Client FQDN option (39, RFC 4704 §4.1, flags 0: we update
+//! no DNS records) with `config.fqdn` if given (`--fqdn`; sent whether or
+//! not the client included one, as the rest of the configuration), and
+//! the Domain Search List option (24, RFC 3646 §4) with
 //! `config.search`, unless [`Services::DHCP_SEARCH`] is off or the list is
 //! empty. Like the original passt, they are sent whether or not the
 //! client's Option Request option asks for them (a server may send options
@@ -371,6 +374,15 @@ impl Dhcpv6 {
 fn push_configuration(b: &mut Dhcpv6Builder<'_>, config: &Config, ip6: &Ip6Config) {
     if config.services.contains(Services::DHCP_DNS) && !ip6.dns.is_empty() {
         let _ = b.push_dns_servers(&ip6.dns);
+    }
+    // Client FQDN (RFC 4704 §4.1): flags 0 (we update no DNS records:
+    // `S` clear, §4.1), the name in DNS wire format, uncompressed.
+    if let Some(name) = &config.fqdn {
+        let _ = b.push_with(opt::CLIENT_FQDN, |out| {
+            let (flags, rest) = out.split_first_mut().ok_or(WireError::BufferTooSmall)?;
+            *flags = 0;
+            Ok(1 + encode_domain_list(&[name.as_str()], rest)?)
+        });
     }
     if config.services.contains(Services::DHCP_SEARCH) && !config.search.is_empty() {
         let _ = b.push_with(opt::DOMAIN_LIST, |out| {

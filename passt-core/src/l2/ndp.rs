@@ -52,7 +52,7 @@
 //!   original always sets M and never O; with DHCPv6 off, M would send the
 //!   guest to a server that does not answer;
 //! - Source Link-Layer Address (our MAC), MTU (`config.mtu`, RFC 4861
-//!   §4.6.4);
+//!   §4.6.4; none with `-m 0`, `config.assign_mtu` off);
 //! - Prefix Information for the /64 holding `ip6.addr`, with L (on-link) and
 //!   A (autonomous, RFC 4862 §5.5.3) set and infinite valid and preferred
 //!   lifetimes, as the original. The prefix is always a /64 whatever
@@ -430,7 +430,9 @@ fn write_ra(buf: &mut [u8], config: &Config, ip6: &Ip6Config) -> Result<usize> {
     let mut w = NdpWriter::router_advert(buf, &spec)?;
     let o = w.options();
     o.source_link_addr(config.our_mac)?;
-    o.mtu(u32::from(config.mtu))?;
+    if config.assign_mtu {
+        o.mtu(u32::from(config.mtu))?;
+    }
     o.prefix_info(
         ip6.addr,
         SLAAC_PREFIX_LEN,

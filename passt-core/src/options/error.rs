@@ -93,6 +93,15 @@ pub enum OptionsErrorKind {
     /// [`FwdSpec::add`](crate::config::ports::FwdSpec::add).
     #[error(transparent)]
     Ports(#[from] PortSpecError),
+    /// An option of the original that this implementation recognises but
+    /// does not provide (listed in the man page's NOTES).
+    #[error("{option} is not supported by this implementation: {why}")]
+    Unsupported {
+        /// The option as spelled.
+        option: String,
+        /// Why, in a few words.
+        why: &'static str,
+    },
     /// Options that contradict each other, or that do not fit what was
     /// found on the host.
     #[error("{0}")]

@@ -390,12 +390,24 @@ mod tests {
 
     #[test]
     fn abbreviations() {
-        let a = args(&["--conf"]);
+        let a = args(&["--config"]);
         let t: Vec<_> = Getopt::new(&a, Mode::Pasta, Ordering::RequireOrder).collect();
         assert!(matches!(
             t.as_slice(),
             [Ok(Token::Opt { spec, spelled: Spelled::Long, value: None })] if spec.opt == Opt::ConfigNet
         ));
+        // As in the original: `--conf` is both --config-net and the
+        // (refused) --conf-path.
+        let a = args(&["--conf"]);
+        let t: Vec<_> = Getopt::new(&a, Mode::Pasta, Ordering::RequireOrder).collect();
+        assert!(
+            matches!(
+                t.as_slice(),
+                [Err(OptionsErrorKind::Ambiguous { possibilities, .. })]
+                    if possibilities == &["--config-net", "--conf-path"]
+            ),
+            "{t:?}"
+        );
         // Aliases of one option are no ambiguity.
         assert_eq!(
             scan(Mode::Passt, Ordering::Permute, &["--sock", "/s"]),
@@ -408,8 +420,8 @@ mod tests {
         );
         // Only this frontend's options are candidates.
         assert_eq!(
-            scan(Mode::Passt, Ordering::Permute, &["--conf"]),
-            Err(OptionsErrorKind::UnrecognizedOption("--conf".into()))
+            scan(Mode::Passt, Ordering::Permute, &["--config"]),
+            Err(OptionsErrorKind::UnrecognizedOption("--config".into()))
         );
         assert_eq!(
             scan(Mode::Pasta, Ordering::Permute, &["--no-dhcp-s"]),

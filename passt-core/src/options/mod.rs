@@ -8,19 +8,21 @@
 //! pasta too). Every option is in one table (`options/table.rs`), with
 //! the frontends that accept it.
 //!
-//! Not accepted yet (they are refused as unrecognized): `--stats`,
-//! `-c/--conf-path`, `-H/--hostname`, `--fqdn`, `--chroot-fallback`,
+//! Recognised but refused, with the reason
+//! ([`OptionsErrorKind::Unsupported`]; not in `--help`, listed in the man
+//! page's NOTES): `--stats`, `-c/--conf-path`, `--splice-only`. Not
+//! recognised at all (refused as unrecognized): `--chroot-fallback`,
 //! `--vhost-user`, `--repair-path`, `--migrate-exit`,
-//! `--migrate-no-linger`, `--no-copy-routes`, `--no-copy-addrs`,
-//! `--no-pidns`, `--splice-only`. `-m 0` (the man page's "no MTU
-//! assignment") is refused: [`Config`] has no way to say it.
+//! `--migrate-no-linger`, `--no-pidns`. The deprecated `--no-copy-routes`
+//! and `--no-copy-addrs` work, with a warning ([`Options::warnings`]).
+//! `-m 0` assigns no MTU ([`Config::assign_mtu`]).
 //!
 //! # Syntax: GNU `getopt_long`, not argh
 //!
 //! The original parses its command line with glibc's `getopt_long`, and the
 //! programs that start pasta rely on its forms: rootlesskit passes
 //! `--mtu=65520` and `--netmask=24`, users write `-t22`, `-fd` or
-//! abbreviations such as `--conf`, and podman matches glibc's error
+//! abbreviations such as `--config`, and podman matches glibc's error
 //! wording (`unrecognized option '--map-guest-addr'` tells it an old pasta
 //! lacks an option). argh, the workspace's argument parser, cannot give that
 //! behaviour: it compares each argument with the option names as a whole,
@@ -305,6 +307,14 @@ pub struct Options {
     pub no_splice: bool,
     /// `--host-lo-to-ns-lo` (pasta).
     pub host_lo_to_ns_lo: bool,
+    /// `-H/--hostname NAME`.
+    pub hostname: Option<String>,
+    /// `--fqdn NAME`.
+    pub fqdn: Option<String>,
+    /// `--no-copy-routes` (pasta, deprecated).
+    pub no_copy_routes: bool,
+    /// `--no-copy-addrs` (pasta, deprecated).
+    pub no_copy_addrs: bool,
 
     /// Positional `PID` (pasta): join this process's namespaces.
     pub pid: Option<u32>,
@@ -390,6 +400,10 @@ impl Options {
             ns_mac_addr: None,
             no_splice: false,
             host_lo_to_ns_lo: false,
+            hostname: None,
+            fqdn: None,
+            no_copy_routes: false,
+            no_copy_addrs: false,
             pid: None,
             command: Vec::new(),
         }
@@ -495,7 +509,7 @@ impl Options {
             Opt::Mtu => {
                 self.mtu = Some(
                     decimal::<u16>(v)
-                        .filter(|m| (MIN_MTU..=MAX_MTU).contains(m))
+                        .filter(|m| *m == 0 || (MIN_MTU..=MAX_MTU).contains(m))
                         .ok_or(invalid("MTU"))?,
                 );
             }
@@ -655,8 +669,37 @@ impl Options {
             Opt::ConfigNet => self.config_net = true,
             Opt::NoSplice => self.no_splice = true,
             Opt::HostLoToNsLo => self.host_lo_to_ns_lo = true,
+            Opt::Hostname => {
+                // Option 12: at least one octet (RFC 2132 §3.14); a DNS
+                // name's length at most.
+                self.hostname = Some(dns_name(v, false).ok_or(invalid("hostname"))?);
+            }
+            Opt::Fqdn => self.fqdn = Some(dns_name(v, true).ok_or(invalid("FQDN"))?),
+            Opt::NoCopyRoutes => self.no_copy_routes = true,
+            Opt::NoCopyAddrs => self.no_copy_addrs = true,
+            Opt::Stats | Opt::SpliceOnly | Opt::ConfPath => {
+                return Err(OptionsErrorKind::Unsupported {
+                    option: format!("--{}", spec.long),
+                    why: spec.help,
+                });
+            }
         }
         Ok(())
+    }
+
+    /// Warnings about the options given, one line each, for the frontend
+    /// to log at start: deprecated options.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        for (on, name) in [
+            (self.no_copy_routes, "--no-copy-routes"),
+            (self.no_copy_addrs, "--no-copy-addrs"),
+        ] {
+            if on {
+                w.push(format!("{name} is deprecated and will be dropped soon"));
+            }
+        }
+        w
     }
 
     /// Take in the non-option arguments: `(argument, after "--")`.
@@ -697,7 +740,7 @@ impl Options {
             self.prefix_len4 = Some(classful_prefix_len(a));
         }
         if self.ipv6_only {
-            if let Some(mtu) = self.mtu.filter(|&m| m < MIN_MTU_IPV6) {
+            if let Some(mtu) = self.mtu.filter(|&m| m != 0 && m < MIN_MTU_IPV6) {
                 return Err(mtu_too_small(mtu));
             }
         }
@@ -721,6 +764,14 @@ impl Options {
             if let (Some(rule), 'T' | 'U') = (bound, name) {
                 return Err(OptionsErrorKind::Conflict(format!(
                     "Listening address not allowed for -{name}: {rule}"
+                )));
+            }
+            // Target addresses are delivered by the TCP handler only.
+            if let (Some(rule), 'u' | 'T' | 'U') =
+                (spec.rules().iter().find(|r| r.to_addr.is_some()), name)
+            {
+                return Err(OptionsErrorKind::Conflict(format!(
+                    "Target address not supported for -{name}: {rule}"
                 )));
             }
         }
@@ -856,11 +907,16 @@ impl Options {
         if self.ipv6_only {
             config.ip4 = None;
         }
-        if let Some(mtu) = self.mtu {
-            if config.ip6.is_some() && mtu < MIN_MTU_IPV6 {
-                return Err(err(mtu_too_small(mtu)));
+        match self.mtu {
+            // `-m 0`: no MTU assigned; the default only bounds frames.
+            Some(0) => config.assign_mtu = false,
+            Some(mtu) => {
+                if config.ip6.is_some() && mtu < MIN_MTU_IPV6 {
+                    return Err(err(mtu_too_small(mtu)));
+                }
+                config.mtu = mtu;
             }
-            config.mtu = mtu;
+            None => {}
         }
         self.check_fwd(config.ip4.is_some(), config.ip6.is_some())
             .map_err(err)?;
@@ -969,7 +1025,9 @@ impl Options {
         if self.no_icmp {
             s.remove(Services::ICMP);
         }
-        if self.no_ra {
+        // With --config-net pasta configures the namespace itself, and, as
+        // the original, advertises no router there.
+        if self.no_ra || (self.mode == Mode::Pasta && self.config_net) {
             s.remove(Services::RA);
         }
         if self.no_dhcpv6 {
@@ -983,6 +1041,16 @@ impl Options {
         config.fwd.tcp_out = self.fwd_or_default(&self.tcp_ns, self.no_tcp)?;
         config.fwd.udp_out = self.fwd_or_default(&self.udp_ns, self.no_udp)?;
         config.fwd.splice = self.mode == Mode::Pasta && !self.no_splice;
+        config.fwd.host_lo_to_ns_lo = config.fwd.splice && self.host_lo_to_ns_lo;
+        config.outbound = crate::config::Outbound {
+            addr4: self.outbound4,
+            addr6: self.outbound6,
+            ifname4: self.outbound_if4.clone(),
+            ifname6: self.outbound_if6.clone(),
+            freebind: self.freebind,
+        };
+        config.hostname.clone_from(&self.hostname);
+        config.fqdn.clone_from(&self.fqdn);
         Ok(())
     }
 }
@@ -1000,6 +1068,21 @@ fn mtu_too_small(mtu: u16) -> OptionsErrorKind {
     OptionsErrorKind::Conflict(format!(
         "MTU {mtu} is too small for IPv6 (minimum {MIN_MTU_IPV6}); use -4 for IPv4 only"
     ))
+}
+
+/// A host name (`fqdn` false: option 12, RFC 2132 §3.14) or a fully
+/// qualified one (option 81, RFC 4702 §2.3.1; DHCPv6 option 39, RFC 4704
+/// §4.1, in DNS wire format): labels of 1 to 63 octets, at most 253
+/// octets in all (one trailing dot allowed), no NUL or space. Returned
+/// without the trailing dot.
+fn dns_name(v: &str, fqdn: bool) -> Option<String> {
+    let name = v.strip_suffix('.').unwrap_or(v);
+    let labels_ok = name.split('.').all(|l| !l.is_empty() && l.len() <= 63);
+    let chars_ok = name.bytes().all(|b| b.is_ascii_graphic());
+    let fits = !name.is_empty() && name.len() <= 253;
+    // A host name alone need not be a valid DNS name but must fit one
+    // option (255 octets) and a label-free check.
+    (fits && chars_ok && (labels_ok || !fqdn)).then(|| name.to_owned())
 }
 
 /// A plain decimal number: digits only, no sign, no spaces.

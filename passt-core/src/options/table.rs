@@ -70,6 +70,13 @@ pub(crate) enum Opt {
     ConfigNet,
     NsMacAddr,
     NoSplice,
+    Hostname,
+    Fqdn,
+    NoCopyRoutes,
+    NoCopyAddrs,
+    Stats,
+    SpliceOnly,
+    ConfPath,
 }
 
 /// Which frontends accept an option.
@@ -112,6 +119,10 @@ pub(crate) enum Group {
     Forwarding,
     /// Options of one frontend only.
     Frontend,
+    /// Options of the original that are recognised and refused
+    /// ([`super::OptionsErrorKind::Unsupported`], the reason in the help
+    /// text): not listed in `--help`; the man page's NOTES names them.
+    Refused,
 }
 
 /// One row of the table.
@@ -155,7 +166,7 @@ const fn row(
     }
 }
 
-use Group::{Forwarding as F, Frontend as X, General as G, Guest as N};
+use Group::{Forwarding as F, Frontend as X, General as G, Guest as N, Refused as R};
 use Only::{Both, Passt, Pasta};
 
 /// Every option, in `--help` order.
@@ -173,19 +184,21 @@ pub(crate) static TABLE: &[Spec] = &[
     row(Opt::Version, "version", None, None, Both, G, "print the version and exit"),
     row(Opt::Pcap, "pcap", Some('p'), Some("FILE"), Both, G, "record guest-side frames to FILE, in pcap format"),
     row(Opt::Pid, "pid", Some('P'), Some("FILE"), Both, G, "write our process ID to FILE once ready"),
-    row(Opt::Mtu, "mtu", Some('m'), Some("MTU"), Both, N, "MTU announced by DHCP and NDP, 68 to 65520, at least 1280\nwith IPv6 (default: 65520)"),
+    row(Opt::Mtu, "mtu", Some('m'), Some("MTU"), Both, N, "MTU announced by DHCP and NDP, 68 to 65520, at least 1280\nwith IPv6; 0 announces none (default: 65520)"),
     row(Opt::Address, "address", Some('a'), Some("ADDR[/LEN]"), Both, N, "address of the guest, IPv4 or IPv6, once per family\n(default: the host's address on the template interface)"),
     row(Opt::Netmask, "netmask", Some('n'), Some("MASK"), Both, N, "IPv4 netmask, dot-decimal or a prefix length (default: the\nhost's; with -a but no length, from the address class)"),
     row(Opt::MacAddr, "mac-addr", Some('M'), Some("ADDR"), Both, N, "our MAC address toward the guest (default: 9a:55:9a:55:9a:55)"),
     row(Opt::Gateway, "gateway", Some('g'), Some("ADDR"), Both, N, "default gateway of the guest, once per family (default: the\nhost's); an IPv6 link-local one is also our RA source"),
     row(Opt::Interface, "interface", Some('i'), Some("NAME"), Both, N, "host interface to take addresses and routes from"),
-    row(Opt::Outbound, "outbound", Some('o'), Some("ADDR"), Both, N, "bind outbound sockets to ADDR, once per family"),
-    row(Opt::OutboundIf4, "outbound-if4", None, Some("NAME"), Both, N, "bind IPv4 outbound sockets to interface NAME"),
-    row(Opt::OutboundIf6, "outbound-if6", None, Some("NAME"), Both, N, "bind IPv6 outbound sockets to interface NAME"),
+    row(Opt::Outbound, "outbound", Some('o'), Some("ADDR"), Both, N, "source address of outbound sockets, once per family"),
+    row(Opt::OutboundIf4, "outbound-if4", None, Some("NAME"), Both, N, "bind IPv4 outbound sockets to interface NAME\n(SO_BINDTODEVICE); also the template interface"),
+    row(Opt::OutboundIf6, "outbound-if6", None, Some("NAME"), Both, N, "bind IPv6 outbound sockets to interface NAME\n(SO_BINDTODEVICE); also the template interface"),
     row(Opt::Dns, "dns", Some('D'), Some("ADDR"), Both, N, "DNS server for the guest, repeatable; 'none' for no DNS\n(default: the servers in /etc/resolv.conf)"),
     row(Opt::DnsForward, "dns-forward", None, Some("ADDR"), Both, N, "guest-side address whose DNS queries go to the host's\nresolver, once per family"),
     row(Opt::DnsHost, "dns-host", None, Some("ADDR"), Both, N, "host resolver receiving --dns-forward queries, once per\nfamily (default: the first one in /etc/resolv.conf)"),
     row(Opt::Search, "search", Some('S'), Some("LIST"), Both, N, "space-separated DNS search domains; 'none' for no list\n(default: the list in /etc/resolv.conf)"),
+    row(Opt::Hostname, "hostname", Some('H'), Some("NAME"), Both, N, "host name offered to the guest by DHCP (option 12)"),
+    row(Opt::Fqdn, "fqdn", None, Some("NAME"), Both, N, "fully qualified domain name offered to the guest by DHCP\n(option 81) and DHCPv6 (option 39)"),
     row(Opt::NoDhcpDns, "no-dhcp-dns", None, None, Passt, N, "offer no DNS servers by DHCP, DHCPv6 or NDP"),
     row(Opt::DhcpDns, "dhcp-dns", None, None, Pasta, N, "offer DNS servers by DHCP, DHCPv6 and NDP"),
     row(Opt::NoDhcpSearch, "no-dhcp-search", None, None, Passt, N, "offer no search list by DHCP, DHCPv6 or NDP"),
@@ -197,7 +210,7 @@ pub(crate) static TABLE: &[Spec] = &[
     row(Opt::NoNdp, "no-ndp", None, None, Both, N, "ignore NDP messages, router solicitations included"),
     row(Opt::NoDhcpv6, "no-dhcpv6", None, None, Both, N, "turn the DHCPv6 server off"),
     row(Opt::NoRa, "no-ra", None, None, Both, N, "send no router advertisements"),
-    row(Opt::Freebind, "freebind", None, None, Both, N, "allow -t and -u to listen on addresses the host lacks"),
+    row(Opt::Freebind, "freebind", None, None, Both, N, "allow -t, -u and -o to bind addresses the host lacks\n(IP_FREEBIND)"),
     row(Opt::NoTcp, "no-tcp", None, None, Both, N, "turn TCP off"),
     row(Opt::NoUdp, "no-udp", None, None, Both, N, "turn UDP off"),
     row(Opt::NoIcmp, "no-icmp", None, None, Both, N, "turn ICMP and ICMPv6 off; implies --no-ndp"),
@@ -219,9 +232,14 @@ pub(crate) static TABLE: &[Spec] = &[
     row(Opt::NetnsOnly, "netns-only", None, None, Pasta, X, "join the network namespace only, no user namespace"),
     row(Opt::NsrunDir, "nsrun-dir", None, Some("PATH"), Pasta, X, "directory of named network namespaces (default: /run/netns)"),
     row(Opt::NoNetnsQuit, "no-netns-quit", None, None, Pasta, X, "keep running when the namespace goes away"),
-    row(Opt::ConfigNet, "config-net", None, None, Pasta, X, "configure addresses and routes in the namespace, bring the\ntap interface up"),
+    row(Opt::ConfigNet, "config-net", None, None, Pasta, X, "configure addresses and routes in the namespace, bring the\ntap interface up; no router advertisements then"),
     row(Opt::NsMacAddr, "ns-mac-addr", None, Some("ADDR"), Pasta, X, "MAC address of the tap interface in the namespace"),
     row(Opt::NoSplice, "no-splice", None, None, Pasta, X, "no socket-to-socket bypass for local traffic"),
+    row(Opt::NoCopyRoutes, "no-copy-routes", None, None, Pasta, X, "deprecated: with --config-net, copy no host route but the\ndefault one"),
+    row(Opt::NoCopyAddrs, "no-copy-addrs", None, None, Pasta, X, "deprecated: with --config-net, copy no host address but the\nguest's one"),
+    row(Opt::Stats, "stats", None, Some("DELAY"), Both, R, "no event statistics are kept per event type"),
+    row(Opt::SpliceOnly, "splice-only", None, None, Pasta, R, "pasta always creates its tap device"),
+    row(Opt::ConfPath, "conf-path", Some('c'), Some("PATH"), Both, R, "there is no configuration socket yet"),
 ];
 
 /// The row of a short option letter.

@@ -74,8 +74,16 @@
 //! With `config.fwd.splice` (pasta without `--no-splice`), a connection
 //! accepted on a `-t` listener from the host's loopback (`127.0.0.1`,
 //! `::1`) is not translated into frames. The handler opens a second socket
-//! connected to the same family's loopback at the forwarded port, inside
-//! the namespace ([`SockOp::Open`] with [`SockFlags::IN_NS`]); when it
+//! inside the namespace ([`SockOp::Open`] with [`SockFlags::IN_NS`]),
+//! connected at the forwarded port to the namespace's own address of that
+//! family (the one the guest was seen using, else the configured one), so
+//! the kernel routes it over the namespace's loopback interface but a
+//! service bound only to the namespace's `127.0.0.1` or `::1` is not
+//! reached: as the original since 2024. With
+//! `config.fwd.host_lo_to_ns_lo` (`--host-lo-to-ns-lo`) it connects to
+//! the namespace's loopback address instead. With no usable address of
+//! that family (none configured or seen, or only a link-local one) the
+//! accepted connection is closed. When it
 //! connects (writability) it hands both sockets to the executor
 //! ([`SockOp::Splice`]), which moves the bytes inside the kernel
 //! (`crate::host::splice`) and owns their readiness until it reports the
@@ -1336,6 +1344,16 @@ impl Tcp {
                 ok = self.new_spliced(cx, id, peer, dst, false);
             }
         }
+        // A rule's target address (`-t 0.0.0.0/5000:192.0.2.5`) replaces
+        // the guest's own as the destination, spliced or not.
+        let target_addr = cx
+            .config
+            .fwd
+            .tcp_in
+            .lookup(local.port)
+            .and_then(|(_, r)| r.to_addr)
+            .filter(|_| out.is_none())
+            .map(InAny::from);
         let splice_port = cx
             .config
             .fwd
@@ -1346,22 +1364,33 @@ impl Tcp {
         if out.is_some() {
             // Done above.
         } else if let Some(port) = splice_port {
-            let dst = SockAddrAny {
-                addr: if peer.addr.is_v4() {
+            let addr = if let Some(to) = target_addr {
+                Some(to)
+            } else if cx.config.fwd.host_lo_to_ns_lo {
+                Some(if peer.addr.is_v4() {
                     Ipv4Addr::LOCALHOST.into()
                 } else {
                     Ipv6Addr::LOCALHOST.into()
-                },
-                port,
+                })
+            } else {
+                // The namespace's own address (the loopback peer is not
+                // link-local, so the global scope is picked); a
+                // link-local one would need a scope: not spliced.
+                cx.seen
+                    .dst_for(cx.config, peer.addr)
+                    .filter(|a| a.is_v4() || !crate::seen::is_link_local6(&a.0))
             };
-            ok = self.new_spliced(cx, id, peer, dst, true);
+            if let Some(addr) = addr {
+                ok = self.new_spliced(cx, id, peer, SockAddrAny { addr, port }, true);
+            }
         } else if let (Some(remote), Some((port, _))) = (
             Self::guest_side_peer(cx.config, peer.addr),
             cx.config.fwd.tcp_in.lookup(local.port),
         ) {
-            // The address the guest uses, of the peer's scope
-            // ([`crate::seen`]): a SLAAC guest's is not the configured one.
-            if let Some(g) = cx.seen.dst_for(cx.config, remote) {
+            // The rule's target address, else the address the guest uses,
+            // of the peer's scope ([`crate::seen`]): a SLAAC guest's is not
+            // the configured one.
+            if let Some(g) = target_addr.or_else(|| cx.seen.dst_for(cx.config, remote)) {
                 let key = TcpKey {
                     guest: SockAddrAny { addr: g, port },
                     remote: SockAddrAny {

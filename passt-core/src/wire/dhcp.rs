@@ -130,6 +130,8 @@ pub mod opt {
     pub const CLIENT_ID: u8 = 61;
     /// Rapid commit (RFC 4039 §4).
     pub const RAPID_COMMIT: u8 = 80;
+    /// Client FQDN (RFC 4702 §2).
+    pub const CLIENT_FQDN: u8 = 81;
     /// Domain search list (RFC 3397 §2).
     pub const DOMAIN_SEARCH: u8 = 119;
     /// Classless static routes (RFC 3442).

@@ -222,7 +222,7 @@ pub(crate) static TABLE: &[Spec] = &[
     row(Opt::Socket, "socket-path", None, Some("PATH"), Passt, X, "the same as --socket"),
     row(Opt::Fd, "fd", Some('F'), Some("FD"), Passt, X, "use the connected socket FD, inherited; implies --one-off"),
     row(Opt::OneOff, "one-off", Some('1'), None, Passt, X, "quit once the first client disconnects"),
-    row(Opt::PrintCapabilities, "print-capabilities", None, None, Passt, X, "print back-end capabilities as JSON (vhost-user)"),
+    row(Opt::PrintCapabilities, "print-capabilities", None, None, Passt, X, "no vhost-user back-end here: says so and exits 1"),
     row(Opt::NsIfname, "ns-ifname", Some('I'), Some("NAME"), Pasta, X, "name of the tap interface in the namespace (default: the\nname of the host's template interface, or tap0)"),
     row(Opt::TcpNs, "tcp-ns", Some('T'), Some("SPEC"), Pasta, X, "forward TCP ports from the namespace to the host, repeatable"),
     row(Opt::UdpNs, "udp-ns", Some('U'), Some("SPEC"), Pasta, X, "forward UDP ports from the namespace to the host, repeatable"),

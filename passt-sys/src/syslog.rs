@@ -62,7 +62,7 @@ impl Syslog {
         self.pid = pid;
     }
 
-    /// The datagram for `msg` at `severity`, cut to [`MAX_LEN`] bytes.
+    /// The datagram for `msg` at `severity`, cut to `MAX_LEN` (1024) bytes.
     pub fn line(&self, severity: Severity, msg: &str) -> String {
         let pri = FACILITY_DAEMON * 8 + severity as u8;
         let mut s = format!("<{pri}>{}[{}]: {msg}", self.ident, self.pid);

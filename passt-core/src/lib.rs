@@ -182,6 +182,7 @@ pub mod fuzzing;
 pub mod host;
 pub mod icmp;
 pub mod l2;
+mod lazy;
 pub mod options;
 mod queue;
 mod seen;

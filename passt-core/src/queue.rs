@@ -1,5 +1,8 @@
 //! A FIFO of fixed capacity, allocated once: pushing past capacity fails
-//! instead of growing, so queues on the data path never allocate.
+//! instead of growing, so queues on the data path never allocate. A queue
+//! that empties starts again at the front of its storage, so that only as
+//! much of it is ever written as was queued at once (the kernel backs the
+//! rest of a large reservation with no memory).
 
 use std::collections::VecDeque;
 
@@ -30,7 +33,12 @@ impl<T> FixedQueue<T> {
 
     /// Take the oldest item.
     pub(crate) fn pop(&mut self) -> Option<T> {
-        self.items.pop_front()
+        let item = self.items.pop_front();
+        if self.items.is_empty() {
+            // Back to the start of the storage (`clear` rewinds it).
+            self.items.clear();
+        }
+        item
     }
 
     /// Items queued.

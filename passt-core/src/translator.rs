@@ -12,6 +12,7 @@ use crate::addr::{InAny, MacAddr, SockAddrAny};
 use crate::buf::{Offload, OffloadFlags, RxBatch, RxSpan, TxRing, TxSlots, TxStorage};
 use crate::config::{Config, ConfigError, Services};
 use crate::l2::{self, echo, L2Context, Outcome};
+use crate::lazy::{LazyArray, SlotAlloc};
 use crate::queue::FixedQueue;
 use crate::seen::GuestAddrs;
 use crate::tcp;
@@ -667,28 +668,30 @@ pub(crate) enum SockOwner {
     Echo(u32),
 }
 
-/// Socket slots with generations; allocated once with the socket limit.
+/// Socket slots with generations; room for the socket limit is reserved
+/// once, and only the slots up to the most sockets open at once are
+/// written ([`crate::lazy`]).
 pub(crate) struct SockSlots {
-    gens: Box<[u32]>,
-    live: Box<[bool]>,
-    owner: Box<[SockOwner]>,
-    free: Vec<u32>,
+    gens: LazyArray<u32>,
+    live: LazyArray<bool>,
+    owner: LazyArray<SockOwner>,
+    /// Lowest slots first, so descriptor tables stay dense.
+    free: SlotAlloc,
 }
 
 impl SockSlots {
     fn new(max: u32) -> Self {
         SockSlots {
-            gens: vec![0; max as usize].into_boxed_slice(),
-            live: vec![false; max as usize].into_boxed_slice(),
-            owner: vec![SockOwner::Unowned; max as usize].into_boxed_slice(),
-            // Lowest slots first, so descriptor tables stay dense.
-            free: (0..max).rev().collect(),
+            gens: LazyArray::new(max as usize, || 0),
+            live: LazyArray::new(max as usize, || false),
+            owner: LazyArray::new(max as usize, || SockOwner::Unowned),
+            free: SlotAlloc::new(max),
         }
     }
 
     /// A new id whose readiness and completions go to `owner`.
     pub(crate) fn alloc_owned(&mut self, owner: SockOwner) -> Option<SockId> {
-        let slot = self.free.pop()?;
+        let slot = self.free.take()?;
         let i = slot as usize;
         self.gens[i] = self.gens[i].wrapping_add(1);
         self.live[i] = true;
@@ -723,8 +726,7 @@ impl SockSlots {
     pub(crate) fn release(&mut self, id: SockId) {
         if self.is_live(id) {
             self.live[id.slot as usize] = false;
-            // Cannot exceed capacity: one push per live slot.
-            self.free.push(id.slot);
+            self.free.release(id.slot);
         }
     }
 }

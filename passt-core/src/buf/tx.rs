@@ -318,6 +318,12 @@ impl<S: TxStorage> TxRing<S> {
         let n = n.min(self.count);
         self.head = (self.head + n) % self.slots;
         self.count -= n;
+        if self.count == 0 && self.pending == 0 {
+            // Empty: start again from the first slot, so that only as many
+            // slots are ever written as were in flight at once (the rest of
+            // a large ring costs no memory until written).
+            self.head = 0;
+        }
     }
 
     /// Drop every committed frame (pending slots stay pending).
@@ -421,14 +427,19 @@ mod tests {
         assert_eq!(frames[2], b"HDR2bb");
         assert_eq!(r.len(), 3);
         assert_eq!(r.free(), 1);
-        // The range never wraps: after consuming, the tail has one slot left.
-        r.consume(3);
+        // The range never wraps: after consuming two, the tail has one slot
+        // left.
+        r.consume(2);
         let s = r.reserve_slots(4, 0, 16).unwrap();
         assert_eq!((s.first, s.count), (3, 1));
         assert!(!r.commit_pending(17, Offload::default()));
         r.cancel_pending();
         assert!(!r.commit_pending(1, Offload::default()));
         assert_eq!(r.reserve_slots(1, 10, 10), None);
+        // Emptied, the ring starts again from its first slot.
+        r.consume(1);
+        let s = r.reserve_slots(4, 0, 16).unwrap();
+        assert_eq!((s.first, s.count), (0, 4));
     }
 
     #[test]

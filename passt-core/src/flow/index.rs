@@ -5,7 +5,9 @@
 //! and a secret key. Removal shifts later entries of the cluster back
 //! (Knuth, TAOCP vol. 3, §6.4, Algorithm R) instead of leaving tombstones, so
 //! lookups stay short however many flows come and go. Storage is allocated
-//! once; an insert into a full index is refused.
+//! once; an insert into a full index is refused. Entries live in a dense
+//! array beside the probe array (see [`FlowIndex`]), so that memory follows
+//! the flows there are, not the capacity.
 
 use super::siphash::SipHasher13;
 use super::FlowId;
@@ -19,16 +21,28 @@ pub trait FlowKey: Copy + Eq {
 
 #[derive(Clone, Copy)]
 struct Entry<K> {
-    home: u32,
     key: K,
     id: FlowId,
+    /// The entry's home position in the probe array.
+    home: u32,
+    /// Where in the probe array the entry is now.
+    at: u32,
 }
 
 /// A keyed hash index from flow keys to flow ids.
+///
+/// Two arrays: the probe array of the open addressing holds, per
+/// position, 0 for empty or one more than the entry's place in a dense
+/// array of entries (key, id, positions). The probe array, four bytes a
+/// position, is zero-filled by the allocator and so costs no memory until
+/// written; the dense one only grows (within the room reserved at start)
+/// to the most keys ever held at once. A table sized for 128 Ki flows thus
+/// costs about a megabyte with few flows, not the dozen its entries would
+/// take in place.
 pub struct FlowIndex<K: FlowKey> {
-    entries: Box<[Option<Entry<K>>]>,
+    probe: Box<[u32]>,
+    entries: Vec<Entry<K>>,
     mask: usize,
-    len: usize,
     max: usize,
     key: [u8; 16],
 }
@@ -38,9 +52,10 @@ impl<K: FlowKey> FlowIndex<K> {
     pub fn new(max: u32, key: [u8; 16]) -> Self {
         let size = (max as usize * 2).max(2).next_power_of_two();
         FlowIndex {
-            entries: vec![None; size].into_boxed_slice(),
+            // Zeroed memory the kernel maps lazily (calloc).
+            probe: vec![0u32; size].into_boxed_slice(),
+            entries: Vec::with_capacity(max as usize),
             mask: size - 1,
-            len: 0,
             max: max as usize,
             key,
         }
@@ -54,19 +69,26 @@ impl<K: FlowKey> FlowIndex<K> {
 
     /// Keys in the index.
     pub fn len(&self) -> usize {
-        self.len
+        self.entries.len()
     }
 
     /// Whether the index is empty.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.entries.is_empty()
     }
 
+    /// The entry at probe position `i`, if any.
+    fn at(&self, i: usize) -> Option<&Entry<K>> {
+        let e = *self.probe.get(i)?;
+        self.entries.get((e as usize).checked_sub(1)?)
+    }
+
+    /// The probe position of `k`, if present.
     fn find(&self, k: &K) -> Option<usize> {
         let mut i = self.home(k);
-        // At most every slot once; in practice a few.
-        for _ in 0..self.entries.len() {
-            match &self.entries[i] {
+        // At most every position once; in practice a few.
+        for _ in 0..self.probe.len() {
+            match self.at(i) {
                 None => return None,
                 Some(e) if e.key == *k => return Some(i),
                 Some(_) => i = (i + 1) & self.mask,
@@ -77,40 +99,53 @@ impl<K: FlowKey> FlowIndex<K> {
 
     /// The flow for `k`, if any.
     pub fn get(&self, k: &K) -> Option<FlowId> {
-        self.find(k).and_then(|i| self.entries[i].map(|e| e.id))
+        self.find(k).and_then(|i| self.at(i)).map(|e| e.id)
     }
 
     /// Map `k` to `id`; `false` if `k` is already present or the index is
     /// full.
     pub fn insert(&mut self, k: K, id: FlowId) -> bool {
-        if self.len >= self.max || self.find(&k).is_some() {
+        if self.entries.len() >= self.max || self.find(&k).is_some() {
             return false;
         }
         let home = self.home(&k);
         let mut i = home;
-        while self.entries[i].is_some() {
+        while self.probe[i] != 0 {
             i = (i + 1) & self.mask;
         }
-        self.entries[i] = Some(Entry {
-            home: home as u32,
+        // Within the room reserved for `max` entries: no allocation.
+        self.entries.push(Entry {
             key: k,
             id,
+            home: home as u32,
+            at: i as u32,
         });
-        self.len += 1;
+        self.probe[i] = self.entries.len() as u32;
         true
     }
 
     /// Remove `k`, returning the flow it named.
     pub fn remove(&mut self, k: &K) -> Option<FlowId> {
         let mut hole = self.find(k)?;
-        let id = self.entries[hole].take().map(|e| e.id);
-        self.len -= 1;
+        let d = self.probe[hole] as usize - 1;
+        let id = self.entries.swap_remove(d).id;
+        // The last entry moved into place `d`: point its position there.
+        if let Some(moved) = self.entries.get(d) {
+            self.probe[moved.at as usize] = d as u32 + 1;
+        }
+        self.probe[hole] = 0;
         // Shift back every later entry of the cluster whose home is not
         // cyclically in (hole, j].
         let mut j = hole;
         loop {
             j = (j + 1) & self.mask;
-            let Some(e) = self.entries[j] else { break };
+            let p = self.probe[j];
+            let Some(e) = (p as usize)
+                .checked_sub(1)
+                .and_then(|n| self.entries.get_mut(n))
+            else {
+                break;
+            };
             let home = e.home as usize;
             let stays = if hole <= j {
                 hole < home && home <= j
@@ -118,11 +153,13 @@ impl<K: FlowKey> FlowIndex<K> {
                 hole < home || home <= j
             };
             if !stays {
-                self.entries[hole] = self.entries[j].take();
+                e.at = hole as u32;
+                self.probe[hole] = p;
+                self.probe[j] = 0;
                 hole = j;
             }
         }
-        id
+        Some(id)
     }
 }
 

@@ -1,7 +1,9 @@
 //! A fixed-capacity table of flows, one per protocol.
 //!
-//! Slots are allocated once; a free list hands them out and takes them back
-//! in O(1). A [`FlowId`] carries the slot's generation, bumped on every
+//! Room for every slot is reserved once and never grows; slots are handed
+//! out lowest first and reused from a free list, in O(1), so only the slots
+//! up to the high-water mark of live flows are ever written (the kernel
+//! backs the rest of the reservation with no memory until it is written). A [`FlowId`] carries the slot's generation, bumped on every
 //! reuse, so lookups with a stale id find nothing. New flows go through a
 //! [`Vacant`] guard: it names the slot the flow will get (so sockets and
 //! index entries can be prepared with its id) but takes nothing until
@@ -9,6 +11,7 @@
 //! half-built flow can never be seen by anyone else.
 
 use super::FlowId;
+use crate::lazy::SlotAlloc;
 
 struct Slot<T> {
     gen: u32,
@@ -17,25 +20,28 @@ struct Slot<T> {
 
 /// Flows of one protocol, in fixed storage.
 pub struct FlowTable<T> {
-    slots: Box<[Slot<T>]>,
-    free: Vec<u32>,
+    /// The slots below the high-water mark (room reserved for all).
+    slots: Vec<Slot<T>>,
+    alloc: SlotAlloc,
+    cap: usize,
     len: usize,
 }
 
 impl<T> FlowTable<T> {
-    /// A table for at most `capacity` flows; allocates now, never again.
+    /// A table for at most `capacity` flows; allocates now, never again
+    /// (and writes nothing until flows come).
     pub fn new(capacity: u32) -> Self {
         FlowTable {
-            slots: (0..capacity).map(|_| Slot { gen: 0, item: None }).collect(),
-            // Lowest slots first.
-            free: (0..capacity).rev().collect(),
+            slots: Vec::with_capacity(capacity as usize),
+            alloc: SlotAlloc::new(capacity),
+            cap: capacity as usize,
             len: 0,
         }
     }
 
     /// Most flows the table holds.
     pub fn capacity(&self) -> usize {
-        self.slots.len()
+        self.cap
     }
 
     /// Flows in the table.
@@ -50,13 +56,17 @@ impl<T> FlowTable<T> {
 
     /// Whether no slot is free.
     pub fn is_full(&self) -> bool {
-        self.free.is_empty()
+        self.alloc.is_full()
     }
 
     /// The next free slot, as a guard; `None` if the table is full.
     pub fn vacant(&mut self) -> Option<Vacant<'_, T>> {
-        let index = *self.free.last()?;
-        let gen = self.slots[index as usize].gen.wrapping_add(1);
+        let index = self.alloc.peek()?;
+        let gen = self
+            .slots
+            .get(index as usize)
+            .map_or(0, |s| s.gen)
+            .wrapping_add(1);
         Some(Vacant {
             table: self,
             id: FlowId { index, gen },
@@ -101,8 +111,7 @@ impl<T> FlowTable<T> {
             .get_mut(id.index as usize)
             .filter(|s| s.gen == id.gen)?;
         let item = s.item.take()?;
-        // One push per taken slot: stays within the capacity allocated.
-        self.free.push(id.index);
+        self.alloc.release(id.index);
         self.len -= 1;
         Some(item)
     }
@@ -146,11 +155,21 @@ impl<T> Vacant<'_, T> {
 
     /// Publish the flow.
     pub fn insert(self, item: T) -> FlowId {
-        let index = self.table.free.pop();
+        let index = self.table.alloc.take();
         debug_assert_eq!(index, Some(self.id.index));
-        let slot = &mut self.table.slots[self.id.index as usize];
-        slot.gen = self.id.gen;
-        slot.item = Some(item);
+        let i = self.id.index as usize;
+        let slots = &mut self.table.slots;
+        if i == slots.len() {
+            // A slot never used: within the room reserved, no allocation.
+            slots.push(Slot {
+                gen: self.id.gen,
+                item: Some(item),
+            });
+        } else {
+            let slot = &mut slots[i];
+            slot.gen = self.id.gen;
+            slot.item = Some(item);
+        }
         self.table.len += 1;
         self.id
     }

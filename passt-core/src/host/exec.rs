@@ -184,6 +184,7 @@ use super::splice::{self, Splice, Wake};
 use crate::batch::{SendBatch, SEND_BATCH_MAX};
 use crate::buf::{RxBatch, TxRing, TxStorage};
 use crate::config::Outbound;
+use crate::lazy::LazyArray;
 use crate::time::Instant;
 use crate::{
     Completion, Done, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec, TcpInfo, Translator,
@@ -360,16 +361,16 @@ pub const UNMUTE_AFTER: core::time::Duration = core::time::Duration::from_secs(1
 /// Socket table and the work of every [`SockOp`].
 pub struct SockExec {
     epoll: OwnedFd,
-    fds: Box<[Option<OwnedFd>]>,
-    peek_off: Box<[u32]>,
+    fds: LazyArray<Option<OwnedFd>>,
+    peek_off: LazyArray<u32>,
     /// Whether the socket in each slot is a datagram (UDP or ping) one.
-    dgram: Box<[bool]>,
+    dgram: LazyArray<bool>,
     /// Whether the socket in each slot has reported its free space (on its
     /// first `Send`).
-    space_told: Box<[bool]>,
+    space_told: LazyArray<bool>,
     /// Listeners muted after an `Accept` ran out of descriptors, and how
     /// many.
-    muted: Box<[Option<SockId>]>,
+    muted: LazyArray<Option<SockId>>,
     muted_count: u32,
     /// When the first of the muted listeners was muted (set by the
     /// `run_ops` that muted it).
@@ -385,11 +386,11 @@ pub struct SockExec {
     errq_hook: Option<ErrQueueHook>,
     /// Whether the datagram socket in each slot must not segment (a ping
     /// socket, or a UDP socket that refused).
-    gso_off: Box<[bool]>,
+    gso_off: LazyArray<bool>,
     /// Sockets whose send would block, for the rest of one `run_ops`: slot
     /// `i` is blocked while `blocked[i] == drain` (a stamp per slot: set,
     /// test and clear-all in O(1), without allocating).
-    blocked: Box<[u32]>,
+    blocked: LazyArray<u32>,
     /// The current `run_ops`'s stamp (never 0, the stamp of no drain).
     drain: u32,
     scratch: Box<[u8]>,
@@ -400,9 +401,9 @@ pub struct SockExec {
     outbound: Outbound,
     bind_device_hook: Option<BindDeviceHook>,
     /// Splices, at the slot of their `a` socket.
-    splices: Box<[Option<Splice>]>,
+    splices: LazyArray<Option<Splice>>,
     /// For each slot in a splice, the slot of its `a` socket.
-    splice_at: Box<[u32]>,
+    splice_at: LazyArray<u32>,
     /// Operations that failed where no completion reports it.
     pub errors: u64,
 }
@@ -416,13 +417,16 @@ impl SockExec {
     /// `Limits::max_sockets`), registering them with `epoll` (a duplicate
     /// of the driver's epoll descriptor).
     pub fn new(max_sockets: u32, epoll: OwnedFd, peek_hook: Option<PeekOffHook>) -> Self {
+        // Per-socket tables: reserved for the limit, written only up to
+        // the most sockets open at once.
+        let n = max_sockets as usize;
         SockExec {
             epoll,
-            fds: (0..max_sockets).map(|_| None).collect(),
-            peek_off: vec![NO_PEEK_OFF; max_sockets as usize].into_boxed_slice(),
-            dgram: vec![false; max_sockets as usize].into_boxed_slice(),
-            space_told: vec![false; max_sockets as usize].into_boxed_slice(),
-            muted: (0..max_sockets).map(|_| None).collect(),
+            fds: LazyArray::new(n, || None),
+            peek_off: LazyArray::new(n, || NO_PEEK_OFF),
+            dgram: LazyArray::new(n, || false),
+            space_told: LazyArray::new(n, || false),
+            muted: LazyArray::new(n, || None),
             muted_count: 0,
             muted_at: None,
             received: exec_dgram::Received::default(),
@@ -431,8 +435,8 @@ impl SockExec {
             sent: Box::new([Err(Errno::EAGAIN); SEND_BATCH_MAX]),
             gso_hook: None,
             errq_hook: None,
-            gso_off: vec![true; max_sockets as usize].into_boxed_slice(),
-            blocked: vec![0; max_sockets as usize].into_boxed_slice(),
+            gso_off: LazyArray::new(n, || true),
+            blocked: LazyArray::new(n, || 0),
             drain: 1,
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             peek_hook,
@@ -441,8 +445,8 @@ impl SockExec {
             ns_hook: None,
             outbound: Outbound::default(),
             bind_device_hook: None,
-            splices: (0..max_sockets).map(|_| None).collect(),
-            splice_at: vec![NO_SPLICE; max_sockets as usize].into_boxed_slice(),
+            splices: LazyArray::new(n, || None),
+            splice_at: LazyArray::new(n, || NO_SPLICE),
             errors: 0,
         }
     }
@@ -664,7 +668,7 @@ impl SockExec {
 
     /// Sockets open.
     pub fn open_count(&self) -> usize {
-        self.fds.iter().filter(|f| f.is_some()).count()
+        self.fds.touched().iter().filter(|f| f.is_some()).count()
     }
 
     /// Drain the translator's operations, run them, feed completions back,
@@ -683,7 +687,7 @@ impl SockExec {
         // A new stamp unblocks every socket; on wrap-around, clear them all.
         self.drain = self.drain.wrapping_add(1);
         if self.drain == 0 {
-            self.blocked.fill(0);
+            self.blocked.reset();
             self.drain = 1;
         }
         // An operation taken from the queue that ended a run of sends.
@@ -1067,7 +1071,7 @@ impl SockExec {
         if self.muted_count == 0 {
             return;
         }
-        for (slot, m) in self.muted.iter_mut().enumerate() {
+        for (slot, m) in self.muted.touched_mut() {
             let Some(id) = m.take() else {
                 continue;
             };

@@ -160,6 +160,7 @@ use crate::flow::index::{FlowIndex, FlowKey};
 use crate::flow::siphash::SipHasher13;
 use crate::flow::table::FlowTable;
 use crate::flow::FlowId;
+use crate::lazy::LazyArray;
 use crate::queue::FixedQueue;
 use crate::seen::GuestAddrs;
 use crate::time::Instant;
@@ -329,7 +330,7 @@ struct PendingRst {
 pub(crate) struct Tcp {
     flows: FlowTable<Conn>,
     index: FlowIndex<TcpKey>,
-    owner: Box<[Owner]>,
+    owner: LazyArray<Owner>,
     listeners: Vec<Listener>,
     peek_q: FixedQueue<FlowId>,
     ctl_q: FixedQueue<FlowId>,
@@ -361,7 +362,7 @@ impl Tcp {
         Tcp {
             flows: FlowTable::new(l.max_flows),
             index: FlowIndex::new(l.max_flows, config.secret),
-            owner: vec![Owner::Free; l.max_sockets as usize].into_boxed_slice(),
+            owner: LazyArray::new(l.max_sockets as usize, || Owner::Free),
             listeners: Vec::with_capacity(ports * 2),
             peek_q: FixedQueue::new(l.max_flows as usize),
             ctl_q: FixedQueue::new(l.max_flows as usize),

@@ -69,6 +69,14 @@
 //! [`Translator::handle_timeout`]. Frames made while no guest is connected
 //! are dropped.
 //!
+//! # Memory
+//! The tx ring is sized for [`TX_SLOTS`] frames of 64 KiB, but costs only
+//! what is written: it holds at most [`TX_BUDGET`] bytes of frames at once
+//! (a socket read gets fewer slots beyond that), is flushed once half of
+//! that is queued, and starts again from its first slot once empty. When
+//! no frame has moved for [`TRIM_AFTER`] after a burst, its pages go back
+//! to the kernel ([`passt_sys::release_pages`]).
+//!
 //! The guest's connection gets send and receive buffers as large as
 //! `net.core.wmem_max`/`rmem_max` allow ([`GUEST_SOCKET_BUFFER`]), so that
 //! a flush of many large frames is one `sendmsg`, not one per few frames.
@@ -112,6 +120,13 @@ pub(crate) const READS_PER_WAKEUP: usize = 16;
 /// Frames the translator may queue for the guest between flushes.
 const TX_SLOTS: usize = 512;
 
+/// Most bytes of frames the tx ring holds at once (128 frames of 64 KiB);
+/// see "Memory" in the module docs.
+const TX_BUDGET: usize = 8 << 20;
+
+/// Idle time after which the tx ring's pages are given back.
+const TRIM_AFTER: Duration = Duration::from_secs(1);
+
 /// Records per `sendmsg`.
 pub(crate) const IOVECS: usize = 128;
 
@@ -152,7 +167,41 @@ enum Hangup {
     /// The guest closed it.
     Closed,
     /// An error, or a stream we cannot follow.
-    Reset(String),
+    Reset(Reset),
+}
+
+/// Why the guest's connection was reset (no allocation: told when it
+/// happens).
+#[derive(Debug, Clone, Copy)]
+enum Reset {
+    /// The receive buffer holds no complete record and has no room left.
+    RxFull,
+    /// `recv` failed.
+    Read(Errno),
+    /// `sendmsg` failed.
+    Write(Errno),
+    /// `epoll_ctl` on the connection failed.
+    Epoll(Errno),
+    /// A record we cannot follow.
+    BadFrame(stream::StreamError),
+    /// The ring has no room for the length prefix (a bug).
+    NoHeadroom,
+    /// A batch the translator refused (a bug).
+    BatchRefused,
+}
+
+impl core::fmt::Display for Reset {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Reset::RxFull => f.write_str("receive buffer full"),
+            Reset::Read(e) => write!(f, "reading: {e}"),
+            Reset::Write(e) => write!(f, "writing: {e}"),
+            Reset::Epoll(e) => write!(f, "epoll: {e}"),
+            Reset::BadFrame(e) => write!(f, "bad frame from guest: {e}"),
+            Reset::NoHeadroom => f.write_str("internal error: no headroom"),
+            Reset::BatchRefused => f.write_str("internal error: batch refused"),
+        }
+    }
 }
 
 /// The event loop's state; everything is allocated here, once.
@@ -184,6 +233,10 @@ pub(crate) struct Driver {
     reserve: Option<OwnedFd>,
     /// Since when the listener is muted for want of descriptors.
     listener_muted: Option<Instant>,
+    /// Frames moved since the last wake-up.
+    busy: bool,
+    /// When the tx ring's pages are given back, if frames moved since.
+    trim_at: Option<Instant>,
 }
 
 /// Set up the loop for guests from `source`, and open the listening
@@ -212,6 +265,7 @@ pub(crate) fn prepare(
     // ICMP errors of UDP and echo flows reach the guest (traceroute).
     t.set_host_errors(exec.has_errqueue());
     let mut tx = TxRing::new(TX_SLOTS, MAX_FRAME_LEN, LEN_PREFIX);
+    tx.set_budget(TX_BUDGET);
     exec.run_ops(&mut t, now(), &RxBatch::EMPTY, &mut tx);
     // No guest yet: whatever that made for one is dropped.
     tx.clear();
@@ -259,6 +313,8 @@ pub(crate) fn prepare(
         epoch: 0,
         reserve: None,
         listener_muted: None,
+        busy: false,
+        trim_at: None,
     };
     let mut d = d;
     d.refill_reserve();
@@ -287,7 +343,10 @@ impl Driver {
         loop {
             let deadline = Instant::min_deadline(
                 Instant::min_deadline(self.t.poll_timeout(), self.exec.poll_timeout()),
-                self.listener_muted.map(|at| at + UNMUTE_AFTER),
+                Instant::min_deadline(
+                    self.listener_muted.map(|at| at + UNMUTE_AFTER),
+                    self.trim_at,
+                ),
             );
             let timeout = deadline.map(|at| timespec(at.saturating_since(now())));
             events.clear();
@@ -323,7 +382,7 @@ impl Driver {
                                 .handle_ready(now, id, ready_of(ev.flags), &mut self.tx);
                             self.exec
                                 .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
-                            if self.tx.len() >= TX_SLOTS / 2 {
+                            if self.tx.len() >= TX_SLOTS / 2 || self.tx.bytes() >= TX_BUDGET / 2 {
                                 if let Err(h) = self.flush() {
                                     if self.hang_up(h) {
                                         return Ok(());
@@ -360,6 +419,14 @@ impl Driver {
                 .is_some_and(|at| at + UNMUTE_AFTER <= now)
             {
                 self.unmute_listener();
+            }
+            if core::mem::take(&mut self.busy) {
+                self.trim_at = Some(now + TRIM_AFTER);
+            } else if self.trim_at.is_some_and(|at| at <= now) {
+                self.trim_at = None;
+                if let Some(ring) = self.tx.idle_storage() {
+                    passt_sys::release_pages(ring);
+                }
             }
             self.log_events();
         }
@@ -592,14 +659,14 @@ impl Driver {
             };
             let buf = self.dec.read_buf();
             if buf.is_empty() {
-                return Err(Hangup::Reset("receive buffer full".into()));
+                return Err(Hangup::Reset(Reset::RxFull));
             }
             match rustix::net::recv(fd, buf, RecvFlags::DONTWAIT) {
                 Ok((0, _)) => return Err(Hangup::Closed),
                 Ok((n, _)) => self.dec.commit_read(n),
                 Err(Errno::AGAIN) => break,
                 Err(Errno::INTR) => continue,
-                Err(e) => return Err(Hangup::Reset(format!("reading: {e}"))),
+                Err(e) => return Err(Hangup::Reset(Reset::Read(e))),
             }
             self.frames()?;
             if self.blocked {
@@ -608,7 +675,7 @@ impl Driver {
             }
             // Replies (mostly ACKs) collect over the reads of a wake-up
             // and go out in one write at its end, unless the ring fills.
-            if self.tx.len() >= TX_SLOTS / 2 {
+            if self.tx.len() >= TX_SLOTS / 2 || self.tx.bytes() >= TX_BUDGET / 2 {
                 self.flush()?;
                 if self.blocked {
                     break;
@@ -630,7 +697,7 @@ impl Driver {
                         count += 1;
                     }
                     Some(Err(e)) if e.is_fatal() => {
-                        return Err(Hangup::Reset(format!("bad frame from guest: {e}")));
+                        return Err(Hangup::Reset(Reset::BadFrame(e)));
                     }
                     Some(Err(e)) => debug!("skipped a record from the guest: {e}"),
                 }
@@ -639,7 +706,7 @@ impl Driver {
                 return Ok(());
             }
             let Ok(rx) = RxBatch::new(self.dec.data(), &self.descs[..count]) else {
-                return Err(Hangup::Reset("internal error: batch refused".into()));
+                return Err(Hangup::Reset(Reset::BatchRefused));
             };
             for (_, f, _) in rx.iter() {
                 trace!("frame from guest, {} bytes", f.len());
@@ -671,8 +738,9 @@ impl Driver {
             return Ok(());
         };
         if stream::fill_ring_prefixes(&mut self.tx).is_err() {
-            return Err(Hangup::Reset("internal error: no headroom".into()));
+            return Err(Hangup::Reset(Reset::NoHeadroom));
         }
+        self.busy |= !self.tx.is_empty();
         while !self.tx.is_empty() {
             let mut iov = [IoSlice::new(&[]); IOVECS];
             let mut n_iov = 0;
@@ -694,7 +762,7 @@ impl Driver {
                     self.pause(true)?;
                     return Ok(());
                 }
-                Err(e) => return Err(Hangup::Reset(format!("writing: {e}"))),
+                Err(e) => return Err(Hangup::Reset(Reset::Write(e))),
             };
             let mut left = sent;
             let mut done = 0;
@@ -744,7 +812,7 @@ impl Driver {
             epoll::EventData::new_u64(TOKEN_GUEST),
             flags,
         )
-        .map_err(|e| Hangup::Reset(format!("epoll: {e}")))?;
+        .map_err(|e| Hangup::Reset(Reset::Epoll(e)))?;
         self.blocked = blocked;
         Ok(())
     }

@@ -16,6 +16,9 @@
 //! | [`errqueue::HOOK`] | `setsockopt(IP_RECVERR)`, `recvmsg(MSG_ERRQUEUE)` | ICMP errors of UDP and echo flows passed on to the guest (traceroute) |
 //! | [`bind_device`] | `setsockopt(SO_BINDTODEVICE)` | `--outbound-if4`/`--outbound-if6` (installed by the driver with [`SockExec::set_outbound`]) |
 //!
+//! and, for the drivers' buffers, [`release_pages`] (`madvise(MADV_DONTNEED)`):
+//! a frame buffer's pages given back to the kernel after a burst.
+//!
 //! [`executor`] makes a [`SockExec`] with all of them installed.
 //!
 //! Besides the hooks, the drivers' sandbox calls live here:
@@ -55,6 +58,26 @@ pub fn executor(config: &passt_core::config::Config, epoll: OwnedFd) -> SockExec
     exec.set_tcp_info_hook(tcp_info);
     exec.set_errqueue_hook(errqueue::HOOK);
     exec
+}
+
+/// Give the whole pages of `buf` back to the kernel
+/// (`madvise(MADV_DONTNEED)`): they read as zeros afterwards, and cost no
+/// memory until written again. For a frame buffer whose contents no longer
+/// matter, after a burst. Failures are ignored (the pages merely stay).
+pub fn release_pages(buf: &mut [u8]) {
+    let page = rustix::param::page_size();
+    let start = buf.as_mut_ptr() as usize;
+    let first = start.next_multiple_of(page);
+    let end = (start + buf.len()) & !(page - 1);
+    if end <= first {
+        return;
+    }
+    // SAFETY: [first, end) lies inside `buf`, which we borrow mutably, so no
+    // one else reads or writes it meanwhile; on private anonymous memory
+    // (the heap) MADV_DONTNEED only replaces its bytes with zeros (on a
+    // file mapping, with the file's), which every `u8` may hold. Nothing is
+    // unmapped.
+    let _ = unsafe { libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_DONTNEED) };
 }
 
 /// `SIOCOUTQ` for the socket executor (rustix has no wrapper): bytes in a
@@ -162,5 +185,23 @@ pub(crate) fn setsockopt_int(
         Err(Errno::from_raw_os_error(
             std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn released_pages_read_as_zeros_and_the_edges_stay() {
+        let page = rustix::param::page_size();
+        let mut buf = vec![7u8; 8 * page + 100].into_boxed_slice();
+        // Start inside a page: the partial pages at both ends are kept.
+        let part = &mut buf[10..];
+        super::release_pages(part);
+        let first = (buf.as_ptr() as usize + 10).next_multiple_of(page) - buf.as_ptr() as usize;
+        assert_eq!(buf[10], 7);
+        assert!(buf[..first].iter().all(|&b| b == 7));
+        assert!(buf[first..first + page].iter().all(|&b| b == 0));
+        assert_eq!(buf[buf.len() - 1], 7);
+        super::release_pages(&mut []);
     }
 }

@@ -50,6 +50,16 @@
 //! Level-triggered readiness means a batch that stopped at [`BATCH`] frames
 //! is simply continued on the next wake-up, after timers had their turn.
 //!
+//! # Memory
+//! The rx arena and the tx ring are sized for the largest frames (the
+//! ring: [`TX_SLOTS`] slots of 64 KiB), but cost only what is written: the
+//! ring holds at most [`TX_BUDGET`] bytes of frames at once (a socket read
+//! gets fewer slots beyond that), is flushed once half of that is
+//! queued, and starts again from its first slot once empty. After a burst,
+//! when no frame has moved for [`TRIM_AFTER`], both buffers' pages go back
+//! to the kernel ([`passt_sys::release_pages`]), so that an idle pasta is
+//! as small as a fresh one.
+//!
 //! # Descriptors
 //! [`Driver::new`] raises the soft `RLIMIT_NOFILE` to the hard limit
 //! ([`passt_core::host::limits::raise_nofile_limit`]; a spawned command,
@@ -119,6 +129,12 @@ const TOKEN_WATCH: u64 = 1 << 62;
 /// Events collected per `epoll_wait`.
 const EPOLL_EVENTS: usize = 256;
 
+/// Most bytes of frames the tx ring holds at once (128 frames of 64 KiB).
+const TX_BUDGET: usize = 8 << 20;
+
+/// Idle time after which the frame buffers' pages are given back.
+const TRIM_AFTER: Duration = Duration::from_secs(1);
+
 /// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
 pub(crate) fn now() -> Instant {
     let ts = clock_gettime(ClockId::Monotonic);
@@ -150,6 +166,10 @@ pub(crate) struct Driver {
     watches: Vec<Box<dyn Watch>>,
     /// The `auto` scans ([`crate::fwd`]).
     fwd: Option<Forwarder>,
+    /// Frames moved since the last wake-up.
+    busy: bool,
+    /// When the frame buffers are given back, if frames moved since.
+    trim_at: Option<Instant>,
 }
 
 impl Driver {
@@ -188,13 +208,20 @@ impl Driver {
             exec,
             arena: vec![0u8; ARENA_LEN].into_boxed_slice(),
             descs: vec![FrameDesc::default(); BATCH].into_boxed_slice(),
-            tx: TxRing::new(TX_SLOTS, MAX_FRAME_LEN, if vnet { VNET_HDR_LEN } else { 0 }),
+            tx: {
+                let mut tx =
+                    TxRing::new(TX_SLOTS, MAX_FRAME_LEN, if vnet { VNET_HDR_LEN } else { 0 });
+                tx.set_budget(TX_BUDGET);
+                tx
+            },
             vnet,
             rx_bad_vnet: 0,
             pcap,
             tx_dropped: 0,
             watches: Vec::new(),
             fwd: None,
+            busy: false,
+            trim_at: None,
         })
     }
 
@@ -286,7 +313,10 @@ impl Driver {
         loop {
             let deadline = Instant::min_deadline(
                 Instant::min_deadline(self.t.poll_timeout(), self.exec.poll_timeout()),
-                self.fwd.as_ref().and_then(Forwarder::deadline),
+                Instant::min_deadline(
+                    self.fwd.as_ref().and_then(Forwarder::deadline),
+                    self.trim_at,
+                ),
             );
             let timeout = deadline.map(|at| timespec(at.saturating_since(now())));
             events.clear();
@@ -306,7 +336,7 @@ impl Driver {
                         .ready(&mut self.t, now, id, ev.flags, &mut self.tx);
                     self.exec
                         .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
-                    if self.tx.len() >= TX_SLOTS / 2 {
+                    if self.tx.len() >= TX_SLOTS / 2 || self.tx.bytes() >= TX_BUDGET / 2 {
                         self.flush()?;
                     }
                 }
@@ -331,7 +361,22 @@ impl Driver {
                     self.flush()?;
                 }
             }
+            if core::mem::take(&mut self.busy) {
+                self.trim_at = Some(now + TRIM_AFTER);
+            } else if self.trim_at.is_some_and(|at| at <= now) {
+                self.trim_at = None;
+                self.trim();
+            }
             self.log_events();
+        }
+    }
+
+    /// Give the pages of the frame buffers back to the kernel (idle after
+    /// a burst: their contents no longer matter).
+    fn trim(&mut self) {
+        passt_sys::release_pages(&mut self.arena);
+        if let Some(ring) = self.tx.idle_storage() {
+            passt_sys::release_pages(ring);
         }
     }
 
@@ -406,6 +451,7 @@ impl Driver {
             }
             return Ok(());
         }
+        self.busy = true;
         let rx = RxBatch::new(&self.arena, &self.descs[..count])
             .map_err(|e| Error::msg(format!("internal error: rx batch refused: {e}")))?;
         let now = now();
@@ -426,6 +472,7 @@ impl Driver {
                 }
             });
         }
+        self.busy |= !self.tx.is_empty();
         for v in self.tx.iter() {
             crate::trace!("frame to namespace, {} bytes", v.frame.len());
             if let Some(p) = &mut self.pcap {

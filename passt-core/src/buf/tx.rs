@@ -7,6 +7,14 @@
 //! looks at committed frames in order, writes them out and consumes what it
 //! wrote. A full ring refuses reservations: the caller counts a drop or
 //! applies backpressure, and nothing grows.
+//!
+//! # Memory
+//! A ring sized for many frames of the largest size (64 KiB) is large, but
+//! only the slots written cost memory: an emptied ring starts again from
+//! its first slot, and [`TxRing::set_budget`] bounds the bytes of frames
+//! held at once, so that a burst of large frames writes a few megabytes of
+//! the ring, not all of it. The driver may give the pages back to the
+//! kernel when the ring is idle ([`TxRing::idle_storage`]).
 
 use super::Offload;
 
@@ -68,6 +76,10 @@ pub struct TxRing<S: TxStorage = Box<[u8]>> {
     head: usize,
     count: usize,
     pending: usize,
+    /// Bytes of the committed frames.
+    bytes: usize,
+    /// Most bytes of committed and pending frames ([`TxRing::set_budget`]).
+    budget: usize,
 }
 
 impl TxRing<Box<[u8]>> {
@@ -124,7 +136,30 @@ impl<S: TxStorage> TxRing<S> {
             head: 0,
             count: 0,
             pending: 0,
+            bytes: 0,
+            budget: usize::MAX,
         })
+    }
+
+    /// Hold at most `bytes` of frames at once (none by default): a
+    /// reservation of many slots ([`TxRing::reserve_slots`]) gets only as
+    /// many as fit in what is left, and none while frames fill the budget
+    /// (one at least if the ring is empty). Single frames
+    /// ([`TxRing::reserve`]) are not limited.
+    pub fn set_budget(&mut self, bytes: usize) {
+        self.budget = bytes;
+    }
+
+    /// Bytes of the committed frames.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The whole storage, while no frame is committed or pending (for the
+    /// driver to give its pages back to the kernel after a burst); `None`
+    /// otherwise.
+    pub fn idle_storage(&mut self) -> Option<&mut S> {
+        (self.count == 0 && self.pending == 0).then_some(&mut self.storage)
     }
 
     /// Number of slots.
@@ -244,7 +279,13 @@ impl<S: TxStorage> TxRing<S> {
         }
         let first = (self.head + self.count) % self.slots;
         let room = (self.slots - first).min(self.free());
-        let n = (count as usize).min(room);
+        let per = usize::from(payload_offset) + usize::from(payload_len);
+        let fit = self.budget.saturating_sub(self.bytes) / per.max(1);
+        let fit = if self.count == 0 { fit.max(1) } else { fit };
+        let n = (count as usize).min(room).min(fit);
+        if n == 0 {
+            return None;
+        }
         self.pending = n;
         Some(TxSlots {
             first: first as u32,
@@ -304,6 +345,7 @@ impl<S: TxStorage> TxRing<S> {
         self.lens[slot] = len as u32;
         self.offload[slot] = offload;
         self.count += 1;
+        self.bytes += len;
         self.pending -= 1;
         true
     }
@@ -316,6 +358,10 @@ impl<S: TxStorage> TxRing<S> {
     /// Drop the `n` oldest frames (they were written out); at most all.
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.count);
+        for i in 0..n {
+            let len = self.lens[(self.head + i) % self.slots] as usize;
+            self.bytes = self.bytes.saturating_sub(len);
+        }
         self.head = (self.head + n) % self.slots;
         self.count -= n;
         if self.count == 0 && self.pending == 0 {
@@ -362,6 +408,7 @@ impl<S: TxStorage> TxFrame<'_, S> {
         self.ring.lens[self.slot] = len as u32;
         self.ring.offload[self.slot] = offload;
         self.ring.count += 1;
+        self.ring.bytes += len;
         true
     }
 }
@@ -438,8 +485,38 @@ mod tests {
         assert_eq!(r.reserve_slots(1, 10, 10), None);
         // Emptied, the ring starts again from its first slot.
         r.consume(1);
+        assert_eq!(r.bytes(), 0);
         let s = r.reserve_slots(4, 0, 16).unwrap();
         assert_eq!((s.first, s.count), (0, 4));
+    }
+
+    #[test]
+    fn the_budget_bounds_the_bytes_held() {
+        let mut r = TxRing::new(8, 100, 0);
+        r.set_budget(250);
+        // 100-byte frames: two fit.
+        let s = r.reserve_slots(8, 20, 80).unwrap();
+        assert_eq!(s.count, 2);
+        assert!(r.commit_pending(100, Offload::default()));
+        assert!(r.commit_pending(90, Offload::default()));
+        assert_eq!(r.bytes(), 190);
+        assert!(r.idle_storage().is_none());
+        // 60 bytes left: no room for another 100-byte frame...
+        assert_eq!(r.reserve_slots(8, 20, 80), None);
+        // ...but single frames are not limited.
+        assert!(r.push_with(|_| Some(70)));
+        assert_eq!(r.bytes(), 260);
+        r.consume(2);
+        assert_eq!(r.bytes(), 70);
+        // 180 bytes left: one more.
+        assert_eq!(r.reserve_slots(8, 20, 80).map(|s| s.count), Some(1));
+        r.cancel_pending();
+        r.clear();
+        // An empty ring gives one slot whatever the budget.
+        r.set_budget(10);
+        assert_eq!(r.reserve_slots(8, 20, 80).map(|s| s.count), Some(1));
+        r.cancel_pending();
+        assert_eq!(r.idle_storage().map(|s| s.len()), Some(800));
     }
 
     #[test]

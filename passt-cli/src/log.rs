@@ -19,11 +19,16 @@
 //! Syscalls: `write` (standard error, the file), `open`, `ftruncate`,
 //! `clock_gettime(CLOCK_MONOTONIC)`.
 
+use core::fmt::Write as _;
 use std::fs::File;
 use std::io::Write;
 use std::sync::Mutex;
 
+use passt_core::host::limits::LogLine;
 pub(crate) use passt_core::host::limits::RateLimit;
+
+/// Longest line written (longer messages are cut).
+const LINE_MAX: usize = 2048;
 
 /// How much to say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,7 +105,11 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
     if level > l.max {
         return;
     }
-    let line = format!("passt: {args}\n");
+    // Formatted on the stack: logging never allocates.
+    let mut line = LogLine::<LINE_MAX>::new();
+    let _ = write!(line, "passt: {args}");
+    line.end_line();
+    let line = line.as_str();
     if l.stderr {
         let _ = std::io::stderr().write_all(line.as_bytes());
     } else if l.file.is_none() {
@@ -112,7 +121,7 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
                 Level::Info => Severity::Info,
                 _ => Severity::Debug,
             };
-            s.send(sev, &args.to_string());
+            s.send(sev, args);
         }
     }
     let (len, max) = (l.file_len, l.file_max);

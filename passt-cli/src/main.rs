@@ -97,6 +97,12 @@ impl fmt::Display for Error {
 pub(crate) const NO_CAPABILITIES: &str =
     "passt: --print-capabilities: no vhost-user back-end in this build (--vhost-user is not supported)";
 
+/// With `count-alloc`: every allocation after setup is logged (see
+/// `passt_sys::count_alloc`).
+#[cfg(feature = "count-alloc")]
+#[global_allocator]
+static ALLOC: passt_sys::count_alloc::Counting = passt_sys::count_alloc::Counting;
+
 fn main() {
     let o = match Options::parse(Mode::Passt, std::env::args().skip(1)) {
         Ok(Parsed::Run(o)) => o,
@@ -119,6 +125,9 @@ fn main() {
     }
     // What the caller left open is not ours; `-F`'s descriptor is.
     passt_sys::sandbox::close_inherited(&o.fd.into_iter().collect::<Vec<_>>());
+    // The allocation log of the counting build, before the sandbox.
+    #[cfg(feature = "count-alloc")]
+    passt_sys::count_alloc::open_log();
     if let Err(e) = start(&o) {
         error!("{e}");
         std::process::exit(1);
@@ -190,5 +199,8 @@ fn start(o: &Options) -> Result<(), Error> {
     // below 1024).
     let driver = run::prepare(t, source, o.one_off, pcap)?;
     daemon::lock_down(o.runas.as_ref(), root_here, &filter)?;
+    // Setup is done: from here on, nothing is allocated.
+    #[cfg(feature = "count-alloc")]
+    passt_sys::count_alloc::arm();
     run::run(driver)
 }

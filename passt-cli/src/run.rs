@@ -237,6 +237,8 @@ pub(crate) struct Driver {
     busy: bool,
     /// When the tx ring's pages are given back, if frames moved since.
     trim_at: Option<Instant>,
+    /// Room for what one `epoll_wait` reports.
+    events: Vec<epoll::Event>,
 }
 
 /// Set up the loop for guests from `source`, and open the listening
@@ -315,6 +317,7 @@ pub(crate) fn prepare(
         listener_muted: None,
         busy: false,
         trim_at: None,
+        events: Vec::with_capacity(EPOLL_EVENTS),
     };
     let mut d = d;
     d.refill_reserve();
@@ -339,7 +342,8 @@ pub(crate) fn run(mut d: Driver) -> Result<(), Error> {
 
 impl Driver {
     fn run(&mut self) -> Result<(), Error> {
-        let mut events: Vec<epoll::Event> = Vec::with_capacity(EPOLL_EVENTS);
+        // Allocated with the driver, at setup.
+        let mut events = core::mem::take(&mut self.events);
         loop {
             let deadline = Instant::min_deadline(
                 Instant::min_deadline(self.t.poll_timeout(), self.exec.poll_timeout()),

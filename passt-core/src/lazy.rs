@@ -60,17 +60,23 @@ impl<T> LazyArray<T> {
         self.touched.get_mut(i)
     }
 
+    // Used by the executor (feature `host`).
+    #[cfg_attr(not(feature = "host"), allow(dead_code))]
     /// The touched prefix with the index of each element (what lies beyond
     /// is all `fill`).
     pub(crate) fn touched_mut(&mut self) -> impl Iterator<Item = (usize, &mut T)> + '_ {
         self.touched.iter_mut().enumerate()
     }
 
+    // Used by the executor (feature `host`).
+    #[cfg_attr(not(feature = "host"), allow(dead_code))]
     /// The touched prefix (what lies beyond is all `fill`).
     pub(crate) fn touched(&self) -> &[T] {
         &self.touched
     }
 
+    // Used by the executor (feature `host`).
+    #[cfg_attr(not(feature = "host"), allow(dead_code))]
     /// Set every element back to the fill value (only the touched prefix
     /// needs writing).
     pub(crate) fn reset(&mut self) {

@@ -31,6 +31,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "count-alloc")]
+pub mod count_alloc;
 pub mod errqueue;
 pub mod syslog;
 

@@ -12,7 +12,10 @@
 //! Syscalls: `socket(AF_UNIX, SOCK_DGRAM)`, `connect`, `ioctl(FIONBIO)` at
 //! start; `sendto` per message.
 
+use core::fmt::Write;
 use std::os::unix::net::UnixDatagram;
+
+use passt_core::host::limits::LogLine;
 
 /// Longest message sent (RFC 3164 §4.1 keeps packets to 1024 bytes).
 const MAX_LEN: usize = 1024;
@@ -62,23 +65,18 @@ impl Syslog {
         self.pid = pid;
     }
 
-    /// The datagram for `msg` at `severity`, cut to `MAX_LEN` (1024) bytes.
-    pub fn line(&self, severity: Severity, msg: &str) -> String {
+    /// The datagram for `msg` at `severity`, cut to `MAX_LEN` (1024) bytes
+    /// (built in fixed storage: no allocation).
+    pub fn line(&self, severity: Severity, msg: core::fmt::Arguments<'_>) -> LogLine<MAX_LEN> {
         let pri = FACILITY_DAEMON * 8 + severity as u8;
-        let mut s = format!("<{pri}>{}[{}]: {msg}", self.ident, self.pid);
-        if s.len() > MAX_LEN {
-            let mut cut = MAX_LEN;
-            while !s.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            s.truncate(cut);
-        }
-        s
+        let mut l = LogLine::new();
+        let _ = write!(l, "<{pri}>{}[{}]: {msg}", self.ident, self.pid);
+        l
     }
 
     /// Send `msg`; failures (no reader, full queue) are ignored.
-    pub fn send(&self, severity: Severity, msg: &str) {
-        let _ = self.sock.send(self.line(severity, msg).as_bytes());
+    pub fn send(&self, severity: Severity, msg: core::fmt::Arguments<'_>) {
+        let _ = self.sock.send(self.line(severity, msg).as_str().as_bytes());
     }
 }
 
@@ -94,11 +92,16 @@ mod tests {
             ident: "pasta",
             pid: 42,
         };
-        s.send(Severity::Error, "no route");
+        s.send(Severity::Error, format_args!("no route"));
         let mut buf = [0u8; 2048];
         let n = b.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"<27>pasta[42]: no route");
-        assert_eq!(s.line(Severity::Info, "x"), "<30>pasta[42]: x");
-        assert_eq!(s.line(Severity::Debug, &"y".repeat(2000)).len(), MAX_LEN);
+        assert_eq!(
+            s.line(Severity::Info, format_args!("x")).as_str(),
+            "<30>pasta[42]: x"
+        );
+        let long = "y".repeat(2000);
+        let cut = s.line(Severity::Debug, format_args!("{long}"));
+        assert_eq!(cut.as_str().len(), MAX_LEN);
     }
 }

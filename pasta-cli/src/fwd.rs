@@ -39,7 +39,6 @@
 //! bound are an error at start-up, naming the port.
 
 use core::time::Duration;
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -62,6 +61,19 @@ type PortSet = Box<[u64; 1024]>;
 
 fn empty_set() -> PortSet {
     Box::new([0u64; 1024])
+}
+
+fn set_del(s: &mut PortSet, p: u16) {
+    s[usize::from(p >> 6)] &= !(1 << (p & 63));
+}
+
+/// Room to read a `/proc/net` table in, a piece at a time (its lines are
+/// about 150 bytes).
+const READ_BUF: usize = 16 * 1024;
+
+/// Index of a protocol's set in a pair of them.
+fn pi(proto: Proto) -> usize {
+    usize::from(proto != Proto::Tcp)
 }
 
 fn set_has(s: &PortSet, p: u16) -> bool {
@@ -89,40 +101,87 @@ impl ProcFiles {
         ProcFiles { files }
     }
 
-    /// Ports bound, read from the start of each file.
-    fn scan(&mut self, proto: Proto, text: &mut String) -> PortSet {
-        let mut set = empty_set();
+    /// Ports bound, into `set`, read from the start of each file a piece
+    /// at a time through `buf` (a table of any size, no allocation).
+    fn scan(&mut self, proto: Proto, buf: &mut [u8], set: &mut PortSet) {
+        set.fill(0);
         for f in &mut self.files {
-            text.clear();
-            if f.seek(SeekFrom::Start(0)).is_err() || f.read_to_string(text).is_err() {
-                continue;
+            if f.seek(SeekFrom::Start(0)).is_ok() {
+                scan_lines(f, buf, |line, n| {
+                    // The first line is the header.
+                    if n > 0 {
+                        parse_line(line, proto, set);
+                    }
+                });
             }
-            parse_proc_net(text, proto, &mut set);
         }
-        set
+    }
+}
+
+/// Feed each line of what `r` gives to `f` with its number, read through
+/// `buf`; a line longer than `buf` is skipped, a last line without a
+/// newline is fed too.
+fn scan_lines(r: &mut impl Read, buf: &mut [u8], mut f: impl FnMut(&[u8], usize)) {
+    let (mut have, mut n, mut skipping) = (0, 0, false);
+    loop {
+        let got = match r.read(&mut buf[have..]) {
+            Ok(0) => break,
+            Ok(got) => got,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        have += got;
+        let mut start = 0;
+        while let Some(nl) = buf[start..have].iter().position(|&b| b == b'\n') {
+            if !skipping {
+                f(&buf[start..start + nl], n);
+            }
+            skipping = false;
+            n += 1;
+            start += nl + 1;
+        }
+        buf.copy_within(start..have, 0);
+        have -= start;
+        if have == buf.len() {
+            // No newline in a whole buffer: drop that line.
+            have = 0;
+            skipping = true;
+        }
+    }
+    if have > 0 && !skipping {
+        f(&buf[..have], n);
     }
 }
 
 /// Add the ports bound in `text`, a `/proc/net/{tcp,udp}[6]` table, to
 /// `set`: local port of TCP sockets in state `0A` (listen), of UDP sockets
 /// in state `07` (unconnected).
+#[cfg(test)]
 fn parse_proc_net(text: &str, proto: Proto, set: &mut PortSet) {
-    let want = if proto == Proto::Tcp { "0A" } else { "07" };
     for line in text.lines().skip(1) {
-        let mut f = line.split_whitespace();
-        let (Some(_), Some(local), Some(_), Some(state)) = (f.next(), f.next(), f.next(), f.next())
-        else {
-            continue;
-        };
-        if state != want {
-            continue;
-        }
-        let Some((_, port)) = local.rsplit_once(':') else {
-            continue;
-        };
-        if let Ok(p) = u16::from_str_radix(port, 16) {
-            set_add(set, p);
-        }
+        parse_line(line.as_bytes(), proto, set);
+    }
+}
+
+/// One line of a `/proc/net` table (see [`parse_proc_net`]).
+fn parse_line(line: &[u8], proto: Proto, set: &mut PortSet) {
+    let want = if proto == Proto::Tcp { "0A" } else { "07" };
+    let Ok(line) = core::str::from_utf8(line) else {
+        return;
+    };
+    let mut f = line.split_whitespace();
+    let (Some(_), Some(local), Some(_), Some(state)) = (f.next(), f.next(), f.next(), f.next())
+    else {
+        return;
+    };
+    if state != want {
+        return;
+    }
+    let Some((_, port)) = local.rsplit_once(':') else {
+        return;
+    };
+    if let Ok(p) = u16::from_str_radix(port, 16) {
+        set_add(set, p);
     }
 }
 
@@ -133,16 +192,19 @@ pub(crate) struct Forwarder {
     tcp_out: FwdSpec,
     udp_out: FwdSpec,
     /// `-T auto`/`-U auto` ports whose namespace sockets the translator
-    /// was asked to open.
-    out_on: HashSet<(Proto, u16)>,
-    /// Host ports opened through [`Translator::set_auto_port`].
-    in_on: HashSet<(Proto, u16)>,
+    /// was asked to open (TCP, UDP).
+    out_on: [PortSet; 2],
+    /// Host ports opened through [`Translator::set_auto_port`] (TCP, UDP).
+    in_on: [PortSet; 2],
+    /// Ports found bound by the current scan.
+    bound: PortSet,
     ns_tcp: ProcFiles,
     ns_udp: ProcFiles,
     host_tcp: ProcFiles,
     host_udp: ProcFiles,
     next_scan: Instant,
-    text: String,
+    /// Where `/proc/net` tables are read (allocated once).
+    buf: Box<[u8]>,
 }
 
 impl Forwarder {
@@ -170,14 +232,15 @@ impl Forwarder {
             udp_in: f.udp_in.clone(),
             tcp_out: f.tcp_out.clone(),
             udp_out: f.udp_out.clone(),
-            out_on: HashSet::new(),
-            in_on: HashSet::new(),
+            out_on: [empty_set(), empty_set()],
+            in_on: [empty_set(), empty_set()],
+            bound: empty_set(),
             ns_tcp,
             ns_udp,
             host_tcp,
             host_udp,
             next_scan: now,
-            text: String::new(),
+            buf: vec![0; READ_BUF].into_boxed_slice(),
         })
     }
 
@@ -232,16 +295,26 @@ impl Forwarder {
         } else {
             &mut self.ns_udp
         };
-        let bound = files.scan(proto, &mut self.text);
-        let spec = self.in_spec(proto).clone();
+        files.scan(proto, &mut self.buf, &mut self.bound);
+        let spec = if proto == Proto::Tcp {
+            &self.tcp_in
+        } else {
+            &self.udp_in
+        };
+        let out_spec = if proto == Proto::Tcp {
+            &self.tcp_out
+        } else {
+            &self.udp_out
+        };
+        let (in_on, out_on) = (&mut self.in_on[pi(proto)], &self.out_on[pi(proto)]);
         let mut queued = false;
         for port in spec.ports() {
             let Some((target, _)) = spec.lookup(port) else {
                 continue;
             };
-            let ours = self.out_has(proto, target);
-            let want = set_has(&bound, target) && !ours;
-            let have = self.in_on.contains(&(proto, port));
+            let ours = out_has(out_spec, out_on, target);
+            let want = set_has(&self.bound, target) && !ours;
+            let have = set_has(in_on, port);
             if want != have {
                 debug!(
                     "{proto:?} port {target} {} in the namespace: {} host port {port}",
@@ -254,25 +327,13 @@ impl Forwarder {
                 );
                 queued |= t.set_auto_port(proto, port, want);
                 if want {
-                    self.in_on.insert((proto, port));
+                    set_add(in_on, port);
                 } else {
-                    self.in_on.remove(&(proto, port));
+                    set_del(in_on, port);
                 }
             }
         }
         queued
-    }
-
-    /// Whether namespace port `port` is forwarded to the host by us (a
-    /// `-T` listener or a `-U` socket), so that `-t auto`/`-u auto` leave
-    /// it alone.
-    fn out_has(&self, proto: Proto, port: u16) -> bool {
-        let spec = self.out_spec(proto);
-        match spec.mode() {
-            FwdMode::Ports | FwdMode::All => spec.is_forwarded(port),
-            FwdMode::Auto => self.out_on.contains(&(proto, port)),
-            FwdMode::None => false,
-        }
     }
 
     /// `-T auto`/`-U auto`: namespace sockets for what the host binds.
@@ -283,55 +344,67 @@ impl Forwarder {
         } else {
             &mut self.host_udp
         };
-        let bound = files.scan(proto, &mut self.text);
-        let spec = self.out_spec(proto).clone();
-        let static_in = self.in_spec(proto).mode() != FwdMode::Auto;
+        files.scan(proto, &mut self.buf, &mut self.bound);
+        let (spec, in_spec) = if proto == Proto::Tcp {
+            (&self.tcp_out, &self.tcp_in)
+        } else {
+            (&self.udp_out, &self.udp_in)
+        };
+        let static_in = in_spec.mode() != FwdMode::Auto;
+        let (in_on, out_on) = (&self.in_on[pi(proto)], &mut self.out_on[pi(proto)]);
         let mut queued = false;
         for port in spec.ports() {
             let Some((target, _)) = spec.lookup(port) else {
                 continue;
             };
-            let ours = self.in_on.contains(&(proto, target))
-                || (static_in && self.in_spec(proto).is_forwarded(target));
-            let want = set_has(&bound, target) && !ours;
-            queued |= self.scan_out_port(t, proto, port, target, want);
+            let ours = set_has(in_on, target) || (static_in && in_spec.is_forwarded(target));
+            let want = set_has(&self.bound, target) && !ours;
+            queued |= scan_out_port(out_on, t, proto, port, target, want);
         }
         queued
     }
+}
 
-    /// `-T auto`/`-U auto` for namespace port `port` (target `target`):
-    /// have its sockets open if `want`, else closed. Returns whether
-    /// queued.
-    fn scan_out_port(
-        &mut self,
-        t: &mut Translator,
-        proto: Proto,
-        port: u16,
-        target: u16,
-        want: bool,
-    ) -> bool {
-        let have = self.out_on.contains(&(proto, port));
-        let listening = match proto {
-            Proto::Tcp => t.tcp_out_listening(port),
-            _ => t.udp_out_listening(port),
-        };
-        if want && !(have && listening) {
-            // New, or every socket failed (taken in the namespace):
-            // (re)open.
-            if !have {
-                debug!(
-                    "{proto:?} port {target} bound on the host: forwarding namespace port {port}"
-                );
-                self.out_on.insert((proto, port));
-            }
-            t.set_auto_out_port(proto, port, true)
-        } else if !want && have {
-            debug!("{proto:?} port {target} released on the host: namespace port {port} closed");
-            self.out_on.remove(&(proto, port));
-            t.set_auto_out_port(proto, port, false)
-        } else {
-            false
+/// Whether namespace port `port` is forwarded to the host by us (a `-T`
+/// listener or a `-U` socket: `spec`, or `out_on` for `auto`), so that `-t
+/// auto`/`-u auto` leave it alone.
+fn out_has(spec: &FwdSpec, out_on: &PortSet, port: u16) -> bool {
+    match spec.mode() {
+        FwdMode::Ports | FwdMode::All => spec.is_forwarded(port),
+        FwdMode::Auto => set_has(out_on, port),
+        FwdMode::None => false,
+    }
+}
+
+/// `-T auto`/`-U auto` for namespace port `port` (target `target`): have
+/// its sockets open if `want`, else closed (`out_on`: the ports open).
+/// Returns whether queued.
+fn scan_out_port(
+    out_on: &mut PortSet,
+    t: &mut Translator,
+    proto: Proto,
+    port: u16,
+    target: u16,
+    want: bool,
+) -> bool {
+    let have = set_has(out_on, port);
+    let listening = match proto {
+        Proto::Tcp => t.tcp_out_listening(port),
+        _ => t.udp_out_listening(port),
+    };
+    if want && !(have && listening) {
+        // New, or every socket failed (taken in the namespace): (re)open.
+        if !have {
+            debug!("{proto:?} port {target} bound on the host: forwarding namespace port {port}");
+            set_add(out_on, port);
         }
+        t.set_auto_out_port(proto, port, true)
+    } else if !want && have {
+        debug!("{proto:?} port {target} released on the host: namespace port {port} closed");
+        set_del(out_on, port);
+        t.set_auto_out_port(proto, port, false)
+    } else {
+        false
     }
 }
 
@@ -467,5 +540,24 @@ mod tests {
         assert!(!set_has(&s, 0xA000));
         // Garbage is skipped.
         parse_proc_net("x\n0: zz:zz 0A\n\n", Proto::Tcp, &mut s);
+    }
+
+    #[test]
+    fn lines_are_read_through_a_small_buffer() {
+        let text = b"header\nline one\n0123456789abcdef too long\nlast";
+        let mut buf = [0u8; 12];
+        let mut got = Vec::new();
+        scan_lines(&mut &text[..], &mut buf, |l, n| {
+            got.push((n, String::from_utf8(l.to_vec()).unwrap()));
+        });
+        // The line longer than the buffer is skipped whole.
+        assert_eq!(
+            got,
+            [
+                (0, "header".into()),
+                (1, "line one".into()),
+                (3, "last".into())
+            ]
+        );
     }
 }

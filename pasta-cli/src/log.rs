@@ -38,6 +38,7 @@
 //! Syscalls: `write` (standard error, log file), `pread`, `ftruncate`,
 //! `clock_gettime(CLOCK_MONOTONIC)`.
 
+use core::fmt::Write as _;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -45,7 +46,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use passt_core::host::limits::LogLine;
 pub(crate) use passt_core::host::limits::RateLimit;
+
+/// Longest line written (longer messages are cut).
+const LINE_MAX: usize = 2048;
 
 /// How important a message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -89,6 +94,10 @@ struct LogFile {
     size: u64,
     limit: u64,
     start: Instant,
+    /// Where the newest lines are kept while the file is started over
+    /// (half the limit; allocated with the file, zeroed: no memory until
+    /// used, and no allocation when rotating).
+    tail: Box<[u8]>,
 }
 
 /// Whether messages at `level` are shown.
@@ -128,9 +137,20 @@ pub(crate) fn set_file(file: File, limit: u64) -> std::io::Result<()> {
         size,
         limit,
         start: Instant::now(),
+        tail: rotation_buffer(limit),
     });
     Ok(())
 }
+
+/// Room for the lines a rotation keeps: half of `limit`, at most
+/// [`ROTATION_MAX`].
+fn rotation_buffer(limit: u64) -> Box<[u8]> {
+    let n = usize::try_from(limit / 2).map_or(ROTATION_MAX, |n| n.min(ROTATION_MAX));
+    vec![0u8; n].into_boxed_slice()
+}
+
+/// Most bytes a rotation of the log file keeps.
+const ROTATION_MAX: usize = 64 << 20;
 
 /// Write one message (called by the macros).
 pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
@@ -139,8 +159,12 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
     }
     let mut f = FILE.lock().unwrap_or_else(|p| p.into_inner());
     let to_stderr = STDERR.load(Ordering::Relaxed) && (f.is_none() || level <= Level::Warn);
+    // Formatted on the stack: logging never allocates.
+    let mut line = LogLine::<LINE_MAX>::new();
     if to_stderr {
-        let _ = writeln!(std::io::stderr(), "pasta: {args}");
+        let _ = write!(line, "pasta: {args}");
+        line.end_line();
+        let _ = std::io::stderr().write_all(line.as_str().as_bytes());
     } else if f.is_none() && !STDERR.load(Ordering::Relaxed) {
         if let Some(s) = SYSLOG.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             use passt_sys::syslog::Severity;
@@ -150,7 +174,7 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
                 Level::Info => Severity::Info,
                 Level::Debug | Level::Trace => Severity::Debug,
             };
-            s.send(sev, &args.to_string());
+            s.send(sev, args);
         }
     }
     if let Some(log) = f.as_mut() {
@@ -160,7 +184,10 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
             Level::Warn => "WARNING: ",
             _ => "",
         };
-        log.write_line(&format!("{secs:.4}: {tag}{args}\n"));
+        line.clear();
+        let _ = write!(line, "{secs:.4}: {tag}{args}");
+        line.end_line();
+        log.write_line(line.as_str());
     }
 }
 
@@ -199,11 +226,14 @@ impl LogFile {
     /// Keep the newest whole lines that fill at most half the limit (less
     /// `room`), and nothing older.
     fn rotate(&mut self, room: u64) {
-        let keep = (self.limit / 2).saturating_sub(room).min(self.size);
-        let mut tail = vec![0u8; keep as usize];
+        let keep = (self.limit / 2)
+            .saturating_sub(room)
+            .min(self.size)
+            .min(self.tail.len() as u64);
         let from = self.size - keep;
-        let n = self.file.read_at(&mut tail, from).unwrap_or(0);
-        tail.truncate(n);
+        let buf = &mut self.tail[..keep as usize];
+        let n = self.file.read_at(buf, from).unwrap_or(0);
+        let tail = &buf[..n];
         // Start at a line boundary.
         let cut = if from == 0 {
             0
@@ -257,6 +287,7 @@ mod tests {
             size: 0,
             limit: 4096,
             start: Instant::now(),
+            tail: rotation_buffer(4096),
         };
         for i in 0..1000 {
             log.write_line(&format!("line {i:04} of the test log\n"));

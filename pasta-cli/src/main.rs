@@ -148,12 +148,21 @@ pub(crate) fn io_error(what: String, e: &std::io::Error) -> Error {
     }
 }
 
+/// With `count-alloc`: every allocation after setup is logged (see
+/// `passt_sys::count_alloc`).
+#[cfg(feature = "count-alloc")]
+#[global_allocator]
+static ALLOC: passt_sys::count_alloc::Counting = passt_sys::count_alloc::Counting;
+
 fn main() {
     // Whether pasta starts as root: it then drops to nobody after start-up
     // (read before any user namespace is joined, where IDs are mapped).
     let started_as_root = rustix::process::geteuid().is_root();
     // What the caller left open is not ours, nor the command's.
     passt_sys::sandbox::close_inherited(&[]);
+    // The allocation log of the counting build, before the sandbox.
+    #[cfg(feature = "count-alloc")]
+    passt_sys::count_alloc::open_log();
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())

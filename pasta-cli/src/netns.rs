@@ -26,11 +26,12 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
 use rustix::fs::{fstat, open, Mode, OFlags};
 use rustix::io::Errno;
+use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 
 use crate::Error;
@@ -169,20 +170,132 @@ pub(crate) fn join_userns(path: &Path) -> Result<bool, Error> {
     Ok(true)
 }
 
-/// Work for an [`NsThread`].
+/// Work for an [`NsThread`] at start-up.
 type Job = Box<dyn FnOnce() + Send>;
+
+/// What the [`NsThread`]'s mailbox holds.
+enum Mail {
+    /// Nothing asked.
+    Idle,
+    /// Run this (start-up work, which may allocate).
+    Job(Job),
+    /// Make a socket (the event loop's only request, which allocates
+    /// nothing).
+    Socket(AddressFamily, SocketType),
+    /// The answer to the last request, for its caller.
+    Done(Option<Result<OwnedFd, Errno>>),
+    /// Every handle is gone: the thread ends.
+    Closed,
+}
+
+/// The mailbox between callers and the thread: one request at a time.
+struct Mailbox {
+    mail: Mutex<Mail>,
+    changed: Condvar,
+    /// Held by a caller for a whole request and its answer.
+    caller: Mutex<()>,
+}
+
+impl Mailbox {
+    fn lock(&self) -> MutexGuard<'_, Mail> {
+        self.mail.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait<'a>(&self, g: MutexGuard<'a, Mail>) -> MutexGuard<'a, Mail> {
+        self.changed.wait(g).unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Post `req`, wait for its answer; `None` if the thread is gone.
+    fn call(&self, req: Mail) -> Option<Option<Result<OwnedFd, Errno>>> {
+        let _one = self.caller.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.lock();
+        if matches!(*m, Mail::Closed) {
+            return None;
+        }
+        *m = req;
+        self.changed.notify_all();
+        loop {
+            match core::mem::replace(&mut *m, Mail::Idle) {
+                Mail::Done(r) => return Some(r),
+                Mail::Closed => {
+                    *m = Mail::Closed;
+                    return None;
+                }
+                other => *m = other,
+            }
+            m = self.wait(m);
+        }
+    }
+
+    /// The thread's side: serve requests until closed.
+    fn serve(&self) {
+        let mut m = self.lock();
+        loop {
+            let answer = match core::mem::replace(&mut *m, Mail::Idle) {
+                Mail::Closed => return,
+                Mail::Job(job) => {
+                    drop(m);
+                    job();
+                    m = self.lock();
+                    Mail::Done(None)
+                }
+                Mail::Socket(family, ty) => {
+                    drop(m);
+                    let r = socket_with(
+                        family,
+                        ty,
+                        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+                        None,
+                    );
+                    m = self.lock();
+                    Mail::Done(Some(r))
+                }
+                other => {
+                    // Idle, or an answer not yet taken.
+                    *m = other;
+                    m = self.wait(m);
+                    continue;
+                }
+            };
+            if !matches!(*m, Mail::Closed) {
+                *m = answer;
+            }
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// Closes the mailbox when the last [`NsThread`] clone is dropped.
+struct Handle(Arc<Mailbox>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        *self.0.lock() = Mail::Closed;
+        self.0.changed.notify_all();
+    }
+}
 
 /// A thread that stays in the target namespace, to make sockets there
 /// after pasta has dropped the privileges it needed to enter it (root
-/// becomes `nobody` after start-up, see [`crate::privs`]).
+/// becomes `nobody` after start-up, see [`crate::privs`]; without
+/// `CAP_SYS_ADMIN`, pasta's own thread can no longer `setns` into the
+/// namespace and back, so a thread that is there already is the only way).
 ///
 /// Start it after going to the background (threads do not survive
 /// `fork(2)`) and before dropping privileges.
 /// Cheap to clone: clones share the one thread, which ends when the last
-/// clone is dropped.
-#[derive(Debug, Clone)]
+/// clone is dropped. Requests go through a mailbox (a mutex and a condition
+/// variable, allocated at start): [`NsThread::socket`], what the event loop
+/// asks for, allocates nothing; [`NsThread::run`] is for start-up.
+#[derive(Clone)]
 pub(crate) struct NsThread {
-    jobs: mpsc::Sender<Job>,
+    h: Arc<Handle>,
+}
+
+impl core::fmt::Debug for NsThread {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("NsThread")
+    }
 }
 
 impl NsThread {
@@ -199,7 +312,12 @@ impl NsThread {
             fd,
             path: ns.path.clone(),
         };
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let mailbox = Arc::new(Mailbox {
+            mail: Mutex::new(Mail::Idle),
+            changed: Condvar::new(),
+            caller: Mutex::new(()),
+        });
+        let theirs = Arc::clone(&mailbox);
         let (ready_tx, ready) = mpsc::channel();
         thread::Builder::new()
             .name("pasta-netns".into())
@@ -208,19 +326,20 @@ impl NsThread {
                 let ok = entered.is_ok();
                 let _ = ready_tx.send(entered);
                 if ok {
-                    while let Ok(job) = rx.recv() {
-                        job();
-                    }
+                    theirs.serve();
                 }
             })
             .map_err(|e| Error::msg(format!("starting a thread: {e}")))?;
         ready
             .recv()
             .unwrap_or_else(|_| Err(Error::msg("internal error: namespace thread died")))?;
-        Ok(NsThread { jobs })
+        Ok(NsThread {
+            h: Arc::new(Handle(mailbox)),
+        })
     }
 
-    /// Run `f` on the thread, in the namespace, and wait for its result.
+    /// Run `f` on the thread, in the namespace, and wait for its result
+    /// (start-up work: this allocates).
     ///
     /// # Errors
     /// If the thread is gone.
@@ -228,14 +347,29 @@ impl NsThread {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.jobs
-            .send(Box::new(move || {
-                let _ = tx.send(f());
-            }))
-            .map_err(|_| Error::msg("internal error: namespace thread gone"))?;
-        rx.recv()
-            .map_err(|_| Error::msg("internal error: namespace thread gone"))
+        let out = Arc::new(Mutex::new(None));
+        let theirs = Arc::clone(&out);
+        let gone = || Error::msg("internal error: namespace thread gone");
+        self.h
+            .0
+            .call(Mail::Job(Box::new(move || {
+                *theirs.lock().unwrap_or_else(|p| p.into_inner()) = Some(f());
+            })))
+            .ok_or_else(gone)?;
+        let r = out.lock().unwrap_or_else(|p| p.into_inner()).take();
+        r.ok_or_else(gone)
+    }
+
+    /// A non-blocking, close-on-exec socket made in the namespace, without
+    /// allocating (the event loop's request).
+    ///
+    /// # Errors
+    /// The kernel's, or `EOPNOTSUPP` if the thread is gone.
+    pub(crate) fn socket(&self, family: AddressFamily, ty: SocketType) -> Result<OwnedFd, Errno> {
+        match self.h.0.call(Mail::Socket(family, ty)) {
+            Some(Some(r)) => r,
+            _ => Err(Errno::OPNOTSUPP),
+        }
     }
 }
 
@@ -258,6 +392,16 @@ mod tests {
         if let Ok(t) = NsThread::start(&me) {
             let ns = t.run(|| NetNs::current().map(|n| n.path().to_owned()));
             assert!(ns.is_ok());
+            // Sockets from the thread, and start-up work, in any order.
+            let s = t.socket(AddressFamily::INET, SocketType::DGRAM).unwrap();
+            let local = rustix::net::getsockname(&s);
+            assert!(local.is_ok());
+            assert_eq!(t.run(|| 7).unwrap(), 7);
+            // A clone keeps the thread.
+            let t2 = t.clone();
+            drop(t);
+            assert!(t2.socket(AddressFamily::INET, SocketType::STREAM).is_ok());
+            drop(t2);
         }
     }
 

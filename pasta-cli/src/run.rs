@@ -94,7 +94,7 @@ use passt_core::{Event, Proto, Translator};
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, Timespec};
 use rustix::io::Errno;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use rustix::net::{AddressFamily, SocketType};
 use rustix::time::{clock_gettime, ClockId};
 
 use crate::fwd::Forwarder;
@@ -170,6 +170,8 @@ pub(crate) struct Driver {
     busy: bool,
     /// When the frame buffers are given back, if frames moved since.
     trim_at: Option<Instant>,
+    /// Room for what one `epoll_wait` reports.
+    events: Vec<epoll::Event>,
 }
 
 impl Driver {
@@ -222,6 +224,7 @@ impl Driver {
             fwd: None,
             busy: false,
             trim_at: None,
+            events: Vec::with_capacity(EPOLL_EVENTS),
         })
     }
 
@@ -243,15 +246,7 @@ impl Driver {
                 Proto::Udp => SocketType::DGRAM,
                 _ => return Err(Errno::OPNOTSUPP),
             };
-            ns.run(move || {
-                rustix::net::socket_with(
-                    family,
-                    ty,
-                    SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-                    None,
-                )
-            })
-            .unwrap_or(Err(Errno::OPNOTSUPP))
+            ns.socket(family, ty)
         }));
     }
 
@@ -309,7 +304,8 @@ impl Driver {
     /// # Errors
     /// The fatal error, for `main` to print.
     pub(crate) fn run(&mut self) -> Result<Infallible, Error> {
-        let mut events: Vec<epoll::Event> = Vec::with_capacity(EPOLL_EVENTS);
+        // Allocated with the driver, at setup.
+        let mut events = core::mem::take(&mut self.events);
         loop {
             let deadline = Instant::min_deadline(
                 Instant::min_deadline(self.t.poll_timeout(), self.exec.poll_timeout()),

@@ -277,6 +277,9 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         d.ready()?;
     }
     made.keep();
+    // Setup is done: from here on, nothing is allocated.
+    #[cfg(feature = "count-alloc")]
+    passt_sys::count_alloc::arm();
     driver.run()
 }
 

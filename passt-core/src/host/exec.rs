@@ -468,6 +468,10 @@ impl SockExec {
     /// with `EOPNOTSUPP`).
     pub fn set_ns_socket_hook(&mut self, hook: NsSocketHook) {
         self.ns_hook = Some(hook);
+        // What namespace datagram sockets receive is relayed (`-U`): the
+        // held buffer is allocated now, at setup (zeroed, so it costs no
+        // memory until written), not when the first one opens.
+        self.held.ensure();
     }
 
     /// Start splicing between the connected stream sockets `a` and `b`,
@@ -1140,9 +1144,6 @@ impl SockExec {
                     Some(h) => h(spec.proto, spec.ipv6)?,
                     None => return Err(RErrno::OPNOTSUPP),
                 };
-                // What it receives is relayed (`-U`): the held buffer is
-                // allocated now, once, rather than on the data path.
-                self.held.ensure();
                 exec_dgram::configure(made, spec)?
             } else {
                 let (out, hook) = (&self.outbound, self.bind_device_hook);

@@ -861,8 +861,10 @@ pub const HELD_LEN: usize = 65536;
 /// [`SockOp::RecvHeld`](crate::SockOp::RecvHeld) read, for
 /// [`SockOp::SendHeld`](crate::SockOp::SendHeld) to send on (pasta's
 /// `-U`, see [`crate::udp`]). The buffer ([`HELD_MAX`] datagrams of
-/// [`HELD_LEN`] bytes) is allocated once, on first use ([`Held::ensure`]),
-/// so a driver that never relays pays nothing for it.
+/// [`HELD_LEN`] bytes) is allocated once, zeroed (no memory until written),
+/// when the driver installs its namespace socket hook ([`Held::ensure`]), so
+/// a driver that never relays does not have it and one that does allocates
+/// nothing on the data path.
 #[derive(Default)]
 pub struct Held {
     buf: Box<[u8]>,
@@ -871,7 +873,7 @@ pub struct Held {
 
 impl Held {
     /// Allocate the buffer if it is not yet (once; the executor does it
-    /// when the first namespace datagram socket opens).
+    /// when its namespace socket hook is installed, at setup).
     pub fn ensure(&mut self) {
         if self.buf.is_empty() {
             self.buf = vec![0u8; HELD_MAX * HELD_LEN].into_boxed_slice();

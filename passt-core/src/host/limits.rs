@@ -23,6 +23,12 @@
 //! through per second of the caller's clock and counts the rest; the first
 //! message let through after suppressed ones carries their number.
 //!
+//! # Log lines
+//!
+//! A message is formatted into a [`LogLine`], fixed storage on the stack,
+//! so that logging never allocates once the frontends run; what does not
+//! fit is cut at a character boundary.
+//!
 //! Syscalls: `getrlimit`, `setrlimit` (`RLIMIT_NOFILE`).
 
 use std::sync::Mutex;
@@ -113,6 +119,83 @@ impl RateLimit {
     }
 }
 
+/// A line of text formatted into fixed storage of `N` bytes (see the
+/// module docs): writes past the end are cut at a character boundary and
+/// never fail, and nothing allocates.
+#[derive(Clone)]
+pub struct LogLine<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Default for LogLine<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> LogLine<N> {
+    /// An empty line.
+    pub const fn new() -> Self {
+        LogLine {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    /// The text so far.
+    pub fn as_str(&self) -> &str {
+        // Only whole characters of `&str`s are ever copied in.
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+
+    /// Empty the line.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// End the line with a newline, in place of its last character if it
+    /// is full.
+    pub fn end_line(&mut self) {
+        if N == 0 {
+            return;
+        }
+        if self.len == N {
+            let mut cut = N - 1;
+            while !self.is_boundary(cut) {
+                cut -= 1;
+            }
+            self.len = cut;
+        }
+        self.buf[self.len] = b'\n';
+        self.len += 1;
+    }
+
+    fn is_boundary(&self, at: usize) -> bool {
+        // A boundary: not a UTF-8 continuation byte.
+        at == 0 || at >= self.len || (self.buf[at] & 0xc0) != 0x80
+    }
+}
+
+impl<const N: usize> core::fmt::Write for LogLine<N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = N - self.len;
+        let mut n = s.len().min(room);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+impl<const N: usize> core::fmt::Debug for LogLine<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +220,28 @@ mod tests {
         assert!(new >= old);
         let lim = getrlimit(Resource::Nofile);
         assert_eq!(lim.current, Some(new));
+    }
+
+    #[test]
+    fn log_lines_are_cut_at_character_boundaries() {
+        use core::fmt::Write;
+        let mut l = LogLine::<8>::new();
+        write!(l, "ab{}", 12).unwrap();
+        assert_eq!(l.as_str(), "ab12");
+        // "é" is two bytes: the one that does not fit is left out whole.
+        write!(l, "xyzé!").unwrap();
+        assert_eq!(l.as_str(), "ab12xyz");
+        l.end_line();
+        assert_eq!(l.as_str(), "ab12xyz\n");
+        l.clear();
+        write!(l, "1234567é").unwrap();
+        l.end_line();
+        assert_eq!(l.as_str(), "1234567\n");
+        let mut l = LogLine::<8>::new();
+        write!(l, "123456é").unwrap();
+        assert_eq!(l.as_str(), "123456é");
+        l.end_line();
+        // The newline replaces the whole last character.
+        assert_eq!(l.as_str(), "123456\n");
     }
 }

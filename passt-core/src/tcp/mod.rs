@@ -190,6 +190,9 @@ pub const PATH_HORIZON_US: u32 = 20_000;
 pub const PATH_FLOOR: u32 = 64 << 10;
 /// Our window scale shift (RFC 7323 §2.3), when the guest offers scaling.
 const WS_TO_TAP: u8 = 7;
+/// Ports an `auto` forwarding direction may open, each once per family
+/// (the room its listener table reserves).
+const AUTO_PORTS: usize = 1 << 16;
 /// Most tx slots one read fills.
 const MAX_PEEK_SLOTS: u32 = 64;
 /// Resets for flows that no longer exist, waiting for a free ring.
@@ -353,10 +356,13 @@ impl Tcp {
     pub(crate) fn new(config: &Config) -> Self {
         let l = config.limits;
         // `auto` forwards what the other side binds, found by a later
-        // scan: no static listeners.
+        // scan: no static listeners, but room for one per port and family,
+        // reserved now (never written until used) so that a scan opening
+        // ports never allocates (entries are reused by port and family).
         let count = |s: &crate::config::ports::FwdSpec| match s.mode() {
             FwdMode::Ports | FwdMode::All => s.port_count() as usize,
-            FwdMode::Auto | FwdMode::None => 0,
+            FwdMode::Auto => AUTO_PORTS,
+            FwdMode::None => 0,
         };
         let ports = count(&config.fwd.tcp_in) + count(&config.fwd.tcp_out);
         Tcp {

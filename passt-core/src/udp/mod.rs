@@ -377,9 +377,16 @@ impl Udp {
     /// and enabled family (none for `auto`, whose ports the driver reports).
     pub(crate) fn new(config: &Config) -> Self {
         let cap = config.limits.max_flows.min(MAX_FLOWS);
-        let mut listeners = Vec::new();
         // `auto` forwards only the ports the driver finds bound on the
-        // other side (pasta scans them): no static listeners.
+        // other side (pasta scans them): no static listeners, but room for
+        // one per port and family of each `auto` direction, reserved now
+        // (never written until used) so that a scan opening ports never
+        // allocates (entries are reused by address and port).
+        let auto = [config.fwd.udp_in.mode(), config.fwd.udp_out.mode()]
+            .iter()
+            .filter(|&&m| m == FwdMode::Auto)
+            .count();
+        let mut listeners = Vec::new();
         let rules = match config.fwd.udp_in.mode() {
             FwdMode::Ports | FwdMode::All => config.fwd.udp_in.rules(),
             FwdMode::Auto | FwdMode::None => &[],
@@ -437,6 +444,7 @@ impl Udp {
                 }
             }
         }
+        listeners.reserve_exact(auto * 2 * (1 << 16));
         Udp {
             flows: FlowTable::new(cap),
             index: FlowIndex::new(cap, config.secret),

@@ -1,0 +1,184 @@
+//! A counting global allocator, for the tests that prove the drivers
+//! allocate nothing once running (feature `count-alloc`; never for a
+//! release).
+//!
+//! A driver built with its `count-alloc` feature installs [`Counting`] as
+//! its global allocator: it hands every request to the system allocator
+//! and, once [`arm`] was called (when setup is done, just before the event
+//! loop), writes one line per allocation or reallocation to the file named
+//! by the environment variable `PASST_ALLOC_LOG` (opened by [`open_log`]
+//! at start, before the sandbox hides the filesystem):
+//!
+//! ```text
+//! armed
+//! alloc 64
+//! ```
+//!
+//! The lines are written with one `write(2)` each, as they happen, so the
+//! record survives however the process ends (a test kills it). A test reads
+//! the file and expects no `alloc` line after `armed`. With
+//! `PASST_ALLOC_ABORT=1` the process aborts at the first allocation after
+//! [`arm`] instead, for a core dump or debugger to show where it came from.
+//! Frees are not counted: memory given back is no risk.
+
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::os::fd::IntoRawFd;
+
+/// The system allocator, counting what it is asked for once armed.
+#[derive(Debug, Default)]
+pub struct Counting;
+
+static ARMED: AtomicBool = AtomicBool::new(false);
+static ABORT: AtomicBool = AtomicBool::new(false);
+static COUNT: AtomicU64 = AtomicU64::new(0);
+static FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Open the file `PASST_ALLOC_LOG` names, if set (append, close-on-exec);
+/// read `PASST_ALLOC_ABORT`. Call at start, after closing inherited
+/// descriptors and before the sandbox.
+pub fn open_log() {
+    ABORT.store(
+        std::env::var_os("PASST_ALLOC_ABORT").is_some_and(|v| v == "1"),
+        Ordering::Relaxed,
+    );
+    let Some(path) = std::env::var_os("PASST_ALLOC_LOG") else {
+        return;
+    };
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let old = FD.swap(f.into_raw_fd(), Ordering::Relaxed);
+        if old >= 0 {
+            // SAFETY: `old` was ours (from `into_raw_fd`), and is no longer
+            // reachable through `FD`.
+            unsafe { libc::close(old) };
+        }
+    }
+}
+
+/// Setup is done: count (and log) every allocation from now on.
+pub fn arm() {
+    let mut line = Line::new();
+    line.push(b"armed");
+    line.write();
+    ARMED.store(true, Ordering::SeqCst);
+}
+
+/// Allocations since [`arm`].
+pub fn count() -> u64 {
+    COUNT.load(Ordering::Relaxed)
+}
+
+/// One log line, built on the stack (the allocator must not allocate).
+struct Line {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Line {
+    fn new() -> Line {
+        Line {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, s: &[u8]) {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
+        self.len += n;
+    }
+
+    fn num(&mut self, mut v: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+
+    fn write(mut self) {
+        self.push(b"\n");
+        let fd = FD.load(Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: `fd` is the log file we opened and never close while
+            // armed; the buffer is ours, `len` bytes long.
+            let _ = unsafe { libc::write(fd, self.buf.as_ptr().cast(), self.len) };
+        }
+    }
+}
+
+fn note(size: usize) {
+    if ARMED.load(Ordering::Relaxed) {
+        allocated_after_setup(size);
+    }
+}
+
+/// An allocation after [`arm`]: counted, logged, and the process aborted
+/// if asked. Never inlined, so that a debugger's breakpoint on it shows
+/// each one's caller.
+#[inline(never)]
+pub fn allocated_after_setup(size: usize) {
+    COUNT.fetch_add(1, Ordering::Relaxed);
+    let mut line = Line::new();
+    line.push(b"alloc ");
+    line.num(size as u64);
+    line.write();
+    if ABORT.load(Ordering::Relaxed) {
+        std::process::abort();
+    }
+}
+
+// SAFETY: every call is passed to `System` unchanged; counting touches only
+// atomics and a stack buffer, and never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: the caller's contract is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_built_without_the_formatting_machinery() {
+        let mut l = Line::new();
+        l.push(b"alloc ");
+        l.num(0);
+        l.push(b" ");
+        l.num(18_446_744_073_709_551_615);
+        assert_eq!(&l.buf[..l.len], b"alloc 0 18446744073709551615");
+        let mut long = Line::new();
+        long.push(&[b'x'; 100]);
+        assert_eq!(long.len, 64);
+    }
+}

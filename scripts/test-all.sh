@@ -74,6 +74,7 @@ cargo build -p passt-core --no-default-features
 
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p pasta-cli -p passt-cli --all-targets --features pasta-cli/count-alloc,passt-cli/count-alloc -- -D warnings
 
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc -p passt-core -p passt-sys --no-deps
@@ -84,6 +85,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p pasta-cli -p passt-cli -p qrap --no-deps
 
 step "tests"
 cargo test --workspace
+
+step "no allocation after setup (count-alloc builds under the end-to-end tests)"
+# Both binaries with a counting allocator (passt_sys::count_alloc), in a
+# target directory of their own; every pasta and passt the end-to-end tests
+# start logs its allocations after setup, and each test fails unless there
+# were none (or the few it names, e.g. a fatal error's message on the way out).
+CARGO_TARGET_DIR=target/count-alloc cargo test -p pasta-cli -p passt-cli \
+    --features pasta-cli/count-alloc,passt-cli/count-alloc --test tests
 
 step "callers (rootless podman 5 and rootlesskit 2 running our pasta)"
 as_root env PASTA="$PWD/target/debug/pasta" bash scripts/test-callers.sh

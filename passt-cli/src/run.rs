@@ -72,7 +72,7 @@
 //! # Memory
 //! The tx ring is sized for [`TX_SLOTS`] frames of 64 KiB, but costs only
 //! what is written: it holds at most [`TX_BUDGET`] bytes of frames at once
-//! (a socket read gets fewer slots beyond that), is flushed once half of
+//! (a TCP read gets fewer slots beyond that), is flushed once half of
 //! that is queued, and starts again from its first slot once empty. When
 //! no frame has moved for [`TRIM_AFTER`] after a burst, its pages go back
 //! to the kernel ([`passt_sys::release_pages`]).
@@ -107,6 +107,7 @@ use rustix::time::{clock_gettime, ClockId};
 use crate::log::{debug, info, trace, warning};
 use crate::Error;
 use passt_core::host::pcap::Pcap;
+use passt_sys::ErrnoText;
 
 /// Most frames handed to the translator in one batch.
 pub(crate) const BATCH: usize = 128;
@@ -194,9 +195,9 @@ impl core::fmt::Display for Reset {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Reset::RxFull => f.write_str("receive buffer full"),
-            Reset::Read(e) => write!(f, "reading: {e}"),
-            Reset::Write(e) => write!(f, "writing: {e}"),
-            Reset::Epoll(e) => write!(f, "epoll: {e}"),
+            Reset::Read(e) => write!(f, "reading: {}", ErrnoText(*e)),
+            Reset::Write(e) => write!(f, "writing: {}", ErrnoText(*e)),
+            Reset::Epoll(e) => write!(f, "epoll: {}", ErrnoText(*e)),
             Reset::BadFrame(e) => write!(f, "bad frame from guest: {e}"),
             Reset::NoHeadroom => f.write_str("internal error: no headroom"),
             Reset::BatchRefused => f.write_str("internal error: batch refused"),
@@ -462,7 +463,10 @@ impl Driver {
                 self.reserve = None;
                 match rustix::net::accept_with(l, flags) {
                     Ok(fd) if spare => {
-                        warning!("accepting a connection: {e}: used the spare descriptor");
+                        warning!(
+                            "accepting a connection: {}: used the spare descriptor",
+                            ErrnoText(e)
+                        );
                         fd
                     }
                     Ok(fd) => fd,
@@ -471,7 +475,10 @@ impl Driver {
                         return Ok(false);
                     }
                     Err(e) => {
-                        warning!("accepting a connection: {e}: not listening for a while");
+                        warning!(
+                            "accepting a connection: {}: not listening for a while",
+                            ErrnoText(e)
+                        );
                         self.mute_listener();
                         self.refill_reserve();
                         return Ok(false);
@@ -567,7 +574,7 @@ impl Driver {
                 epoll::EventData::new_u64(TOKEN_LISTENER),
                 epoll::EventFlags::IN,
             ) {
-                warning!("listening again: {e}");
+                warning!("listening again: {}", ErrnoText(e));
             }
         }
     }
@@ -582,7 +589,7 @@ impl Driver {
             rustix::net::sockopt::set_socket_recv_buffer_size,
         ] {
             if let Err(e) = set(&fd, GUEST_SOCKET_BUFFER) {
-                debug!("guest connection: setting a buffer size: {e}");
+                debug!("guest connection: setting a buffer size: {}", ErrnoText(e));
             }
         }
         epoll::add(
@@ -716,7 +723,7 @@ impl Driver {
                 trace!("frame from guest, {} bytes", f.len());
                 if let Some(p) = &mut self.pcap {
                     if let Err(e) = p.frame(f) {
-                        debug!("capture: {e}");
+                        debug!("capture: {}", passt_sys::io_error_text(&e));
                     }
                 }
             }
@@ -782,7 +789,7 @@ impl Driver {
                 trace!("frame to guest, {} bytes", v.frame.len());
                 if let Some(p) = &mut self.pcap {
                     if let Err(e) = p.frame(v.frame) {
-                        debug!("capture: {e}");
+                        debug!("capture: {}", passt_sys::io_error_text(&e));
                     }
                 }
             }

@@ -42,6 +42,18 @@ impl Drop for Scratch {
     }
 }
 
+/// With the `count-alloc` feature: fail unless the daemon whose
+/// allocation log is `log` allocated nothing once set up, or at most
+/// `allowed.0` times for the reason `allowed.1` names
+/// (`passt_sys::count_alloc`).
+pub fn check_allocations(log: &std::path::Path, what: &str, allowed: (usize, &str)) {
+    if cfg!(feature = "count-alloc") && !std::thread::panicking() {
+        if let Err(e) = passt_sys::count_alloc::check_log(log, what, allowed) {
+            panic!("{e}");
+        }
+    }
+}
+
 /// A passt process serving a socket in a scratch directory.
 pub struct Passt {
     child: Option<Child>,
@@ -85,6 +97,7 @@ impl Passt {
             }
         };
         let child = cmd
+            .env("PASST_ALLOC_LOG", dir.0.join("alloc.log"))
             .args(["-f", "-d", "-s"])
             .arg(&sock)
             .arg("-p")
@@ -182,6 +195,7 @@ impl Drop for Passt {
         if std::thread::panicking() {
             eprintln!("passt log:\n{}", self.log());
         }
+        check_allocations(&self.dir.0.join("alloc.log"), "passt", (0, "none"));
     }
 }
 

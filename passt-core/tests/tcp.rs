@@ -572,6 +572,63 @@ fn syn_flood_fills_the_table_and_evicts_nothing() {
     assert_eq!(h.t.tcp_flows(), 1);
 }
 
+/// A full table refuses a new connection the protocol's way (RFC 9293
+/// §3.10.7.1 answers a SYN nobody takes with `<SEQ=0><ACK=SEG.SEQ+SEG.LEN>
+/// <CTL=RST,ACK>`), opens no socket, and leaves the connections it holds as
+/// they were: the one established carries data at once, and after the
+/// refusal a slot freed by a close is taken by the next SYN.
+#[test]
+fn a_syn_to_a_full_table_is_reset_and_the_flows_it_holds_are_untouched() {
+    let mut c = test_config();
+    c.limits.max_flows = 2;
+    let mut h = Harness::new(c);
+    let (id1, s1) = connect(&mut h, 1);
+    let (id2, _) = connect(&mut h, 2);
+    assert_eq!(h.t.tcp_flows(), 2);
+    h.guest(&tcp4(GUEST4, 3, REMOTE4, 80).syn().seq(7000).build());
+    let rst = out(&mut h);
+    assert_eq!(
+        (rst.src, rst.dst, rst.sport, rst.dport),
+        (IpAddr::V4(REMOTE4), IpAddr::V4(GUEST4), 80, 3)
+    );
+    assert_eq!(rst.flags, TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!((rst.seq, rst.ack), (0, 7001));
+    assert!(rst.payload.is_empty());
+    h.expect_no_op();
+    h.expect_no_frame();
+    assert_eq!(h.t.tcp_stats().syn_refused, 1);
+    assert_eq!(h.t.tcp_flows(), 2);
+    // The first connection is as it was: its data goes to its socket.
+    h.guest(
+        &tcp4(GUEST4, 1, REMOTE4, 80)
+            .seq(ISN + 1)
+            .ack(s1)
+            .payload(b"still here")
+            .build(),
+    );
+    match h.expect_op() {
+        SockOp::Send { id, payload } => assert_eq!((id, payload.len), (id1, 10)),
+        op => panic!("expected Send, got {op:?}"),
+    }
+    h.complete(ok(id1, Done::Bytes(10)));
+    let a = out(&mut h);
+    assert_eq!((a.flags, a.ack), (TcpFlags::ACK, ISN + 1 + 10));
+    // The second one is reset by the guest: its slot is free again, and
+    // the refused peer gets in when it tries again.
+    h.guest(
+        &tcp4(GUEST4, 2, REMOTE4, 80)
+            .flags(TcpFlags::RST)
+            .seq(ISN + 1)
+            .build(),
+    );
+    assert_eq!(h.expect_op(), SockOp::Close { id: id2 });
+    assert_eq!(h.t.tcp_flows(), 1);
+    h.guest(&tcp4(GUEST4, 3, REMOTE4, 80).syn().seq(7000).build());
+    let (_, peer, _) = expect_open(&mut h);
+    assert_eq!(peer.port, 80);
+    assert_eq!(h.t.tcp_flows(), 2);
+}
+
 /// Issue 5's load case at full size: 100 000 SYNs to many ports fill the
 /// table to its capacity and no further, and the two established
 /// connections move data both ways between the waves, byte for byte. The

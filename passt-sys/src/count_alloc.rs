@@ -1,6 +1,6 @@
 //! A counting global allocator, for the tests that prove the drivers
-//! allocate nothing once running (feature `count-alloc`; never for a
-//! release).
+//! allocate nothing once running (installed by the drivers' `count-alloc`
+//! feature only; never in a release).
 //!
 //! A driver built with its `count-alloc` feature installs [`Counting`] as
 //! its global allocator: it hands every request to the system allocator
@@ -16,9 +16,14 @@
 //!
 //! The lines are written with one `write(2)` each, as they happen, so the
 //! record survives however the process ends (a test kills it). A test reads
-//! the file and expects no `alloc` line after `armed`. With
+//! the file ([`allocations_after_setup`]) and expects no `alloc` line after
+//! `armed`. With
 //! `PASST_ALLOC_ABORT=1` the process aborts at the first allocation after
 //! [`arm`] instead, for a core dump or debugger to show where it came from.
+//! With `PASST_ALLOC_TRACE=1` (glibc only), each `alloc` line is followed
+//! by the call stack's return addresses (glibc's `backtrace_symbols_fd`,
+//! which writes without allocating: `pasta(+0x1234)[...]` lines, for
+//! `addr2line -f -C -i -e BINARY 0x1234`).
 //! Frees are not counted: memory given back is no risk.
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -33,6 +38,9 @@ static ARMED: AtomicBool = AtomicBool::new(false);
 static ABORT: AtomicBool = AtomicBool::new(false);
 static COUNT: AtomicU64 = AtomicU64::new(0);
 static FD: AtomicI32 = AtomicI32::new(-1);
+static TRACE: AtomicBool = AtomicBool::new(false);
+/// Set while a trace is written (its own allocations are not counted).
+static IN_TRACE: AtomicBool = AtomicBool::new(false);
 
 /// Open the file `PASST_ALLOC_LOG` names, if set (append, close-on-exec);
 /// read `PASST_ALLOC_ABORT`. Call at start, after closing inherited
@@ -42,6 +50,14 @@ pub fn open_log() {
         std::env::var_os("PASST_ALLOC_ABORT").is_some_and(|v| v == "1"),
         Ordering::Relaxed,
     );
+    let trace =
+        cfg!(target_env = "gnu") && std::env::var_os("PASST_ALLOC_TRACE").is_some_and(|v| v == "1");
+    if trace {
+        // The first backtrace loads the unwinder (a file to open, memory to
+        // allocate): now, before the sandbox and the count.
+        write_trace(-1);
+    }
+    TRACE.store(trace, Ordering::Relaxed);
     let Some(path) = std::env::var_os("PASST_ALLOC_LOG") else {
         return;
     };
@@ -70,6 +86,39 @@ pub fn arm() {
 /// Allocations since [`arm`].
 pub fn count() -> u64 {
     COUNT.load(Ordering::Relaxed)
+}
+
+/// The sizes of the allocations an allocation log's text records after
+/// its last `armed` line; `None` if the process was never armed (it did
+/// not get that far, or was built without the counter).
+pub fn allocations_after_setup(log: &str) -> Option<Vec<u64>> {
+    let (_, after) = log.rsplit_once("armed\n")?;
+    Some(
+        after
+            .lines()
+            .filter_map(|l| l.strip_prefix("alloc ")?.parse().ok())
+            .collect(),
+    )
+}
+
+/// Check the allocation log at `path` of a daemon (`what`): `Err` with a
+/// message if it allocated more than `allowed.0` times after setup
+/// (`allowed.1` says why any are expected).
+///
+/// # Errors
+/// The message, naming the count and sizes.
+pub fn check_log(path: &std::path::Path, what: &str, allowed: (usize, &str)) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    match allocations_after_setup(&text) {
+        Some(sizes) if sizes.len() > allowed.0 => Err(format!(
+            "{what} allocated {} times after setup (sizes {sizes:?}; allowed: {} for {:?}); \
+             PASST_ALLOC_TRACE=1 logs where (see passt_sys::count_alloc)",
+            sizes.len(),
+            allowed.0,
+            allowed.1
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// One log line, built on the stack (the allocator must not allocate).
@@ -117,8 +166,27 @@ impl Line {
     }
 }
 
+/// Write the call stack's return addresses to `fd` (none if `fd` < 0).
+fn write_trace(fd: i32) {
+    #[cfg(target_env = "gnu")]
+    {
+        let mut frames = [core::ptr::null_mut::<libc::c_void>(); 32];
+        // SAFETY: `frames` has room for the 32 entries asked for;
+        // `backtrace_symbols_fd` reads the `n` filled and writes to `fd`
+        // without allocating (glibc's backtrace(3)).
+        unsafe {
+            let n = libc::backtrace(frames.as_mut_ptr(), 32);
+            if fd >= 0 && n > 0 {
+                libc::backtrace_symbols_fd(frames.as_ptr(), n, fd);
+            }
+        }
+    }
+    #[cfg(not(target_env = "gnu"))]
+    let _ = fd;
+}
+
 fn note(size: usize) {
-    if ARMED.load(Ordering::Relaxed) {
+    if ARMED.load(Ordering::Relaxed) && !IN_TRACE.load(Ordering::Relaxed) {
         allocated_after_setup(size);
     }
 }
@@ -133,6 +201,10 @@ pub fn allocated_after_setup(size: usize) {
     line.push(b"alloc ");
     line.num(size as u64);
     line.write();
+    if TRACE.load(Ordering::Relaxed) && !IN_TRACE.swap(true, Ordering::Relaxed) {
+        write_trace(FD.load(Ordering::Relaxed));
+        IN_TRACE.store(false, Ordering::Relaxed);
+    }
     if ABORT.load(Ordering::Relaxed) {
         std::process::abort();
     }
@@ -168,6 +240,23 @@ unsafe impl GlobalAlloc for Counting {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_are_read_from_the_last_arming() {
+        assert_eq!(allocations_after_setup("alloc 5\n"), None);
+        let log = "alloc 5\narmed\nalloc 64\nalloc 7\n";
+        assert_eq!(allocations_after_setup(log), Some(vec![64, 7]));
+        let dir = std::env::temp_dir().join(format!("count-alloc-{}", std::process::id()));
+        std::fs::write(&dir, log).unwrap();
+        assert!(check_log(&dir, "x", (2, "two")).is_ok());
+        let e = check_log(&dir, "x", (1, "one")).unwrap_err();
+        assert!(
+            e.contains("x allocated 2 times") && e.contains("[64, 7]"),
+            "{e}"
+        );
+        std::fs::remove_file(&dir).unwrap();
+        assert!(check_log(&dir, "x", (0, "none")).is_ok());
+    }
 
     #[test]
     fn lines_are_built_without_the_formatting_machinery() {

@@ -17,7 +17,10 @@
 //! | [`bind_device`] | `setsockopt(SO_BINDTODEVICE)` | `--outbound-if4`/`--outbound-if6` (installed by the driver with [`SockExec::set_outbound`]) |
 //!
 //! and, for the drivers' buffers, [`release_pages`] (`madvise(MADV_DONTNEED)`):
-//! a frame buffer's pages given back to the kernel after a burst.
+//! a frame buffer's pages given back to the kernel after a burst;
+//! [`ErrnoText`] (`strerror_r`): an error number's text without the
+//! allocation of the standard library's; [`count_alloc`]: the counting
+//! global allocator of the drivers' `count-alloc` test builds.
 //!
 //! [`executor`] makes a [`SockExec`] with all of them installed.
 //!
@@ -31,7 +34,6 @@
 
 #![deny(missing_docs)]
 
-#[cfg(feature = "count-alloc")]
 pub mod count_alloc;
 pub mod errqueue;
 pub mod syslog;
@@ -60,6 +62,47 @@ pub fn executor(config: &passt_core::config::Config, epoll: OwnedFd) -> SockExec
     exec.set_tcp_info_hook(tcp_info);
     exec.set_errqueue_hook(errqueue::HOOK);
     exec
+}
+
+/// The system's text for error number `e` (strerror(3): "Broken pipe"),
+/// formatted without allocating: the standard library's and rustix's
+/// `Display` of an error number build a `String`, which the drivers' event
+/// loops must not.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrnoText(pub Errno);
+
+impl core::fmt::Display for ErrnoText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut buf = [0u8; 128];
+        let n = self.0.raw_os_error();
+        // SAFETY: the buffer is ours, `buf.len()` bytes; the XSI
+        // strerror_r(3) (the libc crate links glibc's `__xpg_strerror_r`)
+        // writes a NUL-terminated text within it, or fails.
+        let r = unsafe { libc::strerror_r(n, buf.as_mut_ptr().cast(), buf.len()) };
+        let text = (r == 0)
+            .then(|| core::ffi::CStr::from_bytes_until_nul(&buf).ok())
+            .flatten()
+            .and_then(|c| c.to_str().ok());
+        match text {
+            Some(t) => f.write_str(t),
+            None => write!(f, "error {n}"),
+        }
+    }
+}
+
+/// [`ErrnoText`] for an I/O error that carries an error number; other
+/// errors show as the standard library shows them.
+pub fn io_error_text(e: &std::io::Error) -> impl core::fmt::Display + '_ {
+    struct T<'a>(&'a std::io::Error);
+    impl core::fmt::Display for T<'_> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            match self.0.raw_os_error() {
+                Some(n) => ErrnoText(Errno::from_raw_os_error(n)).fmt(f),
+                None => self.0.fmt(f),
+            }
+        }
+    }
+    T(e)
 }
 
 /// Give the whole pages of `buf` back to the kernel
@@ -192,6 +235,17 @@ pub(crate) fn setsockopt_int(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn errno_texts_are_the_systems() {
+        use super::{io_error_text, Errno, ErrnoText};
+        assert_eq!(ErrnoText(Errno::PIPE).to_string(), "Broken pipe");
+        assert_eq!(ErrnoText(Errno::MFILE).to_string(), "Too many open files");
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(io_error_text(&e).to_string(), "No such file or directory");
+        let other = std::io::Error::other("odd");
+        assert_eq!(io_error_text(&other).to_string(), "odd");
+    }
+
     #[test]
     fn released_pages_read_as_zeros_and_the_edges_stay() {
         let page = rustix::param::page_size();

@@ -153,9 +153,8 @@ fn scan_lines(r: &mut impl Read, buf: &mut [u8], mut f: impl FnMut(&[u8], usize)
     }
 }
 
-/// Add the ports bound in `text`, a `/proc/net/{tcp,udp}[6]` table, to
-/// `set`: local port of TCP sockets in state `0A` (listen), of UDP sockets
-/// in state `07` (unconnected).
+/// Add the ports bound in `text`, a whole `/proc/net` table (see
+/// [`parse_line`]), to `set`.
 #[cfg(test)]
 fn parse_proc_net(text: &str, proto: Proto, set: &mut PortSet) {
     for line in text.lines().skip(1) {
@@ -163,7 +162,9 @@ fn parse_proc_net(text: &str, proto: Proto, set: &mut PortSet) {
     }
 }
 
-/// One line of a `/proc/net` table (see [`parse_proc_net`]).
+/// Add the port bound in `line`, one line of a `/proc/net/{tcp,udp}[6]`
+/// table, to `set`: the local port of a TCP socket in state `0A` (listen),
+/// of a UDP socket in state `07` (unconnected).
 fn parse_line(line: &[u8], proto: Proto, set: &mut PortSet) {
     let want = if proto == Proto::Tcp { "0A" } else { "07" };
     let Ok(line) = core::str::from_utf8(line) else {

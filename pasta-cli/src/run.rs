@@ -427,7 +427,7 @@ impl Driver {
             };
             if let Some(p) = &mut self.pcap {
                 if let Err(e) = p.frame(&frame[..len]) {
-                    debug!("capture: {e}");
+                    debug!("capture: {}", passt_sys::io_error_text(&e));
                 }
             }
             // Both fit in u32: the arena is far smaller than 4 GiB.
@@ -473,7 +473,7 @@ impl Driver {
             crate::trace!("frame to namespace, {} bytes", v.frame.len());
             if let Some(p) = &mut self.pcap {
                 if let Err(e) = p.frame(v.frame) {
-                    debug!("capture: {e}");
+                    debug!("capture: {}", passt_sys::io_error_text(&e));
                 }
             }
             // The headroom is exactly the header (or empty).
@@ -491,9 +491,10 @@ impl Driver {
                 ) => {
                     self.tx_dropped += 1;
                     debug!(
-                        "frame of {} bytes to {} dropped: {e} ({} so far)",
+                        "frame of {} bytes to {} dropped: {} ({} so far)",
                         v.frame.len(),
                         self.tap.name(),
+                        passt_sys::ErrnoText(e),
                         self.tx_dropped
                     );
                 }

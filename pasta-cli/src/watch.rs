@@ -25,9 +25,8 @@
 //! `inotify_add_watch`, `read`, `stat`.
 
 use core::mem::MaybeUninit;
-use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
@@ -74,7 +73,7 @@ impl Watch for ChildExit {
             Ok(None) | Err(Errno::INTR) => None,
             // Not our child any more (cannot happen): nothing to wait for.
             Err(e) => {
-                debug!("waiting for {}: {e}", self.name);
+                debug!("waiting for {}: {}", self.name, passt_sys::ErrnoText(e));
                 Some(1)
             }
         }
@@ -190,8 +189,8 @@ impl Watch for FileGone {
         // presence does.
         let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
         let mut reader = inotify::Reader::new(&self.inotify, &mut buf);
-        let mut names = Vec::new();
         let mut named = false;
+        let ours = self.path.file_name().map(OsStrExt::as_bytes);
         for _ in 0..1024 {
             match reader.next() {
                 Ok(ev) => {
@@ -203,15 +202,17 @@ impl Watch for FileGone {
                         named = true;
                     }
                     if let Some(n) = ev.file_name() {
-                        let n = OsString::from_vec(n.to_bytes().to_vec());
-                        named |= self.path.file_name() == Some(n.as_os_str());
-                        names.push(n);
+                        // Compared and shown in place: nothing allocated.
+                        named |= ours == Some(n.to_bytes());
+                        debug!(
+                            "namespace directory changed: {}",
+                            n.to_bytes().escape_ascii()
+                        );
                     }
                 }
                 Err(_) => break,
             }
         }
-        debug!("namespace directory changed: {names:?}");
         match self.present() {
             Some(true) => return None,
             Some(false) => {}

@@ -61,6 +61,8 @@ fn deleted_tap_ends_pasta_with_status_1() {
         return;
     }
     let mut g = Guest::new("gone");
+    // The fatal error's message, on the way out.
+    g.allow_allocations(1, "the message of the error that ends pasta");
     g.start_pasta(&["-a", "192.0.2.2/24", "-g", "192.0.2.1"]);
     let o = g.exec(&["ip", "link", "del", "tap0"]);
     assert!(o.status.success(), "{o:?}");

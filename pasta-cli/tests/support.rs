@@ -14,6 +14,18 @@ pub const PASTA: &str = env!("CARGO_BIN_EXE_pasta");
 /// The MAC address pasta answers with (passt's default).
 pub const OUR_MAC: &str = "9a:55:9a:55:9a:55";
 
+/// With the `count-alloc` feature: fail unless the daemon whose
+/// allocation log is `log` allocated nothing once set up, or at most
+/// `allowed.0` times for the reason `allowed.1` names
+/// (`passt_sys::count_alloc`).
+pub fn check_allocations(log: &std::path::Path, what: &str, allowed: (usize, &str)) {
+    if cfg!(feature = "count-alloc") && !std::thread::panicking() {
+        if let Err(e) = passt_sys::count_alloc::check_log(log, what, allowed) {
+            panic!("{e}");
+        }
+    }
+}
+
 /// Whether these tests can run here; says why not on stderr otherwise.
 pub fn can_run(test: &str) -> bool {
     if !rustix::process::geteuid().is_root() {
@@ -275,6 +287,9 @@ pub struct Guest<'a> {
     /// The tap device's name.
     pub ifname: String,
     host: HostRef<'a>,
+    /// Allocations after setup the test expects of pasta (a `count-alloc`
+    /// build), and why ([`Guest::allow_allocations`]).
+    allowed_allocations: (usize, &'static str),
 }
 
 impl Guest<'static> {
@@ -316,6 +331,7 @@ impl<'a> Guest<'a> {
             pasta: None,
             ifname,
             host,
+            allowed_allocations: (0, "none"),
         }
     }
 
@@ -364,6 +380,7 @@ impl<'a> Guest<'a> {
         let child = self
             .host()
             .command(&all)
+            .env("PASST_ALLOC_LOG", self.dir.join("alloc.log"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -438,6 +455,13 @@ impl<'a> Guest<'a> {
         fs::read_to_string(self.dir.join("pasta.log")).unwrap_or_default()
     }
 
+    /// Let pasta allocate up to `n` times after setup, for the reason
+    /// `why` (checked at the end with a `count-alloc` build; by default
+    /// none is allowed).
+    pub fn allow_allocations(&mut self, n: usize, why: &'static str) {
+        self.allowed_allocations = (n, why);
+    }
+
     /// pasta's process id, once started.
     pub fn pasta_pid(&self) -> Option<u32> {
         self.pasta.as_ref().map(Child::id)
@@ -473,6 +497,11 @@ impl Drop for Guest<'_> {
             let _ = c.wait();
         }
         let _ = run("ip", &["netns", "del", &self.name]);
+        check_allocations(
+            &self.dir.join("alloc.log"),
+            "pasta",
+            self.allowed_allocations,
+        );
         // PASTA_TEST_KEEP=1 keeps passing tests' directories too.
         if !std::thread::panicking() && std::env::var_os("PASTA_TEST_KEEP").is_none() {
             let _ = fs::remove_dir_all(&self.dir);

@@ -12,8 +12,8 @@
 //! A ring sized for many frames of the largest size (64 KiB) is large, but
 //! only the slots written cost memory: an emptied ring starts again from
 //! its first slot, and [`TxRing::set_budget`] bounds the bytes of frames
-//! held at once, so that a burst of large frames writes a few megabytes of
-//! the ring, not all of it. The driver may give the pages back to the
+//! a stream producer queues at once, so that a burst of large frames
+//! writes a few megabytes of the ring, not all of it. The driver may give the pages back to the
 //! kernel when the ring is idle ([`TxRing::idle_storage`]).
 
 use super::Offload;
@@ -141,13 +141,25 @@ impl<S: TxStorage> TxRing<S> {
         })
     }
 
-    /// Hold at most `bytes` of frames at once (none by default): a
-    /// reservation of many slots ([`TxRing::reserve_slots`]) gets only as
-    /// many as fit in what is left, and none while frames fill the budget
-    /// (one at least if the ring is empty). Single frames
-    /// ([`TxRing::reserve`]) are not limited.
+    /// Aim to hold at most `bytes` of frames at once (no limit by
+    /// default): what [`TxRing::budget_frames`] tells a producer that can
+    /// wait (TCP, whose peer's window holds the data back meanwhile).
+    /// Reservations themselves are not limited: a datagram that finds no
+    /// slot is lost, so datagrams may fill the ring while the driver cannot
+    /// write.
     pub fn set_budget(&mut self, bytes: usize) {
         self.budget = bytes;
+    }
+
+    /// How many more frames of `frame_len` bytes fit in the budget
+    /// ([`TxRing::set_budget`]): at least one while no frame is committed.
+    pub fn budget_frames(&self, frame_len: usize) -> usize {
+        let fit = self.budget.saturating_sub(self.bytes) / frame_len.max(1);
+        if self.count == 0 {
+            fit.max(1)
+        } else {
+            fit
+        }
     }
 
     /// Bytes of the committed frames.
@@ -279,13 +291,7 @@ impl<S: TxStorage> TxRing<S> {
         }
         let first = (self.head + self.count) % self.slots;
         let room = (self.slots - first).min(self.free());
-        let per = usize::from(payload_offset) + usize::from(payload_len);
-        let fit = self.budget.saturating_sub(self.bytes) / per.max(1);
-        let fit = if self.count == 0 { fit.max(1) } else { fit };
-        let n = (count as usize).min(room).min(fit);
-        if n == 0 {
-            return None;
-        }
+        let n = (count as usize).min(room);
         self.pending = n;
         Some(TxSlots {
             first: first as u32,
@@ -491,31 +497,30 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_bounds_the_bytes_held() {
+    fn the_budget_counts_the_bytes_held() {
         let mut r = TxRing::new(8, 100, 0);
+        assert_eq!(r.budget_frames(100), usize::MAX / 100);
         r.set_budget(250);
         // 100-byte frames: two fit.
+        assert_eq!(r.budget_frames(100), 2);
         let s = r.reserve_slots(8, 20, 80).unwrap();
-        assert_eq!(s.count, 2);
         assert!(r.commit_pending(100, Offload::default()));
         assert!(r.commit_pending(90, Offload::default()));
+        r.cancel_pending();
+        assert_eq!(s.count, 8);
         assert_eq!(r.bytes(), 190);
         assert!(r.idle_storage().is_none());
-        // 60 bytes left: no room for another 100-byte frame...
-        assert_eq!(r.reserve_slots(8, 20, 80), None);
-        // ...but single frames are not limited.
+        // 60 bytes left: no room for another 100-byte frame.
+        assert_eq!(r.budget_frames(100), 0);
         assert!(r.push_with(|_| Some(70)));
         assert_eq!(r.bytes(), 260);
         r.consume(2);
         assert_eq!(r.bytes(), 70);
-        // 180 bytes left: one more.
-        assert_eq!(r.reserve_slots(8, 20, 80).map(|s| s.count), Some(1));
-        r.cancel_pending();
+        assert_eq!(r.budget_frames(100), 1);
         r.clear();
-        // An empty ring gives one slot whatever the budget.
+        // An empty ring has room for one whatever the budget.
         r.set_budget(10);
-        assert_eq!(r.reserve_slots(8, 20, 80).map(|s| s.count), Some(1));
-        r.cancel_pending();
+        assert_eq!(r.budget_frames(100), 1);
         assert_eq!(r.idle_storage().map(|s| s.len()), Some(800));
     }
 

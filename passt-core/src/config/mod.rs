@@ -165,11 +165,31 @@ pub struct Outbound {
     pub freebind: bool,
 }
 
+/// The default [`Limits::max_flows`]: TCP connections at once (as the
+/// original's `FLOW_MAX`).
+pub const MAX_FLOWS_DEFAULT: u32 = 128 * 1024;
+
+/// The default [`Limits::max_sockets`].
+pub const MAX_SOCKETS_DEFAULT: u32 = 128 * 1024;
+
 /// Capacities fixed at start-up. Every table and queue is allocated once with
 /// these sizes; running out is a counted drop or backpressure, never growth.
+///
+/// Tables are reserved for their capacity but written only as far as they
+/// are used: a table for 128 Ki flows costs about a megabyte (its index)
+/// until flows come, then a few hundred bytes per flow at the high-water
+/// mark (see the `Footprint` section of the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Flow table capacity (TCP, UDP, ICMP flows together).
+    /// Flow table capacity: TCP connections at once
+    /// ([`MAX_FLOWS_DEFAULT`]); the UDP and ICMP echo tables hold at most
+    /// this too, and at most their own maximum (`udp::MAX_FLOWS`,
+    /// `icmp::MAX_FLOWS`). When the TCP table is full, a guest's SYN is
+    /// answered with RST and a host connection to a forwarded port is
+    /// closed, and the connections there are stay untouched; a full UDP or
+    /// echo table makes room by ending its least recently active flow if
+    /// that one has been idle for `udp::EVICT_MIN_IDLE`, else drops the
+    /// datagram (counted as `FlowTableFull`).
     pub max_flows: u32,
     /// Host sockets the translator may have open at once.
     pub max_sockets: u32,
@@ -183,8 +203,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_flows: 128 * 1024,
-            max_sockets: 128 * 1024,
+            max_flows: MAX_FLOWS_DEFAULT,
+            max_sockets: MAX_SOCKETS_DEFAULT,
             op_queue: 4096,
             event_queue: 1024,
         }

@@ -1782,6 +1782,13 @@ impl Tcp {
         } else {
             (1, avail)
         };
+        // No more than the ring's byte budget (the driver's memory bound):
+        // the rest waits for the next flush, held back by the window.
+        let fit = tx.budget_frames(hl + plen as usize);
+        let count = count.min(u32::try_from(fit).unwrap_or(u32::MAX));
+        if count == 0 {
+            return PeekStart::NoRoom;
+        }
         let Some(slots) = tx.reserve_slots(count, hl as u16, plen as u16) else {
             return PeekStart::NoRoom;
         };

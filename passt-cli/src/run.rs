@@ -72,7 +72,7 @@
 //! # Memory
 //! The tx ring is sized for [`TX_SLOTS`] frames of 64 KiB, but costs only
 //! what is written: it holds at most [`TX_BUDGET`] bytes of frames at once
-//! (a TCP read gets fewer slots beyond that), is flushed once half of
+//! (a socket read gets fewer slots beyond that), is flushed once half of
 //! that is queued, and starts again from its first slot once empty. When
 //! no frame has moved for [`TRIM_AFTER`] after a burst, its pages go back
 //! to the kernel ([`passt_sys::release_pages`]).

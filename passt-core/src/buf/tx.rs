@@ -12,8 +12,8 @@
 //! A ring sized for many frames of the largest size (64 KiB) is large, but
 //! only the slots written cost memory: an emptied ring starts again from
 //! its first slot, and [`TxRing::set_budget`] bounds the bytes of frames
-//! a stream producer queues at once, so that a burst of large frames
-//! writes a few megabytes of the ring, not all of it. The driver may give the pages back to the
+//! socket reads queue at once, so that a burst of large frames writes a
+//! few megabytes of the ring, not all of it. The driver may give the pages back to the
 //! kernel when the ring is idle ([`TxRing::idle_storage`]).
 
 use super::Offload;
@@ -142,11 +142,9 @@ impl<S: TxStorage> TxRing<S> {
     }
 
     /// Aim to hold at most `bytes` of frames at once (no limit by
-    /// default): what [`TxRing::budget_frames`] tells a producer that can
-    /// wait (TCP, whose peer's window holds the data back meanwhile).
-    /// Reservations themselves are not limited: a datagram that finds no
-    /// slot is lost, so datagrams may fill the ring while the driver cannot
-    /// write.
+    /// default): what [`TxRing::budget_frames`] tells a producer before it
+    /// reserves slots for a socket read (TCP and UDP: the data waits in the
+    /// socket meanwhile). Reservations themselves are not limited.
     pub fn set_budget(&mut self, bytes: usize) {
         self.budget = bytes;
     }

@@ -36,6 +36,10 @@ impl RecvBatch {
     ) -> Option<Self> {
         let room = tx.frame_cap().checked_sub(offset)?;
         let len = u16::try_from(len.min(room)).unwrap_or(u16::MAX);
+        // No more than the ring's byte budget (the driver's memory bound),
+        // counting each slot as full: the rest waits in the socket.
+        let fit = tx.budget_frames(offset + usize::from(len));
+        let count = count.min(u32::try_from(fit).unwrap_or(u32::MAX));
         let offset = u16::try_from(offset).ok()?;
         let slots = tx.reserve_slots(count, offset, len)?;
         Some(RecvBatch {

@@ -70,10 +70,13 @@
 //! are dropped.
 //!
 //! # Memory
-//! The tx ring is sized for [`TX_SLOTS`] frames of 64 KiB, but costs only
-//! what is written: it holds at most [`TX_BUDGET`] bytes of frames at once
-//! (a socket read gets fewer slots beyond that), is flushed once half of
-//! that is queued, and starts again from its first slot once empty. When
+//! The tx ring has slots of 64 KiB, but costs only what is written: it
+//! holds at most [`TX_BUDGET`] bytes of frames at once (a socket read gets
+//! fewer slots beyond that), is flushed once half of that is queued, and
+//! starts again from its first slot once empty. A guest that reads slowly
+//! keeps it from emptying, and a ring goes round all its slots then: it has
+//! only as many as the budget holds frames of the MTU ([`tx_slots`]: 128
+//! at 65520, [`TX_SLOTS`] for small frames, which write one page a slot). When
 //! no frame has moved for [`TRIM_AFTER`] after a burst, its pages go back
 //! to the kernel ([`passt_sys::release_pages`]).
 //!
@@ -118,8 +121,18 @@ const RX_BUFFER: usize = 256 * 1024;
 /// `recv` calls per wake-up before timers and other events get a turn.
 pub(crate) const READS_PER_WAKEUP: usize = 16;
 
-/// Frames the translator may queue for the guest between flushes.
+/// Most frames the translator may queue for the guest between flushes.
 const TX_SLOTS: usize = 512;
+
+/// Fewest slots of the tx ring.
+const TX_SLOTS_MIN: usize = 128;
+
+/// Slots of the tx ring for frames of `mtu`: as many as [`TX_BUDGET`]
+/// holds, between [`TX_SLOTS_MIN`] and [`TX_SLOTS`] (see "Memory").
+fn tx_slots(mtu: u16) -> usize {
+    let frame = usize::from(mtu) + 14;
+    (TX_BUDGET / frame).clamp(TX_SLOTS_MIN, TX_SLOTS)
+}
 
 /// Most bytes of frames the tx ring holds at once (128 frames of 64 KiB);
 /// see "Memory" in the module docs.
@@ -267,7 +280,7 @@ pub(crate) fn prepare(
     let mut exec = passt_sys::executor(t.config(), ep2);
     // ICMP errors of UDP and echo flows reach the guest (traceroute).
     t.set_host_errors(exec.has_errqueue());
-    let mut tx = TxRing::new(TX_SLOTS, MAX_FRAME_LEN, LEN_PREFIX);
+    let mut tx = TxRing::new(tx_slots(t.config().mtu), MAX_FRAME_LEN, LEN_PREFIX);
     tx.set_budget(TX_BUDGET);
     exec.run_ops(&mut t, now(), &RxBatch::EMPTY, &mut tx);
     // No guest yet: whatever that made for one is dropped.
@@ -387,7 +400,9 @@ impl Driver {
                                 .handle_ready(now, id, ready_of(ev.flags), &mut self.tx);
                             self.exec
                                 .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
-                            if self.tx.len() >= TX_SLOTS / 2 || self.tx.bytes() >= TX_BUDGET / 2 {
+                            if self.tx.len() >= self.tx.capacity() / 2
+                                || self.tx.bytes() >= TX_BUDGET / 2
+                            {
                                 if let Err(h) = self.flush() {
                                     if self.hang_up(h) {
                                         return Ok(());
@@ -686,7 +701,7 @@ impl Driver {
             }
             // Replies (mostly ACKs) collect over the reads of a wake-up
             // and go out in one write at its end, unless the ring fills.
-            if self.tx.len() >= TX_SLOTS / 2 || self.tx.bytes() >= TX_BUDGET / 2 {
+            if self.tx.len() >= self.tx.capacity() / 2 || self.tx.bytes() >= TX_BUDGET / 2 {
                 self.flush()?;
                 if self.blocked {
                     break;

@@ -265,6 +265,48 @@ impl Read for SlowReader<'_> {
     }
 }
 
+/// Issue 16's footprint: passt writes little memory at start (anonymous
+/// memory, the binary's own pages left out: a debug build's are larger),
+/// with one thread, and stays so once 4 MiB of large records went to the
+/// guest.
+#[test]
+fn passt_is_small_at_start_and_after_a_stream_of_large_records() {
+    const START_KB: u64 = 4096;
+    let status_kb = |pid: u32, field: &str| {
+        passt_sys::proc_status(pid, field).unwrap_or_else(|| panic!("no {field} of {pid}"))
+    };
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let p = Passt::start("small", &args(&["-u", &port.to_string()]));
+    let pid = p.pid().unwrap();
+    let mut link = p.connect();
+    arp_exchange(&mut link);
+    let start = status_kb(pid, "RssAnon");
+    assert!(start <= START_KB, "{start} kB of anonymous memory at start");
+    assert_eq!(status_kb(pid, "Threads"), 1);
+    // 4 MiB of large datagrams to the guest, each read as it comes.
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut buf = vec![0u8; DATAGRAM_RECORD];
+    for seq in 0..70 {
+        tx.send_to(&payload(seq), ("127.0.0.1", port)).unwrap();
+        let mut len = [0u8; 4];
+        link.0.read_exact(&mut len).expect("a record");
+        let len = u32::from_be_bytes(len) as usize;
+        assert_eq!(len + 4, DATAGRAM_RECORD);
+        link.0.read_exact(&mut buf[..len]).unwrap();
+        assert!(buf[42..len] == payload(seq)[..], "datagram {seq}");
+    }
+    // Each record went out as it came: the ring never held more than one.
+    let after = status_kb(pid, "RssAnon");
+    assert!(
+        after <= START_KB,
+        "{after} kB of anonymous memory after 4 MiB"
+    );
+}
+
 /// Datagrams sent to passt's forwarded UDP port in the slow-guest test:
 /// more than passt's send buffer can hold (`net.core.wmem_max`, doubled by
 /// the kernel: passt asks for as much as it may), by [`BEYOND_SOCKET`].

@@ -105,6 +105,16 @@ pub fn io_error_text(e: &std::io::Error) -> impl core::fmt::Display + '_ {
     T(e)
 }
 
+/// A field of `/proc/PID/status` counted in kB (`VmRSS`, `RssAnon`,
+/// `VmHWM`), or a plain count (`Threads`); `None` if there is no such
+/// process or field. For the footprint tests.
+pub fn proc_status(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+}
+
 /// Give the whole pages of `buf` back to the kernel
 /// (`madvise(MADV_DONTNEED)`): they read as zeros afterwards, and cost no
 /// memory until written again. For a frame buffer whose contents no longer
@@ -235,6 +245,14 @@ pub(crate) fn setsockopt_int(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn our_own_status_is_read() {
+        let me = std::process::id();
+        assert!(super::proc_status(me, "VmRSS").is_some_and(|kb| kb > 0));
+        assert!(super::proc_status(me, "Threads").is_some_and(|n| n >= 1));
+        assert_eq!(super::proc_status(me, "NoSuchField"), None);
+    }
+
     #[test]
     fn errno_texts_are_the_systems() {
         use super::{io_error_text, Errno, ErrnoText};

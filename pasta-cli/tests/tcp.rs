@@ -383,6 +383,80 @@ fn tcp_bulk_at_mtu_1500_uses_offloads_both_families() {
     }
 }
 
+/// A field of `/proc/PID/status` (kB, or a count).
+fn status_kb(pid: u32, field: &str) -> u64 {
+    passt_sys::proc_status(pid, field).unwrap_or_else(|| panic!("no {field} of {pid}"))
+}
+
+/// Issue 16's footprint, as anonymous memory (what a process writes; the
+/// binary's own pages are left out, a debug build's being larger): little
+/// at start, back to that after a burst once the frame buffers are given
+/// back, and a few hundred bytes per connection with a thousand idle
+/// ones. One thread besides the loop (the namespace's).
+#[test]
+fn footprint_at_start_after_a_burst_and_with_a_thousand_idle_connections() {
+    if !can_run("footprint_at_start_after_a_burst_and_with_a_thousand_idle_connections") {
+        return;
+    }
+    const START_KB: u64 = 4096;
+    let t = Topo::new("fp", &[]);
+    let pid = t.g.pasta_pid().expect("pasta's PID");
+    let start = status_kb(pid, "RssAnon");
+    assert!(start <= START_KB, "{start} kB of anonymous memory at start");
+    assert_eq!(status_kb(pid, "Threads"), 2);
+    // A burst both ways writes the frame buffers...
+    bulk_both_ways_len(&t, "198.51.100.1", 5140, 32 << 20);
+    let peak = status_kb(pid, "VmHWM");
+    // ...which go back to the kernel a second after it.
+    let idle = wait_for(Duration::from_secs(5), || {
+        let now = status_kb(pid, "RssAnon");
+        (now <= START_KB).then_some(now)
+    });
+    assert!(
+        idle.is_some(),
+        "{} kB of anonymous memory after a burst (peak VmHWM {peak} kB)",
+        status_kb(pid, "RssAnon")
+    );
+    const N: usize = 1000;
+    let l = t
+        .spawn("r", || TcpListener::bind("198.51.100.1:5142").unwrap())
+        .join()
+        .unwrap();
+    let srv = thread::spawn(move || {
+        let held: Vec<TcpStream> = (0..N).map(|_| l.accept().unwrap().0).collect();
+        held
+    });
+    let to: SocketAddr = "198.51.100.1:5142".parse().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let client = t.spawn("g", move || {
+        let mut cs: Vec<TcpStream> = (0..N).map(|_| connect(to)).collect();
+        // Each carries a byte, so that every flow is established.
+        for c in &mut cs {
+            c.write_all(b"x").unwrap();
+        }
+        up_tx.send(()).unwrap();
+        let _ = done_rx.recv();
+        drop(cs);
+    });
+    up_rx.recv().unwrap();
+    let mut held = srv.join().unwrap();
+    for s in &mut held {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"x");
+    }
+    thread::sleep(Duration::from_millis(1500));
+    let with = status_kb(pid, "RssAnon");
+    eprintln!("pasta: {start} kB at start, peak {peak} kB, {with} kB with {N} idle connections");
+    assert!(
+        with <= START_KB + 2048,
+        "{with} kB of anonymous memory with {N} idle connections"
+    );
+    done_tx.send(()).unwrap();
+    client.join().unwrap();
+}
+
 #[test]
 fn tcp_thousand_concurrent_and_five_thousand_in_a_row() {
     if !can_run("tcp_thousand_concurrent_and_five_thousand_in_a_row") {

@@ -2404,3 +2404,102 @@ fn forwarded_ipv6_connection_before_the_guest_spoke_goes_to_the_configured_addre
     );
     assert_eq!((syn.src, syn.dst), (IpAddr::V6(GW6), IpAddr::V6(GUEST6)));
 }
+
+const BANNER: &[u8] = b"220 banner.example ESMTP\r\n";
+
+/// A server that speaks first: its data is readable before our connect
+/// even completes (readiness with the writability edge) and again while
+/// our SYN-ACK waits for the guest's ACK. Edge-triggered readiness does
+/// not come back, so the read must follow the handshake by itself, and
+/// the guest gets the banner before it sends anything.
+#[test]
+fn server_that_speaks_first_is_read_when_the_handshake_completes() {
+    for early in [Ready::WRITABLE | Ready::READABLE, Ready::WRITABLE] {
+        let mut h = Harness::new(test_config());
+        h.guest(
+            &tcp4(GUEST4, 40070, REMOTE4, 25)
+                .syn()
+                .seq(ISN)
+                .window(64240)
+                .build(),
+        );
+        let (id, _, _) = expect_open(&mut h);
+        h.complete(ok(id, Done::Opened));
+        h.ready(id, early);
+        let sa = out(&mut h);
+        assert_eq!(sa.flags, TcpFlags::SYN | TcpFlags::ACK);
+        // More data during the handshake: nothing read yet.
+        h.ready(id, Ready::READABLE);
+        h.expect_no_op();
+        h.expect_no_frame();
+        h.guest(
+            &tcp4(GUEST4, 40070, REMOTE4, 25)
+                .seq(ISN + 1)
+                .ack(sa.seq + 1)
+                // Scaled, a little less than the SYN's window: no window
+                // growth asks for the read, only the handshake's end.
+                .window(501)
+                .build(),
+        );
+        let (pid, skip, into) = expect_peek(&mut h);
+        assert_eq!((pid, skip), (id, 0));
+        h.complete_peek(id, into, BANNER);
+        let d = out(&mut h);
+        assert_eq!(
+            (d.sport, d.dport, d.seq, d.ack, &d.payload[..]),
+            (25, 40070, sa.seq + 1, ISN + 1, BANNER)
+        );
+        assert!(d.flags.contains(TcpFlags::PSH));
+    }
+}
+
+/// The same for a forwarded port: the accepted peer's data is readable
+/// before the guest's SYN-ACK; it is read once the guest answers.
+#[test]
+fn inbound_data_pending_before_the_guests_syn_ack_is_read_after_it() {
+    let mut c = test_config();
+    c.fwd.tcp_in = FwdSpec::parse("8025").unwrap();
+    let mut h = Harness::new(c);
+    let lid = h.expect_open_id();
+    h.complete(ok(lid, Done::Opened));
+    h.ready(lid, Ready::READABLE);
+    let id = match h.expect_op() {
+        SockOp::Accept { id, .. } => id,
+        op => panic!("{op:?}"),
+    };
+    h.complete(ok(
+        id,
+        Done::Accepted {
+            peer: SockAddrAny::new(Ipv4Addr::new(203, 0, 113, 9), 5555),
+            local: SockAddrAny::new(Ipv4Addr::new(203, 0, 113, 2), 8025),
+        },
+    ));
+    let next = match h.expect_op() {
+        SockOp::Accept { id, .. } => id,
+        op => panic!("{op:?}"),
+    };
+    let syn = out(&mut h);
+    assert_eq!(syn.flags, TcpFlags::SYN);
+    h.complete(Completion {
+        id: next,
+        res: Err(Errno::EAGAIN),
+    });
+    // The peer's banner is there before the guest answers.
+    h.ready(id, Ready::READABLE | Ready::WRITABLE);
+    h.expect_no_op();
+    h.expect_no_frame();
+    h.guest(
+        &tcp4(GUEST4, 8025, Ipv4Addr::new(203, 0, 113, 9), 5555)
+            .syn()
+            .ack(syn.seq + 1)
+            .seq(9000)
+            .build(),
+    );
+    expect_query(&mut h, id);
+    space(&mut h, id, 100_000);
+    let (pid, skip, into) = expect_peek(&mut h);
+    assert_eq!((pid, skip), (id, 0));
+    h.complete_peek(id, into, BANNER);
+    let d = out(&mut h);
+    assert_eq!((d.seq, d.ack, &d.payload[..]), (syn.seq + 1, 9001, BANNER));
+}

@@ -2676,3 +2676,44 @@ fn a_batch_of_acks_is_one_discard_of_what_they_acknowledged() {
     assert_eq!(h.expect_op(), SockOp::Close { id });
     h.expect_no_op();
 }
+
+/// During a download the guest sends nothing, and every readable edge of
+/// an edge-triggered socket carries writability too: a free-space report
+/// the guest has not used up is not asked for again on each (three system
+/// calls before every read); one that left less than two segments is.
+#[test]
+fn readable_edges_of_a_download_do_not_ask_for_the_free_space() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40083);
+    // The request: the kernel reports 60 000 bytes free (a small send
+    // buffer, far below the window cap).
+    send_taken(&mut h, id, 40083, s, ISN + 1, 100, 60_000);
+    let ack = ISN + 101;
+    let mut sent = 0u32;
+    for i in 0..5u32 {
+        h.ready(id, Ready::READABLE | Ready::WRITABLE);
+        let (pid, skip, into) = expect_peek(&mut h);
+        assert_eq!((pid, skip), (id, 0), "read {i}: a read, not a query");
+        let chunk = vec![i as u8; 1000];
+        h.complete_peek(id, into, &chunk);
+        let d = out(&mut h);
+        assert_eq!((d.seq, d.ack, &d.payload[..]), (s + sent, ack, &chunk[..]));
+        sent += 1000;
+        h.guest(
+            &tcp4(GUEST4, 40083, REMOTE4, 80)
+                .seq(ack)
+                .ack(s + sent)
+                .window(512)
+                .build(),
+        );
+        // The short read drained the socket: the next edge reads again.
+        assert_eq!(h.expect_op(), SockOp::Discard { id, len: 1000 });
+        h.expect_no_op();
+        h.expect_no_frame();
+    }
+    assert_eq!(h.t.tcp_stats().window_queries, 0);
+    // A report that left almost nothing is asked for on writability.
+    send_taken(&mut h, id, 40083, s + sent, ack, 100, 1000);
+    h.ready(id, Ready::READABLE | Ready::WRITABLE);
+    expect_query(&mut h, id);
+}

@@ -41,7 +41,10 @@
 //!   guest acknowledges them, once per call for all the ACKs it held
 //!   (before the next read, and before the socket is closed). A
 //!   retransmission (three duplicate ACKs, or the retransmission timer)
-//!   rewinds `seq_to_tap` to the acknowledged point and reads again.
+//!   rewinds `seq_to_tap` to the acknowledged point and reads again. On
+//!   writability, the free send-buffer space is asked for only when the
+//!   last report is used up or left less than two segments: every readable
+//!   edge of an edge-triggered socket carries writability too.
 //! - **Offloads.** When the guest's device takes them
 //!   ([`crate::config::Config::guest_gso`]), a slot holds as many whole
 //!   MSS-sized segments as one 64 KiB IP packet does: the frame is a TCP
@@ -1159,10 +1162,13 @@ impl Tcp {
         // A writability edge comes once: after a report of a nearly full
         // buffer it may be the only news of freed space. What the last
         // report left decides, not the window offered, which may still
-        // look large (an earlier right edge is kept).
+        // look large (an earlier right edge is kept). Not otherwise: with
+        // edge-triggered readiness every readable edge carries writability
+        // too, and a report the guest has not used up is still good (a
+        // query per edge cost three system calls per read of a download).
         let small = c
             .free_edge
-            .is_some_and(|e| ahead(e, c.seq_from_tap) < window_cap(c) / 2 || report_stale(c));
+            .is_some_and(|e| ahead(e, c.seq_from_tap) < 2 * u32::from(c.mss) || report_stale(c));
         let blocked = c.free_edge.is_some() && c.flags.contains(ConnFlags::SEND_BLOCKED);
         if (small || blocked) && self.window_query(cx, fid) {
             // The answer reopens the window.

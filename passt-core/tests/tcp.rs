@@ -536,8 +536,9 @@ fn forwarded_port_becomes_a_syn_to_the_guest() {
             .payload(b"200")
             .build(),
     );
-    assert_eq!(h.expect_op(), SockOp::Discard { id, len: 5 });
+    // What the batch acknowledged leaves the socket once, after its sends.
     assert!(matches!(h.expect_op(), SockOp::Send { .. }));
+    assert_eq!(h.expect_op(), SockOp::Discard { id, len: 5 });
 }
 
 #[test]
@@ -2460,4 +2461,316 @@ fn forwarded_ipv6_connection_before_the_guest_spoke_goes_to_the_configured_addre
         Ipv6Addr::LOCALHOST,
     );
     assert_eq!((syn.src, syn.dst), (IpAddr::V6(GW6), IpAddr::V6(GUEST6)));
+}
+
+const BANNER: &[u8] = b"220 banner.example ESMTP\r\n";
+
+/// A server that speaks first: its data is readable before our connect
+/// even completes (readiness with the writability edge) and again while
+/// our SYN-ACK waits for the guest's ACK. Edge-triggered readiness does
+/// not come back, so the read must follow the handshake by itself, and
+/// the guest gets the banner before it sends anything.
+#[test]
+fn server_that_speaks_first_is_read_when_the_handshake_completes() {
+    for early in [Ready::WRITABLE | Ready::READABLE, Ready::WRITABLE] {
+        let mut h = Harness::new(test_config());
+        h.guest(
+            &tcp4(GUEST4, 40070, REMOTE4, 25)
+                .syn()
+                .seq(ISN)
+                .window(64240)
+                .build(),
+        );
+        let (id, _, _) = expect_open(&mut h);
+        h.complete(ok(id, Done::Opened));
+        h.ready(id, early);
+        let sa = out(&mut h);
+        assert_eq!(sa.flags, TcpFlags::SYN | TcpFlags::ACK);
+        // More data during the handshake: nothing read yet.
+        h.ready(id, Ready::READABLE);
+        h.expect_no_op();
+        h.expect_no_frame();
+        h.guest(
+            &tcp4(GUEST4, 40070, REMOTE4, 25)
+                .seq(ISN + 1)
+                .ack(sa.seq + 1)
+                // Scaled, a little less than the SYN's window: no window
+                // growth asks for the read, only the handshake's end.
+                .window(501)
+                .build(),
+        );
+        let (pid, skip, into) = expect_peek(&mut h);
+        assert_eq!((pid, skip), (id, 0));
+        h.complete_peek(id, into, BANNER);
+        let d = out(&mut h);
+        assert_eq!(
+            (d.sport, d.dport, d.seq, d.ack, &d.payload[..]),
+            (25, 40070, sa.seq + 1, ISN + 1, BANNER)
+        );
+        assert!(d.flags.contains(TcpFlags::PSH));
+    }
+}
+
+/// The same for a forwarded port: the accepted peer's data is readable
+/// before the guest's SYN-ACK; it is read once the guest answers.
+#[test]
+fn inbound_data_pending_before_the_guests_syn_ack_is_read_after_it() {
+    let mut c = test_config();
+    c.fwd.tcp_in = FwdSpec::parse("8025").unwrap();
+    let mut h = Harness::new(c);
+    let lid = h.expect_open_id();
+    h.complete(ok(lid, Done::Opened));
+    h.ready(lid, Ready::READABLE);
+    let id = match h.expect_op() {
+        SockOp::Accept { id, .. } => id,
+        op => panic!("{op:?}"),
+    };
+    h.complete(ok(
+        id,
+        Done::Accepted {
+            peer: SockAddrAny::new(Ipv4Addr::new(203, 0, 113, 9), 5555),
+            local: SockAddrAny::new(Ipv4Addr::new(203, 0, 113, 2), 8025),
+        },
+    ));
+    let next = match h.expect_op() {
+        SockOp::Accept { id, .. } => id,
+        op => panic!("{op:?}"),
+    };
+    let syn = out(&mut h);
+    assert_eq!(syn.flags, TcpFlags::SYN);
+    h.complete(Completion {
+        id: next,
+        res: Err(Errno::EAGAIN),
+    });
+    // The peer's banner is there before the guest answers.
+    h.ready(id, Ready::READABLE | Ready::WRITABLE);
+    h.expect_no_op();
+    h.expect_no_frame();
+    h.guest(
+        &tcp4(GUEST4, 8025, Ipv4Addr::new(203, 0, 113, 9), 5555)
+            .syn()
+            .ack(syn.seq + 1)
+            .seq(9000)
+            .build(),
+    );
+    expect_query(&mut h, id);
+    space(&mut h, id, 100_000);
+    let (pid, skip, into) = expect_peek(&mut h);
+    assert_eq!((pid, skip), (id, 0));
+    h.complete_peek(id, into, BANNER);
+    let d = out(&mut h);
+    assert_eq!((d.seq, d.ack, &d.payload[..]), (syn.seq + 1, 9001, BANNER));
+}
+
+/// The host socket of the invariant tests below: every byte the peer sent
+/// (`data`, in order), how many of them have left the socket
+/// (`SockOp::Discard`), and how many the guest acknowledged.
+struct ModelSock {
+    id: SockId,
+    data: Vec<u8>,
+    removed: usize,
+    acked: usize,
+}
+
+impl ModelSock {
+    /// Run the queued operations on the model: a `Discard` takes bytes from
+    /// the head, and never one the guest has not acknowledged (nothing
+    /// leaves the socket before the guest has it); a `Peek` reads from
+    /// `skip` past the head, `EAGAIN` if there is nothing there.
+    fn serve(&mut self, h: &mut Harness) {
+        while let Some(op) = h.host.ops.pop_front() {
+            match op {
+                SockOp::Discard { id, len } => {
+                    assert_eq!(id, self.id);
+                    self.removed += len as usize;
+                    assert!(
+                        self.removed <= self.acked,
+                        "{} bytes discarded, {} acknowledged by the guest",
+                        self.removed,
+                        self.acked
+                    );
+                }
+                SockOp::Peek { id, skip, into } => {
+                    assert_eq!(id, self.id);
+                    let from = self.removed + skip as usize;
+                    if from >= self.data.len() {
+                        h.complete(Completion {
+                            id,
+                            res: Err(Errno::EAGAIN),
+                        });
+                    } else {
+                        let rest = self.data[from..].to_vec();
+                        h.complete_peek(id, into, &rest);
+                    }
+                }
+                op => panic!("unexpected {op:?}"),
+            }
+        }
+    }
+}
+
+/// Whatever windows the guest offers (growing, shrinking, zero, one
+/// segment, less than one), no segment ends past the right edge of the
+/// last one (RFC 9293 §3.8.6), every byte arrives once and in order, and
+/// nothing leaves the host socket before the guest acknowledged it.
+#[test]
+fn no_segment_goes_past_the_guests_window_and_nothing_unacknowledged_leaves_the_socket() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40081);
+    let all: Vec<u8> = (0..120_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut sock = ModelSock {
+        id,
+        data: all[..70_000].to_vec(),
+        removed: 0,
+        acked: 0,
+    };
+    let mut got: Vec<u8> = Vec::new();
+    // The guest's window fields (scaled by 7), one ACK each.
+    let windows = [
+        3u16, 40, 1, 12, 0, 25, 7, 512, 2, 100, 512, 512, 512, 512, 512,
+    ];
+    for (round, w) in windows.into_iter().enumerate() {
+        let ack = s + got.len() as u32;
+        sock.acked = got.len();
+        h.guest(
+            &tcp4(GUEST4, 40081, REMOTE4, 80)
+                .seq(ISN + 1)
+                .ack(ack)
+                .window(w)
+                .build(),
+        );
+        if round == 0 || round == 8 {
+            // Data from the peer (more of it at round 8): a readability
+            // edge.
+            if round == 8 {
+                sock.data.extend_from_slice(&all[70_000..]);
+            }
+            h.ready(id, Ready::READABLE);
+        }
+        sock.serve(&mut h);
+        let edge = ack + (u32::from(w) << 7);
+        while let Some(f) = h.to_guest.pop_front() {
+            h.to_guest_offload.pop_front();
+            let seg = parse_tcp(&f);
+            if seg.payload.is_empty() {
+                continue;
+            }
+            let end = seg.seq + seg.payload.len() as u32;
+            assert!(
+                end.wrapping_sub(edge) as i32 <= 0,
+                "round {round}: segment ends at {end}, window edge {edge}"
+            );
+            assert_eq!(seg.seq, s + got.len() as u32, "round {round}: out of order");
+            got.extend_from_slice(&seg.payload);
+        }
+        if w == 0 {
+            assert_eq!(got.len(), sock.acked, "data into a zero window");
+        }
+    }
+    assert_eq!(got.len(), all.len());
+    assert!(got == all, "the bytes the guest got differ from the peer's");
+    // The last ACK lets every byte leave the socket.
+    sock.acked = got.len();
+    h.guest(
+        &tcp4(GUEST4, 40081, REMOTE4, 80)
+            .seq(ISN + 1)
+            .ack(s + got.len() as u32)
+            .window(512)
+            .build(),
+    );
+    sock.serve(&mut h);
+    assert_eq!(sock.removed, all.len());
+}
+
+/// ACKs come several per read of the tap: what a batch acknowledged leaves
+/// the socket with one `Discard`, after the batch, and only that (what is
+/// still unacknowledged stays to be sent again). Before the socket is
+/// closed, what was acknowledged is removed first: unread bytes would
+/// make the kernel reset the peer instead of closing in order.
+#[test]
+fn a_batch_of_acks_is_one_discard_of_what_they_acknowledged() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40082);
+    h.ready(id, Ready::READABLE);
+    let (_, skip, into) = expect_peek(&mut h);
+    assert_eq!(skip, 0);
+    let data: Vec<u8> = (0..4380u32).map(|i| (i % 249) as u8).collect();
+    h.complete_peek(id, into, &data);
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.extend_from_slice(&out(&mut h).payload);
+    }
+    assert_eq!(got, data);
+    h.expect_no_op();
+    let ack = |n: u32| {
+        tcp4(GUEST4, 40082, REMOTE4, 80)
+            .seq(ISN + 1)
+            .ack(s + n)
+            .window(512)
+            .build()
+    };
+    let (a1, a2) = (ack(1460), ack(2920));
+    h.guest_batch(&[&a1, &a2]);
+    assert_eq!(h.expect_op(), SockOp::Discard { id, len: 2920 });
+    h.expect_no_op();
+    // The last segment is never acknowledged: the timer reads it again
+    // from the socket, right after the acknowledged bytes.
+    h.advance(Duration::from_millis(1100));
+    let (_, skip, into) = expect_peek(&mut h);
+    assert_eq!(skip, 0);
+    h.complete_peek(id, into, &data[2920..]);
+    let r = out(&mut h);
+    assert_eq!((r.seq, &r.payload[..]), (s + 2920, &data[2920..]));
+    // Acknowledged, then reset by the guest in the same batch: the bytes
+    // leave the socket before it is closed.
+    let a3 = ack(4380);
+    let rst = tcp4(GUEST4, 40082, REMOTE4, 80)
+        .flags(TcpFlags::RST)
+        .seq(ISN + 1)
+        .build();
+    h.guest_batch(&[&a3, &rst]);
+    assert_eq!(h.expect_op(), SockOp::Discard { id, len: 1460 });
+    assert_eq!(h.expect_op(), SockOp::Close { id });
+    h.expect_no_op();
+}
+
+/// During a download the guest sends nothing, and every readable edge of
+/// an edge-triggered socket carries writability too: a free-space report
+/// the guest has not used up is not asked for again on each (three system
+/// calls before every read); one that left less than two segments is.
+#[test]
+fn readable_edges_of_a_download_do_not_ask_for_the_free_space() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40083);
+    // The request: the kernel reports 60 000 bytes free (a small send
+    // buffer, far below the window cap).
+    send_taken(&mut h, id, 40083, s, ISN + 1, 100, 60_000);
+    let ack = ISN + 101;
+    let mut sent = 0u32;
+    for i in 0..5u32 {
+        h.ready(id, Ready::READABLE | Ready::WRITABLE);
+        let (pid, skip, into) = expect_peek(&mut h);
+        assert_eq!((pid, skip), (id, 0), "read {i}: a read, not a query");
+        let chunk = vec![i as u8; 1000];
+        h.complete_peek(id, into, &chunk);
+        let d = out(&mut h);
+        assert_eq!((d.seq, d.ack, &d.payload[..]), (s + sent, ack, &chunk[..]));
+        sent += 1000;
+        h.guest(
+            &tcp4(GUEST4, 40083, REMOTE4, 80)
+                .seq(ack)
+                .ack(s + sent)
+                .window(512)
+                .build(),
+        );
+        // The short read drained the socket: the next edge reads again.
+        assert_eq!(h.expect_op(), SockOp::Discard { id, len: 1000 });
+        h.expect_no_op();
+        h.expect_no_frame();
+    }
+    assert_eq!(h.t.tcp_stats().window_queries, 0);
+    // A report that left almost nothing is asked for on writability.
+    send_taken(&mut h, id, 40083, s + sent, ack, 100, 1000);
+    h.ready(id, Ready::READABLE | Ready::WRITABLE);
+    expect_query(&mut h, id);
 }

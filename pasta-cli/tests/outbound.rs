@@ -7,8 +7,9 @@
 //! `--config-net`, `-g` and the deprecated `--no-copy-routes` and
 //! `--no-copy-addrs` (what is copied into the namespace) and `-m 0` (no MTU
 //! set on the tap); a port spec's target address (where a forwarded
-//! connection lands). On the simulated host of tests/tcp.rs; ports
-//! 8170-8179.
+//! connection lands); a server that speaks first (its banner reaches the
+//! guest before the guest sends anything). On the simulated host of
+//! tests/tcp.rs; ports 8170-8179.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -371,4 +372,48 @@ fn target_address_of_a_port_spec_is_where_connections_land() {
     // From the host's loopback: spliced.
     assert_eq!(read_from("h", "127.0.0.1:8176"), "target");
     drop(servers);
+}
+
+/// A server that speaks first (a banner right after `accept`, as SMTP, FTP
+/// or SSH do): the guest reads the banner, byte for byte, before it sends
+/// anything or closes its side; then its answer reaches the server.
+fn banner_reaches_the_guest(t: &Topo, listen: &'static str) {
+    const BANNER: &[u8] = b"220 banner.example ESMTP ready\r\n";
+    let l = t
+        .spawn("r", move || TcpListener::bind(listen).expect(listen))
+        .join()
+        .unwrap();
+    let srv = thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        s.write_all(BANNER).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut quit = [0u8; 6];
+        s.read_exact(&mut quit).map(|_| quit)
+    });
+    let got = t
+        .spawn("g", move || {
+            let mut c = connect(listen.parse::<SocketAddr>().unwrap());
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut b = vec![0u8; BANNER.len()];
+            let r = c.read_exact(&mut b).map(|_| b);
+            c.write_all(b"QUIT\r\n").unwrap();
+            r
+        })
+        .join()
+        .unwrap();
+    let got = got.unwrap_or_else(|e| panic!("{listen}: no banner: {e}\n{}", t.g.log()));
+    assert_eq!(got, BANNER, "{listen}");
+    assert_eq!(&srv.join().unwrap().expect("QUIT"), b"QUIT\r\n");
+}
+
+#[test]
+fn server_that_speaks_first_reaches_the_guest() {
+    if !can_run("server_that_speaks_first_reaches_the_guest") {
+        return;
+    }
+    let t = Topo::new("sf", &[]);
+    for _ in 0..10 {
+        banner_reaches_the_guest(&t, "198.51.100.1:8177");
+        banner_reaches_the_guest(&t, "[2001:db8:3::1]:8178");
+    }
 }

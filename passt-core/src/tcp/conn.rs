@@ -87,6 +87,8 @@ bitflags::bitflags! {
         /// connection's outstanding read, whose completion would be taken
         /// for the answer.
         const REFRESH_DUE = 1 << 19;
+        /// Queued for a [`crate::SockOp::Discard`] of `discard_due` bytes.
+        const IN_DISCARD_Q = 1 << 20;
     }
 }
 
@@ -154,6 +156,9 @@ pub(crate) struct Conn {
     pub(crate) last_activity: Instant,
     /// Of a spliced connection: bytes moved both ways at the last check.
     pub(crate) splice_moved: u64,
+    /// Bytes the guest acknowledged that are still in the socket (removed
+    /// by one `Discard` per call, see `Tcp::flush_discards`).
+    pub(crate) discard_due: u32,
 }
 
 /// Initial retransmission timeout (RFC 6298 §2.1).
@@ -201,6 +206,7 @@ impl Conn {
             since: now,
             last_activity: now,
             splice_moved: 0,
+            discard_due: 0,
         }
     }
 

@@ -38,9 +38,13 @@
 //!   completion gives the byte count; headers, sequence numbers and
 //!   checksums are written around the payload in place and the frames
 //!   committed. Bytes leave the socket ([`SockOp::Discard`]) only when the
-//!   guest acknowledges them. A retransmission (three duplicate ACKs, or the
-//!   retransmission timer) rewinds `seq_to_tap` to the acknowledged point
-//!   and reads again.
+//!   guest acknowledges them, once per call for all the ACKs it held
+//!   (before the next read, and before the socket is closed). A
+//!   retransmission (three duplicate ACKs, or the retransmission timer)
+//!   rewinds `seq_to_tap` to the acknowledged point and reads again. On
+//!   writability, the free send-buffer space is asked for only when the
+//!   last report is used up or left less than two segments: every readable
+//!   edge of an edge-triggered socket carries writability too.
 //! - **Offloads.** When the guest's device takes them
 //!   ([`crate::config::Config::guest_gso`]), a slot holds as many whole
 //!   MSS-sized segments as one 64 KiB IP packet does: the frame is a TCP
@@ -337,6 +341,8 @@ pub(crate) struct Tcp {
     listeners: Vec<Listener>,
     peek_q: FixedQueue<FlowId>,
     ctl_q: FixedQueue<FlowId>,
+    /// Connections with acknowledged bytes still to leave their socket.
+    discard_q: FixedQueue<FlowId>,
     rst_q: FixedQueue<PendingRst>,
     /// The outstanding read: its flow and slots.
     peek_out: Option<(FlowId, TxSlots)>,
@@ -372,6 +378,7 @@ impl Tcp {
             listeners: Vec::with_capacity(ports * 2),
             peek_q: FixedQueue::new(l.max_flows as usize),
             ctl_q: FixedQueue::new(l.max_flows as usize),
+            discard_q: FixedQueue::new(l.max_flows as usize),
             rst_q: FixedQueue::new(RST_QUEUE),
             peek_out: None,
             peek_orphan: None,
@@ -877,10 +884,18 @@ impl Tcp {
                 discard = acked.saturating_sub(1).min(data_before);
             }
             if discard > 0 {
-                cx.op(SockOp::Discard {
-                    id: c.sock,
-                    len: discard,
-                });
+                // One `Discard` per connection and call, however many
+                // ACKs the batch held (see `Tcp::flush_discards`).
+                // (The queue holds every flow once: it cannot be full.)
+                if c.flags.contains(ConnFlags::IN_DISCARD_Q) || self.discard_q.push(fid).is_ok() {
+                    c.flags |= ConnFlags::IN_DISCARD_Q;
+                    c.discard_due += discard;
+                } else {
+                    cx.op(SockOp::Discard {
+                        id: c.sock,
+                        len: discard,
+                    });
+                }
             }
             c.dup_acks = 0;
             c.retries = 0;
@@ -1154,10 +1169,13 @@ impl Tcp {
         // A writability edge comes once: after a report of a nearly full
         // buffer it may be the only news of freed space. What the last
         // report left decides, not the window offered, which may still
-        // look large (an earlier right edge is kept).
+        // look large (an earlier right edge is kept). Not otherwise: with
+        // edge-triggered readiness every readable edge carries writability
+        // too, and a report the guest has not used up is still good (a
+        // query per edge cost three system calls per read of a download).
         let small = c
             .free_edge
-            .is_some_and(|e| ahead(e, c.seq_from_tap) < window_cap(c) / 2 || report_stale(c));
+            .is_some_and(|e| ahead(e, c.seq_from_tap) < 2 * u32::from(c.mss) || report_stale(c));
         let blocked = c.free_edge.is_some() && c.flags.contains(ConnFlags::SEND_BLOCKED);
         if (small || blocked) && self.window_query(cx, fid) {
             // The answer reopens the window.
@@ -1566,6 +1584,7 @@ impl Tcp {
     /// the end of every `handle_*` call. Nothing happens while a read is
     /// outstanding.
     pub(crate) fn flush<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
+        self.flush_discards(cx);
         if self.peek_out.is_some() || self.peek_orphan.is_some() || tx.pending() > 0 {
             return;
         }
@@ -1606,6 +1625,29 @@ impl Tcp {
                     break;
                 }
             }
+        }
+    }
+
+    /// Remove what the guest acknowledged from the sockets: one
+    /// [`SockOp::Discard`] per connection for all the ACKs of a call, so
+    /// that a batch of ACKs costs one `recv` (each takes the socket's lock,
+    /// and the kernel may answer each with a window update). Called before
+    /// any read is issued (a `Peek` skips only what is still unacknowledged,
+    /// counted from the head of the queue) and before a socket is closed.
+    fn flush_discards(&mut self, cx: &mut Cx<'_>) {
+        while let Some(fid) = self.discard_q.pop() {
+            self.discard_now(cx, fid);
+        }
+    }
+
+    fn discard_now(&mut self, cx: &mut Cx<'_>, fid: FlowId) {
+        let Some(c) = self.flows.get_mut(fid) else {
+            return;
+        };
+        c.flags.remove(ConnFlags::IN_DISCARD_Q);
+        let len = core::mem::take(&mut c.discard_due);
+        if len > 0 {
+            cx.op(SockOp::Discard { id: c.sock, len });
         }
     }
 
@@ -1976,6 +2018,8 @@ impl Tcp {
             self.splice_close(cx, fid);
             return;
         }
+        // Bytes left unread would make the kernel reset the peer on close.
+        self.discard_now(cx, fid);
         let orphaned = self.peek_out.is_some_and(|(f, _)| f == fid);
         if orphaned {
             self.peek_out = None;

@@ -77,7 +77,7 @@
 //! meanwhile (its `Open` failed) simply completes stale, with no tx slots
 //! to give back.
 //!
-//! # Addresses (passt(1): `--map-host-loopback`, `--map-guest-addr`,
+//! # Addresses (`flow::fwd`; passt(1): `--map-host-loopback`, `--map-guest-addr`,
 //! `--dns-forward`, `--dns-host`)
 //!
 //! Toward the host: the `map_host_loopback` address (the gateway by
@@ -173,7 +173,7 @@ use crate::config::Config;
 use crate::flow::index::{FlowIndex, FlowKey};
 use crate::flow::siphash::SipHasher13;
 use crate::flow::table::FlowTable;
-use crate::flow::{FlowId, FlowSide, Pif};
+use crate::flow::{fwd, FlowId, FlowSide, Pif};
 use crate::time::Instant;
 use crate::translator::{L4Cx, L4Packet, SockOwner, SockSlots};
 use crate::wire::ethernet::EthernetRepr;
@@ -210,8 +210,6 @@ const TTL: u8 = 64;
 const ETH_LEN: usize = 14;
 /// UDP header length.
 const UDP_LEN: usize = 8;
-/// The DNS port.
-const DNS_PORT: u16 = 53;
 
 /// UDP counters, in [`crate::Stats::udp`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -766,7 +764,7 @@ impl Udp {
         tx: &mut TxRing<S>,
     ) -> Result<FlowId, DropReason> {
         let (next, sock) = self.reserve_flow(cx, tx)?;
-        let peer = to_host(cx.config, key.remote, true);
+        let peer = fwd::guest_to_host(cx.config, key.remote);
         let ipv6 = !peer.addr.is_v4();
         let bind = SockAddrAny {
             addr: if ipv6 {
@@ -1358,7 +1356,7 @@ impl Udp {
             .get(n as usize)
             .ok_or(DropReason::StaleSocket)?;
         let sock = l.sock.ok_or(DropReason::StaleSocket)?;
-        let remote = to_guest(cx.config, from.addr).ok_or(DropReason::Unsupported)?;
+        let remote = fwd::host_to_guest(cx.config, from.addr).ok_or(DropReason::Unsupported)?;
         // Where the guest is ([`crate::seen`]): a SLAAC guest's address is
         // not the configured one, and a link-local peer needs its
         // link-local address.
@@ -1574,84 +1572,5 @@ pub(crate) fn is_unicast(config: &Config, a: InAny) -> bool {
             !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || subnet_bcast)
         }
         None => !(a.0.is_unspecified() || a.0.is_multicast()),
-    }
-}
-
-/// Where a datagram the guest sends to `dst` goes on the host (see the
-/// module docs); `dns` enables the `dns_forward` redirection of port 53.
-pub(crate) fn to_host(config: &Config, dst: SockAddrAny, dns: bool) -> SockAddrAny {
-    let port = dst.port;
-    match dst.addr.v4() {
-        Some(a) => {
-            let Some(ip4) = &config.ip4 else {
-                return dst;
-            };
-            if dns && port == DNS_PORT && ip4.dns_forward == Some(a) {
-                if let Some(h) = ip4.dns_host {
-                    return SockAddrAny::new(h, DNS_PORT);
-                }
-            }
-            if ip4.map_host_loopback == Some(a) {
-                SockAddrAny::new(Ipv4Addr::LOCALHOST, port)
-            } else if ip4.map_guest_addr == Some(a) {
-                SockAddrAny::new(ip4.addr, port)
-            } else {
-                dst
-            }
-        }
-        None => {
-            let a = dst.addr.0;
-            let Some(ip6) = &config.ip6 else {
-                return dst;
-            };
-            if dns && port == DNS_PORT && ip6.dns_forward == Some(a) {
-                if let Some(h) = ip6.dns_host {
-                    return SockAddrAny::new(h, DNS_PORT);
-                }
-            }
-            if ip6.map_host_loopback == Some(a) {
-                SockAddrAny::new(Ipv6Addr::LOCALHOST, port)
-            } else if ip6.map_guest_addr == Some(a) {
-                SockAddrAny::new(ip6.addr, port)
-            } else {
-                dst
-            }
-        }
-    }
-}
-
-/// How the guest sees a host address a datagram came from (see the module
-/// docs); `None` if it has no address to stand for it.
-pub(crate) fn to_guest(config: &Config, from: InAny) -> Option<InAny> {
-    match from.v4() {
-        Some(a) => {
-            let ip4 = config.ip4.as_ref()?;
-            if a.is_loopback() {
-                ip4.map_host_loopback.map(InAny::from)
-            } else if a == ip4.addr {
-                ip4.map_guest_addr
-                    .or(ip4.map_host_loopback)
-                    .map(InAny::from)
-            } else if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
-                None
-            } else {
-                Some(from)
-            }
-        }
-        None => {
-            let ip6 = config.ip6.as_ref()?;
-            let a = from.0;
-            if a.is_loopback() {
-                ip6.map_host_loopback.map(InAny::from)
-            } else if a == ip6.addr {
-                ip6.map_guest_addr
-                    .or(ip6.map_host_loopback)
-                    .map(InAny::from)
-            } else if a.is_unspecified() || a.is_multicast() {
-                None
-            } else {
-                Some(from)
-            }
-        }
     }
 }

@@ -363,6 +363,52 @@ fn udp_forwarded_ports_reach_the_namespace() {
     }
 }
 
+/// A `-u` rule's target address (`0.0.0.0/8210:192.0.2.6`, the 2026
+/// syntax): datagrams reach that address in the namespace, not the
+/// namespace's own, from the remote side and from the host's loopback,
+/// and the replies come back from the address the sender used.
+#[test]
+fn udp_target_address_of_a_port_spec_is_where_datagrams_land() {
+    if !can_run("udp_target_address_of_a_port_spec_is_where_datagrams_land") {
+        return;
+    }
+    let t = Topo::new("ua", &["-u", "0.0.0.0/8210:192.0.2.6"]);
+    t.g.prepare(&["ip", "addr", "add", "192.0.2.6/32", "dev", "lo"]);
+    // Each server answers with its own name and the datagram.
+    for (addr, name) in [("192.0.2.6:8210", "target"), ("203.0.113.2:8210", "own")] {
+        let s = t.within("g", move || UdpSocket::bind(addr).expect(addr));
+        thread::spawn(move || {
+            s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+            let mut buf = [0u8; 2048];
+            while let Ok((k, from)) = s.recv_from(&mut buf) {
+                let mut out = name.as_bytes().to_vec();
+                out.push(b':');
+                out.extend_from_slice(&buf[..k]);
+                let _ = s.send_to(&out, from);
+            }
+        });
+    }
+    for (ns, to) in [("r", "203.0.113.2:8210"), ("h", "127.0.0.1:8210")] {
+        let to: SocketAddr = to.parse().unwrap();
+        let got = t.within(ns, move || {
+            let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            for _ in 0..20 {
+                s.send_to(b"hello-8210", to).unwrap();
+                if let Ok((k, from)) = s.recv_from(&mut buf) {
+                    return Some((buf[..k].to_vec(), from));
+                }
+            }
+            None
+        });
+        let (data, from) = got.unwrap_or_else(|| panic!("no reply via {ns}:\n{}", t.g.log()));
+        assert_eq!(data, b"target:hello-8210", "via {ns}");
+        assert_eq!(from, to, "reply via {ns} came from {from}");
+    }
+}
+
 /// A DNS query for `name` of `qtype` (1 = A, 28 = AAAA).
 fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut q = Vec::new();

@@ -340,6 +340,9 @@ struct Listener {
     /// The guest's port datagrams go to (the host's loopback port for
     /// `out`).
     target: u16,
+    /// The rule's target address (`-u 0.0.0.0/5000:192.0.2.5`): where in
+    /// the guest datagrams go instead of the guest's own address.
+    to_addr: Option<InAny>,
     /// Its socket, once asked for.
     sock: Option<SockId>,
     /// The `Open` has not completed yet.
@@ -406,6 +409,7 @@ impl Udp {
                     listeners.push(Listener {
                         bind: SockAddrAny { addr, port },
                         target,
+                        to_addr: rule.to_addr.map(InAny::from),
                         sock: None,
                         opening: false,
                         out: false,
@@ -428,6 +432,7 @@ impl Udp {
                     listeners.push(Listener {
                         bind: SockAddrAny { addr, port },
                         target,
+                        to_addr: None,
                         sock: None,
                         opening: false,
                         out: true,
@@ -511,24 +516,27 @@ impl Udp {
                 [fam_on.then_some(a), None]
             }
         };
+        let to_addr = rule.to_addr.map(InAny::from);
         for addr in fams.into_iter().flatten() {
             let bind = SockAddrAny { addr, port };
-            queued |= self.open_auto_listener(socks, ops, bind, target, false);
+            queued |= self.open_auto_listener(socks, ops, bind, (target, to_addr), false);
         }
         queued
     }
 
     /// Open the listener bound to `bind` (on the namespace's side with
-    /// `out`) for `auto` forwarding, reusing its entry if it had one;
-    /// nothing if it is open already. Whether an `Open` was queued.
+    /// `out`) for `auto` forwarding, to the target port and address
+    /// `to`, reusing its entry if it had one; nothing if it is open
+    /// already. Whether an `Open` was queued.
     fn open_auto_listener(
         &mut self,
         socks: &mut SockSlots,
         ops: &mut crate::queue::FixedQueue<SockOp>,
         bind: SockAddrAny,
-        target: u16,
+        to: (u16, Option<InAny>),
         out: bool,
     ) -> bool {
+        let (target, to_addr) = to;
         let found = self
             .listeners
             .iter()
@@ -538,6 +546,7 @@ impl Udp {
             Some(n) => {
                 if let Some(l) = self.listeners.get_mut(n) {
                     l.target = target;
+                    l.to_addr = to_addr;
                 }
                 n
             }
@@ -545,6 +554,7 @@ impl Udp {
                 self.listeners.push(Listener {
                     bind,
                     target,
+                    to_addr,
                     sock: None,
                     opening: false,
                     out,
@@ -580,7 +590,7 @@ impl Udp {
         if on {
             for a in out_addrs(addr).into_iter().flatten() {
                 let bind = SockAddrAny { addr: a, port };
-                queued |= self.open_auto_listener(cx.socks, cx.ops, bind, target, true);
+                queued |= self.open_auto_listener(cx.socks, cx.ops, bind, (target, None), true);
             }
             return queued;
         }
@@ -1357,12 +1367,12 @@ impl Udp {
             .ok_or(DropReason::StaleSocket)?;
         let sock = l.sock.ok_or(DropReason::StaleSocket)?;
         let remote = fwd::host_to_guest(cx.config, from.addr).ok_or(DropReason::Unsupported)?;
-        // Where the guest is ([`crate::seen`]): a SLAAC guest's address is
-        // not the configured one, and a link-local peer needs its
-        // link-local address.
-        let guest = cx
-            .seen
-            .dst_for(cx.config, remote)
+        // The rule's target address, else where the guest is
+        // ([`crate::seen`]): a SLAAC guest's address is not the configured
+        // one, and a link-local peer needs its link-local address.
+        let guest = l
+            .to_addr
+            .or_else(|| cx.seen.dst_for(cx.config, remote))
             .ok_or(DropReason::Unsupported)?;
         let key = UdpKey {
             guest: SockAddrAny::new(guest, l.target),

@@ -60,7 +60,7 @@ use crate::flow::table::FlowTable;
 use crate::flow::FlowId;
 use crate::time::Instant;
 use crate::translator::{L4Cx, L4Packet, SockOwner};
-use crate::udp::{is_unicast, to_host, Lru, RecvBatch, EVICT_MIN_IDLE};
+use crate::udp::{is_unicast, Lru, RecvBatch, EVICT_MIN_IDLE};
 use crate::wire::ethernet::{ethertype, EthernetRepr};
 use crate::wire::icmp::{icmp_type, IcmpRepr, HEADER_LEN};
 use crate::wire::icmpv6::{msg_type, Icmpv6Repr};
@@ -235,7 +235,7 @@ impl Icmp {
             .socks
             .alloc_owned(SockOwner::Echo(next.index()))
             .ok_or(DropReason::FlowTableFull)?;
-        let peer = to_host(cx.config, SockAddrAny::new(key.remote, 0), false);
+        let peer = crate::flow::fwd::guest_to_host(cx.config, SockAddrAny::new(key.remote, 0));
         let open = SockOp::Open {
             id: sock,
             spec: SockSpec {
@@ -397,7 +397,11 @@ impl Icmp {
                     let q = Quote {
                         guest: SockAddrAny::new(k.guest, 0),
                         remote: SockAddrAny::new(k.remote, 0),
-                        host_remote: to_host(cx.config, SockAddrAny::new(k.remote, 0), false).addr,
+                        host_remote: crate::flow::fwd::guest_to_host(
+                            cx.config,
+                            SockAddrAny::new(k.remote, 0),
+                        )
+                        .addr,
                         ttl: f.ttl,
                         udp_len: None,
                         echo_ident: Some(k.ident),
@@ -679,7 +683,7 @@ pub(crate) fn host_error_frame<S: TxStorage>(
     let offender = if e.offender == q.host_remote {
         Some(q.remote.addr)
     } else {
-        crate::udp::to_guest(cx.config, e.offender)
+        crate::flow::fwd::host_to_guest(cx.config, e.offender)
     };
     let (true, Some(offender)) = (known, offender) else {
         b.skip();

@@ -1484,11 +1484,14 @@ fn refused_options_name_themselves_and_the_reason() {
         fail(PASTA, &["--fqdn", "a..b"]),
         "pasta: Invalid FQDN: a..b"
     );
-    // A port spec's target address: -t only.
+    // A port spec's target address: -t and -u, not -T or -U (whose other
+    // side is the host's loopback).
     assert_eq!(
-        fail(PASTA, &["-u", "0.0.0.0/53:192.0.2.5"]),
-        "pasta: Target address not supported for -u: 0.0.0.0/53:192.0.2.5"
+        fail(PASTA, &["-U", "0.0.0.0/53:192.0.2.5"]),
+        "pasta: Listening address not allowed for -U: 0.0.0.0/53:192.0.2.5"
     );
+    let o = run(PASTA, &["-u", "0.0.0.0/53:192.0.2.5"]);
+    assert_eq!(o.udp_ports.rules().len(), 1);
     let o = run(
         PASST,
         &[

@@ -363,6 +363,52 @@ fn udp_forwarded_ports_reach_the_namespace() {
     }
 }
 
+/// A `-u` rule's target address (`0.0.0.0/8210:192.0.2.6`, the 2026
+/// syntax): datagrams reach that address in the namespace, not the
+/// namespace's own, from the remote side and from the host's loopback,
+/// and the replies come back from the address the sender used.
+#[test]
+fn udp_target_address_of_a_port_spec_is_where_datagrams_land() {
+    if !can_run("udp_target_address_of_a_port_spec_is_where_datagrams_land") {
+        return;
+    }
+    let t = Topo::new("ua", &["-u", "0.0.0.0/8210:192.0.2.6"]);
+    t.g.prepare(&["ip", "addr", "add", "192.0.2.6/32", "dev", "lo"]);
+    // Each server answers with its own name and the datagram.
+    for (addr, name) in [("192.0.2.6:8210", "target"), ("203.0.113.2:8210", "own")] {
+        let s = t.within("g", move || UdpSocket::bind(addr).expect(addr));
+        thread::spawn(move || {
+            s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+            let mut buf = [0u8; 2048];
+            while let Ok((k, from)) = s.recv_from(&mut buf) {
+                let mut out = name.as_bytes().to_vec();
+                out.push(b':');
+                out.extend_from_slice(&buf[..k]);
+                let _ = s.send_to(&out, from);
+            }
+        });
+    }
+    for (ns, to) in [("r", "203.0.113.2:8210"), ("h", "127.0.0.1:8210")] {
+        let to: SocketAddr = to.parse().unwrap();
+        let got = t.within(ns, move || {
+            let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            for _ in 0..20 {
+                s.send_to(b"hello-8210", to).unwrap();
+                if let Ok((k, from)) = s.recv_from(&mut buf) {
+                    return Some((buf[..k].to_vec(), from));
+                }
+            }
+            None
+        });
+        let (data, from) = got.unwrap_or_else(|| panic!("no reply via {ns}:\n{}", t.g.log()));
+        assert_eq!(data, b"target:hello-8210", "via {ns}");
+        assert_eq!(from, to, "reply via {ns} came from {from}");
+    }
+}
+
 /// A DNS query for `name` of `qtype` (1 = A, 28 = AAAA).
 fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut q = Vec::new();
@@ -473,6 +519,49 @@ fn resolve_through_forward(t: &Topo) {
     }
 }
 
+/// The same over TCP (RFC 1035 §4.2.2: a two-byte length before each
+/// message): a connection from the guest to port 53 of each forward
+/// address reaches the host's resolver (the remote dnsmasq), as UDP does.
+fn resolve_over_tcp_through_forward(t: &Topo) {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let v6: std::net::Ipv6Addr = "2001:db8:99::99".parse().unwrap();
+    for (i, (fwd, qtype, want)) in [
+        (FWD4, 1u16, vec![192u8, 0, 2, 99]),
+        (FWD6, 28, v6.octets().to_vec()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let to: SocketAddr = if fwd.contains(':') {
+            format!("[{fwd}]:53")
+        } else {
+            format!("{fwd}:53")
+        }
+        .parse()
+        .unwrap();
+        let id = 0x5300 + i as u16;
+        let q = dns_query(id, "test.example", qtype);
+        let qlen = q.len();
+        let (peer, resp) = t.within("g", move || {
+            let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(3))
+                .unwrap_or_else(|e| panic!("TCP DNS to {to}: {e}"));
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+            msg.extend_from_slice(&q);
+            s.write_all(&msg).unwrap();
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len).expect("TCP DNS answer length");
+            let mut resp = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            s.read_exact(&mut resp).expect("TCP DNS answer");
+            (s.peer_addr().unwrap(), resp)
+        });
+        assert_eq!(peer, to, "the connection is to the forward address");
+        let answers = dns_answers(&resp, id, qlen);
+        assert_eq!(answers, vec![want], "TCP answer of type {qtype} via {fwd}");
+    }
+}
+
 /// The resolvers DHCP and DHCPv6 give the guest (with `--config-net`
 /// pasta sends no router advertisement, as the original: no RDNSS).
 fn offered_resolvers(t: &Topo) -> (String, Vec<String>) {
@@ -502,6 +591,7 @@ fn dns_forward_reaches_the_hosts_resolver() {
     );
     dnsmasq(&mut t);
     resolve_through_forward(&t);
+    resolve_over_tcp_through_forward(&t);
     let (dns4, dns6) = offered_resolvers(&t);
     assert_eq!(dns4, DNS4, "DHCP resolvers");
     assert_eq!(dns6, [DNS6], "DHCPv6 resolvers");
@@ -531,6 +621,7 @@ fn dns_forward_stands_for_a_loopback_resolver() {
     );
     dnsmasq(&mut t);
     resolve_through_forward(&t);
+    resolve_over_tcp_through_forward(&t);
     let (dns4, dns6) = offered_resolvers(&t);
     assert_eq!(dns4, FWD4, "DHCP resolvers");
     assert_eq!(dns6, [FWD6], "DHCPv6 resolvers");

@@ -34,7 +34,7 @@
 //!   in the original it needs a listening address of the same family
 //!   (`0.0.0.0/5000:192.0.2.5`, `[::]/5000:[2001:db8::5]`): a dual-stack
 //!   or cross-family rule is [`PortSpecError::TargetFamily`]. The caller
-//!   refuses it where it is not supported (only `-t` takes one).
+//!   refuses it where it is not supported (`-t` and `-u` take one).
 //! - `~first-last` removes ports from every include range *of the same spec*
 //!   and takes precedence over them. An exclusion that removes nothing is
 //!   accepted and does nothing, as in the original.

@@ -15,6 +15,7 @@
 //! O(1), keyed with a secret the driver supplies so that a guest cannot
 //! aim collisions at it.
 
+pub mod fwd;
 pub mod index;
 pub mod siphash;
 pub mod table;

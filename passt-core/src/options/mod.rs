@@ -766,8 +766,9 @@ impl Options {
                     "Listening address not allowed for -{name}: {rule}"
                 )));
             }
-            // Target addresses are delivered by the TCP handler only.
-            if let (Some(rule), 'u' | 'T' | 'U') =
+            // Target addresses are for -t and -u (as in the original: the
+            // other side of -T/-U is the host's loopback).
+            if let (Some(rule), 'T' | 'U') =
                 (spec.rules().iter().find(|r| r.to_addr.is_some()), name)
             {
                 return Err(OptionsErrorKind::Conflict(format!(

@@ -58,7 +58,7 @@
 //! - **Handshakes.** A guest SYN opens a socket with a non-blocking connect
 //!   to the same destination, the gateway/`map_host_loopback` address
 //!   mapped to the host's loopback and `map_guest_addr` to the host's own
-//!   address (`Tcp::host_peer`); writability ends the connect and sends the
+//!   address, port 53 of `dns_forward` the host's resolver (`flow::fwd`); writability ends the connect and sends the
 //!   SYN-ACK (our MSS from the MTU, window scaling if the guest offered it);
 //!   an error sends RST. Listening sockets for the forwarded ports
 //!   (`config.fwd.tcp_in`) accept connections, which become a SYN to the
@@ -606,56 +606,6 @@ impl Tcp {
         SeqNum((h.finish() as u32).wrapping_add(clock))
     }
 
-    /// The address a guest destination stands for on the host: the
-    /// loopback for `map_host_loopback`, the host's own address for
-    /// `map_guest_addr`, else itself.
-    pub(crate) fn host_peer(config: &Config, dst: InAny) -> InAny {
-        if let Some(d4) = dst.v4() {
-            if let Some(c) = &config.ip4 {
-                if c.map_host_loopback == Some(d4) {
-                    return Ipv4Addr::LOCALHOST.into();
-                }
-                if c.map_guest_addr == Some(d4) {
-                    return c.addr.into();
-                }
-            }
-        } else if let Some(c) = &config.ip6 {
-            if c.map_host_loopback == Some(dst.0) {
-                return Ipv6Addr::LOCALHOST.into();
-            }
-            if c.map_guest_addr == Some(dst.0) {
-                return c.addr.into();
-            }
-        }
-        dst
-    }
-
-    /// The guest-side address for a host peer: loopback becomes the
-    /// `map_host_loopback` address (else the gateway), the host's own
-    /// address `map_guest_addr` (else the gateway); `None` if the guest has
-    /// no address of that family.
-    fn guest_side_peer(config: &Config, peer: InAny) -> Option<InAny> {
-        if let Some(p4) = peer.v4() {
-            let c = config.ip4.as_ref()?;
-            if p4.is_loopback() {
-                return Some(c.map_host_loopback.unwrap_or(c.gateway).into());
-            }
-            if p4 == c.addr {
-                return Some(c.map_guest_addr.unwrap_or(c.gateway).into());
-            }
-            Some(peer)
-        } else {
-            let c = config.ip6.as_ref()?;
-            if peer.0.is_loopback() {
-                return Some(c.map_host_loopback.unwrap_or(c.gateway).into());
-            }
-            if peer.0 == c.addr {
-                return Some(c.map_guest_addr.unwrap_or(c.gateway).into());
-            }
-            Some(peer)
-        }
-    }
-
     // ---------------------------------------------------------------------
     // Guest segments
     // ---------------------------------------------------------------------
@@ -736,10 +686,9 @@ impl Tcp {
         take_syn_options(&mut c, &p.seg);
         let ipv6 = !key.remote.addr.is_v4();
         let mut spec = SockSpec::new(Proto::Tcp, ipv6);
-        spec.peer = Some(SockAddrAny {
-            addr: Self::host_peer(cx.config, key.remote.addr),
-            port: key.remote.port,
-        });
+        // The same rules as UDP's, `--dns-forward` included (RFC 1035
+        // §4.2.2: DNS over TCP on port 53).
+        spec.peer = Some(crate::flow::fwd::guest_to_host(cx.config, key.remote));
         spec.flags = SockFlags::PEEK_OFF;
         if !cx.op(SockOp::Open { id: sock, spec }) {
             cx.socks.release(sock);
@@ -1409,7 +1358,7 @@ impl Tcp {
                 ok = self.new_spliced(cx, id, peer, SockAddrAny { addr, port }, true);
             }
         } else if let (Some(remote), Some((port, _))) = (
-            Self::guest_side_peer(cx.config, peer.addr),
+            crate::flow::fwd::host_to_guest_or_gateway(cx.config, peer.addr),
             cx.config.fwd.tcp_in.lookup(local.port),
         ) {
             // The rule's target address, else the address the guest uses,

@@ -77,7 +77,7 @@
 //! meanwhile (its `Open` failed) simply completes stale, with no tx slots
 //! to give back.
 //!
-//! # Addresses (passt(1): `--map-host-loopback`, `--map-guest-addr`,
+//! # Addresses (`flow::fwd`; passt(1): `--map-host-loopback`, `--map-guest-addr`,
 //! `--dns-forward`, `--dns-host`)
 //!
 //! Toward the host: the `map_host_loopback` address (the gateway by
@@ -173,7 +173,7 @@ use crate::config::Config;
 use crate::flow::index::{FlowIndex, FlowKey};
 use crate::flow::siphash::SipHasher13;
 use crate::flow::table::FlowTable;
-use crate::flow::{FlowId, FlowSide, Pif};
+use crate::flow::{fwd, FlowId, FlowSide, Pif};
 use crate::time::Instant;
 use crate::translator::{L4Cx, L4Packet, SockOwner, SockSlots};
 use crate::wire::ethernet::EthernetRepr;
@@ -210,8 +210,6 @@ const TTL: u8 = 64;
 const ETH_LEN: usize = 14;
 /// UDP header length.
 const UDP_LEN: usize = 8;
-/// The DNS port.
-const DNS_PORT: u16 = 53;
 
 /// UDP counters, in [`crate::Stats::udp`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -342,6 +340,9 @@ struct Listener {
     /// The guest's port datagrams go to (the host's loopback port for
     /// `out`).
     target: u16,
+    /// The rule's target address (`-u 0.0.0.0/5000:192.0.2.5`): where in
+    /// the guest datagrams go instead of the guest's own address.
+    to_addr: Option<InAny>,
     /// Its socket, once asked for.
     sock: Option<SockId>,
     /// The `Open` has not completed yet.
@@ -415,6 +416,7 @@ impl Udp {
                     listeners.push(Listener {
                         bind: SockAddrAny { addr, port },
                         target,
+                        to_addr: rule.to_addr.map(InAny::from),
                         sock: None,
                         opening: false,
                         out: false,
@@ -437,6 +439,7 @@ impl Udp {
                     listeners.push(Listener {
                         bind: SockAddrAny { addr, port },
                         target,
+                        to_addr: None,
                         sock: None,
                         opening: false,
                         out: true,
@@ -521,24 +524,27 @@ impl Udp {
                 [fam_on.then_some(a), None]
             }
         };
+        let to_addr = rule.to_addr.map(InAny::from);
         for addr in fams.into_iter().flatten() {
             let bind = SockAddrAny { addr, port };
-            queued |= self.open_auto_listener(socks, ops, bind, target, false);
+            queued |= self.open_auto_listener(socks, ops, bind, (target, to_addr), false);
         }
         queued
     }
 
     /// Open the listener bound to `bind` (on the namespace's side with
-    /// `out`) for `auto` forwarding, reusing its entry if it had one;
-    /// nothing if it is open already. Whether an `Open` was queued.
+    /// `out`) for `auto` forwarding, to the target port and address
+    /// `to`, reusing its entry if it had one; nothing if it is open
+    /// already. Whether an `Open` was queued.
     fn open_auto_listener(
         &mut self,
         socks: &mut SockSlots,
         ops: &mut crate::queue::FixedQueue<SockOp>,
         bind: SockAddrAny,
-        target: u16,
+        to: (u16, Option<InAny>),
         out: bool,
     ) -> bool {
+        let (target, to_addr) = to;
         let found = self
             .listeners
             .iter()
@@ -548,6 +554,7 @@ impl Udp {
             Some(n) => {
                 if let Some(l) = self.listeners.get_mut(n) {
                     l.target = target;
+                    l.to_addr = to_addr;
                 }
                 n
             }
@@ -555,6 +562,7 @@ impl Udp {
                 self.listeners.push(Listener {
                     bind,
                     target,
+                    to_addr,
                     sock: None,
                     opening: false,
                     out,
@@ -590,7 +598,7 @@ impl Udp {
         if on {
             for a in out_addrs(addr).into_iter().flatten() {
                 let bind = SockAddrAny { addr: a, port };
-                queued |= self.open_auto_listener(cx.socks, cx.ops, bind, target, true);
+                queued |= self.open_auto_listener(cx.socks, cx.ops, bind, (target, None), true);
             }
             return queued;
         }
@@ -774,7 +782,7 @@ impl Udp {
         tx: &mut TxRing<S>,
     ) -> Result<FlowId, DropReason> {
         let (next, sock) = self.reserve_flow(cx, tx)?;
-        let peer = to_host(cx.config, key.remote, true);
+        let peer = fwd::guest_to_host(cx.config, key.remote);
         let ipv6 = !peer.addr.is_v4();
         let bind = SockAddrAny {
             addr: if ipv6 {
@@ -1366,13 +1374,13 @@ impl Udp {
             .get(n as usize)
             .ok_or(DropReason::StaleSocket)?;
         let sock = l.sock.ok_or(DropReason::StaleSocket)?;
-        let remote = to_guest(cx.config, from.addr).ok_or(DropReason::Unsupported)?;
-        // Where the guest is ([`crate::seen`]): a SLAAC guest's address is
-        // not the configured one, and a link-local peer needs its
-        // link-local address.
-        let guest = cx
-            .seen
-            .dst_for(cx.config, remote)
+        let remote = fwd::host_to_guest(cx.config, from.addr).ok_or(DropReason::Unsupported)?;
+        // The rule's target address, else where the guest is
+        // ([`crate::seen`]): a SLAAC guest's address is not the configured
+        // one, and a link-local peer needs its link-local address.
+        let guest = l
+            .to_addr
+            .or_else(|| cx.seen.dst_for(cx.config, remote))
             .ok_or(DropReason::Unsupported)?;
         let key = UdpKey {
             guest: SockAddrAny::new(guest, l.target),
@@ -1582,84 +1590,5 @@ pub(crate) fn is_unicast(config: &Config, a: InAny) -> bool {
             !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || subnet_bcast)
         }
         None => !(a.0.is_unspecified() || a.0.is_multicast()),
-    }
-}
-
-/// Where a datagram the guest sends to `dst` goes on the host (see the
-/// module docs); `dns` enables the `dns_forward` redirection of port 53.
-pub(crate) fn to_host(config: &Config, dst: SockAddrAny, dns: bool) -> SockAddrAny {
-    let port = dst.port;
-    match dst.addr.v4() {
-        Some(a) => {
-            let Some(ip4) = &config.ip4 else {
-                return dst;
-            };
-            if dns && port == DNS_PORT && ip4.dns_forward == Some(a) {
-                if let Some(h) = ip4.dns_host {
-                    return SockAddrAny::new(h, DNS_PORT);
-                }
-            }
-            if ip4.map_host_loopback == Some(a) {
-                SockAddrAny::new(Ipv4Addr::LOCALHOST, port)
-            } else if ip4.map_guest_addr == Some(a) {
-                SockAddrAny::new(ip4.addr, port)
-            } else {
-                dst
-            }
-        }
-        None => {
-            let a = dst.addr.0;
-            let Some(ip6) = &config.ip6 else {
-                return dst;
-            };
-            if dns && port == DNS_PORT && ip6.dns_forward == Some(a) {
-                if let Some(h) = ip6.dns_host {
-                    return SockAddrAny::new(h, DNS_PORT);
-                }
-            }
-            if ip6.map_host_loopback == Some(a) {
-                SockAddrAny::new(Ipv6Addr::LOCALHOST, port)
-            } else if ip6.map_guest_addr == Some(a) {
-                SockAddrAny::new(ip6.addr, port)
-            } else {
-                dst
-            }
-        }
-    }
-}
-
-/// How the guest sees a host address a datagram came from (see the module
-/// docs); `None` if it has no address to stand for it.
-pub(crate) fn to_guest(config: &Config, from: InAny) -> Option<InAny> {
-    match from.v4() {
-        Some(a) => {
-            let ip4 = config.ip4.as_ref()?;
-            if a.is_loopback() {
-                ip4.map_host_loopback.map(InAny::from)
-            } else if a == ip4.addr {
-                ip4.map_guest_addr
-                    .or(ip4.map_host_loopback)
-                    .map(InAny::from)
-            } else if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
-                None
-            } else {
-                Some(from)
-            }
-        }
-        None => {
-            let ip6 = config.ip6.as_ref()?;
-            let a = from.0;
-            if a.is_loopback() {
-                ip6.map_host_loopback.map(InAny::from)
-            } else if a == ip6.addr {
-                ip6.map_guest_addr
-                    .or(ip6.map_host_loopback)
-                    .map(InAny::from)
-            } else if a.is_unspecified() || a.is_multicast() {
-                None
-            } else {
-                Some(from)
-            }
-        }
     }
 }

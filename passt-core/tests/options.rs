@@ -1467,12 +1467,26 @@ fn refused_options_name_themselves_and_the_reason() {
         (PASTA, vec!["--splice-only"], "pasta: --splice-only is not supported by this implementation: pasta always creates its tap device"),
         (PASST, vec!["-c", "/tmp/c"], "passt: --conf-path is not supported by this implementation: there is no configuration socket yet"),
         (PASTA, vec!["--conf-path", "/tmp/c"], "pasta: --conf-path is not supported by this implementation: there is no configuration socket yet"),
+        (PASST, vec!["--vhost-user"], "passt: --vhost-user is not supported by this implementation: there is no vhost-user back-end yet (use the stream socket)"),
+        (PASST, vec!["--repair-path", "/tmp/r"], "passt: --repair-path is not supported by this implementation: there is no live migration yet"),
+        (PASST, vec!["--migrate-exit"], "passt: --migrate-exit is not supported by this implementation: there is no live migration yet"),
+        (PASST, vec!["--migrate-no-linger"], "passt: --migrate-no-linger is not supported by this implementation: there is no live migration yet"),
+        (PASTA, vec!["--chroot-fallback"], "pasta: --chroot-fallback is not supported by this implementation: a pivot_root the kernel refuses is skipped and logged, never replaced by chroot"),
     ] {
         assert_eq!(fail(mode, &line), msg, "{line:?}");
     }
     for mode in [PASST, PASTA] {
         let help = usage(mode);
-        for name in ["--stats", "--splice-only", "--conf-path"] {
+        for name in [
+            "--stats",
+            "--splice-only",
+            "--conf-path",
+            "--vhost-user",
+            "--repair-path",
+            "--migrate-exit",
+            "--migrate-no-linger",
+            "--chroot-fallback",
+        ] {
             assert!(!help.contains(name), "{mode:?} --help lists {name}");
         }
     }
@@ -1489,6 +1503,15 @@ fn refused_options_name_themselves_and_the_reason() {
     assert_eq!(
         fail(PASTA, &["-U", "0.0.0.0/53:192.0.2.5"]),
         "pasta: Listening address not allowed for -U: 0.0.0.0/53:192.0.2.5"
+    );
+    // A listening interface is refused, not widened to every interface.
+    assert_eq!(
+        fail(PASTA, &["-t", "127.0.0.1%lo/8080"]),
+        "pasta: Listening interface not supported by this implementation for -t: 127.0.0.1%lo/8080"
+    );
+    assert_eq!(
+        fail(PASST, &["-u", "%eth0/53"]),
+        "passt: Listening interface not supported by this implementation for -u: %eth0/53"
     );
     let o = run(PASTA, &["-u", "0.0.0.0/53:192.0.2.5"]);
     assert_eq!(o.udp_ports.rules().len(), 1);

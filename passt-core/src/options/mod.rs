@@ -10,10 +10,9 @@
 //!
 //! Recognised but refused, with the reason
 //! ([`OptionsErrorKind::Unsupported`]; not in `--help`, listed in the man
-//! page's NOTES): `--stats`, `-c/--conf-path`, `--splice-only`. Not
-//! recognised at all (refused as unrecognized): `--chroot-fallback`,
+//! page's NOTES): `--stats`, `-c/--conf-path`, `--splice-only`,
 //! `--vhost-user`, `--repair-path`, `--migrate-exit`,
-//! `--migrate-no-linger`, `--no-pidns`. The deprecated `--no-copy-routes`
+//! `--migrate-no-linger`, `--chroot-fallback`. The deprecated `--no-copy-routes`
 //! and `--no-copy-addrs` work, with a warning ([`Options::warnings`]).
 //! `-m 0` assigns no MTU ([`Config::assign_mtu`]).
 //!
@@ -677,7 +676,14 @@ impl Options {
             Opt::Fqdn => self.fqdn = Some(dns_name(v, true).ok_or(invalid("FQDN"))?),
             Opt::NoCopyRoutes => self.no_copy_routes = true,
             Opt::NoCopyAddrs => self.no_copy_addrs = true,
-            Opt::Stats | Opt::SpliceOnly | Opt::ConfPath => {
+            Opt::Stats
+            | Opt::SpliceOnly
+            | Opt::ConfPath
+            | Opt::VhostUser
+            | Opt::RepairPath
+            | Opt::MigrateExit
+            | Opt::MigrateNoLinger
+            | Opt::ChrootFallback => {
                 return Err(OptionsErrorKind::Unsupported {
                     option: format!("--{}", spec.long),
                     why: spec.help,
@@ -761,6 +767,16 @@ impl Options {
                 .rules()
                 .iter()
                 .find(|r| r.addr.is_some() || r.ifname.is_some());
+            // An interface in a listening address (`ADDR%IFACE/PORT`): no
+            // listener is bound to a device yet, and listening on every
+            // interface instead would expose more than was asked.
+            if let Some(rule) = spec.rules().iter().find(|r| r.ifname.is_some()) {
+                if matches!(name, 't' | 'u') {
+                    return Err(OptionsErrorKind::Conflict(format!(
+                        "Listening interface not supported by this implementation for -{name}: {rule}"
+                    )));
+                }
+            }
             if let (Some(rule), 'T' | 'U') = (bound, name) {
                 return Err(OptionsErrorKind::Conflict(format!(
                     "Listening address not allowed for -{name}: {rule}"

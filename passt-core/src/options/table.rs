@@ -77,6 +77,11 @@ pub(crate) enum Opt {
     Stats,
     SpliceOnly,
     ConfPath,
+    VhostUser,
+    RepairPath,
+    MigrateExit,
+    MigrateNoLinger,
+    ChrootFallback,
 }
 
 /// Which frontends accept an option.
@@ -240,6 +245,11 @@ pub(crate) static TABLE: &[Spec] = &[
     row(Opt::Stats, "stats", None, Some("DELAY"), Both, R, "no event statistics are kept per event type"),
     row(Opt::SpliceOnly, "splice-only", None, None, Pasta, R, "pasta always creates its tap device"),
     row(Opt::ConfPath, "conf-path", Some('c'), Some("PATH"), Both, R, "there is no configuration socket yet"),
+    row(Opt::VhostUser, "vhost-user", None, None, Passt, R, "there is no vhost-user back-end yet (use the stream socket)"),
+    row(Opt::RepairPath, "repair-path", None, Some("PATH"), Passt, R, "there is no live migration yet"),
+    row(Opt::MigrateExit, "migrate-exit", None, None, Passt, R, "there is no live migration yet"),
+    row(Opt::MigrateNoLinger, "migrate-no-linger", None, None, Passt, R, "there is no live migration yet"),
+    row(Opt::ChrootFallback, "chroot-fallback", None, None, Both, R, "a pivot_root the kernel refuses is skipped and logged, never replaced by chroot"),
 ];
 
 /// The row of a short option letter.

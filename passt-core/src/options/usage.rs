@@ -105,14 +105,14 @@ pub fn usage(mode: Mode) -> String {
         Mode::Passt => write!(out, "\nSPEC, for -t and -u:\n"),
         Mode::Pasta => write!(
             out,
-            "\nSPEC, for -t, -u, -T and -U (-T and -U take no ADDR or IF):\n"
+            "\nSPEC, for -t, -u, -T and -U (-T and -U take no ADDR):\n"
         ),
     };
     let mut items = vec![
         ("  none", "forward nothing".to_owned()),
         (
-            "  [ADDR][%IF]/PORTS",
-            "forward PORTS, listening on ADDR, interface IF".to_owned(),
+            "  ADDR/PORTS",
+            "forward PORTS, listening on ADDR (no %IF in this build)".to_owned(),
         ),
         (
             "  PORTS",

@@ -947,7 +947,7 @@ fn tcp_two_hundred_concurrent_with_64_descriptors_refuse_cleanly_then_recover() 
     }
     // Soft and hard limit 64: raising the soft one to the hard one gains
     // nothing, so about 40 sockets are left for connections.
-    let t = Topo::wrapped("f", &["prlimit", "--nofile=64:64"], &[], false);
+    let t = Topo::wrapped("fl", &["prlimit", "--nofile=64:64"], &[], false);
     let l = t
         .spawn("r", || TcpListener::bind("198.51.100.1:5150").unwrap())
         .join()

@@ -107,7 +107,7 @@ fn traceroute_shows_the_router_then_the_destination_and_the_host_sends_the_guest
     if !can_run("traceroute_shows_the_router_then_the_destination") {
         return;
     }
-    let mut g = Guest::on_own("trace", HostKind::Full);
+    let mut g = Guest::on_own("trrt", HostKind::Full);
     let far = add_far(&g);
     // Ping sockets for everyone on the host (echo flows need them).
     let o = g

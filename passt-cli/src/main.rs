@@ -41,7 +41,7 @@ use passt_core::config::Mode;
 use passt_core::options::{self, Options, Parsed};
 use passt_core::Translator;
 
-use crate::log::{error, info, Level};
+use crate::log::{error, info, warning, Level};
 
 /// A fatal error: what we were doing, and the system's reason if any.
 #[derive(Debug)]
@@ -159,6 +159,9 @@ fn start(o: &Options) -> Result<(), Error> {
     // Before the sandbox hides /dev/log: where messages go in the
     // background without a log file.
     log::open_syslog();
+    for w in o.warnings() {
+        warning!("{w}");
+    }
 
     let (config, summary) = setup::config(o)?;
     for line in &summary {

@@ -177,7 +177,7 @@ fn every_flag_in_every_syntax() {
         ("quiet", Some('q'), |o| o.quiet && !o.debug),
         ("foreground", Some('f'), |o| o.foreground),
         // Accepted and ignored: everything stays at its default.
-        ("stderr", Some('e'), |o| *o == Options { foreground: o.foreground, ..Options::new(o.mode) }),
+        ("stderr", Some('e'), |o| o.stderr && *o == Options { foreground: o.foreground, stderr: true, ..Options::new(o.mode) }),
         ("ipv4-only", Some('4'), |o| o.ipv4_only && !o.ipv6_only),
         ("ipv6-only", Some('6'), |o| o.ipv6_only && !o.ipv4_only),
         ("no-map-gw", None, |o| o.no_map_gw && o.map_host_loopback4 == MapAddr::Default),
@@ -1581,6 +1581,10 @@ fn options_reach_the_configuration() {
             "--no-copy-routes is deprecated and will be dropped soon",
             "--no-copy-addrs is deprecated and will be dropped soon"
         ]
+    );
+    assert_eq!(
+        run(PASST, &["-e"]).warnings(),
+        ["--stderr is deprecated and will be dropped soon"]
     );
     assert!(run(PASTA, &[]).warnings().is_empty());
 }

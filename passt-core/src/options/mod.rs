@@ -314,6 +314,9 @@ pub struct Options {
     pub no_copy_routes: bool,
     /// `--no-copy-addrs` (pasta, deprecated).
     pub no_copy_addrs: bool,
+    /// `-e/--stderr` (deprecated, no effect: messages go to standard
+    /// error whenever they are not logged elsewhere).
+    pub stderr: bool,
 
     /// Positional `PID` (pasta): join this process's namespaces.
     pub pid: Option<u32>,
@@ -403,6 +406,7 @@ impl Options {
             fqdn: None,
             no_copy_routes: false,
             no_copy_addrs: false,
+            stderr: false,
             pid: None,
             command: Vec::new(),
         }
@@ -495,7 +499,7 @@ impl Options {
                 self.trace = false;
             }
             Opt::Foreground => self.foreground = true,
-            Opt::Stderr => {}
+            Opt::Stderr => self.stderr = true,
             Opt::LogFile => self.log_file = Some(path(v, MAX_PATH).ok_or(invalid("log file"))?),
             Opt::LogSize => {
                 self.log_size = decimal::<u64>(v)
@@ -698,6 +702,7 @@ impl Options {
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
         for (on, name) in [
+            (self.stderr, "--stderr"),
             (self.no_copy_routes, "--no-copy-routes"),
             (self.no_copy_addrs, "--no-copy-addrs"),
         ] {

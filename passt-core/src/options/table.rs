@@ -181,7 +181,7 @@ pub(crate) static TABLE: &[Spec] = &[
     row(Opt::Trace, "trace", None, None, Both, G, "be extra verbose, down to single packets; implies --debug"),
     row(Opt::Quiet, "quiet", Some('q'), None, Both, G, "print warnings and errors only"),
     row(Opt::Foreground, "foreground", Some('f'), None, Both, G, "stay in the foreground (default: go to background once ready)"),
-    row(Opt::Stderr, "stderr", Some('e'), None, Both, G, "accepted for compatibility, does nothing (deprecated)"),
+    row(Opt::Stderr, "stderr", Some('e'), None, Both, G, "deprecated: accepted with a warning, does nothing"),
     row(Opt::LogFile, "log-file", Some('l'), Some("PATH"), Both, G, "write log messages to PATH only"),
     row(Opt::LogSize, "log-size", None, Some("SIZE"), Both, G, "size limit of the log file in bytes, oldest entries go first\n(default: 1048576)"),
     row(Opt::Runas, "runas", None, Some("UID[:GID]"), Both, G, "switch to this user, and group, given as numbers or names\n(default when started as root: nobody)"),

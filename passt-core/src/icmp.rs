@@ -54,19 +54,23 @@ use core::time::Duration;
 use crate::addr::{InAny, SockAddrAny};
 use crate::buf::{TxRing, TxStorage};
 use crate::config::Config;
+use crate::contract::cx::Cx;
+use crate::contract::slots::{Module, Owner};
+use crate::contract::{
+    Completion, Done, DropReason, Errno, Event, Proto, Ready, SockId, SockOp, SockSpec,
+};
 use crate::flow::index::{FlowIndex, FlowKey};
 use crate::flow::siphash::SipHasher13;
 use crate::flow::table::FlowTable;
 use crate::flow::FlowId;
+use crate::ingress::L4Packet;
 use crate::time::Instant;
-use crate::translator::{L4Cx, L4Packet, SockOwner};
 use crate::udp::{is_unicast, Lru, RecvBatch, EVICT_MIN_IDLE};
 use crate::wire::ethernet::{ethertype, EthernetRepr};
 use crate::wire::icmp::{icmp_type, IcmpRepr, HEADER_LEN};
 use crate::wire::icmpv6::{msg_type, Icmpv6Repr};
 use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::{checksum, frame, ip_proto, Result as WireResult, WireError};
-use crate::{Completion, Done, DropReason, Errno, Event, Proto, Ready, SockId, SockOp, SockSpec};
 
 /// An echo flow ends after this long without a request or reply.
 pub const ECHO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -144,6 +148,8 @@ pub(crate) struct Icmp {
     denied: [bool; 2],
     /// The executor reads error queues ([`crate::Translator::set_host_errors`]).
     pub(crate) host_errors: bool,
+    /// Counters, composed into [`crate::Stats::icmp`].
+    pub(crate) stats: IcmpStats,
 }
 
 impl Icmp {
@@ -154,6 +160,7 @@ impl Icmp {
             flows: FlowTable::new(cap),
             index: FlowIndex::new(cap, config.secret),
             lru: Lru::new(cap),
+            stats: IcmpStats::default(),
             recv: None,
             err: None,
             denied: [false; 2],
@@ -165,7 +172,7 @@ impl Icmp {
     /// ping socket, anything else is dropped.
     pub(crate) fn handle_tap<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         pkt: &L4Packet<'_>,
         tx: &mut TxRing<S>,
     ) -> Result<(), DropReason> {
@@ -213,13 +220,13 @@ impl Icmp {
             id,
             payload: pkt.span,
         })?;
-        cx.stats.icmp.requests += 1;
+        self.stats.requests += 1;
         Ok(())
     }
 
     fn open_flow<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         key: EchoKey,
         tx: &mut TxRing<S>,
     ) -> Result<FlowId, DropReason> {
@@ -233,7 +240,7 @@ impl Icmp {
         let next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
         let sock = cx
             .socks
-            .alloc_owned(SockOwner::Echo(next.index()))
+            .alloc_owned(Owner::new(Module::Icmp, next.index()))
             .ok_or(DropReason::FlowTableFull)?;
         let peer = crate::flow::fwd::guest_to_host(cx.config, SockAddrAny::new(key.remote, 0));
         let open = SockOp::Open {
@@ -269,11 +276,11 @@ impl Icmp {
         let indexed = self.index.insert(key, fid);
         debug_assert!(indexed);
         self.lru.touch(fid.index());
-        cx.stats.icmp.flows_opened += 1;
+        self.stats.flows_opened += 1;
         Ok(fid)
     }
 
-    fn evict<S: TxStorage>(&mut self, cx: &mut L4Cx<'_>, tx: &mut TxRing<S>) -> bool {
+    fn evict<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) -> bool {
         let Some(fid) = self
             .lru
             .idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last)
@@ -281,13 +288,13 @@ impl Icmp {
             return false;
         };
         self.close(cx, fid, true, tx);
-        cx.stats.icmp.flows_evicted += 1;
+        self.stats.flows_evicted += 1;
         true
     }
 
     fn close<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         fid: FlowId,
         opened: bool,
         tx: &mut TxRing<S>,
@@ -317,7 +324,7 @@ impl Icmp {
         (self.flows.get(fid)?.sock == id).then_some(fid)
     }
 
-    fn close_orphan(cx: &mut L4Cx<'_>, id: SockId) {
+    fn close_orphan(cx: &mut Cx<'_>, id: SockId) {
         if cx.op(SockOp::Close { id }).is_ok() {
             cx.socks.release(id);
         }
@@ -326,7 +333,7 @@ impl Icmp {
     /// Readiness of ping socket `id` (flow slot `n`): read its replies.
     pub(crate) fn handle_ready<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         id: SockId,
         n: u32,
         ready: Ready,
@@ -360,7 +367,7 @@ impl Icmp {
     /// Queue a [`SockOp::Recv`] of replies on `id`.
     fn start_recv<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         id: SockId,
         ipv6: bool,
         tx: &mut TxRing<S>,
@@ -382,7 +389,7 @@ impl Icmp {
     /// The result of an operation on ping socket of flow slot `n`.
     pub(crate) fn handle_completion<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         n: u32,
         done: Completion,
         tx: &mut TxRing<S>,
@@ -407,7 +414,7 @@ impl Icmp {
                         echo_ident: Some(k.ident),
                     };
                     if host_error_frame(cx, &mut b, &q, &e, tx) {
-                        cx.stats.icmp.host_errors += 1;
+                        self.stats.host_errors += 1;
                     }
                 }
                 // Nothing queued after all (or the executor cannot read
@@ -449,20 +456,20 @@ impl Icmp {
             if let Err(e) = done.res {
                 let ipv6 = !flow.key.remote.is_v4();
                 if e == Errno::EACCES || e == Errno::EPERM {
-                    cx.stats.icmp.denied += 1;
+                    self.stats.denied += 1;
                     if !self.denied[usize::from(ipv6)] {
                         self.denied[usize::from(ipv6)] = true;
                         cx.event(Event::PingDenied { ipv6 });
                     }
                 } else {
-                    cx.stats.icmp.open_failed += 1;
+                    self.stats.open_failed += 1;
                 }
                 self.close(cx, fid, false, tx);
             }
             return;
         }
         if done.res.is_err() {
-            cx.stats.icmp.send_errors += 1;
+            self.stats.send_errors += 1;
         }
     }
 
@@ -470,7 +477,7 @@ impl Icmp {
     /// and frame it.
     fn reply<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         n: u32,
         b: &mut RecvBatch,
         len: usize,
@@ -524,8 +531,7 @@ impl Icmp {
             Ok(frame_len) if b.commit(tx, frame_len) => {
                 flow.last = cx.now;
                 self.lru.touch(fid.index());
-                cx.stats.icmp.replies += 1;
-                cx.stats.frames_out += 1;
+                self.stats.replies += 1;
             }
             Err(e) => cx.count_drop(e.into()),
             Ok(_) => cx.count_drop(DropReason::TxFull),
@@ -533,7 +539,7 @@ impl Icmp {
     }
 
     /// End flows idle for [`ECHO_TIMEOUT`].
-    pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut L4Cx<'_>, tx: &mut TxRing<S>) {
+    pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
         while let Some(front) = self.lru.front() {
             let Some(fid) = self.flows.id_at(front as usize) else {
                 self.lru.remove(front);
@@ -548,7 +554,7 @@ impl Icmp {
             }
             let opened = !f.opening;
             self.close(cx, fid, opened, tx);
-            cx.stats.icmp.flows_expired += 1;
+            self.stats.flows_expired += 1;
         }
     }
 
@@ -629,7 +635,7 @@ const QUOTE_MAX6: usize = 1280 - 40 - 8;
 /// and ICMP headers and the rebuilt IP header of the offending datagram
 /// (and its rebuilt transport header of `l4_hdr` bytes, for UDP).
 pub(crate) fn start_recv_err<S: TxStorage>(
-    cx: &mut L4Cx<'_>,
+    cx: &mut Cx<'_>,
     id: SockId,
     ipv6: bool,
     l4_hdr: usize,
@@ -664,7 +670,7 @@ pub(crate) fn start_recv_err<S: TxStorage>(
 /// offender the guest has no address for are dropped. Whether a frame
 /// was published.
 pub(crate) fn host_error_frame<S: TxStorage>(
-    cx: &mut L4Cx<'_>,
+    cx: &mut Cx<'_>,
     b: &mut RecvBatch,
     q: &Quote,
     e: &crate::HostError,
@@ -768,10 +774,7 @@ pub(crate) fn host_error_frame<S: TxStorage>(
         _ => Err(WireError::Unsupported),
     };
     match built {
-        Ok(n) if b.commit(tx, n) => {
-            cx.stats.frames_out += 1;
-            true
-        }
+        Ok(n) if b.commit(tx, n) => true,
         _ => {
             cx.count_drop(DropReason::Unsupported);
             false

@@ -174,6 +174,7 @@ pub mod addr;
 pub mod batch;
 pub mod buf;
 pub mod config;
+pub mod contract;
 pub mod flow;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
@@ -181,6 +182,7 @@ pub mod fuzzing;
 #[cfg(feature = "host")]
 pub mod host;
 pub mod icmp;
+mod ingress;
 pub mod l2;
 mod lazy;
 pub mod options;
@@ -194,7 +196,8 @@ mod translator;
 pub mod udp;
 pub mod wire;
 
-pub use translator::{
+pub use contract::{
     Completion, Done, DropReason, Errno, Event, HostError, Proto, Ready, SockFlags, SockId, SockOp,
-    SockSpec, Stats, TcpInfo, Translator,
+    SockSpec, TcpInfo,
 };
+pub use translator::{Stats, Translator};

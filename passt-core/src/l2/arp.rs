@@ -11,18 +11,19 @@
 //! back with the same VLAN tags as the request, unicast to the requester.
 
 use crate::buf::{TxRing, TxStorage};
-use crate::l2::{L2Context, Outcome};
+use crate::contract::cx::Cx;
+use crate::contract::DropReason;
+use crate::l2::Outcome;
 use crate::wire::arp::{ArpOp, ArpRepr};
 use crate::wire::ethernet::{ethertype, EthernetRepr};
-use crate::DropReason;
 
 /// Answer one ARP message from the guest: [`Outcome::Ignored`] for a reply,
 /// an announcement, a request or probe for the guest's own address, or with
 /// IPv4 off.
 ///
 /// Work bound: at most one frame written, constant time.
-pub fn handle<S: TxStorage>(
-    cx: &L2Context<'_>,
+pub(crate) fn handle<S: TxStorage>(
+    cx: &Cx<'_>,
     eth: &EthernetRepr,
     req: &ArpRepr,
     tx: &mut TxRing<S>,

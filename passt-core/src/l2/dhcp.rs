@@ -99,7 +99,9 @@ use core::net::Ipv4Addr;
 use crate::addr::MacAddr;
 use crate::buf::{TxRing, TxStorage};
 use crate::config::{Config, Ip4Config, Services};
-use crate::l2::{L2Context, Outcome};
+use crate::contract::cx::Cx;
+use crate::contract::DropReason;
+use crate::l2::Outcome;
 use crate::wire::dhcp::{
     encode_search_list, opt, DhcpBuilder, DhcpHeader, DhcpMessageType, DhcpRepr, BOOTREQUEST,
     MIN_BOOTP_LEN,
@@ -109,7 +111,6 @@ use crate::wire::frame;
 use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::udp::UdpRepr;
 use crate::wire::{Result, WireError};
-use crate::DropReason;
 
 /// UDP port of DHCP servers (RFC 2131 §4.1).
 pub const SERVER_PORT: u16 = 67;
@@ -202,9 +203,9 @@ impl Dhcp {
     ///
     /// Work bound: linear in the message and the configured lists; at most
     /// one frame written.
-    pub fn handle<S: TxStorage>(
+    pub(crate) fn handle<S: TxStorage>(
         &mut self,
-        cx: &L2Context<'_>,
+        cx: &Cx<'_>,
         eth: &EthernetRepr,
         ip: &Ipv4Repr<'_>,
         udp: &UdpRepr<'_>,

@@ -90,7 +90,9 @@ use core::net::Ipv6Addr;
 
 use crate::buf::{TxRing, TxStorage};
 use crate::config::{Config, Ip6Config, Services};
-use crate::l2::{L2Context, Outcome};
+use crate::contract::cx::Cx;
+use crate::contract::DropReason;
+use crate::l2::Outcome;
 use crate::wire::dhcpv6::{
     duid_ll, encode_domain_list, opt, status, Dhcpv6Builder, Dhcpv6MsgType, Dhcpv6Repr, DUID_LL_LEN,
 };
@@ -99,7 +101,6 @@ use crate::wire::frame;
 use crate::wire::ipv6::Ipv6Repr;
 use crate::wire::udp::UdpRepr;
 use crate::wire::{self, WireError};
-use crate::DropReason;
 
 /// UDP port clients listen on (RFC 8415 §7.2).
 pub const CLIENT_PORT: u16 = 546;
@@ -174,9 +175,9 @@ impl Dhcpv6 {
     /// documentation); [`Outcome::Dropped`] for a malformed message or a
     /// full tx ring. Work bound: at most one frame written, linear in the
     /// message and configuration lengths.
-    pub fn handle<S: TxStorage>(
+    pub(crate) fn handle<S: TxStorage>(
         &mut self,
-        cx: &L2Context<'_>,
+        cx: &Cx<'_>,
         eth: &EthernetRepr,
         ip: &Ipv6Repr<'_>,
         udp: &UdpRepr<'_>,
@@ -434,11 +435,8 @@ mod tests {
         config.ip6 = Some(ip6(64));
         let mut tx = TxRing::new(1, 2048, 0);
         let run = |config: &Config, tx: &mut TxRing| {
-            let cx = L2Context {
-                config,
-                now: crate::time::Instant::ZERO,
-                guest_mac: None,
-            };
+            let mut shared = crate::contract::cx::shared_for_test(config);
+            let cx = shared.cx(config, crate::time::Instant::ZERO);
             Dhcpv6::new(config).handle(&cx, &eth, &ip, &udp, tx)
         };
         assert_eq!(run(&config, &mut tx), Outcome::Replied);

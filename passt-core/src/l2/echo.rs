@@ -39,12 +39,13 @@
 
 use crate::buf::{TxRing, TxStorage};
 use crate::config::Ip6Config;
-use crate::l2::{L2Context, Outcome};
+use crate::contract::cx::Cx;
+use crate::contract::DropReason;
+use crate::l2::Outcome;
 use crate::wire::ethernet::{ethertype, EthernetRepr};
 use crate::wire::frame;
 use crate::wire::icmpv6::Icmpv6Repr;
 use crate::wire::ipv6::Ipv6Repr;
-use crate::DropReason;
 
 /// Hop limit of our echo replies.
 pub const HOP_LIMIT: u8 = 64;
@@ -65,8 +66,8 @@ pub fn is_for_us(ip6: &Ip6Config, dst: &core::net::Ipv6Addr) -> bool {
 /// [`Outcome::Ignored`] for anything else (the caller forwards it as
 /// usual), and with IPv6 off; [`Outcome::Replied`] once the reply is
 /// queued; [`Outcome::Dropped`] as the module documentation says.
-pub fn handle<S: TxStorage>(
-    cx: &L2Context<'_>,
+pub(crate) fn handle<S: TxStorage>(
+    cx: &Cx<'_>,
     eth: &EthernetRepr,
     ip: &Ipv6Repr<'_>,
     msg: &Icmpv6Repr<'_>,

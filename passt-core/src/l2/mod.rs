@@ -7,6 +7,8 @@
 //! neighbour discovery with router advertisements ([`ndp`]), DHCPv6
 //! ([`dhcpv6`]) and echo requests to our own link-local address ([`echo`]). Each service takes one parsed message, writes at most a
 //! bounded number of replies into the tx ring, and reports an [`Outcome`].
+//! Each takes the handlers' common context (`contract::cx::Cx`), of which it
+//! reads the configuration and the time.
 
 pub mod arp;
 pub mod dhcp;
@@ -14,21 +16,7 @@ pub mod dhcpv6;
 pub mod echo;
 pub mod ndp;
 
-use crate::addr::MacAddr;
-use crate::config::Config;
-use crate::time::Instant;
-use crate::DropReason;
-
-/// What a service needs to know besides the message itself.
-#[derive(Clone, Copy, Debug)]
-pub struct L2Context<'c> {
-    /// The configuration in force.
-    pub config: &'c Config,
-    /// The time of the input being handled.
-    pub now: Instant,
-    /// The guest's MAC address, once known.
-    pub guest_mac: Option<MacAddr>,
-}
+use crate::contract::DropReason;
 
 /// What a service did with a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -126,7 +126,9 @@ use core::time::Duration;
 use crate::addr::MacAddr;
 use crate::buf::{TxRing, TxStorage};
 use crate::config::{Config, Ip6Config, Services};
-use crate::l2::{L2Context, Outcome};
+use crate::contract::cx::Cx;
+use crate::contract::DropReason;
+use crate::l2::Outcome;
 use crate::time::Instant;
 use crate::wire::ethernet::{ethertype, EthernetRepr, VlanTag, MAX_TAGS};
 use crate::wire::frame;
@@ -135,7 +137,6 @@ use crate::wire::ndp::{
     option_kind, validate, NdpRepr, NdpWriter, RouterAdvertSpec, NDP_HOP_LIMIT,
 };
 use crate::wire::{Result, WireError};
-use crate::DropReason;
 
 /// Advertisements sent at short intervals when advertising starts
 /// (RFC 4861 §10).
@@ -228,9 +229,9 @@ impl Ndp {
     ///
     /// Work bound: at most one frame written, a pass over the message's
     /// options and over the configured resolvers and search domains.
-    pub fn handle<S: TxStorage>(
+    pub(crate) fn handle<S: TxStorage>(
         &mut self,
-        cx: &L2Context<'_>,
+        cx: &Cx<'_>,
         eth: &EthernetRepr,
         ip: &Ipv6Repr<'_>,
         msg: &NdpRepr<'_>,
@@ -324,7 +325,7 @@ impl Ndp {
     /// due, periodic or answering a solicitation that had to wait.
     ///
     /// Work bound: at most one frame written.
-    pub fn handle_timeout<S: TxStorage>(&mut self, cx: &L2Context<'_>, tx: &mut TxRing<S>) {
+    pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &Cx<'_>, tx: &mut TxRing<S>) {
         if !self.poll_timeout().is_some_and(|at| at <= cx.now) {
             return;
         }
@@ -511,12 +512,16 @@ mod tests {
         }
     }
 
-    fn cx(config: &Config, secs: u64) -> L2Context<'_> {
-        L2Context {
-            config,
-            now: Instant::from_nanos(secs * 1_000_000_000),
-            guest_mac: Some(GUEST),
-        }
+    fn at(secs: u64) -> Instant {
+        Instant::from_nanos(secs * 1_000_000_000)
+    }
+
+    /// Run `f` with a handler context at `secs` seconds.
+    fn cx<R>(config: &Config, secs: u64, f: impl FnOnce(&Cx<'_>) -> R) -> R {
+        let mut shared = crate::contract::cx::shared_for_test(config);
+        shared.guest_mac = Some(GUEST);
+        let cx = shared.cx(config, at(secs));
+        f(&cx)
     }
 
     fn ns(target: &str) -> NdpRepr<'static> {
@@ -537,7 +542,7 @@ mod tests {
         let config = config();
         let eth = EthernetRepr::new(config.our_mac, GUEST, ethertype::IPV6);
         let ip6 = Ipv6Repr::new(ip(src), ip("ff02::1:ff00:1"), ip_proto::ICMPV6, 255);
-        ndp.handle(&cx(&config, 1), &eth, &ip6, msg, tx)
+        cx(&config, 1, |cx| ndp.handle(cx, &eth, &ip6, msg, tx))
     }
 
     #[test]
@@ -574,16 +579,16 @@ mod tests {
         // Not sent, so not rate-limited: the timer has the advertisement
         // that became due when the guest showed up.
         assert_eq!(ndp.last_ra, None);
-        assert_eq!(ndp.poll_timeout(), Some(cx(&config, 1).now));
+        assert_eq!(ndp.poll_timeout(), Some(at(1)));
         // Lost to the full ring, but the schedule goes on.
-        ndp.handle_timeout(&cx(&config, 1), &mut tx);
+        cx(&config, 1, |cx| ndp.handle_timeout(cx, &mut tx));
         assert_eq!(tx.len(), 1);
-        assert_eq!(ndp.poll_timeout(), Some(cx(&config, 17).now));
+        assert_eq!(ndp.poll_timeout(), Some(at(17)));
         // Not due yet: nothing.
         tx.clear();
-        ndp.handle_timeout(&cx(&config, 16), &mut tx);
+        cx(&config, 16, |cx| ndp.handle_timeout(cx, &mut tx));
         assert!(tx.is_empty());
-        ndp.handle_timeout(&cx(&config, 17), &mut tx);
+        cx(&config, 17, |cx| ndp.handle_timeout(cx, &mut tx));
         assert_eq!(tx.len(), 1);
     }
 

@@ -166,13 +166,14 @@ use crate::flow::table::FlowTable;
 use crate::flow::FlowId;
 use crate::lazy::LazyArray;
 use crate::queue::FixedQueue;
-use crate::seen::GuestAddrs;
-use crate::time::Instant;
-use crate::translator::{SockOwner, SockSlots};
-use crate::wire::tcp::{SeqNum, TcpFlags, TcpOptionsWriter, TcpRepr};
-use crate::{
+
+use crate::contract::cx::Cx;
+use crate::contract::slots::{Module, Owner as SlotOwner};
+use crate::contract::{
     Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
 };
+use crate::time::Instant;
+use crate::wire::tcp::{SeqNum, TcpFlags, TcpOptionsWriter, TcpRepr};
 
 use conn::{Conn, ConnFlags, State, FIN_TIMEOUT, IDLE_TIMEOUT, MAX_RETRIES, SPLICE_CHECK};
 use frame::Seg;
@@ -229,17 +230,9 @@ enum Owner {
     Accepting(SockId, u32),
 }
 
-impl Owner {
-    /// The routing entry of the translator's socket slots.
-    fn sock_owner(self) -> SockOwner {
-        match self {
-            Owner::Free => SockOwner::Unowned,
-            Owner::Conn(_, fid) => SockOwner::TcpConn(fid.index()),
-            Owner::Listener(_, n) => SockOwner::TcpListener(n),
-            Owner::Accepting(_, n) => SockOwner::TcpAccept(n),
-        }
-    }
-}
+/// The token of every TCP socket in the translator's slots: TCP keeps
+/// which object a socket belongs to in its own table (`Tcp::owner`).
+const TCP_SOCK: SlotOwner = SlotOwner::new(Module::Tcp, 0);
 
 /// A listening socket for a forwarded port.
 #[derive(Clone, Copy, Debug)]
@@ -299,30 +292,6 @@ pub(crate) struct TcpIn<'a> {
     pub(crate) seg: TcpRepr<'a>,
     pub(crate) payload: &'a [u8],
     pub(crate) span: Option<RxSpan>,
-}
-
-/// What the handler needs of the translator for one call.
-pub(crate) struct Cx<'a> {
-    pub(crate) config: &'a Config,
-    pub(crate) now: Instant,
-    pub(crate) guest_mac: Option<MacAddr>,
-    /// The guest's source addresses as seen (where inbound flows go).
-    pub(crate) seen: &'a GuestAddrs,
-    pub(crate) socks: &'a mut SockSlots,
-    pub(crate) ops: &'a mut FixedQueue<SockOp>,
-}
-
-impl Cx<'_> {
-    fn op(&mut self, op: SockOp) -> bool {
-        self.ops.push(op).is_ok()
-    }
-
-    fn macs(&self) -> (MacAddr, MacAddr) {
-        (
-            self.guest_mac.unwrap_or(MacAddr::BROADCAST),
-            self.config.our_mac,
-        )
-    }
 }
 
 /// A reset for a segment that has no connection (RFC 9293 §3.10.7.1).
@@ -479,9 +448,9 @@ impl Tcp {
             }
             l.open = false;
             let id = l.sock;
-            self.set_owner(cx.socks, id, Owner::Free);
+            self.set_owner(id, Owner::Free);
             cx.socks.release(id);
-            queued |= cx.op(SockOp::Close { id });
+            queued |= cx.try_op(SockOp::Close { id });
         }
         queued
     }
@@ -510,7 +479,7 @@ impl Tcp {
             .iter()
             .position(|l| !l.open && l.port == port && l.ipv6 == ipv6 && l.out == out)
             .unwrap_or(self.listeners.len());
-        let owner = SockOwner::TcpListener(idx as u32);
+        let owner = TCP_SOCK;
         let Some(sock) = cx.socks.alloc_owned(owner) else {
             self.stats.listen_failed += 1;
             return false;
@@ -534,7 +503,7 @@ impl Tcp {
         if out {
             s.flags |= SockFlags::IN_NS;
         }
-        if !cx.op(SockOp::Open { id: sock, spec: s }) {
+        if !cx.try_op(SockOp::Open { id: sock, spec: s }) {
             cx.socks.release(sock);
             self.stats.listen_failed += 1;
             return false;
@@ -551,17 +520,16 @@ impl Tcp {
             Some(slot) => *slot = l,
             None => self.listeners.push(l),
         }
-        self.set_owner(cx.socks, sock, Owner::Listener(sock, idx as u32));
+        self.set_owner(sock, Owner::Listener(sock, idx as u32));
         true
     }
 
     /// Record who `sock` belongs to, here and in the translator's socket
     /// slots (which route its readiness and completions to this handler).
-    fn set_owner(&mut self, socks: &mut SockSlots, sock: SockId, o: Owner) {
+    fn set_owner(&mut self, sock: SockId, o: Owner) {
         if let Some(slot) = self.owner.get_mut(sock.slot() as usize) {
             *slot = o;
         }
-        socks.set_owner(sock, o.sock_owner());
     }
 
     fn owner_of(&self, sock: SockId) -> Owner {
@@ -674,7 +642,7 @@ impl Tcp {
             return refuse(self);
         }
         // The flow slot is recorded once the connection is in the table.
-        let Some(sock) = cx.socks.alloc_owned(SockOwner::TcpConn(u32::MAX)) else {
+        let Some(sock) = cx.socks.alloc_owned(TCP_SOCK) else {
             return refuse(self);
         };
         let isn = self.isn(&key, cx.now);
@@ -690,7 +658,7 @@ impl Tcp {
         // §4.2.2: DNS over TCP on port 53).
         spec.peer = Some(crate::flow::fwd::guest_to_host(cx.config, key.remote));
         spec.flags = SockFlags::PEEK_OFF;
-        if !cx.op(SockOp::Open { id: sock, spec }) {
+        if !cx.try_op(SockOp::Open { id: sock, spec }) {
             cx.socks.release(sock);
             return Err(DropReason::OpQueueFull);
         }
@@ -705,7 +673,7 @@ impl Tcp {
         }
         let deadline = c.deadline();
         v.insert(c);
-        self.set_owner(cx.socks, sock, Owner::Conn(sock, fid));
+        self.set_owner(sock, Owner::Conn(sock, fid));
         self.arm(deadline);
         self.stats.opened += 1;
         Ok(())
@@ -840,7 +808,7 @@ impl Tcp {
                     c.flags |= ConnFlags::IN_DISCARD_Q;
                     c.discard_due += discard;
                 } else {
-                    cx.op(SockOp::Discard {
+                    cx.try_op(SockOp::Discard {
                         id: c.sock,
                         len: discard,
                     });
@@ -938,7 +906,7 @@ impl Tcp {
                 offset: span.offset + skip,
                 len: new_len,
             };
-            if !cx.op(SockOp::Send {
+            if !cx.try_op(SockOp::Send {
                 id: c.sock,
                 payload,
             }) {
@@ -977,7 +945,7 @@ impl Tcp {
             if !c.flags.contains(ConnFlags::FIN_SENT) {
                 c.since = cx.now;
             }
-            cx.op(SockOp::Shutdown {
+            cx.try_op(SockOp::Shutdown {
                 id: c.sock,
                 write: true,
             });
@@ -1018,7 +986,7 @@ impl Tcp {
             c.flags |= ConnFlags::REFRESH_DUE;
             return false;
         }
-        if !cx.op(SockOp::Query { id: c.sock }) {
+        if !cx.try_op(SockOp::Query { id: c.sock }) {
             return false;
         }
         c.flags |= ConnFlags::QUERY_OUT;
@@ -1168,10 +1136,10 @@ impl Tcp {
         if l.accepting || !l.open {
             return;
         }
-        let Some(id) = cx.socks.alloc_owned(SockOwner::TcpAccept(idx)) else {
+        let Some(id) = cx.socks.alloc_owned(TCP_SOCK) else {
             return;
         };
-        if !cx.op(SockOp::Accept {
+        if !cx.try_op(SockOp::Accept {
             listener: l.sock,
             id,
         }) {
@@ -1181,7 +1149,7 @@ impl Tcp {
         if let Some(l) = self.listeners.get_mut(idx as usize) {
             l.accepting = true;
         }
-        self.set_owner(cx.socks, id, Owner::Accepting(id, idx));
+        self.set_owner(id, Owner::Accepting(id, idx));
     }
 
     /// A completion for a socket this handler owns.
@@ -1199,9 +1167,9 @@ impl Tcp {
                     if let Some(l) = self.listeners.get_mut(idx as usize) {
                         l.open = false;
                     }
-                    self.set_owner(cx.socks, id, Owner::Free);
+                    self.set_owner(id, Owner::Free);
                     cx.socks.release(id);
-                    cx.op(SockOp::Close { id });
+                    cx.try_op(SockOp::Close { id });
                 }
             }
             Owner::Conn(_, fid) if self.is_splice(fid) => {
@@ -1294,7 +1262,7 @@ impl Tcp {
             l.accepting = false;
             out = l.out.then_some(l.ipv6);
         }
-        self.set_owner(cx.socks, id, Owner::Free);
+        self.set_owner(id, Owner::Free);
         let (peer, local) = match res {
             Ok(Done::Accepted { peer, local }) => (peer, local),
             _ => {
@@ -1377,7 +1345,7 @@ impl Tcp {
         }
         if !ok {
             self.stats.syn_refused += 1;
-            cx.op(SockOp::Close { id });
+            cx.try_op(SockOp::Close { id });
             cx.socks.release(id);
         }
         // More may be waiting.
@@ -1401,7 +1369,7 @@ impl Tcp {
         }
         let at = c.deadline();
         v.insert(c);
-        self.set_owner(cx.socks, sock, Owner::Conn(sock, fid));
+        self.set_owner(sock, Owner::Conn(sock, fid));
         self.arm(at);
         self.stats.opened += 1;
         self.want_ctl(fid, ConnFlags::SYN_DUE);
@@ -1596,7 +1564,7 @@ impl Tcp {
         c.flags.remove(ConnFlags::IN_DISCARD_Q);
         let len = core::mem::take(&mut c.discard_due);
         if len > 0 {
-            cx.op(SockOp::Discard { id: c.sock, len });
+            cx.try_op(SockOp::Discard { id: c.sock, len });
         }
     }
 
@@ -1783,7 +1751,7 @@ impl Tcp {
         let Some(slots) = tx.reserve_slots(count, hl as u16, plen as u16) else {
             return PeekStart::NoRoom;
         };
-        if !cx.op(SockOp::Peek {
+        if !cx.try_op(SockOp::Peek {
             id: c.sock,
             skip: c.data_in_flight(),
             into: slots,
@@ -1827,7 +1795,7 @@ impl Tcp {
             return false;
         };
         let fid = v.id();
-        let Some(other) = cx.socks.alloc_owned(SockOwner::TcpConn(fid.index())) else {
+        let Some(other) = cx.socks.alloc_owned(TCP_SOCK) else {
             return false;
         };
         let mut spec = SockSpec::new(Proto::Tcp, !dst.addr.is_v4());
@@ -1835,7 +1803,7 @@ impl Tcp {
         if in_ns {
             spec.flags |= SockFlags::IN_NS;
         }
-        if !cx.op(SockOp::Open { id: other, spec }) {
+        if !cx.try_op(SockOp::Open { id: other, spec }) {
             cx.socks.release(other);
             return false;
         }
@@ -1847,8 +1815,8 @@ impl Tcp {
         c.splice = Some(other);
         let at = c.deadline();
         v.insert(c);
-        self.set_owner(cx.socks, sock, Owner::Conn(sock, fid));
-        self.set_owner(cx.socks, other, Owner::Conn(other, fid));
+        self.set_owner(sock, Owner::Conn(sock, fid));
+        self.set_owner(other, Owner::Conn(other, fid));
         self.arm(at);
         self.stats.opened += 1;
         self.stats.spliced += 1;
@@ -1880,7 +1848,7 @@ impl Tcp {
             || (ready.contains(Ready::HANGUP) && !ready.contains(Ready::WRITABLE));
         if failed || ready.contains(Ready::WRITABLE) {
             let (id, peer) = (c.sock, sock);
-            if cx.op(SockOp::Splice { id, peer }) {
+            if cx.try_op(SockOp::Splice { id, peer }) {
                 c.flags |= ConnFlags::SPLICED;
                 c.state = State::Established;
                 c.since = cx.now;
@@ -1947,8 +1915,8 @@ impl Tcp {
             return;
         };
         for s in [Some(c.sock), c.splice].into_iter().flatten() {
-            self.set_owner(cx.socks, s, Owner::Free);
-            cx.op(SockOp::Close { id: s });
+            self.set_owner(s, Owner::Free);
+            cx.try_op(SockOp::Close { id: s });
             cx.socks.release(s);
         }
         self.stats.closed += 1;
@@ -1981,8 +1949,8 @@ impl Tcp {
             self.peek_orphan = Some(c.sock);
         }
         self.index.remove(&c.key);
-        self.set_owner(cx.socks, c.sock, Owner::Free);
-        cx.op(SockOp::Close { id: c.sock });
+        self.set_owner(c.sock, Owner::Free);
+        cx.try_op(SockOp::Close { id: c.sock });
         cx.socks.release(c.sock);
         self.stats.closed += 1;
         if reset {
@@ -2027,7 +1995,7 @@ impl Tcp {
             // `splice_completion`). An unanswered one is simply repeated.
             if c.rto_at.is_some_and(|at| at <= now) {
                 c.rto_at = Some(now + SPLICE_CHECK);
-                if cx.op(SockOp::Query { id: c.sock }) {
+                if cx.try_op(SockOp::Query { id: c.sock }) {
                     c.flags |= ConnFlags::QUERY_OUT;
                 }
             }

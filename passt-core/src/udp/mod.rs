@@ -170,12 +170,17 @@ use crate::addr::{InAny, SockAddrAny};
 use crate::buf::{TxRing, TxStorage};
 use crate::config::ports::FwdMode;
 use crate::config::Config;
+use crate::contract::cx::Cx;
+use crate::contract::slots::{Module, Owner, SockSlots};
+use crate::contract::{
+    Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
+};
 use crate::flow::index::{FlowIndex, FlowKey};
 use crate::flow::siphash::SipHasher13;
 use crate::flow::table::FlowTable;
 use crate::flow::{fwd, FlowId, FlowSide, Pif};
+use crate::ingress::L4Packet;
 use crate::time::Instant;
-use crate::translator::{L4Cx, L4Packet, SockOwner, SockSlots};
 use crate::wire::ethernet::EthernetRepr;
 use crate::wire::icmp::{error_excerpt, IcmpRepr};
 use crate::wire::icmpv6::{unreach_code, Icmpv6Repr};
@@ -183,9 +188,38 @@ use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::ipv6::Ipv6Repr;
 use crate::wire::udp::UdpRepr;
 use crate::wire::{frame, ip_proto, WireError};
-use crate::{
-    Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
-};
+
+/// What a UDP socket is, as its owner token's tag says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UdpSock {
+    /// The socket of flow slot `n`.
+    Flow(u32),
+    /// Listening socket `n` of a forwarded port.
+    Listener(u32),
+}
+
+impl UdpSock {
+    /// The tag bit of listeners.
+    const LISTENER: u32 = 1 << 31;
+
+    /// The owner token for the socket slots.
+    pub(crate) fn owner(self) -> Owner {
+        let tag = match self {
+            UdpSock::Flow(n) => n & !Self::LISTENER,
+            UdpSock::Listener(n) => n | Self::LISTENER,
+        };
+        Owner::new(Module::Udp, tag)
+    }
+
+    /// The socket a tag of [`UdpSock::owner`] names.
+    pub(crate) fn of(tag: u32) -> Self {
+        if tag & Self::LISTENER != 0 {
+            UdpSock::Listener(tag & !Self::LISTENER)
+        } else {
+            UdpSock::Flow(tag)
+        }
+    }
+}
 
 /// A flow that has seen no reply ends after this long without a datagram
 /// (the original's 30 s).
@@ -366,6 +400,8 @@ pub(crate) struct Udp {
     err: Option<RecvBatch>,
     /// The executor reads error queues ([`crate::Translator::set_host_errors`]).
     pub(crate) host_errors: bool,
+    /// Counters, composed into [`crate::Stats::udp`].
+    pub(crate) stats: UdpStats,
     /// The socket of the [`SockOp::RecvHeld`] in flight, and how many of
     /// its datagrams were reported so far (the next one's index).
     held: Option<(SockId, u32)>,
@@ -453,6 +489,7 @@ impl Udp {
             index: FlowIndex::new(cap, config.secret),
             lru: [Lru::new(cap), Lru::new(cap)],
             listeners,
+            stats: UdpStats::default(),
             next_listener: 0,
             recv: None,
             err: None,
@@ -589,7 +626,7 @@ impl Udp {
     /// the flows that came through them. Nothing for a port
     /// `config.fwd.udp_out` does not forward or that is already in the
     /// state asked for. Returns whether operations were queued.
-    pub(crate) fn set_auto_out_port(&mut self, cx: &mut L4Cx<'_>, port: u16, on: bool) -> bool {
+    pub(crate) fn set_auto_out_port(&mut self, cx: &mut Cx<'_>, port: u16, on: bool) -> bool {
         let Some((target, rule)) = cx.config.fwd.udp_out.lookup(port) else {
             return false;
         };
@@ -644,7 +681,7 @@ impl Udp {
     /// The `Open` of listener `n`, with a socket slot allocated for it.
     fn listener_op(socks: &mut SockSlots, listeners: &mut [Listener], n: usize) -> Option<SockOp> {
         let l = listeners.get_mut(n)?;
-        let id = socks.alloc_owned(SockOwner::UdpListener(n as u32))?;
+        let id = socks.alloc_owned(UdpSock::Listener(n as u32).owner())?;
         l.sock = Some(id);
         l.opening = true;
         let ipv6 = !l.bind.addr.is_v4();
@@ -670,7 +707,7 @@ impl Udp {
     /// A datagram from the guest: find or open its flow, send the payload.
     pub(crate) fn handle_tap<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         pkt: &L4Packet<'_>,
         tx: &mut TxRing<S>,
     ) -> Result<(), DropReason> {
@@ -723,7 +760,7 @@ impl Udp {
             }
         };
         cx.op(op)?;
-        cx.stats.udp.to_host += 1;
+        self.stats.to_host += 1;
         Ok(())
     }
 
@@ -733,7 +770,7 @@ impl Udp {
     /// kernel's preferred source, e.g. a SLAAC address beside the assigned
     /// one): same ports and remote, delivered to the assigned address or
     /// to one the guest was seen using before ([`crate::seen`]).
-    fn reply_from_other(&self, cx: &L4Cx<'_>, key: UdpKey) -> Option<FlowId> {
+    fn reply_from_other(&self, cx: &Cx<'_>, key: UdpKey) -> Option<FlowId> {
         cx.seen
             .others(cx.config, key.guest.addr)
             .into_iter()
@@ -753,14 +790,14 @@ impl Udp {
     /// inserted flow gets, and its socket.
     fn reserve_flow<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         tx: &mut TxRing<S>,
     ) -> Result<(FlowId, SockId), DropReason> {
         if self.flows.is_full() && !self.evict(cx, tx) {
             return Err(DropReason::FlowTableFull);
         }
         let next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
-        if let Some(s) = cx.socks.alloc_owned(SockOwner::UdpFlow(next.index())) {
+        if let Some(s) = cx.socks.alloc_owned(UdpSock::Flow(next.index()).owner()) {
             return Ok((next, s));
         }
         if !self.evict(cx, tx) {
@@ -769,7 +806,7 @@ impl Udp {
         let next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
         let sock = cx
             .socks
-            .alloc_owned(SockOwner::UdpFlow(next.index()))
+            .alloc_owned(UdpSock::Flow(next.index()).owner())
             .ok_or(DropReason::FlowTableFull)?;
         Ok((next, sock))
     }
@@ -777,7 +814,7 @@ impl Udp {
     /// A new flow from the guest, with its socket being opened.
     fn open_flow<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         key: UdpKey,
         tx: &mut TxRing<S>,
     ) -> Result<FlowId, DropReason> {
@@ -838,7 +875,7 @@ impl Udp {
         };
         let fid = self.insert(flow);
         debug_assert_eq!(fid, next);
-        cx.stats.udp.flows_opened += 1;
+        self.stats.flows_opened += 1;
         Ok(fid)
     }
 
@@ -863,7 +900,7 @@ impl Udp {
 
     /// Evict the least recently active flow if it has been idle long
     /// enough; whether one was.
-    fn evict<S: TxStorage>(&mut self, cx: &mut L4Cx<'_>, tx: &mut TxRing<S>) -> bool {
+    fn evict<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) -> bool {
         let [fresh, replied] = &mut self.lru;
         let a = fresh.idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last);
         let b = replied.idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last);
@@ -876,7 +913,7 @@ impl Udp {
             (None, None) => return false,
         };
         self.close(cx, fid, true, tx);
-        cx.stats.udp.flows_evicted += 1;
+        self.stats.flows_evicted += 1;
         true
     }
 
@@ -885,7 +922,7 @@ impl Udp {
     /// slots back.
     fn close<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         fid: FlowId,
         opened: bool,
         tx: &mut TxRing<S>,
@@ -901,7 +938,7 @@ impl Udp {
     /// [`Udp::close`] without tx slots to give back: for `-U` flows, which
     /// never take any, and where no receive into the tx ring can be in
     /// flight on the flow's socket.
-    fn end_flow(&mut self, cx: &mut L4Cx<'_>, fid: FlowId, opened: bool) {
+    fn end_flow(&mut self, cx: &mut Cx<'_>, fid: FlowId, opened: bool) {
         let Some(flow) = self.flows.remove(fid) else {
             return;
         };
@@ -922,7 +959,7 @@ impl Udp {
     }
 
     /// Close a socket whose flow is gone (a `Close` did not fit the queue).
-    fn close_orphan(cx: &mut L4Cx<'_>, id: SockId) {
+    fn close_orphan(cx: &mut Cx<'_>, id: SockId) {
         if cx.op(SockOp::Close { id }).is_ok() {
             cx.socks.release(id);
         }
@@ -937,12 +974,13 @@ impl Udp {
     /// Readiness of a flow's or a listener's socket: read what is queued.
     pub(crate) fn handle_ready<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         id: SockId,
-        owner: SockOwner,
+        tag: u32,
         ready: Ready,
         tx: &mut TxRing<S>,
     ) {
+        let owner = UdpSock::of(tag);
         // A receive the driver never finished: give its slots back.
         if let Some(b) = self.recv.take() {
             b.finish(tx);
@@ -951,15 +989,14 @@ impl Udp {
             b.finish(tx);
         }
         let (ipv6, out) = match owner {
-            SockOwner::UdpFlow(n) => match self.flow_of(n, id).and_then(|f| self.flows.get(f)) {
+            UdpSock::Flow(n) => match self.flow_of(n, id).and_then(|f| self.flows.get(f)) {
                 Some(f) => (!f.tap.endpoint.addr.is_v4(), f.out.is_some()),
                 None => return Self::close_orphan(cx, id),
             },
-            SockOwner::UdpListener(n) => match self.listeners.get(n as usize) {
+            UdpSock::Listener(n) => match self.listeners.get(n as usize) {
                 Some(l) => (!l.bind.addr.is_v4(), l.out),
                 None => return,
             },
-            _ => return,
         };
         if !ready.intersects(Ready::READABLE | Ready::ERROR | Ready::HANGUP) {
             return;
@@ -978,10 +1015,7 @@ impl Udp {
             }
             return;
         }
-        if self.host_errors
-            && ready.contains(Ready::ERROR)
-            && matches!(owner, SockOwner::UdpFlow(_))
-        {
+        if self.host_errors && ready.contains(Ready::ERROR) && matches!(owner, UdpSock::Flow(_)) {
             // The error queue first; datagrams on the next readiness (the
             // socket is level-triggered).
             self.err = crate::icmp::start_recv_err(cx, id, ipv6, UDP_LEN, tx);
@@ -993,7 +1027,7 @@ impl Udp {
     /// Queue a [`SockOp::Recv`] of datagrams on `id` into tx slots.
     fn start_recv<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         id: SockId,
         ipv6: bool,
         tx: &mut TxRing<S>,
@@ -1016,11 +1050,12 @@ impl Udp {
     /// The result of an operation on a flow's or a listener's socket.
     pub(crate) fn handle_completion<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
-        owner: SockOwner,
+        cx: &mut Cx<'_>,
+        tag: u32,
         done: Completion,
         tx: &mut TxRing<S>,
     ) {
+        let owner = UdpSock::of(tag);
         let id = done.id;
         if let Some((sock, index)) = self.held.filter(|(s, _)| *s == id) {
             match done.res {
@@ -1032,7 +1067,7 @@ impl Udp {
                 Ok(Done::Datagrams { .. }) | Err(_) => {
                     self.held = None;
                     if done.res == Err(Errno::ECONNREFUSED) {
-                        cx.stats.udp.out_refused += 1;
+                        self.stats.out_refused += 1;
                     }
                     return;
                 }
@@ -1042,7 +1077,7 @@ impl Udp {
         if let Some(mut b) = self.err.filter(|b| b.sock == id) {
             self.err = None;
             let fid = match owner {
-                SockOwner::UdpFlow(n) => self.flow_of(n, id),
+                UdpSock::Flow(n) => self.flow_of(n, id),
                 _ => None,
             };
             let flow = fid.and_then(|f| self.flows.get(f)).copied();
@@ -1058,7 +1093,7 @@ impl Udp {
                     };
                     if crate::icmp::host_error_frame(cx, &mut b, &q, &e, tx) {
                         self.icmp_tokens -= 1;
-                        cx.stats.udp.host_errors += 1;
+                        self.stats.host_errors += 1;
                     }
                 }
                 // Nothing queued after all (or the executor cannot read
@@ -1085,7 +1120,7 @@ impl Udp {
                     b.finish(tx);
                     self.recv = None;
                     if done.res == Err(Errno::ECONNREFUSED) && !self.host_errors {
-                        if let SockOwner::UdpFlow(n) = owner {
+                        if let UdpSock::Flow(n) = owner {
                             if let Some(fid) = self.flow_of(n, id) {
                                 self.port_unreachable(cx, fid, tx);
                             }
@@ -1097,25 +1132,25 @@ impl Udp {
             }
         }
         match owner {
-            SockOwner::UdpListener(n) => {
+            UdpSock::Listener(n) => {
                 let Some(l) = self.listeners.get_mut(n as usize) else {
                     return;
                 };
                 if l.opening {
                     l.opening = false;
                     match done.res {
-                        Ok(_) => cx.stats.udp.listeners += 1,
+                        Ok(_) => self.stats.listeners += 1,
                         Err(_) => {
-                            cx.stats.udp.listen_failed += 1;
+                            self.stats.listen_failed += 1;
                             l.sock = None;
                             cx.socks.release(id);
                         }
                     }
                 } else if done.res.is_err() {
-                    cx.stats.udp.send_errors += 1;
+                    self.stats.send_errors += 1;
                 }
             }
-            SockOwner::UdpFlow(n) => {
+            UdpSock::Flow(n) => {
                 let Some(fid) = self.flow_of(n, id) else {
                     return Self::close_orphan(cx, id);
                 };
@@ -1125,7 +1160,7 @@ impl Udp {
                 if flow.opening {
                     flow.opening = false;
                     if done.res.is_err() {
-                        cx.stats.udp.open_failed += 1;
+                        self.stats.open_failed += 1;
                         self.close(cx, fid, false, tx);
                     }
                     return;
@@ -1133,15 +1168,14 @@ impl Udp {
                 match done.res {
                     Ok(_) => {}
                     Err(Errno::ECONNREFUSED) if flow.out.is_some() => {
-                        cx.stats.udp.out_refused += 1;
+                        self.stats.out_refused += 1;
                     }
                     // With error queues, the queued error becomes the ICMP.
                     Err(Errno::ECONNREFUSED) if self.host_errors => {}
                     Err(Errno::ECONNREFUSED) => self.port_unreachable(cx, fid, tx),
-                    Err(_) => cx.stats.udp.send_errors += 1,
+                    Err(_) => self.stats.send_errors += 1,
                 }
             }
-            _ => {}
         }
     }
 
@@ -1150,20 +1184,19 @@ impl Udp {
     /// flow, or back into the namespace to the flow's sender.
     fn held_datagram<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
-        owner: SockOwner,
+        cx: &mut Cx<'_>,
+        owner: UdpSock,
         index: u32,
         from: SockAddrAny,
         tx: &mut TxRing<S>,
     ) {
         let sent = match owner {
-            SockOwner::UdpListener(n) => self.out_to_host(cx, n, index, from, tx),
-            SockOwner::UdpFlow(n) => self.out_to_ns(cx, n, index),
-            _ => Err(DropReason::StaleSocket),
+            UdpSock::Listener(n) => self.out_to_host(cx, n, index, from, tx),
+            UdpSock::Flow(n) => self.out_to_ns(cx, n, index),
         };
         match sent {
-            Ok(true) => cx.stats.udp.out_to_host += 1,
-            Ok(false) => cx.stats.udp.out_to_ns += 1,
+            Ok(true) => self.stats.out_to_host += 1,
+            Ok(false) => self.stats.out_to_ns += 1,
             Err(reason) => cx.count_drop(reason),
         }
     }
@@ -1173,7 +1206,7 @@ impl Udp {
     /// queued before the send). `Ok(true)` once queued.
     fn out_to_host<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         n: u32,
         index: u32,
         from: SockAddrAny,
@@ -1209,7 +1242,7 @@ impl Udp {
     /// reply from the host's loopback).
     fn relay_held(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         fid: FlowId,
         id: SockId,
         dst: Option<SockAddrAny>,
@@ -1227,7 +1260,7 @@ impl Udp {
     /// the port's target, being opened.
     fn open_out_flow<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         n: u32,
         l: Listener,
         key: UdpKey,
@@ -1274,14 +1307,14 @@ impl Udp {
             ttl: crate::icmp::DEFAULT_TTL,
         });
         debug_assert_eq!(fid, next);
-        cx.stats.udp.out_flows += 1;
+        self.stats.out_flows += 1;
         Ok(fid)
     }
 
     /// A reply on the host socket of `-U` flow slot `n`: back into the
     /// namespace to the flow's sender, on the socket it wrote to.
     /// `Ok(false)` once queued.
-    fn out_to_ns(&mut self, cx: &mut L4Cx<'_>, n: u32, index: u32) -> Result<bool, DropReason> {
+    fn out_to_ns(&mut self, cx: &mut Cx<'_>, n: u32, index: u32) -> Result<bool, DropReason> {
         let (sock, _) = self.held.ok_or(DropReason::StaleSocket)?;
         let fid = self.flow_of(n, sock).ok_or(DropReason::StaleSocket)?;
         let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
@@ -1299,24 +1332,23 @@ impl Udp {
     /// One datagram of the receive in flight: frame it for the guest.
     fn datagram<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
-        owner: SockOwner,
+        cx: &mut Cx<'_>,
+        owner: UdpSock,
         b: &mut RecvBatch,
         len: usize,
         from: SockAddrAny,
         tx: &mut TxRing<S>,
     ) {
         let fid = match owner {
-            SockOwner::UdpFlow(n) => self.flow_of(n, b.sock).ok_or(DropReason::StaleSocket),
-            SockOwner::UdpListener(n) => self.inbound(cx, n, from, tx),
-            _ => Err(DropReason::StaleSocket),
+            UdpSock::Flow(n) => self.flow_of(n, b.sock).ok_or(DropReason::StaleSocket),
+            UdpSock::Listener(n) => self.inbound(cx, n, from, tx),
         };
         let fid = match fid {
             Ok(fid) if len <= b.payload_len() => fid,
             Ok(_) => {
                 b.skip();
                 cx.count_drop(DropReason::TooBig);
-                cx.stats.udp.too_big += 1;
+                self.stats.too_big += 1;
                 return;
             }
             Err(reason) => {
@@ -1354,8 +1386,7 @@ impl Udp {
         match built {
             Ok(n) if b.commit(tx, n) => {
                 self.activity(fid, cx.now, true);
-                cx.stats.udp.to_guest += 1;
-                cx.stats.frames_out += 1;
+                self.stats.to_guest += 1;
             }
             _ => cx.count_drop(DropReason::Unsupported),
         }
@@ -1364,7 +1395,7 @@ impl Udp {
     /// The flow for a datagram from `from` to listener `n`, created if new.
     fn inbound<S: TxStorage>(
         &mut self,
-        cx: &mut L4Cx<'_>,
+        cx: &mut Cx<'_>,
         n: u32,
         from: SockAddrAny,
         tx: &mut TxRing<S>,
@@ -1416,14 +1447,14 @@ impl Udp {
             last_len: 0,
             ttl: crate::icmp::DEFAULT_TTL,
         });
-        cx.stats.udp.flows_inbound += 1;
+        self.stats.flows_inbound += 1;
         Ok(fid)
     }
 
     /// Whether the rate limit lets one more ICMP error go to the guest now
     /// (a token is left; the caller takes it when it sends), counting the
     /// one suppressed otherwise.
-    fn icmp_allowed(&mut self, cx: &mut L4Cx<'_>) -> bool {
+    fn icmp_allowed(&mut self, cx: &mut Cx<'_>) -> bool {
         let since = cx.now.saturating_since(self.icmp_refill);
         let refill = (since.as_nanos() / ICMP_INTERVAL.as_nanos()).min(u128::from(ICMP_BURST));
         if refill > 0 {
@@ -1431,7 +1462,7 @@ impl Udp {
             self.icmp_refill = cx.now;
         }
         if self.icmp_tokens == 0 {
-            cx.stats.udp.icmp_rate_limited += 1;
+            self.stats.icmp_rate_limited += 1;
             return false;
         }
         true
@@ -1439,12 +1470,7 @@ impl Udp {
 
     /// Tell the guest that the destination of flow `fid` refused it
     /// (RFC 792 type 3 code 3; RFC 4443 §3.1 code 4), rate-limited.
-    fn port_unreachable<S: TxStorage>(
-        &mut self,
-        cx: &mut L4Cx<'_>,
-        fid: FlowId,
-        tx: &mut TxRing<S>,
-    ) {
+    fn port_unreachable<S: TxStorage>(&mut self, cx: &mut Cx<'_>, fid: FlowId, tx: &mut TxRing<S>) {
         if self.flows.get(fid).is_none() || !self.icmp_allowed(cx) {
             return;
         }
@@ -1489,8 +1515,7 @@ impl Udp {
         };
         if sent {
             self.icmp_tokens -= 1;
-            cx.stats.udp.port_unreachable += 1;
-            cx.stats.frames_out += 1;
+            self.stats.port_unreachable += 1;
         } else {
             cx.count_drop(DropReason::TxFull);
         }
@@ -1517,7 +1542,7 @@ impl Udp {
 
     /// End flows idle for their timeout ([`IDLE_TIMEOUT`] or
     /// [`REPLIED_TIMEOUT`]).
-    pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut L4Cx<'_>, tx: &mut TxRing<S>) {
+    pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
         for order in 0..self.lru.len() {
             while let Some(front) = self.lru[order].front() {
                 let Some(fid) = self.flows.id_at(front as usize) else {
@@ -1533,7 +1558,7 @@ impl Udp {
                 }
                 let opened = self.flows.get(fid).is_some_and(|f| !f.opening);
                 self.close(cx, fid, opened, tx);
-                cx.stats.udp.flows_expired += 1;
+                self.stats.flows_expired += 1;
             }
         }
     }

@@ -175,6 +175,7 @@ pub mod batch;
 pub mod buf;
 pub mod config;
 pub mod contract;
+mod dgram;
 pub mod flow;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

@@ -157,12 +157,6 @@
 //! orders, one per timeout, so that in each the front expires first:
 //! expiry and eviction look at the two fronts only.
 
-mod lru;
-mod recv;
-
-pub(crate) use lru::Lru;
-pub(crate) use recv::RecvBatch;
-
 use core::net::{Ipv4Addr, Ipv6Addr};
 use core::time::Duration;
 
@@ -175,9 +169,13 @@ use crate::contract::slots::{Module, Owner, SockSlots};
 use crate::contract::{
     Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
 };
-use crate::flow::index::{FlowIndex, FlowKey};
+use crate::dgram::errors::{host_error_frame, icmp4_frame, Quote};
+use crate::dgram::recv::RecvBatch;
+use crate::dgram::{
+    close_orphan, close_sock, is_unicast, DgramFlow, Flows, Receives, DEFAULT_TTL, ETH_LEN,
+};
+use crate::flow::index::FlowKey;
 use crate::flow::siphash::SipHasher13;
-use crate::flow::table::FlowTable;
 use crate::flow::{fwd, FlowId, FlowSide, Pif};
 use crate::ingress::L4Packet;
 use crate::time::Instant;
@@ -227,8 +225,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A flow that has seen a reply ends after this long without a datagram
 /// (the original's 120 s).
 pub const REPLIED_TIMEOUT: Duration = Duration::from_secs(120);
-/// A flow must have been idle this long to be evicted for a new one.
-pub const EVICT_MIN_IDLE: Duration = Duration::from_secs(1);
+pub use crate::dgram::EVICT_MIN_IDLE;
 /// Most UDP flows, whatever [`crate::config::Limits::max_flows`] allows.
 pub const MAX_FLOWS: u32 = 16 * 1024;
 /// Most datagrams one [`SockOp::Recv`] reads (one `recvmmsg` with the
@@ -240,8 +237,6 @@ pub const ICMP_BURST: u32 = 10;
 pub const ICMP_INTERVAL: Duration = Duration::from_millis(100);
 /// TTL / hop limit of frames we build for the guest.
 const TTL: u8 = 64;
-/// Ethernet header length of frames we build (no VLAN tags).
-const ETH_LEN: usize = 14;
 /// UDP header length.
 const UDP_LEN: usize = 8;
 
@@ -347,8 +342,13 @@ struct UdpFlow {
     ttl: u8,
 }
 
-impl UdpFlow {
-    /// How long it lives without a datagram.
+impl DgramFlow for UdpFlow {
+    fn sock(&self) -> SockId {
+        self.sock
+    }
+    fn last(&self) -> Instant {
+        self.last
+    }
     fn timeout(&self) -> Duration {
         if self.long {
             REPLIED_TIMEOUT
@@ -356,7 +356,12 @@ impl UdpFlow {
             IDLE_TIMEOUT
         }
     }
+    fn order(&self) -> usize {
+        usize::from(self.long)
+    }
+}
 
+impl UdpFlow {
     fn key(&self) -> UdpKey {
         UdpKey {
             guest: self.tap.endpoint,
@@ -388,18 +393,14 @@ struct Listener {
 
 /// UDP flows and forwarded ports.
 pub(crate) struct Udp {
-    flows: FlowTable<UdpFlow>,
-    index: FlowIndex<UdpKey>,
-    /// Least-recently-used orders: `[0]` flows without a reply yet,
-    /// `[1]` replied ones (each sorted by expiry, see the module docs).
-    lru: [Lru; 2],
+    /// The flows, in two least-recently-used orders: `[0]` flows without
+    /// a reply yet, `[1]` replied ones (each sorted by expiry, see the
+    /// module docs).
+    flows: Flows<UdpFlow, UdpKey, 2>,
     listeners: Vec<Listener>,
     next_listener: usize,
-    recv: Option<RecvBatch>,
-    /// The [`SockOp::RecvErr`] in flight (one slot).
-    err: Option<RecvBatch>,
-    /// The executor reads error queues ([`crate::Translator::set_host_errors`]).
-    pub(crate) host_errors: bool,
+    /// The receive and the error-queue read in flight.
+    pub(crate) rx: Receives,
     /// Counters, composed into [`crate::Stats::udp`].
     pub(crate) stats: UdpStats,
     /// The socket of the [`SockOp::RecvHeld`] in flight, and how many of
@@ -485,15 +486,11 @@ impl Udp {
         }
         listeners.reserve_exact(auto * 2 * (1 << 16));
         Udp {
-            flows: FlowTable::new(cap),
-            index: FlowIndex::new(cap, config.secret),
-            lru: [Lru::new(cap), Lru::new(cap)],
+            flows: Flows::new(cap, config.secret),
             listeners,
             stats: UdpStats::default(),
             next_listener: 0,
-            recv: None,
-            err: None,
-            host_errors: false,
+            rx: Receives::default(),
             held: None,
             icmp_tokens: ICMP_BURST,
             icmp_refill: Instant::ZERO,
@@ -653,11 +650,11 @@ impl Udp {
             }
         }
         // Their flows end with them.
-        for i in 0..self.flows.capacity() {
-            let Some(fid) = self.flows.id_at(i) else {
+        for i in 0..self.flows.table.capacity() {
+            let Some(fid) = self.flows.table.id_at(i) else {
                 continue;
             };
-            let Some(f) = self.flows.get(fid) else {
+            let Some(f) = self.flows.table.get(fid) else {
                 continue;
             };
             let through = f.out.and_then(|n| self.listeners.get(n as usize));
@@ -727,6 +724,7 @@ impl Udp {
             out: false,
         };
         let fid = match self
+            .flows
             .index
             .get(&key)
             .or_else(|| self.reply_from_other(cx, key))
@@ -736,7 +734,11 @@ impl Udp {
         };
         let payload = pkt.span_of(udp.payload).ok_or(DropReason::Malformed)?;
         self.activity(fid, cx.now, false);
-        let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
+        let flow = self
+            .flows
+            .table
+            .get_mut(fid)
+            .ok_or(DropReason::StaleSocket)?;
         flow.last_len = udp.payload.len() as u16;
         if !flow.listener && flow.ttl != pkt.ttl {
             flow.ttl = pkt.ttl;
@@ -776,12 +778,16 @@ impl Udp {
             .into_iter()
             .flatten()
             .find_map(|addr| {
-                let fid = self.index.get(&UdpKey {
+                let fid = self.flows.index.get(&UdpKey {
                     guest: SockAddrAny::new(addr, key.guest.port),
                     remote: key.remote,
                     out: false,
                 })?;
-                self.flows.get(fid).filter(|f| f.listener).map(|_| fid)
+                self.flows
+                    .table
+                    .get(fid)
+                    .filter(|f| f.listener)
+                    .map(|_| fid)
             })
     }
 
@@ -793,17 +799,27 @@ impl Udp {
         cx: &mut Cx<'_>,
         tx: &mut TxRing<S>,
     ) -> Result<(FlowId, SockId), DropReason> {
-        if self.flows.is_full() && !self.evict(cx, tx) {
+        if self.flows.table.is_full() && !self.evict(cx, tx) {
             return Err(DropReason::FlowTableFull);
         }
-        let next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
+        let next = self
+            .flows
+            .table
+            .vacant()
+            .ok_or(DropReason::FlowTableFull)?
+            .id();
         if let Some(s) = cx.socks.alloc_owned(UdpSock::Flow(next.index()).owner()) {
             return Ok((next, s));
         }
         if !self.evict(cx, tx) {
             return Err(DropReason::FlowTableFull);
         }
-        let next = self.flows.vacant().ok_or(DropReason::FlowTableFull)?.id();
+        let next = self
+            .flows
+            .table
+            .vacant()
+            .ok_or(DropReason::FlowTableFull)?
+            .id();
         let sock = cx
             .socks
             .alloc_owned(UdpSock::Flow(next.index()).owner())
@@ -833,7 +849,7 @@ impl Udp {
         if ipv6 {
             flags |= SockFlags::V6ONLY;
         }
-        if self.host_errors {
+        if self.rx.host_errors {
             flags |= SockFlags::RECVERR;
         }
         let open = SockOp::Open {
@@ -871,7 +887,7 @@ impl Udp {
             long: false,
             from_host: false,
             last_len: 0,
-            ttl: crate::icmp::DEFAULT_TTL,
+            ttl: DEFAULT_TTL,
         };
         let fid = self.insert(flow);
         debug_assert_eq!(fid, next);
@@ -882,7 +898,7 @@ impl Udp {
     /// Publish a flow in the table, the index and the LRU order.
     fn insert(&mut self, flow: UdpFlow) -> FlowId {
         let key = flow.key();
-        let fid = match self.flows.insert(flow) {
+        let fid = match self.flows.table.insert(flow) {
             Ok(fid) => fid,
             // Callers made room first; nothing to publish otherwise.
             Err(_) => {
@@ -892,25 +908,18 @@ impl Udp {
                 }
             }
         };
-        let indexed = self.index.insert(key, fid);
+        let indexed = self.flows.index.insert(key, fid);
         debug_assert!(indexed, "index and table have the same capacity");
-        self.lru[0].touch(fid.index());
+        self.flows.lru[0].touch(fid.index());
         fid
     }
 
     /// Evict the least recently active flow if it has been idle long
     /// enough; whether one was.
     fn evict<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) -> bool {
-        let [fresh, replied] = &mut self.lru;
-        let a = fresh.idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last);
-        let b = replied.idle_front(&self.flows, cx.now, EVICT_MIN_IDLE, |f| f.last);
-        let last = |fid: FlowId| self.flows.get(fid).map(|f| f.last);
         // The idler of the two fronts.
-        let fid = match (a, b) {
-            (Some(a), Some(b)) if last(b) < last(a) => b,
-            (Some(a), _) => a,
-            (None, Some(b)) => b,
-            (None, None) => return false,
+        let Some(fid) = self.flows.idlest(cx.now) else {
+            return false;
         };
         self.close(cx, fid, true, tx);
         self.stats.flows_evicted += 1;
@@ -918,7 +927,7 @@ impl Udp {
     }
 
     /// End a flow; `opened` says whether its own socket exists on the host
-    /// (a `Close` is due). A receive in flight on its socket gives its tx
+    /// (a `Close` is due). Reads in flight on its socket give their tx
     /// slots back.
     fn close<S: TxStorage>(
         &mut self,
@@ -927,10 +936,14 @@ impl Udp {
         opened: bool,
         tx: &mut TxRing<S>,
     ) {
-        let sock = self.flows.get(fid).filter(|f| !f.listener).map(|f| f.sock);
-        if let Some(b) = self.recv.filter(|b| Some(b.sock) == sock) {
-            b.finish(tx);
-            self.recv = None;
+        if let Some(sock) = self
+            .flows
+            .table
+            .get(fid)
+            .filter(|f| !f.listener)
+            .map(|f| f.sock)
+        {
+            self.rx.forget(sock, tx);
         }
         self.end_flow(cx, fid, opened);
     }
@@ -939,36 +952,18 @@ impl Udp {
     /// never take any, and where no receive into the tx ring can be in
     /// flight on the flow's socket.
     fn end_flow(&mut self, cx: &mut Cx<'_>, fid: FlowId, opened: bool) {
-        let Some(flow) = self.flows.remove(fid) else {
+        self.flows.unlink(fid);
+        let Some(flow) = self.flows.table.remove(fid) else {
             return;
         };
-        self.index.remove(&flow.key());
-        self.lru[usize::from(flow.long)].remove(fid.index());
+        self.flows.index.remove(&flow.key());
         if flow.listener {
             return;
         }
         if self.held.is_some_and(|(h, _)| h == flow.sock) {
             self.held = None;
         }
-        if !opened || cx.op(SockOp::Close { id: flow.sock }).is_ok() {
-            cx.socks.release(flow.sock);
-        } else {
-            // The socket stays ours, orphaned: its next event closes it.
-            cx.count_drop(DropReason::OpQueueFull);
-        }
-    }
-
-    /// Close a socket whose flow is gone (a `Close` did not fit the queue).
-    fn close_orphan(cx: &mut Cx<'_>, id: SockId) {
-        if cx.op(SockOp::Close { id }).is_ok() {
-            cx.socks.release(id);
-        }
-    }
-
-    /// The flow in slot `n` if `id` is its socket.
-    fn flow_of(&self, n: u32, id: SockId) -> Option<FlowId> {
-        let fid = self.flows.id_at(n as usize)?;
-        (self.flows.get(fid)?.sock == id).then_some(fid)
+        close_sock(cx, flow.sock, opened);
     }
 
     /// Readiness of a flow's or a listener's socket: read what is queued.
@@ -981,17 +976,16 @@ impl Udp {
         tx: &mut TxRing<S>,
     ) {
         let owner = UdpSock::of(tag);
-        // A receive the driver never finished: give its slots back.
-        if let Some(b) = self.recv.take() {
-            b.finish(tx);
-        }
-        if let Some(b) = self.err.take() {
-            b.finish(tx);
-        }
+        // Reads the driver never finished: give their slots back.
+        self.rx.abandon(tx);
         let (ipv6, out) = match owner {
-            UdpSock::Flow(n) => match self.flow_of(n, id).and_then(|f| self.flows.get(f)) {
+            UdpSock::Flow(n) => match self
+                .flows
+                .flow_of(n, id)
+                .and_then(|f| self.flows.table.get(f))
+            {
                 Some(f) => (!f.tap.endpoint.addr.is_v4(), f.out.is_some()),
-                None => return Self::close_orphan(cx, id),
+                None => return close_orphan(cx, id),
             },
             UdpSock::Listener(n) => match self.listeners.get(n as usize) {
                 Some(l) => (!l.bind.addr.is_v4(), l.out),
@@ -1015,10 +1009,11 @@ impl Udp {
             }
             return;
         }
-        if self.host_errors && ready.contains(Ready::ERROR) && matches!(owner, UdpSock::Flow(_)) {
+        if self.rx.host_errors && ready.contains(Ready::ERROR) && matches!(owner, UdpSock::Flow(_))
+        {
             // The error queue first; datagrams on the next readiness (the
             // socket is level-triggered).
-            self.err = crate::icmp::start_recv_err(cx, id, ipv6, UDP_LEN, tx);
+            self.rx.start_err(cx, id, ipv6, UDP_LEN, tx);
             return;
         }
         self.start_recv(cx, id, ipv6, tx);
@@ -1034,17 +1029,8 @@ impl Udp {
     ) {
         let ip_len = if ipv6 { 40 } else { 20 };
         let max = usize::from(cx.config.mtu).saturating_sub(ip_len + UDP_LEN);
-        let Some(b) = RecvBatch::reserve(tx, id, RECV_BATCH, ETH_LEN + ip_len + UDP_LEN, max)
-        else {
-            cx.count_drop(DropReason::TxFull);
-            return;
-        };
-        if cx.op(SockOp::Recv { id, into: b.slots }).is_err() {
-            b.finish(tx);
-            cx.count_drop(DropReason::OpQueueFull);
-            return;
-        }
-        self.recv = Some(b);
+        self.rx
+            .start(cx, id, RECV_BATCH, ETH_LEN + ip_len + UDP_LEN, max, tx);
     }
 
     /// The result of an operation on a flow's or a listener's socket.
@@ -1074,16 +1060,16 @@ impl Udp {
                 Ok(_) => {}
             }
         }
-        if let Some(mut b) = self.err.filter(|b| b.sock == id) {
-            self.err = None;
+        if let Some(mut b) = self.rx.err.filter(|b| b.sock == id) {
+            self.rx.err = None;
             let fid = match owner {
-                UdpSock::Flow(n) => self.flow_of(n, id),
+                UdpSock::Flow(n) => self.flows.flow_of(n, id),
                 _ => None,
             };
-            let flow = fid.and_then(|f| self.flows.get(f)).copied();
+            let flow = fid.and_then(|f| self.flows.table.get(f)).copied();
             match (done.res, flow) {
                 (Ok(Done::HostError(e)), Some(f)) if self.icmp_allowed(cx) => {
-                    let q = crate::icmp::Quote {
+                    let q = Quote {
                         guest: f.tap.endpoint,
                         remote: f.tap.ours,
                         host_remote: f.host.endpoint.addr,
@@ -1091,7 +1077,7 @@ impl Udp {
                         udp_len: Some(UDP_LEN as u16 + f.last_len),
                         echo_ident: None,
                     };
-                    if crate::icmp::host_error_frame(cx, &mut b, &q, &e, tx) {
+                    if host_error_frame(cx, &mut b, &q, &e, tx) {
                         self.icmp_tokens -= 1;
                         self.stats.host_errors += 1;
                     }
@@ -1109,19 +1095,19 @@ impl Udp {
             b.finish(tx);
             return;
         }
-        if let Some(mut b) = self.recv.filter(|b| b.sock == id) {
+        if let Some(mut b) = self.rx.recv.filter(|b| b.sock == id) {
             match done.res {
                 Ok(Done::Datagram { len, from }) => {
                     self.datagram(cx, owner, &mut b, len as usize, from, tx);
-                    self.recv = Some(b);
+                    self.rx.recv = Some(b);
                     return;
                 }
                 Ok(Done::Datagrams { .. }) | Err(_) => {
                     b.finish(tx);
-                    self.recv = None;
-                    if done.res == Err(Errno::ECONNREFUSED) && !self.host_errors {
+                    self.rx.recv = None;
+                    if done.res == Err(Errno::ECONNREFUSED) && !self.rx.host_errors {
                         if let UdpSock::Flow(n) = owner {
-                            if let Some(fid) = self.flow_of(n, id) {
+                            if let Some(fid) = self.flows.flow_of(n, id) {
                                 self.port_unreachable(cx, fid, tx);
                             }
                         }
@@ -1151,10 +1137,10 @@ impl Udp {
                 }
             }
             UdpSock::Flow(n) => {
-                let Some(fid) = self.flow_of(n, id) else {
-                    return Self::close_orphan(cx, id);
+                let Some(fid) = self.flows.flow_of(n, id) else {
+                    return close_orphan(cx, id);
                 };
-                let Some(flow) = self.flows.get_mut(fid) else {
+                let Some(flow) = self.flows.table.get_mut(fid) else {
                     return;
                 };
                 if flow.opening {
@@ -1171,7 +1157,7 @@ impl Udp {
                         self.stats.out_refused += 1;
                     }
                     // With error queues, the queued error becomes the ICMP.
-                    Err(Errno::ECONNREFUSED) if self.host_errors => {}
+                    Err(Errno::ECONNREFUSED) if self.rx.host_errors => {}
                     Err(Errno::ECONNREFUSED) => self.port_unreachable(cx, fid, tx),
                     Err(_) => self.stats.send_errors += 1,
                 }
@@ -1228,11 +1214,16 @@ impl Udp {
             remote: l.bind,
             out: true,
         };
-        let fid = match self.index.get(&key) {
+        let fid = match self.flows.index.get(&key) {
             Some(fid) => fid,
             None => self.open_out_flow(cx, n, l, key, tx)?,
         };
-        let id = self.flows.get(fid).ok_or(DropReason::StaleSocket)?.sock;
+        let id = self
+            .flows
+            .table
+            .get(fid)
+            .ok_or(DropReason::StaleSocket)?
+            .sock;
         self.relay_held(cx, fid, id, None, index, false)?;
         Ok(true)
     }
@@ -1304,7 +1295,7 @@ impl Udp {
             long: false,
             from_host: false,
             last_len: 0,
-            ttl: crate::icmp::DEFAULT_TTL,
+            ttl: DEFAULT_TTL,
         });
         debug_assert_eq!(fid, next);
         self.stats.out_flows += 1;
@@ -1316,8 +1307,12 @@ impl Udp {
     /// `Ok(false)` once queued.
     fn out_to_ns(&mut self, cx: &mut Cx<'_>, n: u32, index: u32) -> Result<bool, DropReason> {
         let (sock, _) = self.held.ok_or(DropReason::StaleSocket)?;
-        let fid = self.flow_of(n, sock).ok_or(DropReason::StaleSocket)?;
-        let flow = self.flows.get_mut(fid).ok_or(DropReason::StaleSocket)?;
+        let fid = self.flows.flow_of(n, sock).ok_or(DropReason::StaleSocket)?;
+        let flow = self
+            .flows
+            .table
+            .get_mut(fid)
+            .ok_or(DropReason::StaleSocket)?;
         let l = flow
             .out
             .and_then(|l| self.listeners.get(l as usize))
@@ -1340,7 +1335,7 @@ impl Udp {
         tx: &mut TxRing<S>,
     ) {
         let fid = match owner {
-            UdpSock::Flow(n) => self.flow_of(n, b.sock).ok_or(DropReason::StaleSocket),
+            UdpSock::Flow(n) => self.flows.flow_of(n, b.sock).ok_or(DropReason::StaleSocket),
             UdpSock::Listener(n) => self.inbound(cx, n, from, tx),
         };
         let fid = match fid {
@@ -1357,7 +1352,7 @@ impl Udp {
                 return;
             }
         };
-        let Some(flow) = self.flows.get_mut(fid) else {
+        let Some(flow) = self.flows.table.get_mut(fid) else {
             b.skip();
             return;
         };
@@ -1418,10 +1413,10 @@ impl Udp {
             remote: SockAddrAny::new(remote, from.port),
             out: false,
         };
-        if let Some(fid) = self.index.get(&key) {
+        if let Some(fid) = self.flows.index.get(&key) {
             return Ok(fid);
         }
-        if self.flows.is_full() && !self.evict(cx, tx) {
+        if self.flows.table.is_full() && !self.evict(cx, tx) {
             return Err(DropReason::FlowTableFull);
         }
         let fid = self.insert(UdpFlow {
@@ -1445,7 +1440,7 @@ impl Udp {
             long: false,
             from_host: true,
             last_len: 0,
-            ttl: crate::icmp::DEFAULT_TTL,
+            ttl: DEFAULT_TTL,
         });
         self.stats.flows_inbound += 1;
         Ok(fid)
@@ -1471,10 +1466,10 @@ impl Udp {
     /// Tell the guest that the destination of flow `fid` refused it
     /// (RFC 792 type 3 code 3; RFC 4443 §3.1 code 4), rate-limited.
     fn port_unreachable<S: TxStorage>(&mut self, cx: &mut Cx<'_>, fid: FlowId, tx: &mut TxRing<S>) {
-        if self.flows.get(fid).is_none() || !self.icmp_allowed(cx) {
+        if self.flows.table.get(fid).is_none() || !self.icmp_allowed(cx) {
             return;
         }
-        let Some(flow) = self.flows.get(fid) else {
+        let Some(flow) = self.flows.table.get(fid) else {
             return;
         };
         let (guest, remote) = (flow.tap.endpoint, flow.tap.ours);
@@ -1492,7 +1487,7 @@ impl Udp {
                     return;
                 };
                 let msg = IcmpRepr::port_unreachable(error_excerpt(q));
-                tx.push_with(|buf| crate::icmp::icmp4_frame(buf, &eth, r, g, |m| msg.emit(m)).ok())
+                tx.push_with(|buf| icmp4_frame(buf, &eth, r, g, |m| msg.emit(m)).ok())
             }
             (None, None) => {
                 let ip = Ipv6Repr::new(guest.addr.0, remote.addr.0, ip_proto::UDP, TTL);
@@ -1526,7 +1521,7 @@ impl Udp {
     /// long order once a reply was seen among at least three datagrams
     /// (see the module docs). Whether the flow exists.
     fn activity(&mut self, fid: FlowId, now: Instant, from_host: bool) -> bool {
-        let Some(flow) = self.flows.get_mut(fid) else {
+        let Some(flow) = self.flows.table.get_mut(fid) else {
             return false;
         };
         flow.last = now;
@@ -1534,42 +1529,25 @@ impl Udp {
         flow.replied |= from_host != flow.from_host;
         if !flow.long && flow.replied && flow.datagrams >= 3 {
             flow.long = true;
-            self.lru[0].remove(fid.index());
+            self.flows.lru[0].remove(fid.index());
         }
-        self.lru[usize::from(flow.long)].touch(fid.index());
+        self.flows.lru[usize::from(flow.long)].touch(fid.index());
         true
     }
 
     /// End flows idle for their timeout ([`IDLE_TIMEOUT`] or
     /// [`REPLIED_TIMEOUT`]).
     pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
-        for order in 0..self.lru.len() {
-            while let Some(front) = self.lru[order].front() {
-                let Some(fid) = self.flows.id_at(front as usize) else {
-                    self.lru[order].remove(front);
-                    continue;
-                };
-                let end = self
-                    .flows
-                    .get(fid)
-                    .map_or(Instant::ZERO, |f| f.last + f.timeout());
-                if end > cx.now {
-                    break;
-                }
-                let opened = self.flows.get(fid).is_some_and(|f| !f.opening);
-                self.close(cx, fid, opened, tx);
-                self.stats.flows_expired += 1;
-            }
+        while let Some(fid) = self.flows.next_expired(cx.now) {
+            let opened = self.flows.table.get(fid).is_some_and(|f| !f.opening);
+            self.close(cx, fid, opened, tx);
+            self.stats.flows_expired += 1;
         }
     }
 
     /// When the next flow expires: the earlier of the two orders' fronts.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let end = |lru: &Lru| {
-            let fid = self.flows.id_at(lru.front()? as usize)?;
-            self.flows.get(fid).map(|f| f.last + f.timeout())
-        };
-        self.lru.iter().filter_map(end).min()
+        self.flows.poll_timeout()
     }
 }
 
@@ -1599,21 +1577,5 @@ fn out_addrs(addr: Option<core::net::IpAddr>) -> [Option<InAny>; 2] {
             Some(InAny::from(Ipv4Addr::LOCALHOST)),
             Some(InAny::from(Ipv6Addr::LOCALHOST)),
         ],
-    }
-}
-
-/// Whether the guest may address `a` as a single host: not unspecified,
-/// broadcast (limited or of the guest's subnet) or multicast.
-pub(crate) fn is_unicast(config: &Config, a: InAny) -> bool {
-    match a.v4() {
-        Some(v4) => {
-            let subnet_bcast = config.ip4.as_ref().is_some_and(|ip4| {
-                let len = u32::from(ip4.prefix_len.min(32));
-                let host_mask = u32::MAX.checked_shr(len).unwrap_or(0);
-                len < 31 && u32::from(v4) == u32::from(ip4.addr) | host_mask
-            });
-            !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || subnet_bcast)
-        }
-        None => !(a.0.is_unspecified() || a.0.is_multicast()),
     }
 }

@@ -9,7 +9,7 @@
 //! stay contiguous, and the copy happens only on the rare drop.
 
 use crate::buf::{Offload, TxRing, TxSlots, TxStorage};
-use crate::SockId;
+use crate::contract::SockId;
 
 /// A receive operation whose completions are still coming.
 #[derive(Clone, Copy, Debug)]

@@ -62,7 +62,8 @@ use crate::contract::{
 use crate::dgram::errors::{host_error_frame, icmp4_frame, Quote};
 use crate::dgram::recv::RecvBatch;
 use crate::dgram::{
-    close_orphan, close_sock, is_unicast, DgramFlow, Flows, Receives, DEFAULT_TTL, ETH_LEN,
+    close_orphan, close_sock, is_unicast, DgramFlow, DgramModule, Flows, Receives, DEFAULT_TTL,
+    ETH_LEN,
 };
 use crate::flow::index::FlowKey;
 use crate::flow::siphash::SipHasher13;
@@ -108,7 +109,7 @@ pub struct IcmpStats {
 
 /// An echo flow as the guest sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct EchoKey {
+pub(crate) struct EchoKey {
     guest: InAny,
     remote: InAny,
     ident: u16,
@@ -127,6 +128,9 @@ impl DgramFlow for EchoFlow {
     fn order(&self) -> usize {
         0
     }
+    fn opened(&self) -> bool {
+        !self.opening
+    }
 }
 
 impl FlowKey for EchoKey {
@@ -139,7 +143,7 @@ impl FlowKey for EchoKey {
 
 /// One echo conversation.
 #[derive(Clone, Copy, Debug)]
-struct EchoFlow {
+pub(crate) struct EchoFlow {
     key: EchoKey,
     sock: SockId,
     opening: bool,
@@ -242,19 +246,7 @@ impl Icmp {
         if self.denied[usize::from(ipv6)] {
             return Err(DropReason::Unsupported);
         }
-        if self.flows.table.is_full() && !self.evict(cx, tx) {
-            return Err(DropReason::FlowTableFull);
-        }
-        let next = self
-            .flows
-            .table
-            .vacant()
-            .ok_or(DropReason::FlowTableFull)?
-            .id();
-        let sock = cx
-            .socks
-            .alloc_owned(Owner::new(Module::Icmp, next.index()))
-            .ok_or(DropReason::FlowTableFull)?;
+        let (next, sock) = self.reserve(cx, tx)?;
         let peer = crate::flow::fwd::guest_to_host(cx.config, SockAddrAny::new(key.remote, 0));
         let open = SockOp::Open {
             id: sock,
@@ -292,31 +284,6 @@ impl Icmp {
         self.flows.lru[0].touch(fid.index());
         self.stats.flows_opened += 1;
         Ok(fid)
-    }
-
-    fn evict<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) -> bool {
-        let Some(fid) = self.flows.idlest(cx.now) else {
-            return false;
-        };
-        self.close(cx, fid, true, tx);
-        self.stats.flows_evicted += 1;
-        true
-    }
-
-    fn close<S: TxStorage>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        fid: FlowId,
-        opened: bool,
-        tx: &mut TxRing<S>,
-    ) {
-        self.flows.unlink(fid);
-        let Some(flow) = self.flows.table.remove(fid) else {
-            return;
-        };
-        self.flows.index.remove(&flow.key);
-        self.rx.forget(flow.sock, tx);
-        close_sock(cx, flow.sock, opened);
     }
 
     /// Readiness of ping socket `id` (flow slot `n`): read its replies.
@@ -443,7 +410,7 @@ impl Icmp {
                 } else {
                     self.stats.open_failed += 1;
                 }
-                self.close(cx, fid, false, tx);
+                self.close_flow(cx, fid, false, tx);
             }
             return;
         }
@@ -519,15 +486,48 @@ impl Icmp {
 
     /// End flows idle for [`ECHO_TIMEOUT`].
     pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
-        while let Some(fid) = self.flows.next_expired(cx.now) {
-            let opened = self.flows.table.get(fid).is_some_and(|f| !f.opening);
-            self.close(cx, fid, opened, tx);
-            self.stats.flows_expired += 1;
-        }
+        self.expire(cx, tx);
     }
 
     /// When the idlest flow expires.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.flows.poll_timeout()
+    }
+}
+
+impl DgramModule<1> for Icmp {
+    type Flow = EchoFlow;
+    type Key = EchoKey;
+
+    fn flows(&mut self) -> &mut Flows<EchoFlow, EchoKey, 1> {
+        &mut self.flows
+    }
+
+    fn sock_owner(slot: u32) -> Owner {
+        Owner::new(Module::Icmp, slot)
+    }
+
+    fn close_flow<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        fid: FlowId,
+        opened: bool,
+        tx: &mut TxRing<S>,
+    ) {
+        self.flows.unlink(fid);
+        let Some(flow) = self.flows.table.remove(fid) else {
+            return;
+        };
+        self.flows.index.remove(&flow.key);
+        self.rx.forget(flow.sock, tx);
+        close_sock(cx, flow.sock, opened);
+    }
+
+    fn count_evicted(&mut self) {
+        self.stats.flows_evicted += 1;
+    }
+
+    fn count_expired(&mut self) {
+        self.stats.flows_expired += 1;
     }
 }

@@ -26,6 +26,7 @@ use crate::addr::InAny;
 use crate::buf::{TxRing, TxStorage};
 use crate::config::Config;
 use crate::contract::cx::Cx;
+use crate::contract::slots::Owner;
 use crate::contract::{DropReason, SockId, SockOp};
 use crate::flow::index::{FlowIndex, FlowKey};
 use crate::flow::table::FlowTable;
@@ -56,6 +57,78 @@ pub(crate) trait DgramFlow {
     fn timeout(&self) -> Duration;
     /// Which least-recently-used order it is in.
     fn order(&self) -> usize;
+    /// Whether its socket exists on the host (its `Open` completed).
+    fn opened(&self) -> bool;
+}
+
+/// A module of datagram flows (UDP, echo) with `N` orders: what it tells
+/// the shared machinery, and what it gets from it (eviction, expiry, a
+/// slot and a socket for a new flow).
+pub(crate) trait DgramModule<const N: usize> {
+    /// Its flows.
+    type Flow: DgramFlow;
+    /// Their key.
+    type Key: FlowKey;
+    /// The flow table.
+    fn flows(&mut self) -> &mut Flows<Self::Flow, Self::Key, N>;
+    /// The owner token of the socket of flow slot `slot`.
+    fn sock_owner(slot: u32) -> Owner;
+    /// End flow `fid` (`opened`: its socket exists and needs a `Close`).
+    fn close_flow<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        fid: FlowId,
+        opened: bool,
+        tx: &mut TxRing<S>,
+    );
+    /// Count a flow evicted for a new one.
+    fn count_evicted(&mut self);
+    /// Count a flow expired.
+    fn count_expired(&mut self);
+
+    /// Evict the least recently active flow if it has been idle for
+    /// [`EVICT_MIN_IDLE`]; whether one was.
+    fn evict<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) -> bool {
+        let Some(fid) = self.flows().idlest(cx.now) else {
+            return false;
+        };
+        self.close_flow(cx, fid, true, tx);
+        self.count_evicted();
+        true
+    }
+
+    /// End every flow whose timeout has passed at `cx.now`.
+    fn expire<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
+        while let Some(fid) = self.flows().next_expired(cx.now) {
+            let opened = self.flows().table.get(fid).is_some_and(DgramFlow::opened);
+            self.close_flow(cx, fid, opened, tx);
+            self.count_expired();
+        }
+    }
+
+    /// A free flow slot and a socket slot owned by it, evicting an idle
+    /// flow when the table (or, once more, the socket slots) is full.
+    fn reserve<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        tx: &mut TxRing<S>,
+    ) -> Result<(FlowId, SockId), DropReason> {
+        for attempt in 0..2 {
+            if (attempt > 0 || self.flows().table.is_full()) && !self.evict(cx, tx) {
+                return Err(DropReason::FlowTableFull);
+            }
+            let next = self
+                .flows()
+                .table
+                .vacant()
+                .ok_or(DropReason::FlowTableFull)?
+                .id();
+            if let Some(sock) = cx.socks.alloc_owned(Self::sock_owner(next.index())) {
+                return Ok((next, sock));
+            }
+        }
+        Err(DropReason::FlowTableFull)
+    }
 }
 
 /// A datagram flow table: the flows, their keyed index and `N`

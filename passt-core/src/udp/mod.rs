@@ -172,7 +172,8 @@ use crate::contract::{
 use crate::dgram::errors::{host_error_frame, icmp4_frame, Quote};
 use crate::dgram::recv::RecvBatch;
 use crate::dgram::{
-    close_orphan, close_sock, is_unicast, DgramFlow, Flows, Receives, DEFAULT_TTL, ETH_LEN,
+    close_orphan, close_sock, is_unicast, DgramFlow, DgramModule, Flows, Receives, DEFAULT_TTL,
+    ETH_LEN,
 };
 use crate::flow::index::FlowKey;
 use crate::flow::siphash::SipHasher13;
@@ -287,7 +288,7 @@ pub struct UdpStats {
 /// address it wrote to (`remote`): a key space of its own, whatever
 /// addresses a guest frame claims.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct UdpKey {
+pub(crate) struct UdpKey {
     guest: SockAddrAny,
     remote: SockAddrAny,
     out: bool,
@@ -305,7 +306,7 @@ impl FlowKey for UdpKey {
 
 /// One UDP conversation.
 #[derive(Clone, Copy, Debug)]
-struct UdpFlow {
+pub(crate) struct UdpFlow {
     /// The guest's side: `endpoint` the guest, `ours` the remote as the
     /// guest addresses it.
     tap: FlowSide,
@@ -358,6 +359,9 @@ impl DgramFlow for UdpFlow {
     }
     fn order(&self) -> usize {
         usize::from(self.long)
+    }
+    fn opened(&self) -> bool {
+        !self.opening
     }
 }
 
@@ -791,42 +795,6 @@ impl Udp {
             })
     }
 
-    /// Room for one more flow and a socket slot owned by it, evicting the
-    /// idlest flow when the table or the sockets are full: the id the next
-    /// inserted flow gets, and its socket.
-    fn reserve_flow<S: TxStorage>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        tx: &mut TxRing<S>,
-    ) -> Result<(FlowId, SockId), DropReason> {
-        if self.flows.table.is_full() && !self.evict(cx, tx) {
-            return Err(DropReason::FlowTableFull);
-        }
-        let next = self
-            .flows
-            .table
-            .vacant()
-            .ok_or(DropReason::FlowTableFull)?
-            .id();
-        if let Some(s) = cx.socks.alloc_owned(UdpSock::Flow(next.index()).owner()) {
-            return Ok((next, s));
-        }
-        if !self.evict(cx, tx) {
-            return Err(DropReason::FlowTableFull);
-        }
-        let next = self
-            .flows
-            .table
-            .vacant()
-            .ok_or(DropReason::FlowTableFull)?
-            .id();
-        let sock = cx
-            .socks
-            .alloc_owned(UdpSock::Flow(next.index()).owner())
-            .ok_or(DropReason::FlowTableFull)?;
-        Ok((next, sock))
-    }
-
     /// A new flow from the guest, with its socket being opened.
     fn open_flow<S: TxStorage>(
         &mut self,
@@ -834,7 +802,7 @@ impl Udp {
         key: UdpKey,
         tx: &mut TxRing<S>,
     ) -> Result<FlowId, DropReason> {
-        let (next, sock) = self.reserve_flow(cx, tx)?;
+        let (next, sock) = self.reserve(cx, tx)?;
         let peer = fwd::guest_to_host(cx.config, key.remote);
         let ipv6 = !peer.addr.is_v4();
         let bind = SockAddrAny {
@@ -914,41 +882,7 @@ impl Udp {
         fid
     }
 
-    /// Evict the least recently active flow if it has been idle long
-    /// enough; whether one was.
-    fn evict<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) -> bool {
-        // The idler of the two fronts.
-        let Some(fid) = self.flows.idlest(cx.now) else {
-            return false;
-        };
-        self.close(cx, fid, true, tx);
-        self.stats.flows_evicted += 1;
-        true
-    }
-
-    /// End a flow; `opened` says whether its own socket exists on the host
-    /// (a `Close` is due). Reads in flight on its socket give their tx
-    /// slots back.
-    fn close<S: TxStorage>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        fid: FlowId,
-        opened: bool,
-        tx: &mut TxRing<S>,
-    ) {
-        if let Some(sock) = self
-            .flows
-            .table
-            .get(fid)
-            .filter(|f| !f.listener)
-            .map(|f| f.sock)
-        {
-            self.rx.forget(sock, tx);
-        }
-        self.end_flow(cx, fid, opened);
-    }
-
-    /// [`Udp::close`] without tx slots to give back: for `-U` flows, which
+    /// [`DgramModule::close_flow`] without tx slots to give back: for `-U` flows, which
     /// never take any, and where no receive into the tx ring can be in
     /// flight on the flow's socket.
     fn end_flow(&mut self, cx: &mut Cx<'_>, fid: FlowId, opened: bool) {
@@ -1147,7 +1081,7 @@ impl Udp {
                     flow.opening = false;
                     if done.res.is_err() {
                         self.stats.open_failed += 1;
-                        self.close(cx, fid, false, tx);
+                        self.close_flow(cx, fid, false, tx);
                     }
                     return;
                 }
@@ -1257,7 +1191,7 @@ impl Udp {
         key: UdpKey,
         tx: &mut TxRing<S>,
     ) -> Result<FlowId, DropReason> {
-        let (next, sock) = self.reserve_flow(cx, tx)?;
+        let (next, sock) = self.reserve(cx, tx)?;
         let ipv6 = !l.bind.addr.is_v4();
         let (lo, any) = if ipv6 {
             (InAny::from(Ipv6Addr::LOCALHOST), InAny::UNSPECIFIED6)
@@ -1538,16 +1472,55 @@ impl Udp {
     /// End flows idle for their timeout ([`IDLE_TIMEOUT`] or
     /// [`REPLIED_TIMEOUT`]).
     pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
-        while let Some(fid) = self.flows.next_expired(cx.now) {
-            let opened = self.flows.table.get(fid).is_some_and(|f| !f.opening);
-            self.close(cx, fid, opened, tx);
-            self.stats.flows_expired += 1;
-        }
+        self.expire(cx, tx);
     }
 
     /// When the next flow expires: the earlier of the two orders' fronts.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.flows.poll_timeout()
+    }
+}
+
+impl DgramModule<2> for Udp {
+    type Flow = UdpFlow;
+    type Key = UdpKey;
+
+    fn flows(&mut self) -> &mut Flows<UdpFlow, UdpKey, 2> {
+        &mut self.flows
+    }
+
+    fn sock_owner(slot: u32) -> Owner {
+        UdpSock::Flow(slot).owner()
+    }
+
+    /// End a flow; `opened` says whether its own socket exists on the host
+    /// (a `Close` is due). Reads in flight on its socket give their tx
+    /// slots back.
+    fn close_flow<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        fid: FlowId,
+        opened: bool,
+        tx: &mut TxRing<S>,
+    ) {
+        if let Some(sock) = self
+            .flows
+            .table
+            .get(fid)
+            .filter(|f| !f.listener)
+            .map(|f| f.sock)
+        {
+            self.rx.forget(sock, tx);
+        }
+        self.end_flow(cx, fid, opened);
+    }
+
+    fn count_evicted(&mut self) {
+        self.stats.flows_evicted += 1;
+    }
+
+    fn count_expired(&mut self) {
+        self.stats.flows_expired += 1;
     }
 }
 

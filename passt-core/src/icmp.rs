@@ -68,12 +68,12 @@ use crate::dgram::{
 use crate::flow::index::FlowKey;
 use crate::flow::siphash::SipHasher13;
 use crate::flow::FlowId;
-use crate::ingress::L4Packet;
+use crate::ingress::EchoRequest;
 use crate::time::Instant;
 use crate::wire::ethernet::EthernetRepr;
-use crate::wire::icmp::{icmp_type, IcmpRepr, HEADER_LEN};
-use crate::wire::icmpv6::{msg_type, Icmpv6Repr};
-use crate::wire::{frame, ip_proto, WireError};
+use crate::wire::icmp::{icmp_type, HEADER_LEN};
+use crate::wire::icmpv6::msg_type;
+use crate::wire::{frame, WireError};
 
 /// An echo flow ends after this long without a request or reply.
 pub const ECHO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -181,21 +181,10 @@ impl Icmp {
     pub(crate) fn handle_tap<S: TxStorage>(
         &mut self,
         cx: &mut Cx<'_>,
-        pkt: &L4Packet<'_>,
+        pkt: &EchoRequest,
         tx: &mut TxRing<S>,
     ) -> Result<(), DropReason> {
-        let ident = if pkt.protocol == ip_proto::ICMP {
-            match IcmpRepr::parse(pkt.l4, pkt.verify)? {
-                (IcmpRepr::EchoRequest { ident, .. }, _) => ident,
-                _ => return Err(DropReason::Unsupported),
-            }
-        } else {
-            // The dispatcher verified the checksum already.
-            match Icmpv6Repr::parse(pkt.l4, None)? {
-                Icmpv6Repr::EchoRequest { ident, .. } => ident,
-                _ => return Err(DropReason::Unsupported),
-            }
-        };
+        let ident = pkt.ident;
         if !is_unicast(cx.config, pkt.dst) {
             return Err(DropReason::Unsupported);
         }

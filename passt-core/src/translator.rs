@@ -6,26 +6,16 @@
 //! the dispatch of each input to the module that owns it, and the
 //! [`Stats`] composed of every module's counters.
 
-use crate::addr::{InAny, MacAddr};
-use crate::buf::{Offload, OffloadFlags, RxBatch, TxRing, TxStorage};
-use crate::config::{Config, ConfigError, Services};
+use crate::addr::MacAddr;
+use crate::buf::{Offload, RxBatch, TxRing, TxStorage};
+use crate::config::{Config, ConfigError};
 use crate::contract::cx::Shared;
 use crate::contract::slots::Module;
 use crate::contract::{Completion, DropReason, Event, Proto, Ready, SockId, SockOp};
-use crate::ingress::{l4_packet4, l4_packet6, L4Packet};
+use crate::ingress::{classify, Classified, Item};
 use crate::l2::{self, echo, Outcome};
 use crate::tcp;
 use crate::time::Instant;
-use crate::wire::arp::ArpRepr;
-use crate::wire::checksum::{pseudo_header_v4, pseudo_header_v6};
-use crate::wire::ethernet::{ethertype, EthernetRepr};
-use crate::wire::icmpv6::Icmpv6Repr;
-use crate::wire::ip_proto;
-use crate::wire::ipv4::{option_kind as ipv4_opt, Ipv4Repr};
-use crate::wire::ipv6::Ipv6Repr;
-use crate::wire::ndp::validate as ndp_validate;
-use crate::wire::tcp::TcpRepr;
-use crate::wire::udp::UdpRepr;
 
 /// Counters, always on, read with [`Translator::stats`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -282,34 +272,8 @@ impl Translator {
         self.counters.frames_out += tx.len().saturating_sub(before) as u64;
     }
 
-    /// Parse a TCP segment and hand it to the TCP handler.
-    #[allow(clippy::too_many_arguments)]
-    fn tcp_segment(
-        &mut self,
-        rx: &RxBatch<'_>,
-        i: usize,
-        src: InAny,
-        dst: InAny,
-        pseudo: u32,
-        verify: bool,
-        l4: &[u8],
-    ) -> Result<(), DropReason> {
-        if !self.config.services.contains(Services::TCP) {
-            return Err(DropReason::ProtocolDisabled);
-        }
-        let (seg, payload) = TcpRepr::parse(l4, verify.then_some(pseudo))?;
-        let p = tcp::TcpIn {
-            src,
-            dst,
-            seg,
-            payload,
-            span: rx.span_of(i, payload),
-        };
-        let mut cx = self.shared.cx(&self.config, self.now);
-        self.tcp.handle_segment(&mut cx, &p)
-    }
-
-    /// Dispatch one guest frame to the module that owns it.
+    /// Classify one guest frame ([`crate::ingress`]) and hand it to the
+    /// module that owns it.
     fn tap_frame<S: TxStorage>(
         &mut self,
         rx: &RxBatch<'_>,
@@ -318,175 +282,46 @@ impl Translator {
         offload: Offload,
         tx: &mut TxRing<S>,
     ) -> Result<(), DropReason> {
-        let (eth, payload) = EthernetRepr::parse(frame)?;
-        if eth.src.is_multicast() || eth.src.is_zero() {
-            return Err(DropReason::BadSourceMac);
-        }
+        let Classified { eth, src, item } = classify(&self.config, rx, i, frame, offload)?;
         if self.shared.guest_mac != Some(eth.src) {
             self.shared.guest_mac = Some(eth.src);
             self.event(Event::GuestMac(eth.src));
         }
-        // A partial checksum (to be completed by offload) or one the guest's
-        // device already checked is not verified again.
-        let verify = !offload
-            .flags
-            .intersects(OffloadFlags::NEEDS_CSUM | OffloadFlags::DATA_VALID);
-        match eth.ethertype {
-            ethertype::ARP => {
-                if self.config.ip4.is_none() {
-                    return Err(DropReason::FamilyDisabled);
-                }
-                let arp = ArpRepr::parse(payload)?;
-                let cx = self.shared.cx(&self.config, self.now);
-                let outcome = l2::arp::handle(&cx, &eth, &arp, tx);
-                self.l2_outcome(outcome, |s| &mut s.arp_replies)
-            }
-            ethertype::IPV4 => {
-                if self.config.ip4.is_none() {
-                    return Err(DropReason::FamilyDisabled);
-                }
-                // RFC 1122 §3.2.1.2: a datagram with a bad header checksum is
-                // silently discarded.
-                let (ip, l4) = Ipv4Repr::parse(payload, true)?;
-                if self.shared.seen.note(ip.src.into()) {
-                    self.event(Event::GuestAddr4(ip.src));
-                }
-                if ip.is_fragment() {
-                    return Err(DropReason::Fragment);
-                }
-                // Source routing (RFC 791 §3.1 LSRR/SSRR): the pseudo-header
-                // would need the final destination, and we don't route.
-                if ip
-                    .options_iter()
-                    .any(|o| matches!(o.kind, ipv4_opt::LSRR | ipv4_opt::SSRR))
-                {
-                    return Err(DropReason::Unsupported);
-                }
-                match ip.protocol {
-                    ip_proto::UDP => {
-                        let pseudo =
-                            pseudo_header_v4(ip.src, ip.dst, ip_proto::UDP, l4.len() as u16);
-                        let udp = UdpRepr::parse(l4, verify.then_some(pseudo), false)?;
-                        if udp.dst_port == 67 && self.config.services.contains(Services::DHCP) {
-                            let cx = self.shared.cx(&self.config, self.now);
-                            let outcome = self.dhcp.handle(&cx, &eth, &ip, &udp, tx);
-                            return self.l2_outcome(outcome, |s| &mut s.dhcp_replies);
-                        }
-                        self.l4_packet(l4_packet4(&ip, i, frame, l4, verify), tx)
-                    }
-                    ip_proto::TCP => {
-                        let pseudo =
-                            pseudo_header_v4(ip.src, ip.dst, ip_proto::TCP, l4.len() as u16);
-                        self.tcp_segment(rx, i, ip.src.into(), ip.dst.into(), pseudo, verify, l4)
-                    }
-                    _ => self.l4_packet(l4_packet4(&ip, i, frame, l4, verify), tx),
-                }
-            }
-            ethertype::IPV6 => {
-                if self.config.ip6.is_none() {
-                    return Err(DropReason::FamilyDisabled);
-                }
-                let (ip, l4) = Ipv6Repr::parse(payload)?;
-                if self.shared.seen.note(ip.src.into()) {
-                    self.event(Event::GuestAddr6(ip.src));
-                }
-                if ip.is_fragment() {
-                    return Err(DropReason::Fragment);
-                }
-                // A Routing header with segments left (RFC 8200 §4.4) names
-                // another final destination for the pseudo-header (§8.1).
-                let routed = ip.ext_header_iter().any(|h| {
-                    h.kind == ip_proto::ROUTING && h.bytes.get(3).is_some_and(|&left| left > 0)
+        if let Some(src) = src {
+            if self.shared.seen.note(src) {
+                self.event(match src.v4() {
+                    Some(v4) => Event::GuestAddr4(v4),
+                    None => Event::GuestAddr6(src.0),
                 });
-                if routed {
-                    return Err(DropReason::Unsupported);
-                }
-                let pseudo = pseudo_header_v6(&ip.src, &ip.dst, ip.upper_protocol, l4.len() as u32);
-                match ip.upper_protocol {
-                    ip_proto::UDP => {
-                        let udp = UdpRepr::parse(l4, verify.then_some(pseudo), true)?;
-                        if udp.dst_port == 547 && self.config.services.contains(Services::DHCPV6) {
-                            let cx = self.shared.cx(&self.config, self.now);
-                            let outcome = self.dhcpv6.handle(&cx, &eth, &ip, &udp, tx);
-                            return self.l2_outcome(outcome, |s| &mut s.dhcpv6_replies);
-                        }
-                        self.l4_packet(l4_packet6(&ip, i, frame, l4, verify), tx)
-                    }
-                    ip_proto::ICMPV6 => {
-                        let msg = Icmpv6Repr::parse(l4, verify.then_some(pseudo))?;
-                        if let Icmpv6Repr::Ndp(ndp) = &msg {
-                            if !self.config.services.contains(Services::NDP) {
-                                return Ok(());
-                            }
-                            // RFC 4861 §6.1.1, §7.1.1: invalid messages are
-                            // silently discarded.
-                            ndp_validate(ndp, ip.hop_limit, &ip.src, &ip.dst)?;
-                            let cx = self.shared.cx(&self.config, self.now);
-                            let outcome = self.ndp.handle(&cx, &eth, &ip, ndp, tx);
-                            return self.l2_outcome(outcome, |s| &mut s.ndp_replies);
-                        }
-                        if matches!(msg, Icmpv6Repr::EchoRequest { .. })
-                            && self.config.services.contains(Services::ICMP)
-                        {
-                            let cx = self.shared.cx(&self.config, self.now);
-                            // Ours to answer, or Ignored and forwarded.
-                            match echo::handle(&cx, &eth, &ip, &msg, tx) {
-                                Outcome::Ignored => {}
-                                outcome => {
-                                    return self.l2_outcome(outcome, |s| &mut s.echo_replies)
-                                }
-                            }
-                        }
-                        self.l4_packet(l4_packet6(&ip, i, frame, l4, verify), tx)
-                    }
-                    ip_proto::TCP => {
-                        self.tcp_segment(rx, i, ip.src.into(), ip.dst.into(), pseudo, verify, l4)
-                    }
-                    _ => self.l4_packet(l4_packet6(&ip, i, frame, l4, verify), tx),
-                }
             }
-            _ => Err(DropReason::Unsupported),
         }
-    }
-
-    /// Count what a local service did.
-    fn l2_outcome(
-        &mut self,
-        outcome: Outcome,
-        counter: fn(&mut Counters) -> &mut u64,
-    ) -> Result<(), DropReason> {
-        match outcome {
-            Outcome::Replied => {
-                *counter(&mut self.counters) += 1;
-                Ok(())
+        let mut cx = self.shared.cx(&self.config, self.now);
+        match item? {
+            Item::Arp(arp) => {
+                let outcome = l2::arp::handle(&cx, &eth, &arp, tx);
+                l2_outcome(&mut self.counters.arp_replies, outcome)
             }
-            Outcome::Ignored => Ok(()),
-            Outcome::Dropped(reason) => Err(reason),
-        }
-    }
-
-    /// Hand a transport packet to its protocol's handler.
-    fn l4_packet<S: TxStorage>(
-        &mut self,
-        pkt: L4Packet<'_>,
-        tx: &mut TxRing<S>,
-    ) -> Result<(), DropReason> {
-        let services = self.config.services;
-        match pkt.protocol {
-            ip_proto::UDP if !services.contains(Services::UDP) => Err(DropReason::ProtocolDisabled),
-            ip_proto::ICMP | ip_proto::ICMPV6 if !services.contains(Services::ICMP) => {
-                Err(DropReason::ProtocolDisabled)
+            Item::Dhcp(ip, udp) => {
+                let outcome = self.dhcp.handle(&cx, &eth, &ip, &udp, tx);
+                l2_outcome(&mut self.counters.dhcp_replies, outcome)
             }
-            ip_proto::UDP => {
-                self.udp
-                    .handle_tap(&mut self.shared.cx(&self.config, self.now), &pkt, tx)
+            Item::Dhcpv6(ip, udp) => {
+                let outcome = self.dhcpv6.handle(&cx, &eth, &ip, &udp, tx);
+                l2_outcome(&mut self.counters.dhcpv6_replies, outcome)
             }
-            ip_proto::ICMP | ip_proto::ICMPV6 => {
-                self.icmp
-                    .handle_tap(&mut self.shared.cx(&self.config, self.now), &pkt, tx)
+            Item::Ndp(ip, ndp) => {
+                let outcome = self.ndp.handle(&cx, &eth, &ip, &ndp, tx);
+                l2_outcome(&mut self.counters.ndp_replies, outcome)
             }
-            // TCP segments go to `tcp_segment` before this.
-            _ => Err(DropReason::Unsupported),
+            Item::Ignored => Ok(()),
+            // Ours to answer, or Ignored and forwarded.
+            Item::Echo6(ip, msg, req) => match echo::handle(&cx, &eth, &ip, &msg, tx) {
+                Outcome::Ignored => self.icmp.handle_tap(&mut cx, &req, tx),
+                outcome => l2_outcome(&mut self.counters.echo_replies, outcome),
+            },
+            Item::Tcp(seg) => self.tcp.handle_segment(&mut cx, &seg),
+            Item::Udp(d) => self.udp.handle_tap(&mut cx, &d, tx),
+            Item::Echo(req) => self.icmp.handle_tap(&mut cx, &req, tx),
         }
     }
 
@@ -611,6 +446,18 @@ impl Translator {
             reason,
             len: len as u32,
         });
+    }
+}
+
+/// Count what a local service did in `replies`.
+fn l2_outcome(replies: &mut u64, outcome: Outcome) -> Result<(), DropReason> {
+    match outcome {
+        Outcome::Replied => {
+            *replies += 1;
+            Ok(())
+        }
+        Outcome::Ignored => Ok(()),
+        Outcome::Dropped(reason) => Err(reason),
     }
 }
 

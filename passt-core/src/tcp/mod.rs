@@ -285,14 +285,8 @@ pub struct TcpStats {
     pub window_queries: u64,
 }
 
-/// A guest TCP segment with its addresses, as the dispatcher hands it over.
-pub(crate) struct TcpIn<'a> {
-    pub(crate) src: InAny,
-    pub(crate) dst: InAny,
-    pub(crate) seg: TcpRepr<'a>,
-    pub(crate) payload: &'a [u8],
-    pub(crate) span: Option<RxSpan>,
-}
+/// A guest TCP segment with its addresses, as ingress classified it.
+pub(crate) use crate::ingress::Segment as TcpIn;
 
 /// A reset for a segment that has no connection (RFC 9293 §3.10.7.1).
 #[derive(Clone, Copy, Debug)]

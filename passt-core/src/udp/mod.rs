@@ -178,14 +178,13 @@ use crate::dgram::{
 use crate::flow::index::FlowKey;
 use crate::flow::siphash::SipHasher13;
 use crate::flow::{fwd, FlowId, FlowSide, Pif};
-use crate::ingress::L4Packet;
+use crate::ingress::Datagram;
 use crate::time::Instant;
 use crate::wire::ethernet::EthernetRepr;
 use crate::wire::icmp::{error_excerpt, IcmpRepr};
 use crate::wire::icmpv6::{unreach_code, Icmpv6Repr};
 use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::ipv6::Ipv6Repr;
-use crate::wire::udp::UdpRepr;
 use crate::wire::{frame, ip_proto, WireError};
 
 /// What a UDP socket is, as its owner token's tag says.
@@ -709,10 +708,10 @@ impl Udp {
     pub(crate) fn handle_tap<S: TxStorage>(
         &mut self,
         cx: &mut Cx<'_>,
-        pkt: &L4Packet<'_>,
+        pkt: &Datagram<'_>,
         tx: &mut TxRing<S>,
     ) -> Result<(), DropReason> {
-        let udp = UdpRepr::parse(pkt.l4, None, !pkt.src.is_v4())?;
+        let udp = &pkt.udp;
         if udp.src_port == 0 || udp.dst_port == 0 {
             return Err(DropReason::Malformed);
         }
@@ -736,7 +735,7 @@ impl Udp {
             Some(fid) => fid,
             None => self.open_flow(cx, key, tx)?,
         };
-        let payload = pkt.span_of(udp.payload).ok_or(DropReason::Malformed)?;
+        let payload = pkt.span;
         self.activity(fid, cx.now, false);
         let flow = self
             .flows

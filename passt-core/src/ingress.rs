@@ -396,7 +396,8 @@ mod tests {
         let mut mcast_src = udp4(GUEST4, 4000, REMOTE4, 53, b"q");
         mcast_src[6] |= 1;
         assert_eq!(kind(&c, &mcast_src), Err(DropReason::BadSourceMac));
-        c.services.remove(Services::UDP | Services::TCP | Services::ICMP);
+        c.services
+            .remove(Services::UDP | Services::TCP | Services::ICMP);
         let udp = udp4(GUEST4, 4000, REMOTE4, 53, b"q");
         assert_eq!(kind(&c, &udp), Err(DropReason::ProtocolDisabled));
         let syn = tcp4(GUEST4, 4000, REMOTE4, 80).syn().build();

@@ -102,27 +102,22 @@
 //!
 //! ## Modules
 //!
-//! | module | part |
-//! |---|---|
-//! | [`wire`] | stateless parse/emit of every header: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP, ICMPv6, NDP, DHCP, DHCPv6; checksums; qemu's length-prefixed stream framing |
-//! | [`buf`] | received-frame batches, the tx ring, offload metadata |
-//! | [`l2`] | services answered locally: ARP, DHCP, NDP, DHCPv6, ICMPv6 echo to our link-local address |
-//! | [`tcp`] | TCP connections translated onto host stream sockets: segments, windows, timers, listeners, splicing |
-//! | [`flow`] | the flow table (generation-checked ids) and its keyed index |
-//! | [`batch`] | coalescing runs of datagram sends into one `sendmmsg` |
-//! | `queue` | fixed-capacity FIFOs for operations and events |
-//! | [`udp`] | UDP flows to host sockets and back, forwarded UDP ports, DNS forwarding, ICMP port unreachable; pasta's `-U` (namespace sockets relayed per sender to the host's loopback, without frames) |
-//! | [`icmp`] | ICMP and ICMPv6 echo through unprivileged ping sockets |
-//! | [`config`] | configuration, limits, port-forwarding specs |
-//! | [`options`] | command-line options of passt and pasta (GNU `getopt_long` syntax), laid over a [`config::Config`] |
-//! | [`addr`] | MAC addresses, one address type for both IP families |
-//! | `seen` | the guest's source addresses as seen, per family and scope: where inbound flows go |
-//! | [`time`] | the driver-supplied clock |
-//! | `host` | (feature `host`) the host's network configuration for the frontends: rtnetlink, `/etc/resolv.conf`, guest defaults |
-//! | `testing` | (feature `testing`) fake host, fake clock, frame builders, pcap files |
+//! From the bottom up; each layer imports only from the layers below it
+//! (no import loops: `scripts/import-graph.py` checks the tree).
 //!
-//! Dependencies point one way: the translator uses `l2` (and the transport
-//! modules to come), which use `wire`, `buf`, `addr` and `time`.
+//! | layer | module | part |
+//! |---|---|---|
+//! | values | [`addr`], [`time`] | MAC addresses, one address type for both IP families; the driver-supplied clock |
+//! | wire | [`wire`] | stateless parse/emit of every header: Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP, ICMPv6, NDP, DHCP, DHCPv6; checksums; qemu's length-prefixed stream framing |
+//! | memory | [`buf`], `lazy`, `queue` | received-frame batches, the tx ring, offload metadata; tables reserved but written on first use; fixed-capacity FIFOs |
+//! | configuration | [`config`], `seen` | configuration, limits, port-forwarding specs; the guest's source addresses as seen (where inbound flows go) |
+//! | contract | [`contract`] | the driver contract ([`SockOp`], [`Completion`], [`Ready`], [`Event`], [`DropReason`]...), the socket slots with their owner tokens, the one context handlers get |
+//! | flows | [`flow`], `dgram`, [`batch`] | the flow table, its keyed index and the forwarding policy (`flow::fwd`); datagram flows shared by UDP and echo; coalescing datagram sends |
+//! | ingress | `ingress` | a guest frame parsed once into the item its module takes |
+//! | services and transports | [`l2`], [`tcp`], [`udp`], [`icmp`] | ARP, DHCP, NDP, DHCPv6 and echo to our link-local address answered locally; TCP onto host stream sockets (segments, windows, timers, listeners, splicing); UDP flows, forwarded ports, DNS forwarding; ICMP echo through ping sockets |
+//! | dispatch | `translator` | the [`Translator`]: every input to the module that owns it, [`Stats`] composed of each module's counters |
+//! | test doubles | `testing`, `fuzzing` | (features `testing`, `fuzzing`) fake host, fake clock, frame builders, pcap files; fuzz entry points |
+//! | host side | `host`, [`options`] | (feature `host`) the driver side the binaries share: the host's network configuration, the socket executor; the command-line options. Never imported by the modules above |
 //!
 //! ## Embedding in a VMM
 //!

@@ -155,7 +155,7 @@ impl Translator {
     }
 
     /// Say whether the driver's executor reads sockets' error queues
-    /// ([`SockOp::RecvErr`], [`SockFlags::RECVERR`]). When it does, UDP
+    /// ([`SockOp::RecvErr`], [`crate::SockFlags::RECVERR`]). When it does, UDP
     /// and echo flows pass the ICMP errors the host receives on to the
     /// guest (time exceeded, unreachable, packet too big: traceroute), see
     /// [`crate::udp`]; without, only port unreachable comes back, from the
@@ -169,7 +169,7 @@ impl Translator {
     /// `-U auto`): the driver found the target of forwarded `port` bound on
     /// the host (`on`) or no longer bound, and asks for the namespace's
     /// sockets of `port` to be opened or closed. They are made inside the
-    /// namespace ([`SockFlags::IN_NS`]) on its loopback, one per family
+    /// namespace ([`crate::SockFlags::IN_NS`]) on its loopback, one per family
     /// (IPv6 may fail there: one family is enough). For TCP, what they
     /// accept is spliced to the host's loopback (see [`crate::tcp`]); for
     /// UDP, each sender's datagrams go to the host's loopback from a host

@@ -11,6 +11,7 @@ mod exec;
 #[cfg(feature = "host")]
 mod host;
 mod icmp;
+mod layers;
 mod manpage;
 mod ndp;
 mod options;

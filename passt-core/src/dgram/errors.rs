@@ -82,7 +82,7 @@ pub(crate) const QUOTE_MAX4: usize = 576 - 20 - 8;
 pub(crate) const QUOTE_MAX6: usize = 1280 - 40 - 8;
 
 /// Turn host error `e` for the datagram `q` describes, whose quoted bytes
-/// the [`SockOp::RecvErr`] of `b` wrote, into the same ICMP or ICMPv6
+/// the [`crate::SockOp::RecvErr`] of `b` wrote, into the same ICMP or ICMPv6
 /// error to the guest, and publish it: from the offender as the guest
 /// sees it (the remote's address when the destination itself answered),
 /// with the offending datagram rebuilt in front of the quoted bytes

@@ -308,7 +308,7 @@ impl Ndp {
         }
     }
 
-    /// When [`Ndp::handle_timeout`] has work next (the periodic router
+    /// When `Ndp::handle_timeout` has work next (the periodic router
     /// advertisement).
     pub fn poll_timeout(&self) -> Option<Instant> {
         if !self.advertise {

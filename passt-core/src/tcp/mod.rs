@@ -122,8 +122,8 @@ mod timer;
 mod tx;
 mod window;
 
-use crate::addr::{InAny, SockAddrAny};
-use crate::buf::{RxSpan, TxRing, TxSlots, TxStorage};
+use crate::addr::SockAddrAny;
+use crate::buf::{TxRing, TxSlots, TxStorage};
 use crate::config::ports::FwdMode;
 use crate::config::Config;
 use crate::flow::index::{FlowIndex, FlowKey};
@@ -137,7 +137,7 @@ use crate::contract::cx::Cx;
 use crate::contract::slots::{Module, Owner as SlotOwner};
 use crate::contract::{Completion, DropReason, Ready, SockId, SockOp};
 use crate::time::Instant;
-use crate::wire::tcp::{SeqNum, TcpFlags, TcpRepr};
+use crate::wire::tcp::{SeqNum, TcpFlags};
 
 use conn::{Conn, State};
 

@@ -366,7 +366,11 @@ impl Driver {
                     self.trim_at,
                 ),
             );
-            let timeout = deadline.map(|at| timespec(at.saturating_since(now())));
+            // Work waiting for ring room is retried at once: no sleep.
+            let timeout = match self.t.wants_retry() {
+                true => Some(timespec(core::time::Duration::ZERO)),
+                false => deadline.map(|at| timespec(at.saturating_since(now()))),
+            };
             events.clear();
             match epoll::wait(
                 &self.epoll,
@@ -421,6 +425,17 @@ impl Driver {
             let now = now();
             if self.t.poll_timeout().is_some_and(|at| at <= now) {
                 self.t.handle_timeout(now, &mut self.tx);
+                self.exec
+                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+                if let Err(h) = self.flush() {
+                    if self.hang_up(h) {
+                        return Ok(());
+                    }
+                }
+            }
+            if self.t.wants_retry() {
+                // The ring was written out: what waited for room goes now.
+                self.t.handle_retry(now, &mut self.tx);
                 self.exec
                     .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
                 if let Err(h) = self.flush() {

@@ -130,6 +130,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             device.write_all(stream::framed(&v))?;
         }
         tx.clear();
+        if t.wants_retry() {
+            // Work that waited for ring room: the ring is empty now (its
+            // frames and operations are dealt with on the next round).
+            t.handle_retry(now(epoch), &mut tx);
+        }
         while let Some(e) = t.poll_event() {
             println!("vmm: event {e:?}");
         }

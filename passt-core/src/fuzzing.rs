@@ -196,6 +196,7 @@ pub fn translator(data: &[u8]) {
                 };
                 t.handle_completion(now, Completion { id, res }, &mut tx);
             }
+            _ if t.wants_retry() => t.handle_retry(now, &mut tx),
             _ => {
                 now = now + Duration::from_millis(u64::from(input.u32()));
                 t.handle_timeout(now, &mut tx);

@@ -43,13 +43,15 @@
 //! operation may name guest payload in it by [`buf::RxSpan`]) or writes out
 //! the tx ring (an operation may fill slots of it). Then it writes out the
 //! committed tx frames in order, drains `poll_event()`, and sleeps until
-//! readiness or `poll_timeout()`. In code:
+//! readiness or `poll_timeout()`, unless `wants_retry()` says work waits
+//! for room in the ring: then it calls `handle_retry` at once. In code:
 //!
 //! ```text
 //! loop {
-//!     wait for tap or socket readiness, at most until t.poll_timeout();
+//!     wait for tap or socket readiness, at most until t.poll_timeout()
+//!         (not at all if t.wants_retry());
 //!     let now = clock.now();
-//!     t.handle_tap(now, &rx, &mut tx)          // or handle_ready / handle_timeout
+//!     t.handle_tap(now, &rx, &mut tx)          // or handle_ready / _timeout / _retry
 //!     while let Some(op) = t.poll_op() {        // run every operation
 //!         let res = host.run(op, &rx, &mut tx);
 //!         if let Some(done) = res { t.handle_completion(now, done, &mut tx) }

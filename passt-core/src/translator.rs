@@ -397,6 +397,22 @@ impl Translator {
         self.flush_l4(tx, before);
     }
 
+    /// Whether work waits for room in the tx ring: frames that did not fit
+    /// and reads that could not start. After writing the ring out (and
+    /// running the operations), the driver calls
+    /// [`Translator::handle_retry`]; it does not sleep while this holds.
+    pub fn wants_retry(&self) -> bool {
+        self.tcp.wants_retry()
+    }
+
+    /// Retry what waited for room in the tx ring ([`Translator::wants_retry`]),
+    /// now that the driver has written it out.
+    pub fn handle_retry<S: TxStorage>(&mut self, now: Instant, tx: &mut TxRing<S>) {
+        self.now = now;
+        let before = tx.len();
+        self.flush_l4(tx, before);
+    }
+
     /// The next queued socket operation.
     ///
     /// Right after [`Translator::new`] this already yields work: the
@@ -424,7 +440,7 @@ impl Translator {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = Instant::min_deadline(self.ndp.poll_timeout(), self.udp.poll_timeout());
         let t = Instant::min_deadline(t, self.icmp.poll_timeout());
-        Instant::min_deadline(t, self.tcp.poll_timeout(self.now))
+        Instant::min_deadline(t, self.tcp.poll_timeout())
     }
 
     /// The time of the latest input.

@@ -325,6 +325,27 @@ fn zero_window_holds_reads_until_the_window_opens() {
 }
 
 #[test]
+fn a_read_without_ring_room_waits_for_an_explicit_retry() {
+    let mut h = Harness::new(test_config());
+    let (id, _) = connect(&mut h, 40011);
+    assert!(!h.t.wants_retry());
+    let deadline = h.t.poll_timeout();
+    h.ready_with_ring_full(id, Ready::READABLE);
+    // No read without room for its data; the retry is said as such, not as
+    // a deadline of "now".
+    h.expect_no_op();
+    assert!(h.t.wants_retry());
+    assert_eq!(h.t.poll_timeout(), deadline);
+    h.retry();
+    let (pid, skip, into) = expect_peek(&mut h);
+    assert_eq!((pid, skip), (id, 0));
+    assert!(into.count > 0);
+    assert!(!h.t.wants_retry());
+    h.complete_peek(id, into, b"late but whole");
+    assert_eq!(out(&mut h).payload, b"late but whole");
+}
+
+#[test]
 fn kernel_refusal_closes_our_window_and_writability_reopens_it() {
     let mut h = Harness::new(test_config());
     let (id, s) = connect(&mut h, 40020);

@@ -314,7 +314,11 @@ impl Driver {
                     self.trim_at,
                 ),
             );
-            let timeout = deadline.map(|at| timespec(at.saturating_since(now())));
+            // Work waiting for ring room is retried at once: no sleep.
+            let timeout = match self.t.wants_retry() {
+                true => Some(timespec(core::time::Duration::ZERO)),
+                false => deadline.map(|at| timespec(at.saturating_since(now()))),
+            };
             events.clear();
             match epoll::wait(&self.epoll, spare_capacity(&mut events), timeout.as_ref()) {
                 Ok(_) | Err(Errno::INTR) => {}
@@ -341,6 +345,13 @@ impl Driver {
             let now = now();
             if self.t.poll_timeout().is_some_and(|at| at <= now) {
                 self.t.handle_timeout(now, &mut self.tx);
+                self.exec
+                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+                self.flush()?;
+            }
+            if self.t.wants_retry() {
+                // The ring was written out: what waited for room goes now.
+                self.t.handle_retry(now, &mut self.tx);
                 self.exec
                     .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
                 self.flush()?;

@@ -352,11 +352,15 @@ impl Tcp {
     }
 
     /// The earliest deadline, if any.
-    pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Instant> {
-        if self.retry && self.peek_out.is_none() && self.peek_orphan.is_none() {
-            return Some(now);
-        }
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.next_deadline
+    }
+
+    /// Whether work waits for room in the tx ring (segments to build, a
+    /// read to start) and no read is outstanding: the driver retries it
+    /// once it has written the ring out.
+    pub(crate) fn wants_retry(&self) -> bool {
+        self.retry && self.peek_out.is_none() && self.peek_orphan.is_none()
     }
 
     /// Bring the next sweep forward to `at` if it is earlier.

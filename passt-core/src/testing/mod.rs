@@ -97,6 +97,27 @@ impl Harness {
         f[s.offset as usize..(s.offset + s.len) as usize].to_vec()
     }
 
+    /// Report readiness of a socket while the tx ring has no free slot
+    /// (filled with frames nobody reads): what the translator cannot build
+    /// for lack of room waits ([`Translator::wants_retry`]). The filler is
+    /// dropped, not delivered.
+    pub fn ready_with_ring_full(&mut self, id: SockId, ready: Ready) {
+        while self.tx.push_with(|b| {
+            b.get_mut(..14)?.fill(0);
+            Some(14)
+        }) {}
+        self.t.handle_ready(self.now, id, ready, &mut self.tx);
+        self.tx.clear();
+        self.settle();
+    }
+
+    /// Let the translator retry what waited for room in the ring
+    /// ([`Translator::handle_retry`]).
+    pub fn retry(&mut self) {
+        self.t.handle_retry(self.now, &mut self.tx);
+        self.settle();
+    }
+
     /// Report readiness of a socket.
     pub fn ready(&mut self, id: SockId, ready: Ready) {
         self.t.handle_ready(self.now, id, ready, &mut self.tx);
@@ -254,8 +275,17 @@ impl Harness {
     pub fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         let mut rounds = 0u32;
-        while let Some(at) = self.t.poll_timeout().filter(|at| *at <= end) {
+        loop {
             rounds += 1;
+            if self.t.wants_retry() {
+                assert!(rounds < 100_000, "retries do not end");
+                self.t.handle_retry(self.now, &mut self.tx);
+                self.settle();
+                continue;
+            }
+            let Some(at) = self.t.poll_timeout().filter(|at| *at <= end) else {
+                break;
+            };
             assert!(rounds < 100_000, "deadline {at:?} does not move forward");
             self.now = self.now.max(at);
             self.t.handle_timeout(self.now, &mut self.tx);

@@ -147,7 +147,7 @@ fn start_with(
             fs::read_to_string(&log).unwrap_or_default()
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let pid = fs::read_to_string(&pidfile)
             .ok()

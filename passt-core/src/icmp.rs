@@ -56,6 +56,7 @@ use crate::buf::{TxRing, TxStorage};
 use crate::config::Config;
 use crate::contract::cx::Cx;
 use crate::contract::slots::{Module, Owner};
+use crate::contract::transport::Transport;
 use crate::contract::{
     Completion, Done, DropReason, Errno, Event, Proto, Ready, SockId, SockOp, SockSpec,
 };
@@ -176,55 +177,6 @@ impl Icmp {
         }
     }
 
-    /// An ICMP or ICMPv6 message from the guest: echo requests go to a
-    /// ping socket, anything else is dropped.
-    pub(crate) fn handle_tap<S: TxStorage>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        pkt: &EchoRequest,
-        tx: &mut TxRing<S>,
-    ) -> Result<(), DropReason> {
-        let ident = pkt.ident;
-        if !is_unicast(cx.config, pkt.dst) {
-            return Err(DropReason::Unsupported);
-        }
-        if !is_unicast(cx.config, pkt.src) {
-            return Err(DropReason::Malformed);
-        }
-        let key = EchoKey {
-            guest: pkt.src,
-            remote: pkt.dst,
-            ident,
-        };
-        let fid = match self.flows.index.get(&key) {
-            Some(fid) => fid,
-            None => self.open_flow(cx, key, tx)?,
-        };
-        let flow = self
-            .flows
-            .table
-            .get_mut(fid)
-            .ok_or(DropReason::StaleSocket)?;
-        flow.last = cx.now;
-        let id = flow.sock;
-        if flow.ttl != pkt.ttl {
-            flow.ttl = pkt.ttl;
-            let ipv6 = !key.remote.is_v4();
-            cx.op(SockOp::SetTtl {
-                id,
-                ipv6,
-                ttl: pkt.ttl,
-            })?;
-        }
-        self.flows.lru[0].touch(fid.index());
-        cx.op(SockOp::Send {
-            id,
-            payload: pkt.span,
-        })?;
-        self.stats.requests += 1;
-        Ok(())
-    }
-
     fn open_flow<S: TxStorage>(
         &mut self,
         cx: &mut Cx<'_>,
@@ -275,8 +227,139 @@ impl Icmp {
         Ok(fid)
     }
 
+    /// Queue a [`SockOp::Recv`] of replies on `id`.
+    fn start_recv<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: SockId,
+        ipv6: bool,
+        tx: &mut TxRing<S>,
+    ) {
+        let ip_len = if ipv6 { 40 } else { 20 };
+        let max = usize::from(cx.config.mtu).saturating_sub(ip_len);
+        self.rx.start(cx, id, RECV_BATCH, ETH_LEN + ip_len, max, tx);
+    }
+
+    /// One reply in the receive in flight: restore the guest's identifier
+    /// and frame it.
+    fn reply<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        n: u32,
+        b: &mut RecvBatch,
+        len: usize,
+        tx: &mut TxRing<S>,
+    ) {
+        let Some(fid) = self.flows.flow_of(n, b.sock) else {
+            b.skip();
+            cx.count_drop(DropReason::StaleSocket);
+            return;
+        };
+        let Some(flow) = self.flows.table.get_mut(fid) else {
+            b.skip();
+            return;
+        };
+        if len < HEADER_LEN || len > b.payload_len() {
+            b.skip();
+            cx.count_drop(if len < HEADER_LEN {
+                DropReason::Truncated
+            } else {
+                DropReason::TooBig
+            });
+            return;
+        }
+        let key = flow.key;
+        let eth = EthernetRepr::new(cx.guest_mac(), cx.config.our_mac, 0);
+        let Some(buf) = b.place(tx, len) else {
+            cx.count_drop(DropReason::TooBig);
+            return;
+        };
+        let ident = key.ident.to_be_bytes();
+        let built = match (key.remote.v4(), key.guest.v4()) {
+            (Some(r), Some(g)) => icmp4_frame(buf, &eth, r, g, |m| {
+                let msg = m.get_mut(..len).ok_or(WireError::BufferTooSmall)?;
+                if msg[0] != icmp_type::ECHO_REPLY || msg[1] != 0 {
+                    return Err(WireError::Unsupported);
+                }
+                msg[4..6].copy_from_slice(&ident);
+                Ok(len)
+            }),
+            (None, None) => frame::icmpv6(buf, &eth, key.remote.0, key.guest.0, TTL, |m| {
+                let msg = m.get_mut(..len).ok_or(WireError::BufferTooSmall)?;
+                if msg[0] != msg_type::ECHO_REPLY || msg[1] != 0 {
+                    return Err(WireError::Unsupported);
+                }
+                msg[4..6].copy_from_slice(&ident);
+                Ok(len)
+            }),
+            _ => Err(WireError::Unsupported),
+        };
+        match built {
+            Ok(frame_len) if b.commit(tx, frame_len) => {
+                flow.last = cx.now;
+                self.flows.lru[0].touch(fid.index());
+                self.stats.replies += 1;
+            }
+            Err(e) => cx.count_drop(e.into()),
+            Ok(_) => cx.count_drop(DropReason::TxFull),
+        }
+    }
+}
+
+impl Transport for Icmp {
+    type Input<'a> = EchoRequest;
+
+    /// An ICMP or ICMPv6 message from the guest: echo requests go to a
+    /// ping socket, anything else is dropped.
+    fn handle_tap<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        pkt: &EchoRequest,
+        tx: &mut TxRing<S>,
+    ) -> Result<(), DropReason> {
+        let ident = pkt.ident;
+        if !is_unicast(cx.config, pkt.dst) {
+            return Err(DropReason::Unsupported);
+        }
+        if !is_unicast(cx.config, pkt.src) {
+            return Err(DropReason::Malformed);
+        }
+        let key = EchoKey {
+            guest: pkt.src,
+            remote: pkt.dst,
+            ident,
+        };
+        let fid = match self.flows.index.get(&key) {
+            Some(fid) => fid,
+            None => self.open_flow(cx, key, tx)?,
+        };
+        let flow = self
+            .flows
+            .table
+            .get_mut(fid)
+            .ok_or(DropReason::StaleSocket)?;
+        flow.last = cx.now;
+        let id = flow.sock;
+        if flow.ttl != pkt.ttl {
+            flow.ttl = pkt.ttl;
+            let ipv6 = !key.remote.is_v4();
+            cx.op(SockOp::SetTtl {
+                id,
+                ipv6,
+                ttl: pkt.ttl,
+            })?;
+        }
+        self.flows.lru[0].touch(fid.index());
+        cx.op(SockOp::Send {
+            id,
+            payload: pkt.span,
+        })?;
+        self.stats.requests += 1;
+        Ok(())
+    }
+
     /// Readiness of ping socket `id` (flow slot `n`): read its replies.
-    pub(crate) fn handle_ready<S: TxStorage>(
+    fn handle_ready<S: TxStorage>(
         &mut self,
         cx: &mut Cx<'_>,
         id: SockId,
@@ -304,21 +387,8 @@ impl Icmp {
         self.start_recv(cx, id, ipv6, tx);
     }
 
-    /// Queue a [`SockOp::Recv`] of replies on `id`.
-    fn start_recv<S: TxStorage>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: SockId,
-        ipv6: bool,
-        tx: &mut TxRing<S>,
-    ) {
-        let ip_len = if ipv6 { 40 } else { 20 };
-        let max = usize::from(cx.config.mtu).saturating_sub(ip_len);
-        self.rx.start(cx, id, RECV_BATCH, ETH_LEN + ip_len, max, tx);
-    }
-
     /// The result of an operation on ping socket of flow slot `n`.
-    pub(crate) fn handle_completion<S: TxStorage>(
+    fn handle_completion<S: TxStorage>(
         &mut self,
         cx: &mut Cx<'_>,
         n: u32,
@@ -408,78 +478,13 @@ impl Icmp {
         }
     }
 
-    /// One reply in the receive in flight: restore the guest's identifier
-    /// and frame it.
-    fn reply<S: TxStorage>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        n: u32,
-        b: &mut RecvBatch,
-        len: usize,
-        tx: &mut TxRing<S>,
-    ) {
-        let Some(fid) = self.flows.flow_of(n, b.sock) else {
-            b.skip();
-            cx.count_drop(DropReason::StaleSocket);
-            return;
-        };
-        let Some(flow) = self.flows.table.get_mut(fid) else {
-            b.skip();
-            return;
-        };
-        if len < HEADER_LEN || len > b.payload_len() {
-            b.skip();
-            cx.count_drop(if len < HEADER_LEN {
-                DropReason::Truncated
-            } else {
-                DropReason::TooBig
-            });
-            return;
-        }
-        let key = flow.key;
-        let eth = EthernetRepr::new(cx.guest_mac(), cx.config.our_mac, 0);
-        let Some(buf) = b.place(tx, len) else {
-            cx.count_drop(DropReason::TooBig);
-            return;
-        };
-        let ident = key.ident.to_be_bytes();
-        let built = match (key.remote.v4(), key.guest.v4()) {
-            (Some(r), Some(g)) => icmp4_frame(buf, &eth, r, g, |m| {
-                let msg = m.get_mut(..len).ok_or(WireError::BufferTooSmall)?;
-                if msg[0] != icmp_type::ECHO_REPLY || msg[1] != 0 {
-                    return Err(WireError::Unsupported);
-                }
-                msg[4..6].copy_from_slice(&ident);
-                Ok(len)
-            }),
-            (None, None) => frame::icmpv6(buf, &eth, key.remote.0, key.guest.0, TTL, |m| {
-                let msg = m.get_mut(..len).ok_or(WireError::BufferTooSmall)?;
-                if msg[0] != msg_type::ECHO_REPLY || msg[1] != 0 {
-                    return Err(WireError::Unsupported);
-                }
-                msg[4..6].copy_from_slice(&ident);
-                Ok(len)
-            }),
-            _ => Err(WireError::Unsupported),
-        };
-        match built {
-            Ok(frame_len) if b.commit(tx, frame_len) => {
-                flow.last = cx.now;
-                self.flows.lru[0].touch(fid.index());
-                self.stats.replies += 1;
-            }
-            Err(e) => cx.count_drop(e.into()),
-            Ok(_) => cx.count_drop(DropReason::TxFull),
-        }
-    }
-
     /// End flows idle for [`ECHO_TIMEOUT`].
-    pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
+    fn handle_timeout<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
         self.expire(cx, tx);
     }
 
     /// When the idlest flow expires.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         self.flows.poll_timeout()
     }
 }

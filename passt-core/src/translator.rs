@@ -11,6 +11,7 @@ use crate::buf::{Offload, RxBatch, TxRing, TxStorage};
 use crate::config::{Config, ConfigError};
 use crate::contract::cx::Shared;
 use crate::contract::slots::Module;
+use crate::contract::transport::Transport;
 use crate::contract::{Completion, DropReason, Event, Proto, Ready, SockId, SockOp};
 use crate::ingress::{classify, Classified, Item};
 use crate::l2::{self, echo, Outcome};
@@ -319,7 +320,7 @@ impl Translator {
                 Outcome::Ignored => self.icmp.handle_tap(&mut cx, &req, tx),
                 outcome => l2_outcome(&mut self.counters.echo_replies, outcome),
             },
-            Item::Tcp(seg) => self.tcp.handle_segment(&mut cx, &seg),
+            Item::Tcp(seg) => self.tcp.handle_tap(&mut cx, &seg, tx),
             Item::Udp(d) => self.udp.handle_tap(&mut cx, &d, tx),
             Item::Echo(req) => self.icmp.handle_tap(&mut cx, &req, tx),
         }
@@ -346,7 +347,7 @@ impl Translator {
         match owner.module {
             Module::Udp => self.udp.handle_ready(&mut cx, id, owner.tag, ready, tx),
             Module::Icmp => self.icmp.handle_ready(&mut cx, id, owner.tag, ready, tx),
-            Module::Tcp => self.tcp.handle_ready(&mut cx, id, ready),
+            Module::Tcp => self.tcp.handle_ready(&mut cx, id, owner.tag, ready, tx),
             Module::None => {}
         }
         self.flush_l4(tx, before);
@@ -376,7 +377,7 @@ impl Translator {
         match owner.module {
             Module::Udp => self.udp.handle_completion(&mut cx, owner.tag, done, tx),
             Module::Icmp => self.icmp.handle_completion(&mut cx, owner.tag, done, tx),
-            Module::Tcp => self.tcp.handle_completion(&mut cx, done, tx),
+            Module::Tcp => self.tcp.handle_completion(&mut cx, owner.tag, done, tx),
             Module::None => {}
         }
         self.flush_l4(tx, before);
@@ -393,7 +394,7 @@ impl Translator {
         }
         self.udp.handle_timeout(&mut cx, tx);
         self.icmp.handle_timeout(&mut cx, tx);
-        self.tcp.handle_timeout(&mut cx);
+        self.tcp.handle_timeout(&mut cx, tx);
         self.flush_l4(tx, before);
     }
 

@@ -7,6 +7,7 @@
 //! | [`event`] | [`DropReason`] and [`Event`] |
 //! | `slots` | the socket slots: generations and an opaque owner token per socket |
 //! | `cx` | the one context type handlers get (`Cx`), and the reports (events, drop counters) |
+//! | `transport` | the handler set every transport exposes (`Transport`) |
 //!
 //! Nothing here imports a transport or the translator: `tcp`, `udp`,
 //! `icmp` and `l2` build on this, and the translator on them.
@@ -15,6 +16,7 @@ pub(crate) mod cx;
 pub mod event;
 pub(crate) mod slots;
 pub mod sock;
+pub(crate) mod transport;
 
 pub use event::{DropReason, Event};
 pub use sock::{

@@ -135,6 +135,7 @@ use crate::queue::FixedQueue;
 
 use crate::contract::cx::Cx;
 use crate::contract::slots::{Module, Owner as SlotOwner};
+use crate::contract::transport::Transport;
 use crate::contract::{Completion, DropReason, Ready, SockId, SockOp};
 use crate::time::Instant;
 use crate::wire::tcp::{SeqNum, TcpFlags};
@@ -351,11 +352,6 @@ impl Tcp {
         }
     }
 
-    /// The earliest deadline, if any.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.next_deadline
-    }
-
     /// Whether work waits for room in the tx ring (segments to build, a
     /// read to start) and no read is outstanding: the driver retries it
     /// once it has written the ring out.
@@ -375,115 +371,6 @@ impl Tcp {
         key.hash_into(&mut h);
         let clock = (now.as_nanos() / 4000) as u32;
         SeqNum((h.finish() as u32).wrapping_add(clock))
-    }
-
-    /// Take one guest segment. RFC 9293 §3.10.7.
-    pub(crate) fn handle_segment(
-        &mut self,
-        cx: &mut Cx<'_>,
-        p: &TcpIn<'_>,
-    ) -> Result<(), DropReason> {
-        let key = TcpKey {
-            guest: SockAddrAny {
-                addr: p.src,
-                port: p.seg.src_port,
-            },
-            remote: SockAddrAny {
-                addr: p.dst,
-                port: p.seg.dst_port,
-            },
-        };
-        if !frame::is_unicast(&p.src) || !frame::is_unicast(&p.dst) {
-            return Err(DropReason::Malformed);
-        }
-        let flags = p.seg.flags;
-        let Some(fid) = self.index.get(&key) else {
-            if flags.contains(TcpFlags::RST) {
-                return Ok(());
-            }
-            if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
-                return self.guest_syn(cx, key, p);
-            }
-            // No connection: RST as RFC 9293 §3.10.7.1 says.
-            let rst = if flags.contains(TcpFlags::ACK) {
-                PendingRst {
-                    key,
-                    seq: p.seg.ack,
-                    ack: None,
-                }
-            } else {
-                PendingRst {
-                    key,
-                    seq: SeqNum(0),
-                    ack: Some(p.seg.seq + p.seg.seq_len(p.payload.len())),
-                }
-            };
-            self.queue_rst(rst);
-            return Ok(());
-        };
-        self.conn_segment(cx, fid, p);
-        Ok(())
-    }
-
-    /// Readiness of a socket this handler owns.
-    pub(crate) fn handle_ready(&mut self, cx: &mut Cx<'_>, sock: SockId, ready: Ready) {
-        match self.owner_of(sock) {
-            Owner::Listener(_, idx) => {
-                if ready.contains(Ready::READABLE) {
-                    self.accept_next(cx, idx);
-                }
-            }
-            Owner::Conn(s, fid) if self.is_splice(fid) => self.splice_ready(cx, fid, s, ready),
-            Owner::Conn(_, fid) => self.conn_ready(cx, fid, ready),
-            Owner::Accepting(..) | Owner::Free => {}
-        }
-    }
-
-    /// A completion for a socket this handler owns.
-    pub(crate) fn handle_completion<S: TxStorage>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        done: Completion,
-        tx: &mut TxRing<S>,
-    ) {
-        match self.owner_of(done.id) {
-            Owner::Accepting(id, idx) => self.accepted(cx, id, idx, done.res),
-            Owner::Listener(id, idx) => {
-                if done.res.is_err() {
-                    self.stats.listen_failed += 1;
-                    if let Some(l) = self.listeners.get_mut(idx as usize) {
-                        l.open = false;
-                    }
-                    self.set_owner(id, Owner::Free);
-                    cx.socks.release(id);
-                    cx.try_op(SockOp::Close { id });
-                }
-            }
-            Owner::Conn(_, fid) if self.is_splice(fid) => {
-                self.splice_completion(cx, fid, done.id, done.res)
-            }
-            Owner::Conn(_, fid) => self.conn_completion(cx, fid, done.res, tx),
-            Owner::Free => {}
-        }
-    }
-
-    /// Expire deadlines due at `cx.now`.
-    pub(crate) fn handle_timeout(&mut self, cx: &mut Cx<'_>) {
-        let now = cx.now;
-        if self.next_deadline.map_or(true, |d| d > now) {
-            return;
-        }
-        let mut next: Option<Instant> = None;
-        for i in 0..self.flows.capacity() {
-            let Some(fid) = self.flows.id_at(i) else {
-                continue;
-            };
-            self.conn_timeout(cx, fid);
-            if let Some(c) = self.flows.get(fid) {
-                next = Instant::min_deadline(next, Some(c.deadline()));
-            }
-        }
-        self.next_deadline = next;
     }
 
     /// Close a connection once both directions are closed and our FIN is
@@ -530,5 +417,132 @@ impl Tcp {
                 ack,
             });
         }
+    }
+}
+
+impl Transport for Tcp {
+    type Input<'a> = TcpIn<'a>;
+
+    /// Take one guest segment. RFC 9293 §3.10.7.
+    fn handle_tap<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        p: &TcpIn<'_>,
+        _tx: &mut TxRing<S>,
+    ) -> Result<(), DropReason> {
+        let key = TcpKey {
+            guest: SockAddrAny {
+                addr: p.src,
+                port: p.seg.src_port,
+            },
+            remote: SockAddrAny {
+                addr: p.dst,
+                port: p.seg.dst_port,
+            },
+        };
+        if !frame::is_unicast(&p.src) || !frame::is_unicast(&p.dst) {
+            return Err(DropReason::Malformed);
+        }
+        let flags = p.seg.flags;
+        let Some(fid) = self.index.get(&key) else {
+            if flags.contains(TcpFlags::RST) {
+                return Ok(());
+            }
+            if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
+                return self.guest_syn(cx, key, p);
+            }
+            // No connection: RST as RFC 9293 §3.10.7.1 says.
+            let rst = if flags.contains(TcpFlags::ACK) {
+                PendingRst {
+                    key,
+                    seq: p.seg.ack,
+                    ack: None,
+                }
+            } else {
+                PendingRst {
+                    key,
+                    seq: SeqNum(0),
+                    ack: Some(p.seg.seq + p.seg.seq_len(p.payload.len())),
+                }
+            };
+            self.queue_rst(rst);
+            return Ok(());
+        };
+        self.conn_segment(cx, fid, p);
+        Ok(())
+    }
+
+    /// Readiness of a socket this handler owns.
+    fn handle_ready<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        sock: SockId,
+        _tag: u32,
+        ready: Ready,
+        _tx: &mut TxRing<S>,
+    ) {
+        match self.owner_of(sock) {
+            Owner::Listener(_, idx) => {
+                if ready.contains(Ready::READABLE) {
+                    self.accept_next(cx, idx);
+                }
+            }
+            Owner::Conn(s, fid) if self.is_splice(fid) => self.splice_ready(cx, fid, s, ready),
+            Owner::Conn(_, fid) => self.conn_ready(cx, fid, ready),
+            Owner::Accepting(..) | Owner::Free => {}
+        }
+    }
+
+    /// A completion for a socket this handler owns.
+    fn handle_completion<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        _tag: u32,
+        done: Completion,
+        tx: &mut TxRing<S>,
+    ) {
+        match self.owner_of(done.id) {
+            Owner::Accepting(id, idx) => self.accepted(cx, id, idx, done.res),
+            Owner::Listener(id, idx) => {
+                if done.res.is_err() {
+                    self.stats.listen_failed += 1;
+                    if let Some(l) = self.listeners.get_mut(idx as usize) {
+                        l.open = false;
+                    }
+                    self.set_owner(id, Owner::Free);
+                    cx.socks.release(id);
+                    cx.try_op(SockOp::Close { id });
+                }
+            }
+            Owner::Conn(_, fid) if self.is_splice(fid) => {
+                self.splice_completion(cx, fid, done.id, done.res)
+            }
+            Owner::Conn(_, fid) => self.conn_completion(cx, fid, done.res, tx),
+            Owner::Free => {}
+        }
+    }
+
+    /// Expire deadlines due at `cx.now`.
+    fn handle_timeout<S: TxStorage>(&mut self, cx: &mut Cx<'_>, _tx: &mut TxRing<S>) {
+        let now = cx.now;
+        if self.next_deadline.map_or(true, |d| d > now) {
+            return;
+        }
+        let mut next: Option<Instant> = None;
+        for i in 0..self.flows.capacity() {
+            let Some(fid) = self.flows.id_at(i) else {
+                continue;
+            };
+            self.conn_timeout(cx, fid);
+            if let Some(c) = self.flows.get(fid) {
+                next = Instant::min_deadline(next, Some(c.deadline()));
+            }
+        }
+        self.next_deadline = next;
+    }
+
+    /// The earliest deadline, if any.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.next_deadline
     }
 }

@@ -166,6 +166,7 @@ use crate::config::ports::FwdMode;
 use crate::config::Config;
 use crate::contract::cx::Cx;
 use crate::contract::slots::{Module, Owner, SockSlots};
+use crate::contract::transport::Transport;
 use crate::contract::{
     Completion, Done, DropReason, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec,
 };
@@ -704,71 +705,6 @@ impl Udp {
         })
     }
 
-    /// A datagram from the guest: find or open its flow, send the payload.
-    pub(crate) fn handle_tap<S: TxStorage>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        pkt: &Datagram<'_>,
-        tx: &mut TxRing<S>,
-    ) -> Result<(), DropReason> {
-        let udp = &pkt.udp;
-        if udp.src_port == 0 || udp.dst_port == 0 {
-            return Err(DropReason::Malformed);
-        }
-        if !is_unicast(cx.config, pkt.dst) {
-            return Err(DropReason::Unsupported);
-        }
-        if !is_unicast(cx.config, pkt.src) {
-            return Err(DropReason::Malformed);
-        }
-        let key = UdpKey {
-            guest: SockAddrAny::new(pkt.src, udp.src_port),
-            remote: SockAddrAny::new(pkt.dst, udp.dst_port),
-            out: false,
-        };
-        let fid = match self
-            .flows
-            .index
-            .get(&key)
-            .or_else(|| self.reply_from_other(cx, key))
-        {
-            Some(fid) => fid,
-            None => self.open_flow(cx, key, tx)?,
-        };
-        let payload = pkt.span;
-        self.activity(fid, cx.now, false);
-        let flow = self
-            .flows
-            .table
-            .get_mut(fid)
-            .ok_or(DropReason::StaleSocket)?;
-        flow.last_len = udp.payload.len() as u16;
-        if !flow.listener && flow.ttl != pkt.ttl {
-            flow.ttl = pkt.ttl;
-            let (id, ipv6) = (flow.sock, !key.remote.addr.is_v4());
-            cx.op(SockOp::SetTtl {
-                id,
-                ipv6,
-                ttl: pkt.ttl,
-            })?;
-        }
-        let op = if flow.listener {
-            SockOp::SendTo {
-                id: flow.sock,
-                dst: flow.host.endpoint,
-                payload,
-            }
-        } else {
-            SockOp::Send {
-                id: flow.sock,
-                payload,
-            }
-        };
-        cx.op(op)?;
-        self.stats.to_host += 1;
-        Ok(())
-    }
-
     /// A forwarded flow that a guest datagram from `key` answers although
     /// it comes from another of the guest's addresses than the one the
     /// flow's datagrams went to (an unbound socket's reply takes the
@@ -899,59 +835,6 @@ impl Udp {
         close_sock(cx, flow.sock, opened);
     }
 
-    /// Readiness of a flow's or a listener's socket: read what is queued.
-    pub(crate) fn handle_ready<S: TxStorage>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: SockId,
-        tag: u32,
-        ready: Ready,
-        tx: &mut TxRing<S>,
-    ) {
-        let owner = UdpSock::of(tag);
-        // Reads the driver never finished: give their slots back.
-        self.rx.abandon(tx);
-        let (ipv6, out) = match owner {
-            UdpSock::Flow(n) => match self
-                .flows
-                .flow_of(n, id)
-                .and_then(|f| self.flows.table.get(f))
-            {
-                Some(f) => (!f.tap.endpoint.addr.is_v4(), f.out.is_some()),
-                None => return close_orphan(cx, id),
-            },
-            UdpSock::Listener(n) => match self.listeners.get(n as usize) {
-                Some(l) => (!l.bind.addr.is_v4(), l.out),
-                None => return,
-            },
-        };
-        if !ready.intersects(Ready::READABLE | Ready::ERROR | Ready::HANGUP) {
-            return;
-        }
-        if out {
-            // `-U`: into the executor's held buffer, no tx slots. One held
-            // receive at a time: a second one would replace the datagrams
-            // the first one's sends still name. The socket is
-            // level-triggered, so it reports again after this drain.
-            if self.held.is_some() {
-                return;
-            }
-            match cx.op(SockOp::RecvHeld { id }) {
-                Ok(()) => self.held = Some((id, 0)),
-                Err(reason) => cx.count_drop(reason),
-            }
-            return;
-        }
-        if self.rx.host_errors && ready.contains(Ready::ERROR) && matches!(owner, UdpSock::Flow(_))
-        {
-            // The error queue first; datagrams on the next readiness (the
-            // socket is level-triggered).
-            self.rx.start_err(cx, id, ipv6, UDP_LEN, tx);
-            return;
-        }
-        self.start_recv(cx, id, ipv6, tx);
-    }
-
     /// Queue a [`SockOp::Recv`] of datagrams on `id` into tx slots.
     fn start_recv<S: TxStorage>(
         &mut self,
@@ -964,138 +847,6 @@ impl Udp {
         let max = usize::from(cx.config.mtu).saturating_sub(ip_len + UDP_LEN);
         self.rx
             .start(cx, id, RECV_BATCH, ETH_LEN + ip_len + UDP_LEN, max, tx);
-    }
-
-    /// The result of an operation on a flow's or a listener's socket.
-    pub(crate) fn handle_completion<S: TxStorage>(
-        &mut self,
-        cx: &mut Cx<'_>,
-        tag: u32,
-        done: Completion,
-        tx: &mut TxRing<S>,
-    ) {
-        let owner = UdpSock::of(tag);
-        let id = done.id;
-        if let Some((sock, index)) = self.held.filter(|(s, _)| *s == id) {
-            match done.res {
-                Ok(Done::Datagram { from, .. }) => {
-                    self.held = Some((sock, index.wrapping_add(1)));
-                    self.held_datagram(cx, owner, index, from, tx);
-                    return;
-                }
-                Ok(Done::Datagrams { .. }) | Err(_) => {
-                    self.held = None;
-                    if done.res == Err(Errno::ECONNREFUSED) {
-                        self.stats.out_refused += 1;
-                    }
-                    return;
-                }
-                Ok(_) => {}
-            }
-        }
-        if let Some(mut b) = self.rx.err.filter(|b| b.sock == id) {
-            self.rx.err = None;
-            let fid = match owner {
-                UdpSock::Flow(n) => self.flows.flow_of(n, id),
-                _ => None,
-            };
-            let flow = fid.and_then(|f| self.flows.table.get(f)).copied();
-            match (done.res, flow) {
-                (Ok(Done::HostError(e)), Some(f)) if self.icmp_allowed(cx) => {
-                    let q = Quote {
-                        guest: f.tap.endpoint,
-                        remote: f.tap.ours,
-                        host_remote: f.host.endpoint.addr,
-                        ttl: f.ttl,
-                        udp_len: Some(UDP_LEN as u16 + f.last_len),
-                        echo_ident: None,
-                    };
-                    if host_error_frame(cx, &mut b, &q, &e, tx) {
-                        self.icmp_tokens -= 1;
-                        self.stats.host_errors += 1;
-                    }
-                }
-                // Nothing queued after all (or the executor cannot read
-                // it): what made the socket report an error is read as
-                // datagrams are, which clears it.
-                (Err(_), Some(f)) => {
-                    b.finish(tx);
-                    self.start_recv(cx, id, !f.tap.endpoint.addr.is_v4(), tx);
-                    return;
-                }
-                _ => {}
-            }
-            b.finish(tx);
-            return;
-        }
-        if let Some(mut b) = self.rx.recv.filter(|b| b.sock == id) {
-            match done.res {
-                Ok(Done::Datagram { len, from }) => {
-                    self.datagram(cx, owner, &mut b, len as usize, from, tx);
-                    self.rx.recv = Some(b);
-                    return;
-                }
-                Ok(Done::Datagrams { .. }) | Err(_) => {
-                    b.finish(tx);
-                    self.rx.recv = None;
-                    if done.res == Err(Errno::ECONNREFUSED) && !self.rx.host_errors {
-                        if let UdpSock::Flow(n) = owner {
-                            if let Some(fid) = self.flows.flow_of(n, id) {
-                                self.port_unreachable(cx, fid, tx);
-                            }
-                        }
-                    }
-                    return;
-                }
-                Ok(_) => {}
-            }
-        }
-        match owner {
-            UdpSock::Listener(n) => {
-                let Some(l) = self.listeners.get_mut(n as usize) else {
-                    return;
-                };
-                if l.opening {
-                    l.opening = false;
-                    match done.res {
-                        Ok(_) => self.stats.listeners += 1,
-                        Err(_) => {
-                            self.stats.listen_failed += 1;
-                            l.sock = None;
-                            cx.socks.release(id);
-                        }
-                    }
-                } else if done.res.is_err() {
-                    self.stats.send_errors += 1;
-                }
-            }
-            UdpSock::Flow(n) => {
-                let Some(fid) = self.flows.flow_of(n, id) else {
-                    return close_orphan(cx, id);
-                };
-                let Some(flow) = self.flows.table.get_mut(fid) else {
-                    return;
-                };
-                if flow.opening {
-                    flow.opening = false;
-                    if done.res.is_err() {
-                        self.stats.open_failed += 1;
-                        self.close_flow(cx, fid, false, tx);
-                    }
-                    return;
-                }
-                match done.res {
-                    Ok(_) => {}
-                    Err(Errno::ECONNREFUSED) if flow.out.is_some() => {
-                        self.stats.out_refused += 1;
-                    }
-                    // With error queues, the queued error becomes the ICMP.
-                    Err(Errno::ECONNREFUSED) if self.rx.host_errors => {}
-                    Err(Errno::ECONNREFUSED) => self.port_unreachable(cx, fid, tx),
-                    Err(_) => self.stats.send_errors += 1,
-                }
-            }
-        }
     }
 
     /// Datagram `index` of the [`SockOp::RecvHeld`] in flight on a `-U`
@@ -1467,15 +1218,269 @@ impl Udp {
         self.flows.lru[usize::from(flow.long)].touch(fid.index());
         true
     }
+}
+
+impl Transport for Udp {
+    type Input<'a> = Datagram<'a>;
+
+    /// A datagram from the guest: find or open its flow, send the payload.
+    fn handle_tap<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        pkt: &Datagram<'_>,
+        tx: &mut TxRing<S>,
+    ) -> Result<(), DropReason> {
+        let udp = &pkt.udp;
+        if udp.src_port == 0 || udp.dst_port == 0 {
+            return Err(DropReason::Malformed);
+        }
+        if !is_unicast(cx.config, pkt.dst) {
+            return Err(DropReason::Unsupported);
+        }
+        if !is_unicast(cx.config, pkt.src) {
+            return Err(DropReason::Malformed);
+        }
+        let key = UdpKey {
+            guest: SockAddrAny::new(pkt.src, udp.src_port),
+            remote: SockAddrAny::new(pkt.dst, udp.dst_port),
+            out: false,
+        };
+        let fid = match self
+            .flows
+            .index
+            .get(&key)
+            .or_else(|| self.reply_from_other(cx, key))
+        {
+            Some(fid) => fid,
+            None => self.open_flow(cx, key, tx)?,
+        };
+        let payload = pkt.span;
+        self.activity(fid, cx.now, false);
+        let flow = self
+            .flows
+            .table
+            .get_mut(fid)
+            .ok_or(DropReason::StaleSocket)?;
+        flow.last_len = udp.payload.len() as u16;
+        if !flow.listener && flow.ttl != pkt.ttl {
+            flow.ttl = pkt.ttl;
+            let (id, ipv6) = (flow.sock, !key.remote.addr.is_v4());
+            cx.op(SockOp::SetTtl {
+                id,
+                ipv6,
+                ttl: pkt.ttl,
+            })?;
+        }
+        let op = if flow.listener {
+            SockOp::SendTo {
+                id: flow.sock,
+                dst: flow.host.endpoint,
+                payload,
+            }
+        } else {
+            SockOp::Send {
+                id: flow.sock,
+                payload,
+            }
+        };
+        cx.op(op)?;
+        self.stats.to_host += 1;
+        Ok(())
+    }
+
+    /// Readiness of a flow's or a listener's socket: read what is queued.
+    fn handle_ready<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: SockId,
+        tag: u32,
+        ready: Ready,
+        tx: &mut TxRing<S>,
+    ) {
+        let owner = UdpSock::of(tag);
+        // Reads the driver never finished: give their slots back.
+        self.rx.abandon(tx);
+        let (ipv6, out) = match owner {
+            UdpSock::Flow(n) => match self
+                .flows
+                .flow_of(n, id)
+                .and_then(|f| self.flows.table.get(f))
+            {
+                Some(f) => (!f.tap.endpoint.addr.is_v4(), f.out.is_some()),
+                None => return close_orphan(cx, id),
+            },
+            UdpSock::Listener(n) => match self.listeners.get(n as usize) {
+                Some(l) => (!l.bind.addr.is_v4(), l.out),
+                None => return,
+            },
+        };
+        if !ready.intersects(Ready::READABLE | Ready::ERROR | Ready::HANGUP) {
+            return;
+        }
+        if out {
+            // `-U`: into the executor's held buffer, no tx slots. One held
+            // receive at a time: a second one would replace the datagrams
+            // the first one's sends still name. The socket is
+            // level-triggered, so it reports again after this drain.
+            if self.held.is_some() {
+                return;
+            }
+            match cx.op(SockOp::RecvHeld { id }) {
+                Ok(()) => self.held = Some((id, 0)),
+                Err(reason) => cx.count_drop(reason),
+            }
+            return;
+        }
+        if self.rx.host_errors && ready.contains(Ready::ERROR) && matches!(owner, UdpSock::Flow(_))
+        {
+            // The error queue first; datagrams on the next readiness (the
+            // socket is level-triggered).
+            self.rx.start_err(cx, id, ipv6, UDP_LEN, tx);
+            return;
+        }
+        self.start_recv(cx, id, ipv6, tx);
+    }
+
+    /// The result of an operation on a flow's or a listener's socket.
+    fn handle_completion<S: TxStorage>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        tag: u32,
+        done: Completion,
+        tx: &mut TxRing<S>,
+    ) {
+        let owner = UdpSock::of(tag);
+        let id = done.id;
+        if let Some((sock, index)) = self.held.filter(|(s, _)| *s == id) {
+            match done.res {
+                Ok(Done::Datagram { from, .. }) => {
+                    self.held = Some((sock, index.wrapping_add(1)));
+                    self.held_datagram(cx, owner, index, from, tx);
+                    return;
+                }
+                Ok(Done::Datagrams { .. }) | Err(_) => {
+                    self.held = None;
+                    if done.res == Err(Errno::ECONNREFUSED) {
+                        self.stats.out_refused += 1;
+                    }
+                    return;
+                }
+                Ok(_) => {}
+            }
+        }
+        if let Some(mut b) = self.rx.err.filter(|b| b.sock == id) {
+            self.rx.err = None;
+            let fid = match owner {
+                UdpSock::Flow(n) => self.flows.flow_of(n, id),
+                _ => None,
+            };
+            let flow = fid.and_then(|f| self.flows.table.get(f)).copied();
+            match (done.res, flow) {
+                (Ok(Done::HostError(e)), Some(f)) if self.icmp_allowed(cx) => {
+                    let q = Quote {
+                        guest: f.tap.endpoint,
+                        remote: f.tap.ours,
+                        host_remote: f.host.endpoint.addr,
+                        ttl: f.ttl,
+                        udp_len: Some(UDP_LEN as u16 + f.last_len),
+                        echo_ident: None,
+                    };
+                    if host_error_frame(cx, &mut b, &q, &e, tx) {
+                        self.icmp_tokens -= 1;
+                        self.stats.host_errors += 1;
+                    }
+                }
+                // Nothing queued after all (or the executor cannot read
+                // it): what made the socket report an error is read as
+                // datagrams are, which clears it.
+                (Err(_), Some(f)) => {
+                    b.finish(tx);
+                    self.start_recv(cx, id, !f.tap.endpoint.addr.is_v4(), tx);
+                    return;
+                }
+                _ => {}
+            }
+            b.finish(tx);
+            return;
+        }
+        if let Some(mut b) = self.rx.recv.filter(|b| b.sock == id) {
+            match done.res {
+                Ok(Done::Datagram { len, from }) => {
+                    self.datagram(cx, owner, &mut b, len as usize, from, tx);
+                    self.rx.recv = Some(b);
+                    return;
+                }
+                Ok(Done::Datagrams { .. }) | Err(_) => {
+                    b.finish(tx);
+                    self.rx.recv = None;
+                    if done.res == Err(Errno::ECONNREFUSED) && !self.rx.host_errors {
+                        if let UdpSock::Flow(n) = owner {
+                            if let Some(fid) = self.flows.flow_of(n, id) {
+                                self.port_unreachable(cx, fid, tx);
+                            }
+                        }
+                    }
+                    return;
+                }
+                Ok(_) => {}
+            }
+        }
+        match owner {
+            UdpSock::Listener(n) => {
+                let Some(l) = self.listeners.get_mut(n as usize) else {
+                    return;
+                };
+                if l.opening {
+                    l.opening = false;
+                    match done.res {
+                        Ok(_) => self.stats.listeners += 1,
+                        Err(_) => {
+                            self.stats.listen_failed += 1;
+                            l.sock = None;
+                            cx.socks.release(id);
+                        }
+                    }
+                } else if done.res.is_err() {
+                    self.stats.send_errors += 1;
+                }
+            }
+            UdpSock::Flow(n) => {
+                let Some(fid) = self.flows.flow_of(n, id) else {
+                    return close_orphan(cx, id);
+                };
+                let Some(flow) = self.flows.table.get_mut(fid) else {
+                    return;
+                };
+                if flow.opening {
+                    flow.opening = false;
+                    if done.res.is_err() {
+                        self.stats.open_failed += 1;
+                        self.close_flow(cx, fid, false, tx);
+                    }
+                    return;
+                }
+                match done.res {
+                    Ok(_) => {}
+                    Err(Errno::ECONNREFUSED) if flow.out.is_some() => {
+                        self.stats.out_refused += 1;
+                    }
+                    // With error queues, the queued error becomes the ICMP.
+                    Err(Errno::ECONNREFUSED) if self.rx.host_errors => {}
+                    Err(Errno::ECONNREFUSED) => self.port_unreachable(cx, fid, tx),
+                    Err(_) => self.stats.send_errors += 1,
+                }
+            }
+        }
+    }
 
     /// End flows idle for their timeout ([`IDLE_TIMEOUT`] or
     /// [`REPLIED_TIMEOUT`]).
-    pub(crate) fn handle_timeout<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
+    fn handle_timeout<S: TxStorage>(&mut self, cx: &mut Cx<'_>, tx: &mut TxRing<S>) {
         self.expire(cx, tx);
     }
 
     /// When the next flow expires: the earlier of the two orders' fronts.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         self.flows.poll_timeout()
     }
 }

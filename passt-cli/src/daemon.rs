@@ -20,9 +20,9 @@
 //! those of [`passt_sys::sandbox`].
 
 use std::fs;
-use std::os::fd::AsRawFd;
 
 use passt_core::options::RunAs;
+use passt_sys::process::Fork;
 use passt_sys::sandbox::{self, Lockdown};
 use rustix::thread::CapabilitySet;
 
@@ -45,15 +45,13 @@ pub(crate) fn daemonise(foreground: bool, pid_file: Option<&str>) -> Result<(), 
         }
         return Ok(());
     }
-    // SAFETY: the process is single-threaded here (no thread was started),
-    // so the child may run any code after fork.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(Error::msg(format!(
-            "fork: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
+    // The process is single-threaded here (no thread was started), so the
+    // child may run any code after fork.
+    let pid = match passt_sys::process::fork() {
+        Err(e) => return Err(Error::msg(format!("fork: {}", std::io::Error::from(e)))),
+        Ok(Fork::Parent(pid)) => pid.as_raw_nonzero().get(),
+        Ok(Fork::Child) => 0,
+    };
     if pid > 0 {
         // The parent: report the child and leave.
         let status = match pid_file.map(|p| write_pid(p, pid)) {
@@ -72,18 +70,16 @@ pub(crate) fn daemonise(foreground: bool, pid_file: Option<&str>) -> Result<(), 
         .and_then(|p| p.to_str()?.parse().ok())
         .unwrap_or_else(std::process::id);
     crate::log::set_syslog_pid(outer);
-    // SAFETY: plain system call without pointers.
-    unsafe { libc::setsid() };
+    let _ = rustix::process::setsid();
     let null = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")
         .map_err(|e| Error::io("opening /dev/null", &e))?;
-    for fd in 0..=2 {
-        // SAFETY: dup2 between descriptors we own; the standard ones are
-        // replaced atomically.
-        unsafe { libc::dup2(null.as_raw_fd(), fd) };
-    }
+    // The standard descriptors are replaced atomically.
+    let _ = rustix::stdio::dup2_stdin(&null);
+    let _ = rustix::stdio::dup2_stdout(&null);
+    let _ = rustix::stdio::dup2_stderr(&null);
     crate::log::detach_stderr();
     Ok(())
 }
@@ -122,7 +118,7 @@ pub(crate) fn lock_down(
     root_here: bool,
     filter: &[libc::sock_filter],
 ) -> Result<(), Error> {
-    let ids = sandbox::target_ids(runas, root_here).map_err(Error::msg)?;
+    let ids = sandbox::target_ids(runas.map(RunAs::who), root_here).map_err(Error::msg)?;
     let (euid, egid) = (
         rustix::process::geteuid().as_raw(),
         rustix::process::getegid().as_raw(),

@@ -6,7 +6,7 @@
 //! Once daemonised, standard error is `/dev/null` and only the log file
 //! gets messages, or without one the system log (`/dev/log`, connected at
 //! start before the sandbox: `<PRI>passt[PID]: message`, see
-//! [`passt_sys::syslog`]).
+//! [`passt_core::host::syslog`]).
 //!
 //! Errors, warnings and information are rate-limited per call site
 //! ([`RateLimit`]: a few a second, on `CLOCK_MONOTONIC`), so that a failure
@@ -55,11 +55,12 @@ struct Logger {
 
 /// The system log, if `/dev/log` was there at start: where messages go in
 /// the background without a log file (`<PRI>passt[PID]: message`).
-static SYSLOG: Mutex<Option<passt_sys::syslog::Syslog>> = Mutex::new(None);
+static SYSLOG: Mutex<Option<passt_core::host::syslog::Syslog>> = Mutex::new(None);
 
 /// Connect to the system log (call before the sandbox hides `/dev/log`).
 pub(crate) fn open_syslog() {
-    *SYSLOG.lock().unwrap_or_else(|p| p.into_inner()) = passt_sys::syslog::Syslog::connect("passt");
+    *SYSLOG.lock().unwrap_or_else(|p| p.into_inner()) =
+        passt_core::host::syslog::Syslog::connect("passt");
 }
 
 /// After a fork: system-log messages carry `pid`.
@@ -114,7 +115,7 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
         let _ = std::io::stderr().write_all(line.as_bytes());
     } else if l.file.is_none() {
         if let Some(s) = SYSLOG.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            use passt_sys::syslog::Severity;
+            use passt_core::host::syslog::Severity;
             let sev = match level {
                 Level::Error => Severity::Error,
                 Level::Warn => Severity::Warning,

@@ -25,7 +25,7 @@
 //! | [`log`] | messages: standard error, `-l` log file, levels |
 //! | [`passt_core::host::pcap`] | `-p` capture file |
 
-#![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
 
 mod daemon;
 mod log;

@@ -89,7 +89,7 @@
 //! `close`, `open(O_PATH)` of the socket's directory, `unlinkat` (at exit), `fcntl(F_DUPFD_CLOEXEC)`, `poll`,
 //! `getrlimit`, `setrlimit(RLIMIT_NOFILE)`,
 //! `setsockopt(SO_SNDBUF, SO_RCVBUF)`, and the socket calls of
-//! [`passt_core::host::exec`] with the hooks of [`passt_sys`].
+//! [`passt_core::host::exec`] (some through [`passt_sys`]).
 
 use core::time::Duration;
 use std::io::IoSlice;
@@ -277,7 +277,7 @@ pub(crate) fn prepare(
     let ep2 = ep
         .try_clone()
         .map_err(|e| Error::io("duplicating epoll descriptor", &e))?;
-    let mut exec = passt_sys::executor(t.config(), ep2);
+    let mut exec = passt_core::host::exec::executor(t.config(), ep2);
     // ICMP errors of UDP and echo flows reach the guest (traceroute).
     t.set_host_errors(exec.has_errqueue());
     let mut tx = TxRing::new(tx_slots(t.config().mtu), MAX_FRAME_LEN, LEN_PREFIX);

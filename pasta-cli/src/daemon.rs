@@ -26,8 +26,8 @@ use rustix::io::{self, Errno};
 use rustix::pipe::{pipe_with, PipeFlags};
 use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions};
 
-use crate::sys::{self, Fork};
 use crate::{log, Error};
+use passt_sys::process::{self as sys, Fork};
 
 /// Write `pid` and a newline to `path` (created or truncated, mode 0644).
 ///

@@ -74,11 +74,12 @@ static STDERR: AtomicBool = AtomicBool::new(true);
 /// The log file, if any.
 static FILE: Mutex<Option<LogFile>> = Mutex::new(None);
 /// The system log, if `/dev/log` was there at start.
-static SYSLOG: Mutex<Option<passt_sys::syslog::Syslog>> = Mutex::new(None);
+static SYSLOG: Mutex<Option<passt_core::host::syslog::Syslog>> = Mutex::new(None);
 
 /// Connect to the system log (call before the sandbox hides `/dev/log`).
 pub(crate) fn open_syslog() {
-    *SYSLOG.lock().unwrap_or_else(|p| p.into_inner()) = passt_sys::syslog::Syslog::connect("pasta");
+    *SYSLOG.lock().unwrap_or_else(|p| p.into_inner()) =
+        passt_core::host::syslog::Syslog::connect("pasta");
 }
 
 /// After a fork: system-log messages carry `pid`.
@@ -167,7 +168,7 @@ pub(crate) fn emit(level: Level, args: core::fmt::Arguments<'_>) {
         let _ = std::io::stderr().write_all(line.as_str().as_bytes());
     } else if f.is_none() && !STDERR.load(Ordering::Relaxed) {
         if let Some(s) = SYSLOG.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            use passt_sys::syslog::Severity;
+            use passt_core::host::syslog::Severity;
             let sev = match level {
                 Level::Error => Severity::Error,
                 Level::Warn => Severity::Warning,

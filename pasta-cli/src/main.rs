@@ -25,13 +25,12 @@
 //! | [`run`] | the event loop: epoll, clock, batches, tx ring |
 //! | [`passt_core::host::pcap`] | optional capture file of every frame (`--pcap`) |
 //! | [`log`] | messages, levels, `--log-file` |
-//! | [`sys`] | the few `unsafe` system call wrappers |
 //!
 //! Exit status: 0 on `--help` and `--version`, when the namespace goes away,
 //! and in the parent once pasta went to the background; the command's
 //! status in spawn mode; 1 for any error, with a message on standard error.
 
-#![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
 
 mod config;
 mod daemon;
@@ -44,7 +43,6 @@ mod run;
 mod seccomp;
 mod setup;
 mod spawn;
-mod sys;
 mod tap;
 mod watch;
 

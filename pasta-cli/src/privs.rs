@@ -52,7 +52,7 @@ pub(crate) fn lock_down(
     filter: &[libc::sock_filter],
 ) -> Result<(), Error> {
     let root_here = started_as_root && !joined_userns && sandbox::in_initial_userns();
-    let ids = sandbox::target_ids(runas, root_here).map_err(Error::msg)?;
+    let ids = sandbox::target_ids(runas.map(RunAs::who), root_here).map_err(Error::msg)?;
     let (euid, egid) = (
         rustix::process::geteuid().as_raw(),
         rustix::process::getegid().as_raw(),

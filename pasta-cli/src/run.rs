@@ -80,8 +80,8 @@
 //! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
 //! `clock_gettime(CLOCK_MONOTONIC)`, `read`, `write`, `fcntl(F_DUPFD_CLOEXEC)`,
 //! `getrlimit`, `setrlimit(RLIMIT_NOFILE)`,
-//! and the socket calls of [`passt_core::host::exec`] with the hooks of
-//! [`passt_sys`].
+//! and the socket calls of [`passt_core::host::exec`] (some through
+//! [`passt_sys`]).
 
 use core::convert::Infallible;
 use core::time::Duration;
@@ -90,11 +90,10 @@ use std::os::fd::OwnedFd;
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
 use passt_core::host::exec::{id_of, SockExec};
 use passt_core::time::Instant;
-use passt_core::{Event, Proto, Translator};
+use passt_core::{Event, Translator};
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, Timespec};
 use rustix::io::Errno;
-use rustix::net::{AddressFamily, SocketType};
 use rustix::time::{clock_gettime, ClockId};
 
 use crate::fwd::Forwarder;
@@ -200,7 +199,7 @@ impl Driver {
         let ep2 = ep
             .try_clone()
             .map_err(|e| Error::msg(format!("duplicating epoll descriptor: {e}")))?;
-        let exec = passt_sys::executor(t.config(), ep2);
+        let exec = passt_core::host::exec::executor(t.config(), ep2);
         // ICMP errors of UDP and echo flows reach the namespace (traceroute).
         t.set_host_errors(exec.has_errqueue());
         Ok(Driver {
@@ -235,19 +234,7 @@ impl Driver {
     /// (`SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6, the namespace's loopback)
     /// and registers them. Called before [`Driver::open_listeners`].
     pub(crate) fn set_ns_thread(&mut self, ns: NsThread) {
-        self.exec.set_ns_socket_hook(Box::new(move |proto, ipv6| {
-            let family = if ipv6 {
-                AddressFamily::INET6
-            } else {
-                AddressFamily::INET
-            };
-            let ty = match proto {
-                Proto::Tcp => SocketType::STREAM,
-                Proto::Udp => SocketType::DGRAM,
-                _ => return Err(Errno::OPNOTSUPP),
-            };
-            ns.socket(family, ty)
-        }));
+        self.exec.set_ns_sockets(Box::new(ns));
     }
 
     /// Also wait on `w`; the process exits when it says so.

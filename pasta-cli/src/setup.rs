@@ -268,8 +268,8 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     if let Some(s) = spawned {
         // It runs in the foreground with pasta as its parent: keyboard
         // interrupts are for it.
-        crate::sys::ignore_signal(libc::SIGINT, true);
-        crate::sys::ignore_signal(libc::SIGQUIT, true);
+        passt_sys::process::ignore_signal(libc::SIGINT, true);
+        passt_sys::process::ignore_signal(libc::SIGQUIT, true);
         let pid = s.start()?;
         debug!("command started, PID {}", pid.as_raw_nonzero());
     }

@@ -47,6 +47,7 @@ pub mod pcap;
 pub mod resolv;
 mod socket;
 pub mod splice;
+pub mod syslog;
 
 #[cfg(test)]
 mod fixtures;

@@ -158,6 +158,26 @@ pub struct RunAs {
     pub group: Option<IdSpec>,
 }
 
+#[cfg(all(feature = "host", any(target_arch = "x86_64", target_arch = "aarch64")))]
+impl RunAs {
+    /// The user and group as passt-sys's sandbox looks them up
+    /// (`passt_sys::sandbox::target_ids`).
+    pub fn who(
+        &self,
+    ) -> (
+        passt_sys::sandbox::Who<'_>,
+        Option<passt_sys::sandbox::Who<'_>>,
+    ) {
+        fn who(s: &IdSpec) -> passt_sys::sandbox::Who<'_> {
+            match s {
+                IdSpec::Id(i) => passt_sys::sandbox::Who::Id(*i),
+                IdSpec::Name(n) => passt_sys::sandbox::Who::Name(n.as_str()),
+            }
+        }
+        (who(&self.user), self.group.as_ref().map(who))
+    }
+}
+
 /// Every option of both frontends, parsed and checked. Fields hold what
 /// was given; `None`, `false` or an ungiven [`FwdSpec`] mean "not given",
 /// and [`Options::overrides`] leaves the host-derived value alone.

@@ -29,7 +29,7 @@
 //! listener is muted (`epoll_ctl(MOD)` with no events) until the guest
 //! hangs up or [`UNMUTE_AFTER`] has passed. The executor does the same for
 //! forwarded ports' listeners ([`SockExec::poll_timeout`] is one more
-//! deadline), and the log is rate-limited ([`crate::log`]).
+//! deadline), and the log is rate-limited ([`passt_core::host::log`]).
 //!
 //! # Reading
 //! Each wake-up reads the socket into the receive buffer of a
@@ -98,6 +98,7 @@ use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
+use passt_core::host::clock::now;
 use passt_core::host::exec::{id_of, ready_of, SockExec, UNMUTE_AFTER};
 use passt_core::time::Instant;
 use passt_core::wire::stream::{self, StreamDecoder, LEN_PREFIX};
@@ -105,10 +106,9 @@ use passt_core::{Event, Translator};
 use rustix::event::{epoll, Timespec};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
-use rustix::time::{clock_gettime, ClockId};
 
-use crate::log::{debug, info, trace, warning};
 use crate::Error;
+use crate::{debug, info, trace, warning};
 use passt_core::host::pcap::Pcap;
 use passt_sys::ErrnoText;
 
@@ -158,15 +158,6 @@ const EPOLL_EVENTS: usize = 256;
 /// Rounds of reads ([`READS_PER_WAKEUP`] each) spent taking in what an
 /// ended guest connection still holds before a new one is served.
 const REAP_ROUNDS: usize = 64;
-
-/// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
-pub(crate) fn now() -> Instant {
-    let ts = clock_gettime(ClockId::Monotonic);
-    let nanos = (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64);
-    Instant::from_nanos(nanos)
-}
 
 /// Where guests come from.
 pub(crate) enum Source {

@@ -22,12 +22,12 @@ use std::path::Path;
 
 use passt_core::config::{Config, Mode, Services};
 use passt_core::host::defaults::{guest_defaults, DnsChoice, GuestOverrides, LoopbackMap};
+use passt_core::host::options::{MapAddr, Options};
 use passt_core::host::resolv::{ResolvConf, RESOLV_CONF};
 use passt_core::host::{read_host_net, HostError, HostNet, InterfaceChoice};
-use passt_core::options::{MapAddr, Options};
 
-use crate::log::{debug, warning};
 use crate::Error;
+use crate::{debug, warning};
 
 /// The translator's configuration for `o`, read from the host.
 ///
@@ -120,7 +120,7 @@ fn overrides_of(o: &Options) -> GuestOverrides {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use passt_core::options::Parsed;
+    use passt_core::host::options::Parsed;
 
     fn opts(args: &[&str]) -> Options {
         match Options::parse(Mode::Passt, args).unwrap() {

@@ -114,11 +114,10 @@
 //! | [`udp`] | UDP flows to host sockets and back, forwarded UDP ports, DNS forwarding, ICMP port unreachable; pasta's `-U` (namespace sockets relayed per sender to the host's loopback, without frames) |
 //! | [`icmp`] | ICMP and ICMPv6 echo through unprivileged ping sockets |
 //! | [`config`] | configuration, limits, port-forwarding specs |
-//! | [`options`] | command-line options of passt and pasta (GNU `getopt_long` syntax), laid over a [`config::Config`] |
 //! | [`addr`] | MAC addresses, one address type for both IP families |
 //! | `seen` | the guest's source addresses as seen, per family and scope: where inbound flows go |
 //! | [`time`] | the driver-supplied clock |
-//! | `host` | (feature `host`) the host's network configuration for the frontends: rtnetlink, `/etc/resolv.conf`, guest defaults |
+//! | `host` | (feature `host`) the drivers' host side, apart from everything above (which never imports from it): the host's network configuration (rtnetlink, `/etc/resolv.conf`, guest defaults), the socket executor, and the layer both binaries share (`host::options`: the command line, GNU `getopt_long` syntax; `host::log`, `host::daemon`, `host::error`, `host::clock`, `host::syslog`) |
 //! | `testing` | (feature `testing`) fake host, fake clock, frame builders, pcap files |
 //!
 //! Dependencies point one way: the translator uses `l2` (and the transport
@@ -183,7 +182,6 @@ pub mod host;
 pub mod icmp;
 pub mod l2;
 mod lazy;
-pub mod options;
 mod queue;
 mod seen;
 pub mod tcp;

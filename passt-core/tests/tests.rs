@@ -11,8 +11,10 @@ mod exec;
 #[cfg(feature = "host")]
 mod host;
 mod icmp;
+#[cfg(feature = "host")]
 mod manpage;
 mod ndp;
+#[cfg(feature = "host")]
 mod options;
 mod seeds;
 mod tcp;

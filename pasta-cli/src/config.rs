@@ -24,9 +24,9 @@ use std::path::{Path, PathBuf};
 
 use passt_core::config::{Config, Mode, Services};
 use passt_core::host::defaults::{guest_defaults, DnsChoice, GuestOverrides, LoopbackMap};
+use passt_core::host::options::{MapAddr, Options};
 use passt_core::host::resolv::ResolvConf;
 use passt_core::host::{read_host_net, HostNet, InterfaceChoice};
-use passt_core::options::{MapAddr, Options};
 
 use crate::{debug, Error};
 
@@ -211,8 +211,8 @@ fn random_key() -> Result<[u8; 16], Error> {
 mod tests {
     use super::*;
     use core::net::{Ipv4Addr, Ipv6Addr};
+    use passt_core::host::options::Parsed;
     use passt_core::host::{HostAddr, HostIp4, HostIp6, HostLink, Selection};
-    use passt_core::options::Parsed;
 
     fn opts(args: &[&str]) -> Box<Options> {
         match Options::parse(Mode::Pasta, args) {

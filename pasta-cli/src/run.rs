@@ -69,7 +69,7 @@
 //! that cannot accept is muted until a socket is closed, or for
 //! [`passt_core::host::exec::UNMUTE_AFTER`] ([`SockExec::poll_timeout`] is
 //! one more deadline of the loop): no spin, and errors are rate-limited in
-//! the log ([`crate::log`]).
+//! the log ([`passt_core::host::log`]).
 //!
 //! # Errors
 //! Losing the tap (`EBADFD`: the device was deleted) or any unexpected
@@ -88,13 +88,13 @@ use core::time::Duration;
 use std::os::fd::OwnedFd;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
+pub(crate) use passt_core::host::clock::now;
 use passt_core::host::exec::{id_of, SockExec};
 use passt_core::time::Instant;
 use passt_core::{Event, Translator};
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, Timespec};
 use rustix::io::Errno;
-use rustix::time::{clock_gettime, ClockId};
 
 use crate::fwd::Forwarder;
 use crate::netns::NsThread;
@@ -133,15 +133,6 @@ const TX_BUDGET: usize = 8 << 20;
 
 /// Idle time after which the frame buffers' pages are given back.
 const TRIM_AFTER: Duration = Duration::from_secs(1);
-
-/// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
-pub(crate) fn now() -> Instant {
-    let ts = clock_gettime(ClockId::Monotonic);
-    let nanos = (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64);
-    Instant::from_nanos(nanos)
-}
 
 /// The event loop's state: everything is allocated here, once.
 pub(crate) struct Driver {

@@ -153,7 +153,7 @@ pub fn run_recv_err<S: TxStorage>(
     t.handle_completion(now, Completion { id, res }, tx);
 }
 
-/// The [`HostError`] of an error-queue message: ICMP or ICMPv6 origin and
+/// The [`crate::HostError`] of an error-queue message: ICMP or ICMPv6 origin and
 /// an offender address only.
 fn host_error(m: &ErrMeta) -> Option<crate::HostError> {
     let icmp6 = match m.origin {

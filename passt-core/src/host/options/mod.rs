@@ -158,7 +158,7 @@ pub struct RunAs {
     pub group: Option<IdSpec>,
 }
 
-#[cfg(all(feature = "host", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 impl RunAs {
     /// The user and group as passt-sys's sandbox looks them up
     /// (`passt_sys::sandbox::target_ids`).
@@ -437,7 +437,7 @@ impl Options {
     ///
     /// ```
     /// use passt_core::config::Mode;
-    /// use passt_core::options::{Options, Parsed};
+    /// use passt_core::host::options::{Options, Parsed};
     /// let Ok(Parsed::Run(o)) = Options::parse(Mode::Pasta, ["--mtu=1500", "-fq", "42"]) else {
     ///     panic!()
     /// };

@@ -7,8 +7,8 @@
 //! depends on it, never the other way round, and every type its calls take
 //! or fill is plain and its own ([`mmsg::RecvMeta`], [`errqueue::ErrMeta`],
 //! the raw bytes of [`tcp_info`]). passt-core is `#![forbid(unsafe_code)]`
-//! and the binaries have no `unsafe` either: every `unsafe` block of the
-//! project is here (but `qrap`'s).
+//! and the binaries (`passt`, `pasta`, `qrap`) forbid `unsafe` too: every
+//! `unsafe` block of the project is here.
 //!
 //! | call | system call | what the executor does with it |
 //! |---|---|---|
@@ -30,7 +30,7 @@
 //!
 //! | module | calls | what for |
 //! |---|---|---|
-//! | [`process`] | `fork`, `setsid`, `dup2`, `execvp`, `_exit`, `signal`, `fcntl(F_GETFD)`, `unshare` | going to the background, spawning pasta's command, adopting a descriptor passed by number |
+//! | [`process`] | `fork`, `execvp`, `_exit`, `signal`, `unshare`, `fcntl(F_GETFD)`, `dup2` | going to the background, spawning pasta's command, adopting a descriptor passed by number (passt's `--fd`), handing one on by number (qrap) |
 //! | [`tun`] | `ioctl(TUNSETIFF)`, `ioctl(TUNSETVNETHDRSZ)`, `ioctl(TUNSETOFFLOAD)` | pasta's tap device |
 //! | [`sandbox`] | `unshare`, `mount`, `pivot_root`, `prctl`, `capset`, `setresuid`, ... | namespaces, an empty root, capabilities, identity, `close_range` of inherited descriptors |
 //! | [`seccomp`] | `prctl(PR_SET_NO_NEW_PRIVS)`, `seccomp(SECCOMP_SET_MODE_FILTER)` | an allow-list of the syscalls the running drivers make; any other kills the process (x86_64 and aarch64) |

@@ -1,13 +1,14 @@
 //! Process calls without a safe wrapper in rustix: creating and replacing
 //! the process, signal dispositions, namespaces, and taking over a
-//! descriptor inherited by number. Both drivers use them (going to the
-//! background; pasta's spawned command; passt's `--fd`).
+//! descriptor inherited by number, or handing one on by number. Both
+//! drivers use them (going to the background; pasta's spawned command;
+//! passt's `--fd`), and qrap (its socket for qemu).
 //!
 //! Syscalls: `fork`, `execvp`, `_exit`, `signal`, `unshare`,
-//! `fcntl(F_GETFD)`.
+//! `fcntl(F_GETFD, F_SETFD)`, `dup2`.
 
 use std::ffi::CString;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use rustix::io::Errno;
 use rustix::process::Pid;
@@ -115,4 +116,27 @@ pub fn adopt_inherited(fd: RawFd) -> Result<OwnedFd, Errno> {
     // process by its parent for its exclusive use; by this function's
     // contract nothing else in the process owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Make `fd` available as descriptor number `target` across `exec` (qrap
+/// hands qemu its socket by number): `dup2` onto `target`, whose old
+/// descriptor, if any, is closed; the duplicate is not close-on-exec. If
+/// `fd` already is `target`, its close-on-exec flag is cleared instead.
+/// Call just before `exec`: `target` is no longer owned by anything else
+/// in the process afterwards, nor may it be (it belongs to the program
+/// about to run).
+///
+/// # Errors
+/// The kernel's (`EBADF` for a negative or too large `target`).
+pub fn hand_on_as(fd: BorrowedFd<'_>, target: RawFd) -> Result<(), Errno> {
+    if fd.as_raw_fd() == target {
+        return rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty());
+    }
+    // SAFETY: dup2(2) only reads `fd`, which the borrow keeps open for the
+    // call; what it closes at `target` is, by this function's contract,
+    // nothing the process still uses (the caller is about to `exec`).
+    if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+        return Err(errno());
+    }
+    Ok(())
 }

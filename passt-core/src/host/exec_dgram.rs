@@ -11,13 +11,13 @@
 //! | `Send` on a datagram socket | [`send`] | `send(MSG_DONTWAIT \| MSG_NOSIGNAL)` |
 //! | `SendTo` | [`send_to`] | `sendto(MSG_DONTWAIT \| MSG_NOSIGNAL)` |
 //! | a run of `Send`s or `SendTo`s on one socket ([`SendBatch`]) | [`send_batch`] | `sendmmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)`, again for what is left after a failed message |
-//! | the same, on a connected UDP socket, with [`Calls::UDP_SEGMENT`] | [`send_gso`] | per stretch of equal-sized datagrams, `sendmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)` after `setsockopt(UDP_SEGMENT)` ([`passt_sys::mmsg::udp_segment`]) when the size changes; `sendmmsg` for the rest after setting it to 0; 0 again at the end |
-//! | `Recv` | [`recv`], then [`Received::completions`]; or [`run_recv`] for both | with [`Calls::RECVMMSG`], one `recvmmsg(MSG_DONTWAIT \| MSG_TRUNC)` ([`passt_sys::mmsg::recvmmsg`]); without it, one `recvfrom(MSG_DONTWAIT \| MSG_TRUNC)` per slot until `EAGAIN` |
+//! | the same, on a connected UDP socket, with [`Calls::UDP_SEGMENT`](super::exec::Calls::UDP_SEGMENT) | [`send_gso`] | per stretch of equal-sized datagrams, `sendmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)` after `setsockopt(UDP_SEGMENT)` ([`passt_sys::mmsg::udp_segment`]) when the size changes; `sendmmsg` for the rest after setting it to 0; 0 again at the end |
+//! | `Recv` | [`recv`], then [`Received::completions`]; or [`run_recv`] for both | with [`Calls::RECVMMSG`](super::exec::Calls::RECVMMSG), one `recvmmsg(MSG_DONTWAIT \| MSG_TRUNC)` ([`passt_sys::mmsg::recvmmsg`]); without it, one `recvfrom(MSG_DONTWAIT \| MSG_TRUNC)` per slot until `EAGAIN` |
 //! | `RecvHeld` | [`run_recv_held`] | as `Recv`, into the [`Held`] buffer instead of tx slots |
 //! | `SendHeld` | [`send_held`] | `send` or `sendto(MSG_DONTWAIT \| MSG_NOSIGNAL)` of one held datagram |
-//! | `RecvErr` | [`run_recv_err`] | with [`Calls::ERRQUEUE`], `recvmsg(MSG_ERRQUEUE \| MSG_DONTWAIT)` ([`passt_sys::errqueue::recv_err`]); `EOPNOTSUPP` without |
+//! | `RecvErr` | [`run_recv_err`] | with [`Calls::ERRQUEUE`](super::exec::Calls::ERRQUEUE), `recvmsg(MSG_ERRQUEUE \| MSG_DONTWAIT)` ([`passt_sys::errqueue::recv_err`]); `EOPNOTSUPP` without |
 //! | `SetTtl` | [`set_ttl`] | `setsockopt(IP_TTL)` / `setsockopt(IPV6_UNICAST_HOPS)` |
-//! | `Open` with `SockFlags::RECVERR` | [`passt_sys::errqueue::enable`] (with [`Calls::ERRQUEUE`]) | `setsockopt(IP_RECVERR)` / `setsockopt(IPV6_RECVERR)` |
+//! | `Open` with `SockFlags::RECVERR` | [`passt_sys::errqueue::enable`] (with [`Calls::ERRQUEUE`](super::exec::Calls::ERRQUEUE)) | `setsockopt(IP_RECVERR)` / `setsockopt(IPV6_RECVERR)` |
 //!
 //! Datagram sockets are registered with epoll **level-triggered**
 //! (`EPOLLIN`, as listeners are): the translator reads at most one batch
@@ -35,7 +35,7 @@
 //! rustix has no safe `recvmmsg`, and this crate has no `unsafe`:
 //! [`passt_sys::mmsg::recvmmsg`] reads every slot's datagram in one system
 //! call, each message with its own buffer and sender address (raw
-//! `sockaddr` bytes, parsed here). Without it ([`Calls::RECVMMSG`] off:
+//! `sockaddr` bytes, parsed here). Without it ([`Calls::RECVMMSG`](super::exec::Calls::RECVMMSG) off:
 //! [`Received::set_recvmmsg`]) each datagram costs one `recvfrom`.
 //!
 //! # Held datagrams
@@ -115,9 +115,6 @@ pub use passt_sys::mmsg::{RecvMeta, NAME_LEN};
 /// What one error-queue message said (`struct sock_extended_err`, ip(7)).
 pub use passt_sys::errqueue::ErrMeta;
 
-#[cfg(doc)]
-use super::exec::Calls;
-
 /// `SO_EE_ORIGIN_ICMP`.
 const ORIGIN_ICMP: u8 = 2;
 /// `SO_EE_ORIGIN_ICMP6`.
@@ -127,7 +124,7 @@ const ORIGIN_ICMP6: u8 = 3;
 /// message of `fd` into the single slot of `into`, completed to `t` as
 /// [`Done::HostError`] (errors of a local origin, or without an offender,
 /// are read and reported as `EAGAIN`: nothing for the guest). Without the
-/// error queue (`errqueue` false: [`Calls::ERRQUEUE`] off), `EOPNOTSUPP`.
+/// error queue (`errqueue` false: [`Calls::ERRQUEUE`](super::exec::Calls::ERRQUEUE) off), `EOPNOTSUPP`.
 #[allow(clippy::too_many_arguments)]
 pub fn run_recv_err<S: TxStorage>(
     fd: Option<BorrowedFd<'_>>,

@@ -357,31 +357,34 @@ impl LogFile {
     }
 }
 
+/// Log at `$level` (a [`Level`] variant), rate-limited per call site: the
+/// body of [`error!`](crate::error), [`warning!`](crate::warning),
+/// [`info!`](crate::info) and [`trace!`](crate::trace).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! log_limited {
+    ($level:ident, $($arg:tt)*) => {{
+        static RL: $crate::host::log::RateLimit = $crate::host::log::RateLimit::new();
+        $crate::host::log::emit_limited(&RL, $crate::host::log::Level::$level, format_args!($($arg)*))
+    }};
+}
+
 /// Log an error (always shown; rate-limited per call site).
 #[macro_export]
 macro_rules! error {
-    ($($arg:tt)*) => {{
-        static RL: $crate::host::log::RateLimit = $crate::host::log::RateLimit::new();
-        $crate::host::log::emit_limited(&RL, $crate::host::log::Level::Error, format_args!($($arg)*))
-    }};
+    ($($arg:tt)*) => { $crate::log_limited!(Error, $($arg)*) };
 }
 
 /// Log a warning (always shown; rate-limited per call site).
 #[macro_export]
 macro_rules! warning {
-    ($($arg:tt)*) => {{
-        static RL: $crate::host::log::RateLimit = $crate::host::log::RateLimit::new();
-        $crate::host::log::emit_limited(&RL, $crate::host::log::Level::Warn, format_args!($($arg)*))
-    }};
+    ($($arg:tt)*) => { $crate::log_limited!(Warn, $($arg)*) };
 }
 
 /// Log information (hidden by `--quiet`; rate-limited per call site).
 #[macro_export]
 macro_rules! info {
-    ($($arg:tt)*) => {{
-        static RL: $crate::host::log::RateLimit = $crate::host::log::RateLimit::new();
-        $crate::host::log::emit_limited(&RL, $crate::host::log::Level::Info, format_args!($($arg)*))
-    }};
+    ($($arg:tt)*) => { $crate::log_limited!(Info, $($arg)*) };
 }
 
 /// Log a debug message (shown with `-d`; the level is checked first, so
@@ -401,8 +404,7 @@ macro_rules! debug {
 macro_rules! trace {
     ($($arg:tt)*) => {
         if $crate::host::log::enabled($crate::host::log::Level::Trace) {
-            static RL: $crate::host::log::RateLimit = $crate::host::log::RateLimit::new();
-            $crate::host::log::emit_limited(&RL, $crate::host::log::Level::Trace, format_args!($($arg)*))
+            $crate::log_limited!(Trace, $($arg)*)
         }
     };
 }
@@ -424,7 +426,10 @@ mod tests {
         set_level(Level::Info);
     }
 
-    fn log_file(name: &str, rotation: Rotation) -> (std::path::PathBuf, LogFile) {
+    /// A thousand numbered lines through a 4096-byte log file rotating
+    /// as `rotation` says, checked against the limit as they go: the
+    /// file's text at the end.
+    fn fill(name: &str, rotation: Rotation) -> String {
         let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let file = OpenOptions::new()
@@ -437,7 +442,7 @@ mod tests {
             Rotation::KeepNewest => rotation_buffer(4096),
             Rotation::StartOver => Box::default(),
         };
-        let log = LogFile {
+        let mut log = LogFile {
             file,
             size: 0,
             limit: 4096,
@@ -445,12 +450,6 @@ mod tests {
             start: clock::now(),
             tail,
         };
-        (path, log)
-    }
-
-    #[test]
-    fn pastas_log_file_keeps_its_newest_lines_within_the_limit() {
-        let (path, mut log) = log_file("pasta-log-test", Rotation::KeepNewest);
         for i in 0..1000 {
             log.write_line(&format!("line {i:04} of the test log\n"));
             assert!(log.size <= 4096);
@@ -459,6 +458,12 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         assert_eq!(text.len() as u64, log.size);
         assert!(text.ends_with("line 0999 of the test log\n"), "{text}");
+        text
+    }
+
+    #[test]
+    fn pastas_log_file_keeps_its_newest_lines_within_the_limit() {
+        let text = fill("pasta-log-test", Rotation::KeepNewest);
         assert!(text.starts_with("line "), "{text}");
         // Consecutive, newest kept.
         let nums: Vec<u32> = text.lines().map(|l| l[5..9].parse().unwrap()).collect();
@@ -468,18 +473,10 @@ mod tests {
 
     #[test]
     fn passts_log_file_starts_over_with_a_note() {
-        let (path, mut log) = log_file("passt-log-test", Rotation::StartOver);
-        for i in 0..1000 {
-            log.write_line(&format!("line {i:04} of the test log\n"));
-            assert!(log.size <= 4096);
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
-        assert_eq!(text.len() as u64, log.size);
+        let text = fill("passt-log-test", Rotation::StartOver);
         assert!(
             text.starts_with("passt: log file full, started over\n"),
             "{text}"
         );
-        assert!(text.ends_with("line 0999 of the test log\n"), "{text}");
     }
 }

@@ -17,12 +17,16 @@
 //! | [`clock`] | the drivers' clock (`CLOCK_MONOTONIC`) |
 //! | [`limits`] | the descriptor limit, rate limits, fixed log lines |
 //! | [`pcap`] | the `--pcap` capture file |
+//! | [`setup`] | the configuration-building steps both drivers take |
+//! | [`driver`] | the shared steps of the drivers' event loops: setup, wait, timers, idle trimming, events to the log |
 //! | this module, [`netlink`], [`resolv`], [`defaults`] | the host's network configuration (below) |
 //!
 //! The layering, with no cycle: `limits` and `syslog` use nothing here
 //! but `limits`; `log` uses them and `clock`; `error` uses `log` (for the program's
 //! style); `daemon` uses `error`, `log` and `options`; `options` and
-//! `clock` use only the sans-IO crate; the executor uses only `splice`
+//! `clock` use only the sans-IO crate; `setup` uses `options`, `defaults`
+//! and this module; `driver` uses `clock`, `error`, `exec`, `limits`,
+//! `log` and `pcap`, and nothing uses it; the executor uses only `splice`
 //! and passt-sys.
 //!
 //! # The host's network configuration
@@ -67,6 +71,7 @@
 pub mod clock;
 pub mod daemon;
 pub mod defaults;
+pub mod driver;
 pub mod error;
 pub mod exec;
 pub mod exec_dgram;
@@ -76,6 +81,7 @@ pub mod netlink;
 pub mod options;
 pub mod pcap;
 pub mod resolv;
+pub mod setup;
 mod socket;
 pub mod splice;
 pub mod syslog;

@@ -5,7 +5,7 @@
 //! builds a [`Config`] from what it finds on the host and lays the options
 //! over it with [`Options::overrides`]. Option names, short letters,
 //! arguments and defaults are those of the passt(1) man page (which covers
-//! pasta too). Every option is in one table (`options/table.rs`), with
+//! pasta too). Every option is in one table (`host/options/table.rs`), with
 //! the frontends that accept it.
 //!
 //! Recognised but refused, with the reason

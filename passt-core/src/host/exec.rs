@@ -72,6 +72,9 @@
 //! once at setup, which owns the driver's state (the channel to that
 //! thread). A trait object rather than a type parameter of [`SockExec`]:
 //! passt has none, and the executor's type stays one for both drivers.
+//! Given by a setter rather than to the constructor: pasta's namespace
+//! thread starts only after its last `fork` (to the background), when the
+//! executor (made with the event loop, before it) already exists.
 //!
 //! # Spliced connections
 //!

@@ -8,82 +8,47 @@
 //! big-endian length, then the Ethernet frame.
 //!
 //! Start-up, in order: parse the command line (passt(1)'s options,
-//! [`passt_core::options`]); `--help`, `--version` and
+//! [`passt_core::host::options`]); `--help`, `--version` and
 //! `--print-capabilities` answer and exit; read the host's configuration
 //! and build the translator's ([`setup`]); bind the socket or take `-F`'s
 //! descriptor ([`socket`]) and print how to start qemu; open the capture
-//! file; go to the background and write the PID file ([`daemon`]); enter
-//! the sandbox; then serve guests ([`run`]) until `-1` says stop.
+//! file; go to the background and write the PID file
+//! ([`passt_core::host::daemon`]); enter the sandbox ([`privs`]); then
+//! serve guests ([`run`]) until `-1` says stop.
+//!
+//! What passt shares with pasta, the driver layer, is passt-core's host
+//! side: the command line ([`passt_core::host::options`]), messages
+//! ([`passt_core::host::log`]: the [`error!`], [`warning!`], [`info!`],
+//! [`debug!`] and [`trace!`] macros), the background and the PID file
+//! ([`passt_core::host::daemon`]), the fatal [`Error`], the clock
+//! ([`passt_core::host::clock`]) and the socket executor.
 //!
 //! | module | part |
 //! |---|---|
 //! | [`setup`] | options and host configuration to a [`passt_core::config::Config`] |
 //! | [`socket`] | the listening socket: default names, stale sockets, `-F` |
-//! | [`daemon`] | background, PID file, the sandbox (`--runas`) |
+//! | [`privs`] | leaving the PID namespace, the sandbox (`--runas`) |
 //! | [`seccomp`] | the system calls passt makes once sandboxed |
 //! | [`run`] | the event loop: epoll, stream decoding, batched writes |
-//! | [`log`] | messages: standard error, `-l` log file, levels |
 //! | [`passt_core::host::pcap`] | `-p` capture file |
 
-#![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
 
-mod daemon;
-mod log;
+mod privs;
 mod run;
 mod seccomp;
 mod setup;
 mod socket;
 
-use std::fmt;
-use std::fs::OpenOptions;
+use std::path::Path;
 
 use passt_core::config::Mode;
-use passt_core::options::{self, Options, Parsed};
+use passt_core::host::options::{self, Options, Parsed};
+use passt_core::host::{clock, daemon, log};
 use passt_core::Translator;
 
-use crate::log::{error, info, warning, Level};
-
-/// A fatal error: what we were doing, and the system's reason if any.
-#[derive(Debug)]
-pub(crate) struct Error {
-    what: String,
-    cause: Option<rustix::io::Errno>,
-}
-
-impl Error {
-    /// An error with a message only.
-    pub(crate) fn msg(what: impl Into<String>) -> Self {
-        Error {
-            what: what.into(),
-            cause: None,
-        }
-    }
-
-    /// A failed system call while doing `what`.
-    pub(crate) fn sys(what: impl Into<String>, cause: rustix::io::Errno) -> Self {
-        Error {
-            what: what.into(),
-            cause: Some(cause),
-        }
-    }
-
-    /// A failed `std::io` operation while doing `what`.
-    pub(crate) fn io(what: impl Into<String>, e: &std::io::Error) -> Self {
-        match e.raw_os_error() {
-            Some(n) => Error::sys(what, rustix::io::Errno::from_raw_os_error(n)),
-            None => Error::msg(format!("{}: {e}", what.into())),
-        }
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.cause {
-            Some(e) => write!(f, "{}: {}", self.what, e),
-            None => f.write_str(&self.what),
-        }
-    }
-}
+pub(crate) use passt_core::host::error::Error;
+pub(crate) use passt_core::{debug, error, info, trace, warning};
 
 /// What `--print-capabilities` answers. The option belongs to the vhost-user
 /// back-end conventions (qemu `docs/interop/vhost-user.rst`, "Backend program
@@ -104,6 +69,7 @@ pub(crate) const NO_CAPABILITIES: &str =
 static ALLOC: passt_sys::count_alloc::Counting = passt_sys::count_alloc::Counting;
 
 fn main() {
+    log::set_program(Mode::Passt);
     let o = match Options::parse(Mode::Passt, std::env::args().skip(1)) {
         Ok(Parsed::Run(o)) => o,
         Ok(Parsed::Help) => {
@@ -136,26 +102,11 @@ fn main() {
 
 /// Set everything up from `o` and serve guests.
 fn start(o: &Options) -> Result<(), Error> {
-    let level = if o.trace {
-        Level::Trace
-    } else if o.debug {
-        Level::Debug
-    } else if o.quiet {
-        Level::Warn
-    } else {
-        Level::Info
-    };
-    let log_file = match &o.log_file {
-        Some(p) => Some(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| Error::io(format!("opening log file {p}"), &e))?,
-        ),
-        None => None,
-    };
-    log::init(level, log_file, o.log_size);
+    log::set_level(log::Level::of(o.quiet, o.debug, o.trace));
+    if let Some(p) = &o.log_file {
+        log::open_file(p, o.log_size)
+            .map_err(|e| Error::io(format!("opening log file {p}"), &e))?;
+    }
     // Before the sandbox hides /dev/log: where messages go in the
     // background without a log file.
     log::open_syslog();
@@ -168,7 +119,7 @@ fn start(o: &Options) -> Result<(), Error> {
         info!("{line}");
     }
     // Refuse a bad configuration before binding anything.
-    let t = Translator::new(config, run::now())
+    let t = Translator::new(config, clock::now())
         .map_err(|e| Error::msg(format!("invalid configuration: {e}")))?;
 
     let source = match o.fd {
@@ -192,8 +143,15 @@ fn start(o: &Options) -> Result<(), Error> {
     // Real root: UID 0 in the initial user namespace (UID 0 elsewhere is
     // confined by its namespace already, and keeps its identity).
     let root_here = rustix::process::geteuid().is_root() && passt_sys::sandbox::in_initial_userns();
-    let new_pidns = !foreground && daemon::leave_pidns(root_here);
-    daemon::daemonise(foreground, o.pid_file.as_deref())?;
+    let new_pidns = !foreground && privs::leave_pidns(root_here);
+    let pid_file = o.pid_file.as_deref().map(Path::new);
+    if foreground {
+        if let Some(p) = pid_file {
+            daemon::write_pid_file(p, std::process::id())?;
+        }
+    } else {
+        daemon::detach(pid_file)?;
+    }
     if new_pidns {
         passt_sys::sandbox::exit_on_signals();
     }
@@ -201,7 +159,7 @@ fn start(o: &Options) -> Result<(), Error> {
     // Listening sockets of forwarded ports while privileges last (ports
     // below 1024).
     let driver = run::prepare(t, source, o.one_off, pcap)?;
-    daemon::lock_down(o.runas.as_ref(), root_here, &filter)?;
+    privs::lock_down(o.runas.as_ref(), root_here, &filter)?;
     // Setup is done: from here on, nothing is allocated.
     #[cfg(feature = "count-alloc")]
     passt_sys::count_alloc::arm();

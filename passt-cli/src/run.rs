@@ -29,7 +29,7 @@
 //! listener is muted (`epoll_ctl(MOD)` with no events) until the guest
 //! hangs up or [`UNMUTE_AFTER`] has passed. The executor does the same for
 //! forwarded ports' listeners ([`SockExec::poll_timeout`] is one more
-//! deadline), and the log is rate-limited ([`crate::log`]).
+//! deadline), and the log is rate-limited ([`passt_core::host::log`]).
 //!
 //! # Reading
 //! Each wake-up reads the socket into the receive buffer of a
@@ -77,7 +77,7 @@
 //! keeps it from emptying, and a ring goes round all its slots then: it has
 //! only as many as the budget holds frames of the MTU ([`tx_slots`]: 128
 //! at 65520, [`TX_SLOTS`] for small frames, which write one page a slot). When
-//! no frame has moved for [`TRIM_AFTER`] after a burst, its pages go back
+//! no frame has moved for [`TRIM_AFTER`](driver::TRIM_AFTER) after a burst, its pages go back
 //! to the kernel ([`passt_sys::release_pages`]).
 //!
 //! The guest's connection gets send and receive buffers as large as
@@ -89,26 +89,26 @@
 //! `close`, `open(O_PATH)` of the socket's directory, `unlinkat` (at exit), `fcntl(F_DUPFD_CLOEXEC)`, `poll`,
 //! `getrlimit`, `setrlimit(RLIMIT_NOFILE)`,
 //! `setsockopt(SO_SNDBUF, SO_RCVBUF)`, and the socket calls of
-//! [`passt_core::host::exec`] with the hooks of [`passt_sys`].
+//! [`passt_core::host::exec`] (some through [`passt_sys`]).
 
-use core::time::Duration;
 use std::io::IoSlice;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
+use passt_core::host::clock::now;
+use passt_core::host::driver::{self, Trim};
 use passt_core::host::exec::{id_of, ready_of, SockExec, UNMUTE_AFTER};
 use passt_core::time::Instant;
 use passt_core::wire::stream::{self, StreamDecoder, LEN_PREFIX};
-use passt_core::{Event, Translator};
+use passt_core::Translator;
 use rustix::event::{epoll, Timespec};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
-use rustix::time::{clock_gettime, ClockId};
 
-use crate::log::{debug, info, trace, warning};
 use crate::Error;
+use crate::{debug, info, trace, warning};
 use passt_core::host::pcap::Pcap;
 use passt_sys::ErrnoText;
 
@@ -138,9 +138,6 @@ fn tx_slots(mtu: u16) -> usize {
 /// see "Memory" in the module docs.
 const TX_BUDGET: usize = 8 << 20;
 
-/// Idle time after which the tx ring's pages are given back.
-const TRIM_AFTER: Duration = Duration::from_secs(1);
-
 /// Records per `sendmsg`.
 pub(crate) const IOVECS: usize = 128;
 
@@ -158,15 +155,6 @@ const EPOLL_EVENTS: usize = 256;
 /// Rounds of reads ([`READS_PER_WAKEUP`] each) spent taking in what an
 /// ended guest connection still holds before a new one is served.
 const REAP_ROUNDS: usize = 64;
-
-/// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
-pub(crate) fn now() -> Instant {
-    let ts = clock_gettime(ClockId::Monotonic);
-    let nanos = (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64);
-    Instant::from_nanos(nanos)
-}
 
 /// Where guests come from.
 pub(crate) enum Source {
@@ -247,10 +235,8 @@ pub(crate) struct Driver {
     reserve: Option<OwnedFd>,
     /// Since when the listener is muted for want of descriptors.
     listener_muted: Option<Instant>,
-    /// Frames moved since the last wake-up.
-    busy: bool,
     /// When the tx ring's pages are given back, if frames moved since.
-    trim_at: Option<Instant>,
+    trim: Trim,
     /// Room for what one `epoll_wait` reports.
     events: Vec<epoll::Event>,
 }
@@ -267,19 +253,7 @@ pub(crate) fn prepare(
     one_off: bool,
     pcap: Option<Pcap>,
 ) -> Result<Driver, Error> {
-    match passt_core::host::limits::raise_nofile_limit() {
-        Ok((old, new)) if old != new => debug!("file descriptor limit raised from {old} to {new}"),
-        Ok((_, n)) => debug!("file descriptor limit: {n}"),
-        Err(e) => warning!("raising the file descriptor limit: {e}"),
-    }
-    let ep = epoll::create(epoll::CreateFlags::CLOEXEC)
-        .map_err(|e| Error::sys("creating epoll instance", e))?;
-    let ep2 = ep
-        .try_clone()
-        .map_err(|e| Error::io("duplicating epoll descriptor", &e))?;
-    let mut exec = passt_sys::executor(t.config(), ep2);
-    // ICMP errors of UDP and echo flows reach the guest (traceroute).
-    t.set_host_errors(exec.has_errqueue());
+    let (ep, mut exec) = driver::setup(&mut t)?;
     let mut tx = TxRing::new(tx_slots(t.config().mtu), MAX_FRAME_LEN, LEN_PREFIX);
     tx.set_budget(TX_BUDGET);
     exec.run_ops(&mut t, now(), &RxBatch::EMPTY, &mut tx);
@@ -287,13 +261,7 @@ pub(crate) fn prepare(
     tx.clear();
     let (listener, guest, one_off) = match source {
         Source::Listener(l, p) => {
-            epoll::add(
-                &ep,
-                &l,
-                epoll::EventData::new_u64(TOKEN_LISTENER),
-                epoll::EventFlags::IN,
-            )
-            .map_err(|e| Error::sys("adding listener to epoll", e))?;
+            driver::add(&ep, &l, TOKEN_LISTENER, epoll::EventFlags::IN, "listener")?;
             (Some((l, p)), None, one_off)
         }
         Source::Connected(fd) => (None, Some(fd), true),
@@ -329,8 +297,7 @@ pub(crate) fn prepare(
         epoch: 0,
         reserve: None,
         listener_muted: None,
-        busy: false,
-        trim_at: None,
+        trim: Trim::default(),
         events: Vec::with_capacity(EPOLL_EVENTS),
     };
     let mut d = d;
@@ -346,7 +313,7 @@ pub(crate) fn prepare(
 /// # Errors
 /// An unexpected failure of epoll or of the listening socket.
 pub(crate) fn run(mut d: Driver) -> Result<(), Error> {
-    d.log_events();
+    driver::log_events(&mut d.t);
     let r = d.run();
     if let Some((dir, name)) = &d.sock_dir {
         let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
@@ -359,27 +326,9 @@ impl Driver {
         // Allocated with the driver, at setup.
         let mut events = core::mem::take(&mut self.events);
         loop {
-            let deadline = Instant::min_deadline(
-                Instant::min_deadline(self.t.poll_timeout(), self.exec.poll_timeout()),
-                Instant::min_deadline(
-                    self.listener_muted.map(|at| at + UNMUTE_AFTER),
-                    self.trim_at,
-                ),
-            );
-            // Work waiting for ring room is retried at once: no sleep.
-            let timeout = match self.t.wants_retry() {
-                true => Some(timespec(core::time::Duration::ZERO)),
-                false => deadline.map(|at| timespec(at.saturating_since(now()))),
-            };
-            events.clear();
-            match epoll::wait(
-                &self.epoll,
-                rustix::buffer::spare_capacity(&mut events),
-                timeout.as_ref(),
-            ) {
-                Ok(_) | Err(Errno::INTR) => {}
-                Err(e) => return Err(Error::sys("waiting for events", e)),
-            }
+            let muted = self.listener_muted.map(|at| at + UNMUTE_AFTER);
+            let deadline = driver::deadline(&self.t, &self.exec, &self.trim, muted);
+            driver::wait(&self.epoll, &mut events, deadline)?;
             let epoch = self.epoch;
             for ev in events.iter().copied() {
                 match ev.data.u64() {
@@ -423,47 +372,33 @@ impl Driver {
                 }
             }
             let now = now();
-            if self.t.poll_timeout().is_some_and(|at| at <= now) {
-                self.t.handle_timeout(now, &mut self.tx);
-                self.exec
-                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+            if driver::translator_timers(&mut self.t, &mut self.exec, now, &mut self.tx) {
                 if let Err(h) = self.flush() {
                     if self.hang_up(h) {
                         return Ok(());
                     }
                 }
             }
-            if self.t.wants_retry() {
-                // The ring was written out: what waited for room goes now.
-                self.t.handle_retry(now, &mut self.tx);
-                self.exec
-                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+            if driver::retry(&mut self.t, &mut self.exec, now, &mut self.tx) {
                 if let Err(h) = self.flush() {
                     if self.hang_up(h) {
                         return Ok(());
                     }
                 }
             }
-            if self.exec.poll_timeout().is_some_and(|at| at <= now) {
-                // The executor's muted listeners listen again.
-                self.exec
-                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
-            }
+            driver::executor_timers(&mut self.t, &mut self.exec, now, &mut self.tx);
             if self
                 .listener_muted
                 .is_some_and(|at| at + UNMUTE_AFTER <= now)
             {
                 self.unmute_listener();
             }
-            if core::mem::take(&mut self.busy) {
-                self.trim_at = Some(now + TRIM_AFTER);
-            } else if self.trim_at.is_some_and(|at| at <= now) {
-                self.trim_at = None;
+            if self.trim.due(now) {
                 if let Some(ring) = self.tx.idle_storage() {
                     passt_sys::release_pages(ring);
                 }
             }
-            self.log_events();
+            driver::log_events(&mut self.t);
         }
     }
 
@@ -622,13 +557,8 @@ impl Driver {
                 debug!("guest connection: setting a buffer size: {}", ErrnoText(e));
             }
         }
-        epoll::add(
-            &self.epoll,
-            &fd,
-            epoll::EventData::new_u64(TOKEN_GUEST),
-            epoll::EventFlags::IN | epoll::EventFlags::RDHUP,
-        )
-        .map_err(|e| Error::sys("adding guest connection to epoll", e))?;
+        let flags = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
+        driver::add(&self.epoll, &fd, TOKEN_GUEST, flags, "guest connection")?;
         self.guests += 1;
         self.epoch += 1;
         info!("guest connected");
@@ -751,11 +681,7 @@ impl Driver {
             };
             for (_, f, _) in rx.iter() {
                 trace!("frame from guest, {} bytes", f.len());
-                if let Some(p) = &mut self.pcap {
-                    if let Err(e) = p.frame(f) {
-                        debug!("capture: {}", passt_sys::io_error_text(&e));
-                    }
-                }
+                driver::capture(&mut self.pcap, f);
             }
             let now = now();
             self.t.handle_tap(now, &rx, &mut self.tx);
@@ -781,7 +707,7 @@ impl Driver {
         if stream::fill_ring_prefixes(&mut self.tx).is_err() {
             return Err(Hangup::Reset(Reset::NoHeadroom));
         }
-        self.busy |= !self.tx.is_empty();
+        self.trim.moved(!self.tx.is_empty());
         while !self.tx.is_empty() {
             let mut iov = [IoSlice::new(&[]); IOVECS];
             let mut n_iov = 0;
@@ -817,11 +743,7 @@ impl Driver {
                 self.tx_sent = 0;
                 done += 1;
                 trace!("frame to guest, {} bytes", v.frame.len());
-                if let Some(p) = &mut self.pcap {
-                    if let Err(e) = p.frame(v.frame) {
-                        debug!("capture: {}", passt_sys::io_error_text(&e));
-                    }
-                }
+                driver::capture(&mut self.pcap, v.frame);
             }
             self.tx.consume(done);
         }
@@ -856,29 +778,5 @@ impl Driver {
         .map_err(|e| Hangup::Reset(Reset::Epoll(e)))?;
         self.blocked = blocked;
         Ok(())
-    }
-
-    /// Log the translator's events.
-    fn log_events(&mut self) {
-        while let Some(e) = self.t.poll_event() {
-            match e {
-                Event::GuestMac(mac) => debug!("guest MAC address {mac}"),
-                Event::GuestAddr4(a) => info!("guest IPv4 address {a}"),
-                Event::GuestAddr6(a) => info!("guest IPv6 address {a}"),
-                Event::Dropped { reason, len } => {
-                    trace!("dropped frame of {len} bytes from guest: {reason:?}");
-                }
-                Event::HostDropped { reason } => trace!("dropped from a host socket: {reason:?}"),
-                other => debug!("{other:?}"),
-            }
-        }
-    }
-}
-
-/// A `Duration` as an epoll timeout.
-fn timespec(d: Duration) -> Timespec {
-    Timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: i64::from(d.subsec_nanos()),
     }
 }

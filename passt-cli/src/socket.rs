@@ -13,7 +13,7 @@
 //! Syscalls: `socket`, `connect`, `unlink`, `bind`, `listen`, `fcntl`.
 
 use std::io::ErrorKind;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -95,15 +95,10 @@ pub(crate) fn listen(path: Option<&str>) -> Result<(UnixListener, PathBuf), Erro
 /// # Errors
 /// If `fd` is not an open stream socket.
 pub(crate) fn adopt_fd(fd: i32) -> Result<OwnedFd, Error> {
-    // SAFETY: F_GETFD on any integer is harmless: it reads descriptor flags
-    // or fails with EBADF.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(Error::msg(format!("--fd {fd}: not an open descriptor")));
-    }
-    // SAFETY: the descriptor is open (checked above) and was handed to us by
-    // our parent for our exclusive use (-F); nothing else in this process
-    // owns it.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Handed to us by our parent for our exclusive use (-F), and taken
+    // before anything else is opened.
+    let owned = passt_sys::process::adopt_inherited(fd)
+        .map_err(|_| Error::msg(format!("--fd {fd}: not an open descriptor")))?;
     match rustix::net::sockopt::socket_type(&owned) {
         Ok(rustix::net::SocketType::STREAM) => {}
         _ => return Err(Error::msg(format!("--fd {fd}: not a stream socket"))),

@@ -105,7 +105,7 @@
 //! ## Modules
 //!
 //! From the bottom up; each layer imports only from the layers below it
-//! (no import loops: `scripts/import-graph.py` checks the tree).
+//! (no import loops: `tests/layers.rs` checks the source).
 //!
 //! | layer | module | part |
 //! |---|---|---|
@@ -119,7 +119,7 @@
 //! | services and transports | [`l2`], [`tcp`], [`udp`], [`icmp`] | ARP, DHCP, NDP, DHCPv6 and echo to our link-local address answered locally; TCP onto host stream sockets (segments, windows, timers, listeners, splicing); UDP flows, forwarded ports, DNS forwarding; ICMP echo through ping sockets |
 //! | dispatch | `translator` | the [`Translator`]: every input to the module that owns it, [`Stats`] composed of each module's counters |
 //! | test doubles | `testing`, `fuzzing` | (features `testing`, `fuzzing`) fake host, fake clock, frame builders, pcap files; fuzz entry points |
-//! | host side | `host`, [`options`] | (feature `host`) the driver side the binaries share: the host's network configuration, the socket executor; the command-line options. Never imported by the modules above |
+//! | host side | `host` | (feature `host`) the drivers' host side, which nothing above imports: the host's network configuration (rtnetlink, `/etc/resolv.conf`, guest defaults), the socket executor, and the layer both binaries share (`host::options`: the command line, GNU `getopt_long` syntax; `host::log`, `host::daemon`, `host::error`, `host::clock`, `host::syslog`, `host::setup`, `host::driver`) |
 //!
 //! ## Embedding in a VMM
 //!
@@ -183,7 +183,6 @@ pub mod icmp;
 mod ingress;
 pub mod l2;
 mod lazy;
-pub mod options;
 mod queue;
 mod seen;
 pub mod tcp;

@@ -1,11 +1,8 @@
 //! The data path allocates nothing: a counting global allocator stays still
 //! while the translator takes frames and answers them, and while the socket
 //! executor sends and receives batches of datagrams on loopback sockets
-//! (`sendmmsg`, UDP GSO, `recvmmsg` and `recvfrom`, with the hooks of
-//! passt-sys that the CLIs install).
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+//! (`sendmmsg`, UDP GSO, `recvmmsg` and `recvfrom`: the executor with and
+//! without the calls of passt-sys it makes for the drivers).
 
 use passt_core::addr::SockAddrAny;
 use passt_core::buf::{FrameDesc, RxBatch, TxRing};
@@ -19,36 +16,11 @@ use passt_core::wire::frame;
 use passt_core::{Completion, Done, Ready, SockId, SockOp, Translator};
 
 /// Counts allocations made by the current thread (tests run in parallel).
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: defers every call to the system allocator unchanged; the counter is
-// a const-initialised thread-local that never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: passt_sys::count_alloc::PerThread = passt_sys::count_alloc::PerThread;
 
 fn allocs() -> u64 {
-    ALLOCS.with(|c| c.get())
+    passt_sys::count_alloc::thread_allocs()
 }
 
 #[test]
@@ -379,14 +351,10 @@ const FLOW_BATCH: usize = 8;
 /// datagrams to the host's loopback (through `map_host_loopback`, one
 /// `sendmmsg` or segmented send), a host socket reads and answers each, and
 /// the answers come back through epoll, `Recv` and the translator as frames
-/// to the guest. `setup` installs the executor's hooks. Returns the
+/// to the guest. `calls` are the executor's calls beyond rustix's. Returns the
 /// allocations counted over the last `rounds - warm_up` rounds.
 #[cfg(feature = "host")]
-fn executor_udp_rounds(
-    setup: impl FnOnce(&mut passt_core::host::exec::SockExec),
-    warm_up: u64,
-    rounds: u64,
-) -> u64 {
+fn executor_udp_rounds(calls: passt_core::host::exec::Calls, warm_up: u64, rounds: u64) -> u64 {
     use passt_core::host::exec::{id_of, SockExec};
     use passt_core::testing::build::{GUEST4, GW4};
     use rustix::event::epoll;
@@ -401,8 +369,7 @@ fn executor_udp_rounds(
     let mut tx = TxRing::new(256, 2048, 4);
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
     let max = t.config().limits.max_sockets;
-    let mut exec = SockExec::new(max, ep.try_clone().unwrap(), None);
-    setup(&mut exec);
+    let mut exec = SockExec::with_calls(max, ep.try_clone().unwrap(), calls);
     // Every payload and frame built before counting: the guest's
     // datagrams (equal lengths, so a segmenting executor sends them as
     // one) and the host's answers (long enough that no frame is padded).
@@ -477,7 +444,7 @@ fn executor_udp_rounds(
 #[test]
 fn executor_udp_batches_allocate_nothing() {
     // sendmmsg for the guest's datagrams, recvfrom for the host's.
-    let n = executor_udp_rounds(|_| {}, 10, 110);
+    let n = executor_udp_rounds(passt_core::host::exec::Calls::empty(), 10, 110);
     assert_eq!(n, 0, "allocations on the executor's datagram path");
 }
 
@@ -485,11 +452,7 @@ fn executor_udp_batches_allocate_nothing() {
 #[test]
 fn executor_udp_batches_with_recvmmsg_allocate_nothing() {
     // sendmmsg for the guest's datagrams, one recvmmsg for the host's.
-    let n = executor_udp_rounds(
-        |exec| exec.set_recvmmsg_hook(passt_sys::mmsg::recvmmsg),
-        10,
-        110,
-    );
+    let n = executor_udp_rounds(passt_core::host::exec::Calls::RECVMMSG, 10, 110);
     assert_eq!(n, 0, "allocations on the executor's recvmmsg path");
 }
 
@@ -500,10 +463,7 @@ fn executor_udp_segmented_batches_allocate_nothing() {
     // kernel has UDP GSO (else sendmmsg, after the executor stops asking);
     // one recvmmsg for the host's answers.
     let n = executor_udp_rounds(
-        |exec| {
-            exec.set_recvmmsg_hook(passt_sys::mmsg::recvmmsg);
-            exec.set_udp_segment_hook(passt_sys::mmsg::udp_segment);
-        },
+        passt_core::host::exec::Calls::RECVMMSG | passt_core::host::exec::Calls::UDP_SEGMENT,
         10,
         110,
     );
@@ -536,7 +496,11 @@ fn executor_tcp_data_allocates_nothing() {
     let mut tx = TxRing::new(256, 2048, 4);
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
     let max = t.config().limits.max_sockets;
-    let mut exec = SockExec::new(max, ep.try_clone().unwrap(), None);
+    let mut exec = SockExec::with_calls(
+        max,
+        ep.try_clone().unwrap(),
+        passt_core::host::exec::Calls::empty(),
+    );
     let (mut events, timeout) = epoll_wait_args();
     let now = Instant::from_nanos(1_000_000);
     let mut wake = |t: &mut Translator, exec: &mut SockExec, tx: &mut TxRing| {
@@ -615,12 +579,12 @@ fn executor_tcp_data_allocates_nothing() {
     assert_eq!(after - before, 0, "allocations on the executor's TCP path");
 }
 
-/// `-U` on real loopback sockets through the executor, with a namespace
-/// hook that makes its sockets in our own namespace: each round two
+/// `-U` on real loopback sockets through the executor, with namespace
+/// sockets ([`NsSockets`](passt_core::host::exec::NsSockets)) made in our own namespace: each round two
 /// senders write to the forwarded port, an echo server on the target
 /// answers, and the answers come back to each sender; after the first
-/// round (the flows' sockets), nothing allocates. `mmsg`: with the
-/// `recvmmsg` hook.
+/// round (the flows' sockets), nothing allocates. `mmsg`: with
+/// `recvmmsg`.
 #[cfg(feature = "host")]
 fn executor_udp_out_rounds(mmsg: bool) -> u64 {
     use passt_core::config::ports::FwdSpec;
@@ -648,11 +612,13 @@ fn executor_udp_out_rounds(mmsg: bool) -> u64 {
     let mut tx = TxRing::new(64, 2048, 4);
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
     let max = t.config().limits.max_sockets;
-    let mut exec = SockExec::new(max, ep.try_clone().unwrap(), None);
-    if mmsg {
-        exec.set_recvmmsg_hook(passt_sys::mmsg::recvmmsg);
-    }
-    exec.set_ns_socket_hook(Box::new(|proto, ipv6| {
+    let calls = if mmsg {
+        passt_core::host::exec::Calls::RECVMMSG
+    } else {
+        passt_core::host::exec::Calls::empty()
+    };
+    let mut exec = SockExec::with_calls(max, ep.try_clone().unwrap(), calls);
+    exec.set_ns_sockets(Box::new(|proto, ipv6| {
         assert_eq!(proto, passt_core::Proto::Udp);
         let fam = if ipv6 {
             AddressFamily::INET6

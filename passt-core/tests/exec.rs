@@ -5,7 +5,7 @@ use std::io::Read;
 
 use passt_core::addr::SockAddrAny;
 use passt_core::buf::{FrameDesc, RxBatch, RxSpan, TxRing};
-use passt_core::host::exec::SockExec;
+use passt_core::host::exec::{Calls, SockExec};
 use passt_core::testing::build::test_config;
 use passt_core::time::Instant;
 use passt_core::{Done, Errno, Proto, SockId, SockOp, SockSpec, Translator};
@@ -18,7 +18,7 @@ pub(crate) fn connected_executor(tx: &mut TxRing) -> (SockExec, SockId, TcpStrea
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let ep = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC).unwrap();
-    let mut exec = SockExec::new(4, ep, None);
+    let mut exec = SockExec::with_calls(4, ep, Calls::empty());
     let id = SockId::from_parts(0, 1);
     let mut spec = SockSpec::new(Proto::Tcp, false);
     spec.peer = Some(SockAddrAny::new(core::net::Ipv4Addr::LOCALHOST, port));
@@ -132,7 +132,7 @@ fn a_listener_out_of_descriptors_is_muted_then_listens_again_after_a_second() {
 
     let mut tx = TxRing::new(4, 2048, 0);
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
-    let mut exec = SockExec::new(8, ep.try_clone().unwrap(), None);
+    let mut exec = SockExec::with_calls(8, ep.try_clone().unwrap(), Calls::empty());
     let mut t = Translator::new(test_config(), Instant::from_nanos(0)).unwrap();
     while t.poll_op().is_some() {}
     // A free port on loopback for the executor's listener.

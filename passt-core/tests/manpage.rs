@@ -1,7 +1,7 @@
 //! The man pages in `doc/` document every option.
 //!
 //! Each long option that `passt --help` or `pasta --help` lists (the option
-//! table, reached through [`passt_core::options::usage`]) must have an
+//! table, reached through [`passt_core::host::options::usage`]) must have an
 //! entry of its own, a `.TP` heading naming it roff-escaped as
 //! `\-\-long\-name`, in the OPTIONS section of that program's page, under
 //! the subsection of its group as the original's page groups them:
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use passt_core::config::Mode;
-use passt_core::options::usage;
+use passt_core::host::options::usage;
 
 /// Longest chain of `.so` links followed.
 const MAX_SO_DEPTH: usize = 4;

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use passt_core::addr::MacAddr;
 use passt_core::config::ports::{FwdMode, FwdSpec};
 use passt_core::config::{Config, Ip4Config, Ip6Config, Mode, Services};
-use passt_core::options::{
+use passt_core::host::options::{
     usage, version, IdSpec, MapAddr, Options, OptionsErrorKind, Parsed, RunAs, DEFAULT_LOG_SIZE,
 };
 

@@ -12,8 +12,10 @@ mod exec;
 mod host;
 mod icmp;
 mod layers;
+#[cfg(feature = "host")]
 mod manpage;
 mod ndp;
+#[cfg(feature = "host")]
 mod options;
 mod seeds;
 mod tcp;

@@ -25,6 +25,9 @@
 //! which writes without allocating: `pasta(+0x1234)[...]` lines, for
 //! `addr2line -f -C -i -e BINARY 0x1234`).
 //! Frees are not counted: memory given back is no risk.
+//!
+//! [`PerThread`] counts per thread instead, in memory, for tests that run
+//! the translator and executor in their own process.
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -234,6 +237,42 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: as above.
         unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+/// The system allocator, counting the allocations and reallocations of
+/// each thread ([`thread_allocs`]), for in-process tests that run in
+/// parallel (passt-core's `tests/alloc.rs`: the counter of the test's own
+/// thread moves only with what that test does).
+#[derive(Debug, Default)]
+pub struct PerThread;
+
+thread_local! {
+    static THREAD_ALLOCS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Allocations and reallocations the calling thread made through
+/// [`PerThread`] so far.
+pub fn thread_allocs() -> u64 {
+    THREAD_ALLOCS.with(|c| c.get())
+}
+
+// SAFETY: defers every call to the system allocator unchanged; the counter is
+// a const-initialised thread-local that never allocates.
+unsafe impl GlobalAlloc for PerThread {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 

@@ -1,6 +1,6 @@
-//! The error-queue hook of the socket executor
-//! ([`passt_core::host::exec::SockExec::set_errqueue_hook`]): rustix can
-//! neither set `IP_RECVERR` nor parse its control message. With it, UDP
+//! The error queue of datagram sockets, for the socket executor
+//! (`passt_core::host::exec_dgram`): rustix can neither set `IP_RECVERR`
+//! nor parse its control message. With it, UDP
 //! and ping sockets keep the ICMP errors their datagrams caused (ip(7),
 //! ipv6(7)), and passt-core passes them on to the guest (traceroute).
 //!
@@ -10,14 +10,43 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use passt_core::host::exec_dgram::{ErrMeta, ErrQueueHook, NAME_LEN};
 use rustix::io::Errno;
 
-/// Both calls, for [`passt_core::host::exec::SockExec::set_errqueue_hook`].
-pub const HOOK: ErrQueueHook = ErrQueueHook {
-    enable,
-    recv: recv_err,
-};
+use crate::mmsg::NAME_LEN;
+
+/// What one error-queue message said, as [`recv_err`] fills it from
+/// `struct sock_extended_err` (ip(7)) and the data read.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrMeta {
+    /// Bytes of the quoted datagram read into the buffer.
+    pub len: u32,
+    /// `ee_origin` (`SO_EE_ORIGIN_ICMP` 2, `SO_EE_ORIGIN_ICMP6` 3, ...).
+    pub origin: u8,
+    /// `ee_type`.
+    pub icmp_type: u8,
+    /// `ee_code`.
+    pub code: u8,
+    /// `ee_info` (the MTU of "fragmentation needed" / "packet too big").
+    pub info: u32,
+    /// The offender's address (`SO_EE_OFFENDER`), raw `sockaddr` bytes.
+    pub name: [u8; NAME_LEN],
+    /// Bytes of `name` that are valid.
+    pub name_len: u32,
+}
+
+impl Default for ErrMeta {
+    fn default() -> Self {
+        ErrMeta {
+            len: 0,
+            origin: 0,
+            icmp_type: 0,
+            code: 0,
+            info: 0,
+            name: [0; NAME_LEN],
+            name_len: 0,
+        }
+    }
+}
 
 fn last_errno() -> Errno {
     Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
@@ -54,8 +83,9 @@ pub fn enable(fd: BorrowedFd<'_>, ipv6: bool) -> Result<(), Errno> {
 #[repr(C, align(8))]
 struct Control([u8; 256]);
 
-/// One error-queue message: its data into `buf`, the extended error and
-/// the offender into `meta`.
+/// One error-queue message (`recvmsg(MSG_ERRQUEUE | MSG_DONTWAIT)`): its
+/// data into `buf`, the extended error and the offender into `meta`
+/// (`EAGAIN` when the queue is empty).
 pub fn recv_err(fd: BorrowedFd<'_>, buf: &mut [u8], meta: &mut ErrMeta) -> Result<(), Errno> {
     let mut control = Control([0; 256]);
     let mut iov = libc::iovec {

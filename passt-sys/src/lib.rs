@@ -1,20 +1,24 @@
-//! The system calls the drivers need and rustix does not wrap safely: hooks
-//! for passt-core's socket executor ([`SockExec`]), and the sandbox.
+//! The system calls the drivers need and rustix does not wrap safely, each
+//! one `unsafe` call with its `SAFETY` argument: what passt-core's socket
+//! executor (`passt_core::host::exec`) calls where rustix has no safe
+//! wrapper, the drivers' process and device calls, and the sandbox.
 //!
-//! passt-core is `#![forbid(unsafe_code)]`: where rustix has no safe call,
-//! the executor takes a function from its driver instead. This crate holds
-//! those functions once for both drivers (`passt` and `pasta`), each one
-//! `unsafe` call with its `SAFETY` argument:
+//! This crate depends on libc and rustix only: passt-core (feature `host`)
+//! depends on it, never the other way round, and every type its calls take
+//! or fill is plain and its own ([`mmsg::RecvMeta`], [`errqueue::ErrMeta`],
+//! the raw bytes of [`tcp_info`]). passt-core is `#![forbid(unsafe_code)]`
+//! and the binaries (`passt`, `pasta`, `qrap`) forbid `unsafe` too: every
+//! `unsafe` block of the project is here.
 //!
-//! | hook | call | what the executor does with it |
+//! | call | system call | what the executor does with it |
 //! |---|---|---|
 //! | [`set_peek_off`] | `setsockopt(SO_PEEK_OFF)` | peeks host data from the first byte not yet sent to the guest |
 //! | [`outq`] | `ioctl(SIOCOUTQ)` | free send-buffer space: the window offered to the guest |
 //! | [`tcp_info`] | `getsockopt(TCP_INFO)` | the path's rate, to keep that window to what the path takes |
 //! | [`mmsg::recvmmsg`] | `recvmmsg(2)` | many datagrams per call |
 //! | [`mmsg::udp_segment`] | `setsockopt(UDP_SEGMENT)` | a run of equal datagrams as one send |
-//! | [`errqueue::HOOK`] | `setsockopt(IP_RECVERR)`, `recvmsg(MSG_ERRQUEUE)` | ICMP errors of UDP and echo flows passed on to the guest (traceroute) |
-//! | [`bind_device`] | `setsockopt(SO_BINDTODEVICE)` | `--outbound-if4`/`--outbound-if6` (installed by the driver with [`SockExec::set_outbound`]) |
+//! | [`errqueue::enable`], [`errqueue::recv_err`] | `setsockopt(IP_RECVERR)`, `recvmsg(MSG_ERRQUEUE)` | ICMP errors of UDP and echo flows passed on to the guest (traceroute) |
+//! | [`bind_device`] | `setsockopt(SO_BINDTODEVICE)` | `--outbound-if4`/`--outbound-if6` |
 //!
 //! and, for the drivers' buffers, [`release_pages`] (`madvise(MADV_DONTNEED)`):
 //! a frame buffer's pages given back to the kernel after a burst;
@@ -22,25 +26,24 @@
 //! allocation of the standard library's; [`count_alloc`]: the counting
 //! global allocator of the drivers' `count-alloc` test builds.
 //!
-//! [`executor`] makes a [`SockExec`] with all of them installed.
-//!
-//! Besides the hooks, the drivers' sandbox calls live here:
+//! Besides those, the drivers' process, device and sandbox calls live here:
 //!
 //! | module | calls | what for |
 //! |---|---|---|
+//! | [`process`] | `fork`, `execvp`, `_exit`, `signal`, `unshare`, `fcntl(F_GETFD)`, `dup2` | going to the background, spawning pasta's command, adopting a descriptor passed by number (passt's `--fd`), handing one on by number (qrap) |
+//! | [`tun`] | `ioctl(TUNSETIFF)`, `ioctl(TUNSETVNETHDRSZ)`, `ioctl(TUNSETOFFLOAD)` | pasta's tap device |
 //! | [`sandbox`] | `unshare`, `mount`, `pivot_root`, `prctl`, `capset`, `setresuid`, ... | namespaces, an empty root, capabilities, identity, `close_range` of inherited descriptors |
-//! | [`syslog`] | `socket(AF_UNIX)`, `connect`, `sendto` | messages to `/dev/log` once in the background without a log file |
 //! | [`seccomp`] | `prctl(PR_SET_NO_NEW_PRIVS)`, `seccomp(SECCOMP_SET_MODE_FILTER)` | an allow-list of the syscalls the running drivers make; any other kills the process (x86_64 and aarch64) |
 
 #![deny(missing_docs)]
 
 pub mod count_alloc;
 pub mod errqueue;
-pub mod syslog;
+pub mod process;
+pub mod tun;
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
-use passt_core::host::exec::{self, SockExec};
 use rustix::io::Errno;
 
 pub mod mmsg;
@@ -49,20 +52,6 @@ pub mod mmsg;
 pub mod sandbox;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod seccomp;
-
-/// A socket executor for `config`'s sockets registered with `epoll`,
-/// with every hook of this crate installed and `config`'s outbound policy
-/// (`-o`, `--outbound-if4/6`, `--freebind`).
-pub fn executor(config: &passt_core::config::Config, epoll: OwnedFd) -> SockExec {
-    let mut exec = SockExec::new(config.limits.max_sockets, epoll, Some(set_peek_off));
-    exec.set_outbound(config.outbound.clone(), Some(bind_device));
-    exec.set_outq_hook(outq);
-    exec.set_recvmmsg_hook(mmsg::recvmmsg);
-    exec.set_udp_segment_hook(mmsg::udp_segment);
-    exec.set_tcp_info_hook(tcp_info);
-    exec.set_errqueue_hook(errqueue::HOOK);
-    exec
-}
 
 /// The system's text for error number `e` (strerror(3): "Broken pipe"),
 /// formatted without allocating: the standard library's and rustix's
@@ -151,11 +140,16 @@ pub fn outq(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
     }
 }
 
+/// Bytes of the Linux `struct tcp_info` [`tcp_info`] asks for: up to and
+/// including `tcpi_snd_wnd` (Linux 5.4).
+pub const TCP_INFO_LEN: usize = 232;
+
 /// `TCP_INFO` for the socket executor (rustix has no wrapper): what the
-/// kernel tells of a connection's path, to keep the guest's window to what
-/// the path takes.
-pub fn tcp_info(fd: BorrowedFd<'_>) -> Result<passt_core::TcpInfo, Errno> {
-    let mut raw = [0u8; exec::TCP_INFO_LEN];
+/// kernel tells of a connection's path, as the raw bytes of its
+/// `struct tcp_info` (native byte order) in `raw`; returns how many the
+/// kernel wrote (fewer on an older kernel). passt-core parses them
+/// (`passt_core::host::exec::tcp_info_from_raw`).
+pub fn tcp_info(fd: BorrowedFd<'_>, raw: &mut [u8; TCP_INFO_LEN]) -> Result<usize, Errno> {
     let mut len = raw.len() as libc::socklen_t;
     // SAFETY: `fd` is a live descriptor borrowed for the call; the kernel
     // writes at most `len` bytes to `raw`, which has exactly that many, and
@@ -174,8 +168,7 @@ pub fn tcp_info(fd: BorrowedFd<'_>) -> Result<passt_core::TcpInfo, Errno> {
             std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
         ));
     }
-    let got = raw.get(..len as usize).unwrap_or(&raw);
-    exec::tcp_info_from_raw(got).ok_or(Errno::OPNOTSUPP)
+    Ok((len as usize).min(TCP_INFO_LEN))
 }
 
 /// `SO_PEEK_OFF` for the socket executor (rustix has no wrapper).

@@ -49,8 +49,6 @@
 
 use std::os::fd::RawFd;
 
-use passt_core::options::{IdSpec, RunAs};
-
 use rustix::io::Errno;
 use rustix::mount::{
     mount, mount_change, unmount, MountFlags, MountPropagationFlags, UnmountFlags,
@@ -149,25 +147,23 @@ pub fn nobody(passwd: &str) -> Ids {
         .unwrap_or(NOBODY)
 }
 
-/// Whom the daemon becomes: the user `runas` names, else `nobody` if it
-/// runs as real root (`root_here`: UID 0 in the initial user namespace,
-/// not moved into another one), else nobody else (`None`: the IDs stay).
-/// Users are looked up in `/etc/passwd` and `/etc/group`, read now.
+/// Whom the daemon becomes: the user `runas` names (`--runas`: a user and
+/// optionally a group), else `nobody` if it runs as real root
+/// (`root_here`: UID 0 in the initial user namespace, not moved into
+/// another one), else nobody else (`None`: the IDs stay). Users are looked
+/// up in `/etc/passwd` and `/etc/group`, read now.
 ///
 /// # Errors
 /// A `--runas` name without an entry: the message names it.
-pub fn target_ids(runas: Option<&RunAs>, root_here: bool) -> Result<Option<Ids>, String> {
+pub fn target_ids(
+    runas: Option<(Who<'_>, Option<Who<'_>>)>,
+    root_here: bool,
+) -> Result<Option<Ids>, String> {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     match runas {
-        Some(r) => {
-            let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-            fn who(s: &IdSpec) -> Who<'_> {
-                match s {
-                    IdSpec::Id(i) => Who::Id(*i),
-                    IdSpec::Name(n) => Who::Name(n.as_str()),
-                }
-            }
-            ids_of(who(&r.user), r.group.as_ref().map(who), &passwd, &group)
+        Some((user, group)) => {
+            let group_db = std::fs::read_to_string("/etc/group").unwrap_or_default();
+            ids_of(user, group, &passwd, &group_db)
                 .map(Some)
                 .map_err(|e| format!("--runas: {e}"))
         }
@@ -271,9 +267,7 @@ pub fn new_userns(pid: bool) -> Result<(), Errno> {
     if pid {
         flags |= UnshareFlags::NEWPID;
     }
-    // SAFETY: no CLONE_FILES among the flags: the descriptor table stays
-    // shared, so no descriptor changes meaning for any thread.
-    unsafe { rustix::thread::unshare_unsafe(flags) }?;
+    crate::process::unshare_namespaces(flags)?;
     match write_proc("/proc/self/setgroups", "deny") {
         Ok(()) | Err(Errno::NOENT) => {}
         Err(e) => return Err(e),
@@ -290,8 +284,7 @@ pub fn new_userns(pid: bool) -> Result<(), Errno> {
 /// # Errors
 /// `EPERM` without the capability.
 pub fn new_pidns() -> Result<(), Errno> {
-    // SAFETY: as in `new_userns`: no CLONE_FILES.
-    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWPID) }
+    crate::process::unshare_namespaces(UnshareFlags::NEWPID)
 }
 
 /// The handler of [`exit_on_signals`]: end the process at once.

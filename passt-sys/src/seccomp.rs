@@ -69,7 +69,7 @@
 //! |---|---|
 //! | [`RUNTIME`] | Rust std and glibc under any code: memory, futexes, thread exit, signal return, `exit_group` |
 //! | [`EVENT_LOOP`] | the drivers' loops: `epoll` waits and changes, the clock, `read`/`write` of the tap or stream, `close` |
-//! | [`SOCKETS`] | passt-core's socket executor and the `passt_sys` hooks: opening, connecting, sending, receiving, `SIOCOUTQ` |
+//! | [`SOCKETS`] | passt-core's socket executor and the `passt_sys` calls it makes: opening, connecting, sending, receiving, `SIOCOUTQ` |
 //! | [`SPLICE`] | pasta's spliced loopback connections: pipes, `splice`, pipe sizes |
 //! | [`LOG`] | the log: standard error, the log file and its size limit |
 //! | [`PCAP`] | the packet capture file |
@@ -331,8 +331,8 @@ pub const EVENT_LOOP: &[Sysno] = &[
     libc::SYS_close,         // seen: any descriptor dropped
 ];
 
-/// passt-core's socket executor (`passt_core::host::exec`) with this
-/// crate's hooks, and passt's stream to qemu: sockets opened, connected,
+/// passt-core's socket executor (`passt_core::host::exec`) with the
+/// calls it makes through this crate, and passt's stream to qemu: sockets opened, connected,
 /// accepted, sent to and received from, sized, shut down.
 pub const SOCKETS: &[Sysno] = &[
     libc::SYS_socket,      // seen: a flow's host socket

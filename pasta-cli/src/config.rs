@@ -22,11 +22,11 @@
 
 use std::path::{Path, PathBuf};
 
-use passt_core::config::{Config, Mode, Services};
-use passt_core::host::defaults::{guest_defaults, DnsChoice, GuestOverrides, LoopbackMap};
+use passt_core::config::Config;
+use passt_core::host::defaults::guest_defaults;
+use passt_core::host::options::Options;
 use passt_core::host::resolv::ResolvConf;
-use passt_core::host::{read_host_net, HostNet, InterfaceChoice};
-use passt_core::options::{MapAddr, Options};
+use passt_core::host::{read_host_net, setup, HostNet};
 
 use crate::{debug, Error};
 
@@ -81,47 +81,6 @@ pub(crate) fn target(opts: &Options) -> Target {
     }
 }
 
-/// The command-line settings [`guest_defaults`] takes.
-pub(crate) fn guest_overrides(o: &Options) -> GuestOverrides {
-    fn map<A>(m: MapAddr<A>) -> LoopbackMap<A> {
-        match m {
-            MapAddr::Default => LoopbackMap::Default,
-            MapAddr::Disabled => LoopbackMap::Off,
-            MapAddr::To(a) => LoopbackMap::To(a),
-        }
-    }
-    fn guest<A>(m: MapAddr<A>) -> Option<A> {
-        match m {
-            MapAddr::To(a) => Some(a),
-            MapAddr::Default | MapAddr::Disabled => None,
-        }
-    }
-    GuestOverrides {
-        ipv4_only: o.ipv4_only,
-        ipv6_only: o.ipv6_only,
-        addr4: o.addr4,
-        prefix_len4: o.prefix_len4,
-        gateway4: o.gateway4,
-        addr6: o.addr6,
-        gateway6: o.gateway6,
-        map_host_loopback4: map(o.map_host_loopback4),
-        map_host_loopback6: map(o.map_host_loopback6),
-        no_map_gw: o.no_map_gw,
-        map_guest_addr4: guest(o.map_guest_addr4),
-        map_guest_addr6: guest(o.map_guest_addr6),
-        dns: match &o.dns {
-            None => DnsChoice::FromHost,
-            Some(list) if list.is_empty() => DnsChoice::None,
-            Some(list) => DnsChoice::Given(list.clone()),
-        },
-        dns_forward4: o.dns_forward4,
-        dns_forward6: o.dns_forward6,
-        dns_host4: o.dns_host4,
-        dns_host6: o.dns_host6,
-        search: o.search.clone(),
-    }
-}
-
 /// Read the host's interfaces, routes and resolvers in the current network
 /// namespace. A missing or unreadable resolv.conf means no resolvers.
 ///
@@ -129,11 +88,7 @@ pub(crate) fn guest_overrides(o: &Options) -> GuestOverrides {
 /// An interface named by `-i`/`--outbound-if4`/`--outbound-if6` that does
 /// not exist, or a netlink failure.
 pub(crate) fn read_host(opts: &Options) -> Result<(HostNet, Option<ResolvConf>), Error> {
-    let choice = InterfaceChoice {
-        ip4: opts.interface.as_deref().or(opts.outbound_if4.as_deref()),
-        ip6: opts.interface.as_deref().or(opts.outbound_if6.as_deref()),
-    };
-    let host = read_host_net(&choice)
+    let host = read_host_net(&setup::interface_choice(opts))
         .map_err(|e| Error::msg(format!("reading the host's network configuration: {e}")))?;
     let resolv = match ResolvConf::read(Path::new(RESOLV_CONF)) {
         Ok(r) => Some(r),
@@ -155,20 +110,9 @@ pub(crate) fn build(
     host: HostNet,
     resolv: Option<&ResolvConf>,
 ) -> Result<Setup, Error> {
-    let d = guest_defaults(&host, resolv, &guest_overrides(&opts));
-    let mut core = Config {
-        mode: Mode::Pasta,
-        ip4: d.ip4,
-        ip6: d.ip6,
-        search: d.search,
-        ..Config::default()
-    };
-    if d.no_dhcp {
-        core.services.remove(Services::DHCP);
-    }
-    opts.overrides(&mut core)
-        .map_err(|e| Error::msg(e.kind().to_string()))?;
-    core.secret = random_key()?;
+    let d = guest_defaults(&host, resolv, &setup::guest_overrides(&opts));
+    let mut core = setup::config(&d, &opts).map_err(|e| Error::msg(e.kind().to_string()))?;
+    core.secret = setup::random_key().map_err(|e| Error::sys("reading random bytes", e))?;
     let ifname = opts
         .ns_ifname
         .clone()
@@ -192,27 +136,13 @@ pub(crate) fn build(
     })
 }
 
-/// 16 random bytes for the flow hash key.
-fn random_key() -> Result<[u8; 16], Error> {
-    let mut key = [0u8; 16];
-    let mut filled = 0;
-    // getrandom(2) returns fewer bytes only when interrupted.
-    while filled < key.len() {
-        match rustix::rand::getrandom(&mut key[filled..], rustix::rand::GetRandomFlags::empty()) {
-            Ok(n) => filled += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(Error::sys("reading random bytes", e)),
-        }
-    }
-    Ok(key)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use core::net::{Ipv4Addr, Ipv6Addr};
+    use passt_core::config::{Mode, Services};
+    use passt_core::host::options::Parsed;
     use passt_core::host::{HostAddr, HostIp4, HostIp6, HostLink, Selection};
-    use passt_core::options::Parsed;
 
     fn opts(args: &[&str]) -> Box<Options> {
         match Options::parse(Mode::Pasta, args) {

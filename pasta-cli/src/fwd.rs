@@ -4,8 +4,8 @@
 //!
 //! # `-T` and `-U`
 //! The translator does both, in the event loop: their sockets are made
-//! inside the namespace (on the [`NsThread`], through the executor's
-//! namespace hook) on its loopback. What a `-T` listener accepts is
+//! inside the namespace (on the [`NsThread`], the executor's
+//! `NsSockets`) on its loopback. What a `-T` listener accepts is
 //! spliced (`splice(2)` through pipes) to a socket connected to the host's
 //! loopback, as a flow of the TCP table (see `passt_core::tcp`); a
 //! datagram a `-U` socket receives goes to the host's loopback from a host

@@ -29,6 +29,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
+use passt_core::host::exec::NsSockets;
+use passt_core::Proto;
 use rustix::fs::{fstat, open, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
@@ -370,6 +372,25 @@ impl NsThread {
             Some(Some(r)) => r,
             _ => Err(Errno::OPNOTSUPP),
         }
+    }
+}
+
+/// The executor's sockets inside the namespace (`Open` with
+/// `SockFlags::IN_NS`: the namespace side of spliced connections, the `-T`
+/// listeners, the `-U` sockets), made on this thread: stream or datagram.
+impl NsSockets for NsThread {
+    fn socket(&mut self, proto: Proto, ipv6: bool) -> Result<OwnedFd, Errno> {
+        let family = if ipv6 {
+            AddressFamily::INET6
+        } else {
+            AddressFamily::INET
+        };
+        let ty = match proto {
+            Proto::Tcp => SocketType::STREAM,
+            Proto::Udp => SocketType::DGRAM,
+            _ => return Err(Errno::OPNOTSUPP),
+        };
+        NsThread::socket(self, family, ty)
     }
 }
 

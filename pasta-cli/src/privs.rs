@@ -25,7 +25,7 @@
 //! watches), and work inside the target namespace goes through the
 //! namespace thread.
 
-use passt_core::options::RunAs;
+use passt_core::host::options::RunAs;
 use passt_sys::sandbox::{self, Lockdown};
 use rustix::thread::CapabilitySet;
 
@@ -52,12 +52,7 @@ pub(crate) fn lock_down(
     filter: &[libc::sock_filter],
 ) -> Result<(), Error> {
     let root_here = started_as_root && !joined_userns && sandbox::in_initial_userns();
-    let ids = sandbox::target_ids(runas, root_here).map_err(Error::msg)?;
-    let (euid, egid) = (
-        rustix::process::geteuid().as_raw(),
-        rustix::process::getegid().as_raw(),
-    );
-    let ids = ids.filter(|i| (i.uid, i.gid) != (euid, egid));
+    let ids = passt_core::host::daemon::target_ids(runas, root_here)?;
 
     // The namespace thread: its own empty root, its bounding set, and
     // (after the identity changed for all threads) its capabilities.

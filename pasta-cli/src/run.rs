@@ -56,7 +56,7 @@
 //! ring holds at most [`TX_BUDGET`] bytes of frames at once (a socket read
 //! gets fewer slots beyond that), is flushed once half of that is
 //! queued, and starts again from its first slot once empty. After a burst,
-//! when no frame has moved for [`TRIM_AFTER`], both buffers' pages go back
+//! when no frame has moved for [`TRIM_AFTER`](driver::TRIM_AFTER), both buffers' pages go back
 //! to the kernel ([`passt_sys::release_pages`]), so that an idle pasta is
 //! as small as a fresh one.
 //!
@@ -69,7 +69,7 @@
 //! that cannot accept is muted until a socket is closed, or for
 //! [`passt_core::host::exec::UNMUTE_AFTER`] ([`SockExec::poll_timeout`] is
 //! one more deadline of the loop): no spin, and errors are rate-limited in
-//! the log ([`crate::log`]).
+//! the log ([`passt_core::host::log`]).
 //!
 //! # Errors
 //! Losing the tap (`EBADFD`: the device was deleted) or any unexpected
@@ -80,28 +80,25 @@
 //! Syscalls: `epoll_create1`, `epoll_ctl`, `epoll_wait`,
 //! `clock_gettime(CLOCK_MONOTONIC)`, `read`, `write`, `fcntl(F_DUPFD_CLOEXEC)`,
 //! `getrlimit`, `setrlimit(RLIMIT_NOFILE)`,
-//! and the socket calls of [`passt_core::host::exec`] with the hooks of
-//! [`passt_sys`].
+//! and the socket calls of [`passt_core::host::exec`] (some through
+//! [`passt_sys`]).
 
 use core::convert::Infallible;
-use core::time::Duration;
 use std::os::fd::OwnedFd;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
+pub(crate) use passt_core::host::clock::now;
+use passt_core::host::driver::{self, Trim};
 use passt_core::host::exec::{id_of, SockExec};
-use passt_core::time::Instant;
-use passt_core::{Event, Proto, Translator};
-use rustix::buffer::spare_capacity;
-use rustix::event::{epoll, Timespec};
+use passt_core::Translator;
+use rustix::event::epoll;
 use rustix::io::Errno;
-use rustix::net::{AddressFamily, SocketType};
-use rustix::time::{clock_gettime, ClockId};
 
 use crate::fwd::Forwarder;
 use crate::netns::NsThread;
 use crate::tap::{emit_vnet_hdr, parse_vnet_hdr, Tap, VNET_HDR_LEN};
 use crate::watch::Watch;
-use crate::{debug, warning, Error};
+use crate::{debug, Error};
 use passt_core::host::pcap::Pcap;
 
 /// Most frames read from the tap per wake-up.
@@ -132,18 +129,6 @@ const EPOLL_EVENTS: usize = 256;
 /// Most bytes of frames the tx ring holds at once (128 frames of 64 KiB).
 const TX_BUDGET: usize = 8 << 20;
 
-/// Idle time after which the frame buffers' pages are given back.
-const TRIM_AFTER: Duration = Duration::from_secs(1);
-
-/// The driver's clock: `CLOCK_MONOTONIC` in nanoseconds.
-pub(crate) fn now() -> Instant {
-    let ts = clock_gettime(ClockId::Monotonic);
-    let nanos = (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64);
-    Instant::from_nanos(nanos)
-}
-
 /// The event loop's state: everything is allocated here, once.
 pub(crate) struct Driver {
     t: Translator,
@@ -166,10 +151,8 @@ pub(crate) struct Driver {
     watches: Vec<Box<dyn Watch>>,
     /// The `auto` scans ([`crate::fwd`]).
     fwd: Option<Forwarder>,
-    /// Frames moved since the last wake-up.
-    busy: bool,
     /// When the frame buffers are given back, if frames moved since.
-    trim_at: Option<Instant>,
+    trim: Trim,
     /// Room for what one `epoll_wait` reports.
     events: Vec<epoll::Event>,
 }
@@ -180,29 +163,9 @@ impl Driver {
     /// # Errors
     /// If the epoll instance cannot be made.
     pub(crate) fn new(mut t: Translator, tap: Tap, pcap: Option<Pcap>) -> Result<Driver, Error> {
-        match passt_core::host::limits::raise_nofile_limit() {
-            Ok((old, new)) if old != new => {
-                debug!("file descriptor limit raised from {old} to {new}");
-            }
-            Ok((_, n)) => debug!("file descriptor limit: {n}"),
-            Err(e) => warning!("raising the file descriptor limit: {e}"),
-        }
         let vnet = tap.vnet();
-        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)
-            .map_err(|e| Error::sys("creating epoll instance", e))?;
-        epoll::add(
-            &ep,
-            &tap,
-            epoll::EventData::new_u64(TOKEN_TAP),
-            epoll::EventFlags::IN,
-        )
-        .map_err(|e| Error::sys("adding tap to epoll", e))?;
-        let ep2 = ep
-            .try_clone()
-            .map_err(|e| Error::msg(format!("duplicating epoll descriptor: {e}")))?;
-        let exec = passt_sys::executor(t.config(), ep2);
-        // ICMP errors of UDP and echo flows reach the namespace (traceroute).
-        t.set_host_errors(exec.has_errqueue());
+        let (ep, exec) = driver::setup(&mut t)?;
+        driver::add(&ep, &tap, TOKEN_TAP, epoll::EventFlags::IN, "tap")?;
         Ok(Driver {
             t,
             tap,
@@ -222,8 +185,7 @@ impl Driver {
             tx_dropped: 0,
             watches: Vec::new(),
             fwd: None,
-            busy: false,
-            trim_at: None,
+            trim: Trim::default(),
             events: Vec::with_capacity(EPOLL_EVENTS),
         })
     }
@@ -235,19 +197,7 @@ impl Driver {
     /// (`SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6, the namespace's loopback)
     /// and registers them. Called before [`Driver::open_listeners`].
     pub(crate) fn set_ns_thread(&mut self, ns: NsThread) {
-        self.exec.set_ns_socket_hook(Box::new(move |proto, ipv6| {
-            let family = if ipv6 {
-                AddressFamily::INET6
-            } else {
-                AddressFamily::INET
-            };
-            let ty = match proto {
-                Proto::Tcp => SocketType::STREAM,
-                Proto::Udp => SocketType::DGRAM,
-                _ => return Err(Errno::OPNOTSUPP),
-            };
-            ns.socket(family, ty)
-        }));
+        self.exec.set_ns_sockets(Box::new(ns));
     }
 
     /// Also wait on `w`; the process exits when it says so.
@@ -281,7 +231,7 @@ impl Driver {
     fn watch_ready(&mut self, token: u64) {
         let i = (token - TOKEN_WATCH) as usize;
         if let Some(code) = self.watches.get_mut(i).and_then(|w| w.ready()) {
-            self.log_events();
+            driver::log_events(&mut self.t);
             std::process::exit(code);
         }
     }
@@ -295,7 +245,7 @@ impl Driver {
     pub(crate) fn open_listeners(&mut self) -> Result<(), Error> {
         self.exec
             .run_ops(&mut self.t, now(), &RxBatch::EMPTY, &mut self.tx);
-        self.log_events();
+        driver::log_events(&mut self.t);
         self.flush()
     }
 
@@ -307,23 +257,9 @@ impl Driver {
         // Allocated with the driver, at setup.
         let mut events = core::mem::take(&mut self.events);
         loop {
-            let deadline = Instant::min_deadline(
-                Instant::min_deadline(self.t.poll_timeout(), self.exec.poll_timeout()),
-                Instant::min_deadline(
-                    self.fwd.as_ref().and_then(Forwarder::deadline),
-                    self.trim_at,
-                ),
-            );
-            // Work waiting for ring room is retried at once: no sleep.
-            let timeout = match self.t.wants_retry() {
-                true => Some(timespec(core::time::Duration::ZERO)),
-                false => deadline.map(|at| timespec(at.saturating_since(now()))),
-            };
-            events.clear();
-            match epoll::wait(&self.epoll, spare_capacity(&mut events), timeout.as_ref()) {
-                Ok(_) | Err(Errno::INTR) => {}
-                Err(e) => return Err(Error::sys("waiting for events", e)),
-            }
+            let scans = self.fwd.as_ref().and_then(Forwarder::deadline);
+            let deadline = driver::deadline(&self.t, &self.exec, &self.trim, scans);
+            driver::wait(&self.epoll, &mut events, deadline)?;
             for ev in events.iter().copied() {
                 let token = ev.data.u64();
                 if token == TOKEN_TAP {
@@ -343,24 +279,13 @@ impl Driver {
             }
             self.flush()?;
             let now = now();
-            if self.t.poll_timeout().is_some_and(|at| at <= now) {
-                self.t.handle_timeout(now, &mut self.tx);
-                self.exec
-                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+            if driver::translator_timers(&mut self.t, &mut self.exec, now, &mut self.tx) {
                 self.flush()?;
             }
-            if self.t.wants_retry() {
-                // The ring was written out: what waited for room goes now.
-                self.t.handle_retry(now, &mut self.tx);
-                self.exec
-                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
+            if driver::retry(&mut self.t, &mut self.exec, now, &mut self.tx) {
                 self.flush()?;
             }
-            if self.exec.poll_timeout().is_some_and(|at| at <= now) {
-                // Muted listeners listen again.
-                self.exec
-                    .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
-            }
+            driver::executor_timers(&mut self.t, &mut self.exec, now, &mut self.tx);
             if let Some(f) = &mut self.fwd {
                 if f.tick(now, &mut self.t) {
                     self.exec
@@ -368,13 +293,10 @@ impl Driver {
                     self.flush()?;
                 }
             }
-            if core::mem::take(&mut self.busy) {
-                self.trim_at = Some(now + TRIM_AFTER);
-            } else if self.trim_at.is_some_and(|at| at <= now) {
-                self.trim_at = None;
+            if self.trim.due(now) {
                 self.trim();
             }
-            self.log_events();
+            driver::log_events(&mut self.t);
         }
     }
 
@@ -436,11 +358,7 @@ impl Driver {
                 // No header on this tap.
                 Err(_) => Default::default(),
             };
-            if let Some(p) = &mut self.pcap {
-                if let Err(e) = p.frame(&frame[..len]) {
-                    debug!("capture: {}", passt_sys::io_error_text(&e));
-                }
-            }
+            driver::capture(&mut self.pcap, &frame[..len]);
             // Both fit in u32: the arena is far smaller than 4 GiB.
             let mut d = FrameDesc::new((off + skip + hdr_len) as u32, len as u32);
             d.offload = offload;
@@ -458,7 +376,7 @@ impl Driver {
             }
             return Ok(());
         }
-        self.busy = true;
+        self.trim.moved(true);
         let rx = RxBatch::new(&self.arena, &self.descs[..count])
             .map_err(|e| Error::msg(format!("internal error: rx batch refused: {e}")))?;
         let now = now();
@@ -479,14 +397,10 @@ impl Driver {
                 }
             });
         }
-        self.busy |= !self.tx.is_empty();
+        self.trim.moved(!self.tx.is_empty());
         for v in self.tx.iter() {
             crate::trace!("frame to namespace, {} bytes", v.frame.len());
-            if let Some(p) = &mut self.pcap {
-                if let Err(e) = p.frame(v.frame) {
-                    debug!("capture: {}", passt_sys::io_error_text(&e));
-                }
-            }
+            driver::capture(&mut self.pcap, v.frame);
             // The headroom is exactly the header (or empty).
             match self.tap.write_frame(v.with_headroom) {
                 Ok(()) => {}
@@ -515,24 +429,6 @@ impl Driver {
         self.tx.clear();
         Ok(())
     }
-
-    /// Print the translator's events (with `-d`).
-    fn log_events(&mut self) {
-        while let Some(e) = self.t.poll_event() {
-            match e {
-                Event::GuestMac(mac) => debug!("guest MAC address {mac}"),
-                Event::GuestAddr4(a) => debug!("guest IPv4 address {a}"),
-                Event::GuestAddr6(a) => debug!("guest IPv6 address {a}"),
-                Event::Dropped { reason, len } => {
-                    debug!("dropped frame of {len} bytes from guest: {reason:?}")
-                }
-                Event::HostDropped { reason } => {
-                    debug!("dropped from a host socket: {reason:?}")
-                }
-                other => debug!("{other:?}"),
-            }
-        }
-    }
 }
 
 /// The error for a failed tap read or write.
@@ -541,13 +437,5 @@ fn tap_gone(tap: &Tap, doing: &str, e: Errno) -> Error {
         Error::msg(format!("tap device {} went away", tap.name()))
     } else {
         Error::sys(format!("{doing} tap device {}", tap.name()), e)
-    }
-}
-
-/// A `Duration` as an epoll timeout.
-fn timespec(d: Duration) -> Timespec {
-    Timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: i64::from(d.subsec_nanos()),
     }
 }

@@ -17,7 +17,7 @@
 //!    translator, sending TCP super-frames if the tap has virtio-net
 //!    headers ([`Tap::vnet`]).
 //! 6. Open the capture file (`--pcap`).
-//! 7. Unless spawning or `-f`, go to the background ([`crate::daemon`]).
+//! 7. Unless spawning or `-f`, go to the background ([`passt_core::host::daemon`]).
 //! 8. Start the namespace thread; check the host ports of `-t`/`-u` and
 //!    the namespace ports of `-T`/`-U` port lists are free (a taken one is
 //!    an error naming it), open the translator's listeners (the `-T`/`-U`
@@ -53,7 +53,8 @@ use crate::run::{now, Driver};
 use crate::spawn::{self, Spawned};
 use crate::tap::Tap;
 use crate::watch::{proc_pid, ChildExit, FileGone, ProcessExit, Watch};
-use crate::{daemon, debug, info, privs, warning, Error};
+use crate::{debug, info, privs, warning, Error};
+use passt_core::host::daemon;
 use passt_core::host::pcap::Pcap;
 
 /// What `--config-net` puts in the namespace besides the addresses the
@@ -268,8 +269,8 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     if let Some(s) = spawned {
         // It runs in the foreground with pasta as its parent: keyboard
         // interrupts are for it.
-        crate::sys::ignore_signal(libc::SIGINT, true);
-        crate::sys::ignore_signal(libc::SIGQUIT, true);
+        passt_sys::process::ignore_signal(libc::SIGINT, true);
+        passt_sys::process::ignore_signal(libc::SIGQUIT, true);
         let pid = s.start()?;
         debug!("command started, PID {}", pid.as_raw_nonzero());
     }
@@ -286,7 +287,7 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
 /// Write pasta's own PID to `path`, if given.
 fn write_own_pid(path: Option<&Path>, made: &mut Made) -> Result<(), Error> {
     if let Some(p) = path {
-        daemon::write_pid_file(p, rustix::process::getpid())?;
+        daemon::write_pid_file(p, rustix::process::getpid().as_raw_nonzero().get() as u32)?;
         made.files.push(p.to_owned());
     }
     Ok(())
@@ -488,7 +489,7 @@ fn configure(
             Err(e) if ipv6_off(e) => {
                 warning!(
                     "IPv6 is disabled in the namespace ({}): not configured",
-                    crate::errno_text(e)
+                    passt_core::host::error::errno_text(e)
                 );
                 ip6_on = false;
             }

@@ -43,8 +43,8 @@ use rustix::pipe::{pipe_with, PipeFlags};
 use rustix::process::{pidfd_open, waitpid, Pid, PidfdFlags, WaitOptions, WaitStatus};
 use rustix::thread::UnshareFlags;
 
-use crate::sys::{self, Fork};
 use crate::Error;
+use passt_sys::process::{self as sys, Fork};
 
 /// The child's report that its namespaces are ready.
 const READY: u8 = 0;
@@ -187,9 +187,7 @@ fn write_proc(path: &str, text: &str) -> io::Result<()> {
 /// The child: namespaces, report, wait, run.
 fn child(ready: OwnedFd, go: OwnedFd, argv: &[CString], uid: u32, gid: u32) -> ! {
     let setup = || -> Result<(), (u8, Errno)> {
-        // SAFETY: unshare(2) of namespaces only; without CLONE_FILES the
-        // descriptor table stays shared, so no descriptor changes meaning.
-        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNET) }
+        sys::unshare_namespaces(UnshareFlags::NEWUSER | UnshareFlags::NEWNET)
             .map_err(|e| (1, e))?;
         // Linux before 3.19 has no setgroups file, and needs none.
         match write_proc("/proc/self/setgroups", "deny") {
@@ -198,16 +196,14 @@ fn child(ready: OwnedFd, go: OwnedFd, argv: &[CString], uid: u32, gid: u32) -> !
         }
         write_proc("/proc/self/uid_map", &format!("0 {uid} 1")).map_err(|e| (3, e))?;
         write_proc("/proc/self/gid_map", &format!("0 {gid} 1")).map_err(|e| (4, e))?;
-        // SAFETY: as above. CLONE_NEWPID moves the next child only: the
-        // command, PID 1 there. The mount namespace is this process's.
-        unsafe {
-            rustix::thread::unshare_unsafe(
-                UnshareFlags::NEWPID
-                    | UnshareFlags::NEWNS
-                    | UnshareFlags::NEWUTS
-                    | UnshareFlags::NEWIPC,
-            )
-        }
+        // CLONE_NEWPID moves the next child only: the command, PID 1
+        // there. The mount namespace is this process's.
+        sys::unshare_namespaces(
+            UnshareFlags::NEWPID
+                | UnshareFlags::NEWNS
+                | UnshareFlags::NEWUTS
+                | UnshareFlags::NEWIPC,
+        )
         .map_err(|e| (5, e))?;
         Ok(())
     };

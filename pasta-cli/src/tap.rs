@@ -36,22 +36,11 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use passt_core::buf::{GsoType, Offload, OffloadFlags};
+use passt_sys::tun;
 use rustix::fs::{open, Mode, OFlags};
 use rustix::io::{self, Errno};
-use rustix::ioctl::{self, opcode, IntegerSetter, Opcode, Setter, Updater};
 
 use crate::Error;
-
-/// `TUNSETIFF`: `_IOW('T', 202, int)`, although it takes a `struct ifreq`
-/// (`include/uapi/linux/if_tun.h`).
-const TUNSETIFF: Opcode = opcode::write::<libc::c_int>(b'T', 202);
-
-/// `TUNSETOFFLOAD`: `_IOW('T', 208, unsigned int)`, the flags passed by
-/// value.
-const TUNSETOFFLOAD: Opcode = opcode::write::<libc::c_uint>(b'T', 208);
-
-/// `TUNSETVNETHDRSZ`: `_IOW('T', 216, int)`, through a pointer.
-const TUNSETVNETHDRSZ: Opcode = opcode::write::<libc::c_int>(b'T', 216);
 
 /// Bytes of `struct virtio_net_hdr` in front of every frame with
 /// `IFF_VNET_HDR`.
@@ -64,18 +53,6 @@ const GSO_TCPV6: u8 = 4;
 const GSO_UDP_L4: u8 = 5;
 /// `VIRTIO_NET_HDR_GSO_ECN`: the super-frame has CWR set; ORed in.
 const GSO_ECN: u8 = 0x80;
-
-/// Length of an interface name buffer, with its terminating NUL.
-const IFNAMSIZ: usize = 16;
-
-/// `struct ifreq` with the `ifr_flags` member of its union, padded to the
-/// union's size on 64-bit targets (it is smaller on 32-bit ones).
-#[repr(C)]
-struct IfReq {
-    name: [u8; IFNAMSIZ],
-    flags: libc::c_short,
-    _pad: [u8; 22],
-}
 
 /// A tap device, open and non-blocking.
 #[derive(Debug)]
@@ -101,42 +78,34 @@ impl Tap {
             Mode::empty(),
         )
         .map_err(|e| Error::sys("opening /dev/net/tun", e))?;
-        let mut req = IfReq {
-            name: [0; IFNAMSIZ],
-            flags: (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short,
-            _pad: [0; 22],
-        };
-        let bytes = name.as_bytes();
         // Leave room for the NUL; the caller checked the length already.
-        if bytes.is_empty() || bytes.len() >= IFNAMSIZ || bytes.contains(&0) {
+        if name.is_empty() || name.len() >= tun::IFNAMSIZ || name.as_bytes().contains(&0) {
             return Err(Error::msg(format!("invalid interface name {name:?}")));
         }
-        req.name[..bytes.len()].copy_from_slice(bytes);
+        let flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
         let want_vnet = !matches!(std::env::var_os("PASTA_OFFLOAD"), Some(v) if v == "0");
-        let mut vnet = false;
-        if want_vnet {
-            let mut with = IfReq {
-                flags: req.flags | libc::IFF_VNET_HDR as libc::c_short,
-                ..req
-            };
-            // A refusal leaves the descriptor unattached: try plain.
-            if tun_set_iff(fd.as_fd(), &mut with).is_ok() {
-                req = with;
-                vnet = true;
-            }
-        }
-        if !vnet {
-            tun_set_iff(fd.as_fd(), &mut req)
-                .map_err(|e| Error::sys(format!("creating tap device {name}"), e))?;
-        }
-        // The kernel writes back the name it chose (it may expand "%d").
-        let len = req.name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
-        let name = String::from_utf8_lossy(&req.name[..len]).into_owned();
+        // A refusal leaves the descriptor unattached: try plain. The
+        // kernel gives back the name it chose (it may expand "%d").
+        let with_vnet = want_vnet
+            .then(|| {
+                tun::set_iff(
+                    fd.as_fd(),
+                    name,
+                    flags | libc::IFF_VNET_HDR as libc::c_short,
+                )
+            })
+            .and_then(Result::ok);
+        let vnet = with_vnet.is_some();
+        let name = match with_vnet {
+            Some(n) => n,
+            None => tun::set_iff(fd.as_fd(), name, flags)
+                .map_err(|e| Error::sys(format!("creating tap device {name}"), e))?,
+        };
         if vnet {
-            tun_set_vnet_hdr_sz(fd.as_fd(), VNET_HDR_LEN as libc::c_int)
+            tun::set_vnet_hdr_sz(fd.as_fd(), VNET_HDR_LEN as libc::c_int)
                 .map_err(|e| Error::sys(format!("setting the vnet header size of {name}"), e))?;
             let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
-            if let Err(e) = tun_set_offload(fd.as_fd(), offloads) {
+            if let Err(e) = tun::set_offload(fd.as_fd(), offloads) {
                 crate::debug!("tap {name}: no TCP segmentation offload ({e})");
             }
         }
@@ -239,38 +208,6 @@ pub(crate) fn emit_vnet_hdr(offload: &Offload, hdr: &mut [u8; VNET_HDR_LEN]) {
     {
         hdr[2 + 2 * i..4 + 2 * i].copy_from_slice(&v.to_ne_bytes());
     }
-}
-
-/// `ioctl(fd, TUNSETVNETHDRSZ, &size)`.
-fn tun_set_vnet_hdr_sz(fd: BorrowedFd<'_>, size: libc::c_int) -> io::Result<()> {
-    // SAFETY: TUNSETVNETHDRSZ reads one `int` through the pointer, which
-    // `Setter` makes to its own copy of `size`; `fd` is an attached
-    // `/dev/net/tun` descriptor.
-    unsafe { ioctl::ioctl(fd, Setter::<TUNSETVNETHDRSZ, libc::c_int>::new(size)) }
-}
-
-/// `ioctl(fd, TUNSETOFFLOAD, flags)`: the flags go by value.
-fn tun_set_offload(fd: BorrowedFd<'_>, flags: libc::c_uint) -> io::Result<()> {
-    // SAFETY: TUNSETOFFLOAD takes its argument as an integer (the `TUN_F_*`
-    // bits), never dereferenced; `fd` is an attached `/dev/net/tun`
-    // descriptor.
-    unsafe {
-        ioctl::ioctl(
-            fd,
-            IntegerSetter::<TUNSETOFFLOAD>::new_usize(flags as usize),
-        )
-    }
-}
-
-/// `ioctl(fd, TUNSETIFF, req)`: attach `fd` to the interface `req` names.
-fn tun_set_iff(fd: BorrowedFd<'_>, req: &mut IfReq) -> io::Result<()> {
-    // SAFETY: TUNSETIFF reads and writes back a `struct ifreq` through the
-    // pointer; `IfReq` is `repr(C)` with the name and flags at the offsets of
-    // `ifr_name` and `ifr_flags`, and at least as large as the kernel's
-    // `struct ifreq` on 64-bit targets (larger on 32-bit), so the kernel
-    // stays within `*req`, which the `&mut` keeps alive and exclusive for
-    // the call. `fd` is an open `/dev/net/tun` descriptor.
-    unsafe { ioctl::ioctl(fd, Updater::<TUNSETIFF, IfReq>::new(req)) }
 }
 
 #[cfg(test)]

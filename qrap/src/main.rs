@@ -36,10 +36,12 @@
 //! or qemu could not be started.
 //!
 //! Syscalls: `socket`, `connect`, `sendto`, `recvfrom`, `setsockopt`,
-//! `dup2`, `execve`.
+//! `dup2` (or `fcntl(F_SETFD)`: [`passt_sys::process::hand_on_as`]), `execve`.
+
+#![forbid(unsafe_code)]
 
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -246,16 +248,8 @@ fn main() {
     let (fd, qemu, qemu_args) = command_line(&args).unwrap_or_else(|e| fail(e));
     let (sock, path) = find_passt();
     eprintln!("Connected to {}", path.display());
-    if sock.as_raw_fd() != fd {
-        // SAFETY: dup2 onto a descriptor number qemu is told about; the
-        // socket stays owned by `sock` (closed on exec: it is CLOEXEC),
-        // and the duplicate (without CLOEXEC) is handed to qemu.
-        if unsafe { libc::dup2(sock.as_raw_fd(), fd) } < 0 {
-            fail(format!("dup2: {}", std::io::Error::last_os_error()));
-        }
-    } else {
-        // SAFETY: clearing FD_CLOEXEC on our own descriptor.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    if let Err(e) = passt_sys::process::hand_on_as(sock.as_fd(), fd) {
+        fail(format!("dup2: {}", std::io::Error::from(e)));
     }
     let e = Command::new(&qemu).args(&qemu_args).exec();
     fail(format!("cannot run {qemu}: {e}"))

@@ -15,30 +15,21 @@
 //! Prints `ready` on standard output once connected and the tap exists;
 //! exits 0 when passt closes the connection, 1 on errors.
 //!
-//! Syscalls: `open(/dev/net/tun)`, `ioctl(TUNSETIFF)`, `socket`, `connect`,
+//! Syscalls: `open(/dev/net/tun)`, `ioctl(TUNSETIFF)` ([`passt_sys::tun`]), `socket`, `connect`,
 //! `read`, `write`, `recvfrom`.
+
+#![forbid(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
 use passt_core::wire::stream::{encode, StreamDecoder, LEN_PREFIX, MAX_FRAME_LEN, MIN_BUFFER};
 
-/// `TUNSETIFF`: `_IOW('T', 202, int)` (`include/uapi/linux/if_tun.h`).
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-
-/// `struct ifreq` with its `ifr_flags` member, padded to the union's size.
-#[repr(C)]
-struct IfReq {
-    name: [u8; libc::IFNAMSIZ],
-    flags: libc::c_short,
-    _pad: [u8; 22],
-}
-
 /// Create tap device `name` (`IFF_TAP | IFF_NO_PI`) in this namespace.
 fn open_tap(name: &str) -> std::io::Result<File> {
-    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+    if name.is_empty() || name.len() >= passt_sys::tun::IFNAMSIZ {
         return Err(std::io::Error::other(format!(
             "bad interface name {name:?}"
         )));
@@ -47,18 +38,8 @@ fn open_tap(name: &str) -> std::io::Result<File> {
         .read(true)
         .write(true)
         .open("/dev/net/tun")?;
-    let mut req = IfReq {
-        name: [0; libc::IFNAMSIZ],
-        flags: (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short,
-        _pad: [0; 22],
-    };
-    req.name[..name.len()].copy_from_slice(name.as_bytes());
-    // SAFETY: TUNSETIFF reads and writes a `struct ifreq`, which `req` is
-    // laid out as (and large enough for); it lives across the call.
-    let r = unsafe { libc::ioctl(f.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReq) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+    passt_sys::tun::set_iff(f.as_fd(), name, flags)?;
     Ok(f)
 }
 

@@ -23,11 +23,11 @@
 //!
 //! | op | calls |
 //! |---|---|
-//! | `Open` | `socket(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `setsockopt(SO_REUSEADDR, IPV6_V6ONLY)`, `bind`, `listen` or a non-blocking `connect` (`EINPROGRESS` is success: the outcome arrives as writability or an error), the peek-offset hook, `epoll_ctl(ADD)` |
-//! | `Accept` | `accept4(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `getsockname`, the peek-offset hook, `epoll_ctl(ADD)`; out of descriptors, `epoll_ctl(MOD)` (see below) |
-//! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)`, or one `sendmsg` for a run of them (below); on the first `Send` of a socket, with the queue hook, the free space as for `Query` |
-//! | `Query` | `getsockopt(SO_SNDBUF)`, the queue hook (`SIOCOUTQ`), the `TCP_INFO` hook, and a zero-timeout `poll(POLLOUT)` when the buffer is nearly full |
-//! | `Peek` | the peek-offset hook when the offset differs, `recvmsg(MSG_PEEK \| MSG_DONTWAIT)` into the payload areas of the slots |
+//! | `Open` | `socket(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `setsockopt(SO_REUSEADDR, IPV6_V6ONLY)`, `bind`, `listen` or a non-blocking `connect` (`EINPROGRESS` is success: the outcome arrives as writability or an error), `setsockopt(SO_PEEK_OFF)`, `epoll_ctl(ADD)` |
+//! | `Accept` | `accept4(SOCK_NONBLOCK \| SOCK_CLOEXEC)`, `getsockname`, `setsockopt(SO_PEEK_OFF)`, `epoll_ctl(ADD)`; out of descriptors, `epoll_ctl(MOD)` (see below) |
+//! | `Send` | `send(MSG_NOSIGNAL \| MSG_DONTWAIT)`, or one `sendmsg` for a run of them (below); on the first `Send` of a socket, the free space as for `Query` |
+//! | `Query` | `getsockopt(SO_SNDBUF)`, `ioctl(SIOCOUTQ)`, `getsockopt(TCP_INFO)`, and a zero-timeout `poll(POLLOUT)` when the buffer is nearly full |
+//! | `Peek` | `setsockopt(SO_PEEK_OFF)` when the offset differs, `recvmsg(MSG_PEEK \| MSG_DONTWAIT)` into the payload areas of the slots |
 //! | `Discard` | `recv(MSG_TRUNC \| MSG_DONTWAIT)`: TCP drops the bytes without copying |
 //! | `Shutdown` | `shutdown` |
 //! | `Splice` | [`super::splice`]: `pipe2`, `fcntl(F_SETPIPE_SZ)`, `splice`, `shutdown`, `setsockopt(SO_LINGER)` |
@@ -42,17 +42,39 @@
 //! - an *outbound* socket (one with a peer that is not a loopback address,
 //!   i.e. a guest's connection, flow or echo to the outside) is bound to
 //!   the family's `-o` address (the port asked for, if any, kept), and to
-//!   the family's interface with `setsockopt(SO_BINDTODEVICE)` (through the
-//!   driver's hook: rustix has no wrapper);
+//!   the family's interface with `setsockopt(SO_BINDTODEVICE)`
+//!   ([`passt_sys::bind_device`]: rustix has no wrapper);
 //! - with `freebind`, every socket bound to an address, listeners of `-t`
 //!   and `-u` included, gets `IP_FREEBIND`/`IPV6_FREEBIND` first, so an
 //!   address the host does not have (yet) binds (ip(7)).
 //!
 //! An `Open` with [`SockFlags::IN_NS`] gets its socket, stream or datagram,
-//! from the driver's namespace hook ([`SockExec::set_ns_socket_hook`];
-//! pasta makes it on a thread inside the namespace) and goes on as any
-//! other `Open` (options, bind, connect or listen, registration): a socket
-//! is bound to the namespace it was made in, wherever it is used from.
+//! from the driver's [`NsSockets`] ([`SockExec::set_ns_sockets`]; pasta
+//! makes it on a thread inside the namespace) and goes on as any other
+//! `Open` (options, bind, connect or listen, registration): a socket is
+//! bound to the namespace it was made in, wherever it is used from.
+//!
+//! # System calls without a safe wrapper
+//!
+//! Where rustix has no safe call (`SO_PEEK_OFF`, `SIOCOUTQ`, `TCP_INFO`,
+//! `recvmmsg`, `UDP_SEGMENT`, `IP_RECVERR`, `SO_BINDTODEVICE`) the
+//! executor calls passt-sys, which holds every `unsafe` block of the
+//! project: passt-core depends on it (feature `host`), so there is nothing
+//! for the driver to supply. Each of those calls but `SO_BINDTODEVICE`
+//! (made only when `--outbound-if4/6` asks) has a fallback, used when the
+//! kernel refuses it or when it is left out of the executor's [`Calls`]
+//! ([`SockExec::with_calls`]: for the tests of the fallbacks); the drivers
+//! use them all ([`executor`]).
+//!
+//! Namespace sockets are the one thing that differs per driver: they are
+//! made by the driver (pasta's namespace thread, `pasta-cli/src/netns.rs`),
+//! so the executor takes them from a trait object, [`NsSockets`], given
+//! once at setup, which owns the driver's state (the channel to that
+//! thread). A trait object rather than a type parameter of [`SockExec`]:
+//! passt has none, and the executor's type stays one for both drivers.
+//! Given by a setter rather than to the constructor: pasta's namespace
+//! thread starts only after its last `fork` (to the background), when the
+//! executor (made with the event loop, before it) already exists.
 //!
 //! # Spliced connections
 //!
@@ -72,11 +94,10 @@
 //!
 //! `SO_PEEK_OFF` makes `MSG_PEEK` start at an offset the kernel keeps (and
 //! moves: forward by what a peek returns, back by what a read removes).
-//! rustix has no safe wrapper for it, and this crate has no `unsafe`, so the
-//! driver passes a hook that sets it ([`SockExec::new`]; pasta's is one
-//! `setsockopt` in the CLI crate). The executor tracks the offset it
-//! expects and calls the hook only when a `Peek`'s `skip` differs (after a
-//! retransmission). Without the hook, or if the kernel refuses, it peeks
+//! rustix has no safe wrapper for it, so it is [`passt_sys::set_peek_off`].
+//! The executor tracks the offset it expects and sets it only when a
+//! `Peek`'s `skip` differs (after a retransmission). Without it
+//! ([`Calls::PEEK_OFF`] off), or if the kernel refuses, it peeks
 //! from the head into a scratch area for the skipped prefix and the payload
 //! areas after it: correct, but it copies the skipped bytes every time; end
 //! of file right after them is then told apart from "no new data" with a
@@ -89,19 +110,20 @@
 //! take. Free space is `SO_SNDBUF` (the kernel's figure, which already
 //! counts the doubling it applies for overhead) less 1/16 of it for that
 //! overhead, less the bytes queued (`SIOCOUTQ`: unsent and unacknowledged).
-//! rustix has no safe wrapper for `SIOCOUTQ`, so, as for `SO_PEEK_OFF`, the
-//! driver supplies a hook ([`SockExec::set_outq_hook`]). Without it `Send`
-//! completes with [`Done::Bytes`] and `Query` with `EOPNOTSUPP`, and the
-//! translator falls back to a fixed window.
+//! rustix has no safe wrapper for `SIOCOUTQ`, so, as for `SO_PEEK_OFF`, it
+//! is passt-sys's ([`passt_sys::outq`]). Without it ([`Calls::OUTQ`] off)
+//! `Send` completes with [`Done::Bytes`] and `Query` with `EOPNOTSUPP`, and
+//! the translator falls back to a fixed window.
 //!
 //! Only the first `Send` of a socket reports the space ([`Done::Sent`]);
 //! later ones complete with [`Done::Bytes`] and cost one `send` each: the
 //! translator keeps the last report and asks again ([`SockOp::Query`])
 //! when the guest has used half of the window it allowed. A `Query` also
-//! reads `TCP_INFO` through a second hook ([`SockExec::set_tcp_info_hook`],
-//! `getsockopt` of a kernel struct rustix does not wrap) and passes what it
-//! tells of the path ([`crate::TcpInfo`]) on; without the hook, or if the
-//! call fails, the answer has none and the window is the free space alone.
+//! reads `TCP_INFO` ([`passt_sys::tcp_info`], `getsockopt` of a kernel
+//! struct rustix does not wrap; parsed by [`tcp_info_from_raw`]) and passes
+//! what it tells of the path ([`crate::TcpInfo`]) on; without it
+//! ([`Calls::TCP_INFO`] off), or if the call fails, the answer has none and
+//! the window is the free space alone.
 //!
 //! When less than a quarter of the buffer is free, a zero-timeout
 //! `poll(POLLOUT)` follows: the kernel marks a socket found not writable
@@ -161,12 +183,11 @@
 //! `SendTo`s) on one datagram socket into a [`SendBatch`] and sends it with
 //! one `sendmmsg` ([`exec_dgram::send_batch`]), then feeds the completions
 //! back in order; [`crate::batch`] explains why that is the same, for the
-//! translator, as running them one by one. With the `UDP_SEGMENT` hook
-//! ([`SockExec::set_udp_segment_hook`]), stretches of equal-sized
+//! translator, as running them one by one. With `UDP_SEGMENT`
+//! ([`Calls::UDP_SEGMENT`]), stretches of equal-sized
 //! datagrams on a connected UDP socket go out as one segmented send
 //! instead ([`exec_dgram::send_gso`]); a socket that refuses segmentation
-//! is not asked again. `Recv` uses one `recvmmsg` when the driver
-//! installed the hook ([`SockExec::set_recvmmsg_hook`]).
+//! is not asked again. `Recv` uses one `recvmmsg` ([`Calls::RECVMMSG`]).
 
 use std::io::IoSliceMut;
 use std::net::SocketAddr;
@@ -179,7 +200,7 @@ use rustix::net::{
     SocketFlags, SocketType,
 };
 
-use super::exec_dgram::{self, ErrQueueHook, RecvMmsgHook, UdpSegmentHook};
+use super::exec_dgram;
 use super::splice::{self, Splice, Wake};
 use crate::batch::{SendBatch, SEND_BATCH_MAX};
 use crate::buf::{RxBatch, TxRing, TxStorage};
@@ -190,20 +211,27 @@ use crate::{
     Completion, Done, Errno, Proto, Ready, SockFlags, SockId, SockOp, SockSpec, TcpInfo, Translator,
 };
 
-/// Sets `SO_PEEK_OFF` on a socket (supplied by the driver: needs `unsafe`).
-pub type PeekOffHook = fn(BorrowedFd<'_>, i32) -> Result<(), RErrno>;
-
-/// Reads `SIOCOUTQ` of a stream socket: bytes in its send queue (supplied
-/// by the driver: needs `unsafe`).
-pub type OutqHook = fn(BorrowedFd<'_>) -> Result<u32, RErrno>;
-
-/// Reads `TCP_INFO` of a stream socket (supplied by the driver: needs
-/// `unsafe`).
-pub type TcpInfoHook = fn(BorrowedFd<'_>) -> Result<TcpInfo, RErrno>;
-
-/// Binds a socket to a network interface by name (`SO_BINDTODEVICE`,
-/// socket(7); supplied by the driver: needs `unsafe`).
-pub type BindDeviceHook = fn(BorrowedFd<'_>, &str) -> Result<(), RErrno>;
+bitflags::bitflags! {
+    /// The system calls without a safe rustix wrapper that the executor
+    /// makes (passt-sys's), each with a fallback without it (see the
+    /// module docs). The drivers use them all ([`SockExec::new`]); the
+    /// tests of the fallbacks leave some out ([`SockExec::with_calls`]).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Calls: u8 {
+        /// `setsockopt(SO_PEEK_OFF)` ([`passt_sys::set_peek_off`]).
+        const PEEK_OFF = 1 << 0;
+        /// `ioctl(SIOCOUTQ)` ([`passt_sys::outq`]): free send-buffer space.
+        const OUTQ = 1 << 1;
+        /// `getsockopt(TCP_INFO)` ([`passt_sys::tcp_info`]).
+        const TCP_INFO = 1 << 2;
+        /// `recvmmsg` ([`passt_sys::mmsg::recvmmsg`]).
+        const RECVMMSG = 1 << 3;
+        /// `setsockopt(UDP_SEGMENT)` ([`passt_sys::mmsg::udp_segment`]).
+        const UDP_SEGMENT = 1 << 4;
+        /// `IP_RECVERR` and `recvmsg(MSG_ERRQUEUE)` ([`passt_sys::errqueue`]).
+        const ERRQUEUE = 1 << 5;
+    }
+}
 
 impl Outbound {
     /// Whether `spec` is an outbound socket: made on the host, with a peer
@@ -240,12 +268,7 @@ impl Outbound {
 
     /// Socket options before `bind`: the interface of an outbound socket,
     /// and `freebind`.
-    pub(crate) fn prepare(
-        &self,
-        fd: BorrowedFd<'_>,
-        spec: &SockSpec,
-        hook: Option<BindDeviceHook>,
-    ) -> Result<(), RErrno> {
+    pub(crate) fn prepare(&self, fd: BorrowedFd<'_>, spec: &SockSpec) -> Result<(), RErrno> {
         if spec.flags.contains(SockFlags::IN_NS) {
             return Ok(());
         }
@@ -255,7 +278,7 @@ impl Outbound {
             self.ifname4.as_deref()
         };
         if let (true, Some(name)) = (Self::applies(spec), ifname) {
-            hook.ok_or(RErrno::OPNOTSUPP)?(fd, name)?;
+            passt_sys::bind_device(fd, name)?;
         }
         if self.freebind && spec.bind.is_some() {
             if spec.ipv6 {
@@ -268,9 +291,9 @@ impl Outbound {
     }
 }
 
-/// Bytes of the Linux `struct tcp_info` a [`TcpInfoHook`] asks for: up to
-/// and including `tcpi_snd_wnd` (Linux 5.4).
-pub const TCP_INFO_LEN: usize = 232;
+/// Bytes of the Linux `struct tcp_info` the executor asks for: up to and
+/// including `tcpi_snd_wnd` (Linux 5.4).
+pub const TCP_INFO_LEN: usize = passt_sys::TCP_INFO_LEN;
 
 /// The fields [`TcpInfo`] keeps, from the bytes `getsockopt(TCP_INFO)`
 /// wrote (native byte order; `raw` cut to the length the kernel returned).
@@ -298,12 +321,35 @@ pub fn tcp_info_from_raw(raw: &[u8]) -> Option<TcpInfo> {
     })
 }
 
-/// Makes a socket inside the guest's network namespace, for `Open` with
-/// [`SockFlags::IN_NS`] (supplied by pasta): of protocol [`Proto::Tcp`]
-/// (a stream socket) or [`Proto::Udp`] (a datagram socket); the second
-/// argument says IPv6. The socket must be non-blocking and close-on-exec;
-/// the executor sets its options, binds and connects it as for any `Open`.
-pub type NsSocketHook = Box<dyn FnMut(Proto, bool) -> Result<OwnedFd, RErrno>>;
+/// Makes sockets inside the guest's network namespace, for `Open` with
+/// [`SockFlags::IN_NS`] (pasta's, served by its namespace thread; see the
+/// module docs for why a trait object). Any `FnMut(Proto, bool)` closure
+/// is one.
+pub trait NsSockets {
+    /// A socket of protocol [`Proto::Tcp`] (a stream socket) or
+    /// [`Proto::Udp`] (a datagram socket), IPv6 if `ipv6`, made in the
+    /// namespace. It must be non-blocking and close-on-exec; the executor
+    /// sets its options, binds and connects it as for any `Open`.
+    ///
+    /// # Errors
+    /// Why it could not be made (the executor's `Open` fails with it).
+    fn socket(&mut self, proto: Proto, ipv6: bool) -> Result<OwnedFd, RErrno>;
+}
+
+impl<F: FnMut(Proto, bool) -> Result<OwnedFd, RErrno>> NsSockets for F {
+    fn socket(&mut self, proto: Proto, ipv6: bool) -> Result<OwnedFd, RErrno> {
+        self(proto, ipv6)
+    }
+}
+
+/// A socket executor for `config`'s sockets registered with `epoll`, as
+/// the drivers make it: every call of [`Calls`], and `config`'s outbound
+/// policy (`-o`, `--outbound-if4/6`, `--freebind`).
+pub fn executor(config: &crate::config::Config, epoll: OwnedFd) -> SockExec {
+    let mut exec = SockExec::new(config.limits.max_sockets, epoll);
+    exec.set_outbound(config.outbound.clone());
+    exec
+}
 
 /// No splice in a slot.
 const NO_SPLICE: u32 = u32::MAX;
@@ -382,8 +428,8 @@ pub struct SockExec {
     /// The run of datagram sends being gathered, and their results.
     batch: Box<SendBatch>,
     sent: Box<[Result<Done, Errno>; SEND_BATCH_MAX]>,
-    gso_hook: Option<UdpSegmentHook>,
-    errq_hook: Option<ErrQueueHook>,
+    /// The calls without a safe wrapper it makes.
+    calls: Calls,
     /// Whether the datagram socket in each slot must not segment (a ping
     /// socket, or a UDP socket that refused).
     gso_off: LazyArray<bool>,
@@ -394,12 +440,8 @@ pub struct SockExec {
     /// The current `run_ops`'s stamp (never 0, the stamp of no drain).
     drain: u32,
     scratch: Box<[u8]>,
-    peek_hook: Option<PeekOffHook>,
-    outq_hook: Option<OutqHook>,
-    info_hook: Option<TcpInfoHook>,
-    ns_hook: Option<NsSocketHook>,
+    ns: Option<Box<dyn NsSockets>>,
     outbound: Outbound,
-    bind_device_hook: Option<BindDeviceHook>,
     /// Splices, at the slot of their `a` socket.
     splices: LazyArray<Option<Splice>>,
     /// For each slot in a splice, the slot of its `a` socket.
@@ -415,11 +457,22 @@ fn errno(e: RErrno) -> Errno {
 impl SockExec {
     /// An executor for `max_sockets` sockets (the translator's
     /// `Limits::max_sockets`), registering them with `epoll` (a duplicate
-    /// of the driver's epoll descriptor).
-    pub fn new(max_sockets: u32, epoll: OwnedFd, peek_hook: Option<PeekOffHook>) -> Self {
+    /// of the driver's epoll descriptor), making every call of [`Calls`].
+    pub fn new(max_sockets: u32, epoll: OwnedFd) -> Self {
+        Self::with_calls(max_sockets, epoll, Calls::all())
+    }
+
+    /// [`SockExec::new`] making only the calls in `calls`: the others take
+    /// their fallbacks (see the module docs), as on a kernel that refuses
+    /// them. For the tests of those fallbacks.
+    pub fn with_calls(max_sockets: u32, epoll: OwnedFd, calls: Calls) -> Self {
         // Per-socket tables: reserved for the limit, written only up to
         // the most sockets open at once.
         let n = max_sockets as usize;
+        let mut received = exec_dgram::Received::default();
+        received.set_recvmmsg(calls.contains(Calls::RECVMMSG));
+        let mut held = exec_dgram::Held::default();
+        held.set_recvmmsg(calls.contains(Calls::RECVMMSG));
         SockExec {
             epoll,
             fds: LazyArray::new(n, || None),
@@ -429,22 +482,17 @@ impl SockExec {
             muted: LazyArray::new(n, || None),
             muted_count: 0,
             muted_at: None,
-            received: exec_dgram::Received::default(),
-            held: exec_dgram::Held::default(),
+            received,
+            held,
             batch: Box::default(),
             sent: Box::new([Err(Errno::EAGAIN); SEND_BATCH_MAX]),
-            gso_hook: None,
-            errq_hook: None,
+            calls,
             gso_off: LazyArray::new(n, || true),
             blocked: LazyArray::new(n, || 0),
             drain: 1,
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
-            peek_hook,
-            outq_hook: None,
-            info_hook: None,
-            ns_hook: None,
+            ns: None,
             outbound: Outbound::default(),
-            bind_device_hook: None,
             splices: LazyArray::new(n, || None),
             splice_at: LazyArray::new(n, || NO_SPLICE),
             errors: 0,
@@ -463,11 +511,11 @@ impl SockExec {
         }
     }
 
-    /// Install the hook that makes sockets inside the guest's namespace
-    /// (`Open` with [`SockFlags::IN_NS`]; without it such an `Open` fails
-    /// with `EOPNOTSUPP`).
-    pub fn set_ns_socket_hook(&mut self, hook: NsSocketHook) {
-        self.ns_hook = Some(hook);
+    /// Give the executor the driver's maker of sockets inside the guest's
+    /// namespace (`Open` with [`SockFlags::IN_NS`]; without one such an
+    /// `Open` fails with `EOPNOTSUPP`).
+    pub fn set_ns_sockets(&mut self, ns: Box<dyn NsSockets>) {
+        self.ns = Some(ns);
         // What namespace datagram sockets receive is relayed (`-U`): the
         // held buffer is allocated now, at setup (zeroed, so it costs no
         // memory until written), not when the first one opens.
@@ -598,62 +646,28 @@ impl SockExec {
         }
     }
 
-    /// Install the `UDP_SEGMENT` hook: runs of equal-sized datagrams on a
-    /// connected UDP socket then go out as one segmented send
-    /// ([`exec_dgram::send_gso`]).
     /// Apply `outbound` to the sockets opened from now on (see the module
-    /// docs); `hook` binds a socket to an interface (needed if
-    /// `outbound` names one: without it such an `Open` fails with
-    /// `EOPNOTSUPP`).
-    pub fn set_outbound(&mut self, outbound: Outbound, hook: Option<BindDeviceHook>) {
+    /// docs).
+    pub fn set_outbound(&mut self, outbound: Outbound) {
         self.outbound = outbound;
-        self.bind_device_hook = hook;
     }
 
-    /// Install the `SO_UDP_SEGMENT` hook.
-    pub fn set_udp_segment_hook(&mut self, hook: UdpSegmentHook) {
-        self.gso_hook = Some(hook);
-    }
-
-    /// Install the error-queue hook: datagram sockets opened with
-    /// [`SockFlags::RECVERR`] then report ICMP errors, read by
-    /// [`SockOp::RecvErr`] (tell the translator:
-    /// [`Translator::set_host_errors`]).
-    pub fn set_errqueue_hook(&mut self, hook: ErrQueueHook) {
-        self.errq_hook = Some(hook);
-    }
-
-    /// Whether the error-queue hook is installed.
+    /// Whether datagram sockets opened with [`SockFlags::RECVERR`] report
+    /// ICMP errors, read by [`SockOp::RecvErr`] ([`Calls::ERRQUEUE`]; tell
+    /// the translator: [`Translator::set_host_errors`]).
     pub fn has_errqueue(&self) -> bool {
-        self.errq_hook.is_some()
+        self.calls.contains(Calls::ERRQUEUE)
     }
 
-    /// Install the `recvmmsg` hook: a `Recv` then reads all its datagrams
-    /// with one system call.
-    pub fn set_recvmmsg_hook(&mut self, hook: RecvMmsgHook) {
-        self.received.set_hook(hook);
-        self.held.set_hook(hook);
-    }
-
-    /// Install the `SIOCOUTQ` hook: `Send` then reports the free
-    /// send-buffer space and `Query` works (see the module docs).
-    pub fn set_outq_hook(&mut self, hook: OutqHook) {
-        self.outq_hook = Some(hook);
-    }
-
-    /// Install the `TCP_INFO` hook: `Query` answers then carry what it
-    /// tells of the path (see the module docs).
-    pub fn set_tcp_info_hook(&mut self, hook: TcpInfoHook) {
-        self.info_hook = Some(hook);
-    }
-
-    /// Free send-buffer space of a stream socket; `None` without the hook
-    /// or if a call fails.
+    /// Free send-buffer space of a stream socket; `None` without
+    /// [`Calls::OUTQ`] or if a call fails.
     fn free_space(&self, fd: BorrowedFd<'_>) -> Option<u32> {
-        let hook = self.outq_hook?;
+        if !self.calls.contains(Calls::OUTQ) {
+            return None;
+        }
         let sndbuf = net::sockopt::socket_send_buffer_size(fd).ok()?;
         let sndbuf = u32::try_from(sndbuf).unwrap_or(u32::MAX);
-        let outq = hook(fd).ok()?;
+        let outq = passt_sys::outq(fd).ok()?;
         let free = (sndbuf - sndbuf / 16).saturating_sub(outq);
         if free < sndbuf / 4 {
             // Arms the writability edge for when space frees up.
@@ -712,7 +726,7 @@ impl SockExec {
                         .get(id.slot() as usize)
                         .and_then(Option::as_ref)
                         .map(AsFd::as_fd);
-                    exec_dgram::run_recv_err(fd, id, into, t, now, tx, self.errq_hook);
+                    exec_dgram::run_recv_err(fd, id, into, t, now, tx, self.has_errqueue());
                 }
                 SockOp::RecvHeld { id } => {
                     let fd = self
@@ -770,15 +784,13 @@ impl SockExec {
             Some(fd) if n > 1 => {
                 let slot = id.slot() as usize;
                 let gso = self.gso_off.get(slot).is_some_and(|off| !off);
-                match self.gso_hook.filter(|_| gso) {
-                    Some(hook) => {
-                        let ok =
-                            exec_dgram::send_gso(fd.as_fd(), rx, &self.batch, &mut self.sent, hook);
-                        if let (false, Some(off)) = (ok, self.gso_off.get_mut(slot)) {
-                            *off = true;
-                        }
+                if gso && self.calls.contains(Calls::UDP_SEGMENT) {
+                    let ok = exec_dgram::send_gso(fd.as_fd(), rx, &self.batch, &mut self.sent);
+                    if let (false, Some(off)) = (ok, self.gso_off.get_mut(slot)) {
+                        *off = true;
                     }
-                    None => exec_dgram::send_batch(fd.as_fd(), rx, &self.batch, &mut self.sent),
+                } else {
+                    exec_dgram::send_batch(fd.as_fd(), rx, &self.batch, &mut self.sent);
                 }
             }
             Some(fd) => {
@@ -986,7 +998,7 @@ impl SockExec {
                         .free_space(fd.as_fd())
                         .map(|free| Done::Space {
                             free,
-                            info: self.info_hook.and_then(|h| h(fd.as_fd()).ok()),
+                            info: self.tcp_info(fd.as_fd()),
                         })
                         .ok_or(Errno(95)), // EOPNOTSUPP
                     None => Err(Errno(9)),
@@ -1119,11 +1131,27 @@ impl SockExec {
         Ok(())
     }
 
-    fn set_peek_off(&mut self, id: SockId, fd: BorrowedFd<'_>, off: u32) {
-        let ok = match (self.peek_hook, i32::try_from(off)) {
-            (Some(h), Ok(v)) => h(fd, v).is_ok(),
+    /// What `TCP_INFO` tells of a stream socket's path; `None` without
+    /// [`Calls::TCP_INFO`] or if the call fails.
+    fn tcp_info(&self, fd: BorrowedFd<'_>) -> Option<TcpInfo> {
+        if !self.calls.contains(Calls::TCP_INFO) {
+            return None;
+        }
+        let mut raw = [0u8; TCP_INFO_LEN];
+        let len = passt_sys::tcp_info(fd, &mut raw).ok()?;
+        tcp_info_from_raw(raw.get(..len).unwrap_or(&raw))
+    }
+
+    /// `SO_PEEK_OFF` at `off`; whether it is set.
+    fn try_peek_off(&self, fd: BorrowedFd<'_>, off: u32) -> bool {
+        match i32::try_from(off) {
+            Ok(v) if self.calls.contains(Calls::PEEK_OFF) => passt_sys::set_peek_off(fd, v).is_ok(),
             _ => false,
-        };
+        }
+    }
+
+    fn set_peek_off(&mut self, id: SockId, fd: BorrowedFd<'_>, off: u32) {
+        let ok = self.try_peek_off(fd, off);
         if let Some(p) = self.peek_off.get_mut(id.slot() as usize) {
             *p = if ok { off } else { NO_PEEK_OFF };
         }
@@ -1140,17 +1168,17 @@ impl SockExec {
         }
         if dgram {
             let fd = if spec.flags.contains(SockFlags::IN_NS) {
-                let made = match &mut self.ns_hook {
-                    Some(h) => h(spec.proto, spec.ipv6)?,
+                let made = match &mut self.ns {
+                    Some(ns) => ns.socket(spec.proto, spec.ipv6)?,
                     None => return Err(RErrno::OPNOTSUPP),
                 };
                 exec_dgram::configure(made, spec)?
             } else {
-                let (out, hook) = (&self.outbound, self.bind_device_hook);
-                exec_dgram::open(spec, |fd| out.prepare(fd, spec, hook))?
+                let out = &self.outbound;
+                exec_dgram::open(spec, |fd| out.prepare(fd, spec))?
             };
-            if let (true, Some(h)) = (spec.flags.contains(SockFlags::RECVERR), self.errq_hook) {
-                (h.enable)(fd.as_fd(), spec.ipv6)?;
+            if spec.flags.contains(SockFlags::RECVERR) && self.has_errqueue() {
+                passt_sys::errqueue::enable(fd.as_fd(), spec.ipv6)?;
             }
             if let Some(p) = self.peek_off.get_mut(id.slot() as usize) {
                 *p = NO_PEEK_OFF;
@@ -1171,8 +1199,8 @@ impl SockExec {
             },
         );
         let fd = if spec.flags.contains(SockFlags::IN_NS) {
-            match &mut self.ns_hook {
-                Some(h) => h(Proto::Tcp, spec.ipv6)?,
+            match &mut self.ns {
+                Some(ns) => ns.socket(Proto::Tcp, spec.ipv6)?,
                 None => return Err(RErrno::OPNOTSUPP),
             }
         } else {
@@ -1189,8 +1217,7 @@ impl SockExec {
         if spec.ipv6 && spec.flags.contains(SockFlags::V6ONLY) {
             net::sockopt::set_ipv6_v6only(&fd, true)?;
         }
-        self.outbound
-            .prepare(fd.as_fd(), spec, self.bind_device_hook)?;
+        self.outbound.prepare(fd.as_fd(), spec)?;
         if let Some(b) = spec.bind {
             net::bind(&fd, &sock_addr(b.to_socket_addr(), spec.ipv6))?;
         }
@@ -1246,10 +1273,7 @@ impl SockExec {
             .ok_or(RErrno::BADF)?;
         let mut tracked = self.peek_off.get(slot).copied().unwrap_or(NO_PEEK_OFF);
         if tracked != NO_PEEK_OFF && tracked != skip {
-            let ok = match (self.peek_hook, i32::try_from(skip)) {
-                (Some(h), Ok(v)) => h(fd.as_fd(), v).is_ok(),
-                _ => false,
-            };
+            let ok = self.try_peek_off(fd.as_fd(), skip);
             tracked = if ok { skip } else { NO_PEEK_OFF };
         }
         let fallback = tracked == NO_PEEK_OFF;

@@ -11,13 +11,13 @@
 //! | `Send` on a datagram socket | [`send`] | `send(MSG_DONTWAIT \| MSG_NOSIGNAL)` |
 //! | `SendTo` | [`send_to`] | `sendto(MSG_DONTWAIT \| MSG_NOSIGNAL)` |
 //! | a run of `Send`s or `SendTo`s on one socket ([`SendBatch`]) | [`send_batch`] | `sendmmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)`, again for what is left after a failed message |
-//! | the same, on a connected UDP socket, with the `UDP_SEGMENT` hook | [`send_gso`] | per stretch of equal-sized datagrams, `sendmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)` after the hook (`setsockopt(UDP_SEGMENT)`) when the size changes; `sendmmsg` for the rest after the hook with 0; the hook with 0 at the end |
-//! | `Recv` | [`recv`], then [`Received::completions`]; or [`run_recv`] for both | with the receive hook, one `recvmmsg(MSG_DONTWAIT \| MSG_TRUNC)`; without it, one `recvfrom(MSG_DONTWAIT \| MSG_TRUNC)` per slot until `EAGAIN` |
+//! | the same, on a connected UDP socket, with [`Calls::UDP_SEGMENT`](super::exec::Calls::UDP_SEGMENT) | [`send_gso`] | per stretch of equal-sized datagrams, `sendmsg(MSG_DONTWAIT \| MSG_NOSIGNAL)` after `setsockopt(UDP_SEGMENT)` ([`passt_sys::mmsg::udp_segment`]) when the size changes; `sendmmsg` for the rest after setting it to 0; 0 again at the end |
+//! | `Recv` | [`recv`], then [`Received::completions`]; or [`run_recv`] for both | with [`Calls::RECVMMSG`](super::exec::Calls::RECVMMSG), one `recvmmsg(MSG_DONTWAIT \| MSG_TRUNC)` ([`passt_sys::mmsg::recvmmsg`]); without it, one `recvfrom(MSG_DONTWAIT \| MSG_TRUNC)` per slot until `EAGAIN` |
 //! | `RecvHeld` | [`run_recv_held`] | as `Recv`, into the [`Held`] buffer instead of tx slots |
 //! | `SendHeld` | [`send_held`] | `send` or `sendto(MSG_DONTWAIT \| MSG_NOSIGNAL)` of one held datagram |
-//! | `RecvErr` | [`run_recv_err`] | with the error-queue hook, `recvmsg(MSG_ERRQUEUE \| MSG_DONTWAIT)`; `EOPNOTSUPP` without |
+//! | `RecvErr` | [`run_recv_err`] | with [`Calls::ERRQUEUE`](super::exec::Calls::ERRQUEUE), `recvmsg(MSG_ERRQUEUE \| MSG_DONTWAIT)` ([`passt_sys::errqueue::recv_err`]); `EOPNOTSUPP` without |
 //! | `SetTtl` | [`set_ttl`] | `setsockopt(IP_TTL)` / `setsockopt(IPV6_UNICAST_HOPS)` |
-//! | `Open` with `SockFlags::RECVERR` | [`ErrQueueHook`] | `setsockopt(IP_RECVERR)` / `setsockopt(IPV6_RECVERR)` |
+//! | `Open` with `SockFlags::RECVERR` | [`passt_sys::errqueue::enable`] (with [`Calls::ERRQUEUE`](super::exec::Calls::ERRQUEUE)) | `setsockopt(IP_RECVERR)` / `setsockopt(IPV6_RECVERR)` |
 //!
 //! Datagram sockets are registered with epoll **level-triggered**
 //! (`EPOLLIN`, as listeners are): the translator reads at most one batch
@@ -32,11 +32,11 @@
 //! back as one [`Done::Datagram`] completion each and a final
 //! [`Done::Datagrams`] or error, as the [`SockOp::Recv`](crate::SockOp::Recv) contract says.
 //!
-//! rustix has no safe `recvmmsg`, and this crate has no `unsafe`: the
-//! driver may supply a [`RecvMmsgHook`] (one `recvmmsg` call in the CLI
-//! crate) that reads every slot's datagram in one system call, each
-//! message with its own buffer and sender address (raw `sockaddr` bytes,
-//! parsed here). Without the hook each datagram costs one `recvfrom`.
+//! rustix has no safe `recvmmsg`, and this crate has no `unsafe`:
+//! [`passt_sys::mmsg::recvmmsg`] reads every slot's datagram in one system
+//! call, each message with its own buffer and sender address (raw
+//! `sockaddr` bytes, parsed here). Without it ([`Calls::RECVMMSG`](super::exec::Calls::RECVMMSG) off:
+//! [`Received::set_recvmmsg`]) each datagram costs one `recvfrom`.
 //!
 //! # Held datagrams
 //!
@@ -64,7 +64,8 @@
 //! on the stack (those of a receive, of [`RECV_MAX`]), filled as far as the
 //! batch goes (`tests/alloc.rs` counts allocations over steady traffic).
 //!
-//! With the driver's [`UdpSegmentHook`], [`send_gso`] goes further on a
+//! With `UDP_SEGMENT` ([`passt_sys::mmsg::udp_segment`]: rustix has no
+//! wrapper), [`send_gso`] goes further on a
 //! connected UDP socket: a stretch of datagrams of one size (a bulk
 //! sender's) becomes one `sendmsg` with UDP generic segmentation offload,
 //! so that the host's stack handles one large datagram instead of dozens
@@ -78,8 +79,8 @@
 //! socket refused by `net.ipv4.ping_group_range` fails `socket` with
 //! `EACCES` (icmp(7)).
 //!
-//! With the driver's [`ErrQueueHook`] (rustix has neither `IP_RECVERR` nor
-//! a parser for its control message), sockets opened with
+//! With the error queue ([`passt_sys::errqueue`]: rustix has neither
+//! `IP_RECVERR` nor a parser for its control message), sockets opened with
 //! [`SockFlags::RECVERR`] get `IP_RECVERR` / `IPV6_RECVERR`, and
 //! [`SockOp::RecvErr`](crate::SockOp::RecvErr) reads one error with
 //! `recvmsg(MSG_ERRQUEUE)` ([`run_recv_err`]): the quoted bytes into the
@@ -103,99 +104,27 @@ use crate::buf::{RxBatch, TxRing, TxSlots, TxStorage};
 use crate::time::Instant;
 use crate::{Completion, Done, Errno, Proto, SockFlags, SockId, SockSpec, Translator};
 
-/// Most datagrams one [`recv`] reads, whatever the slot range.
-pub const RECV_MAX: usize = 64;
+/// Most datagrams one [`recv`] reads, whatever the slot range (as many as
+/// one `recvmmsg` of passt-sys reads).
+pub use passt_sys::mmsg::RECV_MAX;
 
-/// Room for a sender address in a [`RecvMeta`]: a `struct sockaddr_in6`.
-pub const NAME_LEN: usize = 28;
+/// The raw sender address and length of a datagram `recvmmsg` read, and
+/// its room for the address (a `struct sockaddr_in6`).
+pub use passt_sys::mmsg::{RecvMeta, NAME_LEN};
 
-/// What a [`RecvMmsgHook`] reports of one message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecvMeta {
-    /// The datagram's full length (`MSG_TRUNC`: more than its buffer if it
-    /// did not fit).
-    pub len: u32,
-    /// The sender's address as the kernel wrote it (`msg_name`: a
-    /// `struct sockaddr_in` or `struct sockaddr_in6`, native layout).
-    pub name: [u8; NAME_LEN],
-    /// Bytes of `name` the kernel wrote (`msg_namelen`).
-    pub name_len: u32,
-}
-
-impl Default for RecvMeta {
-    fn default() -> Self {
-        RecvMeta {
-            len: 0,
-            name: [0; NAME_LEN],
-            name_len: 0,
-        }
-    }
-}
-
-/// Receives datagrams with one `recvmmsg(MSG_DONTWAIT | MSG_TRUNC)`
-/// (supplied by the driver: needs `unsafe`): message `i` into `bufs[i]`
-/// (one buffer per message), its length and sender into `meta[i]`, at most
-/// `min(bufs.len(), meta.len())` messages. Returns how many were read
-/// (`meta` beyond that is untouched), or the error of the first one.
-pub type RecvMmsgHook =
-    fn(BorrowedFd<'_>, &mut [IoSliceMut<'_>], &mut [RecvMeta]) -> Result<usize, RErrno>;
-
-/// What one error-queue message said, as the [`ErrQueueHook`] fills it
-/// from `struct sock_extended_err` (ip(7)) and the data read.
-#[derive(Clone, Copy, Debug)]
-pub struct ErrMeta {
-    /// Bytes of the quoted datagram read into the buffer.
-    pub len: u32,
-    /// `ee_origin` (`SO_EE_ORIGIN_ICMP` 2, `SO_EE_ORIGIN_ICMP6` 3, ...).
-    pub origin: u8,
-    /// `ee_type`.
-    pub icmp_type: u8,
-    /// `ee_code`.
-    pub code: u8,
-    /// `ee_info` (the MTU of "fragmentation needed" / "packet too big").
-    pub info: u32,
-    /// The offender's address (`SO_EE_OFFENDER`), raw `sockaddr` bytes.
-    pub name: [u8; NAME_LEN],
-    /// Bytes of `name` that are valid.
-    pub name_len: u32,
-}
-
-impl Default for ErrMeta {
-    fn default() -> Self {
-        ErrMeta {
-            len: 0,
-            origin: 0,
-            icmp_type: 0,
-            code: 0,
-            info: 0,
-            name: [0; NAME_LEN],
-            name_len: 0,
-        }
-    }
-}
+/// What one error-queue message said (`struct sock_extended_err`, ip(7)).
+pub use passt_sys::errqueue::ErrMeta;
 
 /// `SO_EE_ORIGIN_ICMP`.
 const ORIGIN_ICMP: u8 = 2;
 /// `SO_EE_ORIGIN_ICMP6`.
 const ORIGIN_ICMP6: u8 = 3;
 
-/// The driver's error-queue calls (they need `unsafe`): `enable` sets
-/// `IP_RECVERR` (or `IPV6_RECVERR` for an IPv6 socket) on a new socket;
-/// `recv` reads one message of its error queue with
-/// `recvmsg(MSG_ERRQUEUE | MSG_DONTWAIT)`, its data into the buffer and
-/// the rest into the [`ErrMeta`] (`EAGAIN` when the queue is empty).
-#[derive(Clone, Copy, Debug)]
-pub struct ErrQueueHook {
-    /// Turn the error queue on: `(socket, ipv6)`.
-    pub enable: fn(BorrowedFd<'_>, bool) -> Result<(), RErrno>,
-    /// Read one error.
-    pub recv: fn(BorrowedFd<'_>, &mut [u8], &mut ErrMeta) -> Result<(), RErrno>,
-}
-
 /// Run a [`SockOp::RecvErr`](crate::SockOp::RecvErr): one error-queue
 /// message of `fd` into the single slot of `into`, completed to `t` as
 /// [`Done::HostError`] (errors of a local origin, or without an offender,
-/// are read and reported as `EAGAIN`: nothing for the guest).
+/// are read and reported as `EAGAIN`: nothing for the guest). Without the
+/// error queue (`errqueue` false: [`Calls::ERRQUEUE`](super::exec::Calls::ERRQUEUE) off), `EOPNOTSUPP`.
 #[allow(clippy::too_many_arguments)]
 pub fn run_recv_err<S: TxStorage>(
     fd: Option<BorrowedFd<'_>>,
@@ -204,24 +133,24 @@ pub fn run_recv_err<S: TxStorage>(
     t: &mut Translator,
     now: Instant,
     tx: &mut TxRing<S>,
-    hook: Option<ErrQueueHook>,
+    errqueue: bool,
 ) {
-    let res = match (fd, hook, tx.payload_areas(into).next()) {
-        (Some(fd), Some(hook), Some(area)) => {
+    let res = match (fd, errqueue, tx.payload_areas(into).next()) {
+        (Some(fd), true, Some(area)) => {
             let mut meta = ErrMeta::default();
-            match (hook.recv)(fd, area, &mut meta) {
+            match passt_sys::errqueue::recv_err(fd, area, &mut meta) {
                 Ok(()) => host_error(&meta).ok_or(Errno::EAGAIN).map(Done::HostError),
                 Err(e) => Err(errno(e)),
             }
         }
         (None, ..) => Err(Errno::EBADF),
-        (_, None, _) => Err(Errno::EOPNOTSUPP),
+        (_, false, _) => Err(Errno::EOPNOTSUPP),
         (.., None) => Err(Errno::EINVAL),
     };
     t.handle_completion(now, Completion { id, res }, tx);
 }
 
-/// The [`HostError`] of an error-queue message: ICMP or ICMPv6 origin and
+/// The [`crate::HostError`] of an error-queue message: ICMP or ICMPv6 origin and
 /// an offender address only.
 fn host_error(m: &ErrMeta) -> Option<crate::HostError> {
     let icmp6 = match m.origin {
@@ -330,7 +259,7 @@ pub fn open(
 }
 
 /// Configure, bind and connect a datagram socket made elsewhere (inside
-/// the guest's namespace, by the driver's hook, for
+/// the guest's namespace, by the driver's [`super::exec::NsSockets`], for
 /// [`SockFlags::IN_NS`]) as [`open`] does its own.
 ///
 /// # Errors
@@ -509,11 +438,6 @@ fn send_mmsg_run(
     false
 }
 
-/// Sets `UDP_SEGMENT` on a UDP socket: the segment size of UDP
-/// generic segmentation offload, udp(7); 0 turns it off (supplied by the
-/// driver: rustix has no wrapper).
-pub type UdpSegmentHook = fn(BorrowedFd<'_>, u16) -> Result<(), RErrno>;
-
 /// Most datagrams in one segmented send (`UDP_MAX_SEGMENTS` of older
 /// kernels).
 const GSO_MAX_SEGS: usize = 64;
@@ -530,7 +454,7 @@ const GSO_MAX_BYTES: usize = 65_507;
 /// of different sizes and is back at 0 before any plain send and when the
 /// call returns, so plain sends are never cut. The other datagrams go with
 /// `sendmmsg`, in order. Returns `false` if the socket cannot segment
-/// (`hook` refused, or the send failed with `EIO`, `EINVAL`, `EMSGSIZE`,
+/// (`setsockopt(UDP_SEGMENT)` refused, or the send failed with `EIO`, `EINVAL`, `EMSGSIZE`,
 /// `ENOPROTOOPT` or `EOPNOTSUPP`): what it did not send then went with
 /// `sendmmsg`, and the caller should not ask again for this socket.
 /// `SendTo`s (several destinations) always go with `sendmmsg`.
@@ -539,14 +463,13 @@ pub fn send_gso(
     rx: &RxBatch<'_>,
     batch: &SendBatch,
     out: &mut [Result<Done, Errno>; SEND_BATCH_MAX],
-    hook: UdpSegmentHook,
 ) -> bool {
     let msgs = batch.msgs();
     if msgs.iter().any(|m| m.dst.is_some()) {
         send_mmsg(fd, rx, msgs, out);
         return true;
     }
-    let mut seg = Segmenting { hook, size: 0 };
+    let mut seg = Segmenting { size: 0 };
     let usable = gso_runs(fd, rx, msgs, out, &mut seg);
     // Set back to 0 however the run ended; if that fails, the socket
     // would cut plain sends: it must not be used for segmenting again.
@@ -556,14 +479,13 @@ pub fn send_gso(
 /// The `UDP_SEGMENT` setting of the socket during one [`send_gso`]: set
 /// only when it changes, back to 0 before plain sends and at the end.
 struct Segmenting {
-    hook: UdpSegmentHook,
     size: u16,
 }
 
 impl Segmenting {
     fn set(&mut self, fd: BorrowedFd<'_>, size: u16) -> Result<(), RErrno> {
         if self.size != size {
-            (self.hook)(fd, size)?;
+            passt_sys::mmsg::udp_segment(fd, size)?;
             self.size = size;
         }
         Ok(())
@@ -709,7 +631,8 @@ pub struct Received {
     meta: [RecvMeta; RECV_MAX],
     count: usize,
     end: Option<Errno>,
-    hook: Option<RecvMmsgHook>,
+    /// Read with one `recvmmsg` ([`passt_sys::mmsg::recvmmsg`]).
+    mmsg: bool,
 }
 
 impl Default for Received {
@@ -720,15 +643,16 @@ impl Default for Received {
             meta: [RecvMeta::default(); RECV_MAX],
             count: 0,
             end: None,
-            hook: None,
+            mmsg: false,
         }
     }
 }
 
 impl Received {
-    /// Read with `hook` (one `recvmmsg` per [`recv`]) from now on.
-    pub fn set_hook(&mut self, hook: RecvMmsgHook) {
-        self.hook = Some(hook);
+    /// Read with one `recvmmsg` per [`recv`] (`on`), or one `recvfrom`
+    /// per datagram, from now on (the default: `recvfrom`).
+    pub fn set_recvmmsg(&mut self, on: bool) {
+        self.mmsg = on;
     }
 
     /// The datagrams read: (length, sender).
@@ -757,8 +681,8 @@ impl Received {
 
 /// Read datagrams from `fd` into the payload areas of `into`, one per
 /// slot, until `EAGAIN`, an error or the slots run out; results in `out`.
-/// With the hook of `out` ([`Received::set_hook`]), one `recvmmsg` reads
-/// them all.
+/// With `recvmmsg` on for `out` ([`Received::set_recvmmsg`]), one call
+/// reads them all.
 pub fn recv<S: TxStorage>(
     fd: BorrowedFd<'_>,
     tx: &mut TxRing<S>,
@@ -776,7 +700,7 @@ fn recv_into<'a>(
 ) {
     out.count = 0;
     out.end = None;
-    if let Some(hook) = out.hook {
+    if out.mmsg {
         let mut iov: [IoSliceMut<'_>; RECV_MAX] =
             core::array::from_fn(|_| IoSliceMut::new(&mut []));
         let mut n = 0;
@@ -787,7 +711,7 @@ fn recv_into<'a>(
         let (Some(bufs), Some(meta)) = (iov.get_mut(..n), out.meta.get_mut(..n)) else {
             return;
         };
-        match hook(fd, bufs, meta) {
+        match passt_sys::mmsg::recvmmsg(fd, bufs, meta) {
             Ok(k) => {
                 for (m, g) in out.meta.iter().zip(out.got.iter_mut()).take(k.min(n)) {
                     let name = m.name.get(..m.name_len as usize).unwrap_or(&[]);
@@ -862,7 +786,7 @@ pub const HELD_LEN: usize = 65536;
 /// [`SockOp::SendHeld`](crate::SockOp::SendHeld) to send on (pasta's
 /// `-U`, see [`crate::udp`]). The buffer ([`HELD_MAX`] datagrams of
 /// [`HELD_LEN`] bytes) is allocated once, zeroed (no memory until written),
-/// when the driver installs its namespace socket hook ([`Held::ensure`]), so
+/// when the driver gives the executor its namespace sockets ([`Held::ensure`]), so
 /// a driver that never relays does not have it and one that does allocates
 /// nothing on the data path.
 #[derive(Default)]
@@ -873,16 +797,17 @@ pub struct Held {
 
 impl Held {
     /// Allocate the buffer if it is not yet (once; the executor does it
-    /// when its namespace socket hook is installed, at setup).
+    /// when it is given namespace sockets, at setup).
     pub fn ensure(&mut self) {
         if self.buf.is_empty() {
             self.buf = vec![0u8; HELD_MAX * HELD_LEN].into_boxed_slice();
         }
     }
 
-    /// Read with `hook` (one `recvmmsg` per receive) from now on.
-    pub fn set_hook(&mut self, hook: RecvMmsgHook) {
-        self.got.set_hook(hook);
+    /// Read with one `recvmmsg` per receive (`on`) from now on, as
+    /// [`Received::set_recvmmsg`].
+    pub fn set_recvmmsg(&mut self, on: bool) {
+        self.got.set_recvmmsg(on);
     }
 
     /// The datagrams held: (length, sender).
@@ -1303,6 +1228,192 @@ mod tests {
                 matches!(r, Ok(Done::Bytes(1)) | Err(Errno::ECONNREFUSED)),
                 "{r:?}"
             );
+        }
+    }
+
+    /// The calls of passt-sys's `mmsg` through this module (they were
+    /// passt-sys's own tests when it depended on passt-core).
+    mod mmsg {
+        use super::super::*;
+        use crate::addr::SockAddrAny;
+        use crate::buf::TxRing;
+        use crate::{Completion, Done, SockId};
+        use std::net::{Ipv4Addr, UdpSocket};
+        use std::os::fd::AsFd;
+
+        fn wait_readable(s: &UdpSocket) {
+            let mut p = [rustix::event::PollFd::new(s, rustix::event::PollFlags::IN)];
+            let t = rustix::event::Timespec {
+                tv_sec: 2,
+                tv_nsec: 0,
+            };
+            rustix::event::poll(&mut p, Some(&t)).unwrap();
+        }
+
+        #[test]
+        fn one_call_reads_datagrams_from_several_senders_into_their_slots() {
+            let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let to = rx.local_addr().unwrap();
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+            a.send_to(b"first", to).unwrap();
+            b.send_to(&[9u8; 40], to).unwrap();
+            a.send_to(b"third", to).unwrap();
+            // Loopback delivers synchronously; wait anyway for the first.
+            wait_readable(&rx);
+            let mut tx = TxRing::new(8, 64, 0);
+            let into = tx.reserve_slots(8, 10, 16).unwrap();
+            let mut out = Received::default();
+            out.set_recvmmsg(true);
+            recv(rx.as_fd(), &mut tx, into, &mut out);
+            let sa = |s: &UdpSocket| SockAddrAny::from(s.local_addr().unwrap());
+            // The second did not fit its 16 bytes: its real length is told.
+            assert_eq!(out.datagrams(), &[(5, sa(&a)), (40, sa(&b)), (5, sa(&a))]);
+            let areas: Vec<Vec<u8>> = tx.payload_areas(into).map(|x| x.to_vec()).collect();
+            assert_eq!(&areas[0][..5], b"first");
+            assert_eq!(&areas[1][..], &[9u8; 16]);
+            assert_eq!(&areas[2][..5], b"third");
+            let id = SockId::from_parts(1, 1);
+            let last = out.completions(id).last().unwrap();
+            assert_eq!(
+                last,
+                Completion {
+                    id,
+                    res: Ok(Done::Datagrams { count: 3 })
+                }
+            );
+            // Nothing left: EAGAIN, as from recvfrom.
+            recv(rx.as_fd(), &mut tx, into, &mut out);
+            assert_eq!(
+                out.completions(id).collect::<Vec<_>>(),
+                [Completion {
+                    id,
+                    res: Err(crate::Errno::EAGAIN)
+                }]
+            );
+            // IPv6 senders come back as IPv6, v4-mapped ones as IPv4.
+            if let Ok(rx6) = UdpSocket::bind("[::]:0") {
+                let port = rx6.local_addr().unwrap().port();
+                let c4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+                c4.send_to(b"v4", (Ipv4Addr::LOCALHOST, port)).unwrap();
+                let c6 = UdpSocket::bind("[::1]:0");
+                if let Ok(c6) = &c6 {
+                    c6.send_to(b"v6", ("::1", port)).unwrap();
+                }
+                wait_readable(&rx6);
+                recv(rx6.as_fd(), &mut tx, into, &mut out);
+                let mut want = vec![(2, sa(&c4))];
+                if let Ok(c6) = &c6 {
+                    want.push((2, sa(c6)));
+                }
+                assert_eq!(out.datagrams(), want.as_slice());
+            }
+        }
+
+        #[test]
+        fn equal_sized_runs_go_out_segmented_and_arrive_as_the_original_datagrams() {
+            use crate::batch::{SendBatch, SEND_BATCH_MAX};
+            use crate::buf::{FrameDesc, RxBatch, RxSpan};
+
+            use crate::{Errno, Proto, SockOp, SockSpec};
+
+            let rx_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let peer = SockAddrAny::from(rx_sock.local_addr().unwrap());
+            let mut spec = SockSpec::new(Proto::Udp, false);
+            spec.peer = Some(peer);
+            let fd = open(&spec, |_| Ok(())).unwrap();
+            // Three of 1400 and a shorter one (one segmented send), then odd
+            // sizes (plain), then two of 1000 (segmented again).
+            let sizes = [1400usize, 1400, 1400, 700, 50, 1300, 1000, 1000];
+            let mut arena = Vec::new();
+            let mut descs = Vec::new();
+            for (i, &n) in sizes.iter().enumerate() {
+                let at = arena.len() as u32;
+                arena.extend((0..n).map(|k| (i * 31 + k) as u8));
+                descs.push(FrameDesc::new(at, n as u32));
+            }
+            let rx = RxBatch::new(&arena, &descs).unwrap();
+            let id = crate::SockId::from_parts(0, 1);
+            let mut batch = SendBatch::new();
+            for (i, &n) in sizes.iter().enumerate() {
+                let payload = RxSpan {
+                    frame: i as u32,
+                    offset: 0,
+                    len: n as u32,
+                };
+                batch.push(SockOp::Send { id, payload }).unwrap();
+            }
+            let mut out = [Err(Errno::EAGAIN); SEND_BATCH_MAX];
+            assert!(send_gso(fd.as_fd(), &rx, &batch, &mut out));
+            for (r, &n) in out.iter().zip(&sizes) {
+                assert_eq!(*r, Ok(Done::Bytes(n as u32)));
+            }
+            let mut buf = [0u8; 65536];
+            for (i, &n) in sizes.iter().enumerate() {
+                wait_readable(&rx_sock);
+                let got = rx_sock.recv(&mut buf).unwrap();
+                let want: Vec<u8> = (0..n).map(|k| (i * 31 + k) as u8).collect();
+                assert_eq!(got, n, "datagram {i}");
+                assert_eq!(&buf[..got], &want[..], "datagram {i}");
+            }
+            // The setting went back to 0: a plain send of 3000 bytes is one
+            // datagram.
+            let big = [7u8; 3000];
+            assert_eq!(send(fd.as_fd(), &big), Ok(Done::Bytes(3000)));
+            wait_readable(&rx_sock);
+            assert_eq!(rx_sock.recv(&mut buf).unwrap(), 3000);
+        }
+
+        #[test]
+        fn a_refusal_during_a_segmented_run_fails_its_first_datagram_only() {
+            use crate::batch::{SendBatch, SEND_BATCH_MAX};
+            use crate::buf::{FrameDesc, RxBatch, RxSpan};
+
+            use crate::{Errno, Proto, SockOp, SockSpec};
+
+            let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let dead = SockAddrAny::from(probe.local_addr().unwrap());
+            drop(probe);
+            let mut spec = SockSpec::new(Proto::Udp, false);
+            spec.peer = Some(dead);
+            let fd = open(&spec, |_| Ok(())).unwrap();
+            let arena = [5u8; 400];
+            let descs: Vec<FrameDesc> = (0..4).map(|i| FrameDesc::new(i * 100, 100)).collect();
+            let rx = RxBatch::new(&arena, &descs).unwrap();
+            let id = crate::SockId::from_parts(0, 1);
+            let mut batch = SendBatch::new();
+            for i in 0..4 {
+                let payload = RxSpan {
+                    frame: i,
+                    offset: 0,
+                    len: 100,
+                };
+                batch.push(SockOp::Send { id, payload }).unwrap();
+            }
+            let mut out = [Err(Errno::EAGAIN); SEND_BATCH_MAX];
+            assert!(send_gso(fd.as_fd(), &rx, &batch, &mut out));
+            assert_eq!(out[0], Ok(Done::Bytes(100)));
+            // The port unreachable is recorded on the socket (POLLERR)...
+            let mut p = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            let t = rustix::event::Timespec {
+                tv_sec: 2,
+                tv_nsec: 0,
+            };
+            rustix::event::poll(&mut p, Some(&t)).unwrap();
+            // ...and the next run reports it on its first datagram; every
+            // other datagram still gets its own result, and the socket can
+            // still segment.
+            assert!(send_gso(fd.as_fd(), &rx, &batch, &mut out));
+            assert_eq!(out[0], Err(Errno::ECONNREFUSED));
+            for r in &out[1..4] {
+                assert!(
+                    matches!(r, Ok(Done::Bytes(100)) | Err(Errno::ECONNREFUSED)),
+                    "{r:?}"
+                );
+            }
         }
     }
 }

@@ -1,11 +1,41 @@
-//! The host's network configuration, as the frontends read it at start-up
-//! (feature `host`).
+//! The drivers' host side (feature `host`): everything `passt` and `pasta`
+//! do besides translating, apart from the sans-IO modules of the crate
+//! (which never import from here), and the host's network configuration
+//! as they read it at start-up.
 //!
-//! Unlike the rest of the crate this module does I/O: it talks rtnetlink to
-//! the kernel and reads `/etc/resolv.conf`. It runs once, before the
-//! [`crate::Translator`] exists, and its result feeds [`crate::config::Config`].
+//! Unlike the rest of the crate this module does I/O; its few system calls
+//! without a safe rustix wrapper are passt-sys's (a dependency of this
+//! feature: the crate stays `#![forbid(unsafe_code)]`).
 //!
-//! # Theory of operation
+//! | module | what |
+//! |---|---|
+//! | [`exec`], [`exec_dgram`], [`splice`] | the socket executor: the translator's operations on host sockets |
+//! | [`options`] | the command line of both programs (GNU `getopt_long` syntax) |
+//! | [`log`], [`syslog`] | messages: levels, standard error, `--log-file`, the system log; the `error!` ... `trace!` macros |
+//! | [`daemon`] | going to the background, the PID file, whom the sandbox makes the process |
+//! | [`error`] | the drivers' fatal error |
+//! | [`clock`] | the drivers' clock (`CLOCK_MONOTONIC`) |
+//! | [`limits`] | the descriptor limit, rate limits, fixed log lines |
+//! | [`pcap`] | the `--pcap` capture file |
+//! | [`setup`] | the configuration-building steps both drivers take |
+//! | [`driver`] | the shared steps of the drivers' event loops: setup, wait, timers, idle trimming, events to the log |
+//! | this module, [`netlink`], [`resolv`], [`defaults`] | the host's network configuration (below) |
+//!
+//! The layering, with no cycle: `limits` and `syslog` use nothing here
+//! but `limits`; `log` uses them and `clock`; `error` uses `log` (for the program's
+//! style); `daemon` uses `error`, `log` and `options`; `options` and
+//! `clock` use only the sans-IO crate; `setup` uses `options`, `defaults`
+//! and this module; `driver` uses `clock`, `error`, `exec`, `limits`,
+//! `log` and `pcap`, and nothing uses it; the executor uses only `splice`
+//! and passt-sys.
+//!
+//! # The host's network configuration
+//!
+//! It is read once, before the [`crate::Translator`] exists, and its result
+//! feeds [`crate::config::Config`]: rtnetlink to the kernel and
+//! `/etc/resolv.conf`.
+//!
+//! ## Theory of operation
 //!
 //! 1. [`read_host_net`] dumps links, routes and addresses over rtnetlink
 //!    (RFC 3549 §2.3, rtnetlink(7); codec in [`netlink`]) and picks, per IP
@@ -25,7 +55,7 @@
 //!    options `-a`, `-n`, `-g`, `-D`, `--map-host-loopback`, `--no-map-gw`,
 //!    `--dns-forward`, and the "local mode" of its NOTES).
 //!
-//! # Choices
+//! ## Choices
 //!
 //! - Among default routes the lowest metric wins, ties going to the first
 //!   the kernel lists. The original takes the first listed, which is the same
@@ -38,15 +68,23 @@
 //! - The whole read is tried up to three times when the kernel reports a dump
 //!   was interrupted by a concurrent change (`NLM_F_DUMP_INTR`).
 
+pub mod clock;
+pub mod daemon;
 pub mod defaults;
+pub mod driver;
+pub mod error;
 pub mod exec;
 pub mod exec_dgram;
 pub mod limits;
+pub mod log;
 pub mod netlink;
+pub mod options;
 pub mod pcap;
 pub mod resolv;
+pub mod setup;
 mod socket;
 pub mod splice;
+pub mod syslog;
 
 #[cfg(test)]
 mod fixtures;

@@ -39,8 +39,8 @@
 //!
 //! With [`crate::config::Forwarding::udp_out`] (pasta's `-U`), datagrams
 //! never become frames. For each forwarded port `P` (target `T`), a socket
-//! is opened *inside the namespace* ([`SockFlags::IN_NS`], the driver's
-//! namespace hook) on its loopback, `127.0.0.1:P` and `[::1]:P` (IPv6 may
+//! is opened *inside the namespace* ([`SockFlags::IN_NS`], made by the
+//! driver in the namespace) on its loopback, `127.0.0.1:P` and `[::1]:P` (IPv6 may
 //! be off there: that socket's `Open` fails, counted in
 //! [`UdpStats::listen_failed`], and the other family still works):
 //! statically at start-up for port lists (opened lazily through
@@ -230,7 +230,7 @@ pub use crate::dgram::EVICT_MIN_IDLE;
 /// Most UDP flows, whatever [`crate::config::Limits::max_flows`] allows.
 pub const MAX_FLOWS: u32 = 16 * 1024;
 /// Most datagrams one [`SockOp::Recv`] reads (one `recvmmsg` with the
-/// driver's hook: as many as the executor's `RECV_MAX`).
+/// executor: as many as its `RECV_MAX`).
 pub const RECV_BATCH: u32 = 64;
 /// ICMP errors sent at once before the rate limit applies.
 pub const ICMP_BURST: u32 = 10;

@@ -15,7 +15,7 @@
 use core::fmt::Write;
 use std::os::unix::net::UnixDatagram;
 
-use passt_core::host::limits::LogLine;
+use super::limits::LogLine;
 
 /// Longest message sent (RFC 3164 §4.1 keeps packets to 1024 bytes).
 const MAX_LEN: usize = 1024;

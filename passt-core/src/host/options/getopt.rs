@@ -255,7 +255,7 @@ impl<'a> Iterator for Getopt<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::table::Opt;
+    use crate::host::options::table::Opt;
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()

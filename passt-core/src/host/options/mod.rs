@@ -5,7 +5,7 @@
 //! builds a [`Config`] from what it finds on the host and lays the options
 //! over it with [`Options::overrides`]. Option names, short letters,
 //! arguments and defaults are those of the passt(1) man page (which covers
-//! pasta too). Every option is in one table (`options/table.rs`), with
+//! pasta too). Every option is in one table (`host/options/table.rs`), with
 //! the frontends that accept it.
 //!
 //! Recognised but refused, with the reason
@@ -156,6 +156,26 @@ pub struct RunAs {
     pub user: IdSpec,
     /// The group, if given; otherwise the user's.
     pub group: Option<IdSpec>,
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+impl RunAs {
+    /// The user and group as passt-sys's sandbox looks them up
+    /// (`passt_sys::sandbox::target_ids`).
+    pub fn who(
+        &self,
+    ) -> (
+        passt_sys::sandbox::Who<'_>,
+        Option<passt_sys::sandbox::Who<'_>>,
+    ) {
+        fn who(s: &IdSpec) -> passt_sys::sandbox::Who<'_> {
+            match s {
+                IdSpec::Id(i) => passt_sys::sandbox::Who::Id(*i),
+                IdSpec::Name(n) => passt_sys::sandbox::Who::Name(n.as_str()),
+            }
+        }
+        (who(&self.user), self.group.as_ref().map(who))
+    }
 }
 
 /// Every option of both frontends, parsed and checked. Fields hold what
@@ -417,7 +437,7 @@ impl Options {
     ///
     /// ```
     /// use passt_core::config::Mode;
-    /// use passt_core::options::{Options, Parsed};
+    /// use passt_core::host::options::{Options, Parsed};
     /// let Ok(Parsed::Run(o)) = Options::parse(Mode::Pasta, ["--mtu=1500", "-fq", "42"]) else {
     ///     panic!()
     /// };

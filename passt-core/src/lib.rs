@@ -114,6 +114,7 @@
 //! | memory | [`buf`], `lazy`, `queue` | received-frame batches, the tx ring, offload metadata; tables reserved but written on first use; fixed-capacity FIFOs |
 //! | configuration | [`config`], `seen` | configuration, limits, port-forwarding specs; the guest's source addresses as seen (where inbound flows go) |
 //! | contract | [`contract`] | the driver contract ([`SockOp`], [`Completion`], [`Ready`], [`Event`], [`DropReason`]...), the socket slots with their owner tokens, the one context handlers get |
+//! | changes | [`change`] | run-time forwarding changes: their errors and outcomes, the bookkeeping `tcp` and `udp` share while one is in flight |
 //! | flows | [`flow`], `dgram`, [`batch`] | the flow table, its keyed index and the forwarding policy (`flow::fwd`); datagram flows shared by UDP and echo; coalescing datagram sends |
 //! | ingress | `ingress` | a guest frame parsed once into the item its module takes |
 //! | services and transports | [`l2`], [`tcp`], [`udp`], [`icmp`] | ARP, DHCP, NDP, DHCPv6 and echo to our link-local address answered locally; TCP onto host stream sockets (segments, windows, timers, listeners, splicing); UDP flows, forwarded ports, DNS forwarding; ICMP echo through ping sockets |
@@ -170,6 +171,7 @@
 pub mod addr;
 pub mod batch;
 pub mod buf;
+pub mod change;
 pub mod config;
 pub mod contract;
 mod dgram;

@@ -197,7 +197,7 @@ pub mod udp;
 pub mod wire;
 
 pub use contract::{
-    Completion, Done, DropReason, Errno, Event, HostError, Proto, Ready, SockFlags, SockId, SockOp,
+    ChangeId, Completion, Done, DropReason, Errno, Event, HostError, Proto, Ready, SockFlags, SockId, SockOp,
     SockSpec, TcpInfo,
 };
 pub use translator::{Stats, Translator};

@@ -8,6 +8,7 @@ mod dhcp;
 mod dhcpv6;
 #[cfg(feature = "host")]
 mod exec;
+mod forward_change;
 #[cfg(feature = "host")]
 mod host;
 mod icmp;

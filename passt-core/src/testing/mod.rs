@@ -377,6 +377,22 @@ impl Harness {
         }
     }
 
+    /// Begin a run-time forwarding change
+    /// ([`Translator::begin_forward_change`]) and drain what it hands out
+    /// at once.
+    ///
+    /// # Errors
+    /// As [`Translator::begin_forward_change`].
+    pub fn forward_change(
+        &mut self,
+        proto: crate::Proto,
+        spec: crate::config::ports::FwdSpec,
+    ) -> Result<crate::ChangeId, crate::change::ChangeError> {
+        let r = self.t.begin_forward_change(proto, spec);
+        self.settle();
+        r
+    }
+
     /// Take the events reported so far.
     pub fn take_events(&mut self) -> Vec<Event> {
         self.events.drain(..).collect()

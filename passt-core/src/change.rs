@@ -203,10 +203,7 @@ mod tests {
         while let Some((_, port, fam)) = c.next(&spec) {
             got.push((port, fam));
         }
-        assert_eq!(
-            got,
-            [(22, 0), (22, 1), (80, 0), (80, 1), (81, 0), (81, 1)]
-        );
+        assert_eq!(got, [(22, 0), (22, 1), (80, 0), (80, 1), (81, 0), (81, 1)]);
         assert!(c.next(&spec).is_none());
         let top = FwdSpec::parse("65535").unwrap();
         let mut c = Cursor::default();

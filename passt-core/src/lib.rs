@@ -119,6 +119,7 @@
 //! | ingress | `ingress` | a guest frame parsed once into the item its module takes |
 //! | services and transports | [`l2`], [`tcp`], [`udp`], [`icmp`] | ARP, DHCP, NDP, DHCPv6 and echo to our link-local address answered locally; TCP onto host stream sockets (segments, windows, timers, listeners, splicing); UDP flows, forwarded ports, DNS forwarding; ICMP echo through ping sockets |
 //! | dispatch | `translator` | the [`Translator`]: every input to the module that owns it, [`Stats`] composed of each module's counters |
+//! | configuration socket | [`control`] | the versioned wire format of run-time forwarding changes (`doc/control.md`) and the session turning a client's requests into translator calls |
 //! | test doubles | `testing`, `fuzzing` | (features `testing`, `fuzzing`) fake host, fake clock, frame builders, pcap files; fuzz entry points |
 //! | host side | `host`, [`options`] | (feature `host`) the driver side the binaries share: the host's network configuration, the socket executor; the command-line options. Never imported by the modules above |
 //!
@@ -174,6 +175,7 @@ pub mod buf;
 pub mod change;
 pub mod config;
 pub mod contract;
+pub mod control;
 mod dgram;
 pub mod flow;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -197,7 +199,7 @@ pub mod udp;
 pub mod wire;
 
 pub use contract::{
-    ChangeId, Completion, Done, DropReason, Errno, Event, HostError, Proto, Ready, SockFlags, SockId, SockOp,
-    SockSpec, TcpInfo,
+    ChangeId, Completion, Done, DropReason, Errno, Event, HostError, Proto, Ready, SockFlags,
+    SockId, SockOp, SockSpec, TcpInfo,
 };
 pub use translator::{Stats, Translator};

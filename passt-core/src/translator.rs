@@ -221,7 +221,9 @@ impl Translator {
         if let Some(c) = &self.change {
             return Err(ChangeError::Busy(c.id));
         }
-        let current = self.forward_rules(proto).ok_or(ChangeError::Protocol(proto))?;
+        let current = self
+            .forward_rules(proto)
+            .ok_or(ChangeError::Protocol(proto))?;
         if current.mode() == FwdMode::Auto || spec.mode() == FwdMode::Auto {
             return Err(ChangeError::Auto);
         }

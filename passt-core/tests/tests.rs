@@ -2,6 +2,7 @@
 
 mod alloc;
 mod captures;
+mod control;
 mod conversation;
 mod descriptors;
 mod dhcp;

@@ -132,9 +132,7 @@ impl Tcp {
         let idx = self
             .listeners
             .iter()
-            .position(|l| {
-                !l.open && !l.closing && l.port == port && l.ipv6 == ipv6 && l.out == out
-            })
+            .position(|l| !l.open && !l.closing && l.port == port && l.ipv6 == ipv6 && l.out == out)
             .unwrap_or(self.listeners.len());
         let owner = TCP_SOCK;
         let Some(sock) = cx.socks.alloc_owned(owner) else {

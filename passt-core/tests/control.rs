@@ -319,3 +319,55 @@ fn hostile_streams_never_panic_and_fatal_headers_close() {
     let out = s.output().to_vec();
     expect_error(&out, code::BAD_PROTO);
 }
+
+/// The example conversation of `doc/control.md`, byte for byte.
+#[test]
+fn the_documented_example_is_what_the_session_says() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../doc/control.md")).unwrap();
+    let example = doc
+        .split("## Example")
+        .nth(1)
+        .and_then(|s| s.split("```text\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("an example block");
+    // Each line: who, then hex words up to two spaces before a comment
+    // (continuation lines have no speaker).
+    let mut turns: Vec<(bool, Vec<u8>)> = Vec::new();
+    for line in example.lines() {
+        let (who, rest) = match line.split_once(':') {
+            Some((w, r)) if w == "client" || w == "server" => (Some(w == "client"), r),
+            _ => (None, line),
+        };
+        let mut bytes = Vec::new();
+        for word in rest.split_whitespace() {
+            if !word.chars().all(|c| c.is_ascii_hexdigit()) || word.len() % 2 != 0 {
+                break;
+            }
+            for i in (0..word.len()).step_by(2) {
+                bytes.push(u8::from_str_radix(&word[i..i + 2], 16).unwrap());
+            }
+        }
+        match who {
+            Some(client) => turns.push((client, bytes)),
+            None => turns.last_mut().unwrap().1.extend(bytes),
+        }
+    }
+    assert_eq!(turns.len(), 6);
+    let mut h = harness("8080");
+    let mut s = Session::new(None);
+    for pair in turns.chunks(2) {
+        let [(true, ask), (false, answer)] = pair else {
+            panic!("client, then server");
+        };
+        let mut out = h.control(&mut s, ask);
+        for (id, _) in opens(&mut h) {
+            h.complete(Completion {
+                id,
+                res: Ok(Done::Opened),
+            });
+            out.extend(h.control_run(&mut s));
+        }
+        assert_eq!(&out, answer, "reply to {ask:02x?}");
+    }
+}

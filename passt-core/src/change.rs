@@ -9,16 +9,16 @@
 //! 1. **Begin.** One pass over the listener table marks every listener
 //!    the new rules want with the same binding (port, family, address):
 //!    those are *kept* and never closed or reopened. Their ports and
-//!    families go into a [`PortFamSet`] (one bit per port and family,
+//!    families go into a `PortFamSet` (one bit per port and family,
 //!    allocated once in `Translator::new`).
-//! 2. **Open.** A [`Cursor`] walks the new rules' ports and families;
+//! 2. **Open.** A `Cursor` walks the new rules' ports and families;
 //!    each one not kept gets a listener entry marked *pending* and an
 //!    `Open`, handed out one at a time through `Translator::poll_op`, so
 //!    that any number of ports fits the operation queue. Pending listeners
 //!    take no connections or datagrams yet (they are level-triggered: what
 //!    waits is reported again after the swap).
 //! 3. **Swap or roll back.** When the walk is over and every `Open`
-//!    completed ([`Progress`]): if all succeeded, pending listeners are in
+//!    completed (`Progress`): if all succeeded, pending listeners are in
 //!    force, the listeners of the old rules that were not kept are closed
 //!    (lazily through `poll_op` as well), the new spec replaces the old one
 //!    in the configuration, and `Event::ForwardChanged` is reported. If

@@ -54,6 +54,13 @@ pub enum ChangeError {
     /// scan, not by changes.
     #[error("'auto' forwarding cannot be changed at run time")]
     Auto,
+    /// Rules this translator cannot honour, as the command line would
+    /// refuse them: the protocol is turned off (`--no-tcp`, `--no-udp`),
+    /// a listening address of a family turned off, or a listening
+    /// interface (`ADDR%IFACE/PORT`: no listener is bound to a device, and
+    /// listening on every interface instead would expose more than asked).
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The listeners of the start-up rules are still being opened: drain
     /// [`crate::Translator::poll_op`] first.
     #[error("start-up listeners are still being opened")]

@@ -10,7 +10,7 @@ use crate::addr::MacAddr;
 use crate::buf::{Offload, RxBatch, TxRing, TxStorage};
 use crate::change::{ChangeError, ChangeOutcome, Cursor, PortFamSet, Progress};
 use crate::config::ports::{FwdMode, FwdSpec};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Services};
 use crate::contract::cx::Shared;
 use crate::contract::slots::Module;
 use crate::contract::{ChangeId, Completion, DropReason, Event, Proto, Ready, SockId, SockOp};
@@ -211,8 +211,10 @@ impl Translator {
     /// [`ChangeError::Busy`] while another change is in flight (one at a
     /// time), [`ChangeError::Protocol`] for ICMP, [`ChangeError::Auto`]
     /// if `auto` forwarding is in force or asked for,
-    /// [`ChangeError::Starting`] while start-up listeners are still to be
-    /// handed out. Nothing was done then.
+    /// [`ChangeError::Unsupported`] for rules the command line would
+    /// refuse (protocol or address family turned off, a listening
+    /// interface), [`ChangeError::Starting`] while start-up listeners are
+    /// still to be handed out. Nothing was done then.
     pub fn begin_forward_change(
         &mut self,
         proto: Proto,
@@ -226,6 +228,30 @@ impl Translator {
             .ok_or(ChangeError::Protocol(proto))?;
         if current.mode() == FwdMode::Auto || spec.mode() == FwdMode::Auto {
             return Err(ChangeError::Auto);
+        }
+        let service = match proto {
+            Proto::Tcp => Services::TCP,
+            _ => Services::UDP,
+        };
+        if !self.config.services.contains(service) && spec.mode() != FwdMode::None {
+            return Err(ChangeError::Unsupported("the protocol is turned off"));
+        }
+        for r in spec.rules() {
+            if r.ifname.is_some() {
+                return Err(ChangeError::Unsupported(
+                    "listening interfaces are not supported",
+                ));
+            }
+            let family_off = match r.addr {
+                Some(core::net::IpAddr::V4(_)) => self.config.ip4.is_none(),
+                Some(core::net::IpAddr::V6(_)) => self.config.ip6.is_none(),
+                None => false,
+            };
+            if family_off {
+                return Err(ChangeError::Unsupported(
+                    "a listening address of a family turned off",
+                ));
+            }
         }
         match proto {
             Proto::Tcp => self.tcp.change_begin(&self.config, &spec, &mut self.kept),

@@ -252,6 +252,12 @@ fn bad_specs_and_a_second_client_during_a_change_are_refused() {
     }
     let out = h.control(&mut a, &change(ChangeKind::Replace, Proto::Tcp, &["auto"]));
     expect_error(&out, code::REFUSED);
+    let out = h.control(
+        &mut a,
+        &change(ChangeKind::Add, Proto::Tcp, &["0.0.0.0%eth0/80"]),
+    );
+    let (_, _, text) = expect_error(&out, code::REFUSED);
+    assert!(text.contains("interface"), "{text}");
     // One change at a time, whoever asks.
     assert!(h
         .control(&mut a, &change(ChangeKind::Add, Proto::Tcp, &["9000"]))

@@ -387,6 +387,25 @@ fn changes_are_refused_for_auto_and_icmp() {
         h.forward_change(Proto::Icmp, FwdSpec::default()),
         Err(ChangeError::Protocol(Proto::Icmp))
     );
+    for (spec, proto) in [
+        ("0.0.0.0%eth0/80", Proto::Tcp),
+        ("[2001:db8::1]/80", Proto::Tcp),
+        ("%lo/53", Proto::Udp),
+    ] {
+        let spec = FwdSpec::parse(spec).unwrap();
+        assert!(matches!(
+            h.forward_change(proto, spec),
+            Err(ChangeError::Unsupported(_))
+        ));
+    }
+    let mut c = config("8080", "none");
+    c.services.remove(passt_core::config::Services::UDP);
+    let mut off = Harness::new(c);
+    assert!(matches!(
+        off.forward_change(Proto::Udp, FwdSpec::parse("53").unwrap()),
+        Err(ChangeError::Unsupported(_))
+    ));
+    assert!(off.forward_change(Proto::Udp, FwdSpec::default()).is_ok());
     let mut c = config("auto", "none");
     c.mode = passt_core::config::Mode::Pasta;
     let mut h = Harness::new(c);

@@ -377,3 +377,31 @@ fn the_documented_example_is_what_the_session_says() {
         assert_eq!(&out, answer, "reply to {ask:02x?}");
     }
 }
+
+#[test]
+fn pipelined_changes_are_taken_one_after_the_other() {
+    let mut h = harness("8080");
+    let mut s = Session::new(None);
+    hello(&mut h, &mut s);
+    let mut m = change(ChangeKind::Add, Proto::Tcp, &["9000"]);
+    m.extend(change(ChangeKind::Add, Proto::Tcp, &["9001"]));
+    encode_list(&mut m, Proto::Tcp);
+    assert!(h.control(&mut s, &m).is_empty());
+    let mut replies_seen = Vec::new();
+    for port in [9000, 9001] {
+        let o = opens(&mut h);
+        assert_eq!(o.iter().map(|o| o.1).collect::<Vec<_>>(), [port]);
+        h.complete(Completion {
+            id: o[0].0,
+            res: Ok(Done::Opened),
+        });
+        replies_seen.extend(replies(&h.control_run(&mut s)));
+    }
+    assert_eq!(replies_seen.len(), 3, "two oks and the list");
+    match parse_reply(&replies_seen[2]) {
+        Ok(Reply::Rules { rules, .. }) => {
+            assert_eq!(rules.iter().collect::<Vec<_>>(), ["8080", "9000", "9001"])
+        }
+        r => panic!("{r:?}"),
+    }
+}

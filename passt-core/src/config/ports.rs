@@ -707,6 +707,29 @@ pub fn fuzz_parse(data: &[u8]) {
             }
         }
     }
+    // Removing the last line's ports: the rest stays forwarded as it was,
+    // those ports no longer are; a refusal changes nothing.
+    if let Some(Ok(other)) = text.split('\n').last().map(FwdSpec::parse) {
+        let before = acc.clone();
+        match acc.remove(&other) {
+            Ok(()) => {
+                acc.assert_invariants();
+                for port in before.ports() {
+                    if other.is_forwarded(port) {
+                        assert!(!acc.is_forwarded(port), "port {port} still forwarded");
+                    } else {
+                        let was = before.lookup(port).map(|(to, r)| (to, r.addr, r.to_addr));
+                        let now = acc.lookup(port).map(|(to, r)| (to, r.addr, r.to_addr));
+                        assert_eq!(was, now, "port {port} changed");
+                    }
+                }
+            }
+            Err(port) => {
+                assert!(other.is_forwarded(port));
+                assert_eq!(acc, before, "a refused remove changed the spec");
+            }
+        }
+    }
     // The ephemeral-range removal keeps the invariants too.
     let (a, b) = match data {
         [x, y, ..] => (u16::from(*x) << 8, u16::from(*y) << 8 | 0xff),

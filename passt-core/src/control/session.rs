@@ -18,10 +18,14 @@ use super::{code, HEADER_LEN, MAX_REQUEST_BODY, VERSION};
 ///
 /// Requests are taken in order, one at a time: a change's reply waits
 /// until the translator reports how it ended, and the requests after it
-/// wait in the input buffer meanwhile. So the driver calls
-/// [`Session::run`] after every drain of [`Translator::poll_op`] (the
-/// change's listeners are opened and completed by then), and writes the
-/// output whenever there is some. After a fatal error (a header that
+/// wait in the input buffer meanwhile. [`Session::input`] and
+/// [`Session::run`] may begin a change, which queues operations: the
+/// driver drains [`Translator::poll_op`] after them as after any input,
+/// then calls [`Session::run`] (the change may have ended by then),
+/// again while it returns `true`; and it calls [`Session::run`] after
+/// every drain of [`Translator::poll_op`] for other inputs too (the
+/// completions of a change's `Open`s end it). It writes the output
+/// whenever there is some. After a fatal error (a header that
 /// cannot be followed: bad magic, version or length) the session replies,
 /// takes nothing more and [`Session::is_closed`] says so: the driver
 /// closes the connection once the output is written.
@@ -69,12 +73,21 @@ impl Session {
         let n = bytes.len().min(room);
         self.input
             .extend_from_slice(bytes.get(..n).unwrap_or_default());
-        self.run(t);
+        self.step(t);
         n
     }
 
     /// Reply to a change that ended and go on with the requests waiting.
-    pub fn run(&mut self, t: &mut Translator) {
+    /// Returns whether anything happened (a reply written, a change
+    /// begun): then the driver drains [`Translator::poll_op`] and calls
+    /// this again, until it returns `false`.
+    pub fn run(&mut self, t: &mut Translator) -> bool {
+        let before = (self.output.len(), self.waiting);
+        self.step(t);
+        (self.output.len(), self.waiting) != before
+    }
+
+    fn step(&mut self, t: &mut Translator) {
         if let Some(id) = self.waiting {
             if t.forward_change().is_some_and(|(c, _)| c == id) {
                 return;

@@ -75,7 +75,8 @@
 //! - `window.rs`: the window we offer the guest, segment sizes;
 //! - `tx.rs`: frames to the guest, the deferred queues and reads
 //!   (`Tcp::flush`, at the end of every call);
-//! - `listen.rs`: listening sockets, accepted connections, `auto` ports;
+//! - `listen.rs`: listening sockets, accepted connections, `auto` ports,
+//!   run-time forwarding changes (`crate::change`);
 //! - `splice.rs`: spliced connections;
 //! - `timer.rs`: timeouts and retransmission;
 //! - `conn.rs`: one connection's state; `frame.rs`: building segments.

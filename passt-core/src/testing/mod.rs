@@ -409,7 +409,9 @@ impl Harness {
     /// Let a configuration-socket session go on after completions (a
     /// change's reply), and take what it wrote back.
     pub fn control_run(&mut self, s: &mut crate::control::Session) -> Vec<u8> {
-        s.run(&mut self.t);
+        while s.run(&mut self.t) {
+            self.settle();
+        }
         self.settle();
         let out = s.output().to_vec();
         s.consume(out.len());

@@ -27,6 +27,11 @@
 //!   the listening socket. A reply from another of the guest's addresses
 //!   (an unbound socket answering with the kernel's preferred source, such
 //!   as a SLAAC address beside the assigned one) finds that flow too.
+//!   The rules may change at run time
+//!   ([`crate::Translator::begin_forward_change`], `udp/change.rs`): a
+//!   listener both rule sets share stays and takes the new target; one
+//!   whose rule goes closes, or, while flows still use its socket,
+//!   *retires*: it takes no new senders and closes with its last flow.
 //! - **To the guest**: readiness of a flow's or listener's socket reserves
 //!   up to [`RECV_BATCH`] tx slots with room for the headers and queues one
 //!   [`SockOp::Recv`]; the driver reads each datagram straight into a

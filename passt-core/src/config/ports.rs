@@ -709,7 +709,7 @@ pub fn fuzz_parse(data: &[u8]) {
     }
     // Removing the last line's ports: the rest stays forwarded as it was,
     // those ports no longer are; a refusal changes nothing.
-    if let Some(Ok(other)) = text.split('\n').last().map(FwdSpec::parse) {
+    if let Some(Ok(other)) = text.split('\n').next_back().map(FwdSpec::parse) {
         let before = acc.clone();
         match acc.remove(&other) {
             Ok(()) => {

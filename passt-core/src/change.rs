@@ -34,7 +34,14 @@
 //!
 //! Nothing here allocates after `Translator::new`: listener entries are
 //! reused or pushed into room reserved from
-//! [`crate::config::Limits::change_listeners`].
+//! [`crate::config::Limits::change_listeners`], as `auto` forwarding
+//! reserves its own (`Tcp::new`, `Udp::new`: capacity taken up front,
+//! written only when used); `tests/alloc.rs` holds it with a counting
+//! allocator. Handing `Open`s and `Close`s out one at a time through
+//! `poll_op` follows the start-up listeners of `-u` (`Udp::next_listener_op`);
+//! leaving a pending listener's readiness for later relies on listeners
+//! being level-triggered in the executor (`host::exec`, "Listening sockets
+//! are level-triggered").
 
 use crate::config::ports::{FwdRule, FwdSpec};
 use crate::contract::{ChangeId, Errno, Proto};

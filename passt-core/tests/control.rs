@@ -405,3 +405,43 @@ fn pipelined_changes_are_taken_one_after_the_other() {
         r => panic!("{r:?}"),
     }
 }
+
+#[test]
+fn a_client_that_never_reads_is_not_buffered_without_bound() {
+    let mut h = harness("8080");
+    let mut s = Session::new(None);
+    hello(&mut h, &mut s);
+    let mut m = Vec::new();
+    encode_list(&mut m, Proto::Tcp);
+    let one_reply = h.control(&mut s, &m).len();
+    // Thousands of lists in a row, none of the replies read.
+    let mut taken_total = 0;
+    for _ in 0..100_000 {
+        taken_total += s.input(&mut h.t, &m);
+        if s.output().len() >= passt_core::control::OUTPUT_HIGH {
+            break;
+        }
+    }
+    let held = s.output().len();
+    assert!(
+        held < passt_core::control::OUTPUT_HIGH + one_reply,
+        "{held}"
+    );
+    // More input is taken only up to one request's worth now.
+    let mut refused = 0;
+    for _ in 0..10_000 {
+        if s.input(&mut h.t, &m) == 0 {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0);
+    assert!(
+        s.output().len() == held,
+        "no reply while the output is full"
+    );
+    // Once written, the rest is answered.
+    s.consume(held);
+    assert!(s.run(&mut h.t));
+    assert!(!s.output().is_empty());
+    assert!(taken_total > 0);
+}

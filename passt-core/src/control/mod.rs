@@ -29,7 +29,7 @@
 mod session;
 mod wire;
 
-pub use session::Session;
+pub use session::{Session, OUTPUT_HIGH};
 pub use wire::{
     encode_change, encode_error, encode_hello, encode_list, encode_ok, encode_proto_only,
     encode_rules, parse_header, parse_reply, parse_request, ChangeKind, Header, Reply, Request,

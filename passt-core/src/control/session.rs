@@ -13,6 +13,9 @@ use super::wire::{
 };
 use super::{code, HEADER_LEN, MAX_REQUEST_BODY, VERSION};
 
+/// Output left unwritten past which no further request is taken.
+pub const OUTPUT_HIGH: usize = 64 * 1024;
+
 /// A client's session: bytes in ([`Session::input`]), bytes out
 /// ([`Session::output`]), sans-IO.
 ///
@@ -32,8 +35,10 @@ use super::{code, HEADER_LEN, MAX_REQUEST_BODY, VERSION};
 ///
 /// The input buffer holds at most one request ([`HEADER_LEN`] +
 /// [`MAX_REQUEST_BODY`] bytes); [`Session::input`] takes only what fits,
-/// so a client that sends ahead is slowed down, not buffered without
-/// bound.
+/// and no request is taken while [`OUTPUT_HIGH`] bytes of replies wait
+/// to be written, so a client that sends ahead without reading is slowed
+/// down, not buffered without bound (the driver calls [`Session::run`]
+/// after writing output, too).
 #[derive(Debug)]
 pub struct Session {
     input: Vec<u8>,
@@ -107,7 +112,9 @@ impl Session {
                 None => encode_error(&mut self.output, code::BUSY, 0, 0, "change lost"),
             }
         }
-        while !self.closed && self.waiting.is_none() {
+        // A client that sends without reading waits for its replies to
+        // be written: the output holds at most this plus one reply.
+        while !self.closed && self.waiting.is_none() && self.output.len() < OUTPUT_HIGH {
             let total = match parse_header(&self.input) {
                 Ok(None) => return,
                 Ok(Some(h)) if h.len > MAX_REQUEST_BODY => {

@@ -38,3 +38,34 @@ for path in sorted(glob.glob(os.path.join(vectors, "*.pcap"))):
     # One translator seed per file: the whole capture as a conversation.
     with open(os.path.join(here, "seeds", "translator", base), "wb") as out:
         out.write(script)
+
+
+# control seeds: one control byte (read cut, failing ports), then a stream
+# of configuration-socket requests (doc/control.md), after the hello the
+# target sends itself.
+def ctl_msg(kind, body):
+    return b"PCTL" + bytes([1, kind, 0, 0]) + struct.pack(">I", len(body)) + body
+
+
+def ctl_specs(kind, proto, specs):
+    body = bytes([proto, len(specs)])
+    for s in specs:
+        body += struct.pack(">H", len(s)) + s
+    return ctl_msg(kind, body)
+
+
+HELLO, LIST, ADD, DELETE, CLEAR, REPLACE = 1, 2, 3, 4, 5, 6
+control = {
+    "list": b"\x00" + ctl_msg(LIST, b"\x06") + ctl_msg(LIST, b"\x11"),
+    "add-delete": b"\x03" + ctl_specs(ADD, 6, [b"9090", b"0.0.0.0/5000:192.0.2.5"])
+    + ctl_specs(DELETE, 6, [b"9090"]) + ctl_msg(LIST, b"\x06"),
+    "replace-fail": b"\x95" + ctl_specs(REPLACE, 17, [b"5000-5010:6000"])
+    + ctl_msg(CLEAR, b"\x11") + ctl_msg(HELLO, b"\x01\x02"),
+    "hostile": b"\x21" + ctl_specs(ADD, 6, [b"80-22", b"auto"])
+    + ctl_msg(0x77, b"") + b"PCTL\x01\x03\x00\x00\xff\xff\xff\xff",
+    "request": ctl_specs(ADD, 6, [b"22,80"]),
+}
+os.makedirs(os.path.join(here, "seeds", "control"), exist_ok=True)
+for name, data in control.items():
+    with open(os.path.join(here, "seeds", "control", name), "wb") as out:
+        out.write(data)

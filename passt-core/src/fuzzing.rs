@@ -485,3 +485,115 @@ pub fn stream(data: &[u8]) {
     assert!(d.next_frame().is_none());
     assert_eq!(d.stats().frames, stats.frames);
 }
+
+/// The configuration socket ([`crate::control`]) fed `data`: first the
+/// parsers alone, then a session over a translator forwarding TCP port
+/// 8080, after a valid hello. The first byte picks how the stream is cut
+/// into reads and which listener `Open`s fail.
+///
+/// Invariants: no panic; a request that parses encodes back to exactly
+/// its bytes, and so does an ok or error reply; every byte the session
+/// writes is a sequence of valid replies; a session takes at most one
+/// request's worth of input at once; no change stays in flight once its
+/// operations completed.
+pub fn control(data: &[u8]) {
+    use crate::config::ports::FwdSpec;
+    use crate::control::{
+        encode_change, encode_error, encode_hello, encode_ok, encode_proto_only, msg, parse_header,
+        parse_reply, parse_request, Reply, Request, Session, HEADER_LEN, MAX_REQUEST_BODY,
+    };
+    use crate::SockOp;
+
+    let mut again = Vec::new();
+    if let Ok(req) = parse_request(data) {
+        match req {
+            Request::Hello { min, max } => encode_hello(&mut again, min, max),
+            Request::List { proto } => encode_proto_only(&mut again, msg::LIST, proto),
+            Request::Clear { proto } => encode_proto_only(&mut again, msg::CLEAR, proto),
+            Request::Change { kind, proto, specs } => {
+                let specs: Vec<&str> = specs.iter().collect();
+                encode_change(&mut again, kind, proto, &specs).expect("parsed specs encode");
+            }
+        }
+        assert_eq!(again, data, "request re-encoded differently");
+    }
+    again.clear();
+    match parse_reply(data) {
+        Ok(Reply::Ok(v)) => encode_ok(&mut again, v),
+        Ok(Reply::Error {
+            code,
+            port,
+            errno,
+            text,
+        }) => encode_error(&mut again, code, port, errno, text),
+        Ok(Reply::Rules { rules, .. }) => {
+            assert_eq!(rules.iter().count(), rules.len());
+            again.extend_from_slice(data);
+        }
+        Err(_) => again.extend_from_slice(data),
+    }
+    assert_eq!(again, data, "reply re-encoded differently");
+
+    let (ctl, stream) = data.split_first().unwrap_or((&0, &[]));
+    let mut config = test_config();
+    config.fwd.tcp_in = FwdSpec::parse("8080").expect("valid spec");
+    config.limits.max_flows = 64;
+    config.limits.max_sockets = 1024;
+    config.limits.op_queue = 64;
+    config.limits.event_queue = 64;
+    config.limits.change_listeners = 512;
+    let now = Instant::from_nanos(1);
+    let Ok(mut t) = Translator::new(config, now) else {
+        return;
+    };
+    let mut tx = TxRing::new(4, crate::buf::MAX_FRAME_LEN, 0);
+    let fail_mask = u16::from(*ctl >> 4);
+    let mut drain = |t: &mut Translator| {
+        while let Some(op) = t.poll_op() {
+            if let SockOp::Open { id, spec } = op {
+                let port = spec.bind.map_or(0, |b| b.port);
+                let res = if fail_mask != 0 && port % 16 == fail_mask {
+                    Err(Errno::EADDRINUSE)
+                } else {
+                    Ok(Done::Opened)
+                };
+                t.handle_completion(now, Completion { id, res }, &mut tx);
+            }
+        }
+        while t.poll_event().is_some() {}
+    };
+    drain(&mut t);
+    let mut s = Session::new(Some((32768, 60999)));
+    let mut hello = Vec::new();
+    encode_hello(&mut hello, 1, 1);
+    assert_eq!(s.input(&mut t, &hello), hello.len());
+    let chunk = usize::from(*ctl & 0x0f) * 7 + 1;
+    let mut rest = stream;
+    while !rest.is_empty() && !s.is_closed() {
+        let n = rest.len().min(chunk);
+        let taken = s.input(&mut t, &rest[..n]);
+        assert!(taken <= HEADER_LEN + MAX_REQUEST_BODY as usize);
+        drain(&mut t);
+        let mut rounds = 0u32;
+        while s.run(&mut t) {
+            drain(&mut t);
+            rounds += 1;
+            assert!(rounds <= MAX_REQUEST_BODY, "the session never settles");
+        }
+        assert!(
+            t.forward_change().is_none(),
+            "a change outlived its operations"
+        );
+        assert!(!s.is_waiting());
+        rest = &rest[taken.max(1).min(rest.len())..];
+    }
+    let mut out = s.output();
+    while !out.is_empty() {
+        let h = parse_header(out)
+            .expect("valid reply header")
+            .expect("whole reply");
+        let (m, r) = out.split_at(h.total());
+        assert!(parse_reply(m).is_ok(), "invalid reply {m:?}");
+        out = r;
+    }
+}

@@ -114,10 +114,12 @@
 //! | memory | [`buf`], `lazy`, `queue` | received-frame batches, the tx ring, offload metadata; tables reserved but written on first use; fixed-capacity FIFOs |
 //! | configuration | [`config`], `seen` | configuration, limits, port-forwarding specs; the guest's source addresses as seen (where inbound flows go) |
 //! | contract | [`contract`] | the driver contract ([`SockOp`], [`Completion`], [`Ready`], [`Event`], [`DropReason`]...), the socket slots with their owner tokens, the one context handlers get |
+//! | changes | [`change`] | run-time forwarding changes: their errors and outcomes, the bookkeeping `tcp` and `udp` share while one is in flight |
 //! | flows | [`flow`], `dgram`, [`batch`] | the flow table, its keyed index and the forwarding policy (`flow::fwd`); datagram flows shared by UDP and echo; coalescing datagram sends |
 //! | ingress | `ingress` | a guest frame parsed once into the item its module takes |
 //! | services and transports | [`l2`], [`tcp`], [`udp`], [`icmp`] | ARP, DHCP, NDP, DHCPv6 and echo to our link-local address answered locally; TCP onto host stream sockets (segments, windows, timers, listeners, splicing); UDP flows, forwarded ports, DNS forwarding; ICMP echo through ping sockets |
 //! | dispatch | `translator` | the [`Translator`]: every input to the module that owns it, [`Stats`] composed of each module's counters |
+//! | configuration socket | [`control`] | the versioned wire format of run-time forwarding changes (`doc/control.md`) and the session turning a client's requests into translator calls |
 //! | test doubles | `testing`, `fuzzing` | (features `testing`, `fuzzing`) fake host, fake clock, frame builders, pcap files; fuzz entry points |
 //! | host side | `host` | (feature `host`) the drivers' host side, which nothing above imports: the host's network configuration (rtnetlink, `/etc/resolv.conf`, guest defaults), the socket executor, and the layer both binaries share (`host::options`: the command line, GNU `getopt_long` syntax; `host::log`, `host::daemon`, `host::error`, `host::clock`, `host::syslog`, `host::setup`, `host::driver`) |
 //!
@@ -170,8 +172,10 @@
 pub mod addr;
 pub mod batch;
 pub mod buf;
+pub mod change;
 pub mod config;
 pub mod contract;
+pub mod control;
 mod dgram;
 pub mod flow;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -194,7 +198,7 @@ pub mod udp;
 pub mod wire;
 
 pub use contract::{
-    Completion, Done, DropReason, Errno, Event, HostError, Proto, Ready, SockFlags, SockId, SockOp,
-    SockSpec, TcpInfo,
+    ChangeId, Completion, Done, DropReason, Errno, Event, HostError, Proto, Ready, SockFlags,
+    SockId, SockOp, SockSpec, TcpInfo,
 };
 pub use translator::{Stats, Translator};

@@ -8,11 +8,13 @@
 
 use crate::addr::MacAddr;
 use crate::buf::{Offload, RxBatch, TxRing, TxStorage};
-use crate::config::{Config, ConfigError};
+use crate::change::{ChangeError, ChangeOutcome, Cursor, PortFamSet, Progress};
+use crate::config::ports::{FwdMode, FwdSpec};
+use crate::config::{Config, ConfigError, Services};
 use crate::contract::cx::Shared;
 use crate::contract::slots::Module;
 use crate::contract::transport::Transport;
-use crate::contract::{Completion, DropReason, Event, Proto, Ready, SockId, SockOp};
+use crate::contract::{ChangeId, Completion, DropReason, Event, Proto, Ready, SockId, SockOp};
 use crate::ingress::{classify, Classified, Item};
 use crate::l2::{self, echo, Outcome};
 use crate::tcp;
@@ -96,6 +98,26 @@ pub struct Translator {
     udp: crate::udp::Udp,
     icmp: crate::icmp::Icmp,
     tcp: tcp::Tcp,
+    /// The run-time forwarding change in flight (`crate::change`).
+    change: Option<Change>,
+    /// The listeners the change in flight keeps, by port and family.
+    kept: PortFamSet,
+    /// The id of the last change begun.
+    last_change: u32,
+    /// How the last finished change ended.
+    change_outcome: Option<ChangeOutcome>,
+}
+
+/// A run-time forwarding change in flight.
+struct Change {
+    id: ChangeId,
+    proto: Proto,
+    /// The rules that replace those in force on success.
+    spec: FwdSpec,
+    /// The walk over their ports.
+    cursor: Cursor,
+    /// Whether the walk is over (every `Open` handed out, or a failure).
+    walked: bool,
 }
 
 impl Translator {
@@ -115,6 +137,10 @@ impl Translator {
             udp: crate::udp::Udp::new(&config),
             icmp: crate::icmp::Icmp::new(&config),
             tcp: tcp::Tcp::new(&config),
+            change: None,
+            kept: PortFamSet::new(),
+            last_change: 0,
+            change_outcome: None,
             config,
         };
         // Listening sockets of forwarded ports: the driver drains these
@@ -153,6 +179,213 @@ impl Translator {
             ),
             _ => false,
         }
+    }
+
+    /// Replace the inbound forwarding rules of `proto` (`-t` for TCP, `-u`
+    /// for UDP) by `spec`, atomically (see `crate::change` for the steps):
+    ///
+    /// - listeners for the bindings `spec` adds are opened first, as
+    ///   [`SockOp::Open`]s handed out by [`Translator::poll_op`] like those
+    ///   of start-up; listeners both rule sets share stay as they are;
+    /// - once every one of them opened, the swap: the listeners `spec` no
+    ///   longer has are closed ([`SockOp::Close`] through `poll_op`), new
+    ///   connections and datagrams follow `spec` (its target ports and
+    ///   addresses), and [`Event::ForwardChanged`] reports the change;
+    /// - if one failed (`EADDRINUSE`, `EACCES`, no socket slot or table
+    ///   room), the listeners opened for it are closed, the rules and
+    ///   listeners in force stay, and [`Event::ForwardChangeFailed`] names
+    ///   the port and the error. With `all` a port that cannot be bound
+    ///   is skipped, as at start-up.
+    ///
+    /// Either way established flows go on: a TCP connection has its own
+    /// socket, and a UDP listener still carrying flows when its rule goes
+    /// stays open for them (taking no new senders) until the last ends.
+    /// The outcome is also kept for [`Translator::forward_change_outcome`]
+    /// (the event may be lost to a full event queue). For `all`, the
+    /// caller removes the ephemeral range first
+    /// ([`FwdSpec::exclude_ephemeral`]), as at start-up.
+    ///
+    /// Nothing allocates: entries are reused or taken from the room
+    /// [`crate::config::Limits::change_listeners`] reserved.
+    ///
+    /// # Errors
+    /// [`ChangeError::Busy`] while another change is in flight (one at a
+    /// time), [`ChangeError::Protocol`] for ICMP, [`ChangeError::Auto`]
+    /// if `auto` forwarding is in force or asked for,
+    /// [`ChangeError::Unsupported`] for rules the command line would
+    /// refuse (protocol or address family turned off, a listening
+    /// interface), [`ChangeError::Starting`] while start-up listeners are
+    /// still to be handed out. Nothing was done then.
+    pub fn begin_forward_change(
+        &mut self,
+        proto: Proto,
+        spec: FwdSpec,
+    ) -> Result<ChangeId, ChangeError> {
+        if let Some(c) = &self.change {
+            return Err(ChangeError::Busy(c.id));
+        }
+        let current = self
+            .forward_rules(proto)
+            .ok_or(ChangeError::Protocol(proto))?;
+        if current.mode() == FwdMode::Auto || spec.mode() == FwdMode::Auto {
+            return Err(ChangeError::Auto);
+        }
+        let service = match proto {
+            Proto::Tcp => Services::TCP,
+            _ => Services::UDP,
+        };
+        if !self.config.services.contains(service) && spec.mode() != FwdMode::None {
+            return Err(ChangeError::Unsupported("the protocol is turned off"));
+        }
+        for r in spec.rules() {
+            if r.ifname.is_some() {
+                return Err(ChangeError::Unsupported(
+                    "listening interfaces are not supported",
+                ));
+            }
+            let family_off = match r.addr {
+                Some(core::net::IpAddr::V4(_)) => self.config.ip4.is_none(),
+                Some(core::net::IpAddr::V6(_)) => self.config.ip6.is_none(),
+                None => false,
+            };
+            if family_off {
+                return Err(ChangeError::Unsupported(
+                    "a listening address of a family turned off",
+                ));
+            }
+        }
+        match proto {
+            Proto::Tcp => self.tcp.change_begin(&self.config, &spec, &mut self.kept),
+            _ => {
+                if !self.udp.startup_done() {
+                    return Err(ChangeError::Starting);
+                }
+                self.udp.change_begin(&self.config, &spec, &mut self.kept);
+            }
+        }
+        self.last_change = self.last_change.wrapping_add(1).max(1);
+        let id = ChangeId(self.last_change);
+        self.change = Some(Change {
+            id,
+            proto,
+            spec,
+            cursor: Cursor::default(),
+            walked: false,
+        });
+        Ok(id)
+    }
+
+    /// The inbound forwarding rules in force for `proto` (`-t` for TCP,
+    /// `-u` for UDP; `None` for ICMP): what start-up configured, or the
+    /// last change that succeeded.
+    pub fn forward_rules(&self, proto: Proto) -> Option<&FwdSpec> {
+        match proto {
+            Proto::Tcp => Some(&self.config.fwd.tcp_in),
+            Proto::Udp => Some(&self.config.fwd.udp_in),
+            Proto::Icmp => None,
+        }
+    }
+
+    /// The forwarding change in flight, if any.
+    pub fn forward_change(&self) -> Option<(ChangeId, Proto)> {
+        self.change.as_ref().map(|c| (c.id, c.proto))
+    }
+
+    /// How the last finished forwarding change ended.
+    pub fn forward_change_outcome(&self) -> Option<ChangeOutcome> {
+        self.change_outcome
+    }
+
+    /// The next `Open` of the change in flight; at the end of the walk,
+    /// the swap or roll-back if nothing is outstanding.
+    fn next_change_op(&mut self) -> Option<SockOp> {
+        let c = self.change.as_mut()?;
+        if !c.walked {
+            let op = match c.proto {
+                Proto::Tcp => self.tcp.change_next_open(
+                    &self.config,
+                    &c.spec,
+                    &mut c.cursor,
+                    &self.kept,
+                    &mut self.shared.socks,
+                ),
+                _ => self.udp.change_next_open(
+                    &self.config,
+                    &c.spec,
+                    &mut c.cursor,
+                    &self.kept,
+                    &mut self.shared.socks,
+                ),
+            };
+            if op.is_some() {
+                return op;
+            }
+            c.walked = true;
+        }
+        self.settle_change();
+        None
+    }
+
+    /// Swap or roll back the change in flight once its walk is over and
+    /// none of its `Open`s is outstanding.
+    fn settle_change(&mut self) {
+        let Some(c) = self.change.as_ref() else {
+            return;
+        };
+        let progress: Progress = match c.proto {
+            Proto::Tcp => self.tcp.change,
+            _ => self.udp.change,
+        };
+        if !c.walked || progress.opening > 0 {
+            return;
+        }
+        let Some(c) = self.change.take() else {
+            return;
+        };
+        let outcome = if let Some((port, errno)) = progress.failed {
+            match c.proto {
+                Proto::Tcp => self.tcp.change_abort(),
+                _ => self.udp.change_abort(),
+            }
+            ChangeOutcome::Failed {
+                id: c.id,
+                proto: c.proto,
+                port,
+                errno,
+            }
+        } else {
+            let slot = match c.proto {
+                Proto::Tcp => {
+                    self.tcp.change_commit();
+                    &mut self.config.fwd.tcp_in
+                }
+                _ => {
+                    self.udp.change_commit(&c.spec);
+                    &mut self.config.fwd.udp_in
+                }
+            };
+            // The old rules are dropped (freed, nothing allocated).
+            *slot = c.spec;
+            ChangeOutcome::Done {
+                id: c.id,
+                proto: c.proto,
+            }
+        };
+        self.change_outcome = Some(outcome);
+        self.event(match outcome {
+            ChangeOutcome::Done { id, proto } => Event::ForwardChanged { id, proto },
+            ChangeOutcome::Failed {
+                id,
+                proto,
+                port,
+                errno,
+            } => Event::ForwardChangeFailed {
+                id,
+                proto,
+                port,
+                errno,
+            },
+        });
     }
 
     /// Say whether the driver's executor reads sockets' error queues
@@ -380,6 +613,8 @@ impl Translator {
             Module::Tcp => self.tcp.handle_completion(&mut cx, owner.tag, done, tx),
             Module::None => {}
         }
+        // The last `Open` of a forwarding change decides it.
+        self.settle_change();
         self.flush_l4(tx, before);
     }
 
@@ -422,13 +657,27 @@ impl Translator {
     /// then those of forwarded UDP ports (`-u`, then `-U` inside the
     /// namespace), opened lazily as the queue drains so that any number of
     /// ports fits the queue. A driver
-    /// that drops privileges drains these first.
+    /// that drops privileges drains these first. The listeners of a
+    /// forwarding change ([`Translator::begin_forward_change`]) are handed
+    /// out the same way: the `Close`s of the last change's removed
+    /// listeners, then the `Open`s of the change in flight.
     #[must_use = "queued operations must run before the next input"]
     pub fn poll_op(&mut self) -> Option<SockOp> {
         self.shared
             .ops
             .pop()
             .or_else(|| self.udp.next_listener_op(&mut self.shared.socks))
+            .or_else(|| self.next_close_op())
+            .or_else(|| self.next_change_op())
+            // The swap just made may have closes to hand out.
+            .or_else(|| self.next_close_op())
+    }
+
+    /// The `Close` of the next listener a forwarding change removed.
+    fn next_close_op(&mut self) -> Option<SockOp> {
+        self.tcp
+            .next_close_op(&mut self.shared.socks)
+            .or_else(|| self.udp.next_close_op(&mut self.shared.socks))
     }
 
     /// The next event for the driver's log.

@@ -716,3 +716,65 @@ fn executor_udp_out_relay_allocates_nothing() {
     assert_eq!(executor_udp_out_rounds(false), 0, "with recvfrom");
     assert_eq!(executor_udp_out_rounds(true), 0, "with recvmmsg");
 }
+
+#[test]
+fn forwarding_changes_allocate_nothing() {
+    use passt_core::config::ports::FwdSpec;
+    use passt_core::config::CHANGE_LISTENERS_ANY;
+    use passt_core::{Errno, Proto};
+
+    let mut config = test_config();
+    config.fwd.tcp_in = FwdSpec::parse("8080").unwrap();
+    config.fwd.udp_in = FwdSpec::parse("5000").unwrap();
+    config.limits.change_listeners = CHANGE_LISTENERS_ANY;
+    let mut t = Translator::new(config, Instant::ZERO).unwrap();
+    let mut tx = TxRing::new(64, 2048, 4);
+    let now = Instant::ZERO;
+    // Every operation completed: Opens as given by `fail`, the rest Ok.
+    let run = |t: &mut Translator, tx: &mut TxRing, fail: Option<u16>| {
+        let mut ops = 0u32;
+        while let Some(op) = t.poll_op() {
+            ops += 1;
+            if let SockOp::Open { id, spec } = op {
+                let res = match spec.bind {
+                    Some(b) if Some(b.port) == fail => Err(Errno::EADDRINUSE),
+                    _ => Ok(Done::Opened),
+                };
+                t.handle_completion(now, Completion { id, res }, tx);
+            }
+        }
+        while t.poll_event().is_some() {}
+        ops
+    };
+    run(&mut t, &mut tx, None);
+    // The specs are the caller's, parsed before (the control session
+    // parses them): moved in, dropped when replaced.
+    let specs = [
+        ("8080,9000-9999", None),
+        ("10000-30000", Some(20000)),
+        ("8080", None),
+        ("all", None),
+        ("none", None),
+    ];
+    let mut parsed: Vec<(Proto, FwdSpec, Option<u16>)> = Vec::new();
+    for _ in 0..3 {
+        for (s, fail) in specs {
+            for proto in [Proto::Tcp, Proto::Udp] {
+                parsed.push((proto, FwdSpec::parse(s).unwrap(), fail));
+            }
+        }
+    }
+    parsed.reverse();
+    let mut total = 0u32;
+
+    let before = allocs();
+    while let Some((proto, spec, fail)) = parsed.pop() {
+        t.begin_forward_change(proto, spec).unwrap();
+        total += run(&mut t, &mut tx, fail);
+        assert!(t.forward_change().is_none());
+    }
+    let after = allocs();
+
+    assert!(total > 100_000, "{total} operations");
+    assert_eq!(after - before, 0, "allocations on the change path");
+}

@@ -42,3 +42,8 @@ fn translator_seeds() {
 fn stream_seeds() {
     assert!(replay("stream", passt_core::fuzzing::stream) >= 6);
 }
+
+#[test]
+fn control_seeds() {
+    assert!(replay("control", passt_core::fuzzing::control) >= 5);
+}

@@ -2,12 +2,14 @@
 
 mod alloc;
 mod captures;
+mod control;
 mod conversation;
 mod descriptors;
 mod dhcp;
 mod dhcpv6;
 #[cfg(feature = "host")]
 mod exec;
+mod forward_change;
 #[cfg(feature = "host")]
 mod host;
 mod icmp;

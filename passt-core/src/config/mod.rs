@@ -172,6 +172,12 @@ pub const MAX_FLOWS_DEFAULT: u32 = 128 * 1024;
 /// The default [`Limits::max_sockets`].
 pub const MAX_SOCKETS_DEFAULT: u32 = 128 * 1024;
 
+/// A [`Limits::change_listeners`] that fits any run-time forwarding
+/// change: the listeners of the rules in force (at most one per port and
+/// family, 2 x 65535) and those of the new rules opened beside them before
+/// the swap (as many again).
+pub const CHANGE_LISTENERS_ANY: u32 = 4 * 65536;
+
 /// Capacities fixed at start-up. Every table and queue is allocated once with
 /// these sizes; running out is a counted drop or backpressure, never growth.
 ///
@@ -198,6 +204,15 @@ pub struct Limits {
     /// Events queued between two drains of `poll_event`; more are counted
     /// as lost.
     pub event_queue: u32,
+    /// Listening sockets a run-time forwarding change
+    /// ([`crate::Translator::begin_forward_change`]) may add, per
+    /// protocol, to the room the start-up rules take: reserved in
+    /// [`crate::Translator::new`] and written only when used, so that a
+    /// change never allocates. A change that needs more fails as a
+    /// listener that could not be opened (`ENOBUFS`). 0 (the default) for
+    /// a driver without a configuration socket; [`CHANGE_LISTENERS_ANY`]
+    /// fits any change.
+    pub change_listeners: u32,
 }
 
 impl Default for Limits {
@@ -207,6 +222,7 @@ impl Default for Limits {
             max_sockets: MAX_SOCKETS_DEFAULT,
             op_queue: 4096,
             event_queue: 1024,
+            change_listeners: 0,
         }
     }
 }

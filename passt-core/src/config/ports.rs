@@ -577,6 +577,65 @@ impl FwdSpec {
         self.map.rebuild(&self.rules);
     }
 
+    /// Stop forwarding the ports of `other`'s rules (the configuration
+    /// socket's "delete", see `doc/control.md`): each must be forwarded
+    /// here by a rule with the same listening address and interface; the
+    /// targets `other` names are not compared. Rules are split around the
+    /// removed ports; a spec left without rules becomes the default (no
+    /// spec given), so that later [`FwdSpec::add`]s start afresh.
+    ///
+    /// # Errors
+    /// The first port of `other` that is not forwarded with its prefix
+    /// here; `self` is then left as it was.
+    pub fn remove(&mut self, other: &FwdSpec) -> Result<(), u16> {
+        for o in &other.rules {
+            for port in o.first..=o.last {
+                match self.lookup(port) {
+                    Some((_, r)) if r.addr == o.addr && r.ifname == o.ifname => {}
+                    _ => return Err(port),
+                }
+            }
+        }
+        let mut kept = Vec::with_capacity(self.rules.len() + other.rules.len());
+        for r in &self.rules {
+            // The parts of `r` outside every rule of `other`, in order.
+            let mut start = u32::from(r.first);
+            let end = u32::from(r.last);
+            for o in &other.rules {
+                let (of, ol) = (u32::from(o.first), u32::from(o.last));
+                if ol < start || of > end {
+                    continue;
+                }
+                if of > start {
+                    kept.push(Self::piece(r, start, of - 1));
+                }
+                start = ol + 1;
+            }
+            if start <= end {
+                kept.push(Self::piece(r, start, end));
+            }
+        }
+        if kept.is_empty() {
+            *self = FwdSpec::default();
+            return Ok(());
+        }
+        self.rules = kept;
+        self.map.rebuild(&self.rules);
+        Ok(())
+    }
+
+    /// Ports `first..=last` of `r` (within it) as a rule of their own.
+    fn piece(r: &FwdRule, first: u32, last: u32) -> FwdRule {
+        let first = u16::try_from(first).unwrap_or(r.first);
+        let last = u16::try_from(last).unwrap_or(r.last);
+        FwdRule {
+            first,
+            last,
+            to_first: r.target(first).unwrap_or(r.to_first),
+            ..r.clone()
+        }
+    }
+
     /// Check every structural invariant; panics if one does not hold.
     /// For tests and fuzzing only.
     #[cfg(any(test, feature = "fuzzing"))]
@@ -645,6 +704,29 @@ pub fn fuzz_parse(data: &[u8]) {
             Err(e) => {
                 assert_eq!(acc, before, "failed add changed the spec");
                 assert!(e.to_string().starts_with("invalid port spec '"));
+            }
+        }
+    }
+    // Removing the last line's ports: the rest stays forwarded as it was,
+    // those ports no longer are; a refusal changes nothing.
+    if let Some(Ok(other)) = text.split('\n').next_back().map(FwdSpec::parse) {
+        let before = acc.clone();
+        match acc.remove(&other) {
+            Ok(()) => {
+                acc.assert_invariants();
+                for port in before.ports() {
+                    if other.is_forwarded(port) {
+                        assert!(!acc.is_forwarded(port), "port {port} still forwarded");
+                    } else {
+                        let was = before.lookup(port).map(|(to, r)| (to, r.addr, r.to_addr));
+                        let now = acc.lookup(port).map(|(to, r)| (to, r.addr, r.to_addr));
+                        assert_eq!(was, now, "port {port} changed");
+                    }
+                }
+            }
+            Err(port) => {
+                assert!(other.is_forwarded(port));
+                assert_eq!(acc, before, "a refused remove changed the spec");
             }
         }
     }
@@ -1672,6 +1754,32 @@ mod tests {
         fn below(&mut self, n: usize) -> usize {
             (self.next() % n as u64) as usize
         }
+    }
+
+    #[test]
+    fn remove_splits_rules_and_refuses_ports_not_forwarded() {
+        let mut fwd = parsed("8000-8010:9000,22");
+        fwd.remove(&parsed("8003-8004")).unwrap();
+        fwd.assert_invariants();
+        assert_eq!(
+            fwd.rules(),
+            &[
+                rule(22, 22, 22),
+                rule(8000, 8002, 9000),
+                rule(8005, 8010, 9005)
+            ]
+        );
+        // A port not forwarded, or forwarded with another prefix: nothing
+        // changes.
+        let before = fwd.clone();
+        assert_eq!(fwd.remove(&parsed("8002-8003")), Err(8003));
+        assert_eq!(fwd.remove(&parsed("192.0.2.1/22")), Err(22));
+        assert_eq!(fwd, before);
+        fwd.remove(&parsed("22,8000-8002,8005-8010")).unwrap();
+        assert_eq!(fwd, FwdSpec::default());
+        // Afresh: a later add starts a new spec.
+        fwd.add("80").unwrap();
+        assert_eq!(fwd, parsed("80"));
     }
 
     #[test]

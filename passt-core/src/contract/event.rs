@@ -7,6 +7,14 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 use crate::addr::MacAddr;
 use crate::wire::WireError;
 
+use super::sock::{Errno, Proto};
+
+/// Names one run-time forwarding change
+/// ([`crate::Translator::begin_forward_change`]) in the [`Event`] that
+/// reports its end; numbered from 1 by each translator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChangeId(pub u32);
+
 /// Why a frame (or an input) was dropped; each has a counter in [`crate::Stats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -122,5 +130,28 @@ pub enum Event {
     PingDenied {
         /// Whether it was an ICMPv6 socket.
         ipv6: bool,
+    },
+    /// A run-time forwarding change is in force: every listener it
+    /// added opened, those it removed are being closed, and new
+    /// connections follow the new rules.
+    ForwardChanged {
+        /// The change.
+        id: ChangeId,
+        /// Its protocol.
+        proto: Proto,
+    },
+    /// A run-time forwarding change failed: a listener it needed could
+    /// not be opened. The listeners opened for it are being closed; the
+    /// rules and listeners in force before it stay.
+    ForwardChangeFailed {
+        /// The change.
+        id: ChangeId,
+        /// Its protocol.
+        proto: Proto,
+        /// The first port whose listener failed.
+        port: u16,
+        /// Why (`EADDRINUSE`, `EACCES`; `EMFILE` when no socket slot was
+        /// left, `ENOBUFS` when the listener table had no room).
+        errno: Errno,
     },
 }

@@ -4,7 +4,7 @@
 //! | file | part |
 //! |---|---|
 //! | [`sock`] | host sockets ([`SockId`], [`SockSpec`]) and the work on them: [`SockOp`], [`Completion`], [`Done`], [`Ready`], [`Errno`], [`TcpInfo`] |
-//! | [`event`] | [`DropReason`] and [`Event`] |
+//! | [`event`] | [`DropReason`], [`Event`] and the [`ChangeId`] of run-time forwarding changes |
 //! | `slots` | the socket slots: generations and an opaque owner token per socket |
 //! | `cx` | the one context type handlers get (`Cx`), and the reports (events, drop counters) |
 //! | `transport` | the handler set every transport exposes (`Transport`) |
@@ -18,7 +18,7 @@ pub(crate) mod slots;
 pub mod sock;
 pub(crate) mod transport;
 
-pub use event::{DropReason, Event};
+pub use event::{ChangeId, DropReason, Event};
 pub use sock::{
     Completion, Done, Errno, HostError, Proto, Ready, SockFlags, SockId, SockOp, SockSpec, TcpInfo,
 };

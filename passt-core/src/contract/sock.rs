@@ -334,6 +334,8 @@ impl Errno {
     pub const EPIPE: Errno = Errno(32);
     /// Address already in use.
     pub const EADDRINUSE: Errno = Errno(98);
+    /// No buffer space available.
+    pub const ENOBUFS: Errno = Errno(105);
     /// Network unreachable.
     pub const ENETUNREACH: Errno = Errno(101);
     /// Connection reset by the peer.

@@ -1,13 +1,16 @@
 //! Listening sockets for the forwarded ports (`-t`, and `-T` inside the
-//! namespace), opened at start-up or by `auto` forwarding, and what they
-//! accept: a spliced connection, or a SYN to the guest.
+//! namespace), opened at start-up, by `auto` forwarding or by a run-time
+//! forwarding change of `-t` (`crate::change`), and what they accept: a
+//! spliced connection, or a SYN to the guest.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::addr::{InAny, SockAddrAny};
-use crate::config::ports::FwdMode;
+use crate::change::{Cursor, PortFamSet, Progress};
+use crate::config::ports::{FwdMode, FwdSpec};
 use crate::config::Config;
 use crate::contract::cx::Cx;
+use crate::contract::slots::SockSlots;
 use crate::contract::{Done, Errno, Proto, SockFlags, SockId, SockOp, SockSpec};
 
 use super::conn::{Conn, ConnFlags, State};
@@ -129,33 +132,18 @@ impl Tcp {
         let idx = self
             .listeners
             .iter()
-            .position(|l| !l.open && l.port == port && l.ipv6 == ipv6 && l.out == out)
+            .position(|l| !l.open && !l.closing && l.port == port && l.ipv6 == ipv6 && l.out == out)
             .unwrap_or(self.listeners.len());
         let owner = TCP_SOCK;
         let Some(sock) = cx.socks.alloc_owned(owner) else {
             self.stats.listen_failed += 1;
             return false;
         };
-        let bind_addr = match addr {
-            Some(a) => InAny::from(a),
-            None if out && ipv6 => Ipv6Addr::LOCALHOST.into(),
-            None if out => Ipv4Addr::LOCALHOST.into(),
-            None if ipv6 => InAny::UNSPECIFIED6,
-            None => InAny::UNSPECIFIED4,
-        };
-        let mut s = SockSpec::new(Proto::Tcp, ipv6);
-        s.bind = Some(SockAddrAny {
-            addr: bind_addr,
-            port,
-        });
-        s.flags = SockFlags::LISTEN | SockFlags::REUSEADDR;
-        if ipv6 {
-            s.flags |= SockFlags::V6ONLY;
-        }
-        if out {
-            s.flags |= SockFlags::IN_NS;
-        }
-        if !cx.try_op(SockOp::Open { id: sock, spec: s }) {
+        let bind = Self::bind_addr(addr, ipv6, out);
+        if !cx.try_op(SockOp::Open {
+            id: sock,
+            spec: Self::listen_spec(bind, port, ipv6, out),
+        }) {
             cx.socks.release(sock);
             self.stats.listen_failed += 1;
             return false;
@@ -167,6 +155,10 @@ impl Tcp {
             ipv6,
             open: true,
             out,
+            bind,
+            pending: false,
+            keep: false,
+            closing: false,
         };
         match self.listeners.get_mut(idx) {
             Some(slot) => *slot = l,
@@ -176,12 +168,204 @@ impl Tcp {
         true
     }
 
+    /// The address a listener of a rule with listening address `addr`
+    /// binds in family `ipv6`: the rule's, else every address (`-t`) or
+    /// the namespace's loopback (`-T`).
+    fn bind_addr(addr: Option<IpAddr>, ipv6: bool, out: bool) -> InAny {
+        match addr {
+            Some(a) => InAny::from(a),
+            None if out && ipv6 => Ipv6Addr::LOCALHOST.into(),
+            None if out => Ipv4Addr::LOCALHOST.into(),
+            None if ipv6 => InAny::UNSPECIFIED6,
+            None => InAny::UNSPECIFIED4,
+        }
+    }
+
+    /// The socket of a listener.
+    fn listen_spec(bind: InAny, port: u16, ipv6: bool, out: bool) -> SockSpec {
+        let mut s = SockSpec::new(Proto::Tcp, ipv6);
+        s.bind = Some(SockAddrAny { addr: bind, port });
+        s.flags = SockFlags::LISTEN | SockFlags::REUSEADDR;
+        if ipv6 {
+            s.flags |= SockFlags::V6ONLY;
+        }
+        if out {
+            s.flags |= SockFlags::IN_NS;
+        }
+        s
+    }
+
+    /// A forwarding change of `-t` to `spec` begins (`crate::change`):
+    /// mark the listeners in force that `spec` wants with the same binding
+    /// as kept, and note their ports and families in `kept`. One pass over
+    /// the table.
+    pub(crate) fn change_begin(&mut self, config: &Config, spec: &FwdSpec, kept: &mut PortFamSet) {
+        kept.clear();
+        self.change = Progress {
+            tolerant: spec.mode() == FwdMode::All,
+            ..Progress::default()
+        };
+        self.free_from = 0;
+        for l in self.listeners.iter_mut() {
+            l.keep = false;
+            if !l.open || l.out || l.pending || l.closing {
+                continue;
+            }
+            let Some((_, r)) = spec.lookup(l.port) else {
+                continue;
+            };
+            if Self::family_on(config, r.addr, l.ipv6, false)
+                && Self::bind_addr(r.addr, l.ipv6, false) == l.bind
+            {
+                l.keep = true;
+                kept.set(l.port, l.ipv6);
+            }
+        }
+    }
+
+    /// The `Open` of the next listener the change to `spec` adds, its
+    /// entry marked pending; `None` once the walk is over. A listener that
+    /// cannot even be asked for (no socket slot, no room in the table) is
+    /// the change's failure.
+    pub(crate) fn change_next_open(
+        &mut self,
+        config: &Config,
+        spec: &FwdSpec,
+        cursor: &mut Cursor,
+        kept: &PortFamSet,
+        socks: &mut SockSlots,
+    ) -> Option<SockOp> {
+        while self.change.failed.is_none() {
+            let (r, port, fam) = cursor.next(spec)?;
+            let ipv6 = fam == 1;
+            if !Self::family_on(config, r.addr, ipv6, false) || kept.get(port, ipv6) {
+                continue;
+            }
+            // A free entry (never one whose `Close` or `Accept` is still
+            // to come), else room reserved at start-up.
+            let free = self
+                .listeners
+                .get(self.free_from..)
+                .and_then(|rest| {
+                    rest.iter()
+                        .position(|l| !l.open && !l.closing && !l.accepting && !l.pending)
+                })
+                .map(|i| i + self.free_from);
+            let idx = match free {
+                Some(i) => i,
+                None if self.listeners.len() < self.listeners.capacity() => self.listeners.len(),
+                None => {
+                    self.stats.listen_failed += 1;
+                    self.change.fail(port, Errno::ENOBUFS);
+                    continue;
+                }
+            };
+            let Some(sock) = socks.alloc_owned(TCP_SOCK) else {
+                self.stats.listen_failed += 1;
+                self.change.fail(port, Errno::EMFILE);
+                continue;
+            };
+            self.free_from = idx + 1;
+            let bind = Self::bind_addr(r.addr, ipv6, false);
+            let l = Listener {
+                sock,
+                accepting: false,
+                port,
+                ipv6,
+                open: true,
+                out: false,
+                bind,
+                pending: true,
+                keep: false,
+                closing: false,
+            };
+            match self.listeners.get_mut(idx) {
+                Some(slot) => *slot = l,
+                None => self.listeners.push(l),
+            }
+            self.set_owner(sock, Owner::Listener(sock, idx as u32));
+            self.change.opening += 1;
+            return Some(SockOp::Open {
+                id: sock,
+                spec: Self::listen_spec(bind, port, ipv6, false),
+            });
+        }
+        None
+    }
+
+    /// The change succeeded: its listeners are in force, and those of the
+    /// old rules it did not keep are to be closed. (The caller swaps the
+    /// spec.)
+    pub(crate) fn change_commit(&mut self) {
+        for l in self.listeners.iter_mut() {
+            if l.out {
+                continue;
+            }
+            if l.pending {
+                l.pending = false;
+            } else if l.open && !l.keep && !l.closing {
+                l.open = false;
+                l.closing = true;
+                self.to_close += 1;
+            }
+            l.keep = false;
+        }
+        self.close_from = 0;
+        self.release_closing();
+    }
+
+    /// The change failed: close the listeners opened for it.
+    pub(crate) fn change_abort(&mut self) {
+        for l in self.listeners.iter_mut() {
+            if l.pending && l.open {
+                l.open = false;
+                l.closing = true;
+                self.to_close += 1;
+            }
+            l.pending = false;
+            l.keep = false;
+        }
+        self.close_from = 0;
+        self.release_closing();
+    }
+
+    /// Listeners just marked `closing` take nothing more: their sockets
+    /// leave this handler (their slots stay taken until the `Close`).
+    fn release_closing(&mut self) {
+        for i in 0..self.listeners.len() {
+            let Some(l) = self.listeners.get(i).copied() else {
+                break;
+            };
+            if l.closing {
+                self.set_owner(l.sock, Owner::Free);
+            }
+        }
+    }
+
+    /// The `Close` of the next listener a change removed, if any.
+    pub(crate) fn next_close_op(&mut self, socks: &mut SockSlots) -> Option<SockOp> {
+        if self.to_close == 0 {
+            return None;
+        }
+        while let Some(l) = self.listeners.get_mut(self.close_from) {
+            self.close_from += 1;
+            if l.closing {
+                l.closing = false;
+                self.to_close -= 1;
+                socks.release(l.sock);
+                return Some(SockOp::Close { id: l.sock });
+            }
+        }
+        self.to_close = 0;
+        None
+    }
+
     /// Issue the next `Accept` of listener `idx`, if none is outstanding.
     pub(super) fn accept_next(&mut self, cx: &mut Cx<'_>, idx: u32) {
         let Some(l) = self.listeners.get(idx as usize).copied() else {
             return;
         };
-        if l.accepting || !l.open {
+        if l.accepting || !l.open || l.pending {
             return;
         }
         let Some(id) = cx.socks.alloc_owned(TCP_SOCK) else {

@@ -75,7 +75,8 @@
 //! - `window.rs`: the window we offer the guest, segment sizes;
 //! - `tx.rs`: frames to the guest, the deferred queues and reads
 //!   (`Tcp::flush`, at the end of every call);
-//! - `listen.rs`: listening sockets, accepted connections, `auto` ports;
+//! - `listen.rs`: listening sockets, accepted connections, `auto` ports,
+//!   run-time forwarding changes (`crate::change`);
 //! - `splice.rs`: spliced connections;
 //! - `timer.rs`: timeouts and retransmission;
 //! - `conn.rs`: one connection's state; `frame.rs`: building segments.
@@ -122,8 +123,9 @@ mod timer;
 mod tx;
 mod window;
 
-use crate::addr::SockAddrAny;
+use crate::addr::{InAny, SockAddrAny};
 use crate::buf::{TxRing, TxSlots, TxStorage};
+use crate::change::Progress;
 use crate::config::ports::FwdMode;
 use crate::config::Config;
 use crate::flow::index::{FlowIndex, FlowKey};
@@ -212,6 +214,16 @@ struct Listener {
     /// A `-T` listener: inside the namespace, on its loopback; what it
     /// accepts is spliced to the host's loopback.
     out: bool,
+    /// The address it is bound to.
+    bind: InAny,
+    /// Opened for the forwarding change in flight, not in force yet: it
+    /// accepts nothing until the swap (`crate::change`).
+    pending: bool,
+    /// In force, and the rules of the change in flight want it too.
+    keep: bool,
+    /// Removed from the rules: its `Close` waits to be handed out
+    /// ([`Tcp::next_close_op`]); its socket slot is still taken.
+    closing: bool,
 }
 
 /// Counters of the TCP handler.
@@ -282,6 +294,15 @@ pub(crate) struct Tcp {
     retry: bool,
     secret: [u8; 16],
     pub(crate) stats: TcpStats,
+    /// This handler's part of the forwarding change in flight.
+    pub(crate) change: Progress,
+    /// Listeners marked `closing`, and where the next search for one
+    /// starts.
+    to_close: u32,
+    close_from: usize,
+    /// Where the next search for a free listener entry starts, during a
+    /// change (reset when it begins).
+    free_from: usize,
 }
 
 impl Tcp {
@@ -302,7 +323,7 @@ impl Tcp {
             flows: FlowTable::new(l.max_flows),
             index: FlowIndex::new(l.max_flows, config.secret),
             owner: LazyArray::new(l.max_sockets as usize, || Owner::Free),
-            listeners: Vec::with_capacity(ports * 2),
+            listeners: Vec::with_capacity(ports * 2 + l.change_listeners as usize),
             peek_q: FixedQueue::new(l.max_flows as usize),
             ctl_q: FixedQueue::new(l.max_flows as usize),
             discard_q: FixedQueue::new(l.max_flows as usize),
@@ -313,6 +334,10 @@ impl Tcp {
             retry: false,
             secret: config.secret,
             stats: TcpStats::default(),
+            change: Progress::default(),
+            to_close: 0,
+            close_from: 0,
+            free_from: 0,
         }
     }
 
@@ -504,6 +529,12 @@ impl Transport for Tcp {
         match self.owner_of(done.id) {
             Owner::Accepting(id, idx) => self.accepted(cx, id, idx, done.res),
             Owner::Listener(id, idx) => {
+                if let Some(l) = self.listeners.get_mut(idx as usize).filter(|l| l.pending) {
+                    self.change.opened(l.port, done.res.map(|_| ()));
+                    if done.res.is_err() {
+                        l.pending = false;
+                    }
+                }
                 if done.res.is_err() {
                     self.stats.listen_failed += 1;
                     if let Some(l) = self.listeners.get_mut(idx as usize) {

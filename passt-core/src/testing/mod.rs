@@ -377,6 +377,47 @@ impl Harness {
         }
     }
 
+    /// Begin a run-time forwarding change
+    /// ([`Translator::begin_forward_change`]) and drain what it hands out
+    /// at once.
+    ///
+    /// # Errors
+    /// As [`Translator::begin_forward_change`].
+    pub fn forward_change(
+        &mut self,
+        proto: crate::Proto,
+        spec: crate::config::ports::FwdSpec,
+    ) -> Result<crate::ChangeId, crate::change::ChangeError> {
+        let r = self.t.begin_forward_change(proto, spec);
+        self.settle();
+        r
+    }
+
+    /// Feed `bytes` from a configuration-socket client to its session
+    /// ([`crate::control::Session::input`]), drain what the translator
+    /// hands out, let the session go on ([`crate::control::Session::run`])
+    /// and take what it wrote back.
+    ///
+    /// # Panics
+    /// If the session does not take every byte.
+    pub fn control(&mut self, s: &mut crate::control::Session, bytes: &[u8]) -> Vec<u8> {
+        assert_eq!(s.input(&mut self.t, bytes), bytes.len(), "input not taken");
+        self.settle();
+        self.control_run(s)
+    }
+
+    /// Let a configuration-socket session go on after completions (a
+    /// change's reply), and take what it wrote back.
+    pub fn control_run(&mut self, s: &mut crate::control::Session) -> Vec<u8> {
+        while s.run(&mut self.t) {
+            self.settle();
+        }
+        self.settle();
+        let out = s.output().to_vec();
+        s.consume(out.len());
+        out
+    }
+
     /// Take the events reported so far.
     pub fn take_events(&mut self) -> Vec<Event> {
         self.events.drain(..).collect()

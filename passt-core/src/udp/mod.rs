@@ -27,6 +27,11 @@
 //!   the listening socket. A reply from another of the guest's addresses
 //!   (an unbound socket answering with the kernel's preferred source, such
 //!   as a SLAAC address beside the assigned one) finds that flow too.
+//!   The rules may change at run time
+//!   ([`crate::Translator::begin_forward_change`], `udp/change.rs`): a
+//!   listener both rule sets share stays and takes the new target; one
+//!   whose rule goes closes, or, while flows still use its socket,
+//!   *retires*: it takes no new senders and closes with its last flow.
 //! - **To the guest**: readiness of a flow's or listener's socket reserves
 //!   up to [`RECV_BATCH`] tx slots with room for the headers and queues one
 //!   [`SockOp::Recv`]; the driver reads each datagram straight into a
@@ -162,6 +167,7 @@ use core::time::Duration;
 
 use crate::addr::{InAny, SockAddrAny};
 use crate::buf::{TxRing, TxStorage};
+use crate::change::Progress;
 use crate::config::ports::FwdMode;
 use crate::config::Config;
 use crate::contract::cx::Cx;
@@ -187,6 +193,8 @@ use crate::wire::icmpv6::{unreach_code, Icmpv6Repr};
 use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::ipv6::Ipv6Repr;
 use crate::wire::{frame, ip_proto, WireError};
+
+mod change;
 
 /// What a UDP socket is, as its owner token's tag says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -393,6 +401,19 @@ struct Listener {
     /// A `-U` socket: inside the namespace, on its loopback; what it
     /// receives goes to the host's loopback (see the module docs).
     out: bool,
+    /// Opened for the forwarding change in flight, not in force yet: its
+    /// datagrams wait (level-triggered) until the swap (`crate::change`).
+    pending: bool,
+    /// In force, and the rules of the change in flight want it too.
+    keep: bool,
+    /// Its rule was removed while flows went through it: it takes no new
+    /// senders, and closes when the last of its flows ends.
+    retired: bool,
+    /// Removed: its `Close` waits to be handed out
+    /// ([`Udp::next_close_op`]).
+    closing: bool,
+    /// Flows through it (forwarded ports' flows use its socket).
+    flows: u32,
 }
 
 /// UDP flows and forwarded ports.
@@ -412,6 +433,15 @@ pub(crate) struct Udp {
     held: Option<(SockId, u32)>,
     icmp_tokens: u32,
     icmp_refill: Instant,
+    /// This module's part of the forwarding change in flight.
+    pub(crate) change: Progress,
+    /// Listeners marked `closing`, and where the next search for one
+    /// starts.
+    to_close: u32,
+    close_from: usize,
+    /// Where the next search for a free listener entry starts, during a
+    /// change.
+    free_from: usize,
 }
 
 impl Udp {
@@ -461,6 +491,11 @@ impl Udp {
                         sock: None,
                         opening: false,
                         out: false,
+                        pending: false,
+                        keep: false,
+                        retired: false,
+                        closing: false,
+                        flows: 0,
                     });
                 }
             }
@@ -484,11 +519,16 @@ impl Udp {
                         sock: None,
                         opening: false,
                         out: true,
+                        pending: false,
+                        keep: false,
+                        retired: false,
+                        closing: false,
+                        flows: 0,
                     });
                 }
             }
         }
-        listeners.reserve_exact(auto * 2 * (1 << 16));
+        listeners.reserve_exact(auto * 2 * (1 << 16) + config.limits.change_listeners as usize);
         Udp {
             flows: Flows::new(cap, config.secret),
             listeners,
@@ -498,6 +538,10 @@ impl Udp {
             held: None,
             icmp_tokens: ICMP_BURST,
             icmp_refill: Instant::ZERO,
+            change: Progress::default(),
+            to_close: 0,
+            close_from: 0,
+            free_from: 0,
         }
     }
 
@@ -604,6 +648,11 @@ impl Udp {
                     sock: None,
                     opening: false,
                     out,
+                    pending: false,
+                    keep: false,
+                    retired: false,
+                    closing: false,
+                    flows: 0,
                 });
                 self.listeners.len() - 1
             }
@@ -827,6 +876,7 @@ impl Udp {
         };
         self.flows.index.remove(&flow.key());
         if flow.listener {
+            self.listener_flow_ended(cx, flow.sock);
             return;
         }
         if self.held.is_some_and(|(h, _)| h == flow.sock) {
@@ -1100,8 +1150,15 @@ impl Udp {
         if let Some(fid) = self.flows.index.get(&key) {
             return Ok(fid);
         }
+        if l.retired {
+            // Its rule is gone: only the flows it had go on.
+            return Err(DropReason::StaleSocket);
+        }
         if self.flows.table.is_full() && !self.evict(cx, tx) {
             return Err(DropReason::FlowTableFull);
+        }
+        if let Some(l) = self.listeners.get_mut(n as usize) {
+            l.flows += 1;
         }
         let fid = self.insert(UdpFlow {
             tap: FlowSide {
@@ -1309,9 +1366,10 @@ impl Transport for Udp {
                 Some(f) => (!f.tap.endpoint.addr.is_v4(), f.out.is_some()),
                 None => return close_orphan(cx, id),
             },
+            // A pending listener's datagrams wait for the swap.
             UdpSock::Listener(n) => match self.listeners.get(n as usize) {
-                Some(l) => (!l.bind.addr.is_v4(), l.out),
-                None => return,
+                Some(l) if !l.pending => (!l.bind.addr.is_v4(), l.out),
+                _ => return,
             },
         };
         if !ready.intersects(Ready::READABLE | Ready::ERROR | Ready::HANGUP) {
@@ -1432,6 +1490,10 @@ impl Transport for Udp {
                 };
                 if l.opening {
                     l.opening = false;
+                    if l.pending {
+                        self.change.opened(l.bind.port, done.res.map(|_| ()));
+                        l.pending = done.res.is_ok();
+                    }
                     match done.res {
                         Ok(_) => self.stats.listeners += 1,
                         Err(_) => {

@@ -159,7 +159,7 @@ pub(crate) struct Icmp {
     /// The flows, one order (one timeout).
     flows: Flows<EchoFlow, EchoKey, 1>,
     /// The receive and the error-queue read in flight.
-    pub(crate) rx: Receives,
+    rx: Receives,
     denied: [bool; 2],
     /// Counters, composed into [`crate::Stats::icmp`].
     pub(crate) stats: IcmpStats,
@@ -303,6 +303,14 @@ impl Icmp {
             Err(e) => cx.count_drop(e.into()),
             Ok(_) => cx.count_drop(DropReason::TxFull),
         }
+    }
+}
+
+impl Icmp {
+    /// Whether the executor reads sockets' error queues
+    /// ([`crate::Translator::set_host_errors`]).
+    pub(crate) fn set_host_errors(&mut self, on: bool) {
+        self.rx.set_host_errors(on);
     }
 }
 

@@ -395,8 +395,8 @@ impl Translator {
     /// [`crate::udp`]; without, only port unreachable comes back, from the
     /// `ECONNREFUSED` of a connected UDP socket. Set it before traffic.
     pub fn set_host_errors(&mut self, on: bool) {
-        self.udp.rx.host_errors = on;
-        self.icmp.rx.host_errors = on;
+        self.udp.set_host_errors(on);
+        self.icmp.set_host_errors(on);
     }
 
     /// `auto` forwarding from the guest's side to the host (`-T auto`,

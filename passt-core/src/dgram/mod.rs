@@ -233,6 +233,11 @@ pub(crate) struct Receives {
 }
 
 impl Receives {
+    /// Say whether the executor reads error queues.
+    pub(crate) fn set_host_errors(&mut self, on: bool) {
+        self.host_errors = on;
+    }
+
     /// Give back the slots of reads the driver never finished (at the next
     /// readiness: their completions will not come).
     pub(crate) fn abandon<S: TxStorage>(&mut self, tx: &mut TxRing<S>) {

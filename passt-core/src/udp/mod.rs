@@ -425,7 +425,7 @@ pub(crate) struct Udp {
     listeners: Vec<Listener>,
     next_listener: usize,
     /// The receive and the error-queue read in flight.
-    pub(crate) rx: Receives,
+    rx: Receives,
     /// Counters, composed into [`crate::Stats::udp`].
     pub(crate) stats: UdpStats,
     /// The socket of the [`SockOp::RecvHeld`] in flight, and how many of
@@ -1274,6 +1274,14 @@ impl Udp {
         }
         self.flows.lru[usize::from(flow.long)].touch(fid.index());
         true
+    }
+}
+
+impl Udp {
+    /// Whether the executor reads sockets' error queues
+    /// ([`crate::Translator::set_host_errors`]).
+    pub(crate) fn set_host_errors(&mut self, on: bool) {
+        self.rx.set_host_errors(on);
     }
 }
 

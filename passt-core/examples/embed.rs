@@ -95,7 +95,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     loop {
         // Sleep until guest input or the translator's next deadline.
-        let wait = t.poll_timeout().map(|at| at.saturating_since(now(epoch)));
+        // Not at all while work waits for ring room (retried below).
+        let wait = match t.wants_retry() {
+            true => Some(Duration::ZERO),
+            false => t.poll_timeout().map(|at| at.saturating_since(now(epoch))),
+        };
         device.set_read_timeout(Some(
             wait.unwrap_or(Duration::from_secs(1))
                 .max(Duration::from_millis(1)),
@@ -131,9 +135,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         tx.clear();
         if t.wants_retry() {
-            // Work that waited for ring room: the ring is empty now (its
-            // frames and operations are dealt with on the next round).
+            // Work that waited for ring room: the ring is empty now.
             t.handle_retry(now(epoch), &mut tx);
+            while let Some(op) = t.poll_op() {
+                println!("vmm: socket operation {op:?} (no host sockets in this example)");
+            }
+            stream::fill_ring_prefixes(&mut tx)?;
+            for v in tx.iter() {
+                device.write_all(stream::framed(&v))?;
+            }
+            tx.clear();
         }
         while let Some(e) = t.poll_event() {
             println!("vmm: event {e:?}");

@@ -96,7 +96,8 @@ pub(crate) enum Item<'a> {
 }
 
 /// A classified frame: its Ethernet header, the IP source it carries (for
-/// the addresses seen), and the item, or why it was dropped.
+/// the addresses seen; IPv4 as v4-mapped, and an IPv6 frame never carries
+/// a v4-mapped one), and the item, or why it was dropped.
 pub(crate) struct Classified<'a> {
     /// The Ethernet header.
     pub(crate) eth: EthernetRepr,
@@ -218,6 +219,12 @@ fn ipv6<'a>(
     src: &mut Option<InAny>,
 ) -> Result<Item<'a>, DropReason> {
     let (ip, l4) = Ipv6Repr::parse(payload)?;
+    // IPv4-mapped addresses are for a host's own API, never on the wire
+    // (RFC 4291 §2.5.5.2; RFC 4038 §4.2): one would make an IPv6 packet
+    // look like an IPv4 one to every module.
+    if ip.src.to_ipv4_mapped().is_some() || ip.dst.to_ipv4_mapped().is_some() {
+        return Err(DropReason::Malformed);
+    }
     *src = Some(ip.src.into());
     if ip.is_fragment() {
         return Err(DropReason::Fragment);
@@ -408,6 +415,12 @@ mod tests {
         assert_eq!(kind(&c, &udp4(GUEST4, 68, GW4, 67, b"x")), Ok("dhcp"));
         c.ip6 = None;
         assert_eq!(kind(&c, &ping), Err(DropReason::FamilyDisabled));
+        let c = config();
+        let mapped: std::net::Ipv6Addr = "::ffff:198.51.100.1".parse().unwrap();
+        for (s, d) in [(GUEST6, mapped), (mapped, GW6)] {
+            let f = udp6(s, 4000, d, 53, b"q");
+            assert_eq!(kind(&c, &f), Err(DropReason::Malformed), "{s} -> {d}");
+        }
         let other = eth(c.our_mac, GUEST_MAC, 0x88b5, b"local experimental");
         assert_eq!(kind(&c, &other), Err(DropReason::Unsupported));
     }

@@ -157,6 +157,9 @@ impl Translator {
     /// [`tcp::TcpStats::listen_failed`] / [`crate::udp::UdpStats`]) or
     /// their [`SockOp::Close`]s; the driver runs them like any operation.
     ///
+    /// Nothing happens while a forwarding change is in flight
+    /// ([`Translator::begin_forward_change`]; it is refused in `auto` mode).
+    ///
     /// Only ports the spec forwards count (`config.fwd.tcp_in` /
     /// `udp_in`, whichever mode); a port already in the state asked for,
     /// or a protocol other than TCP and UDP, is ignored. Returns whether
@@ -165,6 +168,11 @@ impl Translator {
     /// For forwarding from the guest's side to the host see
     /// [`Translator::set_auto_out_port`] (`-T`, `-U`).
     pub fn set_auto_port(&mut self, proto: Proto, port: u16, on: bool) -> bool {
+        // `auto` and run-time changes exclude each other; a change in
+        // flight has listeners of its own being opened: leave them be.
+        if self.forward_change().is_some() {
+            return false;
+        }
         match proto {
             Proto::Tcp => {
                 let mut cx = self.shared.cx(&self.config, self.now);
@@ -523,6 +531,7 @@ impl Translator {
         }
         if let Some(src) = src {
             if self.shared.seen.note(src) {
+                // An IPv6 source is never v4-mapped (ingress drops those).
                 self.event(match src.v4() {
                     Some(v4) => Event::GuestAddr4(v4),
                     None => Event::GuestAddr6(src.0),

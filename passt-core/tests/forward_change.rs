@@ -538,3 +538,22 @@ fn a_shared_udp_listener_takes_the_new_target() {
     h.recv(lid, into, &[(sender, b"query")]);
     assert_eq!(udp_payload(&h.expect_frame()), (53, b"query".to_vec()));
 }
+
+#[test]
+fn auto_port_calls_leave_a_change_in_flight_alone() {
+    let mut h = Harness::new(config("none", "5353"));
+    let _ = open_startup(&mut h);
+    let id = h
+        .forward_change(Proto::Udp, FwdSpec::parse("5353,6000").unwrap())
+        .unwrap();
+    let opened = listen_opens(&ops(&mut h));
+    assert_eq!(opened.iter().map(|o| o.1).collect::<Vec<_>>(), [6000]);
+    // A stray `auto` report for the port being opened must not release the
+    // pending listener (its completion would then be stale, and the change
+    // would never end).
+    assert!(!h.t.set_auto_port(Proto::Udp, 6000, false));
+    assert!(ops(&mut h).is_empty());
+    ok(&mut h, opened[0].0, Done::Opened);
+    changed(&mut h, id, Proto::Udp);
+    assert_eq!(h.t.forward_change(), None);
+}

@@ -8,7 +8,7 @@ use crate::change::{Cursor, PortFamSet, Progress};
 use crate::config::ports::{FwdMode, FwdSpec};
 use crate::config::Config;
 use crate::contract::cx::Cx;
-use crate::contract::slots::SockSlots;
+use crate::contract::slots::{Module, SockSlots};
 use crate::contract::{Errno, SockId, SockOp};
 
 use super::{Listener, Udp, UdpSock};
@@ -210,7 +210,7 @@ impl Udp {
     /// A flow through listener socket `sock` ended: the last one of a
     /// retired listener closes it.
     pub(super) fn listener_flow_ended(&mut self, cx: &mut Cx<'_>, sock: SockId) {
-        let Some(owner) = cx.socks.owner(sock) else {
+        let Some(owner) = cx.socks.owner(sock).filter(|o| o.module == Module::Udp) else {
             return;
         };
         let UdpSock::Listener(n) = UdpSock::of(owner.tag) else {

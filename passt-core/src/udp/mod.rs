@@ -211,6 +211,11 @@ impl UdpSock {
 
     /// The owner token for the socket slots.
     pub(crate) fn owner(self) -> Owner {
+        // Flow slots (at most `MAX_FLOWS`) and listener indices (bounded by
+        // the table reserved at setup) stay far below the tag bit.
+        debug_assert!(
+            matches!(self, UdpSock::Flow(n) | UdpSock::Listener(n) if n & Self::LISTENER == 0)
+        );
         let tag = match self {
             UdpSock::Flow(n) => n & !Self::LISTENER,
             UdpSock::Listener(n) => n | Self::LISTENER,

@@ -541,16 +541,17 @@ fn a_shared_udp_listener_takes_the_new_target() {
 
 #[test]
 fn auto_port_calls_leave_a_change_in_flight_alone() {
-    let mut h = Harness::new(config("none", "5353"));
+    let mut h = Harness::new(config("none", "6000"));
     let _ = open_startup(&mut h);
+    // The same port, now on one address: a new listener, pending.
     let id = h
-        .forward_change(Proto::Udp, FwdSpec::parse("5353,6000").unwrap())
+        .forward_change(Proto::Udp, FwdSpec::parse("127.0.0.1/6000").unwrap())
         .unwrap();
     let opened = listen_opens(&ops(&mut h));
     assert_eq!(opened.iter().map(|o| o.1).collect::<Vec<_>>(), [6000]);
-    // A stray `auto` report for the port being opened must not release the
-    // pending listener (its completion would then be stale, and the change
-    // would never end).
+    // A stray `auto` report for that port must not release the pending
+    // listener (its completion would then be stale, and the change would
+    // never end).
     assert!(!h.t.set_auto_port(Proto::Udp, 6000, false));
     assert!(ops(&mut h).is_empty());
     ok(&mut h, opened[0].0, Done::Opened);

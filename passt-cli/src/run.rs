@@ -98,6 +98,7 @@ use std::path::PathBuf;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
 use passt_core::host::clock::now;
+use passt_core::host::conf::ConfSocket;
 use passt_core::host::driver::{self, Trim};
 use passt_core::host::exec::{id_of, ready_of, SockExec, UNMUTE_AFTER};
 use passt_core::time::Instant;
@@ -239,6 +240,8 @@ pub(crate) struct Driver {
     trim: Trim,
     /// Room for what one `epoll_wait` reports.
     events: Vec<epoll::Event>,
+    /// The configuration socket (`-c`), if offered.
+    conf: Option<ConfSocket>,
 }
 
 /// Set up the loop for guests from `source`, and open the listening
@@ -252,6 +255,7 @@ pub(crate) fn prepare(
     source: Source,
     one_off: bool,
     pcap: Option<Pcap>,
+    conf: Option<ConfSocket>,
 ) -> Result<Driver, Error> {
     let (ep, mut exec) = driver::setup(&mut t)?;
     let mut tx = TxRing::new(tx_slots(t.config().mtu), MAX_FRAME_LEN, LEN_PREFIX);
@@ -266,6 +270,9 @@ pub(crate) fn prepare(
         }
         Source::Connected(fd) => (None, Some(fd), true),
     };
+    if let Some(c) = &conf {
+        c.register(&ep)?;
+    }
     let sock_dir = listener.as_ref().and_then(|(_, p)| {
         let dir = match p.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -299,6 +306,7 @@ pub(crate) fn prepare(
         listener_muted: None,
         trim: Trim::default(),
         events: Vec::with_capacity(EPOLL_EVENTS),
+        conf,
     };
     let mut d = d;
     d.refill_reserve();
@@ -317,6 +325,9 @@ pub(crate) fn run(mut d: Driver) -> Result<(), Error> {
     let r = d.run();
     if let Some((dir, name)) = &d.sock_dir {
         let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
+    }
+    if let Some(c) = &d.conf {
+        c.remove();
     }
     r
 }
@@ -344,6 +355,18 @@ impl Driver {
                             if self.hang_up(h) {
                                 return Ok(());
                             }
+                        }
+                    }
+                    token if ConfSocket::owns(token) => {
+                        if let Some(c) = &mut self.conf {
+                            c.ready(
+                                &self.epoll,
+                                &mut self.t,
+                                &mut self.exec,
+                                token,
+                                ev.flags,
+                                &mut self.tx,
+                            );
                         }
                     }
                     token => {
@@ -392,6 +415,14 @@ impl Driver {
                 .is_some_and(|at| at + UNMUTE_AFTER <= now)
             {
                 self.unmute_listener();
+            }
+            if let Some(c) = &mut self.conf {
+                c.run(&self.epoll, &mut self.t, &mut self.exec, &mut self.tx);
+                if let Err(h) = self.flush() {
+                    if self.hang_up(h) {
+                        return Ok(());
+                    }
+                }
             }
             if self.trim.due(now) {
                 if let Some(ring) = self.tx.idle_storage() {

@@ -15,6 +15,7 @@
 //! | [`daemon`] | going to the background, the PID file, whom the sandbox makes the process |
 //! | [`error`] | the drivers' fatal error |
 //! | [`clock`] | the drivers' clock (`CLOCK_MONOTONIC`) |
+//! | [`conf`] | the configuration socket (`-c/--conf-path`): run-time forwarding changes |
 //! | [`limits`] | the descriptor limit, rate limits, fixed log lines |
 //! | [`pcap`] | the `--pcap` capture file |
 //! | [`setup`] | the configuration-building steps both drivers take |
@@ -69,6 +70,7 @@
 //!   was interrupted by a concurrent change (`NLM_F_DUMP_INTR`).
 
 pub mod clock;
+pub mod conf;
 pub mod daemon;
 pub mod defaults;
 pub mod driver;

@@ -137,7 +137,7 @@ fn conf_socket_adds_and_deletes_forwards_at_run_time() {
         &["-t", "5501", "-c", &sock, "-T", "none", "-U", "none"],
     );
     g.allow_allocations(
-        2000,
+        400,
         "the configuration socket's sessions (buffers, replies) and changes (rules, listener tables)",
     );
     let host = g.host().name.clone();

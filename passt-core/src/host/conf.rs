@@ -328,10 +328,10 @@ impl ConfSocket {
         if !c.session.output().is_empty() {
             want |= epoll::EventFlags::OUT;
         }
-        if want != c.interest {
-            if epoll::modify(epoll, &c.fd, epoll::EventData::new_u64(c.token), want).is_ok() {
-                c.interest = want;
-            }
+        if want != c.interest
+            && epoll::modify(epoll, &c.fd, epoll::EventData::new_u64(c.token), want).is_ok()
+        {
+            c.interest = want;
         }
     }
 

@@ -16,6 +16,12 @@
 //! the old connection still in the same `epoll_wait` batch are then
 //! skipped (the token is the same).
 //!
+//! With `-c`, the configuration socket ([`ConfSocket`]) and its clients
+//! are in the epoll set too (tokens from
+//! [`passt_core::host::conf::TOKEN_CONF`]), with or without a guest; its
+//! sessions run at the end of every wake-up, and the socket file is removed
+//! at exit.
+//!
 //! # Descriptors
 //! [`prepare`] raises the soft `RLIMIT_NOFILE` to the hard limit
 //! ([`passt_core::host::limits::raise_nofile_limit`]). When descriptors run

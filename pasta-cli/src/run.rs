@@ -30,6 +30,12 @@
 //! deleted), under tokens from [`TOKEN_WATCH`] up; when one says so, the
 //! process exits with the status it gives.
 //!
+//! With `-c`, the configuration socket ([`ConfSocket`]) and its clients
+//! are in the epoll set too (tokens from
+//! [`passt_core::host::conf::TOKEN_CONF`]); its sessions run at the end of
+//! every wake-up, after the wake-up's operations (a change's reply waits
+//! for its listeners), and the socket file is removed at exit.
+//!
 //! With a [`Forwarder`] (`auto`), its scan is one more deadline: when
 //! due, [`Forwarder::tick`] tells the translator which `auto` ports to
 //! open or close (`-T auto` and `-U auto` included), and those operations

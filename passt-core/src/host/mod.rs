@@ -27,7 +27,8 @@
 //! style); `daemon` uses `error`, `log` and `options`; `options` and
 //! `clock` use only the sans-IO crate; `setup` uses `options`, `defaults`
 //! and this module; `driver` uses `clock`, `error`, `exec`, `limits`,
-//! `log` and `pcap`, and nothing uses it; the executor uses only `splice`
+//! `log` and `pcap`, and only `conf` uses it; `conf` uses `clock`,
+//! `driver`, `error`, `exec` and `log`; the executor uses only `splice`
 //! and passt-sys.
 //!
 //! # The host's network configuration

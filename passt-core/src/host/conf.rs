@@ -30,8 +30,10 @@
 //!
 //! The socket file is removed at exit ([`ConfSocket::remove`]) through
 //! a descriptor of its directory kept from setup (`unlinkat`: in the
-//! sandbox no path resolves); if the process is killed, a later start
-//! removes the stale socket.
+//! sandbox no path resolves); if the process is killed, or started as
+//! root it runs as `nobody` by then and may not remove it (a root-owned
+//! file in a sticky or root-owned directory), a later start removes the
+//! stale socket.
 //!
 //! Syscalls, after setup: `accept4`, `getsockopt(SO_PEERCRED)`,
 //! `recvfrom`, `sendto`, `epoll_ctl`, `close`; `unlinkat` at exit.

@@ -26,7 +26,9 @@
 //! buffers, replies and the rules of a change as they go (a client's
 //! requests are not on the data path). Readiness is level-triggered: a
 //! connection is watched for input only while the session can take
-//! more, and for output only while replies wait to be written.
+//! more, and for output only while replies wait to be written; a hang-up
+//! (always reported) while its input waits closes it. A client that
+//! neither reads its replies nor hangs up just waits (no spinning).
 //!
 //! The socket file is removed at exit ([`ConfSocket::remove`]) through
 //! a descriptor of its directory kept from setup (`unlinkat`: in the
@@ -247,10 +249,9 @@ impl ConfSocket {
                 Err(Errno::AGAIN | Errno::INTR) => {}
                 Err(_) => return Self::drop_client(epoll, slot, "failed"),
             }
-        } else if flags.intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR)
-            && c.start == c.end
-            && c.session.output().is_empty()
-        {
+        } else if flags.intersects(epoll::EventFlags::HUP | epoll::EventFlags::ERR) {
+            // Gone while its input waits (or after a fatal error): level
+            // triggered, this would come back at once.
             return Self::drop_client(epoll, slot, "hung up");
         }
         Self::serve(epoll, slot, buf, t, exec, tx);
@@ -323,7 +324,7 @@ impl ConfSocket {
         if c.session.is_closed() && c.session.output().is_empty() {
             return Self::drop_client(epoll, slot, "closed after a fatal error");
         }
-        let mut want = epoll::EventFlags::RDHUP;
+        let mut want = epoll::EventFlags::empty();
         if c.start == c.end && !c.session.is_closed() {
             want |= epoll::EventFlags::IN;
         }
@@ -378,7 +379,7 @@ impl ConfSocket {
                 continue;
             };
             let token = TOKEN_CONF + 1 + i as u64;
-            let interest = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
+            let interest = epoll::EventFlags::IN;
             if epoll::add(epoll, &fd, epoll::EventData::new_u64(token), interest).is_err() {
                 continue;
             }

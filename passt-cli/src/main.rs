@@ -114,7 +114,11 @@ fn start(o: &Options) -> Result<(), Error> {
         warning!("{w}");
     }
 
-    let (config, summary) = setup::config(o)?;
+    let (mut config, summary) = setup::config(o)?;
+    if o.conf_path.is_some() {
+        // Room in the listener tables for run-time changes.
+        config.limits.change_listeners = passt_core::config::CHANGE_LISTENERS_ANY;
+    }
     for line in &summary {
         info!("{line}");
     }
@@ -138,6 +142,15 @@ fn start(o: &Options) -> Result<(), Error> {
                 .map_err(|e| Error::io(format!("creating capture file {p}"), &e))
         })
         .transpose()?;
+    let conf = o
+        .conf_path
+        .as_deref()
+        .map(|p| {
+            let c = passt_core::host::conf::ConfSocket::open(Path::new(p))?;
+            info!("configuration socket at {p}");
+            Ok::<_, Error>(c)
+        })
+        .transpose()?;
 
     let foreground = o.foreground || o.debug || o.trace;
     // Real root: UID 0 in the initial user namespace (UID 0 elsewhere is
@@ -158,7 +171,7 @@ fn start(o: &Options) -> Result<(), Error> {
     let filter = seccomp::filter(pcap.is_some(), o.log_file.is_some());
     // Listening sockets of forwarded ports while privileges last (ports
     // below 1024).
-    let driver = run::prepare(t, source, o.one_off, pcap)?;
+    let driver = run::prepare(t, source, o.one_off, pcap, conf)?;
     privs::lock_down(o.runas.as_ref(), root_here, &filter)?;
     // Setup is done: from here on, nothing is allocated.
     #[cfg(feature = "count-alloc")]

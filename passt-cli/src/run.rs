@@ -16,6 +16,12 @@
 //! the old connection still in the same `epoll_wait` batch are then
 //! skipped (the token is the same).
 //!
+//! With `-c`, the configuration socket ([`ConfSocket`]) and its clients
+//! are in the epoll set too (tokens from
+//! [`passt_core::host::conf::TOKEN_CONF`]), with or without a guest; its
+//! sessions run at the end of every wake-up, and the socket file is removed
+//! at exit.
+//!
 //! # Descriptors
 //! [`prepare`] raises the soft `RLIMIT_NOFILE` to the hard limit
 //! ([`passt_core::host::limits::raise_nofile_limit`]). When descriptors run
@@ -98,6 +104,7 @@ use std::path::PathBuf;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
 use passt_core::host::clock::now;
+use passt_core::host::conf::ConfSocket;
 use passt_core::host::driver::{self, Trim};
 use passt_core::host::exec::{id_of, ready_of, SockExec, UNMUTE_AFTER};
 use passt_core::time::Instant;
@@ -239,6 +246,8 @@ pub(crate) struct Driver {
     trim: Trim,
     /// Room for what one `epoll_wait` reports.
     events: Vec<epoll::Event>,
+    /// The configuration socket (`-c`), if offered.
+    conf: Option<ConfSocket>,
 }
 
 /// Set up the loop for guests from `source`, and open the listening
@@ -252,6 +261,7 @@ pub(crate) fn prepare(
     source: Source,
     one_off: bool,
     pcap: Option<Pcap>,
+    conf: Option<ConfSocket>,
 ) -> Result<Driver, Error> {
     let (ep, mut exec) = driver::setup(&mut t)?;
     let mut tx = TxRing::new(tx_slots(t.config().mtu), MAX_FRAME_LEN, LEN_PREFIX);
@@ -266,6 +276,9 @@ pub(crate) fn prepare(
         }
         Source::Connected(fd) => (None, Some(fd), true),
     };
+    if let Some(c) = &conf {
+        c.register(&ep)?;
+    }
     let sock_dir = listener.as_ref().and_then(|(_, p)| {
         let dir = match p.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -299,6 +312,7 @@ pub(crate) fn prepare(
         listener_muted: None,
         trim: Trim::default(),
         events: Vec::with_capacity(EPOLL_EVENTS),
+        conf,
     };
     let mut d = d;
     d.refill_reserve();
@@ -317,6 +331,9 @@ pub(crate) fn run(mut d: Driver) -> Result<(), Error> {
     let r = d.run();
     if let Some((dir, name)) = &d.sock_dir {
         let _ = rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty());
+    }
+    if let Some(c) = &d.conf {
+        c.remove();
     }
     r
 }
@@ -344,6 +361,18 @@ impl Driver {
                             if self.hang_up(h) {
                                 return Ok(());
                             }
+                        }
+                    }
+                    token if ConfSocket::owns(token) => {
+                        if let Some(c) = &mut self.conf {
+                            c.ready(
+                                &self.epoll,
+                                &mut self.t,
+                                &mut self.exec,
+                                token,
+                                ev.flags,
+                                &mut self.tx,
+                            );
                         }
                     }
                     token => {
@@ -392,6 +421,14 @@ impl Driver {
                 .is_some_and(|at| at + UNMUTE_AFTER <= now)
             {
                 self.unmute_listener();
+            }
+            if let Some(c) = &mut self.conf {
+                c.run(&self.epoll, &mut self.t, &mut self.exec, &mut self.tx);
+                if let Err(h) = self.flush() {
+                    if self.hang_up(h) {
+                        return Ok(());
+                    }
+                }
             }
             if self.trim.due(now) {
                 if let Some(ring) = self.tx.idle_storage() {

@@ -1465,8 +1465,6 @@ fn refused_options_name_themselves_and_the_reason() {
         (PASTA, vec!["--stats", "5"], "pasta: --stats is not supported by this implementation: no event statistics are kept per event type"),
         (PASST, vec!["--stats=5"], "passt: --stats is not supported by this implementation: no event statistics are kept per event type"),
         (PASTA, vec!["--splice-only"], "pasta: --splice-only is not supported by this implementation: pasta always creates its tap device"),
-        (PASST, vec!["-c", "/tmp/c"], "passt: --conf-path is not supported by this implementation: there is no configuration socket yet"),
-        (PASTA, vec!["--conf-path", "/tmp/c"], "pasta: --conf-path is not supported by this implementation: there is no configuration socket yet"),
         (PASST, vec!["--vhost-user"], "passt: --vhost-user is not supported by this implementation: there is no vhost-user back-end yet (use the stream socket)"),
         (PASST, vec!["--repair-path", "/tmp/r"], "passt: --repair-path is not supported by this implementation: there is no live migration yet"),
         (PASST, vec!["--migrate-exit"], "passt: --migrate-exit is not supported by this implementation: there is no live migration yet"),
@@ -1480,7 +1478,6 @@ fn refused_options_name_themselves_and_the_reason() {
         for name in [
             "--stats",
             "--splice-only",
-            "--conf-path",
             "--vhost-user",
             "--repair-path",
             "--migrate-exit",
@@ -1489,6 +1486,18 @@ fn refused_options_name_themselves_and_the_reason() {
         ] {
             assert!(!help.contains(name), "{mode:?} --help lists {name}");
         }
+    }
+    // -c/--conf-path is accepted (the configuration socket), and listed.
+    assert_eq!(
+        run(PASST, &["-c", "/tmp/c"]).conf_path.as_deref(),
+        Some("/tmp/c")
+    );
+    assert_eq!(
+        run(PASTA, &["--conf-path", "/tmp/c"]).conf_path.as_deref(),
+        Some("/tmp/c")
+    );
+    for mode in [PASST, PASTA] {
+        assert!(usage(mode).contains("--conf-path"), "{mode:?}");
     }
     assert_eq!(
         fail(PASTA, &["-H", "two words"]),

@@ -405,6 +405,12 @@ pub const PASST_EXIT: &[Sysno] = &[
     libc::SYS_unlinkat, // rustix's unlinkat
 ];
 
+/// The configuration socket's end (`passt_core::host::conf`, `-c`): its
+/// file removed through the descriptor of its directory kept from set-up.
+pub const CONF_EXIT: &[Sysno] = &[
+    libc::SYS_unlinkat, // rustix's unlinkat
+];
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::process::ExitStatusExt;

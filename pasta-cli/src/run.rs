@@ -30,6 +30,12 @@
 //! deleted), under tokens from [`TOKEN_WATCH`] up; when one says so, the
 //! process exits with the status it gives.
 //!
+//! With `-c`, the configuration socket ([`ConfSocket`]) and its clients
+//! are in the epoll set too (tokens from
+//! [`passt_core::host::conf::TOKEN_CONF`]); its sessions run at the end of
+//! every wake-up, after the wake-up's operations (a change's reply waits
+//! for its listeners), and the socket file is removed at exit.
+//!
 //! With a [`Forwarder`] (`auto`), its scan is one more deadline: when
 //! due, [`Forwarder::tick`] tells the translator which `auto` ports to
 //! open or close (`-T auto` and `-U auto` included), and those operations
@@ -88,6 +94,7 @@ use std::os::fd::OwnedFd;
 
 use passt_core::buf::{FrameDesc, RxBatch, TxRing, MAX_FRAME_LEN};
 pub(crate) use passt_core::host::clock::now;
+use passt_core::host::conf::ConfSocket;
 use passt_core::host::driver::{self, Trim};
 use passt_core::host::exec::{id_of, SockExec};
 use passt_core::Translator;
@@ -155,6 +162,8 @@ pub(crate) struct Driver {
     trim: Trim,
     /// Room for what one `epoll_wait` reports.
     events: Vec<epoll::Event>,
+    /// The configuration socket (`-c`), if offered.
+    conf: Option<ConfSocket>,
 }
 
 impl Driver {
@@ -187,6 +196,7 @@ impl Driver {
             fwd: None,
             trim: Trim::default(),
             events: Vec::with_capacity(EPOLL_EVENTS),
+            conf: None,
         })
     }
 
@@ -217,6 +227,16 @@ impl Driver {
         Ok(())
     }
 
+    /// Serve the configuration socket `c` from the loop.
+    ///
+    /// # Errors
+    /// If it cannot be added to the epoll set.
+    pub(crate) fn set_conf(&mut self, c: ConfSocket) -> Result<(), Error> {
+        c.register(&self.epoll)?;
+        self.conf = Some(c);
+        Ok(())
+    }
+
     /// Run `f`'s scans from the loop (`auto` forwarding).
     pub(crate) fn set_forwarder(&mut self, f: Forwarder) {
         self.fwd = Some(f);
@@ -232,6 +252,9 @@ impl Driver {
         let i = (token - TOKEN_WATCH) as usize;
         if let Some(code) = self.watches.get_mut(i).and_then(|w| w.ready()) {
             driver::log_events(&mut self.t);
+            if let Some(c) = &self.conf {
+                c.remove();
+            }
             std::process::exit(code);
         }
     }
@@ -254,6 +277,15 @@ impl Driver {
     /// # Errors
     /// The fatal error, for `main` to print.
     pub(crate) fn run(&mut self) -> Result<Infallible, Error> {
+        let r = self.serve();
+        if let Some(c) = &self.conf {
+            c.remove();
+        }
+        r
+    }
+
+    /// The loop of [`Driver::run`].
+    fn serve(&mut self) -> Result<Infallible, Error> {
         // Allocated with the driver, at setup.
         let mut events = core::mem::take(&mut self.events);
         loop {
@@ -266,6 +298,17 @@ impl Driver {
                     self.tap_input(ev.flags)?;
                 } else if (TOKEN_WATCH..TOKEN_WATCH + self.watches.len() as u64).contains(&token) {
                     self.watch_ready(token);
+                } else if ConfSocket::owns(token) {
+                    if let Some(c) = &mut self.conf {
+                        c.ready(
+                            &self.epoll,
+                            &mut self.t,
+                            &mut self.exec,
+                            token,
+                            ev.flags,
+                            &mut self.tx,
+                        );
+                    }
                 } else if let Some(id) = id_of(token) {
                     let now = now();
                     self.exec
@@ -292,6 +335,10 @@ impl Driver {
                         .run_ops(&mut self.t, now, &RxBatch::EMPTY, &mut self.tx);
                     self.flush()?;
                 }
+            }
+            if let Some(c) = &mut self.conf {
+                c.run(&self.epoll, &mut self.t, &mut self.exec, &mut self.tx);
+                self.flush()?;
             }
             if self.trim.due(now) {
                 self.trim();

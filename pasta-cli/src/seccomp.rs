@@ -13,7 +13,8 @@
 //! | `PCAP` | with `--pcap` |
 
 use passt_sys::seccomp::{
-    program, Sysno, EVENT_LOOP, LOG, PASTA_WATCH, PCAP, PROC_SCAN, RUNTIME, SOCKETS, SPLICE,
+    program, Sysno, CONF_EXIT, EVENT_LOOP, LOG, PASTA_WATCH, PCAP, PROC_SCAN, RUNTIME, SOCKETS,
+    SPLICE,
 };
 
 /// What pasta does between entering the sandbox and its loop
@@ -29,7 +30,7 @@ const START: &[Sysno] = &[
 
 /// The seccomp filter for a pasta capturing frames if `pcap`, writing a
 /// log file if `log_file`.
-pub(crate) fn filter(pcap: bool, log_file: bool) -> Vec<libc::sock_filter> {
+pub(crate) fn filter(pcap: bool, log_file: bool, conf: bool) -> Vec<libc::sock_filter> {
     let mut groups: Vec<&[Sysno]> = vec![
         RUNTIME,
         EVENT_LOOP,
@@ -44,6 +45,9 @@ pub(crate) fn filter(pcap: bool, log_file: bool) -> Vec<libc::sock_filter> {
     }
     if pcap {
         groups.push(PCAP);
+    }
+    if conf {
+        groups.push(CONF_EXIT);
     }
     program(&groups)
 }

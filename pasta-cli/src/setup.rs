@@ -54,6 +54,7 @@ use crate::spawn::{self, Spawned};
 use crate::tap::Tap;
 use crate::watch::{proc_pid, ChildExit, FileGone, ProcessExit, Watch};
 use crate::{debug, info, privs, warning, Error};
+use passt_core::host::conf::ConfSocket;
 use passt_core::host::daemon;
 use passt_core::host::pcap::Pcap;
 
@@ -194,14 +195,16 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
             tap.name()
         );
     }
-    let translator = Translator::new(
-        Config {
-            guest_gso: tap.vnet(),
-            ..setup.core
-        },
-        now(),
-    )
-    .map_err(|e| Error::msg(format!("invalid configuration: {e}")))?;
+    let mut config = Config {
+        guest_gso: tap.vnet(),
+        ..setup.core
+    };
+    if opts.conf_path.is_some() {
+        // Room in the listener tables for run-time changes.
+        config.limits.change_listeners = passt_core::config::CHANGE_LISTENERS_ANY;
+    }
+    let translator = Translator::new(config, now())
+        .map_err(|e| Error::msg(format!("invalid configuration: {e}")))?;
 
     let mut made = Made::default();
     let pcap = match opts.pcap.as_deref() {
@@ -216,6 +219,15 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
             made.files.push(PathBuf::from(p));
             info!("capturing frames to {p}");
             Some(pcap)
+        }
+        None => None,
+    };
+    let conf = match opts.conf_path.as_deref() {
+        Some(p) => {
+            let conf = ConfSocket::open(Path::new(p))?;
+            made.files.push(PathBuf::from(p));
+            info!("configuration socket at {p}");
+            Some(conf)
         }
         None => None,
     };
@@ -240,6 +252,9 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
     crate::fwd::check_host_ports(&core)?;
     crate::fwd::check_ns_ports(&ns_thread, &core)?;
     let mut driver = Driver::new(translator, tap, pcap)?;
+    if let Some(c) = conf {
+        driver.set_conf(c)?;
+    }
     driver.set_ns_thread(ns_thread.clone());
     driver.open_listeners()?;
 
@@ -261,7 +276,11 @@ pub(crate) fn start(setup: Setup, started_as_root: bool) -> Result<Infallible, E
         started_as_root,
         joined_userns,
         opts.runas.as_ref(),
-        &crate::seccomp::filter(opts.pcap.is_some(), opts.log_file.is_some()),
+        &crate::seccomp::filter(
+            opts.pcap.is_some(),
+            opts.log_file.is_some(),
+            opts.conf_path.is_some(),
+        ),
     )?;
 
     // The command starts with its forwarded ports already open: a `-T` or

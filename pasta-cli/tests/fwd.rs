@@ -15,7 +15,7 @@ use crate::support::{can_run, run, spawn_in, stderr, stdout, wait_for, Guest, Ho
 
 /// Start pasta with `--config-net` and `args`; wait for the guest's
 /// addresses.
-fn topo(tag: &str, args: &[&str]) -> Guest<'static> {
+pub(crate) fn topo(tag: &str, args: &[&str]) -> Guest<'static> {
     let mut g = Guest::on_own(&format!("fwd{tag}"), HostKind::Full);
     g.prepare(&["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0"]);
     g.prepare(&["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0"]);
@@ -48,7 +48,7 @@ fn topo(tag: &str, args: &[&str]) -> Guest<'static> {
 }
 
 /// A seeded byte pattern.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut v = Vec::with_capacity(len + 8);
     while v.len() < len {

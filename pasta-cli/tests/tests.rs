@@ -13,6 +13,7 @@
 //! "remote" namespace; traffic never leaves the namespaces the tests create.
 
 mod cli;
+mod conf;
 mod fwd;
 mod host;
 mod ipv4;

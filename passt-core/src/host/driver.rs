@@ -250,6 +250,19 @@ pub fn log_events(t: &mut Translator) {
             Event::HostDropped { reason } => {
                 crate::trace!("dropped from a host socket: {reason:?}")
             }
+            Event::ForwardChanged { id, proto } => {
+                crate::info!("forwarding change {} ({proto:?}) in force", id.0)
+            }
+            Event::ForwardChangeFailed {
+                id,
+                proto,
+                port,
+                errno,
+            } => crate::info!(
+                "forwarding change {} ({proto:?}) failed: port {port}: errno {}",
+                id.0,
+                errno.0
+            ),
             other => crate::debug!("{other:?}"),
         }
     }

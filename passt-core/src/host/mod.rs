@@ -15,6 +15,7 @@
 //! | [`daemon`] | going to the background, the PID file, whom the sandbox makes the process |
 //! | [`error`] | the drivers' fatal error |
 //! | [`clock`] | the drivers' clock (`CLOCK_MONOTONIC`) |
+//! | [`conf`] | the configuration socket (`-c/--conf-path`): run-time forwarding changes |
 //! | [`limits`] | the descriptor limit, rate limits, fixed log lines |
 //! | [`pcap`] | the `--pcap` capture file |
 //! | [`setup`] | the configuration-building steps both drivers take |
@@ -26,7 +27,8 @@
 //! style); `daemon` uses `error`, `log` and `options`; `options` and
 //! `clock` use only the sans-IO crate; `setup` uses `options`, `defaults`
 //! and this module; `driver` uses `clock`, `error`, `exec`, `limits`,
-//! `log` and `pcap`, and nothing uses it; the executor uses only `splice`
+//! `log` and `pcap`, and only `conf` uses it; `conf` uses `clock`,
+//! `driver`, `error`, `exec` and `log`; the executor uses only `splice`
 //! and passt-sys.
 //!
 //! # The host's network configuration
@@ -69,6 +71,7 @@
 //!   was interrupted by a concurrent change (`NLM_F_DUMP_INTR`).
 
 pub mod clock;
+pub mod conf;
 pub mod daemon;
 pub mod defaults;
 pub mod driver;

@@ -397,7 +397,7 @@ mod tests {
             [Ok(Token::Opt { spec, spelled: Spelled::Long, value: None })] if spec.opt == Opt::ConfigNet
         ));
         // As in the original: `--conf` is both --config-net and the
-        // (refused) --conf-path.
+        // --conf-path.
         let a = args(&["--conf"]);
         let t: Vec<_> = Getopt::new(&a, Mode::Pasta, Ordering::RequireOrder).collect();
         assert!(

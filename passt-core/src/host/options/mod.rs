@@ -10,7 +10,7 @@
 //!
 //! Recognised but refused, with the reason
 //! ([`OptionsErrorKind::Unsupported`]; not in `--help`, listed in the man
-//! page's NOTES): `--stats`, `-c/--conf-path`, `--splice-only`,
+//! page's NOTES): `--stats`, `--splice-only`,
 //! `--vhost-user`, `--repair-path`, `--migrate-exit`,
 //! `--migrate-no-linger`, `--chroot-fallback`. The deprecated `--no-copy-routes`
 //! and `--no-copy-addrs` work, with a warning ([`Options::warnings`]).
@@ -202,6 +202,9 @@ pub struct Options {
     pub runas: Option<RunAs>,
     /// `-P/--pid FILE`.
     pub pid_file: Option<String>,
+    /// `-c/--conf-path PATH`: the configuration socket
+    /// (`passt_core::control`, `host::conf`).
+    pub conf_path: Option<String>,
     /// `-p/--pcap FILE`.
     pub pcap: Option<String>,
 
@@ -367,6 +370,7 @@ impl Options {
             log_size: DEFAULT_LOG_SIZE,
             runas: None,
             pid_file: None,
+            conf_path: None,
             pcap: None,
             ipv4_only: false,
             ipv6_only: false,
@@ -529,6 +533,10 @@ impl Options {
             Opt::Runas => self.runas = Some(parse_runas(v).ok_or(invalid("--runas"))?),
             Opt::Pcap => self.pcap = Some(path(v, MAX_PATH).ok_or(invalid("pcap path"))?),
             Opt::Pid => self.pid_file = Some(path(v, MAX_PATH).ok_or(invalid("PID file"))?),
+            Opt::ConfPath => {
+                self.conf_path =
+                    Some(path(v, MAX_PATH).ok_or(invalid("configuration socket path"))?)
+            }
             Opt::Mtu => {
                 self.mtu = Some(
                     decimal::<u16>(v)
@@ -702,7 +710,6 @@ impl Options {
             Opt::NoCopyAddrs => self.no_copy_addrs = true,
             Opt::Stats
             | Opt::SpliceOnly
-            | Opt::ConfPath
             | Opt::VhostUser
             | Opt::RepairPath
             | Opt::MigrateExit

@@ -244,7 +244,7 @@ pub(crate) static TABLE: &[Spec] = &[
     row(Opt::NoCopyAddrs, "no-copy-addrs", None, None, Pasta, X, "deprecated: with --config-net, copy no host address but the\nguest's one"),
     row(Opt::Stats, "stats", None, Some("DELAY"), Both, R, "no event statistics are kept per event type"),
     row(Opt::SpliceOnly, "splice-only", None, None, Pasta, R, "pasta always creates its tap device"),
-    row(Opt::ConfPath, "conf-path", Some('c'), Some("PATH"), Both, R, "there is no configuration socket yet"),
+    row(Opt::ConfPath, "conf-path", Some('c'), Some("PATH"), Both, G, "configuration socket at PATH: forwarding rules changed at run time\n(see passt-ctl)"),
     row(Opt::VhostUser, "vhost-user", None, None, Passt, R, "there is no vhost-user back-end yet (use the stream socket)"),
     row(Opt::RepairPath, "repair-path", None, Some("PATH"), Passt, R, "there is no live migration yet"),
     row(Opt::MigrateExit, "migrate-exit", None, None, Passt, R, "there is no live migration yet"),

@@ -14,26 +14,6 @@ use crate::contract::{Errno, SockId, SockOp};
 use super::{Listener, Udp, UdpSock};
 
 impl Udp {
-    /// The addresses a `-u` rule with listening address `addr` binds: one
-    /// per enabled family (every address of it), or the rule's own.
-    fn in_fams(config: &Config, addr: Option<core::net::IpAddr>) -> [Option<InAny>; 2] {
-        match addr {
-            None => [
-                config.ip4.as_ref().map(|_| InAny::UNSPECIFIED4),
-                config.ip6.as_ref().map(|_| InAny::UNSPECIFIED6),
-            ],
-            Some(a) => {
-                let a = InAny::from(a);
-                let on = if a.is_v4() {
-                    config.ip4.is_some()
-                } else {
-                    config.ip6.is_some()
-                };
-                [on.then_some(a), None]
-            }
-        }
-    }
-
     /// Whether the listeners of the start-up rules were all handed out.
     pub(crate) fn startup_done(&self) -> bool {
         self.listeners

@@ -450,6 +450,26 @@ pub(crate) struct Udp {
 }
 
 impl Udp {
+    /// The addresses a `-u` rule with listening address `addr` binds: one
+    /// per enabled family (every address of it), or the rule's own.
+    fn in_fams(config: &Config, addr: Option<core::net::IpAddr>) -> [Option<InAny>; 2] {
+        match addr {
+            None => [
+                config.ip4.as_ref().map(|_| InAny::UNSPECIFIED4),
+                config.ip6.as_ref().map(|_| InAny::UNSPECIFIED6),
+            ],
+            Some(a) => {
+                let a = InAny::from(a);
+                let on = if a.is_v4() {
+                    config.ip4.is_some()
+                } else {
+                    config.ip6.is_some()
+                };
+                [on.then_some(a), None]
+            }
+        }
+    }
+
     /// Tables sized from `config.limits`; one listener per forwarded port
     /// and enabled family (none for `auto`, whose ports the driver reports).
     pub(crate) fn new(config: &Config) -> Self {
@@ -469,21 +489,7 @@ impl Udp {
             FwdMode::Auto | FwdMode::None => &[],
         };
         for rule in rules {
-            let fams: [Option<InAny>; 2] = match rule.addr {
-                None => [
-                    config.ip4.as_ref().map(|_| InAny::UNSPECIFIED4),
-                    config.ip6.as_ref().map(|_| InAny::UNSPECIFIED6),
-                ],
-                Some(a) => {
-                    let a = InAny::from(a);
-                    let on = if a.is_v4() {
-                        config.ip4.is_some()
-                    } else {
-                        config.ip6.is_some()
-                    };
-                    [on.then_some(a), None]
-                }
-            };
+            let fams = Self::in_fams(config, rule.addr);
             for port in rule.first..=rule.last {
                 let Some(target) = rule.target(port) else {
                     continue;

@@ -40,7 +40,8 @@
 //! # Reading
 //! Each wake-up reads the socket into the receive buffer of a
 //! [`StreamDecoder`] (256 KiB plus one record of the largest size), up to
-//! [`READS_PER_WAKEUP`] `recv` calls, stopping at `EAGAIN`. After each read,
+//! [`READS_PER_WAKEUP`] `recv` calls, stopping at `EAGAIN` or at a read
+//! shorter than the room it had (the socket is drained). After each read,
 //! complete frames are taken out in batches of up to [`BATCH`] descriptors
 //! into an [`RxBatch`] over the same buffer (no copy), handed to
 //! [`Translator::handle_tap`], and the translator's socket operations run
@@ -669,13 +670,21 @@ impl Driver {
             if buf.is_empty() {
                 return Err(Hangup::Reset(Reset::RxFull));
             }
-            match rustix::net::recv(fd, buf, RecvFlags::DONTWAIT) {
+            let room = buf.len();
+            // A stream socket's `recv` returns all that is queued up to the
+            // room given: a shorter read drained it, and another would only
+            // find `EAGAIN` (the socket is level-triggered, so what comes
+            // later wakes the next `epoll_wait`).
+            let drained = match rustix::net::recv(fd, buf, RecvFlags::DONTWAIT) {
                 Ok((0, _)) => return Err(Hangup::Closed),
-                Ok((n, _)) => self.dec.commit_read(n),
+                Ok((n, _)) => {
+                    self.dec.commit_read(n);
+                    n < room
+                }
                 Err(Errno::AGAIN) => break,
                 Err(Errno::INTR) => continue,
                 Err(e) => return Err(Hangup::Reset(Reset::Read(e))),
-            }
+            };
             self.frames()?;
             if self.blocked {
                 // The guest is not reading: no more input until it does.
@@ -688,6 +697,9 @@ impl Driver {
                 if self.blocked {
                     break;
                 }
+            }
+            if drained {
+                break;
             }
         }
         Ok(())

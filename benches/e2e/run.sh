@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end throughput of our pasta and passt beside Debian's pasta/passt
+# End-to-end throughput of our pasta and passt beside a peer pasta/passt
+# (Debian's, or any build given with --peer-*, such as an upstream release)
 # and slirp4netns, measured with iperf3 in the same run, interleaved, on the
 # simulated host of doc/TESTING.md (see benches/README.md).
 #
@@ -15,23 +16,31 @@
 # from it, so nothing is mapped to the host's loopback on the tap paths.
 #
 # Usage: benches/e2e/run.sh [-p PATHS] [-n RUNS] [-t SECONDS] [-l UDP_LEN]
-#                           [--no-build] [--keep]
+#                           [--peer-pasta PATH] [--peer-passt PATH]
+#                           [--peer-name NAME] [--no-build] [--keep]
 # PATHS is a comma-separated list of the rows below (default: all):
-#   tcp-up tcp-down tcp1500-up tcp1500-down
+#   tcp-up tcp-down tcp-down-p4 tcp1500-up tcp1500-down fwd-down fwd1500-down
 #   splice-T-up splice-T-down splice-t-up splice-t-down
-#   udp-up udp-down passt-up passt-down
+#   udp-up udp-down passt-up passt-down passt-down-p4
 # "up" is data from the namespace (guest) to the host side, "down" the other
-# way. Each figure is the median over RUNS runs of the receiver's rate
+# way; "fwd" rows are inbound connections from the remote to a port the tool
+# forwards (-t) into the guest; "-p4" rows are 4 parallel streams (iperf3
+# -P 4). Each figure is the median over RUNS runs of the receiver's rate
 # (iperf3 -J, end.sum_received), in Gbit/s; UDP rows add the median loss.
+# The peer column is Debian's pasta/passt unless --peer-pasta/--peer-passt
+# name other binaries (both need --runas and --netns as Debian's take them).
 set -u -o pipefail
 
-PATHS_ALL="tcp-up,tcp-down,tcp1500-up,tcp1500-down,splice-T-up,splice-T-down,splice-t-up,splice-t-down,udp-up,udp-down,passt-up,passt-down"
+PATHS_ALL="tcp-up,tcp-down,tcp-down-p4,tcp1500-up,tcp1500-down,fwd-down,fwd1500-down,splice-T-up,splice-T-down,splice-t-up,splice-t-down,udp-up,udp-down,passt-up,passt-down,passt-down-p4"
 PATHS=$PATHS_ALL
 RUNS=3
 SECS=5
 UDP_LEN=1400
 BUILD=1
 KEEP=0
+PEER_PASTA=
+PEER_PASST=
+PEER_NAME=debian
 
 usage() {
     sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
@@ -44,6 +53,9 @@ while [ $# -gt 0 ]; do
     -n | --runs) RUNS=$2; shift 2 ;;
     -t | --time) SECS=$2; shift 2 ;;
     -l | --udp-len) UDP_LEN=$2; shift 2 ;;
+    --peer-pasta) PEER_PASTA=$2; shift 2 ;;
+    --peer-passt) PEER_PASST=$2; shift 2 ;;
+    --peer-name) PEER_NAME=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage 0 ;;
@@ -66,7 +78,10 @@ fi
 # --- tools --------------------------------------------------------------------
 
 missing=()
-for t in iperf3:iperf3 pasta:passt passt:passt slirp4netns:slirp4netns jq:jq socat:socat ip:iproute2; do
+tools="iperf3:iperf3 slirp4netns:slirp4netns jq:jq socat:socat ip:iproute2"
+[ -n "$PEER_PASTA" ] || tools="$tools pasta:passt"
+[ -n "$PEER_PASST" ] || tools="$tools passt:passt"
+for t in $tools; do
     command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -77,8 +92,11 @@ if [ ${#missing[@]} -gt 0 ]; then
         exit 1
     }
 fi
-DEB_PASTA=$(command -v pasta)
-DEB_PASST=$(command -v passt)
+DEB_PASTA=${PEER_PASTA:-$(command -v pasta)}
+DEB_PASST=${PEER_PASST:-$(command -v passt)}
+for b in "$DEB_PASTA" "$DEB_PASST"; do
+    [ -x "$b" ] || { echo "run.sh: peer binary $b missing" >&2; exit 1; }
+done
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "$BUILD" = 1 ]; then
@@ -178,9 +196,10 @@ start_session() {
     stop_session
     ip netns add "$G" || return 1
     ip -n "$G" link set lo up
-    [ "$cfg" = tap1500 ] && mtu=1500
+    case "$cfg" in tap1500 | fwd1500) mtu=1500 ;; esac
     local fwd=(-t none -u none -T none -U none)
     [ "$cfg" = splice ] && fwd=(-t 5202 -u none -T 5201 -U none)
+    case "$cfg" in fwd | fwd1500) fwd=(-t 5203 -u none -T none -U none) ;; esac
     SERVER=198.51.100.1
     SPLICE_T=127.0.0.1
     SPLICE_t=127.0.0.1:5202
@@ -202,6 +221,7 @@ start_session() {
         # loopback) for -T and an API-socket host forward for -t.
         [ "$cfg" = splice ] && loop=(--api-socket "$WORK/slirp.sock")
         rm -f "$WORK/slirp.sock"
+        case "$cfg" in fwd | fwd1500) loop=(--api-socket "$WORK/slirp.sock") ;; esac
         sbg "$log" ip netns exec "$H" slirp4netns --configure --mtu="$mtu" "${loop[@]}" \
             "$holder" tap0
         SERVER=198.51.100.1
@@ -226,6 +246,14 @@ start_session() {
     if [ "$tool" = slirp ] && [ "$cfg" = splice ]; then
         local req='{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_addr":"127.0.0.1","host_port":5202,"guest_port":5202}}'
         echo "$req" | socat -t 2 - "UNIX-CONNECT:$WORK/slirp.sock" >>"$log" 2>&1 || return 1
+    fi
+    if [ "$tool" = slirp ] && [ "${cfg#fwd}" != "$cfg" ]; then
+        local req='{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_addr":"0.0.0.0","host_port":5203,"guest_port":5203}}'
+        echo "$req" | socat -t 2 - "UNIX-CONNECT:$WORK/slirp.sock" >>"$log" 2>&1 || return 1
+    fi
+    if [ "${cfg#fwd}" != "$cfg" ]; then
+        sbg "$WORK/iperf3-guest.log" ip netns exec "$G" iperf3 -s -p 5203 $SRV_OPTS
+        wait_until 5 ip netns exec "$G" sh -c 'ss -ltn | grep -q :5203' || return 1
     fi
     if [ "$cfg" = splice ]; then
         sbg "$WORK/iperf3-guest.log" ip netns exec "$G" iperf3 -s -p 5202 $SRV_OPTS
@@ -257,6 +285,9 @@ measure() {
     case "$path" in
     tcp-up | tcp1500-up | passt-up) out=$(iperf "$G" "$log" -c "$SERVER") ;;
     tcp-down | tcp1500-down | passt-down) out=$(iperf "$G" "$log" -c "$SERVER" -R) ;;
+    tcp-down-p4 | passt-down-p4) out=$(iperf "$G" "$log" -c "$SERVER" -R -P 4) ;;
+    # The remote connects to the host's address, forwarded into the guest.
+    fwd-down | fwd1500-down) out=$(iperf "$R" "$log" -c 203.0.113.2 -p 5203) ;;
     udp-up) out=$(iperf "$G" "$log" -c "$SERVER" -u -b 0 -l "$UDP_LEN") ;;
     udp-down) out=$(iperf "$G" "$log" -c "$SERVER" -u -b 0 -l "$UDP_LEN" -R) ;;
     splice-T-up) out=$(iperf "$G" "$log" -c "$SPLICE_T" -p 5201) ;;
@@ -272,16 +303,18 @@ measure() {
 # paths of each session configuration
 config_paths() {
     case "$1" in
-    tap65520) echo tcp-up tcp-down udp-up udp-down ;;
+    tap65520) echo tcp-up tcp-down tcp-down-p4 udp-up udp-down ;;
     tap1500) echo tcp1500-up tcp1500-down ;;
+    fwd) echo fwd-down ;;
+    fwd1500) echo fwd1500-down ;;
     splice) echo splice-T-up splice-T-down splice-t-up splice-t-down ;;
-    passt) echo passt-up passt-down ;;
+    passt) echo passt-up passt-down passt-down-p4 ;;
     esac
 }
 
 : >"$WORK/results"
 for RUN in $(seq 1 "$RUNS"); do
-    for cfg in tap65520 tap1500 splice passt; do
+    for cfg in tap65520 tap1500 fwd fwd1500 splice passt; do
         paths=()
         for p in $(config_paths $cfg); do want "$p" && paths+=("$p"); done
         [ ${#paths[@]} -gt 0 ] || continue
@@ -334,9 +367,10 @@ ratio() {
 echo
 echo "iperf3 receiver rate in Gbit/s (UDP: rate/loss), median of $RUNS runs of ${SECS}s" \
     "(UDP datagrams of $UDP_LEN bytes, unlimited sender)"
-echo "passt rows: ours = our passt, debian = Debian's passt, both through passt-relay"
+echo "passt rows: ours = our passt, $PEER_NAME = the peer's passt, both through passt-relay"
+echo "peer: pasta $DEB_PASTA, passt $DEB_PASST"
 fmt='%-14s %14s %14s %14s %10s %10s\n'
-printf "$fmt" path ours "debian" slirp4netns ours/deb ours/slirp
+printf "$fmt" path ours "$PEER_NAME" slirp4netns "ours/peer" ours/slirp
 for p in ${PATHS_ALL//,/ }; do
     want "$p" || continue
     case "$p" in

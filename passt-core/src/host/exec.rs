@@ -125,6 +125,13 @@
 //! ([`Calls::TCP_INFO`] off), or if the call fails, the answer has none and
 //! the window is the free space alone.
 //!
+//! An answer given while nothing was queued (`SIOCOUTQ` 0) cannot change
+//! before the socket sends again (the space only grows as queued bytes are
+//! acknowledged): it is kept and given again, without system calls, until
+//! the socket's next `Send`. A download asks often (with edge-triggered
+//! readiness every readable edge carries writability, and a socket that
+//! never sent keeps its first, small buffer).
+//!
 //! When less than a quarter of the buffer is free, a zero-timeout
 //! `poll(POLLOUT)` follows: the kernel marks a socket found not writable
 //! so that freed space raises a writability edge (`EPOLLOUT` under
@@ -414,6 +421,9 @@ pub struct SockExec {
     /// Whether the socket in each slot has reported its free space (on its
     /// first `Send`).
     space_told: LazyArray<bool>,
+    /// The last `Query` answer of a stream socket whose send buffer was
+    /// empty then, until its next `Send` (see "Free send-buffer space").
+    space_idle: LazyArray<Option<(u32, Option<TcpInfo>)>>,
     /// Listeners muted after an `Accept` ran out of descriptors, and how
     /// many.
     muted: LazyArray<Option<SockId>>,
@@ -479,6 +489,7 @@ impl SockExec {
             peek_off: LazyArray::new(n, || NO_PEEK_OFF),
             dgram: LazyArray::new(n, || false),
             space_told: LazyArray::new(n, || false),
+            space_idle: LazyArray::new(n, || None),
             muted: LazyArray::new(n, || None),
             muted_count: 0,
             muted_at: None,
@@ -662,6 +673,11 @@ impl SockExec {
     /// Free send-buffer space of a stream socket; `None` without
     /// [`Calls::OUTQ`] or if a call fails.
     fn free_space(&self, fd: BorrowedFd<'_>) -> Option<u32> {
+        self.space(fd).map(|(free, _)| free)
+    }
+
+    /// The free send-buffer space and the bytes queued (`SIOCOUTQ`).
+    fn space(&self, fd: BorrowedFd<'_>) -> Option<(u32, u32)> {
         if !self.calls.contains(Calls::OUTQ) {
             return None;
         }
@@ -681,7 +697,7 @@ impl SockExec {
             };
             let _ = rustix::event::poll(&mut pfd, Some(&zero));
         }
-        Some(free)
+        Some((free, outq))
     }
 
     /// Sockets open.
@@ -828,6 +844,7 @@ impl SockExec {
         rx: &RxBatch<'_>,
         tx: &mut TxRing<S>,
     ) -> Option<SockOp> {
+        self.forget_space(id);
         let mut spans = [first; SEND_RUN];
         let mut n = 1;
         let mut rest = None;
@@ -947,6 +964,7 @@ impl SockExec {
                 Some(Completion { id, res })
             }
             SockOp::Send { id, payload } => {
+                self.forget_space(id);
                 let fd = self.fds.get(id.slot() as usize).and_then(Option::as_ref);
                 let res = match (fd, rx.span(payload)) {
                     _ if self.is_blocked(id) => Err(Errno::EAGAIN),
@@ -993,14 +1011,24 @@ impl SockExec {
                 Some(Completion { id, res })
             }
             SockOp::Query { id } => {
+                let slot = id.slot() as usize;
+                if let Some(Some((free, info))) = self.space_idle.get(slot).copied() {
+                    let res = Ok(Done::Space { free, info });
+                    return Some(Completion { id, res });
+                }
                 let res = match self.fd(id) {
-                    Some(fd) => self
-                        .free_space(fd.as_fd())
-                        .map(|free| Done::Space {
-                            free,
-                            info: self.tcp_info(fd.as_fd()),
-                        })
-                        .ok_or(Errno(95)), // EOPNOTSUPP
+                    Some(fd) => match self.space(fd.as_fd()) {
+                        Some((free, queued)) => {
+                            let info = self.tcp_info(fd.as_fd());
+                            if queued == 0 {
+                                if let Some(s) = self.space_idle.get_mut(slot) {
+                                    *s = Some((free, info));
+                                }
+                            }
+                            Ok(Done::Space { free, info })
+                        }
+                        None => Err(Errno(95)), // EOPNOTSUPP
+                    },
                     None => Err(Errno(9)),
                 };
                 Some(Completion { id, res })
@@ -1128,7 +1156,16 @@ impl SockExec {
         if let Some(t) = self.space_told.get_mut(id.slot() as usize) {
             *t = false;
         }
+        self.forget_space(id);
         Ok(())
+    }
+
+    /// A `Send` (or a new socket in the slot) may change the free space: the
+    /// next `Query` asks the kernel.
+    fn forget_space(&mut self, id: SockId) {
+        if let Some(s) = self.space_idle.get_mut(id.slot() as usize) {
+            *s = None;
+        }
     }
 
     /// What `TCP_INFO` tells of a stream socket's path; `None` without

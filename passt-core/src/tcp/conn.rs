@@ -89,6 +89,10 @@ bitflags::bitflags! {
         const REFRESH_DUE = 1 << 19;
         /// Queued for a [`crate::SockOp::Discard`] of `discard_due` bytes.
         const IN_DISCARD_Q = 1 << 20;
+        /// The outstanding [`crate::SockOp::Query`] was asked on a
+        /// writability edge: an answer that leaves the window as it was
+        /// needs no window update.
+        const QUERY_ON_WRITE = 1 << 21;
     }
 }
 

@@ -85,6 +85,9 @@ impl Tcp {
         let blocked = c.free_edge.is_some() && c.flags.contains(ConnFlags::SEND_BLOCKED);
         if (small || blocked) && self.window_query(cx, fid) {
             // The answer reopens the window.
+            if let Some(c) = self.flows.get_mut(fid) {
+                c.flags |= ConnFlags::QUERY_ON_WRITE;
+            }
             return;
         }
         let Some(c) = self.flows.get_mut(fid) else {

@@ -69,11 +69,24 @@ impl Tcp {
         let Some(c) = self.flows.get_mut(fid) else {
             return;
         };
-        c.flags.remove(ConnFlags::QUERY_OUT);
+        let on_write = c.flags.contains(ConnFlags::QUERY_ON_WRITE);
+        c.flags
+            .remove(ConnFlags::QUERY_OUT | ConnFlags::QUERY_ON_WRITE);
+        let before = c.free_edge;
         if let Ok(Done::Space { free, info }) = res {
             let w = usable_space(free, info);
             c.free_edge = Some(c.seq_from_tap + w);
             c.free_reported = w;
+        }
+        if on_write
+            && before.is_some()
+            && before == c.free_edge
+            && !c.flags.contains(ConnFlags::SEND_BLOCKED)
+        {
+            // Asked on a writability edge that freed nothing (a download's
+            // readable edges carry one each): the window the guest has is
+            // still the one it would be told.
+            return;
         }
         let mut what = ConnFlags::ACK_DUE;
         if c.flags.contains(ConnFlags::SEND_BLOCKED) {

@@ -13,6 +13,7 @@ mod forward_change;
 #[cfg(feature = "host")]
 mod host;
 mod icmp;
+mod invariants;
 mod layers;
 #[cfg(feature = "host")]
 mod manpage;

@@ -93,6 +93,8 @@ bitflags::bitflags! {
         /// writability edge: an answer that leaves the window as it was
         /// needs no window update.
         const QUERY_ON_WRITE = 1 << 21;
+        /// `seq_max` ends with our FIN (sent once, maybe rewound since).
+        const FIN_AT_MAX = 1 << 22;
     }
 }
 
@@ -117,6 +119,11 @@ pub(crate) struct Conn {
     pub(crate) seq_to_tap: SeqNum,
     /// Oldest unacknowledged sequence number (SND.UNA).
     pub(crate) seq_ack_from_tap: SeqNum,
+    /// The end of the data ever sent to the guest (BSD's `snd_max`): a
+    /// retransmission moves `seq_to_tap` back, not this, so that an ACK of
+    /// what was sent before it is still taken (RFC 9293 §3.10.7.4 checks
+    /// ACKs against the highest SND.NXT).
+    pub(crate) seq_max: SeqNum,
     /// The guest's receive window, scaled, in bytes.
     pub(crate) wnd_from_tap: u32,
     /// The guest's window scale shift.
@@ -192,6 +199,7 @@ impl Conn {
             isn_to_tap: isn,
             seq_to_tap: isn,
             seq_ack_from_tap: isn,
+            seq_max: isn,
             wnd_from_tap: 0,
             ws_from_tap: 0,
             ws_to_tap: 0,

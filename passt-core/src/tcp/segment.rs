@@ -199,6 +199,18 @@ impl Tcp {
         let wnd = u32::from(seg.window) << c.ws_from_tap;
         let old_wnd = c.wnd_from_tap;
         let mut peek = false;
+        let reading = self.peek_out.is_some_and(|(f, _)| f == fid);
+        if seg.ack.gt(c.seq_to_tap) && !seg.ack.gt(c.seq_max) && !reading {
+            // Data sent before a retransmission rewound `seq_to_tap`: the
+            // retransmission resumes after what this acknowledges. (With
+            // a read of the rewound range outstanding, whose segments are
+            // numbered from `seq_to_tap`, the ACK waits for a repeat.)
+            c.seq_to_tap = seg.ack;
+            if c.flags.contains(ConnFlags::FIN_AT_MAX) && seg.ack == c.seq_max {
+                // Our FIN too: it was sent, and the socket is at its end.
+                c.flags |= ConnFlags::FIN_SENT | ConnFlags::SOCK_EOF | ConnFlags::SOCK_DRAINED;
+            }
+        }
         if seg.ack.gt(c.seq_to_tap) {
             // Acknowledges something not sent: ACK and drop.
             self.stats.out_of_window += 1;

@@ -254,6 +254,10 @@ impl Tcp {
         }
         tx.cancel_pending();
         c.seq_to_tap += done;
+        if c.seq_to_tap.gt(c.seq_max) {
+            c.seq_max = c.seq_to_tap;
+            c.flags.remove(ConnFlags::FIN_AT_MAX);
+        }
         c.last_activity = cx.now;
         if done < asked && !c.flags.contains(ConnFlags::SOCK_HUP) {
             c.flags |= ConnFlags::SOCK_DRAINED;

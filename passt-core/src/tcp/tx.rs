@@ -162,6 +162,7 @@ impl Tcp {
                 return false;
             }
             c.seq_to_tap = c.isn_to_tap + 1;
+            c.seq_max = c.seq_to_tap;
             if c.state != State::SynSent {
                 c.wnd_edge = c.seq_from_tap + u32::from(seg.window);
             }
@@ -209,6 +210,10 @@ impl Tcp {
         if send_fin {
             c.flags |= ConnFlags::FIN_SENT;
             c.seq_to_tap += 1;
+            if !c.seq_max.gt(c.seq_to_tap) {
+                c.seq_max = c.seq_to_tap;
+                c.flags |= ConnFlags::FIN_AT_MAX;
+            }
             if c.rto_at.is_none() {
                 let at = cx.now + c.rto();
                 c.rto_at = Some(at);

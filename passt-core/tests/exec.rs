@@ -15,10 +15,15 @@ use std::net::TcpStream;
 /// to a listener of the test on 127.0.0.1, and the listener's end of the
 /// connection (its reads time out after 5 s).
 pub(crate) fn connected_executor(tx: &mut TxRing) -> (SockExec, SockId, TcpStream) {
+    connected_executor_with(tx, Calls::empty())
+}
+
+/// [`connected_executor`], with the optional system calls `calls`.
+fn connected_executor_with(tx: &mut TxRing, calls: Calls) -> (SockExec, SockId, TcpStream) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let ep = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC).unwrap();
-    let mut exec = SockExec::with_calls(4, ep, Calls::empty());
+    let mut exec = SockExec::with_calls(4, ep, calls);
     let id = SockId::from_parts(0, 1);
     let mut spec = SockSpec::new(Proto::Tcp, false);
     spec.peer = Some(SockAddrAny::new(core::net::Ipv4Addr::LOCALHOST, port));
@@ -92,6 +97,63 @@ fn a_short_send_blocks_the_socket_until_the_next_drain() {
     let mut back = [0u8; 8];
     peer.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"the tail");
+}
+
+/// A `Query` answered while nothing was queued is answered again from the
+/// executor's copy until the socket's next `Send`; one answered with bytes
+/// queued is asked of the kernel every time (its space grows as the peer
+/// takes them).
+#[test]
+fn a_query_is_answered_from_the_last_one_only_while_nothing_was_queued() {
+    let mut tx = TxRing::new(4, 2048, 0);
+    let (mut exec, id, mut peer) = connected_executor_with(&mut tx, Calls::OUTQ);
+    let query = |exec: &mut SockExec, tx: &mut TxRing| match exec
+        .run(SockOp::Query { id }, &RxBatch::EMPTY, tx)
+        .map(|c| c.res)
+    {
+        Some(Ok(Done::Space { free, info: None })) => free,
+        other => panic!("expected a Space answer, got {other:?}"),
+    };
+    let idle = query(&mut exec, &mut tx);
+    assert!(idle > 0);
+    assert_eq!(query(&mut exec, &mut tx), idle);
+
+    // Far more than loopback takes while the peer does not read: bytes
+    // stay queued, and the next answer is the kernel's, smaller.
+    let big: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
+    let descs = [FrameDesc::new(0, big.len() as u32)];
+    let rx = RxBatch::new(&big, &descs).unwrap();
+    let payload = RxSpan {
+        frame: 0,
+        offset: 0,
+        len: big.len() as u32,
+    };
+    let n = match exec
+        .run(SockOp::Send { id, payload }, &rx, &mut tx)
+        .map(|c| c.res)
+    {
+        Some(Ok(Done::Bytes(n) | Done::Sent { bytes: n, .. })) => n as usize,
+        other => panic!("expected a send, got {other:?}"),
+    };
+    let full = query(&mut exec, &mut tx);
+    assert!(full < idle, "{full} free with bytes queued, {idle} idle");
+
+    // The peer takes everything: asked again, the space is back.
+    let mut got = vec![0u8; n];
+    peer.read_exact(&mut got).unwrap();
+    assert!(got == big[..n], "bytes differ");
+    let mut back = full;
+    for _ in 0..100 {
+        back = query(&mut exec, &mut tx);
+        if back > full {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        back > full,
+        "{back} free after the peer read, {full} before"
+    );
 }
 
 /// Set in the child process of

@@ -1250,6 +1250,35 @@ fn window_follows_the_free_send_buffer() {
     assert_eq!(u32::from(a.window) << 7, passt_core::tcp::WINDOW_TO_TAP);
 }
 
+/// On writability the free space is asked for, but a window update goes
+/// out only if the answer moves the right edge the guest knows by at least
+/// the smaller of a segment and half the space (RFC 9293 §3.8.6.2.2): not
+/// for the few bytes of a request the peer has acknowledged since.
+#[test]
+fn a_writability_answer_that_barely_moves_the_edge_sends_no_update() {
+    let mut h = Harness::new(test_config());
+    let (id, s) = connect(&mut h, 40034);
+    // The SYN-ACK's window used up, then a small report: what it leaves
+    // is less than two segments.
+    let a = send_taken(&mut h, id, 40034, s, ISN + 1, 895, 0);
+    assert_eq!(u32::from(a.window) << 7, 64640);
+    let a = send_taken(&mut h, id, 40034, s, ISN + 896, 64640, 2_000);
+    assert_eq!(u32::from(a.window) << 7, 1920);
+    let ack = a.ack;
+    // 180 bytes more than the edge told: asked for, no update.
+    h.ready(id, Ready::WRITABLE);
+    expect_query(&mut h, id);
+    space(&mut h, id, 2_100);
+    h.expect_no_frame();
+    // Room for many segments: the update.
+    h.ready(id, Ready::WRITABLE);
+    expect_query(&mut h, id);
+    space(&mut h, id, 40_000);
+    let a = out(&mut h);
+    assert_eq!((a.ack, a.window), (ack, (40_000u32 >> 7) as u16));
+    h.expect_no_frame();
+}
+
 #[test]
 fn window_never_shrinks_its_right_edge() {
     let mut h = Harness::new(test_config());

@@ -16,6 +16,11 @@
 //! send buffer. The right edge already advertised is kept (RFC 9293
 //! §3.8.6.2.2), so a full buffer closes the window only as the guest's
 //! data reaches that edge; writability reopens it with one window update.
+//! An answer asked for on writability is told the guest only if it moves
+//! the right edge by at least the smaller of a segment and half the space
+//! (RFC 9293 §3.8.6.2.2): a download's readable edges, which carry
+//! writability too, and a request's few bytes acknowledged by the peer do
+//! not each cost a window update.
 //! After the kernel refused bytes (`EAGAIN` or a short write) the window
 //! is zero until the socket is writable again; then a window update and
 //! three duplicate ACKs make the guest retransmit at once (RFC 5681 §3.2).
@@ -72,21 +77,22 @@ impl Tcp {
         let on_write = c.flags.contains(ConnFlags::QUERY_ON_WRITE);
         c.flags
             .remove(ConnFlags::QUERY_OUT | ConnFlags::QUERY_ON_WRITE);
-        let before = c.free_edge;
         if let Ok(Done::Space { free, info }) = res {
             let w = usable_space(free, info);
             c.free_edge = Some(c.seq_from_tap + w);
             c.free_reported = w;
         }
-        if on_write
-            && before.is_some()
-            && before == c.free_edge
-            && !c.flags.contains(ConnFlags::SEND_BLOCKED)
-        {
-            // Asked on a writability edge that freed nothing (a download's
-            // readable edges carry one each): the window the guest has is
-            // still the one it would be told.
-            return;
+        if on_write && !c.flags.contains(ConnFlags::SEND_BLOCKED) {
+            // Asked on a writability edge (with edge-triggered readiness,
+            // every readable edge carries one): a window update only if it
+            // moves the right edge the guest knows by at least the smaller
+            // of a segment and half the space (receiver-side silly window
+            // avoidance, RFC 9293 §3.8.6.2.2).
+            let would = c.seq_from_tap + window_bytes(c);
+            let sws = u32::from(c.mss).min(c.free_reported / 2).max(1);
+            if ahead(would, c.wnd_edge) < sws {
+                return;
+            }
         }
         let mut what = ConnFlags::ACK_DUE;
         if c.flags.contains(ConnFlags::SEND_BLOCKED) {

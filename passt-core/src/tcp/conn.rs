@@ -90,8 +90,8 @@ bitflags::bitflags! {
         /// Queued for a [`crate::SockOp::Discard`] of `discard_due` bytes.
         const IN_DISCARD_Q = 1 << 20;
         /// The outstanding [`crate::SockOp::Query`] was asked on a
-        /// writability edge: an answer that leaves the window as it was
-        /// needs no window update.
+        /// writability edge: its answer is told the guest only if it moves
+        /// the right edge enough (see `Tcp::query_done`).
         const QUERY_ON_WRITE = 1 << 21;
         /// `seq_max` ends with our FIN (sent once, maybe rewound since).
         const FIN_AT_MAX = 1 << 22;
